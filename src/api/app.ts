@@ -1,0 +1,75 @@
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Gate } from '../idempotency/gate.js';
+import type { GatewayRouter } from '../gateways/router.js';
+import type { MerchantAuth } from '../merchants/merchants.js';
+import type { Metrics } from '../observability/metrics.js';
+import { maskCardNumbers } from '../payments/cardData.js';
+import type { PaymentService } from '../payments/service.js';
+import { IdemError } from '../errors/registry.js';
+import { registerAuth } from './plugins/auth.js';
+import { registerCardDataGuard } from './plugins/cardData.js';
+import { registerIdempotency } from './plugins/idempotency.js';
+import { sendProblem } from './problems.js';
+import { registerHealthRoutes, type ReadinessProbe } from './routes/health.js';
+import { registerPaymentRoutes } from './routes/payments.js';
+import { Problem } from './schemas.js';
+
+export interface AppDeps {
+  gate: Gate;
+  auth: MerchantAuth;
+  payments: PaymentService;
+  gateways: GatewayRouter;
+  metrics: Metrics;
+  probe: ReadinessProbe;
+  /** A pino logger options object, or false for none. */
+  logger?: FastifyServerOptions['logger'];
+  version?: string;
+}
+
+export const BODY_LIMIT = 64 * 1024;
+
+/** Builds the HTTP API (not listening yet): schema-first routes, problem+json errors. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: BODY_LIMIT,
+    routerOptions: { maxParamLength: 200 },
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+  });
+  app.addSchema(Problem);
+  app.setErrorHandler((err, request, reply) => sendProblem(request, reply, err));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, new IdemError('ROUTE_NOT_FOUND', `no route ${request.method} ${maskCardNumbers(request.url.split('?', 1)[0]!)}`)),
+  );
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.httpDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Idem', version: deps.version ?? '0.1.0', description: 'Exactly-once payment orchestration' },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
+      security: [{ apiKey: [] }],
+    },
+  });
+
+  registerHealthRoutes(app, deps.probe);
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
+    reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
+  );
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(async (v1) => {
+    registerCardDataGuard(v1);
+    registerAuth(v1, deps.auth);
+    registerIdempotency(v1, deps.gate);
+    registerPaymentRoutes(v1, deps.payments, deps.gateways);
+  });
+  return app;
+}

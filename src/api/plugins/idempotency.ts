@@ -1,0 +1,59 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import { fingerprint } from '../../idempotency/fingerprint.js';
+import type { Claim, Gate, OperationResult } from '../../idempotency/gate.js';
+import { parseIdempotencyKey } from '../../idempotency/key.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The idempotency claim of a POST, set while its handler runs. */
+    claim: Claim;
+    idempotencyKey: string;
+  }
+}
+
+/** A POST handler behind the gate: it runs at most once per (merchant, key) and returns its outcome. */
+export type GatedHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<OperationResult>;
+
+/**
+ * The idempotency gate as a plugin: every POST route registered after it in this context runs
+ * through `gate.execute`. The key is checked before body validation (so a missing key is the
+ * first thing a client hears about) and is not consumed by requests refused before the gate.
+ */
+export function registerIdempotency(app: FastifyInstance, gate: Gate): void {
+  app.decorateRequest('claim', null as unknown as Claim);
+  app.decorateRequest('idempotencyKey', '');
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (!methods.includes('POST')) return;
+    const handler = route.handler as unknown as GatedHandler;
+    const preValidation = route.preValidation ? [route.preValidation].flat() : [];
+    route.preValidation = [
+      async (request: FastifyRequest) => {
+        request.idempotencyKey = parseIdempotencyKey(request.headers['idempotency-key']);
+        request.log = request.log.child({ idempotency_key: request.idempotencyKey });
+      },
+      ...preValidation,
+    ];
+    route.handler = async function gated(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
+      const path = request.url.split('?', 1)[0]!;
+      const answer = await gate.execute(
+        {
+          merchantId: request.merchantId,
+          key: request.idempotencyKey,
+          method: 'POST',
+          path,
+          fingerprint: fingerprint('POST', path, request.body ?? null),
+        },
+        (claim) => {
+          request.claim = claim;
+          return handler.call(this, request, reply);
+        },
+      );
+      return reply
+        .code(answer.status)
+        .header('content-type', answer.contentType)
+        .header('idempotent-replayed', String(answer.replayed))
+        .send(answer.body);
+    };
+  });
+}

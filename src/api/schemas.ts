@@ -1,0 +1,121 @@
+import { Type, type Static } from 'typebox';
+import { MAX_AMOUNT } from '../payments/money.js';
+import { paymentStatuses } from '../payments/states.js';
+
+/** Route schemas: one declaration gives validation, response serialization, types and OpenAPI. */
+
+export const Problem = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.String(),
+  },
+  { additionalProperties: true, $id: 'Problem', description: 'RFC 9457 problem details with a stable `code`' },
+);
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+export const Attempt = Type.Object({
+  id: Type.String(),
+  operation: Type.Union([Type.Literal('authorize'), Type.Literal('capture'), Type.Literal('void'), Type.Literal('refund')]),
+  attempt_no: Type.Integer(),
+  gateway: Type.String(),
+  gateway_key: Type.String(),
+  amount: Type.Integer(),
+  status: Type.Union(['pending', 'succeeded', 'declined', 'not_processed', 'unknown'].map((s) => Type.Literal(s))),
+  decline_code: Nullable(Type.String()),
+  created_at: Type.String({ format: 'date-time' }),
+  completed_at: Nullable(Type.String({ format: 'date-time' })),
+});
+
+export const Payment = Type.Object(
+  {
+    id: Type.String(),
+    object: Type.Literal('payment'),
+    amount: Type.Integer(),
+    currency: Type.String(),
+    capture_method: Type.Union([Type.Literal('automatic'), Type.Literal('manual')]),
+    status: Type.Union(paymentStatuses.map((s) => Type.Literal(s))),
+    payment_method: Type.Object({ type: Type.Literal('card'), token: Type.String() }),
+    reference: Nullable(Type.String()),
+    metadata: Type.Record(Type.String(), Type.String()),
+    gateway: Nullable(Type.String()),
+    amount_authorized: Type.Integer(),
+    amount_captured: Type.Integer(),
+    amount_refunded: Type.Integer(),
+    amount_voided: Type.Integer(),
+    decline_code: Nullable(Type.String()),
+    idempotency_key: Type.String(),
+    attempts: Type.Array(Attempt),
+    created_at: Type.String({ format: 'date-time' }),
+    updated_at: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'Payment' },
+);
+
+export const CreatePaymentBody = Type.Object(
+  {
+    amount: Type.Integer({ minimum: 1, maximum: MAX_AMOUNT, description: 'minor units' }),
+    currency: Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217, upper-case' }),
+    capture_method: Type.Union([Type.Literal('automatic'), Type.Literal('manual')]),
+    payment_method: Type.Object(
+      {
+        type: Type.Literal('card'),
+        token: Type.String({ pattern: '^tok_[A-Za-z0-9_]{1,120}$', description: 'a gateway token, never a card number' }),
+      },
+      { additionalProperties: false },
+    ),
+    reference: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    gateway: Type.Optional(Type.String({ minLength: 1, maxLength: 40 })),
+    metadata: Type.Optional(
+      Type.Record(Type.String({ maxLength: 40 }), Type.String({ maxLength: 500 }), { maxProperties: 50 }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type CreatePaymentBody = Static<typeof CreatePaymentBody>;
+
+export const PaymentParams = Type.Object(
+  { id: Type.String({ pattern: '^pay_[0-9a-z]{1,64}$' }) },
+  { additionalProperties: false },
+);
+
+export const ListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.String({ pattern: '^(100|[1-9][0-9]?)$', description: '1–100, default 20' })),
+    cursor: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  { additionalProperties: false },
+);
+
+export const PaymentList = Type.Object({
+  object: Type.Literal('list'),
+  data: Type.Array(Payment),
+  has_more: Type.Boolean(),
+  next_cursor: Nullable(Type.String()),
+});
+
+export const PaymentEvents = Type.Object({
+  object: Type.Literal('list'),
+  data: Type.Array(
+    Type.Object({
+      id: Type.Integer(),
+      type: Type.String(),
+      data: Type.Record(Type.String(), Type.Unknown()),
+      created_at: Type.String({ format: 'date-time' }),
+    }),
+  ),
+});
+
+export const AuthHeaders = Type.Object({ authorization: Type.Optional(Type.String()) });
+export const PostHeaders = Type.Object({
+  authorization: Type.Optional(Type.String()),
+  'idempotency-key': Type.Optional(Type.String({ description: '1–255 printable ASCII characters; required' })),
+});
+
+export const problemResponses = {
+  '4xx': Type.Ref('Problem'),
+  '5xx': Type.Ref('Problem'),
+};

@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig, redact, type Config } from '../config/config.js';
+import type { Database } from '../db/database.js';
+import { lockDataDir } from '../db/dataDirLock.js';
+import { migrate } from '../db/migrate.js';
+import { openPglite } from '../db/pglite.js';
+import { openPostgres } from '../db/postgres.js';
+import { startSimulatorServer } from '../gateways/simulator/server.js';
+import { createIdem } from '../idem.js';
+import { createMerchant } from '../merchants/merchants.js';
+import { cryptoRandom } from '../ports/clock.js';
+import { maskCardNumbers } from '../payments/cardData.js';
+
+const program = new Command();
+program.name('idem').description('Payment orchestration that moves money exactly once').showHelpAfterError();
+
+const portOption = () => new Option('--port <port>', 'port to listen on (env PORT, default 8080)');
+const dataDirOption = () => new Option('--data-dir <dir>', 'embedded database folder when DATABASE_URL is absent (default ./.idem)');
+
+program
+  .command('serve')
+  .description('run the API, relay and recovery in one process')
+  .addOption(portOption())
+  .addOption(dataDirOption())
+  .option('--host <host>', 'address to listen on (env HOST, default 127.0.0.1)')
+  .action(async (flags: { port?: string; dataDir?: string; host?: string }) => {
+    const config = configOrExit(flags);
+    const unlock = config.databaseUrl ? () => {} : lockDataDir(config.dataDir);
+    const idem = await createIdem(config, {
+      logger: {
+        level: config.logLevel,
+        serializers: {
+          req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: maskCardNumbers(req.url), id: req.id }),
+        },
+      },
+    }).catch((err) => {
+      unlock();
+      fail(err);
+    });
+    if (!config.databaseUrl) {
+      const { rows } = await idem.db.query<{ n: number }>('SELECT count(*)::int AS n FROM merchants');
+      if (rows[0]?.n === 0) {
+        const m = await createMerchant(idem.db, cryptoRandom, 'default');
+        process.stdout.write(`Created merchant "default" (${m.id}). API key, shown once: ${m.apiKey}\n`);
+      }
+    }
+    const address = await idem.listen().catch((err) => {
+      unlock();
+      fail(err);
+    });
+    const store = config.databaseUrl ? `PostgreSQL ${redact(config.databaseUrl)}` : `embedded PGlite in ${config.dataDir}`;
+    process.stdout.write(`Idem listening on ${address} (${store}${config.redisUrl ? `, Redis ${redact(config.redisUrl)}` : ''})\n`);
+    let stopping = false;
+    const stop = async () => {
+      if (stopping) return;
+      stopping = true;
+      await idem.close().catch(() => {});
+      unlock();
+      process.exit(0);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+
+program
+  .command('migrate')
+  .description('apply schema migrations (serve also applies them)')
+  .addOption(dataDirOption())
+  .action(async (flags: { dataDir?: string }) => {
+    const config = configOrExit(flags);
+    await withDatabase(config, async (db) => {
+      const applied = await migrate(db);
+      process.stdout.write(applied.length ? `applied migrations ${applied.join(', ')}\n` : 'schema is up to date\n');
+    });
+  });
+
+const merchant = program.command('merchant').description('manage merchants');
+merchant
+  .command('create <name>')
+  .description('create a merchant; prints its id and API key once')
+  .addOption(dataDirOption())
+  .action(async (name: string, flags: { dataDir?: string }) => {
+    const config = configOrExit(flags);
+    await withDatabase(config, async (db) => {
+      await migrate(db);
+      const m = await createMerchant(db, cryptoRandom, name);
+      process.stdout.write(`merchant ${m.id}\napi key ${m.apiKey}\n(the key is shown once; Idem stores only its hash)\n`);
+    });
+  });
+
+program
+  .command('gateway-sim')
+  .description('run the gateway simulator as its own HTTP server')
+  .option('--port <port>', 'port to listen on', '4010')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--faults <file>', 'JSON file of faults (latency, declineRate, timeoutAfterProcessingRate, …)')
+  .option('--seed <n>', 'seed for faults and ids')
+  .action(async (flags: { port: string; host: string; faults?: string; seed?: string }) => {
+    const { readFileSync } = await import('node:fs');
+    let faults: Record<string, unknown> | undefined;
+    try {
+      faults = flags.faults ? (JSON.parse(readFileSync(flags.faults, 'utf8')) as Record<string, unknown>) : undefined;
+    } catch (err) {
+      fail(new ConfigError(`--faults: cannot read JSON from ${flags.faults} (${(err as Error).message})`));
+    }
+    const port = Number(flags.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) fail(new ConfigError(`--port must be an integer from 0 to 65535 (got "${flags.port}")`));
+    const seed = flags.seed === undefined ? undefined : Number(flags.seed);
+    if (seed !== undefined && !Number.isInteger(seed)) fail(new ConfigError(`--seed must be an integer (got "${flags.seed}")`));
+    const sim = await startSimulatorServer({ host: flags.host, port, ...(faults ? { faults } : {}), ...(seed !== undefined ? { seed } : {}) }).catch(fail);
+    process.stdout.write(`gateway simulator listening on ${sim.url}\n`);
+    const stop = () => void sim.close().then(() => process.exit(0));
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+
+function configOrExit(flags: { port?: string; dataDir?: string; host?: string }): Config {
+  try {
+    return loadConfig(process.env, flags);
+  } catch (err) {
+    fail(err);
+  }
+}
+
+async function withDatabase(config: Config, fn: (db: Database) => Promise<void>): Promise<void> {
+  let unlock = () => {};
+  let db: Database | undefined;
+  try {
+    if (!config.databaseUrl) unlock = lockDataDir(config.dataDir);
+    db = config.databaseUrl ? openPostgres(config.databaseUrl, { max: 2 }) : await openPglite(config.dataDir);
+    await fn(db);
+  } catch (err) {
+    fail(err);
+  } finally {
+    await db?.close().catch(() => {});
+    unlock();
+  }
+}
+
+function fail(err: unknown): never {
+  const prefix = err instanceof ConfigError ? 'idem: config: ' : 'idem: ';
+  process.stderr.write(prefix + ((err as Error).message ?? String(err)) + '\n');
+  process.exit(err instanceof ConfigError ? 2 : 1);
+}
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,164 @@
+import { readFileSync } from 'node:fs';
+
+/** A configuration problem, reported at start as one line. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export interface GatewayConfig {
+  name: string;
+  /** `simulator`: in-process simulated gateway; `http`: a processor speaking the simulator's HTTP API. */
+  kind: 'simulator' | 'http';
+  baseUrl?: string;
+  /** Name of an environment variable holding the credentials; never the credentials themselves. */
+  credentialsRef?: string;
+  /** Lower goes first. */
+  priority: number;
+  /** For `http`: how long to wait for an answer before the outcome is unknown. */
+  timeoutMs: number;
+  /** For `simulator`: fixed latency and decline rate. */
+  latencyMs: number;
+  declineRate: number;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  /** PostgreSQL connection string; absent → embedded PGlite in `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  redisUrl: string | undefined;
+  holdTimeoutMs: number;
+  leaseMs: number;
+  keyTtlS: number;
+  sweepIntervalMs: number;
+  logLevel: string;
+  gateways: GatewayConfig[];
+}
+
+export interface Flags {
+  port?: string | number;
+  dataDir?: string;
+  host?: string;
+}
+
+const MIN_KEY_TTL_S = 3600;
+
+/**
+ * Reads configuration from the environment and command-line flags (flags win). Throws
+ * `ConfigError` with a one-line message naming the setting and what is wrong with it.
+ */
+export function loadConfig(env: Record<string, string | undefined>, flags: Flags = {}): Config {
+  const databaseUrl = nonEmpty(env.DATABASE_URL);
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError(`DATABASE_URL must start with postgres:// or postgresql:// (got "${redact(databaseUrl)}")`);
+  }
+  const redisUrl = nonEmpty(env.REDIS_URL);
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError(`REDIS_URL must start with redis:// or rediss:// (got "${redact(redisUrl)}")`);
+  }
+  const leaseMs = integer('IDEM_LEASE_MS', env.IDEM_LEASE_MS, 30_000, 1_000, 600_000);
+  return {
+    host: flags.host ?? nonEmpty(env.HOST) ?? '127.0.0.1',
+    port: integer(flags.port !== undefined ? '--port' : 'PORT', flags.port ?? env.PORT, 8080, 0, 65_535),
+    databaseUrl,
+    dataDir: flags.dataDir ?? nonEmpty(env.IDEM_DATA_DIR) ?? './.idem',
+    redisUrl,
+    holdTimeoutMs: integer('IDEM_HOLD_TIMEOUT_MS', env.IDEM_HOLD_TIMEOUT_MS, 10_000, 0, 600_000),
+    leaseMs,
+    keyTtlS: integer('IDEM_KEY_TTL_S', env.IDEM_KEY_TTL_S, 86_400, MIN_KEY_TTL_S, 365 * 86_400),
+    sweepIntervalMs: integer('IDEM_SWEEP_INTERVAL_MS', env.IDEM_SWEEP_INTERVAL_MS, 60_000, 100, 86_400_000),
+    logLevel: oneOf('LOG_LEVEL', env.LOG_LEVEL, 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    gateways: gateways(env.IDEM_GATEWAYS),
+  };
+}
+
+/** The gateways Idem uses when `IDEM_GATEWAYS` is not set: one in-process simulator. */
+export const defaultGateways: GatewayConfig[] = [
+  { name: 'sim', kind: 'simulator', priority: 0, timeoutMs: 10_000, latencyMs: 0, declineRate: 0 },
+];
+
+function gateways(raw: string | undefined): GatewayConfig[] {
+  const text = nonEmpty(raw);
+  if (text === undefined) return defaultGateways;
+  let source = text;
+  if (!text.trimStart().startsWith('[') && !text.trimStart().startsWith('{')) {
+    try {
+      source = readFileSync(text, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`IDEM_GATEWAYS: cannot read file "${text}" (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(source);
+  } catch {
+    throw new ConfigError('IDEM_GATEWAYS is not valid JSON');
+  }
+  const list = Array.isArray(parsed) ? parsed : (parsed as { gateways?: unknown }).gateways;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new ConfigError('IDEM_GATEWAYS must be a non-empty JSON array of gateways (or { "gateways": [...] })');
+  }
+  const seen = new Set<string>();
+  return list.map((g: Record<string, unknown>, i) => {
+    const where = `IDEM_GATEWAYS[${i}]`;
+    if (typeof g !== 'object' || g === null) throw new ConfigError(`${where} must be an object`);
+    const name = g.name;
+    if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9_-]{0,39}$/.test(name)) {
+      throw new ConfigError(`${where}.name must be 1-40 lower-case letters, digits, "-" or "_"`);
+    }
+    if (seen.has(name)) throw new ConfigError(`${where}.name "${name}" is used twice`);
+    seen.add(name);
+    const kind = g.kind;
+    if (kind !== 'simulator' && kind !== 'http') throw new ConfigError(`${where}.kind must be "simulator" or "http"`);
+    const baseUrl = g.base_url ?? g.baseUrl;
+    if (kind === 'http' && (typeof baseUrl !== 'string' || !/^https?:\/\//.test(baseUrl))) {
+      throw new ConfigError(`${where}.base_url must be an http(s) URL for kind "http"`);
+    }
+    const credentialsRef = g.credentials_ref ?? g.credentialsRef;
+    if (credentialsRef !== undefined && typeof credentialsRef !== 'string') {
+      throw new ConfigError(`${where}.credentials_ref must be the name of an environment variable`);
+    }
+    return {
+      name,
+      kind,
+      ...(typeof baseUrl === 'string' ? { baseUrl: baseUrl.replace(/\/+$/, '') } : {}),
+      ...(typeof credentialsRef === 'string' ? { credentialsRef } : {}),
+      priority: integer(`${where}.priority`, g.priority, i, 0, 1_000_000),
+      timeoutMs: integer(`${where}.timeout_ms`, g.timeout_ms ?? g.timeoutMs, 10_000, 10, 600_000),
+      latencyMs: integer(`${where}.latency_ms`, g.latency_ms ?? g.latencyMs, 0, 0, 600_000),
+      declineRate: rate(`${where}.decline_rate`, g.decline_rate ?? g.declineRate),
+    };
+  });
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function integer(name: string, raw: unknown, fallback: number, min: number, max: number): number {
+  if (raw === undefined || raw === null || raw === '') return fallback;
+  const n = typeof raw === 'number' ? raw : /^-?\d+$/.test(String(raw).trim()) ? Number(String(raw).trim()) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max} (got "${String(raw)}")`);
+  }
+  return n;
+}
+
+function rate(name: string, raw: unknown): number {
+  if (raw === undefined) return 0;
+  if (typeof raw !== 'number' || !(raw >= 0 && raw <= 1)) throw new ConfigError(`${name} must be a number from 0 to 1`);
+  return raw;
+}
+
+function oneOf(name: string, raw: string | undefined, fallback: string, allowed: string[]): string {
+  const v = nonEmpty(raw);
+  if (v === undefined) return fallback;
+  if (!allowed.includes(v)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')} (got "${v}")`);
+  return v;
+}
+
+/** Hides a password in a connection string before it goes into a message. */
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+}

@@ -1,0 +1,36 @@
+import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
+import { mkdirSync } from 'node:fs';
+import type { Database, Queryable, QueryResult } from './database.js';
+
+/**
+ * Opens embedded PostgreSQL (PGlite) behind the `Database` port: in `dataDir`, or in memory
+ * when `dataDir` is `memory://`. One connection: PGlite runs statements one at a time and a
+ * transaction holds it until it ends.
+ */
+export async function openPglite(dataDir: string): Promise<Database> {
+  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+  const db = await PGlite.create(dataDir, {
+    parsers: { [pgliteTypes.INT8]: (v: string) => Number(v) },
+  });
+
+  const wrap = (client: Pick<PGlite, 'query' | 'exec'>): Queryable => ({
+    async query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
+      const r = await client.query<T>(sql, params as unknown[] | undefined);
+      return { rows: r.rows, rowCount: Math.max(r.affectedRows ?? 0, r.rows.length) };
+    },
+    async exec(sql: string) {
+      await client.exec(sql);
+    },
+  });
+
+  return {
+    kind: 'pglite',
+    ...wrap(db),
+    transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      return db.transaction((tx) => fn(wrap(tx)));
+    },
+    async close() {
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * The gateway connector port. A connector moves bytes to one payment processor and maps every
+ * answer onto one of four outcome classes (SPEC section 5) in a pure transformer; the core
+ * decides what to do next from the class alone.
+ */
+
+export type GatewayOperation = 'authorize' | 'capture' | 'void' | 'refund';
+
+export interface GatewayRequest {
+  operation: GatewayOperation;
+  /** Derived deterministically from (payment id, operation, attempt number): see `gatewayKey`. */
+  gatewayKey: string;
+  amount: number;
+  currency: string;
+  /** Idem's payment id. */
+  reference: string;
+  /** The gateway's own id for the authorization, for capture / void / refund. */
+  authorizationId?: string;
+  /** The card token (`tok_…`), for authorize. */
+  token?: string;
+}
+
+/**
+ * - `success`: approved; `transactionId` is the gateway's id for this operation.
+ * - `decline`: definitive business refusal; never retried, never failed over.
+ * - `not_processed`: the gateway did nothing (refused before sending, 429, 503 that says so);
+ *   safe to retry or fail over as a new attempt.
+ * - `unknown`: it may or may not have happened (timeout, reset after sending, ambiguous 5xx);
+ *   only re-send with the same gateway key or query status; never fail over.
+ */
+export type GatewayOutcome =
+  | { class: 'success'; transactionId: string; authorizationId?: string }
+  | { class: 'decline'; declineCode: string; message?: string }
+  | { class: 'not_processed'; reason: string; retryAfterMs?: number }
+  | { class: 'unknown'; reason: string };
+
+/** What a gateway reports about an operation it was asked for, by gateway key. */
+export type GatewayOperationStatus =
+  | { found: false }
+  | { found: true; outcome: GatewayOutcome };
+
+export interface GatewayConnector {
+  readonly name: string;
+  execute(request: GatewayRequest, signal?: AbortSignal): Promise<GatewayOutcome>;
+  /** Looks an operation up by its gateway key; `unknown` outcome if the gateway can't be reached. */
+  status(gatewayKey: string, signal?: AbortSignal): Promise<GatewayOperationStatus | { found: 'unknown'; reason: string }>;
+}
+
+/**
+ * The gateway idempotency key for one attempt: the same (payment, operation, attempt) always
+ * yields the same key, so a re-send after a crash or timeout is deduplicated by the gateway.
+ *
+ * @example gatewayKey('pay_abc', 'capture', 2) === 'pay_abc.capture.2'
+ */
+export function gatewayKey(paymentId: string, operation: GatewayOperation, attemptNo: number): string {
+  return `${paymentId}.${operation}.${attemptNo}`;
+}

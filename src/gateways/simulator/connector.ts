@@ -1,0 +1,69 @@
+/**
+ * An in-process GatewayConnector over the simulated processor: no sockets, so a deterministic
+ * simulation can run thousands of payments under simulated time, while the answer still goes
+ * through the same transformer as the HTTP connector.
+ */
+import { type Timers, sleep } from '../../ports/clock.js';
+import { type HttpExchange, toOperationStatus, toOutcome } from '../http/transform.js';
+import type { GatewayConnector } from '../port.js';
+import type { Processor, SimulatorAnswer } from './processor.js';
+
+/** What {@link createSimulatorConnector} needs. */
+export interface SimulatorConnectorOptions {
+  name: string;
+  processor: Processor;
+  /** Latency and the timeout run on these, so simulated time drives them. */
+  timers: Timers;
+  /** An answer slower than this (or dropped) becomes an `unknown` outcome after `timeoutMs`. */
+  timeoutMs: number;
+}
+
+/**
+ * Creates the in-process connector.
+ *
+ * @example
+ * const processor = createProcessor({ clock, random: seededRandom(seed) });
+ * const gateway = createSimulatorConnector({ name: 'sim-a', processor, timers, timeoutMs: 2000 });
+ */
+export function createSimulatorConnector(options: SimulatorConnectorOptions): GatewayConnector {
+  const { name, processor, timers, timeoutMs } = options;
+
+  async function travel(answer: SimulatorAnswer, signal: AbortSignal | undefined): Promise<HttpExchange> {
+    // The processor has already acted; from here on only the answer's journey is simulated.
+    const arrivesAfter = answer.answer === 'drop' ? Infinity : answer.latencyMs;
+    const waitMs = Math.min(arrivesAfter, timeoutMs);
+    if (waitMs > 0) await sleep(timers, waitMs, signal);
+    if (signal?.aborted) return { kind: 'no_answer', sent: true, reason: 'aborted' };
+    if (arrivesAfter > timeoutMs) return { kind: 'no_answer', sent: true, reason: 'timeout' };
+    // A JSON round trip, as on the wire: the connector never shares objects with the processor.
+    return {
+      kind: 'answer',
+      status: answer.status,
+      headers: { ...answer.headers },
+      body: JSON.parse(JSON.stringify(answer.body)) as unknown,
+    };
+  }
+
+  return {
+    name,
+
+    async execute(request, signal) {
+      if (signal?.aborted) return toOutcome({ kind: 'no_answer', sent: false, reason: 'aborted_before_sending' });
+      const answer = processor.handle({
+        operation: request.operation,
+        idempotencyKey: request.gatewayKey,
+        amount: request.amount,
+        currency: request.currency,
+        reference: request.reference,
+        authorizationId: request.authorizationId ?? null,
+        token: request.token ?? null,
+      });
+      return toOutcome(await travel(answer, signal));
+    },
+
+    async status(key, signal) {
+      if (signal?.aborted) return toOperationStatus({ kind: 'no_answer', sent: false, reason: 'aborted_before_sending' });
+      return toOperationStatus(await travel(processor.status(key), signal));
+    },
+  };
+}

@@ -1,0 +1,245 @@
+/**
+ * The gateway simulator as a real HTTP server (SPEC section 10), a thin fastify shell around
+ * the transport-free processor. Latency is served with the injected timers; a dropped answer
+ * holds the socket open until the client gives up, as a processor that charged and then lost
+ * the reply would.
+ */
+import type { Socket } from 'node:net';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { type Runtime, sleep, systemRuntime } from '../../ports/clock.js';
+import { seededRandom } from '../../ports/seeded.js';
+import {
+  createProcessor,
+  type Processor,
+  SIMULATOR_OPERATIONS,
+  type SimulatorAnswer,
+  type SimulatorFaults,
+} from './processor.js';
+
+/** What {@link startSimulatorServer} accepts. */
+export interface SimulatorServerOptions {
+  /** Default `127.0.0.1`. */
+  host?: string;
+  /** Default 0: any free port (read it from the result). */
+  port?: number;
+  faults?: Partial<SimulatorFaults>;
+  /** Seeds the processor's random source (faults and ids); default: `runtime.random`. */
+  seed?: number;
+  /** Clock and timers (and random unless `seed`); default: the system runtime. */
+  runtime?: Runtime;
+}
+
+/** A running simulator. */
+export interface SimulatorServer {
+  /** e.g. `http://127.0.0.1:41234` */
+  url: string;
+  port: number;
+  /** The processor behind the server, for direct inspection (log, stats, faults). */
+  processor: Processor;
+  /** Stops listening and destroys held and waiting sockets; resolves promptly. */
+  close(): Promise<void>;
+}
+
+const LogEntrySchema = Type.Object({
+  id: Type.String(),
+  idempotency_key: Type.String(),
+  operation: Type.Union([Type.Literal('authorize'), Type.Literal('capture'), Type.Literal('void'), Type.Literal('refund')]),
+  amount: Type.Integer(),
+  currency: Type.String(),
+  reference: Type.String(),
+  authorization_id: Type.Union([Type.String(), Type.Null()]),
+  status: Type.Union([Type.Literal('succeeded'), Type.Literal('declined')]),
+  decline_code: Type.Optional(Type.String()),
+  created_at: Type.String(),
+});
+
+/** Every non-200 operation answer: a decline (log entry + error) or an error. */
+const AnswerSchema = Type.Object({
+  ...Type.Partial(LogEntrySchema).properties,
+  error: Type.Optional(Type.String()),
+  message: Type.Optional(Type.String()),
+  processed: Type.Optional(Type.Boolean()),
+  reason: Type.Optional(Type.String()),
+});
+
+const OperationResponses = { 200: LogEntrySchema, '4xx': AnswerSchema, '5xx': AnswerSchema };
+
+const OperationBody = Type.Object({
+  amount: Type.Integer({ minimum: 0 }),
+  currency: Type.String({ pattern: '^[A-Z]{3}$' }),
+  reference: Type.String({ minLength: 1, maxLength: 255 }),
+  authorization_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  token: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+});
+
+const OperationHeaders = Type.Object({ 'idempotency-key': Type.String({ minLength: 1, maxLength: 255 }) });
+
+const WindowSchema = Type.Object({ start: Type.String(), end: Type.String() });
+
+const FaultsSchema = Type.Object({
+  latency: Type.Object({ minMs: Type.Integer({ minimum: 0 }), maxMs: Type.Integer({ minimum: 0 }) }),
+  declineRate: Type.Number({ minimum: 0, maximum: 1 }),
+  errorBeforeProcessingRate: Type.Number({ minimum: 0, maximum: 1 }),
+  timeoutAfterProcessingRate: Type.Number({ minimum: 0, maximum: 1 }),
+  ambiguousErrorRate: Type.Number({ minimum: 0, maximum: 1 }),
+  outages: Type.Array(WindowSchema),
+  degraded: Type.Array(Type.Object({ ...WindowSchema.properties, latencyMs: Type.Integer({ minimum: 0 }) })),
+  outage: Type.Boolean(),
+  retryAfterSeconds: Type.Number({ minimum: 0 }),
+});
+
+const ErrorSchema = Type.Object({ error: Type.String(), message: Type.Optional(Type.String()) });
+
+const OpCounts = Type.Object({ received: Type.Integer(), executed: Type.Integer(), replayed: Type.Integer() });
+const StatsSchema = Type.Object({
+  received: Type.Integer(),
+  executed: Type.Integer(),
+  replayed: Type.Integer(),
+  unavailable: Type.Integer(),
+  dropped: Type.Integer(),
+  ambiguous: Type.Integer(),
+  keyReused: Type.Integer(),
+  invalid: Type.Integer(),
+  statusQueries: Type.Integer(),
+  byOperation: Type.Object({ authorize: OpCounts, capture: OpCounts, void: OpCounts, refund: OpCounts }),
+});
+
+/**
+ * Starts the simulator on a real socket.
+ *
+ * @example
+ * const sim = await startSimulatorServer({ seed: 7, faults: { timeoutAfterProcessingRate: 0.1 } });
+ * // POST `${sim.url}/v1/authorize` with `Idempotency-Key`; read the truth with sim.processor.log()
+ * await sim.close();
+ */
+export async function startSimulatorServer(options: SimulatorServerOptions = {}): Promise<SimulatorServer> {
+  const runtime = options.runtime ?? systemRuntime;
+  const processor = createProcessor({
+    clock: runtime.clock,
+    random: options.seed === undefined ? runtime.random : seededRandom(options.seed),
+    ...(options.faults ? { faults: options.faults } : {}),
+  });
+  // Sockets whose answer is withheld (dropped) and requests waiting out their latency: close()
+  // must not wait for either, so it destroys the first and wakes the second.
+  const held = new Set<Socket>();
+  const closing = new AbortController();
+
+  const app = Fastify({ logger: false }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setErrorHandler((err: { statusCode?: number; validation?: unknown; message: string }, _req, reply) => {
+    const status = err.validation !== undefined ? 400 : (err.statusCode ?? 500);
+    void reply.code(status).send({ error: status === 400 ? 'invalid_request' : 'internal', message: err.message });
+  });
+
+  /**
+   * Sends a processor answer after its latency, or withholds it. Callers `return reply` so
+   * fastify knows the async handler answered through `reply`.
+   */
+  async function deliver(request: FastifyRequest, reply: FastifyReply, answer: SimulatorAnswer): Promise<void> {
+    if (answer.answer === 'drop') {
+      // Executed and logged; the reply is lost. Keep the socket open until the client gives up.
+      reply.hijack();
+      const socket = request.raw.socket;
+      held.add(socket);
+      socket.once('close', () => held.delete(socket));
+      if (closing.signal.aborted) socket.destroy();
+      return;
+    }
+    if (answer.latencyMs > 0) await sleep(runtime.timers, answer.latencyMs, closing.signal);
+    if (answer.headers) void reply.headers(answer.headers);
+    await reply.code(answer.status).send(answer.body);
+  }
+
+  for (const operation of SIMULATOR_OPERATIONS) {
+    app.post(
+      `/v1/${operation}`,
+      { schema: { body: OperationBody, headers: OperationHeaders, response: OperationResponses } },
+      async (request, reply) => {
+        const b = request.body;
+        const answer = processor.handle({
+          operation,
+          idempotencyKey: request.headers['idempotency-key'],
+          amount: b.amount,
+          currency: b.currency,
+          reference: b.reference,
+          authorizationId: b.authorization_id ?? null,
+          token: b.token ?? null,
+        });
+        await deliver(request, reply as FastifyReply, answer);
+        return reply;
+      },
+    );
+  }
+
+  app.get(
+    '/v1/operations/:gatewayKey',
+    {
+      schema: {
+        params: Type.Object({ gatewayKey: Type.String({ minLength: 1 }) }),
+        response: OperationResponses,
+      },
+    },
+    async (request, reply) => {
+      await deliver(request, reply as FastifyReply, processor.status(request.params.gatewayKey));
+      return reply;
+    },
+  );
+
+  app.get(
+    '/v1/transactions',
+    {
+      schema: {
+        querystring: Type.Object({ since: Type.Optional(Type.String()) }),
+        response: { 200: Type.Object({ data: Type.Array(LogEntrySchema) }), '4xx': AnswerSchema, '5xx': AnswerSchema },
+      },
+    },
+    async (request, reply) => {
+      const since = request.query.since === undefined ? 0 : Date.parse(request.query.since);
+      if (!Number.isFinite(since)) {
+        return reply.code(400).send({ error: 'invalid_request', message: 'since must be an ISO 8601 time' });
+      }
+      await deliver(request, reply as FastifyReply, processor.transactions(since));
+      return reply;
+    },
+  );
+
+  app.get('/v1/faults', { schema: { response: { 200: FaultsSchema } } }, () => processor.faults());
+
+  app.put(
+    '/v1/faults',
+    { schema: { body: Type.Partial(FaultsSchema), response: { 200: FaultsSchema, 400: ErrorSchema } } },
+    async (request, reply) => {
+      try {
+        return processor.setFaults(request.body);
+      } catch (err) {
+        if (err instanceof RangeError) return reply.code(400).send({ error: 'invalid_request', message: err.message });
+        throw err;
+      }
+    },
+  );
+
+  app.get('/v1/stats', { schema: { response: { 200: StatsSchema } } }, () => processor.stats());
+
+  await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('simulator: no TCP address after listen');
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  let closed: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${address.port}`,
+    port: address.port,
+    processor,
+    close() {
+      closed ??= (async () => {
+        closing.abort();
+        for (const socket of held) socket.destroy();
+        held.clear();
+        await app.close();
+      })();
+      return closed;
+    },
+  };
+}

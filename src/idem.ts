@@ -1,0 +1,166 @@
+import { Redis } from 'ioredis';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { buildApp } from './api/app.js';
+import type { Config, GatewayConfig } from './config/config.js';
+import type { Database } from './db/database.js';
+import { migrate } from './db/migrate.js';
+import { openPglite } from './db/pglite.js';
+import { openPostgres } from './db/postgres.js';
+import { createHttpConnector } from './gateways/http/connector.js';
+import type { GatewayConnector } from './gateways/port.js';
+import { GatewayRouter } from './gateways/router.js';
+import { createSimulatorConnector } from './gateways/simulator/connector.js';
+import { createProcessor, type Processor } from './gateways/simulator/processor.js';
+import { LocalKeyEvents, PgKeyEvents, RedisKeyEvents, pgNotifyChannel, type KeyEvents } from './idempotency/events.js';
+import { InProcessFastPath, RedisFastPath, type FastPath } from './idempotency/fastpath.js';
+import { Gate } from './idempotency/gate.js';
+import { KeyStore } from './idempotency/store.js';
+import { startSweeper } from './idempotency/sweeper.js';
+import { MerchantAuth } from './merchants/merchants.js';
+import { Metrics } from './observability/metrics.js';
+import { PaymentService } from './payments/service.js';
+import { systemRuntime, type Runtime } from './ports/clock.js';
+
+/** A running Idem: its parts, for the CLI, tests and benchmarks. */
+export interface Idem {
+  config: Config;
+  db: Database;
+  redis: Redis | null;
+  app: FastifyInstance;
+  gate: Gate;
+  keys: KeyStore;
+  payments: PaymentService;
+  gateways: GatewayRouter;
+  /** The in-process simulated processors, by gateway name. */
+  simulators: Map<string, Processor>;
+  metrics: Metrics;
+  runtime: Runtime;
+  /** Listens on `config.host:config.port`; resolves to the address. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface IdemOverrides {
+  runtime?: Runtime;
+  logger?: FastifyServerOptions['logger'];
+  /** Use this database instead of opening one from the config. */
+  db?: Database;
+  /** Extra connectors by gateway name (tests). */
+  connectors?: Map<string, GatewayConnector>;
+  /** Skip the background sweeper (tests that sweep by hand). */
+  sweeper?: boolean;
+}
+
+/** The composition root: opens the stores the config names, migrates, wires the core to HTTP. */
+export async function createIdem(config: Config, overrides: IdemOverrides = {}): Promise<Idem> {
+  const runtime = overrides.runtime ?? systemRuntime;
+  const db = overrides.db ?? (config.databaseUrl ? openPostgres(config.databaseUrl) : await openPglite(config.dataDir));
+  const closers: Array<() => Promise<unknown> | unknown> = [];
+  try {
+    await migrate(db);
+
+    let redis: Redis | null = null;
+    let fast: FastPath;
+    let events: KeyEvents;
+    if (config.redisUrl) {
+      redis = new Redis(config.redisUrl, {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        commandTimeout: 1000,
+        retryStrategy: (times) => Math.min(times * 100, 1000),
+      });
+      // Redis is an accelerator: while it is away Idem serves from PostgreSQL alone.
+      redis.on('error', () => {});
+      await redis.connect().catch(() => {});
+      closers.push(() => redis!.disconnect());
+      fast = new RedisFastPath(redis);
+      events = await RedisKeyEvents.connect(redis);
+    } else if (db.kind === 'postgres' && config.databaseUrl) {
+      fast = new InProcessFastPath(runtime.clock);
+      events = await PgKeyEvents.connect(config.databaseUrl, async (payload) => {
+        await db.query('SELECT pg_notify($1, $2)', [pgNotifyChannel, payload]);
+      });
+    } else {
+      fast = new InProcessFastPath(runtime.clock);
+      events = new LocalKeyEvents();
+    }
+    closers.push(() => events.close());
+
+    const metrics = new Metrics({ defaultMetrics: true });
+    const keys = new KeyStore(db);
+    const gate = new Gate({
+      store: keys,
+      fast,
+      events,
+      runtime,
+      holdTimeoutMs: config.holdTimeoutMs,
+      leaseMs: config.leaseMs,
+      keyTtlMs: config.keyTtlS * 1000,
+      observe: metrics.gate,
+    });
+
+    const simulators = new Map<string, Processor>();
+    const gateways = new GatewayRouter(
+      config.gateways.map((g) => ({ name: g.name, priority: g.priority, connector: overrides.connectors?.get(g.name) ?? connectorFor(g, runtime, simulators) })),
+    );
+    const payments = new PaymentService({ db, gateways, runtime, relayDelayMs: config.leaseMs });
+    const auth = new MerchantAuth(db, runtime.clock);
+    const app = await buildApp({
+      gate,
+      auth,
+      payments,
+      gateways,
+      metrics,
+      logger: overrides.logger ?? false,
+      probe: {
+        database: async () => {
+          await db.query('SELECT 1');
+        },
+        redis: () => (redis === null ? 'absent' : redis.status === 'ready' ? 'up' : 'down'),
+      },
+    });
+    closers.push(() => app.close());
+    if (overrides.sweeper !== false) {
+      const stop = startSweeper({ store: keys, runtime, intervalMs: config.sweepIntervalMs, log: app.log });
+      closers.push(stop);
+    }
+
+    let closed = false;
+    return {
+      config,
+      db,
+      redis,
+      app,
+      gate,
+      keys,
+      payments,
+      gateways,
+      simulators,
+      metrics,
+      runtime,
+      listen: () => app.listen({ host: config.host, port: config.port }),
+      async close() {
+        if (closed) return;
+        closed = true;
+        for (const c of closers.reverse()) await c();
+        if (!overrides.db) await db.close();
+      },
+    };
+  } catch (err) {
+    for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {});
+    if (!overrides.db) await db.close().catch(() => {});
+    throw err;
+  }
+}
+
+function connectorFor(g: GatewayConfig, runtime: Runtime, simulators: Map<string, Processor>): GatewayConnector {
+  if (g.kind === 'http') return createHttpConnector({ name: g.name, baseUrl: g.baseUrl!, timeoutMs: g.timeoutMs, timers: runtime.timers });
+  const processor = createProcessor({
+    clock: runtime.clock,
+    random: runtime.random,
+    faults: { latency: { minMs: g.latencyMs, maxMs: g.latencyMs }, declineRate: g.declineRate },
+  });
+  simulators.set(g.name, processor);
+  return createSimulatorConnector({ name: g.name, processor, timers: runtime.timers, timeoutMs: g.timeoutMs });
+}

@@ -1,0 +1,253 @@
+import { IdemError } from '../errors/registry.js';
+import type { Queryable } from '../db/database.js';
+import type { Runtime } from '../ports/clock.js';
+import { newId } from '../ports/ids.js';
+import type { KeyEvents } from './events.js';
+import type { CachedResponse, FastPath } from './fastpath.js';
+import { FenceLostError, type KeyRequest, type KeyStore, type StoredResponse } from './store.js';
+
+/**
+ * What an operation behind the gate gets: its fence, the resource an earlier owner already
+ * created (when it resumes one), and the three fenced writes it makes inside its own
+ * transactions.
+ */
+export interface Claim {
+  readonly merchantId: string;
+  readonly key: string;
+  readonly fence: number;
+  /** Set when an earlier execution of this key got as far as creating its resource. */
+  readonly resourceId: string | null;
+  /** Aborted when the lease is lost to a takeover; the work should stop. */
+  readonly signal: AbortSignal;
+  /** Locks the key row, checks the fence, renews the lease. Call first in each transaction. */
+  guard(tx: Queryable): Promise<void>;
+  /** Records the resource this execution created, so a takeover resumes it. */
+  bindResource(tx: Queryable, resourceId: string): Promise<void>;
+  /** Stores the final response in the transaction that makes the final business change. */
+  complete(tx: Queryable, response: StoredResponse): Promise<void>;
+}
+
+/**
+ * - `final`: `claim.complete` ran in a committed transaction; every later request replays it.
+ * - `pending`: the outcome is not known yet (a gateway timeout): answered now (202), not
+ *   stored; the key stays in progress with its lease ended so a retry or recovery resumes it.
+ */
+export type OperationResult = { kind: 'final'; response: StoredResponse } | { kind: 'pending'; response: StoredResponse };
+
+export type Operation = (claim: Claim) => Promise<OperationResult>;
+
+export interface GateAnswer extends StoredResponse {
+  replayed: boolean;
+}
+
+export type GateEvent = 'executed' | 'replayed' | 'held' | 'reused' | 'hold_timeout' | 'taken_over' | 'fence_lost';
+
+export interface GateOptions {
+  store: KeyStore;
+  fast: FastPath;
+  events: KeyEvents;
+  runtime: Runtime;
+  holdTimeoutMs: number;
+  leaseMs: number;
+  keyTtlMs: number;
+  /** How often a held request re-checks while the notifier is down. */
+  degradedRecheckMs?: number;
+  observe?: (event: GateEvent) => void;
+}
+
+/**
+ * The idempotency gate (SPEC section 4): exactly one execution per (merchant, key); duplicates
+ * are held until it finishes and then get its stored response byte for byte.
+ */
+export class Gate {
+  private readonly o: Required<Omit<GateOptions, 'observe'>> & Pick<GateOptions, 'observe'>;
+
+  constructor(options: GateOptions) {
+    this.o = { degradedRecheckMs: 200, ...options };
+  }
+
+  async execute(req: KeyRequest, op: Operation): Promise<GateAnswer> {
+    const { clock } = this.o.runtime;
+    const deadline = clock.now() + this.o.holdTimeoutMs;
+    let held = false;
+    for (;;) {
+      const cached = await this.o.fast.getReplay(req.merchantId, req.key);
+      if (cached) return this.replay(req, cached);
+
+      const token = newId(this.o.runtime.random, 'lock', 16);
+      const lock = await this.o.fast.tryLock(req.merchantId, req.key, token, this.o.leaseMs);
+      if (lock === 'busy') {
+        if (!held) this.observe('held');
+        held = true;
+        await this.hold(req, deadline);
+        continue;
+      }
+      const ours = lock === 'acquired' ? token : null;
+
+      let claim;
+      try {
+        claim = await this.o.store.claim(req, clock.now(), this.o.leaseMs);
+      } catch (err) {
+        await this.letGo(req, ours, null);
+        throw err;
+      }
+      if (claim.kind === 'existing') {
+        const { row } = claim;
+        if (row.fingerprint !== req.fingerprint) {
+          await this.letGo(req, ours, null);
+          throw this.reused(req, row.method, row.path);
+        }
+        if (row.response) {
+          const cachedRow = { ...row.response, fingerprint: row.fingerprint };
+          await this.letGo(req, ours, cachedRow, row.expiresAt, false);
+          return this.replay(req, cachedRow);
+        }
+        await this.letGo(req, ours, null);
+        if (!held) this.observe('held');
+        held = true;
+        await this.hold(req, deadline);
+        continue;
+      }
+
+      if (claim.resourceId !== null) this.observe('taken_over');
+      const answer = await this.run(req, claim.fence, claim.resourceId, ours, op);
+      if (answer !== 'lost') return answer;
+      // Our lease ran out and another execution owns the key now: wait for its answer.
+      this.observe('fence_lost');
+      held = true;
+    }
+  }
+
+  /**
+   * Runs the operation as the key's owner, renewing the lease until it ends.
+   *
+   *   t0 claim(fence f) ─ op ─ tx(guard f … complete f) ─ commit ─ cache + notify + unlock
+   *                  └ every lease/3: renew(f); refused → abort op (someone took over)
+   */
+  private async run(
+    req: KeyRequest,
+    fence: number,
+    resourceId: string | null,
+    lockToken: string | null,
+    op: Operation,
+  ): Promise<GateAnswer | 'lost'> {
+    const { clock, timers } = this.o.runtime;
+    const { store, leaseMs } = this.o;
+    const abort = new AbortController();
+    const stopRenewing = timers.every(Math.max(1, Math.floor(leaseMs / 3)), () => {
+      store.renew(req.merchantId, req.key, fence, clock.now(), leaseMs).then(
+        (ok) => ok || abort.abort(new FenceLostError(req.merchantId, req.key, fence)),
+        () => {}, // the store is unreachable: the next tick tries again, the fence keeps us safe
+      );
+    });
+    let stored: StoredResponse | null = null;
+    const claim: Claim = {
+      merchantId: req.merchantId,
+      key: req.key,
+      fence,
+      resourceId,
+      signal: abort.signal,
+      guard: (tx) => store.guard(tx, req.merchantId, req.key, fence, clock.now(), leaseMs),
+      bindResource: (tx, id) => store.bindResource(tx, req.merchantId, req.key, fence, id),
+      complete: async (tx, response) => {
+        await store.complete(tx, req.merchantId, req.key, fence, response, clock.now(), this.o.keyTtlMs);
+        stored = response;
+      },
+    };
+    try {
+      const result = await op(claim);
+      stopRenewing();
+      if (result.kind === 'final') {
+        if (stored === null) throw new Error('operation answered final without storing its response');
+        this.observe('executed');
+        await this.letGo(req, lockToken, { ...result.response, fingerprint: req.fingerprint }, clock.now() + this.o.keyTtlMs, true);
+        return { ...result.response, replayed: false };
+      }
+      this.observe('executed');
+      await store.endLease(req.merchantId, req.key, fence, clock.now()).catch(() => {});
+      await this.letGo(req, lockToken, null, null, true);
+      return { ...result.response, replayed: false };
+    } catch (err) {
+      stopRenewing();
+      if (err instanceof FenceLostError || abort.signal.aborted) {
+        await this.letGo(req, lockToken, null);
+        return 'lost';
+      }
+      await store.release(req.merchantId, req.key, fence, clock.now()).catch(() => {});
+      await this.letGo(req, lockToken, null, null, true);
+      throw err;
+    }
+  }
+
+  /**
+   * Waits for the key to change: woken by its notification, by the owner's lease running out
+   * (to take it over), or by the hold deadline (409).
+   *
+   *   held ── watch ── read row ── still running? ── wait(notice | lease end | deadline)
+   *   (watching before reading: a completion between the two still wakes us)
+   */
+  private async hold(req: KeyRequest, deadline: number): Promise<void> {
+    const { clock, timers } = this.o.runtime;
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    const unwatch = this.o.events.watch(req.merchantId, req.key, () => wake());
+    let cancel = () => {};
+    try {
+      const cached = await this.o.fast.getReplay(req.merchantId, req.key);
+      if (cached) return;
+      const row = await this.o.store.read(req.merchantId, req.key);
+      const now = clock.now();
+      if (row?.state === 'completed') return;
+      if (row && row.fingerprint !== req.fingerprint) return;
+      if (row && row.leaseUntil !== null && row.leaseUntil <= now) return;
+      if (now >= deadline) {
+        this.observe('hold_timeout');
+        const leaseLeft = row?.leaseUntil ? row.leaseUntil - now : this.o.leaseMs;
+        throw new IdemError('IDEM_IN_PROGRESS', `a request with Idempotency-Key "${req.key}" is still in progress`, {
+          headers: { 'retry-after': String(Math.max(1, Math.ceil(Math.min(leaseLeft, this.o.leaseMs) / 1000))) },
+        });
+      }
+      // No row yet: the lock holder is about to claim; its claim or its release notifies us.
+      let wakeAt = Math.min(deadline, row?.leaseUntil ?? now + this.o.leaseMs);
+      if (!this.o.events.healthy) wakeAt = Math.min(wakeAt, now + this.o.degradedRecheckMs);
+      cancel = timers.after(Math.max(0, wakeAt - now), wake);
+      await woken;
+    } finally {
+      unwatch();
+      cancel();
+    }
+  }
+
+  private replay(req: KeyRequest, cached: CachedResponse): GateAnswer {
+    if (cached.fingerprint !== req.fingerprint) throw this.reused(req);
+    this.observe('replayed');
+    return { status: cached.status, contentType: cached.contentType, body: cached.body, replayed: true };
+  }
+
+  private reused(req: KeyRequest, method?: string, path?: string): IdemError {
+    this.observe('reused');
+    const first = method && path ? ` for ${method} ${path}` : '';
+    return new IdemError('IDEM_KEY_REUSED', `Idempotency-Key "${req.key}" was first used${first} with another request; nothing ran`);
+  }
+
+  /**
+   * Caches a final response, releases our lock and wakes every held duplicate (when the key
+   * changed, or when our lock may have made others wait).
+   */
+  private async letGo(
+    req: KeyRequest,
+    lockToken: string | null,
+    response: CachedResponse | null,
+    expiresAt: number | null = null,
+    changed = lockToken !== null,
+  ): Promise<void> {
+    const ttl = response && expiresAt ? expiresAt - this.o.runtime.clock.now() : 0;
+    const cache = response && ttl > 0 ? response : null;
+    if (lockToken !== null || cache) await this.o.fast.finish(req.merchantId, req.key, lockToken, cache, ttl);
+    if (changed || lockToken !== null) await this.o.events.publish(req.merchantId, req.key);
+  }
+
+  private observe(event: GateEvent): void {
+    this.o.observe?.(event);
+  }
+}

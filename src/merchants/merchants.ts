@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto';
+import type { Database } from '../db/database.js';
+import type { Clock, Random } from '../ports/clock.js';
+import { newId } from '../ports/ids.js';
+
+export interface NewMerchant {
+  id: string;
+  name: string;
+  /** Shown once; only its hash is stored. */
+  apiKey: string;
+}
+
+/** sha256 hex of an API key: what is stored and looked up. */
+export function hashApiKey(apiKey: string): string {
+  return createHash('sha256').update(apiKey).digest('hex');
+}
+
+/** Creates a merchant with one API key (`sk_…`). The key is returned once and stored hashed. */
+export async function createMerchant(db: Database, random: Random, name: string): Promise<NewMerchant> {
+  const trimmed = name.trim();
+  if (trimmed.length === 0 || trimmed.length > 200) throw new RangeError('merchant name must be 1-200 characters');
+  const id = newId(random, 'mer', 20);
+  const apiKey = newId(random, 'sk', 40);
+  await db.transaction(async (tx) => {
+    await tx.query('INSERT INTO merchants (id, name) VALUES ($1, $2)', [id, trimmed]);
+    await tx.query('INSERT INTO api_keys (key_hash, merchant_id, prefix) VALUES ($1, $2, $3)', [hashApiKey(apiKey), id, apiKey.slice(0, 7)]);
+  });
+  return { id, name: trimmed, apiKey };
+}
+
+/**
+ * Resolves API keys to merchants, remembering hits for `ttlMs` so the hot path (a replay)
+ * does not touch the database. A revoked key stops working within `ttlMs`.
+ */
+export class MerchantAuth {
+  private readonly cache = new Map<string, { merchantId: string; until: number }>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+    private readonly ttlMs = 60_000,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  /** The merchant id for `apiKey`, or null if it is not a live key. */
+  async authenticate(apiKey: string): Promise<string | null> {
+    const hash = hashApiKey(apiKey);
+    const now = this.clock.now();
+    const hit = this.cache.get(hash);
+    if (hit && hit.until > now) return hit.merchantId;
+    const { rows } = await this.db.query<{ merchant_id: string }>(
+      'SELECT merchant_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
+      [hash],
+    );
+    const merchantId = rows[0]?.merchant_id ?? null;
+    if (merchantId === null) {
+      this.cache.delete(hash);
+      return null;
+    }
+    if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(hash, { merchantId, until: now + this.ttlMs });
+    return merchantId;
+  }
+}

@@ -1,0 +1,28 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { GateEvent } from '../idempotency/gate.js';
+
+/** Idem's Prometheus metrics, on a registry of its own (one per instance of the app). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly gateEvents = new Counter({
+    name: 'idem_gate_events_total',
+    help: 'Idempotency gate outcomes: executed, replayed, held, reused, hold_timeout, taken_over, fence_lost',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'idem_http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'idem_' });
+  }
+
+  gate = (event: GateEvent): void => {
+    this.gateEvents.inc({ event });
+  };
+}
