@@ -52,6 +52,8 @@ export interface GateOptions {
   keyTtlMs: number;
   /** How often a held request re-checks while the notifier is down. */
   degradedRecheckMs?: number;
+  /** How long a held request trusts a Redis lock whose holder has not claimed in PostgreSQL. */
+  unclaimedLockGraceMs?: number;
   observe?: (event: GateEvent) => void;
 }
 
@@ -63,26 +65,34 @@ export class Gate {
   private readonly o: Required<Omit<GateOptions, 'observe'>> & Pick<GateOptions, 'observe'>;
 
   constructor(options: GateOptions) {
-    this.o = { degradedRecheckMs: 200, ...options };
+    this.o = { degradedRecheckMs: 200, unclaimedLockGraceMs: 1000, ...options };
   }
 
   async execute(req: KeyRequest, op: Operation): Promise<GateAnswer> {
     const { clock } = this.o.runtime;
-    const deadline = clock.now() + this.o.holdTimeoutMs;
+    let deadline = clock.now() + this.o.holdTimeoutMs;
     let held = false;
+    // The Redis lock only keeps duplicates from racing into PostgreSQL. When it is held but
+    // PostgreSQL shows no live owner (the holder died before claiming, or its lease ended),
+    // go straight to the claim: PostgreSQL decides.
+    let skipLock = false;
     for (;;) {
       const cached = await this.o.fast.getReplay(req.merchantId, req.key);
       if (cached) return this.replay(req, cached);
 
-      const token = newId(this.o.runtime.random, 'lock', 16);
-      const lock = await this.o.fast.tryLock(req.merchantId, req.key, token, this.o.leaseMs);
-      if (lock === 'busy') {
-        if (!held) this.observe('held');
-        held = true;
-        await this.hold(req, deadline);
-        continue;
+      let ours: string | null = null;
+      if (!skipLock) {
+        const token = newId(this.o.runtime.random, 'lock', 16);
+        const lock = await this.o.fast.tryLock(req.merchantId, req.key, token, this.o.leaseMs);
+        if (lock === 'busy') {
+          if (!held) this.observe('held');
+          held = true;
+          skipLock = (await this.hold(req, deadline)) === 'claim';
+          continue;
+        }
+        if (lock === 'acquired') ours = token;
       }
-      const ours = lock === 'acquired' ? token : null;
+      skipLock = false;
 
       let claim;
       try {
@@ -105,16 +115,18 @@ export class Gate {
         await this.letGo(req, ours, null);
         if (!held) this.observe('held');
         held = true;
-        await this.hold(req, deadline);
+        skipLock = (await this.hold(req, deadline)) === 'claim';
         continue;
       }
 
       if (claim.resourceId !== null) this.observe('taken_over');
       const answer = await this.run(req, claim.fence, claim.resourceId, ours, op);
       if (answer !== 'lost') return answer;
-      // Our lease ran out and another execution owns the key now: wait for its answer.
+      // Our lease ran out and another execution owns the key now: wait for its answer, as a
+      // held duplicate would, for a whole hold period from now.
       this.observe('fence_lost');
       held = true;
+      deadline = clock.now() + this.o.holdTimeoutMs;
     }
   }
 
@@ -181,25 +193,25 @@ export class Gate {
 
   /**
    * Waits for the key to change: woken by its notification, by the owner's lease running out
-   * (to take it over), or by the hold deadline (409).
+   * (to take it over), or by the hold deadline (409). Answers 'claim' when PostgreSQL shows no
+   * live owner, so the caller claims without waiting for the Redis lock.
    *
    *   held ── watch ── read row ── still running? ── wait(notice | lease end | deadline)
    *   (watching before reading: a completion between the two still wakes us)
    */
-  private async hold(req: KeyRequest, deadline: number): Promise<void> {
+  private async hold(req: KeyRequest, deadline: number): Promise<'recheck' | 'claim'> {
     const { clock, timers } = this.o.runtime;
-    let wake!: () => void;
-    const woken = new Promise<void>((resolve) => (wake = resolve));
-    const unwatch = this.o.events.watch(req.merchantId, req.key, () => wake());
+    let wake!: (by: 'notice' | 'timer') => void;
+    const woken = new Promise<'notice' | 'timer'>((resolve) => (wake = resolve));
+    const unwatch = this.o.events.watch(req.merchantId, req.key, () => wake('notice'));
     let cancel = () => {};
     try {
       const cached = await this.o.fast.getReplay(req.merchantId, req.key);
-      if (cached) return;
+      if (cached) return 'recheck';
       const row = await this.o.store.read(req.merchantId, req.key);
       const now = clock.now();
-      if (row?.state === 'completed') return;
-      if (row && row.fingerprint !== req.fingerprint) return;
-      if (row && row.leaseUntil !== null && row.leaseUntil <= now) return;
+      if (row?.state === 'completed' || (row && row.fingerprint !== req.fingerprint)) return 'recheck';
+      if (row && row.leaseUntil !== null && row.leaseUntil <= now) return 'claim';
       if (now >= deadline) {
         this.observe('hold_timeout');
         const leaseLeft = row?.leaseUntil ? row.leaseUntil - now : this.o.leaseMs;
@@ -207,11 +219,13 @@ export class Gate {
           headers: { 'retry-after': String(Math.max(1, Math.ceil(Math.min(leaseLeft, this.o.leaseMs) / 1000))) },
         });
       }
-      // No row yet: the lock holder is about to claim; its claim or its release notifies us.
-      let wakeAt = Math.min(deadline, row?.leaseUntil ?? now + this.o.leaseMs);
+      // No row: the lock holder is about to claim, and its claim's end notifies us. If it does
+      // not come soon, the holder may have died before claiming: claim ourselves.
+      let wakeAt = Math.min(deadline, row?.leaseUntil ?? now + this.o.unclaimedLockGraceMs);
       if (!this.o.events.healthy) wakeAt = Math.min(wakeAt, now + this.o.degradedRecheckMs);
-      cancel = timers.after(Math.max(0, wakeAt - now), wake);
-      await woken;
+      cancel = timers.after(Math.max(0, wakeAt - now), () => wake('timer'));
+      const by = await woken;
+      return by === 'timer' && row === null ? 'claim' : 'recheck';
     } finally {
       unwatch();
       cancel();

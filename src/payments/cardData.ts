@@ -4,7 +4,7 @@
  * appears in a request and masked wherever text might reach a log.
  */
 
-const CANDIDATE = /\d(?:[ -]?\d){12,18}/g;
+const CANDIDATE = /\d(?:[ -]?\d){12,}/g;
 
 export function luhnValid(digits: string): boolean {
   let sum = 0;
@@ -26,15 +26,21 @@ export function containsCardNumber(text: string): boolean {
   return findCardNumbers(text).length > 0;
 }
 
+/**
+ * A run of 13–19 digits is a card number if it passes Luhn as a whole. A longer run is
+ * refused if any 13–19 digit window of it passes: a PAN glued to other digits is still a PAN,
+ * and erring that way keeps invariant I6.
+ */
 function findCardNumbers(text: string): Array<[start: number, end: number]> {
   const found: Array<[number, number]> = [];
   for (const m of text.matchAll(CANDIDATE)) {
     const run = m[0];
-    // Any 13–19 digit window inside a longer run counts too: a PAN glued to other digits is still a PAN.
     const positions: number[] = [];
     for (let i = 0; i < run.length; i++) if (run[i] !== ' ' && run[i] !== '-') positions.push(i);
     const digits = positions.map((p) => run[p]).join('');
-    outer: for (let len = Math.min(19, digits.length); len >= 13; len--) {
+    const longest = digits.length <= 19 ? digits.length : 19;
+    const shortest = digits.length <= 19 ? digits.length : 13;
+    outer: for (let len = longest; len >= shortest; len--) {
       for (let s = 0; s + len <= digits.length; s++) {
         if (luhnValid(digits.slice(s, s + len))) {
           found.push([m.index + positions[s]!, m.index + positions[s + len - 1]! + 1]);

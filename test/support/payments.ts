@@ -1,0 +1,82 @@
+import { expect } from 'vitest';
+import type { SimulatorLogEntry } from '../../src/gateways/simulator/processor.js';
+import type { HttpAnswer, HttpClient } from './httpClient.js';
+
+/** A `POST /v1/payments` body the simulator approves; manual capture, so one gateway call each. */
+export function paymentBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    amount: 1250,
+    currency: 'EUR',
+    capture_method: 'manual',
+    payment_method: { type: 'card', token: 'tok_visa' },
+    ...overrides,
+  };
+}
+
+/** One `POST /v1/payments` with an Idempotency-Key, over the client's real sockets. */
+export function postPayment(
+  client: HttpClient,
+  baseUrl: string,
+  apiKey: string,
+  idempotencyKey: string,
+  body: Record<string, unknown> = paymentBody(),
+): Promise<HttpAnswer> {
+  return client.request('POST', `${baseUrl}/v1/payments`, {
+    headers: { authorization: `Bearer ${apiKey}`, 'idempotency-key': idempotencyKey },
+    body: JSON.stringify(body),
+  });
+}
+
+/**
+ * What a client of one (merchant, key) must see, however many duplicates it sent: one status,
+ * one body byte for byte, and exactly one answer that says it was not a replay. Returns the
+ * parsed body.
+ */
+export function expectOneAnswer(answers: HttpAnswer[], status = 201): { id: string; status: string } & Record<string, unknown> {
+  expect(answers.length).toBeGreaterThan(0);
+  const statuses = count(answers.map((a) => a.status));
+  expect(statuses, `statuses, first body: ${answers[0]!.text}`).toEqual({ [status]: answers.length });
+  const first = answers[0]!.bytes;
+  const different = answers.filter((a) => !a.bytes.equals(first));
+  expect(different.map((a) => a.text), 'bodies that differ from the first one').toEqual([]);
+  const replayed = count(answers.map((a) => String(a.headers['idempotent-replayed'])));
+  expect(replayed).toEqual(answers.length === 1 ? { false: 1 } : { false: 1, true: answers.length - 1 });
+  return JSON.parse(answers[0]!.text) as { id: string; status: string } & Record<string, unknown>;
+}
+
+/** The gateway's own log entries for one payment (Idem sends the payment id as reference). */
+export function gatewayEntries(log: SimulatorLogEntry[], paymentId: string, operation = 'authorize'): SimulatorLogEntry[] {
+  return log.filter((e) => e.reference === paymentId && e.operation === operation);
+}
+
+/** `{ value: occurrences }`, for assertions that show the whole distribution when they fail. */
+export function count<T extends string | number>(values: T[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of values) out[String(v)] = (out[String(v)] ?? 0) + 1;
+  return out;
+}
+
+/** Resolves once `check` returns true, polling every `everyMs`; rejects after `timeoutMs`. */
+export async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 20): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Idem's `idem_gate_events_total` counters from `GET /metrics`, by event. */
+export async function gateEvents(client: HttpClient, baseUrl: string): Promise<Record<string, number>> {
+  const { text } = await client.request('GET', `${baseUrl}/metrics`);
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^idem_gate_events_total\{event="([a-z_]+)"\} (\d+)$/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+/** Sums the gate counters of several instances. */
+export async function clusterGateEvents(client: HttpClient, baseUrls: string[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const url of baseUrls) for (const [k, v] of Object.entries(await gateEvents(client, url))) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
