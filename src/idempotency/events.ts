@@ -37,6 +37,14 @@ export class LocalKeyEvents implements KeyEvents {
     if (set) for (const fn of [...set]) fn();
   }
 
+  /**
+   * Wakes every local watcher. For a remote channel that was just lost: notices sent while it
+   * is down never arrive, so waiters re-check now and then wait on the short degraded timer.
+   */
+  deliverAll(): void {
+    for (const set of [...this.watchers.values()]) for (const fn of [...set]) fn();
+  }
+
   async publish(merchantId: string, key: string): Promise<void> {
     this.deliver(channelId(merchantId, key));
   }
@@ -61,6 +69,10 @@ export class RedisKeyEvents implements KeyEvents {
     subscriber.on('error', () => {});
     const events = new RedisKeyEvents(publisher, subscriber);
     subscriber.on('message', (_channel: string, id: string) => events.local.deliver(id));
+    // A waiter that started while the channel was up set a long timer; without this it would
+    // sleep through a completion whose notice died with the connection (status is already
+    // not 'ready' when 'close' is emitted, so it re-waits on the degraded timer).
+    subscriber.on('close', () => events.local.deliverAll());
     // autoResubscribe (ioredis default) re-subscribes after a reconnect.
     await subscriber.subscribe(REDIS_CHANNEL).catch(() => {});
     return events;
@@ -128,7 +140,11 @@ export class PgKeyEvents implements KeyEvents {
   }
 
   private lost(client: pg.Client): void {
-    if (this.listener === client) this.listener = null;
+    if (this.listener === client) {
+      this.listener = null;
+      // Same as Redis: waiters holding a long timer must re-check while notices can't arrive.
+      this.local.deliverAll();
+    }
     if (this.closed || this.reconnecting) return;
     this.reconnecting = true;
     const retry = () => {

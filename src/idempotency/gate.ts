@@ -210,7 +210,10 @@ export class Gate {
       if (cached) return 'recheck';
       const row = await this.o.store.read(req.merchantId, req.key);
       const now = clock.now();
-      if (row?.state === 'completed' || (row && row.fingerprint !== req.fingerprint)) return 'recheck';
+      // Finished, or not this request's key: nothing to wait for, and the claim answers it (replay
+      // or 422). Going back through the lock instead would make a crowd of duplicates take it
+      // one at a time, the rest re-reading this row in a loop meanwhile.
+      if (row?.state === 'completed' || (row && row.fingerprint !== req.fingerprint)) return 'claim';
       if (row && row.leaseUntil !== null && row.leaseUntil <= now) return 'claim';
       if (now >= deadline) {
         this.observe('hold_timeout');
