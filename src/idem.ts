@@ -16,6 +16,7 @@ import { InProcessFastPath, RedisFastPath, type FastPath } from './idempotency/f
 import { Gate } from './idempotency/gate.js';
 import { KeyStore } from './idempotency/store.js';
 import { startSweeper } from './idempotency/sweeper.js';
+import { startRelay, type Relay } from './outbox/relay.js';
 import { MerchantAuth } from './merchants/merchants.js';
 import { Metrics } from './observability/metrics.js';
 import { PaymentService } from './payments/service.js';
@@ -35,6 +36,8 @@ export interface Idem {
   simulators: Map<string, Processor>;
   metrics: Metrics;
   runtime: Runtime;
+  /** The outbox relay and recovery; null when disabled. */
+  relay: Relay | null;
   /** Listens on `config.host:config.port`; resolves to the address. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -49,6 +52,8 @@ export interface IdemOverrides {
   connectors?: Map<string, GatewayConnector>;
   /** Skip the background sweeper (tests that sweep by hand). */
   sweeper?: boolean;
+  /** Skip the background relay and recovery (tests that run it by hand). */
+  relay?: boolean;
 }
 
 /** The composition root: opens the stores the config names, migrates, wires the core to HTTP. */
@@ -126,6 +131,13 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       closers.push(stop);
     }
 
+    let relay: Relay | null = null;
+    if (overrides.relay !== false) {
+      relay = startRelay({ db, gate, keys, payments, runtime, intervalMs: config.relayIntervalMs, leaseMs: config.leaseMs, log: app.log });
+      const r = relay;
+      closers.push(() => r.stop());
+    }
+
     let closed = false;
     return {
       config,
@@ -139,6 +151,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       simulators,
       metrics,
       runtime,
+      relay,
       listen: () => app.listen({ host: config.host, port: config.port }),
       async close() {
         if (closed) return;

@@ -77,6 +77,25 @@ export const CreatePaymentBody = Type.Object(
 );
 export type CreatePaymentBody = Static<typeof CreatePaymentBody>;
 
+const Amount = Type.Integer({ minimum: 1, maximum: MAX_AMOUNT, description: 'minor units' });
+
+export const CaptureBody = Type.Object(
+  { amount: Type.Optional({ ...Amount, description: 'minor units; default: the whole authorization' }) },
+  { additionalProperties: false },
+);
+export type CaptureBody = Static<typeof CaptureBody>;
+
+export const VoidBody = Type.Object({}, { additionalProperties: false });
+
+export const RefundBody = Type.Object(
+  {
+    amount: Type.Optional({ ...Amount, description: 'minor units; default: all that is left to refund' }),
+    reason: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  },
+  { additionalProperties: false },
+);
+export type RefundBody = Static<typeof RefundBody>;
+
 export const PaymentParams = Type.Object(
   { id: Type.String({ pattern: '^pay_[0-9a-z]{1,64}$' }) },
   { additionalProperties: false },

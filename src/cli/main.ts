@@ -9,6 +9,7 @@ import { openPostgres } from '../db/postgres.js';
 import { startSimulatorServer } from '../gateways/simulator/server.js';
 import { createIdem } from '../idem.js';
 import { createMerchant } from '../merchants/merchants.js';
+import { fetchGatewayLog, verifyLedger } from '../ledger/verify.js';
 import { cryptoRandom } from '../ports/clock.js';
 import { maskCardNumbers } from '../payments/cardData.js';
 
@@ -86,6 +87,28 @@ merchant
       await migrate(db);
       const m = await createMerchant(db, cryptoRandom, name);
       process.stdout.write(`merchant ${m.id}\napi key ${m.apiKey}\n(the key is shown once; Idem stores only its hash)\n`);
+    });
+  });
+
+const ledger = program.command('ledger').description('the double-entry ledger');
+ledger
+  .command('verify')
+  .description("check the ledger balances, matches every payment's state, and matches each HTTP gateway's transaction log")
+  .addOption(dataDirOption())
+  .action(async (flags: { dataDir?: string }) => {
+    const config = configOrExit(flags);
+    await withDatabase(config, async (db) => {
+      await migrate(db);
+      const http = config.gateways.filter((g) => g.kind === 'http');
+      const logs = http.length === 0 ? null : (await Promise.all(http.map((g) => fetchGatewayLog(g.baseUrl!)))).flat();
+      const report = await verifyLedger(db, logs);
+      const out = process.stdout;
+      out.write(`checked ${report.checked.payments} payments, ${report.checked.entries} journal entries`);
+      out.write(logs === null ? ' (no HTTP gateway configured: gateway logs not compared)\n' : `, ${logs.length} gateway operations from ${http.map((g) => g.name).join(', ')}\n`);
+      if (report.inFlight.length > 0) out.write(`${report.inFlight.length} payments still in flight (not compared with the gateways): ${report.inFlight.slice(0, 10).join(', ')}${report.inFlight.length > 10 ? ', …' : ''}\n`);
+      for (const d of report.differences) out.write(`DIFFERENCE ${d}\n`);
+      out.write(report.differences.length === 0 ? 'ledger verified: balanced and matching\n' : `${report.differences.length} differences\n`);
+      if (report.differences.length > 0) process.exitCode = 1;
     });
   });
 

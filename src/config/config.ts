@@ -32,6 +32,8 @@ export interface Config {
   leaseMs: number;
   keyTtlS: number;
   sweepIntervalMs: number;
+  /** How often the outbox relay (recovery) looks for due work. */
+  relayIntervalMs: number;
   logLevel: string;
   gateways: GatewayConfig[];
 }
@@ -68,6 +70,7 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     leaseMs,
     keyTtlS: integer('IDEM_KEY_TTL_S', env.IDEM_KEY_TTL_S, 86_400, MIN_KEY_TTL_S, 365 * 86_400),
     sweepIntervalMs: integer('IDEM_SWEEP_INTERVAL_MS', env.IDEM_SWEEP_INTERVAL_MS, 60_000, 100, 86_400_000),
+    relayIntervalMs: integer('IDEM_RELAY_INTERVAL_MS', env.IDEM_RELAY_INTERVAL_MS, 1_000, 10, 600_000),
     logLevel: oneOf('LOG_LEVEL', env.LOG_LEVEL, 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     gateways: gateways(env.IDEM_GATEWAYS),
   };

@@ -69,6 +69,18 @@ export class Gate {
   }
 
   async execute(req: KeyRequest, op: Operation): Promise<GateAnswer> {
+    return (await this.enter(req, op, true))!;
+  }
+
+  /**
+   * As `execute`, but never waits on a live owner: answers null instead. Recovery uses it to
+   * finish requests whose owner is gone without blocking on those still running.
+   */
+  tryExecute(req: KeyRequest, op: Operation): Promise<GateAnswer | null> {
+    return this.enter(req, op, false);
+  }
+
+  private async enter(req: KeyRequest, op: Operation, wait: boolean): Promise<GateAnswer | null> {
     const { clock } = this.o.runtime;
     let deadline = clock.now() + this.o.holdTimeoutMs;
     let held = false;
@@ -85,6 +97,7 @@ export class Gate {
         const token = newId(this.o.runtime.random, 'lock', 16);
         const lock = await this.o.fast.tryLock(req.merchantId, req.key, token, this.o.leaseMs);
         if (lock === 'busy') {
+          if (!wait) return null;
           if (!held) this.observe('held');
           held = true;
           skipLock = (await this.hold(req, deadline)) === 'claim';
@@ -113,6 +126,7 @@ export class Gate {
           return this.replay(req, cachedRow);
         }
         await this.letGo(req, ours, null);
+        if (!wait) return null;
         if (!held) this.observe('held');
         held = true;
         skipLock = (await this.hold(req, deadline)) === 'claim';
@@ -122,6 +136,7 @@ export class Gate {
       if (claim.resourceId !== null) this.observe('taken_over');
       const answer = await this.run(req, claim.fence, claim.resourceId, ours, op);
       if (answer !== 'lost') return answer;
+      if (!wait) return null;
       // Our lease ran out and another execution owns the key now: wait for its answer, as a
       // held duplicate would, for a whole hold period from now.
       this.observe('fence_lost');

@@ -22,6 +22,7 @@ export interface PaymentRow {
   amount_captured: number;
   amount_refunded: number;
   amount_voided: number;
+  amount_requested: number | null;
   decline_code: string | null;
   idempotency_key: string;
   version: number;
@@ -40,6 +41,7 @@ export interface AttemptRow {
   status: AttemptView['status'];
   gateway_reference: string | null;
   decline_code: string | null;
+  idempotency_key: string | null;
   created_at: Date;
   completed_at: Date | null;
 }
@@ -48,7 +50,10 @@ export class StaleWriteError extends Error {
   override readonly name = 'StaleWriteError';
 }
 
-export async function insertPayment(tx: Queryable, p: Omit<PaymentRow, 'version' | 'amount_authorized' | 'amount_captured' | 'amount_refunded' | 'amount_voided' | 'decline_code' | 'authorization_id'>): Promise<void> {
+export async function insertPayment(
+  tx: Queryable,
+  p: Omit<PaymentRow, 'version' | 'amount_authorized' | 'amount_captured' | 'amount_refunded' | 'amount_voided' | 'amount_requested' | 'decline_code' | 'authorization_id'>,
+): Promise<void> {
   await tx.query(
     `INSERT INTO payments (id, merchant_id, amount, currency, capture_method, status, token, reference, metadata,
                            preferred_gateway, gateway, idempotency_key, created_at, updated_at)
@@ -70,7 +75,7 @@ export async function findPayment(q: Queryable, merchantId: string, id: string, 
 export async function updatePayment(
   tx: Queryable,
   current: PaymentRow,
-  changes: Partial<Pick<PaymentRow, 'status' | 'gateway' | 'authorization_id' | 'amount_authorized' | 'amount_captured' | 'amount_refunded' | 'amount_voided' | 'decline_code'>>,
+  changes: Partial<Pick<PaymentRow, 'status' | 'gateway' | 'authorization_id' | 'amount_authorized' | 'amount_captured' | 'amount_refunded' | 'amount_voided' | 'amount_requested' | 'decline_code'>>,
   now: Date,
 ): Promise<PaymentRow> {
   const cols = Object.keys(changes) as Array<keyof typeof changes>;
@@ -86,9 +91,9 @@ export async function updatePayment(
 
 export async function insertAttempt(tx: Queryable, a: Omit<AttemptRow, 'gateway_reference' | 'decline_code' | 'completed_at' | 'status'>, runAfter: Date): Promise<void> {
   await tx.query(
-    `INSERT INTO payment_attempts (id, payment_id, operation, attempt_no, gateway, gateway_key, amount, status, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8)`,
-    [a.id, a.payment_id, a.operation, a.attempt_no, a.gateway, a.gateway_key, a.amount, a.created_at],
+    `INSERT INTO payment_attempts (id, payment_id, operation, attempt_no, gateway, gateway_key, amount, status, idempotency_key, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9)`,
+    [a.id, a.payment_id, a.operation, a.attempt_no, a.gateway, a.gateway_key, a.amount, a.idempotency_key, a.created_at],
   );
   await tx.query(
     `INSERT INTO outbox (payment_id, attempt_id, kind, run_after, created_at) VALUES ($1, $2, 'gateway_call', $3, $4)`,

@@ -1,9 +1,9 @@
-import type { Database } from '../db/database.js';
+import type { Database, Queryable } from '../db/database.js';
 import { IdemError } from '../errors/registry.js';
-import { gatewayKey, type GatewayOperation, type GatewayOutcome } from '../gateways/port.js';
+import { gatewayKey, type GatewayOperation, type GatewayOutcome, type GatewayRequest } from '../gateways/port.js';
 import type { GatewayRouter } from '../gateways/router.js';
 import type { Claim, OperationResult } from '../idempotency/gate.js';
-import type { StoredResponse } from '../idempotency/store.js';
+import { postEntry } from '../ledger/ledger.js';
 import { sleep, type Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
 import {
@@ -21,6 +21,7 @@ import {
   type AttemptRow,
   type PaymentRow,
 } from './repo.js';
+import { finalResponse, pendingResponse, type PaymentRequestKind } from './responses.js';
 import { canTransition, type PaymentStatus } from './states.js';
 import type { PaymentEventView, PaymentView } from './view.js';
 
@@ -34,14 +35,6 @@ export interface CreatePaymentInput {
   metadata?: Record<string, string> | undefined;
 }
 
-/** Turns the payment, as it stands in the committing transaction, into the HTTP answer. */
-export interface PaymentResponder {
-  /** The final answer: success (201) or a definitive decline (402). */
-  final(payment: PaymentView): StoredResponse;
-  /** The outcome is unknown for now (202, `processing`). */
-  pending(payment: PaymentView): StoredResponse;
-}
-
 export interface PaymentServiceOptions {
   db: Database;
   gateways: GatewayRouter;
@@ -50,13 +43,22 @@ export interface PaymentServiceOptions {
   attemptsPerGateway?: number;
   /** First backoff between tries; doubles each time. */
   retryBaseMs?: number;
-  /** How long an outbox row waits before the relay may pick it up (the inline call goes first). */
+  /** How long an outbox row waits before the relay may run it (the inline call goes first). */
   relayDelayMs?: number;
 }
 
+/** What one gateway answer leads to. */
+type Step =
+  | { kind: 'final'; declineCode: string | null }
+  | { kind: 'next' }
+  | { kind: 'retry'; backoffMs: number }
+  | { kind: 'pending' };
+
 /**
- * The payment pipeline: validate → persist before the gateway call → call → persist the
- * result, each persist fenced by the idempotency claim so a stale owner can't write.
+ * The payment pipeline (SPEC sections 5–7): validate → persist before the gateway call → call
+ * → persist the result with its ledger entry, every transaction fenced by the idempotency
+ * claim so a stale owner can't write. Each request kind drives the payment's open attempt to
+ * an end; recovery resumes the same way after a crash or an unknown outcome.
  */
 export class PaymentService {
   private readonly attemptsPerGateway: number;
@@ -70,12 +72,12 @@ export class PaymentService {
   }
 
   /** `POST /v1/payments`: creates the payment and authorizes it (and captures if automatic). */
-  async create(merchantId: string, idempotencyKey: string, input: CreatePaymentInput, claim: Claim, respond: PaymentResponder): Promise<OperationResult> {
+  async create(merchantId: string, idempotencyKey: string, input: CreatePaymentInput, claim: Claim): Promise<OperationResult> {
     const { db, runtime, gateways } = this.o;
     let paymentId = claim.resourceId;
     if (paymentId === null) {
       const id = newId(runtime.random, 'pay');
-      const now = new Date(runtime.clock.now());
+      const now = this.now();
       const gateway = gateways.candidates(input.gateway)[0]!;
       await db.transaction(async (tx) => {
         await claim.guard(tx);
@@ -96,17 +98,55 @@ export class PaymentService {
           updated_at: now,
         });
         await insertEvent(tx, id, 'payment.created', { idempotency_key: idempotencyKey, amount: input.amount, currency: input.currency }, now);
-        await this.openAttempt(tx, id, 'authorize', 1, gateway, input.amount, now);
+        await this.openAttempt(tx, id, 'authorize', 1, gateway, input.amount, idempotencyKey, now);
         await claim.bindResource(tx, id);
       });
       paymentId = id;
     }
-    return this.drive(merchantId, paymentId, claim, respond);
+    return this.drive(merchantId, paymentId, 'create', claim);
+  }
+
+  /** `POST /v1/payments/{id}/capture`: all of the authorization, or `amount` of it. */
+  capture(merchantId: string, idempotencyKey: string, paymentId: string, amount: number | undefined, claim: Claim): Promise<OperationResult> {
+    return this.begin(merchantId, idempotencyKey, paymentId, 'capture', claim, (p) => {
+      if (p.status !== 'authorized') throw invalidState(p, 'captured');
+      const amt = amount ?? p.amount_authorized;
+      if (amt > p.amount_authorized) throw exceeds(p, `capture ${amt} exceeds the authorized ${p.amount_authorized}`);
+      return { to: 'capturing', amount: amt };
+    });
+  }
+
+  /** `POST /v1/payments/{id}/void`: cancels an uncaptured authorization. */
+  void(merchantId: string, idempotencyKey: string, paymentId: string, claim: Claim): Promise<OperationResult> {
+    return this.begin(merchantId, idempotencyKey, paymentId, 'void', claim, (p) => {
+      if (p.status !== 'authorized') throw invalidState(p, 'voided');
+      return { to: 'voiding', amount: p.amount_authorized };
+    });
+  }
+
+  /** `POST /v1/payments/{id}/refunds`: all that is left of the capture, or `amount` of it. */
+  refund(merchantId: string, idempotencyKey: string, paymentId: string, amount: number | undefined, claim: Claim): Promise<OperationResult> {
+    return this.begin(merchantId, idempotencyKey, paymentId, 'refund', claim, (p) => {
+      if (p.status !== 'captured' && p.status !== 'partially_captured' && p.status !== 'partially_refunded') throw invalidState(p, 'refunded');
+      const left = p.amount_captured - p.amount_refunded;
+      const amt = amount ?? left;
+      if (amt > left) throw exceeds(p, `refund ${amt} exceeds the ${left} left to refund`);
+      return { to: 'refunding', amount: amt };
+    });
+  }
+
+  /**
+   * Finishes a request whose owner is gone (recovery, or a retry that took the key over):
+   * drives the payment's open attempt to an end and answers as that request would have.
+   */
+  resume(merchantId: string, kind: PaymentRequestKind, claim: Claim): Promise<OperationResult> {
+    if (claim.resourceId === null) throw new Error(`nothing to resume for key ${claim.key}`);
+    return this.drive(merchantId, claim.resourceId, kind, claim);
   }
 
   async get(merchantId: string, id: string): Promise<PaymentView> {
     const view = await loadView(this.o.db, merchantId, id);
-    if (!view) throw new IdemError('PAYMENT_NOT_FOUND', `no payment ${id}`, { extensions: { payment_id: id } });
+    if (!view) throw notFound(id);
     return view;
   }
 
@@ -121,147 +161,173 @@ export class PaymentService {
 
   async events(merchantId: string, id: string): Promise<PaymentEventView[]> {
     const p = await findPayment(this.o.db, merchantId, id);
-    if (!p) throw new IdemError('PAYMENT_NOT_FOUND', `no payment ${id}`, { extensions: { payment_id: id } });
+    if (!p) throw notFound(id);
     return listEvents(this.o.db, id);
   }
 
+  /** Validates and persists the start of a capture / void / refund, then drives it. */
+  private async begin(
+    merchantId: string,
+    idempotencyKey: string,
+    paymentId: string,
+    kind: Exclude<PaymentRequestKind, 'create'>,
+    claim: Claim,
+    decide: (p: PaymentRow) => { to: PaymentStatus; amount: number },
+  ): Promise<OperationResult> {
+    if (claim.resourceId === null) {
+      await this.o.db.transaction(async (tx) => {
+        await claim.guard(tx);
+        const now = this.now();
+        const p = await findPayment(tx, merchantId, paymentId, true);
+        if (!p) throw notFound(paymentId);
+        const { to, amount } = decide(p);
+        await this.transition(tx, p, to, { amount_requested: amount }, now);
+        const attemptNo = (await lastAttemptNo(tx, p.id, kind)) + 1;
+        await this.openAttempt(tx, p.id, kind, attemptNo, p.gateway!, amount, idempotencyKey, now);
+        await claim.bindResource(tx, p.id);
+      });
+    }
+    return this.drive(merchantId, paymentId, kind, claim);
+  }
+
   /**
-   * Runs the payment's open attempts until it is final or its outcome is unknown. Resumable:
-   * after a takeover it finds the open attempt and re-sends it with the same gateway key.
+   * Runs the payment's open attempts until the request is answered: final (stored with the
+   * last state change), or pending while an outcome is unknown. Resumable at any point: an
+   * open attempt is re-sent with its own gateway key, or looked up first if its last answer
+   * was unknown, so the gateway executes it once.
    */
-  private async drive(merchantId: string, paymentId: string, claim: Claim, respond: PaymentResponder): Promise<OperationResult> {
+  private async drive(merchantId: string, paymentId: string, kind: PaymentRequestKind, claim: Claim): Promise<OperationResult> {
     const { db, runtime, gateways } = this.o;
     for (;;) {
       const payment = await findPayment(db, merchantId, paymentId);
-      if (!payment) throw new Error(`payment ${paymentId} vanished`);
+      if (!payment) throw notFound(paymentId);
       const attempt = await findOpenAttempt(db, paymentId);
-      if (!attempt) return this.finish(merchantId, paymentId, claim, respond);
+      if (!attempt) return this.finish(merchantId, paymentId, kind, claim);
 
-      const outcome = await gateways.connector(attempt.gateway).execute(
-        {
-          operation: attempt.operation,
-          gatewayKey: attempt.gateway_key,
-          amount: attempt.amount,
-          currency: payment.currency,
-          reference: payment.id,
-          token: payment.token,
-          ...(payment.authorization_id ? { authorizationId: payment.authorization_id } : {}),
-        },
-        claim.signal,
-      );
+      const connector = gateways.connector(attempt.gateway);
+      let outcome: GatewayOutcome | null = null;
+      if (attempt.status === 'unknown') {
+        const found = await connector.status(attempt.gateway_key, claim.signal);
+        if (found.found === true) outcome = found.outcome;
+        else if (found.found === 'unknown') outcome = { class: 'unknown', reason: `status lookup failed: ${found.reason}` };
+      }
+      outcome ??= await connector.execute(gatewayRequest(payment, attempt), claim.signal);
 
-      let backoffMs = 0;
-      const result = await db.transaction(async (tx): Promise<'again' | 'final' | 'pending'> => {
+      let step: Step = { kind: 'pending' };
+      const answer = await db.transaction(async (tx) => {
         await claim.guard(tx);
-        const now = new Date(runtime.clock.now());
+        const now = this.now();
         const current = await findPayment(tx, merchantId, paymentId, true);
-        if (!current) throw new Error(`payment ${paymentId} vanished`);
-        const next = await this.apply(tx, current, attempt, outcome, now);
-        if (next.kind === 'retry') backoffMs = next.backoffMs;
-        if (next.kind === 'final') {
-          const view = (await loadView(tx, merchantId, paymentId))!;
-          await claim.complete(tx, respond.final(view));
-          return 'final';
-        }
-        return next.kind === 'unknown' ? 'pending' : 'again';
+        if (!current) throw notFound(paymentId);
+        step = await this.apply(tx, current, attempt, outcome!, now);
+        if (step.kind !== 'final') return null;
+        const response = finalResponse(kind, (await loadView(tx, merchantId, paymentId))!, step.declineCode);
+        await claim.complete(tx, response);
+        return response;
       });
-      if (result === 'final') {
-        const view = (await loadView(db, merchantId, paymentId))!;
-        return { kind: 'final', response: respond.final(view) };
-      }
-      if (result === 'pending') {
-        const view = (await loadView(db, merchantId, paymentId))!;
-        return { kind: 'pending', response: respond.pending(view) };
-      }
-      if (backoffMs > 0) await sleep(runtime.timers, backoffMs, claim.signal);
+      if (answer) return { kind: 'final', response: answer };
+      const s = step as Step;
+      if (s.kind === 'pending') return { kind: 'pending', response: pendingResponse((await loadView(db, merchantId, paymentId))!) };
+      if (s.kind === 'retry') await sleep(runtime.timers, s.backoffMs, claim.signal);
       if (claim.signal.aborted) throw claim.signal.reason ?? new Error('lease lost');
     }
   }
 
-  /** Completes the key for a payment that has no open attempt (it reached its end earlier). */
-  private async finish(merchantId: string, paymentId: string, claim: Claim, respond: PaymentResponder): Promise<OperationResult> {
-    let response: StoredResponse | null = null;
-    await this.o.db.transaction(async (tx) => {
+  /** Completes the request for a payment that has no open attempt (its end was reached before). */
+  private async finish(merchantId: string, paymentId: string, kind: PaymentRequestKind, claim: Claim): Promise<OperationResult> {
+    const response = await this.o.db.transaction(async (tx) => {
       await claim.guard(tx);
       const view = (await loadView(tx, merchantId, paymentId))!;
-      response = respond.final(view);
-      await claim.complete(tx, response);
+      const r = finalResponse(kind, view, lastDecline(view, kind));
+      await claim.complete(tx, r);
+      return r;
     });
-    return { kind: 'final', response: response! };
+    return { kind: 'final', response };
   }
 
-  /** Records one gateway answer and decides the next step, in the caller's transaction. */
-  private async apply(
-    tx: Parameters<Parameters<Database['transaction']>[0]>[0],
-    payment: PaymentRow,
-    attempt: AttemptRow,
-    outcome: GatewayOutcome,
-    now: Date,
-  ): Promise<{ kind: 'final' } | { kind: 'next' } | { kind: 'retry'; backoffMs: number } | { kind: 'unknown' }> {
-    const { gateways } = this.o;
+  /** Records one gateway answer, its ledger entry and the state change; decides the next step. */
+  private async apply(tx: Queryable, p: PaymentRow, attempt: AttemptRow, outcome: GatewayOutcome, now: Date): Promise<Step> {
     const event = (type: string, data: Record<string, unknown> = {}) =>
-      insertEvent(tx, payment.id, type, { attempt_id: attempt.id, gateway: attempt.gateway, operation: attempt.operation, ...data }, now);
+      insertEvent(tx, p.id, type, { attempt_id: attempt.id, gateway: attempt.gateway, operation: attempt.operation, gateway_key: attempt.gateway_key, ...data }, now);
+    const op = attempt.operation;
 
     switch (outcome.class) {
       case 'success': {
         await recordAttempt(tx, attempt, { status: 'succeeded', gatewayReference: outcome.transactionId }, now);
         await event('attempt.succeeded', { gateway_reference: outcome.transactionId });
-        if (attempt.operation === 'authorize') {
+        if (op === 'authorize') {
           const authorized = { amount_authorized: attempt.amount, authorization_id: outcome.authorizationId ?? outcome.transactionId, gateway: attempt.gateway };
-          if (payment.capture_method === 'automatic') {
-            await updatePayment(tx, payment, authorized, now);
-            await this.openAttempt(tx, payment.id, 'capture', (await lastAttemptNo(tx, payment.id, 'capture')) + 1, attempt.gateway, attempt.amount, now);
+          await postEntry(tx, p.id, p.currency, { kind: 'authorize', amount: attempt.amount }, now);
+          if (p.capture_method === 'automatic') {
+            await updatePayment(tx, p, authorized, now);
+            await this.openAttempt(tx, p.id, 'capture', (await lastAttemptNo(tx, p.id, 'capture')) + 1, attempt.gateway, attempt.amount, attempt.idempotency_key, now);
             return { kind: 'next' };
           }
-          await this.transition(tx, payment, 'authorized', authorized, now);
-          return { kind: 'final' };
+          await this.transition(tx, p, 'authorized', authorized, now);
+          return { kind: 'final', declineCode: null };
         }
-        if (attempt.operation === 'capture') {
-          await this.transition(tx, payment, 'captured', { amount_captured: payment.amount_captured + attempt.amount }, now);
-          return { kind: 'final' };
+        if (op === 'capture') {
+          const captured = p.amount_captured + attempt.amount;
+          await postEntry(tx, p.id, p.currency, { kind: 'capture', authorized: p.amount_authorized, captured: attempt.amount, attemptId: attempt.id }, now);
+          await this.transition(tx, p, captured >= p.amount_authorized ? 'captured' : 'partially_captured', { amount_captured: captured, amount_requested: null }, now);
+          return { kind: 'final', declineCode: null };
         }
-        throw new Error(`${attempt.operation} is not driven by create`);
+        if (op === 'void') {
+          await postEntry(tx, p.id, p.currency, { kind: 'void', authorized: p.amount_authorized }, now);
+          await this.transition(tx, p, 'voided', { amount_voided: p.amount_authorized, amount_requested: null }, now);
+          return { kind: 'final', declineCode: null };
+        }
+        const refunded = p.amount_refunded + attempt.amount;
+        await postEntry(tx, p.id, p.currency, { kind: 'refund', amount: attempt.amount, attemptId: attempt.id }, now);
+        await this.transition(tx, p, refunded >= p.amount_captured ? 'refunded' : 'partially_refunded', { amount_refunded: refunded, amount_requested: null }, now);
+        return { kind: 'final', declineCode: null };
       }
       case 'decline': {
         await recordAttempt(tx, attempt, { status: 'declined', declineCode: outcome.declineCode }, now);
         await event('attempt.declined', { decline_code: outcome.declineCode });
-        await this.transition(tx, payment, 'declined', { decline_code: outcome.declineCode }, now);
-        return { kind: 'final' };
+        // A declined capture / void / refund leaves the payment as it was before the request.
+        const back: PaymentStatus =
+          op === 'authorize' ? (p.amount_authorized > 0 ? 'authorized' : 'declined') : restingState(p);
+        await this.transition(tx, p, back, { decline_code: outcome.declineCode, amount_requested: null }, now);
+        return { kind: 'final', declineCode: outcome.declineCode };
       }
       case 'not_processed': {
         await recordAttempt(tx, attempt, { status: 'not_processed', error: outcome.reason }, now);
         await event('attempt.not_processed', { reason: outcome.reason });
-        const triesHere = await this.triesOn(tx, payment.id, attempt.operation, attempt.gateway);
-        // A capture stays on the gateway that holds the authorization; only authorize fails over.
-        const failover = attempt.operation === 'authorize' ? gateways.next(attempt.gateway, payment.preferred_gateway) : null;
+        const triesHere = await this.triesOn(tx, p.id, op, attempt.gateway);
         const nextNo = attempt.attempt_no + 1;
+        const backoffMs = Math.max(outcome.retryAfterMs ?? 0, this.retryBaseMs * 2 ** (triesHere - 1));
         if (triesHere < this.attemptsPerGateway) {
-          await this.openAttempt(tx, payment.id, attempt.operation, nextNo, attempt.gateway, attempt.amount, now);
-          await event('attempt.retry_scheduled', { next_attempt_no: nextNo });
-          return { kind: 'retry', backoffMs: Math.max(outcome.retryAfterMs ?? 0, this.retryBaseMs * 2 ** (triesHere - 1)) };
+          await this.openAttempt(tx, p.id, op, nextNo, attempt.gateway, attempt.amount, attempt.idempotency_key, now);
+          await event('attempt.retry_scheduled', { next_attempt_no: nextNo, backoff_ms: backoffMs });
+          return { kind: 'retry', backoffMs };
         }
+        // Only an authorization moves to another gateway: the others belong where it stands.
+        const failover = op === 'authorize' ? this.o.gateways.next(attempt.gateway, p.preferred_gateway) : null;
         if (failover) {
-          await this.openAttempt(tx, payment.id, attempt.operation, nextNo, failover, attempt.amount, now);
-          await updatePayment(tx, payment, { gateway: failover }, now);
+          await updatePayment(tx, p, { gateway: failover }, now);
+          await this.openAttempt(tx, p.id, op, nextNo, failover, attempt.amount, attempt.idempotency_key, now);
           await event('payment.failover', { from: attempt.gateway, to: failover });
           return { kind: 'next' };
         }
-        if (attempt.operation === 'authorize') {
-          await this.transition(tx, payment, 'failed', {}, now);
-          return { kind: 'final' };
+        if (op === 'authorize' && p.amount_authorized === 0) {
+          await this.transition(tx, p, 'failed', {}, now);
+          return { kind: 'final', declineCode: null };
         }
-        // A capture that no gateway would process: the authorization stands; recovery retries later.
-        return { kind: 'unknown' };
+        // Nowhere else to go: keep trying here later, through the outbox, with backoff.
+        await this.openAttempt(tx, p.id, op, nextNo, attempt.gateway, attempt.amount, attempt.idempotency_key, now, Math.min(60_000, backoffMs * 10));
+        await event('attempt.deferred', { next_attempt_no: nextNo });
+        return { kind: 'pending' };
       }
       case 'unknown': {
         await recordAttempt(tx, attempt, { status: 'unknown', error: outcome.reason }, now);
         await event('attempt.unknown', { reason: outcome.reason });
-        return { kind: 'unknown' };
+        return { kind: 'pending' };
       }
     }
   }
 
-  private async triesOn(tx: Parameters<Parameters<Database['transaction']>[0]>[0], paymentId: string, operation: GatewayOperation, gateway: string): Promise<number> {
+  private async triesOn(tx: Queryable, paymentId: string, operation: GatewayOperation, gateway: string): Promise<number> {
     const { rows } = await tx.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM payment_attempts WHERE payment_id = $1 AND operation = $2 AND gateway = $3`,
       [paymentId, operation, gateway],
@@ -269,34 +335,81 @@ export class PaymentService {
     return rows[0]?.n ?? 0;
   }
 
+  /** Writes an attempt and its outbox row; the relay runs it if the caller does not. */
   private async openAttempt(
-    tx: Parameters<Parameters<Database['transaction']>[0]>[0],
+    tx: Queryable,
     paymentId: string,
     operation: GatewayOperation,
     attemptNo: number,
     gateway: string,
     amount: number,
+    idempotencyKey: string | null,
     now: Date,
+    relayDelayMs = this.relayDelayMs,
   ): Promise<void> {
     const id = newId(this.o.runtime.random, 'att');
     const key = gatewayKey(paymentId, operation, attemptNo);
-    await insertAttempt(tx, { id, payment_id: paymentId, operation, attempt_no: attemptNo, gateway, gateway_key: key, amount, created_at: now }, new Date(now.getTime() + this.relayDelayMs));
+    await insertAttempt(
+      tx,
+      { id, payment_id: paymentId, operation, attempt_no: attemptNo, gateway, gateway_key: key, amount, idempotency_key: idempotencyKey, created_at: now },
+      new Date(now.getTime() + relayDelayMs),
+    );
     await insertEvent(tx, paymentId, 'attempt.started', { attempt_id: id, operation, attempt_no: attemptNo, gateway, gateway_key: key }, now);
   }
 
-  private async transition(
-    tx: Parameters<Parameters<Database['transaction']>[0]>[0],
-    payment: PaymentRow,
-    to: PaymentStatus,
-    changes: Parameters<typeof updatePayment>[2],
-    now: Date,
-  ): Promise<void> {
-    if (!canTransition(payment.status, to)) {
-      throw new IdemError('PAYMENT_INVALID_STATE', `payment ${payment.id} is ${payment.status}; it cannot become ${to}`, { extensions: { payment_id: payment.id } });
-    }
+  private async transition(tx: Queryable, payment: PaymentRow, to: PaymentStatus, changes: Parameters<typeof updatePayment>[2], now: Date): Promise<void> {
+    if (!canTransition(payment.status, to)) throw invalidState(payment, to);
     await updatePayment(tx, payment, { ...changes, status: to }, now);
     await insertEvent(tx, payment.id, `payment.${to}`, {}, now);
   }
+
+  private now(): Date {
+    return new Date(this.o.runtime.clock.now());
+  }
+}
+
+/** Where a payment rests when an in-flight capture, void or refund is declined. */
+function restingState(p: PaymentRow): PaymentStatus {
+  if (p.status === 'capturing' || p.status === 'voiding') return 'authorized';
+  if (p.status === 'refunding') {
+    if (p.amount_refunded > 0) return 'partially_refunded';
+    return p.amount_captured >= p.amount_authorized ? 'captured' : 'partially_captured';
+  }
+  if (p.status === 'processing') return p.amount_authorized > 0 ? 'authorized' : 'declined';
+  return p.status;
+}
+
+/** The decline code of the request's last attempt, when it ended in a decline. */
+function lastDecline(view: PaymentView, kind: PaymentRequestKind): string | null {
+  const ops = kind === 'create' ? ['authorize', 'capture'] : [kind];
+  const last = view.attempts.filter((a) => ops.includes(a.operation)).at(-1);
+  return last?.status === 'declined' ? (last.decline_code ?? 'declined') : null;
+}
+
+function gatewayRequest(payment: PaymentRow, attempt: AttemptRow): GatewayRequest {
+  return {
+    operation: attempt.operation,
+    gatewayKey: attempt.gateway_key,
+    amount: attempt.amount,
+    currency: payment.currency,
+    reference: payment.id,
+    ...(attempt.operation === 'authorize' ? { token: payment.token } : {}),
+    ...(payment.authorization_id ? { authorizationId: payment.authorization_id } : {}),
+  };
+}
+
+function notFound(id: string): IdemError {
+  return new IdemError('PAYMENT_NOT_FOUND', `no payment ${id}`, { extensions: { payment_id: id } });
+}
+
+function invalidState(p: PaymentRow, to: string): IdemError {
+  return new IdemError('PAYMENT_INVALID_STATE', `payment ${p.id} is ${p.status}; it cannot be ${to}`, {
+    extensions: { payment_id: p.id, payment_status: p.status },
+  });
+}
+
+function exceeds(p: PaymentRow, detail: string): IdemError {
+  return new IdemError('AMOUNT_EXCEEDS_AVAILABLE', detail, { extensions: { payment_id: p.id } });
 }
 
 function encodeCursor(p: PaymentView): string {

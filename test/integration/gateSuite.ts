@@ -234,10 +234,7 @@ export function gateSuite(name: string, open: () => Promise<{ db: Database; redi
       const req = { merchantId: merchant, key: 'orphan', method: 'POST', path: '/v1/payments', fingerprint: fingerprint('POST', '/v1/payments', payload) };
       gateway.hold();
       const stale = idem.gate.execute(req, async (claim) => {
-        return idem.payments.create(merchant, 'orphan', { amount: 4242, currency: 'EUR', captureMethod: 'manual', token: 'tok_visa' }, claim, {
-          final: () => ({ status: 201, contentType: 'application/json', body: '{}' }),
-          pending: () => ({ status: 202, contentType: 'application/json', body: '{}' }),
-        });
+        return idem.payments.create(merchant, 'orphan', { amount: 4242, currency: 'EUR', captureMethod: 'manual', token: 'tok_visa' }, claim);
       });
       await gateway.waiting(1);
       // The owner is stuck on the gateway and its lease (30 s) runs out: a retry takes the key

@@ -30,6 +30,8 @@ export function registerIdempotency(app: FastifyInstance, gate: Gate): void {
     route.preValidation = [
       async (request: FastifyRequest) => {
         request.idempotencyKey = parseIdempotencyKey(request.headers['idempotency-key']);
+        // A POST without a body is an empty object: it fingerprints and validates as one.
+        if (request.body === undefined || request.body === null) request.body = {};
         request.log = request.log.child({ idempotency_key: request.idempotencyKey });
       },
       ...preValidation,

@@ -1,16 +1,16 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { IdemError, problem } from '../../errors/registry.js';
-import type { StoredResponse } from '../../idempotency/store.js';
+import { IdemError } from '../../errors/registry.js';
 import { isCurrency } from '../../payments/money.js';
-import type { PaymentResponder, PaymentService } from '../../payments/service.js';
-import type { PaymentView } from '../../payments/view.js';
+import type { PaymentService } from '../../payments/service.js';
 import type { GatewayRouter } from '../../gateways/router.js';
 import type { GatedHandler } from '../plugins/idempotency.js';
-import { PROBLEM_TYPE } from '../problems.js';
 import {
   AuthHeaders,
+  CaptureBody,
   CreatePaymentBody,
+  RefundBody,
+  VoidBody,
   ListQuery,
   Payment,
   PaymentEvents,
@@ -20,9 +20,10 @@ import {
   problemResponses,
 } from '../schemas.js';
 
-const JSON_TYPE = 'application/json; charset=utf-8';
-
-/** `/v1/payments` routes. Registered in a context that already has auth and the gate. */
+/**
+ * `/v1/payments` routes. Registered in a context that already has auth and the gate: each POST
+ * handler runs at most once per key and returns its outcome, which the gate stores and sends.
+ */
 export function registerPaymentRoutes(app: FastifyInstance, payments: PaymentService, gateways: GatewayRouter): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -36,7 +37,7 @@ export function registerPaymentRoutes(app: FastifyInstance, payments: PaymentSer
         response: { 201: Payment, 202: Payment, ...problemResponses },
       },
     },
-    (async (request, reply) => {
+    (async (request) => {
       const body = request.body as CreatePaymentBody;
       if (!isCurrency(body.currency)) throw new IdemError('VALIDATION_FAILED', `body.currency "${body.currency}" is not an ISO 4217 currency`);
       if (body.gateway !== undefined && !gateways.has(body.gateway)) {
@@ -55,8 +56,60 @@ export function registerPaymentRoutes(app: FastifyInstance, payments: PaymentSer
           metadata: body.metadata,
         },
         request.claim,
-        responder(reply),
       );
+    }) satisfies GatedHandler as never,
+  );
+
+  r.post(
+    '/v1/payments/:id/capture',
+    {
+      schema: {
+        summary: 'Capture all or part of an authorization',
+        headers: PostHeaders,
+        params: PaymentParams,
+        body: CaptureBody,
+        response: { 200: Payment, 202: Payment, ...problemResponses },
+      },
+    },
+    (async (request) => {
+      const { id } = request.params as { id: string };
+      const { amount } = request.body as CaptureBody;
+      return payments.capture(request.merchantId, request.idempotencyKey, id, amount, request.claim);
+    }) satisfies GatedHandler as never,
+  );
+
+  r.post(
+    '/v1/payments/:id/void',
+    {
+      schema: {
+        summary: 'Cancel an uncaptured authorization',
+        headers: PostHeaders,
+        params: PaymentParams,
+        body: VoidBody,
+        response: { 200: Payment, 202: Payment, ...problemResponses },
+      },
+    },
+    (async (request) => {
+      const { id } = request.params as { id: string };
+      return payments.void(request.merchantId, request.idempotencyKey, id, request.claim);
+    }) satisfies GatedHandler as never,
+  );
+
+  r.post(
+    '/v1/payments/:id/refunds',
+    {
+      schema: {
+        summary: 'Refund all or part of a capture',
+        headers: PostHeaders,
+        params: PaymentParams,
+        body: RefundBody,
+        response: { 200: Payment, 202: Payment, ...problemResponses },
+      },
+    },
+    (async (request) => {
+      const { id } = request.params as { id: string };
+      const { amount } = request.body as RefundBody;
+      return payments.refund(request.merchantId, request.idempotencyKey, id, amount, request.claim);
     }) satisfies GatedHandler as never,
   );
 
@@ -80,32 +133,4 @@ export function registerPaymentRoutes(app: FastifyInstance, payments: PaymentSer
     { schema: { summary: "The payment's lifecycle timeline", headers: AuthHeaders, params: PaymentParams, response: { 200: PaymentEvents, ...problemResponses } } },
     async (request) => ({ object: 'list' as const, data: await payments.events(request.merchantId, request.params.id) }),
   );
-}
-
-/**
- * Renders a payment as the stored answer of its POST: 201 with the payment, 402 problem for a
- * decline, 202 with the payment while its outcome is unknown. Serialized through the route's
- * response schema, so nothing outside it can leak into a stored response.
- */
-function responder(reply: FastifyReply): PaymentResponder {
-  const serialize = (status: number, view: PaymentView) => {
-    const fn = reply.getSerializationFunction(String(status));
-    if (!fn) throw new Error(`route has no response schema for ${status}`);
-    return fn(view as unknown as Record<string, unknown>);
-  };
-  return {
-    final(view: PaymentView): StoredResponse {
-      if (view.status === 'declined') {
-        const body = problem('PAYMENT_DECLINED', `the gateway declined the payment (${view.decline_code ?? 'declined'})`, {
-          payment_id: view.id,
-          decline_code: view.decline_code,
-        });
-        return { status: 402, contentType: PROBLEM_TYPE, body: JSON.stringify(body) };
-      }
-      return { status: 201, contentType: JSON_TYPE, body: serialize(201, view) };
-    },
-    pending(view: PaymentView): StoredResponse {
-      return { status: 202, contentType: JSON_TYPE, body: serialize(202, view) };
-    },
-  };
 }

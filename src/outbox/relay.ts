@@ -1,0 +1,174 @@
+import type { Database } from '../db/database.js';
+import type { Claim, Gate } from '../idempotency/gate.js';
+import { FenceLostError, type KeyStore } from '../idempotency/store.js';
+import { kindOfPath } from '../payments/responses.js';
+import type { PaymentService } from '../payments/service.js';
+import type { Runtime } from '../ports/clock.js';
+
+export interface RelayOptions {
+  db: Database;
+  gate: Gate;
+  keys: KeyStore;
+  payments: PaymentService;
+  runtime: Runtime;
+  /** How often to look for due outbox rows. */
+  intervalMs: number;
+  /** Lease on a claimed outbox row. */
+  leaseMs: number;
+  /** Rows claimed per pass, and how many run at once. */
+  batch?: number;
+  concurrency?: number;
+  log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+}
+
+interface DueRow {
+  id: number;
+  payment_id: string;
+  merchant_id: string;
+  idempotency_key: string | null;
+  tries: number;
+  fence: number;
+}
+
+export interface Relay {
+  /** One pass: claims due rows and drives their payments. Returns how many rows it ran. */
+  runOnce(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The outbox relay, which is also recovery (SPEC section 6). Every open gateway attempt has an
+ * outbox row, written with it; the request that opened the attempt runs it inline, and the row
+ * falls due only if that does not finish: the owner crashed, or the outcome was unknown. The
+ * relay claims due rows (`FOR UPDATE SKIP LOCKED`, leased, fenced), then finishes the request
+ * that opened the attempt through the gate — as a held retry would once the owner's lease
+ * ends: it takes the key over with a higher fence and resumes the payment, re-sending the open
+ * attempt with its own gateway key or asking the gateway for its status. The stored answer is
+ * then there for the client's retries. An owner that is still alive is left alone.
+ */
+export function startRelay(o: RelayOptions): Relay {
+  const { db, runtime, leaseMs } = o;
+  const batch = o.batch ?? 32;
+  const concurrency = o.concurrency ?? 8;
+  let pass: Promise<number> | null = null;
+  let stopped = false;
+
+  async function claimDue(): Promise<DueRow[]> {
+    const now = new Date(runtime.clock.now());
+    return db.transaction(async (tx) => {
+      const { rows } = await tx.query<Omit<DueRow, 'fence'>>(
+        `SELECT o.id, o.payment_id, p.merchant_id, a.idempotency_key, o.tries
+           FROM outbox o
+           JOIN payment_attempts a ON a.id = o.attempt_id
+           JOIN payments p ON p.id = o.payment_id
+          WHERE o.state = 'pending' AND o.run_after <= $1 AND (o.lease_until IS NULL OR o.lease_until <= $1)
+          ORDER BY o.run_after
+          LIMIT $2
+          FOR UPDATE OF o SKIP LOCKED`,
+        [now, batch],
+      );
+      if (rows.length === 0) return [];
+      const { rows: fenced } = await tx.query<{ id: number; fence: number }>(
+        `UPDATE outbox SET lease_until = $2, fence = nextval('idempotency_fence_seq'), tries = tries + 1
+          WHERE id = ANY($1::bigint[]) RETURNING id, fence`,
+        [rows.map((r) => r.id), new Date(now.getTime() + leaseMs)],
+      );
+      return rows.map((r) => ({ ...r, fence: fenced.find((f) => f.id === r.id)!.fence }));
+    });
+  }
+
+  /** Sets when the row is next due and gives up our lease on it. */
+  async function reschedule(row: DueRow, delayMs: number): Promise<void> {
+    await db.query(`UPDATE outbox SET run_after = $3, lease_until = NULL WHERE id = $1 AND fence = $2 AND state = 'pending'`, [
+      row.id,
+      row.fence,
+      new Date(runtime.clock.now() + delayMs),
+    ]);
+  }
+
+  async function recover(row: DueRow): Promise<void> {
+    const backoff = Math.min(30_000, 250 * 2 ** Math.min(row.tries, 7));
+    const key = row.idempotency_key === null ? null : await o.keys.read(row.merchant_id, row.idempotency_key);
+    const kind = key ? kindOfPath(key.path) : null;
+    if (!key || !kind || key.state === 'completed' || key.resourceId !== row.payment_id) {
+      // No open request to finish (its key is gone or was answered): drive the payment alone,
+      // fenced by the outbox row.
+      o.log?.warn({ payment_id: row.payment_id, idempotency_key: row.idempotency_key }, 'driving a payment whose request is closed');
+      const result = await o.payments.resume(row.merchant_id, kind ?? 'create', detachedClaim(row));
+      if (result.kind === 'pending') await reschedule(row, backoff);
+      return;
+    }
+    const answer = await o.gate.tryExecute(
+      { merchantId: row.merchant_id, key: key.key, method: key.method, path: key.path, fingerprint: key.fingerprint },
+      (claim) => o.payments.resume(row.merchant_id, kind, claim),
+    );
+    if (answer === null) {
+      // Its owner is alive and working: look again when its lease would end.
+      await reschedule(row, Math.max(0, (key.leaseUntil ?? 0) - runtime.clock.now()) + 1);
+      return;
+    }
+    if (answer.status === 202) {
+      await reschedule(row, backoff);
+      return;
+    }
+    o.log?.info({ payment_id: row.payment_id, idempotency_key: key.key, status: answer.status }, 'recovered a payment request');
+  }
+
+  function detachedClaim(row: DueRow): Claim {
+    const abort = new AbortController();
+    return {
+      merchantId: row.merchant_id,
+      key: row.idempotency_key ?? '',
+      fence: row.fence,
+      resourceId: row.payment_id,
+      signal: abort.signal,
+      async guard(tx) {
+        const { rowCount } = await tx.query(`UPDATE outbox SET lease_until = $3 WHERE id = $1 AND fence = $2`, [
+          row.id,
+          row.fence,
+          new Date(runtime.clock.now() + leaseMs),
+        ]);
+        if (rowCount !== 1) throw new FenceLostError(row.merchant_id, row.idempotency_key ?? '', row.fence);
+      },
+      async bindResource() {},
+      async complete() {},
+    };
+  }
+
+  async function runOnce(): Promise<number> {
+    const rows = await claimDue();
+    let next = 0;
+    const worker = async () => {
+      while (next < rows.length && !stopped) {
+        const row = rows[next++]!;
+        try {
+          await recover(row);
+        } catch (err) {
+          o.log?.warn({ payment_id: row.payment_id, err: { message: (err as Error).message } }, 'recovery attempt failed; will retry');
+          await reschedule(row, Math.min(30_000, 250 * 2 ** Math.min(row.tries, 7))).catch(() => {});
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, worker));
+    return rows.length;
+  }
+
+  const cancel = runtime.timers.every(o.intervalMs, () => {
+    if (pass || stopped) return;
+    pass = runOnce()
+      .catch((err) => {
+        o.log?.warn({ err: { message: (err as Error).message } }, 'relay pass failed; will retry');
+        return 0;
+      })
+      .finally(() => (pass = null));
+  });
+
+  return {
+    runOnce,
+    async stop() {
+      stopped = true;
+      cancel();
+      await pass;
+    },
+  };
+}
