@@ -133,7 +133,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
 
     let relay: Relay | null = null;
     if (overrides.relay !== false) {
-      relay = startRelay({ db, gate, keys, payments, runtime, intervalMs: config.relayIntervalMs, leaseMs: config.leaseMs, log: app.log });
+      relay = startRelay({ db, gate, keys, payments, runtime, intervalMs: config.relayIntervalMs, leaseMs: config.leaseMs, log: app.log, observe: metrics.recovery });
       const r = relay;
       closers.push(() => r.stop());
     }

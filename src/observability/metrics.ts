@@ -18,11 +18,22 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly recoveries = new Counter({
+    name: 'idem_recoveries_total',
+    help: 'Outbox rows the relay ran, by result: final (the request was finished), pending (outcome still unknown), busy (owner alive), failed',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'idem_' });
   }
 
   gate = (event: GateEvent): void => {
     this.gateEvents.inc({ event });
+  };
+
+  recovery = (result: 'final' | 'pending' | 'busy' | 'failed'): void => {
+    this.recoveries.inc({ result });
   };
 }

@@ -19,6 +19,7 @@ export interface RelayOptions {
   batch?: number;
   concurrency?: number;
   log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  observe?: (result: 'final' | 'pending' | 'busy' | 'failed') => void;
 }
 
 interface DueRow {
@@ -95,6 +96,7 @@ export function startRelay(o: RelayOptions): Relay {
       // fenced by the outbox row.
       o.log?.warn({ payment_id: row.payment_id, idempotency_key: row.idempotency_key }, 'driving a payment whose request is closed');
       const result = await o.payments.resume(row.merchant_id, kind ?? 'create', detachedClaim(row));
+      o.observe?.(result.kind);
       if (result.kind === 'pending') await reschedule(row, backoff);
       return;
     }
@@ -102,6 +104,7 @@ export function startRelay(o: RelayOptions): Relay {
       { merchantId: row.merchant_id, key: key.key, method: key.method, path: key.path, fingerprint: key.fingerprint },
       (claim) => o.payments.resume(row.merchant_id, kind, claim),
     );
+    o.observe?.(answer === null ? 'busy' : answer.status === 202 ? 'pending' : 'final');
     if (answer === null) {
       // Its owner is alive and working: look again when its lease would end.
       await reschedule(row, Math.max(0, (key.leaseUntil ?? 0) - runtime.clock.now()) + 1);
@@ -144,6 +147,7 @@ export function startRelay(o: RelayOptions): Relay {
         try {
           await recover(row);
         } catch (err) {
+          o.observe?.('failed');
           o.log?.warn({ payment_id: row.payment_id, err: { message: (err as Error).message } }, 'recovery attempt failed; will retry');
           await reschedule(row, Math.min(30_000, 250 * 2 ** Math.min(row.tries, 7))).catch(() => {});
         }
