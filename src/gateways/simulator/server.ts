@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 /**
  * The gateway simulator as a real HTTP server (SPEC section 10), a thin fastify shell around
  * the transport-free processor. Latency is served with the injected timers; a dropped answer
@@ -125,6 +126,8 @@ export async function startSimulatorServer(options: SimulatorServerOptions = {})
   // must not wait for either, so it destroys the first and wakes the second.
   const held = new Set<Socket>();
   const closing = new AbortController();
+  // One listener per delayed answer waits on this signal; hundreds at once are expected.
+  setMaxListeners(0, closing.signal);
 
   const app = Fastify({ logger: false }).withTypeProvider<TypeBoxTypeProvider>();
 
