@@ -138,6 +138,22 @@ program
     process.on('SIGINT', stop);
   });
 
+program
+  .command('demo')
+  .description('embedded Idem, two simulated gateways with faults, synthetic traffic with duplicates, retries and a kill -9; prints a summary, the proof and where to look')
+  .option('--payments <n>', 'checkouts to simulate', '300')
+  .option('--seed <n>', 'seed for the traffic plan and the gateways\' faults (default: random, printed)')
+  .option('--data-dir <dir>', 'a new or empty folder for the embedded database (default: a fresh temporary folder)')
+  .action(async (flags: { payments: string; seed?: string; dataDir?: string }) => {
+    const payments = Number(flags.payments);
+    if (!/^\d+$/.test(flags.payments) || payments < 1 || payments > 100_000) fail(new ConfigError(`--payments must be an integer from 1 to 100000 (got "${flags.payments}")`));
+    const seed = flags.seed === undefined ? undefined : Number(flags.seed);
+    if (seed !== undefined && !(/^\d+$/.test(flags.seed!) && Number.isSafeInteger(seed))) fail(new ConfigError(`--seed must be a non-negative integer (got "${flags.seed}")`));
+    const { runDemo } = await import('./demo.js');
+    const result = await runDemo({ payments, ...(seed !== undefined ? { seed } : {}), ...(flags.dataDir !== undefined ? { dataDir: flags.dataDir } : {}) }).catch(fail);
+    process.exitCode = result.ok ? 0 : 1;
+  });
+
 function configOrExit(flags: { port?: string; dataDir?: string; host?: string }): Config {
   try {
     return loadConfig(process.env, flags);
