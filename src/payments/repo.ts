@@ -53,14 +53,16 @@ export class StaleWriteError extends Error {
 export async function insertPayment(
   tx: Queryable,
   p: Omit<PaymentRow, 'version' | 'amount_authorized' | 'amount_captured' | 'amount_refunded' | 'amount_voided' | 'amount_requested' | 'decline_code' | 'authorization_id'>,
-): Promise<void> {
-  await tx.query(
+): Promise<PaymentRow> {
+  const { rows } = await tx.query<PaymentRow>(
     `INSERT INTO payments (id, merchant_id, amount, currency, capture_method, status, token, reference, metadata,
                            preferred_gateway, gateway, idempotency_key, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+     RETURNING *`,
     [p.id, p.merchant_id, p.amount, p.currency, p.capture_method, p.status, p.token, p.reference,
      JSON.stringify(p.metadata), p.preferred_gateway, p.gateway, p.idempotency_key, p.created_at, p.updated_at],
   );
+  return rows[0]!;
 }
 
 export async function findPayment(q: Queryable, merchantId: string, id: string, forUpdate = false): Promise<PaymentRow | null> {
@@ -89,16 +91,21 @@ export async function updatePayment(
   return rows[0];
 }
 
-export async function insertAttempt(tx: Queryable, a: Omit<AttemptRow, 'gateway_reference' | 'decline_code' | 'completed_at' | 'status'>, runAfter: Date): Promise<void> {
-  await tx.query(
-    `INSERT INTO payment_attempts (id, payment_id, operation, attempt_no, gateway, gateway_key, amount, status, idempotency_key, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9)`,
-    [a.id, a.payment_id, a.operation, a.attempt_no, a.gateway, a.gateway_key, a.amount, a.idempotency_key, a.created_at],
+/** Writes an attempt and its outbox row in one statement (one round trip); returns the attempt. */
+export async function insertAttempt(tx: Queryable, a: Omit<AttemptRow, 'gateway_reference' | 'decline_code' | 'completed_at' | 'status'>, runAfter: Date): Promise<AttemptRow> {
+  const { rows } = await tx.query<AttemptRow>(
+    `WITH attempt AS (
+       INSERT INTO payment_attempts (id, payment_id, operation, attempt_no, gateway, gateway_key, amount, status, idempotency_key, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9)
+       RETURNING *
+     ), work AS (
+       INSERT INTO outbox (payment_id, attempt_id, kind, run_after, created_at)
+       SELECT payment_id, id, 'gateway_call', $10, created_at FROM attempt
+     )
+     SELECT * FROM attempt`,
+    [a.id, a.payment_id, a.operation, a.attempt_no, a.gateway, a.gateway_key, a.amount, a.idempotency_key, a.created_at, runAfter],
   );
-  await tx.query(
-    `INSERT INTO outbox (payment_id, attempt_id, kind, run_after, created_at) VALUES ($1, $2, 'gateway_call', $3, $4)`,
-    [a.payment_id, a.id, runAfter, a.created_at],
-  );
+  return rows[0]!;
 }
 
 /** The attempt still waiting for a definitive gateway answer, if any. */
@@ -130,18 +137,20 @@ export async function recordAttempt(
   now: Date,
 ): Promise<void> {
   const final = result.status !== 'unknown';
-  const { rowCount } = await tx.query(
-    `UPDATE payment_attempts SET status = $2, gateway_reference = $3, decline_code = $4, error = $5, completed_at = $6
-      WHERE id = $1 AND status IN ('pending', 'unknown')`,
-    [attempt.id, result.status, result.gatewayReference ?? null, result.declineCode ?? null, result.error ?? null, final ? now : null],
+  // One statement (one round trip): the outbox row changes only when the attempt did.
+  const { rows } = await tx.query<{ n: number }>(
+    `WITH recorded AS (
+       UPDATE payment_attempts SET status = $2, gateway_reference = $3, decline_code = $4, error = $5, completed_at = $6
+        WHERE id = $1 AND status IN ('pending', 'unknown')
+        RETURNING id
+     ), work AS (
+       UPDATE outbox SET ${final ? `state = 'done', done_at = $7` : `tries = tries + 1, run_after = $7`}
+        WHERE attempt_id IN (SELECT id FROM recorded) AND state = 'pending'
+     )
+     SELECT count(*)::int AS n FROM recorded`,
+    [attempt.id, result.status, result.gatewayReference ?? null, result.declineCode ?? null, result.error ?? null, final ? now : null, now],
   );
-  if (rowCount !== 1) throw new StaleWriteError(`attempt ${attempt.id} was already recorded`);
-  await tx.query(
-    final
-      ? `UPDATE outbox SET state = 'done', done_at = $2 WHERE attempt_id = $1 AND state = 'pending'`
-      : `UPDATE outbox SET tries = tries + 1, run_after = $2 WHERE attempt_id = $1 AND state = 'pending'`,
-    [attempt.id, now],
-  );
+  if (rows[0]?.n !== 1) throw new StaleWriteError(`attempt ${attempt.id} was already recorded`);
 }
 
 export async function insertEvent(tx: Queryable, paymentId: string, type: string, data: Record<string, unknown>, now: Date): Promise<void> {

@@ -47,6 +47,9 @@ export interface PaymentServiceOptions {
   relayDelayMs?: number;
 }
 
+/** A payment and its open attempt, as the transaction that wrote them committed them. */
+type Opened = { payment: PaymentRow; attempt: AttemptRow };
+
 /** What one gateway answer leads to. */
 type Step =
   | { kind: 'final'; declineCode: string | null }
@@ -75,13 +78,14 @@ export class PaymentService {
   async create(merchantId: string, idempotencyKey: string, input: CreatePaymentInput, claim: Claim): Promise<OperationResult> {
     const { db, runtime, gateways } = this.o;
     let paymentId = claim.resourceId;
+    let opened: Opened | undefined;
     if (paymentId === null) {
       const id = newId(runtime.random, 'pay');
       const now = this.now();
       const gateway = gateways.candidates(input.gateway)[0]!;
-      await db.transaction(async (tx) => {
+      opened = await db.transaction(async (tx) => {
         await claim.guard(tx);
-        await insertPayment(tx, {
+        const payment = await insertPayment(tx, {
           id,
           merchant_id: merchantId,
           amount: input.amount,
@@ -98,12 +102,13 @@ export class PaymentService {
           updated_at: now,
         });
         await insertEvent(tx, id, 'payment.created', { idempotency_key: idempotencyKey, amount: input.amount, currency: input.currency }, now);
-        await this.openAttempt(tx, id, 'authorize', 1, gateway, input.amount, idempotencyKey, now);
+        const attempt = await this.openAttempt(tx, id, 'authorize', 1, gateway, input.amount, idempotencyKey, now);
         await claim.bindResource(tx, id);
+        return { payment, attempt };
       });
       paymentId = id;
     }
-    return this.drive(merchantId, paymentId, 'create', claim);
+    return this.drive(merchantId, paymentId, 'create', claim, opened);
   }
 
   /** `POST /v1/payments/{id}/capture`: all of the authorization, or `amount` of it. */
@@ -194,24 +199,48 @@ export class PaymentService {
    * Runs the payment's open attempts until the request is answered: final (stored with the
    * last state change), or pending while an outcome is unknown. Resumable at any point: an
    * open attempt is re-sent with its own gateway key, or looked up first if its last answer
-   * was unknown, so the gateway executes it once.
+   * was unknown, so the gateway executes it once. `opened` is what the caller has just
+   * written and committed, so the first round does not read it back.
    */
-  private async drive(merchantId: string, paymentId: string, kind: PaymentRequestKind, claim: Claim): Promise<OperationResult> {
+  private async drive(merchantId: string, paymentId: string, kind: PaymentRequestKind, claim: Claim, opened?: Opened): Promise<OperationResult> {
     const { db, runtime, gateways } = this.o;
+    let known = opened;
+    // An attempt whose outcome was unknown, or a pending one this execution did not open itself
+    // (its owner may have died mid-call), may have executed already, or may still arrive at the
+    // gateway late. Until the gateway gives a definitive answer for its key, that key is the
+    // only one this operation may use: "not processed" for a re-send speaks only for the
+    // re-send, and a new attempt under a new key could execute the operation a second time.
+    //
+    //   owner A   open attempt n ── send (gateway executes) ──╳ SIGKILL
+    //   takeover             re-send n → 503 not processed → status(n) → found: record that
+    //                                                                 → not found: keep key n, retry later
+    let mayHaveBeenSent = claim.resourceId !== null;
     for (;;) {
-      const payment = await findPayment(db, merchantId, paymentId);
+      const payment = known ? known.payment : await findPayment(db, merchantId, paymentId);
       if (!payment) throw notFound(paymentId);
-      const attempt = await findOpenAttempt(db, paymentId);
+      const attempt = known ? known.attempt : await findOpenAttempt(db, paymentId);
+      known = undefined;
       if (!attempt) return this.finish(merchantId, paymentId, kind, claim);
 
       const connector = gateways.connector(attempt.gateway);
+      const ambiguous = attempt.status === 'unknown' || (attempt.status === 'pending' && mayHaveBeenSent);
       let outcome: GatewayOutcome | null = null;
       if (attempt.status === 'unknown') {
         const found = await connector.status(attempt.gateway_key, claim.signal);
         if (found.found === true) outcome = found.outcome;
         else if (found.found === 'unknown') outcome = { class: 'unknown', reason: `status lookup failed: ${found.reason}` };
       }
-      outcome ??= await connector.execute(gatewayRequest(payment, attempt), claim.signal);
+      if (outcome === null) {
+        outcome = await connector.execute(gatewayRequest(payment, attempt), claim.signal);
+        if (outcome.class === 'not_processed' && ambiguous) {
+          const found = await connector.status(attempt.gateway_key, claim.signal);
+          outcome =
+            found.found === true
+              ? found.outcome
+              : { class: 'unknown', reason: `re-send not processed (${outcome.reason}); keeping gateway key ${attempt.gateway_key}` };
+        }
+      }
+      mayHaveBeenSent = false; // every later round runs an attempt this loop has just opened
 
       let step: Step = { kind: 'pending' };
       const answer = await db.transaction(async (tx) => {
@@ -269,17 +298,17 @@ export class PaymentService {
         if (op === 'capture') {
           const captured = p.amount_captured + attempt.amount;
           await postEntry(tx, p.id, p.currency, { kind: 'capture', authorized: p.amount_authorized, captured: attempt.amount, attemptId: attempt.id }, now);
-          await this.transition(tx, p, captured >= p.amount_authorized ? 'captured' : 'partially_captured', { amount_captured: captured, amount_requested: null }, now);
+          await this.transition(tx, p, captured >= p.amount_authorized ? 'captured' : 'partially_captured', { amount_captured: captured, amount_requested: null, decline_code: null }, now);
           return { kind: 'final', declineCode: null };
         }
         if (op === 'void') {
           await postEntry(tx, p.id, p.currency, { kind: 'void', authorized: p.amount_authorized }, now);
-          await this.transition(tx, p, 'voided', { amount_voided: p.amount_authorized, amount_requested: null }, now);
+          await this.transition(tx, p, 'voided', { amount_voided: p.amount_authorized, amount_requested: null, decline_code: null }, now);
           return { kind: 'final', declineCode: null };
         }
         const refunded = p.amount_refunded + attempt.amount;
         await postEntry(tx, p.id, p.currency, { kind: 'refund', amount: attempt.amount, attemptId: attempt.id }, now);
-        await this.transition(tx, p, refunded >= p.amount_captured ? 'refunded' : 'partially_refunded', { amount_refunded: refunded, amount_requested: null }, now);
+        await this.transition(tx, p, refunded >= p.amount_captured ? 'refunded' : 'partially_refunded', { amount_refunded: refunded, amount_requested: null, decline_code: null }, now);
         return { kind: 'final', declineCode: null };
       }
       case 'decline': {
@@ -346,15 +375,16 @@ export class PaymentService {
     idempotencyKey: string | null,
     now: Date,
     relayDelayMs = this.relayDelayMs,
-  ): Promise<void> {
+  ): Promise<AttemptRow> {
     const id = newId(this.o.runtime.random, 'att');
     const key = gatewayKey(paymentId, operation, attemptNo);
-    await insertAttempt(
+    const attempt = await insertAttempt(
       tx,
       { id, payment_id: paymentId, operation, attempt_no: attemptNo, gateway, gateway_key: key, amount, idempotency_key: idempotencyKey, created_at: now },
       new Date(now.getTime() + relayDelayMs),
     );
     await insertEvent(tx, paymentId, 'attempt.started', { attempt_id: id, operation, attempt_no: attemptNo, gateway, gateway_key: key }, now);
+    return attempt;
   }
 
   private async transition(tx: Queryable, payment: PaymentRow, to: PaymentStatus, changes: Parameters<typeof updatePayment>[2], now: Date): Promise<void> {
@@ -416,10 +446,16 @@ function encodeCursor(p: PaymentView): string {
   return Buffer.from(JSON.stringify([p.created_at, p.id])).toString('base64url');
 }
 
+function isCursorTime(text: string): boolean {
+  return /^[1-9]\d{3}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(text) && new Date(text).toISOString() === text;
+}
+
 function decodeCursor(cursor: string): { createdAt: string; id: string } {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
-    if (typeof createdAt === 'string' && typeof id === 'string' && !Number.isNaN(Date.parse(createdAt))) return { createdAt, id };
+    // Only what encodeCursor writes: anything else (a date JavaScript parses but PostgreSQL
+    // does not, a NUL in the id) would fail in the query as a 500.
+    if (typeof createdAt === 'string' && typeof id === 'string' && isCursorTime(createdAt) && /^pay_[0-9a-z]{1,64}$/.test(id)) return { createdAt, id };
   } catch {
     // fall through
   }

@@ -1,0 +1,534 @@
+/**
+ * Seeded payment traffic for the pipeline crash tests: a plan of payments with mixed follow-up
+ * operations, clients that retry the way a careful merchant's checkout does (same key, round-
+ * robin over the instances that are up), a kill scheduler, and the checks of SPEC section 11
+ * that only need HTTP. The plan, the duplicates, the walk-aways and the kill moments come from
+ * the seed; the interleaving does not (real processes, real sockets).
+ *
+ *   client ─┬─ key k ──► instance A ──╳ SIGKILL ── restart (same env, new port)
+ *           └─ key k ──► instance B (duplicate, at the same time)
+ *   each sender: 5xx / connection error / 409 IDEM_IN_PROGRESS / 202 → same key again, next
+ *   instance; a 202 sometimes makes the client walk away and leave the rest to recovery.
+ */
+import type { SimulatorLogEntry } from '../../src/gateways/simulator/processor.js';
+import { seededRandom } from '../../src/ports/seeded.js';
+import type { Random } from '../../src/ports/clock.js';
+import type { HttpAnswer, HttpClient } from './httpClient.js';
+import type { IdemServer } from './idemServer.js';
+
+export type OperationKind = 'create' | 'capture' | 'void' | 'refund';
+
+/** What the client does after the payment is created (amounts are fractions of what is there). */
+export type FollowUp =
+  | { kind: 'capture'; share: number | null } // null: the whole authorization
+  | { kind: 'void' }
+  | { kind: 'refund'; share: number | null }; // null: all that is left
+
+export interface OperationPlan {
+  kind: OperationKind;
+  /** Sent by two clients at once, one starting on each instance. */
+  duplicate: boolean;
+  /** On a 202 the client stops (for this payment) and leaves the rest to recovery. */
+  walkAwayOn202: boolean;
+}
+
+export interface PaymentPlan {
+  index: number;
+  body: Record<string, unknown>;
+  create: OperationPlan;
+  followUps: Array<FollowUp & OperationPlan>;
+}
+
+/** The seeded mix: manual and automatic capture, full and partial captures and refunds, voids. */
+export function planPayments(seed: number, count: number, gateways: string[], duplicateRate = 0.2, walkAwayRate = 0.25): PaymentPlan[] {
+  const r = seededRandom(seed);
+  const op = (kind: OperationKind): OperationPlan => ({ kind, duplicate: r.float() < duplicateRate, walkAwayOn202: r.float() < walkAwayRate });
+  const share = (lo: number, hi: number) => Math.round((lo + r.float() * (hi - lo)) * 100) / 100;
+  const refund = (): Array<FollowUp & OperationPlan> => {
+    const u = r.float();
+    if (u < 0.4) return [];
+    return [{ ...op('refund'), kind: 'refund', share: u < 0.7 ? null : share(0.2, 0.8) }];
+  };
+  return Array.from({ length: count }, (_v, index) => {
+    const automatic = r.float() < 0.35;
+    const g = r.float();
+    const body: Record<string, unknown> = {
+      amount: 500 + Math.floor(r.float() * 9500),
+      currency: 'EUR',
+      capture_method: automatic ? 'automatic' : 'manual',
+      payment_method: { type: 'card', token: 'tok_visa' },
+      reference: `order-${seed}-${index}`,
+      ...(g < 0.8 ? { gateway: gateways[Math.floor((g / 0.8) * gateways.length)] } : {}),
+    };
+    let followUps: Array<FollowUp & OperationPlan> = [];
+    if (automatic) followUps = refund();
+    else {
+      const u = r.float();
+      if (u < 0.25) followUps = [{ ...op('void'), kind: 'void' }];
+      else if (u < 0.5) followUps = [{ ...op('capture'), kind: 'capture', share: null }, ...refund()];
+      else if (u < 0.75) followUps = [{ ...op('capture'), kind: 'capture', share: share(0.3, 0.9) }, ...refund()];
+      // else: left authorized
+    }
+    return { index, body, create: op('create'), followUps };
+  });
+}
+
+/** One idempotency key the clients used, and every final answer they got for it. */
+export interface KeyRecord {
+  key: string;
+  payment: number;
+  kind: OperationKind;
+  /** The payment id as soon as any answer named it. */
+  paymentId: string | null;
+  path: string;
+  body: string;
+  finals: HttpAnswer[];
+  /** Some sender walked away after a 202 without a final answer. */
+  walkedAway: boolean;
+  /** Some sender ran out of time without a final answer (a liveness failure). */
+  stuck: boolean;
+}
+
+export interface TrafficStats {
+  requests: number;
+  /** Requests on the wire right now (read by the kill scheduler). */
+  inFlight: number;
+  /** Requests beyond each sender's first. */
+  retries: number;
+  duplicates: number;
+  connectionErrors: number;
+  accepted202: number;
+  inProgress409: number;
+  serverErrors: number;
+  walkAways: number;
+  /** Distinct 5xx bodies seen, for the report. */
+  serverErrorBodies: Set<string>;
+  statuses: Record<string, number>;
+}
+
+/** Where a client sends requests: the URLs of the instances that are up right now. */
+export interface Cluster {
+  live(): string[];
+}
+
+export interface TrafficOptions {
+  client: HttpClient;
+  apiKey: string;
+  cluster: Cluster;
+  plans: PaymentPlan[];
+  /** Payments driven at once. */
+  concurrency: number;
+  /** Seeds the client-side jitter. */
+  seed: number;
+  /** Prefix of every idempotency key (unique per run). */
+  keyPrefix: string;
+  /** A sender without a final answer after this long gives up (and the run fails). */
+  operationDeadlineMs?: number;
+  /** Called after every finished payment chain with how many are done. */
+  onProgress?: (done: number) => void;
+  /**
+   * Payments from index `from` on start only once `until` settles: keeps traffic flowing until
+   * every planned kill has happened, however fast the machine is.
+   */
+  holdBack?: { from: number; until: Promise<unknown> };
+}
+
+export interface TrafficResult {
+  keys: KeyRecord[];
+  /** Per payment: its id (once known) and the status in the last final answer the client got. */
+  payments: Array<{ id: string | null; lastStatus: string | null; walkedAway: boolean }>;
+  stats: TrafficStats;
+}
+
+/** Runs traffic; `stats` is live while it runs (the kill scheduler reads `inFlight`). */
+export function startTraffic(o: TrafficOptions): { stats: TrafficStats; done: Promise<TrafficResult> } {
+  const stats = newStats();
+  return { stats, done: runTraffic(o, stats) };
+}
+
+function newStats(): TrafficStats {
+  return {
+    requests: 0,
+    inFlight: 0,
+    retries: 0,
+    duplicates: 0,
+    connectionErrors: 0,
+    accepted202: 0,
+    inProgress409: 0,
+    serverErrors: 0,
+    walkAways: 0,
+    serverErrorBodies: new Set(),
+    statuses: {},
+  };
+}
+
+const FINAL_STATUS = new Set([200, 201, 402]);
+
+/** Runs every payment's chain of operations; resolves when each has ended, finished or walked away from. */
+export async function runTraffic(o: TrafficOptions, stats: TrafficStats = newStats()): Promise<TrafficResult> {
+  const jitter = seededRandom(o.seed ^ 0x5eed);
+  const keys: KeyRecord[] = [];
+  const payments: TrafficResult['payments'] = o.plans.map(() => ({ id: null, lastStatus: null, walkedAway: false }));
+  let rotation = 0;
+  let done = 0;
+  let next = 0;
+
+  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+  /** One client sending one key until it has a final answer, walks away, or runs out of time. */
+  async function sender(rec: KeyRecord, plan: OperationPlan, startAt: number): Promise<HttpAnswer | 'walked_away' | 'stuck'> {
+    const deadline = Date.now() + (o.operationDeadlineMs ?? 60_000);
+    let target = startAt;
+    for (let n = 0; ; n++) {
+      if (Date.now() > deadline) return 'stuck';
+      const live = o.cluster.live();
+      if (live.length === 0) {
+        await sleep(50);
+        continue;
+      }
+      const url = live[target++ % live.length]!;
+      stats.requests++;
+      if (n > 0) stats.retries++;
+      let answer: HttpAnswer;
+      stats.inFlight++;
+      try {
+        answer = await o.client.request('POST', url + rec.path, {
+          headers: { authorization: `Bearer ${o.apiKey}`, 'idempotency-key': rec.key },
+          body: rec.body,
+          timeoutMs: 20_000,
+        });
+      } catch {
+        stats.connectionErrors++;
+        await sleep(40 + Math.floor(jitter.float() * 80));
+        continue;
+      } finally {
+        stats.inFlight--;
+      }
+      stats.statuses[answer.status] = (stats.statuses[answer.status] ?? 0) + 1;
+      rec.paymentId ??= paymentIdOf(answer);
+      if (FINAL_STATUS.has(answer.status)) return answer;
+      if (answer.status === 202) {
+        stats.accepted202++;
+        if (plan.walkAwayOn202) return 'walked_away';
+        await sleep(50 + Math.floor(jitter.float() * 100));
+        continue;
+      }
+      if (answer.status >= 500) {
+        stats.serverErrors++;
+        stats.serverErrorBodies.add(`${answer.status} ${answer.text.slice(0, 300)}`);
+        await sleep(50 + Math.floor(jitter.float() * 100));
+        continue;
+      }
+      if (answer.status === 409 && codeOf(answer) === 'IDEM_IN_PROGRESS') {
+        stats.inProgress409++;
+        await sleep(100 + Math.floor(jitter.float() * 100));
+        continue;
+      }
+      // Anything else (400, 404, 409 PAYMENT_INVALID_STATE, 422) is a definitive answer too: the
+      // test fails on it, since this traffic never asks for anything invalid.
+      return answer;
+    }
+  }
+
+  async function operation(p: PaymentPlan, plan: OperationPlan, path: string, body: Record<string, unknown>): Promise<KeyRecord> {
+    const rec: KeyRecord = {
+      key: `${o.keyPrefix}-p${p.index}-${plan.kind}`,
+      payment: p.index,
+      kind: plan.kind,
+      paymentId: payments[p.index]!.id,
+      path,
+      body: JSON.stringify(body),
+      finals: [],
+      walkedAway: false,
+      stuck: false,
+    };
+    keys.push(rec);
+    const start = rotation++;
+    const senders = [sender(rec, plan, start)];
+    if (plan.duplicate) {
+      stats.duplicates++;
+      // The twin starts on the other instance, a moment later or at once.
+      senders.push(sleep(Math.floor(jitter.float() * 30)).then(() => sender(rec, plan, start + 1)));
+    }
+    for (const result of await Promise.all(senders)) {
+      if (result === 'walked_away') rec.walkedAway = true;
+      else if (result === 'stuck') rec.stuck = true;
+      else rec.finals.push(result);
+    }
+    if (rec.walkedAway) stats.walkAways++;
+    return rec;
+  }
+
+  async function drive(p: PaymentPlan): Promise<void> {
+    const state = payments[p.index]!;
+    const created = await operation(p, p.create, '/v1/payments', p.body);
+    state.id = created.paymentId;
+    let view = finalView(created);
+    if (!view) {
+      state.walkedAway = created.walkedAway;
+      return;
+    }
+    state.lastStatus = view.status;
+    for (const f of p.followUps) {
+      let path: string;
+      let body: Record<string, unknown>;
+      if (f.kind === 'capture') {
+        if (view.status !== 'authorized') return;
+        path = `/v1/payments/${view.id}/capture`;
+        body = f.share === null ? {} : { amount: Math.max(1, Math.floor(view.amount_authorized * f.share)) };
+      } else if (f.kind === 'void') {
+        if (view.status !== 'authorized') return;
+        path = `/v1/payments/${view.id}/void`;
+        body = {};
+      } else {
+        const left = view.amount_captured - view.amount_refunded;
+        if (left <= 0) return;
+        path = `/v1/payments/${view.id}/refunds`;
+        body = f.share === null ? {} : { amount: Math.max(1, Math.floor(left * f.share)) };
+      }
+      const rec = await operation(p, f, path, body);
+      view = finalView(rec);
+      if (!view) {
+        state.walkedAway = rec.walkedAway;
+        return;
+      }
+      state.lastStatus = view.status;
+    }
+  }
+
+  const workers = Array.from({ length: o.concurrency }, async () => {
+    while (next < o.plans.length) {
+      if (o.holdBack && next >= o.holdBack.from) await o.holdBack.until.catch(() => {});
+      if (next >= o.plans.length) break;
+      const p = o.plans[next++]!;
+      await drive(p);
+      o.onProgress?.(++done);
+    }
+  });
+  await Promise.all(workers);
+  return { keys, payments, stats };
+}
+
+interface ViewLike {
+  id: string;
+  status: string;
+  amount_authorized: number;
+  amount_captured: number;
+  amount_refunded: number;
+}
+
+/** The payment in the key's first final 2xx answer, or null when there is none. */
+function finalView(rec: KeyRecord): ViewLike | null {
+  const answer = rec.finals[0];
+  if (!answer || answer.status >= 300) return null;
+  return JSON.parse(answer.text) as ViewLike;
+}
+
+function paymentIdOf(answer: HttpAnswer): string | null {
+  try {
+    const body = JSON.parse(answer.text) as { id?: unknown; object?: unknown; payment_id?: unknown };
+    if (body.object === 'payment' && typeof body.id === 'string') return body.id;
+    return typeof body.payment_id === 'string' ? body.payment_id : null;
+  } catch {
+    return null;
+  }
+}
+
+export function codeOf(answer: HttpAnswer): string | undefined {
+  try {
+    return (JSON.parse(answer.text) as { code?: string }).code;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An `idem serve` slot that the kill scheduler kills and restarts; `server` is null while down. */
+export interface InstanceSlot {
+  name: string;
+  server: IdemServer | null;
+  start(): Promise<IdemServer>;
+  /** Every process this slot ever ran (to stop them all by pid at the end). */
+  history: IdemServer[];
+}
+
+export function clusterOf(slots: InstanceSlot[]): Cluster {
+  return { live: () => slots.flatMap((s) => (s.server ? [s.server.url] : [])) };
+}
+
+export interface KillPlan {
+  slot: number;
+  /** Kill once this many payment chains are done. */
+  afterDone: number;
+  /** …and this many milliseconds later. */
+  delayMs: number;
+  /** How long the slot stays down before its restart begins. */
+  downMs: number;
+}
+
+/**
+ * `perSlot` kills per slot at seeded moments spread over the run (by progress, so they land
+ * while traffic is flowing), the sorted moments dealt to the slots in turn.
+ */
+export function planKills(seed: number, slots: number, perSlot: number, total: number, from = 0.08, to = 0.8): KillPlan[] {
+  const r: Random = seededRandom(seed ^ 0xdead);
+  const n = slots * perSlot;
+  const points = Array.from({ length: n }, () => from + r.float() * (to - from)).sort((a, b) => a - b);
+  return points.map((p, i) => ({
+    slot: i % slots,
+    afterDone: Math.floor(p * total),
+    delayMs: Math.floor(r.float() * 400),
+    downMs: 100 + Math.floor(r.float() * 700),
+  }));
+}
+
+export interface KillRecord {
+  slot: string;
+  pid: number;
+  atDone: number;
+  /** Client requests on the wire (to any instance) at the moment of the kill. */
+  inFlight: number;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * Runs the kill plan against live traffic, one loop per slot (so slots are killed independently
+ * and may be down together): waits for each moment, SIGKILLs the slot's process (by pid), keeps
+ * it down a moment, restarts it with the same environment. A kill also waits until `minGap`
+ * more chains finished after the slot's last restart, so it finds the process at work, but
+ * never past `cap` chains (the traffic's hold-back point, which progress always reaches).
+ * Resolves once every planned kill and restart happened.
+ */
+export async function runKills(
+  slots: InstanceSlot[],
+  plan: KillPlan[],
+  progress: () => number,
+  trafficDone: () => boolean,
+  options: { minGap?: number; cap?: number; inFlight?: () => number } = {},
+): Promise<KillRecord[]> {
+  const { minGap = 3, cap = Infinity, inFlight = () => 0 } = options;
+  const kills: KillRecord[] = [];
+  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+  const loop = async (index: number) => {
+    const slot = slots[index]!;
+    let restartedAt = -Infinity;
+    for (const k of plan.filter((x) => x.slot === index)) {
+      const due = Math.min(Math.max(k.afterDone, restartedAt + minGap), cap);
+      while (progress() < due && !trafficDone()) await sleep(20);
+      if (trafficDone()) throw new Error(`traffic ended before the kill of ${slot.name} planned after ${k.afterDone} payments`);
+      await sleep(k.delayMs);
+      const victim = slot.server!;
+      slot.server = null; // clients stop picking it before it dies
+      const load = inFlight();
+      await victim.kill('SIGKILL');
+      const { signal } = await victim.exited;
+      kills.push({ slot: slot.name, pid: victim.pid, atDone: progress(), inFlight: load, signal });
+      await sleep(k.downMs);
+      const fresh = await slot.start();
+      slot.history.push(fresh);
+      slot.server = fresh;
+      restartedAt = progress();
+    }
+  };
+  await Promise.all(slots.map((_s, i) => loop(i)));
+  return kills;
+}
+
+/**
+ * I2 for what the clients saw: per key, every final answer has one status and one body, byte
+ * for byte, and at most one of them is not a replay. Returns readable differences.
+ */
+export function finalAnswerDifferences(keys: KeyRecord[]): string[] {
+  const out: string[] = [];
+  for (const rec of keys) {
+    const [first, ...rest] = rec.finals;
+    if (!first) continue;
+    for (const a of rest) {
+      if (a.status !== first.status || !a.bytes.equals(first.bytes)) out.push(`${rec.key}: two final answers differ (${first.status} vs ${a.status})`);
+    }
+    const firsts = rec.finals.filter((a) => a.headers['idempotent-replayed'] === 'false').length;
+    if (firsts > 1) out.push(`${rec.key}: ${firsts} final answers say Idempotent-Replayed: false`);
+  }
+  return out;
+}
+
+/**
+ * I2 at the end: every key sent once more (same route, same body) must replay its final
+ * answer: `Idempotent-Replayed: true`, the status and the exact bytes a client got. A key the
+ * clients walked away from takes its first replay as the final one and must replay it again.
+ */
+export async function replayDifferences(client: HttpClient, apiKey: string, cluster: Cluster, keys: KeyRecord[]): Promise<{ differences: string[]; replayed: number }> {
+  const out: string[] = [];
+  let replayed = 0;
+  let turn = 0;
+  const send = (rec: KeyRecord) => {
+    const live = cluster.live();
+    return client.request('POST', live[turn++ % live.length]! + rec.path, {
+      headers: { authorization: `Bearer ${apiKey}`, 'idempotency-key': rec.key },
+      body: rec.body,
+      timeoutMs: 20_000,
+    });
+  };
+  const queue = [...keys];
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      for (let rec = queue.shift(); rec; rec = queue.shift()) {
+        const final = rec.finals[0] ?? (await send(rec));
+        const again = await send(rec);
+        replayed++;
+        if (!FINAL_STATUS.has(final.status)) out.push(`${rec.key}: final answer is ${final.status} ${final.text.slice(0, 200)}`);
+        if (again.headers['idempotent-replayed'] !== 'true') out.push(`${rec.key}: a later request was not a replay (${again.status}, ${again.text.slice(0, 200)})`);
+        if (again.status !== final.status || !again.bytes.equals(final.bytes)) {
+          out.push(`${rec.key}: replay differs from the final answer (${final.status} → ${again.status})`);
+        }
+      }
+    }),
+  );
+  return { differences: out, replayed };
+}
+
+/**
+ * I1 from the gateways' own logs alone: no gateway key executed twice (across all gateways),
+ * at most one successful authorization per payment, captures within the authorization and the
+ * amount, refunds within the captures.
+ */
+export function gatewayLogDifferences(log: SimulatorLogEntry[], amounts: Map<string, number>): string[] {
+  const out: string[] = [];
+  const seen = new Map<string, number>();
+  for (const e of log) seen.set(e.idempotency_key, (seen.get(e.idempotency_key) ?? 0) + 1);
+  for (const [key, n] of seen) if (n > 1) out.push(`gateway key ${key} executed ${n} times`);
+  const byPayment = new Map<string, SimulatorLogEntry[]>();
+  for (const e of log) {
+    if (e.status !== 'succeeded') continue;
+    let list = byPayment.get(e.reference);
+    if (!list) byPayment.set(e.reference, (list = []));
+    list.push(e);
+  }
+  for (const [id, entries] of byPayment) {
+    const sum = (op: string) => entries.filter((e) => e.operation === op).reduce((s, e) => s + e.amount, 0);
+    const auths = entries.filter((e) => e.operation === 'authorize').length;
+    const amount = amounts.get(id);
+    if (amount === undefined) out.push(`the gateways executed operations for ${id}, which no payment row has`);
+    if (auths > 1) out.push(`${id}: ${auths} successful authorizations across the gateways`);
+    if (sum('capture') > sum('authorize')) out.push(`${id}: captured ${sum('capture')} > authorized ${sum('authorize')}`);
+    if (amount !== undefined && sum('capture') > amount) out.push(`${id}: captured ${sum('capture')} > amount ${amount}`);
+    if (sum('refund') > sum('capture')) out.push(`${id}: refunded ${sum('refund')} > captured ${sum('capture')}`);
+    if (entries.some((e) => e.operation === 'void') && sum('capture') > 0) out.push(`${id}: both voided and captured at the gateway`);
+  }
+  return out;
+}
+
+export const IN_FLIGHT = ['processing', 'capturing', 'voiding', 'refunding'];
+
+/** `{ status: n }` for the summary line. */
+export function tally(values: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of values) out[v] = (out[v] ?? 0) + 1;
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** A compact one-line rendering of a tally: `authorized=12 captured=30`. */
+export function line(t: Record<string, number>): string {
+  return Object.entries(t)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+}
