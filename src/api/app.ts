@@ -1,16 +1,17 @@
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Socket } from 'node:net';
 import type { Gate } from '../idempotency/gate.js';
 import type { GatewayRouter } from '../gateways/router.js';
 import type { MerchantAuth } from '../merchants/merchants.js';
 import type { Metrics } from '../observability/metrics.js';
-import { maskCardNumbers } from '../payments/cardData.js';
+import { maskCardNumbersInUrl } from '../payments/cardData.js';
 import type { PaymentService } from '../payments/service.js';
-import { IdemError } from '../errors/registry.js';
+import { IdemError, problem } from '../errors/registry.js';
 import { registerAuth } from './plugins/auth.js';
 import { registerCardDataGuard } from './plugins/cardData.js';
 import { registerIdempotency } from './plugins/idempotency.js';
-import { sendProblem } from './problems.js';
+import { PROBLEM_TYPE, sendProblem } from './problems.js';
 import { registerHealthRoutes, type ReadinessProbe } from './routes/health.js';
 import { registerPaymentRoutes } from './routes/payments.js';
 import { Problem } from './schemas.js';
@@ -37,12 +38,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    // Every refusal is a problem document, including those made before a route is found: a URL
+    // the router cannot decode, HTTP the parser cannot read, a missing Host (checked below).
+    frameworkErrors: (err, request, reply) => sendProblem(request, reply, err),
+    clientErrorHandler: answerClientError,
+    http: { requireHostHeader: false },
   });
   app.addSchema(Problem);
   app.setErrorHandler((err, request, reply) => sendProblem(request, reply, err));
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, new IdemError('ROUTE_NOT_FOUND', `no route ${request.method} ${maskCardNumbers(request.url.split('?', 1)[0]!)}`)),
+    sendProblem(request, reply, new IdemError('ROUTE_NOT_FOUND', `no route ${request.method} ${maskCardNumbersInUrl(request.url.split('?', 1)[0]!)}`)),
   );
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new IdemError('VALIDATION_FAILED', 'an HTTP/1.1 request needs a Host header');
+  });
   app.addHook('onResponse', async (request, reply) => {
     deps.metrics.httpDuration.observe(
       { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
@@ -72,4 +81,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerPaymentRoutes(v1, deps.payments, deps.gateways);
   });
   return app;
+}
+
+/**
+ * Answers what Node's HTTP parser refuses before Fastify sees a request (malformed syntax,
+ * headers over 16 KiB, a request too slow to arrive) with a problem document, then closes the
+ * connection: the stream cannot be trusted past a parse error.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    const detail =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? 'the request headers are larger than 16 KiB'
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? 'the request did not arrive in time'
+          : 'the request is not valid HTTP/1.1';
+    const body = JSON.stringify(problem('VALIDATION_FAILED', detail));
+    socket.write(`HTTP/1.1 400 Bad Request\r\nContent-Type: ${PROBLEM_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }

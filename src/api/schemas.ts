@@ -69,8 +69,12 @@ export const CreatePaymentBody = Type.Object(
     ),
     reference: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     gateway: Type.Optional(Type.String({ minLength: 1, maxLength: 40 })),
+    // Not Type.Record: its `^.*$` key pattern misses keys with line breaks, whose values then
+    // went unchecked, and it dropped the key length.
     metadata: Type.Optional(
-      Type.Record(Type.String({ maxLength: 40 }), Type.String({ maxLength: 500 }), { maxProperties: 50 }),
+      Type.Unsafe<Record<string, string>>(
+        Type.Object({}, { additionalProperties: Type.String({ maxLength: 500 }), propertyNames: { maxLength: 40 }, maxProperties: 50 }),
+      ),
     ),
   },
   { additionalProperties: false },

@@ -11,7 +11,10 @@ import { createIdem } from '../idem.js';
 import { createMerchant } from '../merchants/merchants.js';
 import { fetchGatewayLog, verifyLedger } from '../ledger/verify.js';
 import { cryptoRandom } from '../ports/clock.js';
-import { maskCardNumbers } from '../payments/cardData.js';
+import { maskCardNumbersInUrl } from '../payments/cardData.js';
+
+/** How long `serve` lets in-flight requests finish after SIGTERM before it cuts their connections. */
+const STOP_GRACE_MS = 10_000;
 
 const program = new Command();
 program.name('idem').description('Payment orchestration that moves money exactly once').showHelpAfterError();
@@ -32,7 +35,7 @@ program
       logger: {
         level: config.logLevel,
         serializers: {
-          req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: maskCardNumbers(req.url), id: req.id }),
+          req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: maskCardNumbersInUrl(req.url), id: req.id }),
         },
       },
     }).catch((err) => {
@@ -56,6 +59,10 @@ program
     const stop = async () => {
       if (stopping) return;
       stopping = true;
+      // Node counts a connection that has not finished a request (even one that never sent a
+      // byte) as busy, so one idle or slow client would hold the graceful close open for ever.
+      // In-flight requests get a grace period; then what is left is cut.
+      setTimeout(() => idem.app.server.closeAllConnections(), STOP_GRACE_MS).unref();
       await idem.close().catch(() => {});
       unlock();
       process.exit(0);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { containsCardNumber, luhnValid, maskCardNumbers, valueContainsCardNumber } from './cardData.js';
+import { containsCardNumber, luhnValid, maskCardNumbers, maskCardNumbersInUrl, urlContainsCardNumber, valueContainsCardNumber } from './cardData.js';
 
 /** A random Luhn-valid number of `length` digits. */
 const pan = fc.integer({ min: 13, max: 19 }).chain((length) =>
@@ -54,5 +54,27 @@ describe('card number detection', () => {
         expect(containsCardNumber(`order ${broken}`)).toBe(false);
       }),
     );
+  });
+
+  it('finds a card grouped next to a short number (found by the HTTP fuzzer)', () => {
+    expect(containsCardNumber('order 12 4111111111111111')).toBe(true);
+    expect(containsCardNumber('378282246310005-7')).toBe(true);
+    expect(maskCardNumbers('order 12 4111 1111 1111 1111')).toBe('order 12 [card number removed]');
+    fc.assert(
+      fc.property(pan, fc.integer({ min: 0, max: 999 }), fc.constantFrom(' ', '-'), (p, n, sep) => {
+        expect(containsCardNumber(`${n}${sep}${p}`)).toBe(true);
+        expect(containsCardNumber(`${p}${sep}${n}`)).toBe(true);
+      }),
+    );
+  });
+
+  it('reads URLs as a person would decode them, broken escapes and all (found by the HTTP fuzzer)', () => {
+    const encoded = '4111111111111111'.replace(/\d/g, (d) => `%3${d}`);
+    expect(urlContainsCardNumber(`/v1/payments/${encoded}`)).toBe(true);
+    expect(urlContainsCardNumber(`/v1/payments?x=%ZZ&ref=${encoded}`)).toBe(true);
+    expect(urlContainsCardNumber('/v1/payments?ref=4111+1111+1111+1111')).toBe(true);
+    expect(urlContainsCardNumber('/v1/payments?limit=20&cursor=WyIyMDI2LTExLTI0VDAyOjE3OjUzLjY0NFoiXQ')).toBe(false);
+    expect(maskCardNumbersInUrl(`/v1/payments?x=%ZZ&ref=${encoded}`)).toBe('/v1/payments?x=%ZZ&ref=[card number removed]');
+    expect(maskCardNumbersInUrl('/v1/payments?limit=20&x=%20')).toBe('/v1/payments?limit=20&x=%20');
   });
 });

@@ -27,29 +27,50 @@ export function containsCardNumber(text: string): boolean {
 }
 
 /**
- * A run of 13–19 digits is a card number if it passes Luhn as a whole. A longer run is
- * refused if any 13–19 digit window of it passes: a PAN glued to other digits is still a PAN,
- * and erring that way keeps invariant I6.
+ * A run of 13–19 digits is a card number if it passes Luhn as a whole, or if some of its
+ * space- or dash-separated groups do ("order 12 4111 1111 1111 1111", "378282246310005-7": the
+ * card next to a short number is still a card). A longer run is refused if any 13–19 digit
+ * window of it passes: a PAN glued to other digits is still a PAN, and erring that way keeps
+ * invariant I6.
  */
 function findCardNumbers(text: string): Array<[start: number, end: number]> {
   const found: Array<[number, number]> = [];
   for (const m of text.matchAll(CANDIDATE)) {
     const run = m[0];
     const positions: number[] = [];
-    for (let i = 0; i < run.length; i++) if (run[i] !== ' ' && run[i] !== '-') positions.push(i);
-    const digits = positions.map((p) => run[p]).join('');
-    const longest = digits.length <= 19 ? digits.length : 19;
-    const shortest = digits.length <= 19 ? digits.length : 13;
-    outer: for (let len = longest; len >= shortest; len--) {
-      for (let s = 0; s + len <= digits.length; s++) {
-        if (luhnValid(digits.slice(s, s + len))) {
-          found.push([m.index + positions[s]!, m.index + positions[s + len - 1]! + 1]);
-          break outer;
-        }
-      }
+    const groupStarts: number[] = [];
+    for (let i = 0; i < run.length; i++) {
+      if (run[i] === ' ' || run[i] === '-') continue;
+      if (i === 0 || run[i - 1] === ' ' || run[i - 1] === '-') groupStarts.push(positions.length);
+      positions.push(i);
     }
+    const digits = positions.map((p) => run[p]).join('');
+    const hit = digits.length > 19 ? luhnWindow(digits) : luhnGroupSpan(digits, groupStarts);
+    if (hit) found.push([m.index + positions[hit[0]]!, m.index + positions[hit[1] - 1]! + 1]);
   }
   return found;
+}
+
+/** The longest 13–19 digit window of `digits` that passes Luhn, as [start, end). */
+function luhnWindow(digits: string): [number, number] | null {
+  for (let len = 19; len >= 13; len--) {
+    for (let s = 0; s + len <= digits.length; s++) if (luhnValid(digits.slice(s, s + len))) return [s, s + len];
+  }
+  return null;
+}
+
+/** The longest span of whole groups, 13–19 digits in all, that passes Luhn, as [start, end). */
+function luhnGroupSpan(digits: string, groupStarts: number[]): [number, number] | null {
+  const bounds = [...groupStarts, digits.length];
+  let best: [number, number] | null = null;
+  for (let a = 0; a < groupStarts.length; a++) {
+    for (let b = a + 1; b < bounds.length; b++) {
+      const len = bounds[b]! - bounds[a]!;
+      if (len < 13 || len > 19 || (best && best[1] - best[0] >= len)) continue;
+      if (luhnValid(digits.slice(bounds[a], bounds[b]))) best = [bounds[a]!, bounds[b]!];
+    }
+  }
+  return best;
 }
 
 /** True if any key, string or number anywhere in the value looks like a card number. */
@@ -77,4 +98,29 @@ export function maskCardNumbers(text: string): string {
     at = e;
   }
   return out + text.slice(at);
+}
+
+/**
+ * A URL as anyone reading it may decode it: each percent-escape on its own (a malformed one,
+ * such as `%ZZ`, stays as it is instead of spoiling the rest) and `+` as a space.
+ */
+function decodeUrlLoosely(url: string): string {
+  return url.replace(/\+/g, ' ').replace(/%([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+/** True if the URL holds a card number, as written or once percent-decoded. */
+export function urlContainsCardNumber(url: string): boolean {
+  return containsCardNumber(url) || containsCardNumber(decodeUrlLoosely(url));
+}
+
+/**
+ * The URL with card numbers masked, for logs and messages. It stays as written unless decoding
+ * it would reveal a card number; then it is given decoded, with the number masked.
+ *
+ * @example maskCardNumbersInUrl('/v1/payments?ref=%34%31%31%31…') // '/v1/payments?ref=[card number removed]'
+ */
+export function maskCardNumbersInUrl(url: string): string {
+  const masked = maskCardNumbers(url);
+  const decoded = decodeUrlLoosely(masked);
+  return containsCardNumber(decoded) ? maskCardNumbers(decoded) : masked;
 }

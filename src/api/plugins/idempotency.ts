@@ -29,7 +29,9 @@ export function registerIdempotency(app: FastifyInstance, gate: Gate): void {
     const preValidation = route.preValidation ? [route.preValidation].flat() : [];
     route.preValidation = [
       async (request: FastifyRequest) => {
-        request.idempotencyKey = parseIdempotencyKey(request.headers['idempotency-key']);
+        // Node joins a repeated header into one "a, b" string; the distinct values tell it was sent twice.
+        const sent = request.raw.headersDistinct?.['idempotency-key']; // absent under inject()
+        request.idempotencyKey = parseIdempotencyKey(sent !== undefined && sent.length > 1 ? sent : request.headers['idempotency-key']);
         // A POST without a body is an empty object: it fingerprints and validates as one.
         if (request.body === undefined || request.body === null) request.body = {};
         request.log = request.log.child({ idempotency_key: request.idempotencyKey });
