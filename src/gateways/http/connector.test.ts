@@ -17,14 +17,17 @@ afterEach(async () => {
   servers = [];
 });
 
-async function start(faults: Partial<SimulatorFaults> = {}, extra: { timers?: Timers } = {}) {
+/** Generous enough that a loaded machine never turns an answer into a timeout. */
+const ANSWER_TIMEOUT_MS = 10_000;
+
+async function start(faults: Partial<SimulatorFaults> = {}, extra: { timers?: Timers; timeoutMs?: number } = {}) {
   const sim = await startSimulatorServer({
     seed: 11,
     faults,
     ...(extra.timers ? { runtime: { ...systemRuntime, timers: extra.timers } } : {}),
   });
   servers.push(sim);
-  const gateway = createHttpConnector({ name: 'sim', baseUrl: sim.url, timeoutMs: TIMEOUT_MS, timers: systemTimers });
+  const gateway = createHttpConnector({ name: 'sim', baseUrl: sim.url, timeoutMs: extra.timeoutMs ?? ANSWER_TIMEOUT_MS, timers: systemTimers });
   return { sim, gateway };
 }
 
@@ -86,7 +89,7 @@ describe('HTTP connector against the simulator server', () => {
   });
 
   it('timeout after processing → unknown; the log shows it ran; status reports success; a re-send does not run it again', async () => {
-    const { sim, gateway } = await start({ timeoutAfterProcessingRate: 1 });
+    const { sim, gateway } = await start({ timeoutAfterProcessingRate: 1 }, { timeoutMs: TIMEOUT_MS });
     const request = authorizeRequest('pay_1');
 
     expect(await gateway.execute(request)).toEqual({ class: 'unknown', reason: 'timeout' });
@@ -152,7 +155,7 @@ describe('HTTP connector against the simulator server', () => {
     const gateway = createHttpConnector({
       name: 'nowhere',
       baseUrl: `http://127.0.0.1:${port}`,
-      timeoutMs: TIMEOUT_MS,
+      timeoutMs: ANSWER_TIMEOUT_MS,
       timers: systemTimers,
     });
     expect(await gateway.execute(authorizeRequest('pay_1'))).toEqual({ class: 'not_processed', reason: 'ECONNREFUSED' });
@@ -160,7 +163,7 @@ describe('HTTP connector against the simulator server', () => {
   });
 
   it('a caller abort after sending → unknown; before sending → not_processed', async () => {
-    const { sim, gateway } = await start({ latency: { minMs: 5_000, maxMs: 5_000 } });
+    const { sim, gateway } = await start({ latency: { minMs: 5_000, maxMs: 5_000 } }, { timeoutMs: TIMEOUT_MS });
     const controller = new AbortController();
     const pending = gateway.execute(authorizeRequest('pay_1'), controller.signal);
     await vi.waitFor(() => expect(sim.processor.stats().received).toBe(1));
@@ -183,7 +186,7 @@ describe('HTTP connector against the simulator server', () => {
       },
       every: (ms, fn) => systemTimers.every(ms, fn),
     };
-    const { gateway } = await start({ latency: { minMs: 5_000, maxMs: 5_000 } }, { timers });
+    const { gateway } = await start({ latency: { minMs: 5_000, maxMs: 5_000 } }, { timers, timeoutMs: TIMEOUT_MS });
     // The server would take 5 s on real timers; the injected ones make it immediate.
     expect((await gateway.execute(authorizeRequest('pay_1'))).class).toBe('success');
     expect(requested).toEqual([5_000]);
