@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import pg from 'pg';
 import type { Database, Queryable, QueryResult } from './database.js';
 
@@ -25,8 +26,24 @@ export function openPostgres(connectionString: string, options: { max?: number; 
 
   const wrap = (client: pg.Pool | pg.PoolClient): Queryable => ({
     async query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
-      const r = await client.query(sql, params as unknown[] | undefined);
-      return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+      // Parameterized statements are prepared once per connection and reused by name: parsing
+      // and planning each time was most of PostgreSQL's CPU per payment.
+      if (params === undefined) {
+        const r = await client.query(sql);
+        return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+      }
+      try {
+        const r = await client.query({ name: statementName(sql), text: sql, values: params as unknown[] });
+        return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+      } catch (err) {
+        // A migration changed a table under a statement prepared before it ("cached plan must
+        // not change result type"): prepare every statement afresh, under new names.
+        if ((err as { code?: string }).code !== '0A000') throw err;
+        generation++;
+        names.clear();
+        const r = await client.query({ name: statementName(sql), text: sql, values: params as unknown[] });
+        return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+      }
     },
     async exec(sql: string) {
       await client.query(sql);
@@ -59,4 +76,17 @@ export function openPostgres(connectionString: string, options: { max?: number; 
       await pool.end();
     },
   };
+}
+
+const names = new Map<string, string>();
+let generation = 0;
+
+/** A stable name per statement text (the SQL Idem sends is a small, fixed set). */
+function statementName(sql: string): string {
+  let name = names.get(sql);
+  if (name === undefined) {
+    name = `idem${generation}_` + hash('sha1', sql, 'hex').slice(0, 20);
+    names.set(sql, name);
+  }
+  return name;
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Database } from '../db/database.js';
 import type { Clock, Random } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
@@ -10,9 +10,9 @@ export interface NewMerchant {
   apiKey: string;
 }
 
-/** sha256 hex of an API key: what is stored and looked up. */
+/** sha256 hex of an API key: what is stored and looked up (on every request). */
 export function hashApiKey(apiKey: string): string {
-  return createHash('sha256').update(apiKey).digest('hex');
+  return hash('sha256', apiKey, 'hex');
 }
 
 /** Creates a merchant with one API key (`sk_…`). The key is returned once and stored hashed. */

@@ -1,0 +1,41 @@
+/** What the benchmark's parent and its server children say to each other (see bench/server.ts). */
+
+export type ServerMode = 'idem' | 'redis-get' | 'pg-insert';
+
+/** What the child needs, passed in its environment. */
+export interface ServerEnv {
+  BENCH_MODE: ServerMode;
+  BENCH_DATABASE_URL: string;
+  BENCH_REDIS_URL: string;
+  /** `redis-get`: the Redis key to read on every request. */
+  BENCH_REDIS_KEY?: string;
+  /** Count SQL statements, transactions and Redis commands (wrappers around the same clients). */
+  BENCH_COUNT_QUERIES?: '1';
+}
+
+/** Database work seen by the `idem` child, when counting. */
+export interface QueryCounts {
+  /** Statements sent outside a transaction: each is its own commit. */
+  autocommit: number;
+  /** Statements sent inside `db.transaction`. */
+  inTransaction: number;
+  /** `db.transaction` calls: each adds a BEGIN and a COMMIT round trip. */
+  transactions: number;
+  /** Statements by the start of their text, `auto:` or `tx:` first. */
+  byText: Record<string, number>;
+  /** Commands sent on the server's Redis connection, by name (a pipeline sends several at once). */
+  redis: Record<string, number>;
+}
+
+export type ServerMessage =
+  | { type: 'ready'; url: string; apiKey?: string; merchantId?: string }
+  | { type: 'snapshot'; cpuMicros: number; counts: QueryCounts | null }
+  | { type: 'failed'; error: string };
+
+export type ParentMessage = { type: 'snapshot' } | { type: 'stop' };
+
+/** The pool size both Idem (`openPostgres` default) and the INSERT baseline use. */
+export const POOL_MAX = 20;
+
+/** The baseline's table, created by the parent before the child starts. */
+export const BASELINE_TABLE = 'bench_baseline_inserts';

@@ -1,0 +1,181 @@
+/**
+ * The server under test, in a process of its own so the load generator never shares its event
+ * loop. Forked by `bench/idempotency.ts` with one mode:
+ *
+ * - `idem`: Idem as `idem serve` composes it (PostgreSQL + Redis, in-process simulated gateway
+ *   with zero latency, logger off), plus one merchant to send requests as.
+ * - `redis-get`: the replay baseline: a bare fastify route doing one Redis GET and sending the
+ *   value.
+ * - `pg-insert`: the first-request baseline: a bare fastify route doing one PostgreSQL INSERT
+ *   (autocommit, so one commit) through a pg Pool as large as Idem's.
+ *
+ * Protocol (IPC): child → `{ type: 'ready', url, ... }`; parent → `{ type: 'snapshot' }` →
+ * child → `{ type: 'snapshot', cpu, counts }`; parent → `{ type: 'stop' }` → child closes and
+ * exits 0 (which is when `--cpu-prof` writes its profile).
+ */
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { loadConfig } from '../src/config/config.js';
+import type { Database, Queryable } from '../src/db/database.js';
+import { openPostgres } from '../src/db/postgres.js';
+import { createIdem } from '../src/idem.js';
+import { createMerchant } from '../src/merchants/merchants.js';
+import { cryptoRandom } from '../src/ports/clock.js';
+import { BASELINE_TABLE, POOL_MAX, type ParentMessage, type QueryCounts, type ServerEnv, type ServerMessage } from './protocol.js';
+
+function send(message: ServerMessage): void {
+  process.send!(message);
+}
+
+/** Wraps the pool Idem would open itself, counting what goes over the wire. */
+function counting(db: Database, counts: QueryCounts): Database {
+  const count = (sql: string, inTx: boolean) => {
+    if (inTx) counts.inTransaction++;
+    else counts.autocommit++;
+    const label = (inTx ? 'tx:   ' : 'auto: ') + sql.replace(/\s+/g, ' ').trim().slice(0, 72);
+    counts.byText[label] = (counts.byText[label] ?? 0) + 1;
+  };
+  const tracked = (q: Queryable, inTx: boolean): Queryable => ({
+    query<T>(sql: string, params?: readonly unknown[]) {
+      count(sql, inTx);
+      return q.query<T>(sql, params);
+    },
+    exec(sql: string) {
+      count(sql, inTx);
+      return q.exec(sql);
+    },
+  });
+  return {
+    kind: db.kind,
+    ...tracked(db, false),
+    transaction<T>(fn: (tx: Queryable) => Promise<T>) {
+      counts.transactions++;
+      return db.transaction((tx) => fn(tracked(tx, true)));
+    },
+    close: () => db.close(),
+  };
+}
+
+function emptyCounts(): QueryCounts {
+  return { autocommit: 0, inTransaction: 0, transactions: 0, byText: {}, redis: {} };
+}
+
+/** Counts every command written on this connection (pipelined ones included). */
+function countRedis(redis: Redis, counts: QueryCounts): void {
+  const write = redis.sendCommand.bind(redis);
+  redis.sendCommand = (command, stream) => {
+    counts.redis[command.name] = (counts.redis[command.name] ?? 0) + 1;
+    return write(command, stream);
+  };
+}
+
+async function startIdem(env: ServerEnv): Promise<{ close: () => Promise<void>; counts: QueryCounts | null }> {
+  const config = loadConfig({ DATABASE_URL: env.BENCH_DATABASE_URL, REDIS_URL: env.BENCH_REDIS_URL }, { host: '127.0.0.1', port: 0 });
+  let counts: QueryCounts | null = null;
+  let db: Database | undefined;
+  if (env.BENCH_COUNT_QUERIES === '1') {
+    counts = emptyCounts();
+    db = counting(openPostgres(env.BENCH_DATABASE_URL), counts);
+  }
+  const idem = await createIdem(config, { logger: false, ...(db ? { db } : {}) });
+  const url = await idem.listen();
+  const merchant = await createMerchant(idem.db, cryptoRandom, 'bench');
+  if (counts) {
+    if (idem.redis) countRedis(idem.redis, counts);
+    Object.assign(counts, emptyCounts());
+  }
+  send({ type: 'ready', url, apiKey: merchant.apiKey, merchantId: merchant.id });
+  return {
+    counts,
+    close: async () => {
+      await idem.close();
+      await db?.close();
+    },
+  };
+}
+
+async function listenBare(app: FastifyInstance): Promise<string> {
+  return app.listen({ host: '127.0.0.1', port: 0 });
+}
+
+async function startRedisGet(env: ServerEnv): Promise<{ close: () => Promise<void>; counts: QueryCounts | null }> {
+  const key = env.BENCH_REDIS_KEY;
+  if (!key) throw new Error('BENCH_REDIS_KEY is required for redis-get');
+  // The same client options Idem's fast path uses.
+  const redis = new Redis(env.BENCH_REDIS_URL, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1000 });
+  await redis.connect();
+  const counts = env.BENCH_COUNT_QUERIES === '1' ? emptyCounts() : null;
+  if (counts) countRedis(redis, counts);
+  const app = Fastify({ logger: false });
+  app.post('/v1/payments', async (_request, reply) => {
+    const value = await redis.get(key);
+    if (value === null) return reply.code(500).send('missing');
+    return reply.code(201).header('content-type', 'application/json; charset=utf-8').send(value);
+  });
+  const url = await listenBare(app);
+  send({ type: 'ready', url });
+  return {
+    counts,
+    close: async () => {
+      await app.close();
+      redis.disconnect();
+    },
+  };
+}
+
+async function startPgInsert(env: ServerEnv): Promise<{ close: () => Promise<void>; counts: QueryCounts | null }> {
+  const pool = new pg.Pool({ connectionString: env.BENCH_DATABASE_URL, max: POOL_MAX, application_name: 'idem-bench-baseline' });
+  pool.on('error', () => {});
+  const counts = env.BENCH_COUNT_QUERIES === '1' ? emptyCounts() : null;
+  const app = Fastify({ logger: false });
+  app.post('/v1/payments', async (request, reply) => {
+    const id = String(request.headers['idempotency-key'] ?? randomBytes(12).toString('hex'));
+    if (counts) counts.autocommit++;
+    await pool.query(`INSERT INTO ${BASELINE_TABLE} (id, body) VALUES ($1, $2)`, [id, JSON.stringify(request.body)]);
+    return reply.code(201).send({ id });
+  });
+  const url = await listenBare(app);
+  send({ type: 'ready', url });
+  return {
+    counts,
+    close: async () => {
+      await app.close();
+      await pool.end();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  if (!process.send) throw new Error('bench/server.js is forked by bench/idempotency.js; run that instead');
+  const env = process.env as unknown as ServerEnv;
+  const started =
+    env.BENCH_MODE === 'idem' ? await startIdem(env) : env.BENCH_MODE === 'redis-get' ? await startRedisGet(env) : await startPgInsert(env);
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    await started.close().catch(() => {});
+    process.exit(code);
+  };
+  process.on('message', (m: ParentMessage) => {
+    if (m.type === 'snapshot') {
+      const cpu = process.cpuUsage();
+      send({ type: 'snapshot', cpuMicros: cpu.user + cpu.system, counts: started.counts ? { ...started.counts, byText: { ...started.counts.byText }, redis: { ...started.counts.redis } } : null });
+    } else if (m.type === 'stop') {
+      void stop(0);
+    }
+  });
+  // The parent went away: don't linger.
+  process.on('disconnect', () => void stop(1));
+}
+
+main().catch((err: unknown) => {
+  const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  if (!process.send) {
+    console.error(error);
+    process.exit(1);
+  }
+  process.send({ type: 'failed', error } satisfies ServerMessage, () => process.exit(1));
+});
