@@ -16,7 +16,7 @@ describe('loadConfig', () => {
   it('defaults to embedded mode on port 8080 with the SPEC defaults', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({ port: 8080, databaseUrl: undefined, redisUrl: undefined, dataDir: './.idem', holdTimeoutMs: 10_000, leaseMs: 30_000, keyTtlS: 86_400 });
-    expect(c.gateways.map((g) => g.name)).toEqual(['sim']);
+    expect(c.gateways.map((g) => g.name)).toEqual(['sim-a', 'sim-b']);
   });
 
   it('lets flags win over the environment', () => {

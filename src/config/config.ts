@@ -76,9 +76,13 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
   };
 }
 
-/** The gateways Idem uses when `IDEM_GATEWAYS` is not set: one in-process simulator. */
+/**
+ * The gateways Idem uses when `IDEM_GATEWAYS` is not set: two in-process simulators, so
+ * failover works out of the box (`sim-a` first, `sim-b` when `sim-a` does not process).
+ */
 export const defaultGateways: GatewayConfig[] = [
-  { name: 'sim', kind: 'simulator', priority: 0, timeoutMs: 10_000, latencyMs: 0, declineRate: 0 },
+  { name: 'sim-a', kind: 'simulator', priority: 0, timeoutMs: 10_000, latencyMs: 0, declineRate: 0 },
+  { name: 'sim-b', kind: 'simulator', priority: 1, timeoutMs: 10_000, latencyMs: 0, declineRate: 0 },
 ];
 
 function gateways(raw: string | undefined): GatewayConfig[] {

@@ -105,7 +105,7 @@ const validCreate: fc.Arbitrary<Hostile> = fc
       token: fc.stringMatching(/^tok_[A-Za-z_]{1,30}$/),
       reference: fc.option(plainText(255), { nil: undefined }),
       metadata: fc.option(fc.dictionary(plainText(40), plainText(500), { maxKeys: 5 }), { nil: undefined }),
-      gateway: fc.option(fc.constant('sim'), { nil: undefined }),
+      gateway: fc.option(fc.constantFrom('sim-a', 'sim-b'), { nil: undefined }),
     },
     { requiredKeys: ['amount', 'currency', 'capture', 'token'] },
   )

@@ -28,7 +28,7 @@ export function gateSuite(name: string, open: () => Promise<{ db: Database; redi
     // Real time plus a jump the tests control: timers still fire, leases and expiry can be skipped ahead.
     let skipped = 0;
     const runtime: Runtime = { clock: { now: () => Date.now() + skipped }, timers: systemTimers, random: cryptoRandom };
-    const gateway = new ControlledGateway('sim');
+    const gateway = new ControlledGateway('sim-a');
     let keyA = '';
     let keyB = '';
 
@@ -37,7 +37,7 @@ export function gateSuite(name: string, open: () => Promise<{ db: Database; redi
       if (!env) return;
       await migrate(env.db);
       const config = loadConfig({ IDEM_HOLD_TIMEOUT_MS: '400', ...(env.redisUrl ? { REDIS_URL: env.redisUrl } : {}) });
-      idem = await createIdem(config, { db: env.db, runtime, sweeper: false, connectors: new Map([['sim', gateway]]) });
+      idem = await createIdem(config, { db: env.db, runtime, sweeper: false, connectors: new Map([['sim-a', gateway]]) });
       keyA = (await createMerchant(env.db, cryptoRandom, 'A')).apiKey;
       keyB = (await createMerchant(env.db, cryptoRandom, 'B')).apiKey;
     });
