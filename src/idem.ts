@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
-import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { pino, type LoggerOptions } from 'pino';
 import { buildApp } from './api/app.js';
 import type { Config, GatewayConfig } from './config/config.js';
 import type { Database } from './db/database.js';
@@ -45,7 +46,8 @@ export interface Idem {
 
 export interface IdemOverrides {
   runtime?: Runtime;
-  logger?: FastifyServerOptions['logger'];
+  /** pino options for the process's logger; absent or false: no logging. */
+  logger?: LoggerOptions | false;
   /** Use this database instead of opening one from the config. */
   db?: Database;
   /** Extra connectors by gateway name (tests). */
@@ -59,6 +61,7 @@ export interface IdemOverrides {
 /** The composition root: opens the stores the config names, migrates, wires the core to HTTP. */
 export async function createIdem(config: Config, overrides: IdemOverrides = {}): Promise<Idem> {
   const runtime = overrides.runtime ?? systemRuntime;
+  const log = overrides.logger ? pino(overrides.logger) : pino({ enabled: false });
   const db = overrides.db ?? (config.databaseUrl ? openPostgres(config.databaseUrl) : await openPglite(config.dataDir));
   const closers: Array<() => Promise<unknown> | unknown> = [];
   try {
@@ -109,7 +112,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     const gateways = new GatewayRouter(
       config.gateways.map((g) => ({ name: g.name, priority: g.priority, connector: overrides.connectors?.get(g.name) ?? connectorFor(g, runtime, simulators) })),
     );
-    const payments = new PaymentService({ db, gateways, runtime, relayDelayMs: config.leaseMs });
+    const payments = new PaymentService({ db, gateways, runtime, relayDelayMs: config.leaseMs, log });
     const auth = new MerchantAuth(db, runtime.clock);
     const app = await buildApp({
       gate,
@@ -117,7 +120,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       payments,
       gateways,
       metrics,
-      logger: overrides.logger ?? false,
+      log,
       probe: {
         database: async () => {
           await db.query('SELECT 1');

@@ -1,5 +1,6 @@
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger } from 'fastify';
 import type { Socket } from 'node:net';
 import type { Gate } from '../idempotency/gate.js';
 import type { GatewayRouter } from '../gateways/router.js';
@@ -23,8 +24,8 @@ export interface AppDeps {
   gateways: GatewayRouter;
   metrics: Metrics;
   probe: ReadinessProbe;
-  /** A pino logger options object, or false for none. */
-  logger?: FastifyServerOptions['logger'];
+  /** The process's logger (pino); request logs are its children. */
+  log: FastifyBaseLogger;
   version?: string;
 }
 
@@ -33,7 +34,7 @@ export const BODY_LIMIT = 64 * 1024;
 /** Builds the HTTP API (not listening yet): schema-first routes, problem+json errors. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: deps.logger ?? false,
+    loggerInstance: deps.log,
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,

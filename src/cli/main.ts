@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
+import { pino } from 'pino';
 import { ConfigError, loadConfig, redact, type Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import { lockDataDir } from '../db/dataDirLock.js';
@@ -36,6 +37,8 @@ program
         level: config.logLevel,
         serializers: {
           req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: maskCardNumbersInUrl(req.url), id: req.id }),
+          res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode }),
+          err: pino.stdSerializers.err,
         },
       },
     }).catch((err) => {

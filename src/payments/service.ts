@@ -45,6 +45,8 @@ export interface PaymentServiceOptions {
   retryBaseMs?: number;
   /** How long an outbox row waits before the relay may run it (the inline call goes first). */
   relayDelayMs?: number;
+  /** Where each gateway answer is logged, with the client's key, the payment and the attempt. */
+  log?: { info(obj: object, msg: string): void };
 }
 
 /** A payment and its open attempt, as the transaction that wrote them committed them. */
@@ -241,6 +243,20 @@ export class PaymentService {
         }
       }
       mayHaveBeenSent = false; // every later round runs an attempt this loop has just opened
+      this.o.log?.info(
+        {
+          idempotency_key: claim.key,
+          payment_id: paymentId,
+          attempt_id: attempt.id,
+          operation: attempt.operation,
+          gateway: attempt.gateway,
+          gateway_key: attempt.gateway_key,
+          outcome: outcome.class,
+          ...(outcome.class === 'decline' ? { decline_code: outcome.declineCode } : {}),
+          ...(outcome.class === 'not_processed' || outcome.class === 'unknown' ? { reason: outcome.reason } : {}),
+        },
+        'gateway answered',
+      );
 
       let step: Step = { kind: 'pending' };
       const answer = await db.transaction(async (tx) => {
