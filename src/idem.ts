@@ -121,6 +121,9 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       gateways,
       metrics,
       log,
+      ...(config.rateLimitPerSecond > 0
+        ? { rateLimit: { clock: runtime.clock, perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst || config.rateLimitPerSecond } }
+        : {}),
       probe: {
         database: async () => {
           await db.query('SELECT 1');

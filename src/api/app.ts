@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Socket } from 'node:net';
 import type { Gate } from '../idempotency/gate.js';
+import type { Clock } from '../ports/clock.js';
 import type { GatewayRouter } from '../gateways/router.js';
 import type { MerchantAuth } from '../merchants/merchants.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -10,6 +11,7 @@ import { maskCardNumbersInUrl } from '../payments/cardData.js';
 import type { PaymentService } from '../payments/service.js';
 import { IdemError, problem } from '../errors/registry.js';
 import { registerAuth } from './plugins/auth.js';
+import { registerRateLimit } from './plugins/rateLimit.js';
 import { registerCardDataGuard } from './plugins/cardData.js';
 import { registerIdempotency } from './plugins/idempotency.js';
 import { PROBLEM_TYPE, sendProblem } from './problems.js';
@@ -26,6 +28,8 @@ export interface AppDeps {
   probe: ReadinessProbe;
   /** The process's logger (pino); request logs are its children. */
   log: FastifyBaseLogger;
+  /** Per-merchant request limit on /v1 routes; absent: none. */
+  rateLimit?: { clock: Clock; perSecond: number; burst: number };
   version?: string;
 }
 
@@ -78,6 +82,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (v1) => {
     registerCardDataGuard(v1);
     registerAuth(v1, deps.auth);
+    if (deps.rateLimit) registerRateLimit(v1, deps.rateLimit.clock, deps.rateLimit.perSecond, deps.rateLimit.burst);
     registerIdempotency(v1, deps.gate);
     registerPaymentRoutes(v1, deps.payments, deps.gateways);
   });

@@ -34,6 +34,10 @@ export interface Config {
   sweepIntervalMs: number;
   /** How often the outbox relay (recovery) looks for due work. */
   relayIntervalMs: number;
+  /** Requests per second per merchant on /v1, per instance; 0: no limit. */
+  rateLimitPerSecond: number;
+  /** Requests a merchant may send at once; 0: the same as the rate. */
+  rateLimitBurst: number;
   logLevel: string;
   gateways: GatewayConfig[];
 }
@@ -71,6 +75,8 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     keyTtlS: integer('IDEM_KEY_TTL_S', env.IDEM_KEY_TTL_S, 86_400, MIN_KEY_TTL_S, 365 * 86_400),
     sweepIntervalMs: integer('IDEM_SWEEP_INTERVAL_MS', env.IDEM_SWEEP_INTERVAL_MS, 60_000, 100, 86_400_000),
     relayIntervalMs: integer('IDEM_RELAY_INTERVAL_MS', env.IDEM_RELAY_INTERVAL_MS, 1_000, 10, 600_000),
+    rateLimitPerSecond: integer('IDEM_RATE_LIMIT_RPS', env.IDEM_RATE_LIMIT_RPS, 0, 0, 1_000_000),
+    rateLimitBurst: integer('IDEM_RATE_LIMIT_BURST', env.IDEM_RATE_LIMIT_BURST, 0, 0, 10_000_000),
     logLevel: oneOf('LOG_LEVEL', env.LOG_LEVEL, 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     gateways: gateways(env.IDEM_GATEWAYS),
   };
