@@ -36,7 +36,7 @@ import { verifyLedger } from '../../src/ledger/verify.js';
 import { createMerchant } from '../../src/merchants/merchants.js';
 import { cryptoRandom } from '../../src/ports/clock.js';
 import { createHttpClient, type HttpClient } from '../support/httpClient.js';
-import { startIdemServer, stopIdemServers, type IdemServer } from '../support/idemServer.js';
+import { startIdemServer, stopIdemServers } from '../support/idemServer.js';
 import { waitUntil } from '../support/payments.js';
 import {
   IN_FLIGHT,

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { track } from './children.js';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,19 +39,6 @@ export interface IdemServerOptions {
   startTimeoutMs?: number;
 }
 
-const running = new Map<number, ChildProcess>();
-
-// Last resort for a worker that dies without running afterAll: no orphaned servers. By pid only.
-process.once('exit', () => {
-  for (const pid of running.keys()) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
-
 /**
  * Spawns `node dist/cli/main.js serve --port 0 …` and resolves once it prints its
  * "Idem listening on <url>" line (port 0: the OS picks a free port, so there is no race).
@@ -70,17 +58,9 @@ export async function startIdemServer(options: IdemServerOptions): Promise<IdemS
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  if (child.pid === undefined) throw new Error('could not spawn idem serve');
-  const pid = child.pid;
-  running.set(pid, child);
+  const { pid, exited, kill, isRunning } = track(child, 'idem serve');
 
   let out = '';
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => {
-      running.delete(pid);
-      resolve({ code, signal });
-    });
-  });
   const listening = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`idem serve (pid ${pid}) did not start within ${options.startTimeoutMs ?? 30_000} ms:\n${out}`)),
@@ -102,17 +82,6 @@ export async function startIdemServer(options: IdemServerOptions): Promise<IdemS
     });
   });
 
-  const kill = async (signal: NodeJS.Signals) => {
-    if (running.has(pid)) {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        // already gone
-      }
-    }
-    await exited;
-  };
-
   let url: string;
   try {
     url = await listening;
@@ -128,7 +97,7 @@ export async function startIdemServer(options: IdemServerOptions): Promise<IdemS
     exited,
     kill,
     async stop(graceMs = 5_000) {
-      if (!running.has(pid)) return;
+      if (!isRunning()) return;
       const timer = setTimeout(() => void kill('SIGKILL'), graceMs);
       await kill('SIGTERM');
       clearTimeout(timer);

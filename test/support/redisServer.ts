@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { track } from './children.js';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 
 /**
@@ -14,17 +15,6 @@ export interface RedisServer {
   /** Sends `signal` to the pid and waits until the process is gone. */
   kill(signal: NodeJS.Signals): Promise<void>;
 }
-
-const running = new Map<number, ChildProcess>();
-process.once('exit', () => {
-  for (const pid of running.keys()) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
 
 /** A port nobody listens on right now (the OS's pick). */
 export async function freePort(): Promise<number> {
@@ -53,26 +43,10 @@ export async function startRedisServer(port?: number): Promise<RedisServer> {
   const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  if (child.pid === undefined) throw new Error('could not spawn redis-server');
-  const pid = child.pid;
-  running.set(pid, child);
+  const tracked = track(child, 'redis-server');
+  const { pid, kill } = tracked;
+  const exited = tracked.exited.then(() => {});
   let out = '';
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      running.delete(pid);
-      resolve();
-    }),
-  );
-  const kill = async (signal: NodeJS.Signals) => {
-    if (running.has(pid)) {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        // already gone
-      }
-    }
-    await exited;
-  };
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`redis-server on port ${p} did not start:\n${out}`)), 10_000);
