@@ -88,7 +88,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       fast = new InProcessFastPath(runtime.clock);
       events = await PgKeyEvents.connect(config.databaseUrl, async (payload) => {
         await db.query('SELECT pg_notify($1, $2)', [pgNotifyChannel, payload]);
-      });
+      }, runtime.timers);
     } else {
       fast = new InProcessFastPath(runtime.clock);
       events = new LocalKeyEvents();

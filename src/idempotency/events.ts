@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import pg from 'pg';
+import type { Timers } from '../ports/clock.js';
 
 /**
  * Wakes requests held on a key when that key changes (completed or released), on this
@@ -110,15 +111,17 @@ export class PgKeyEvents implements KeyEvents {
   private constructor(
     private readonly connectionString: string,
     private readonly notify: (payload: string) => Promise<void>,
+    private readonly timers: Timers,
     private readonly retryMs: number,
   ) {}
 
   static async connect(
     connectionString: string,
     notify: (payload: string) => Promise<void>,
+    timers: Timers,
     retryMs = 1000,
   ): Promise<PgKeyEvents> {
-    const events = new PgKeyEvents(connectionString, notify, retryMs);
+    const events = new PgKeyEvents(connectionString, notify, timers, retryMs);
     await events.listen();
     return events;
   }
@@ -151,10 +154,10 @@ export class PgKeyEvents implements KeyEvents {
       if (this.closed) return;
       this.listen().then(
         () => (this.reconnecting = false),
-        () => setTimeout(retry, this.retryMs).unref(),
+        () => void this.timers.after(this.retryMs, retry),
       );
     };
-    setTimeout(retry, this.retryMs).unref();
+    this.timers.after(this.retryMs, retry);
   }
 
   watch(merchantId: string, key: string, onChange: () => void): () => void {
