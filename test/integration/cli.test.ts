@@ -1,0 +1,96 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openPglite } from '../../src/db/pglite.js';
+import { IDEM_BIN, startIdemServer } from '../support/idemServer.js';
+
+const run = promisify(execFile);
+
+/** Runs the built `idem` with a clean environment; resolves with its exit code and output. */
+async function idem(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [IDEM_BIN, ...args], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
+      timeout: 60_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+describe('idem command line', () => {
+  const dirs: string[] = [];
+  const dataDir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'idem-cli-'));
+    dirs.push(d);
+    return d;
+  };
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('stops at start with one line naming a bad setting, exit code 2', async () => {
+    const r = await idem(['serve', '--data-dir', dataDir()], { IDEM_LEASE_MS: 'soon' });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^idem: config: IDEM_LEASE_MS must be an integer/);
+  });
+
+  it('migrates, creates a merchant and prints its key once', async () => {
+    const dir = dataDir();
+    const migrated = await idem(['migrate', '--data-dir', dir]);
+    expect(migrated.code).toBe(0);
+    expect(migrated.stdout).toMatch(/applied migrations 1, 2/);
+    expect((await idem(['migrate', '--data-dir', dir])).stdout).toMatch(/schema is up to date/);
+    const created = await idem(['merchant', 'create', 'Acme Ltd', '--data-dir', dir]);
+    expect(created.code).toBe(0);
+    const apiKey = /api key (sk_[0-9a-z]+)/.exec(created.stdout)?.[1];
+    expect(apiKey).toBeDefined();
+    const db = await openPglite(dir);
+    try {
+      const { rows } = await db.query<{ key_hash: string }>('SELECT key_hash FROM api_keys');
+      expect(rows).toHaveLength(1);
+      expect(rows[0]!.key_hash).not.toContain(apiKey!); // stored hashed only
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('ledger verify: exit 0 on a clean ledger, 1 with each difference printed after tampering', async () => {
+    const dir = dataDir();
+    const server = await startIdemServer({ env: {}, args: ['--data-dir', dir] });
+    let apiKey: string;
+    try {
+      apiKey = /API key, shown once: (sk_[0-9a-z]+)/.exec(server.output())![1]!;
+      const res = await fetch(`${server.url}/v1/payments`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'idempotency-key': 'cli-1', 'content-type': 'application/json' },
+        body: JSON.stringify({ amount: 1200, currency: 'EUR', capture_method: 'automatic', payment_method: { type: 'card', token: 'tok_visa' } }),
+      });
+      expect(res.status).toBe(201);
+    } finally {
+      await server.stop();
+    }
+    const clean = await idem(['ledger', 'verify', '--data-dir', dir]);
+    expect(clean.code).toBe(0);
+    expect(clean.stdout).toMatch(/checked 1 payments, 2 journal entries/);
+    expect(clean.stdout).toMatch(/ledger verified: balanced and matching/);
+
+    const db = await openPglite(dir);
+    try {
+      await db.query(`UPDATE ledger_postings SET amount = amount + 1 WHERE account = 'gateway_receivable'`);
+    } finally {
+      await db.close();
+    }
+    const tampered = await idem(['ledger', 'verify', '--data-dir', dir]);
+    expect(tampered.code).toBe(1);
+    expect(tampered.stdout).toMatch(/DIFFERENCE entry capture:att_\w+ of pay_\w+ does not balance \(sum 1\)/);
+    expect(tampered.stdout).toMatch(/DIFFERENCE the books do not balance in EUR/);
+    expect(tampered.stdout).toMatch(/DIFFERENCE pay_\w+ \(captured\): gateway_receivable is 1201, its state says 1200/);
+  });
+});
