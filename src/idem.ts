@@ -15,7 +15,8 @@ import { createProcessor, type Processor } from './gateways/simulator/processor.
 import { LocalKeyEvents, PgKeyEvents, RedisKeyEvents, pgNotifyChannel, type KeyEvents } from './idempotency/events.js';
 import { InProcessFastPath, RedisFastPath, type FastPath } from './idempotency/fastpath.js';
 import { Gate } from './idempotency/gate.js';
-import { KeyStore } from './idempotency/store.js';
+import { SqlStore } from './store/sql.js';
+import type { Store } from './store/port.js';
 import { startSweeper } from './idempotency/sweeper.js';
 import { startRelay, type Relay } from './outbox/relay.js';
 import { MerchantAuth } from './merchants/merchants.js';
@@ -30,7 +31,8 @@ export interface Idem {
   redis: Redis | null;
   app: FastifyInstance;
   gate: Gate;
-  keys: KeyStore;
+  /** The storage port over `db`. */
+  store: Store;
   payments: PaymentService;
   gateways: GatewayRouter;
   /** The in-process simulated processors, by gateway name. */
@@ -96,9 +98,9 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     closers.push(() => events.close());
 
     const metrics = new Metrics({ defaultMetrics: true });
-    const keys = new KeyStore(db);
+    const store = new SqlStore(db);
     const gate = new Gate({
-      store: keys,
+      store,
       fast,
       events,
       runtime,
@@ -112,8 +114,8 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     const gateways = new GatewayRouter(
       config.gateways.map((g) => ({ name: g.name, priority: g.priority, connector: overrides.connectors?.get(g.name) ?? connectorFor(g, runtime, simulators) })),
     );
-    const payments = new PaymentService({ db, gateways, runtime, relayDelayMs: config.leaseMs, log });
-    const auth = new MerchantAuth(db, runtime.clock);
+    const payments = new PaymentService({ store, gateways, runtime, relayDelayMs: config.leaseMs, log });
+    const auth = new MerchantAuth(store, runtime.clock);
     const app = await buildApp({
       gate,
       auth,
@@ -133,13 +135,13 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     });
     closers.push(() => app.close());
     if (overrides.sweeper !== false) {
-      const stop = startSweeper({ store: keys, runtime, intervalMs: config.sweepIntervalMs, log: app.log });
+      const stop = startSweeper({ store, runtime, intervalMs: config.sweepIntervalMs, log: app.log });
       closers.push(stop);
     }
 
     let relay: Relay | null = null;
     if (overrides.relay !== false) {
-      relay = startRelay({ db, gate, keys, payments, runtime, intervalMs: config.relayIntervalMs, leaseMs: config.leaseMs, log: app.log, observe: metrics.recovery });
+      relay = startRelay({ store, gate, payments, runtime, intervalMs: config.relayIntervalMs, leaseMs: config.leaseMs, log: app.log, observe: metrics.recovery });
       const r = relay;
       closers.push(() => r.stop());
     }
@@ -151,7 +153,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       redis,
       app,
       gate,
-      keys,
+      store,
       payments,
       gateways,
       simulators,

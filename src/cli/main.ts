@@ -46,9 +46,8 @@ program
       fail(err);
     });
     if (!config.databaseUrl) {
-      const { rows } = await idem.db.query<{ n: number }>('SELECT count(*)::int AS n FROM merchants');
-      if (rows[0]?.n === 0) {
-        const m = await createMerchant(idem.db, cryptoRandom, 'default');
+      if ((await idem.store.countMerchants()) === 0) {
+        const m = await createMerchant(idem.store, cryptoRandom, 'default');
         process.stdout.write(`Created merchant "default" (${m.id}). API key, shown once: ${m.apiKey}\n`);
       }
     }

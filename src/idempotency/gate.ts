@@ -1,10 +1,10 @@
 import { IdemError } from '../errors/registry.js';
-import type { Queryable } from '../db/database.js';
+import type { Store, StoreOps } from '../store/port.js';
 import type { Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
 import type { KeyEvents } from './events.js';
 import type { CachedResponse, FastPath } from './fastpath.js';
-import { FenceLostError, type KeyRequest, type KeyStore, type StoredResponse } from './store.js';
+import { FenceLostError, type KeyRequest, type StoredResponse } from './store.js';
 
 /**
  * What an operation behind the gate gets: its fence, the resource an earlier owner already
@@ -20,11 +20,11 @@ export interface Claim {
   /** Aborted when the lease is lost to a takeover; the work should stop. */
   readonly signal: AbortSignal;
   /** Locks the key row, checks the fence, renews the lease. Call first in each transaction. */
-  guard(tx: Queryable): Promise<void>;
+  guard(tx: StoreOps): Promise<void>;
   /** Records the resource this execution created, so a takeover resumes it. */
-  bindResource(tx: Queryable, resourceId: string): Promise<void>;
+  bindResource(tx: StoreOps, resourceId: string): Promise<void>;
   /** Stores the final response in the transaction that makes the final business change. */
-  complete(tx: Queryable, response: StoredResponse): Promise<void>;
+  complete(tx: StoreOps, response: StoredResponse): Promise<void>;
 }
 
 /**
@@ -43,7 +43,7 @@ export interface GateAnswer extends StoredResponse {
 export type GateEvent = 'executed' | 'replayed' | 'held' | 'reused' | 'hold_timeout' | 'taken_over' | 'fence_lost';
 
 export interface GateOptions {
-  store: KeyStore;
+  store: Store;
   fast: FastPath;
   events: KeyEvents;
   runtime: Runtime;
@@ -109,7 +109,7 @@ export class Gate {
 
       let claim;
       try {
-        claim = await this.o.store.claim(req, clock.now(), this.o.leaseMs);
+        claim = await this.o.store.claimKey(req, clock.now(), this.o.leaseMs);
       } catch (err) {
         await this.letGo(req, ours, null);
         throw err;
@@ -162,22 +162,27 @@ export class Gate {
     const { store, leaseMs } = this.o;
     const abort = new AbortController();
     const stopRenewing = timers.every(Math.max(1, Math.floor(leaseMs / 3)), () => {
-      store.renew(req.merchantId, req.key, fence, clock.now(), leaseMs).then(
+      store.renewKey(req.merchantId, req.key, fence, clock.now(), leaseMs).then(
         (ok) => ok || abort.abort(new FenceLostError(req.merchantId, req.key, fence)),
         () => {}, // the store is unreachable: the next tick tries again, the fence keeps us safe
       );
     });
     let stored: StoredResponse | null = null;
+    const lost = () => new FenceLostError(req.merchantId, req.key, fence);
     const claim: Claim = {
       merchantId: req.merchantId,
       key: req.key,
       fence,
       resourceId,
       signal: abort.signal,
-      guard: (tx) => store.guard(tx, req.merchantId, req.key, fence, clock.now(), leaseMs),
-      bindResource: (tx, id) => store.bindResource(tx, req.merchantId, req.key, fence, id),
+      guard: async (tx) => {
+        if (!(await tx.guardKey(req.merchantId, req.key, fence, clock.now(), leaseMs))) throw lost();
+      },
+      bindResource: async (tx, id) => {
+        if (!(await tx.bindKeyResource(req.merchantId, req.key, fence, id))) throw lost();
+      },
       complete: async (tx, response) => {
-        await store.complete(tx, req.merchantId, req.key, fence, response, clock.now(), this.o.keyTtlMs);
+        if (!(await tx.completeKey(req.merchantId, req.key, fence, response, clock.now(), this.o.keyTtlMs))) throw lost();
         stored = response;
       },
     };
@@ -191,7 +196,7 @@ export class Gate {
         return { ...result.response, replayed: false };
       }
       this.observe('executed');
-      await store.endLease(req.merchantId, req.key, fence, clock.now()).catch(() => {});
+      await store.endKeyLease(req.merchantId, req.key, fence, clock.now()).catch(() => {});
       await this.letGo(req, lockToken, null, null, true);
       return { ...result.response, replayed: false };
     } catch (err) {
@@ -200,7 +205,7 @@ export class Gate {
         await this.letGo(req, lockToken, null);
         return 'lost';
       }
-      await store.release(req.merchantId, req.key, fence, clock.now()).catch(() => {});
+      await this.release(req, fence).catch(() => {});
       await this.letGo(req, lockToken, null, null, true);
       throw err;
     }
@@ -223,7 +228,7 @@ export class Gate {
     try {
       const cached = await this.o.fast.getReplay(req.merchantId, req.key);
       if (cached) return 'recheck';
-      const row = await this.o.store.read(req.merchantId, req.key);
+      const row = await this.o.store.readKey(req.merchantId, req.key);
       const now = clock.now();
       // Finished, or not this request's key: nothing to wait for, and the claim answers it (replay
       // or 422). Going back through the lock instead would make a crowd of duplicates take it
@@ -248,6 +253,16 @@ export class Gate {
       unwatch();
       cancel();
     }
+  }
+
+  /**
+   * Gives the key up after a failure. If nothing was created yet the key is forgotten, so the
+   * retry is a fresh request; otherwise its lease ends now, so the retry takes it over at once
+   * and resumes the resource.
+   */
+  private async release(req: KeyRequest, fence: number): Promise<void> {
+    const { store, runtime } = this.o;
+    if (!(await store.forgetKey(req.merchantId, req.key, fence))) await store.endKeyLease(req.merchantId, req.key, fence, runtime.clock.now());
   }
 
   private replay(req: KeyRequest, cached: CachedResponse): GateAnswer {

@@ -1,12 +1,12 @@
 import type { Runtime } from '../ports/clock.js';
-import type { KeyStore } from './store.js';
+import type { Store } from '../store/port.js';
 
 /**
  * Deletes completed keys past their retention, in batches, every `intervalMs`; after that a
  * key is new again. Safe on every instance at once (`SKIP LOCKED`). Returns a stop function.
  */
 export function startSweeper(options: {
-  store: KeyStore;
+  store: Store;
   runtime: Runtime;
   intervalMs: number;
   batch?: number;
@@ -18,7 +18,7 @@ export function startSweeper(options: {
     if (running) return;
     running = true;
     try {
-      while ((await store.sweep(runtime.clock.now(), batch)) === batch) {
+      while ((await store.sweepKeys(runtime.clock.now(), batch)) === batch) {
         // a full batch: more may be due
       }
     } catch (err) {

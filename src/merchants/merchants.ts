@@ -1,5 +1,7 @@
 import { hash } from 'node:crypto';
 import type { Database } from '../db/database.js';
+import type { Store } from '../store/port.js';
+import { SqlStore } from '../store/sql.js';
 import type { Clock, Random } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
 
@@ -15,16 +17,17 @@ export function hashApiKey(apiKey: string): string {
   return hash('sha256', apiKey, 'hex');
 }
 
-/** Creates a merchant with one API key (`sk_…`). The key is returned once and stored hashed. */
-export async function createMerchant(db: Database, random: Random, name: string): Promise<NewMerchant> {
+/**
+ * Creates a merchant with one API key (`sk_…`). The key is returned once and stored hashed.
+ * Takes a store, or a migrated SQL database (tests and the CLI).
+ */
+export async function createMerchant(target: Store | Database, random: Random, name: string): Promise<NewMerchant> {
+  const store = 'insertMerchant' in target ? target : new SqlStore(target);
   const trimmed = name.trim();
   if (trimmed.length === 0 || trimmed.length > 200) throw new RangeError('merchant name must be 1-200 characters');
   const id = newId(random, 'mer', 20);
   const apiKey = newId(random, 'sk', 40);
-  await db.transaction(async (tx) => {
-    await tx.query('INSERT INTO merchants (id, name) VALUES ($1, $2)', [id, trimmed]);
-    await tx.query('INSERT INTO api_keys (key_hash, merchant_id, prefix) VALUES ($1, $2, $3)', [hashApiKey(apiKey), id, apiKey.slice(0, 7)]);
-  });
+  await store.transaction((tx) => tx.insertMerchant({ id, name: trimmed, keyHash: hashApiKey(apiKey), keyPrefix: apiKey.slice(0, 7) }));
   return { id, name: trimmed, apiKey };
 }
 
@@ -36,7 +39,7 @@ export class MerchantAuth {
   private readonly cache = new Map<string, { merchantId: string; until: number }>();
 
   constructor(
-    private readonly db: Database,
+    private readonly store: Store,
     private readonly clock: Clock,
     private readonly ttlMs = 60_000,
     private readonly maxEntries = 10_000,
@@ -48,11 +51,7 @@ export class MerchantAuth {
     const now = this.clock.now();
     const hit = this.cache.get(hash);
     if (hit && hit.until > now) return hit.merchantId;
-    const { rows } = await this.db.query<{ merchant_id: string }>(
-      'SELECT merchant_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
-      [hash],
-    );
-    const merchantId = rows[0]?.merchant_id ?? null;
+    const merchantId = await this.store.merchantForKeyHash(hash);
     if (merchantId === null) {
       this.cache.delete(hash);
       return null;

@@ -1,14 +1,13 @@
-import type { Database } from '../db/database.js';
 import type { Claim, Gate } from '../idempotency/gate.js';
-import { FenceLostError, type KeyStore } from '../idempotency/store.js';
+import { FenceLostError } from '../idempotency/store.js';
 import { kindOfPath } from '../payments/responses.js';
 import type { PaymentService } from '../payments/service.js';
 import type { Runtime } from '../ports/clock.js';
+import type { DueWork, Store } from '../store/port.js';
 
 export interface RelayOptions {
-  db: Database;
+  store: Store;
   gate: Gate;
-  keys: KeyStore;
   payments: PaymentService;
   runtime: Runtime;
   /** How often to look for due outbox rows. */
@@ -22,14 +21,7 @@ export interface RelayOptions {
   observe?: (result: 'final' | 'pending' | 'busy' | 'failed') => void;
 }
 
-interface DueRow {
-  id: number;
-  payment_id: string;
-  merchant_id: string;
-  idempotency_key: string | null;
-  tries: number;
-  fence: number;
-}
+type DueRow = DueWork;
 
 export interface Relay {
   /** One pass: claims due rows and drives their payments. Returns how many rows it ran. */
@@ -48,48 +40,24 @@ export interface Relay {
  * then there for the client's retries. An owner that is still alive is left alone.
  */
 export function startRelay(o: RelayOptions): Relay {
-  const { db, runtime, leaseMs } = o;
+  const { store, runtime, leaseMs } = o;
   const batch = o.batch ?? 32;
   const concurrency = o.concurrency ?? 8;
   let pass: Promise<number> | null = null;
   let stopped = false;
 
-  async function claimDue(): Promise<DueRow[]> {
-    const now = new Date(runtime.clock.now());
-    return db.transaction(async (tx) => {
-      const { rows } = await tx.query<Omit<DueRow, 'fence'>>(
-        `SELECT o.id, o.payment_id, p.merchant_id, a.idempotency_key, o.tries
-           FROM outbox o
-           JOIN payment_attempts a ON a.id = o.attempt_id
-           JOIN payments p ON p.id = o.payment_id
-          WHERE o.state = 'pending' AND o.run_after <= $1 AND (o.lease_until IS NULL OR o.lease_until <= $1)
-          ORDER BY o.run_after
-          LIMIT $2
-          FOR UPDATE OF o SKIP LOCKED`,
-        [now, batch],
-      );
-      if (rows.length === 0) return [];
-      const { rows: fenced } = await tx.query<{ id: number; fence: number }>(
-        `UPDATE outbox SET lease_until = $2, fence = nextval('idempotency_fence_seq'), tries = tries + 1
-          WHERE id = ANY($1::bigint[]) RETURNING id, fence`,
-        [rows.map((r) => r.id), new Date(now.getTime() + leaseMs)],
-      );
-      return rows.map((r) => ({ ...r, fence: fenced.find((f) => f.id === r.id)!.fence }));
-    });
+  function claimDue(): Promise<DueRow[]> {
+    return store.claimDueWork(runtime.clock.now(), batch, leaseMs);
   }
 
   /** Sets when the row is next due and gives up our lease on it. */
   async function reschedule(row: DueRow, delayMs: number): Promise<void> {
-    await db.query(`UPDATE outbox SET run_after = $3, lease_until = NULL WHERE id = $1 AND fence = $2 AND state = 'pending'`, [
-      row.id,
-      row.fence,
-      new Date(runtime.clock.now() + delayMs),
-    ]);
+    await store.rescheduleWork(row.id, row.fence, runtime.clock.now() + delayMs);
   }
 
   async function recover(row: DueRow): Promise<void> {
     const backoff = Math.min(30_000, 250 * 2 ** Math.min(row.tries, 7));
-    const key = row.idempotency_key === null ? null : await o.keys.read(row.merchant_id, row.idempotency_key);
+    const key = row.idempotency_key === null ? null : await store.readKey(row.merchant_id, row.idempotency_key);
     const kind = key ? kindOfPath(key.path) : null;
     if (!key || !kind || key.state === 'completed' || key.resourceId !== row.payment_id) {
       // No open request to finish (its key is gone or was answered): drive the payment alone,
@@ -126,12 +94,9 @@ export function startRelay(o: RelayOptions): Relay {
       resourceId: row.payment_id,
       signal: abort.signal,
       async guard(tx) {
-        const { rowCount } = await tx.query(`UPDATE outbox SET lease_until = $3 WHERE id = $1 AND fence = $2`, [
-          row.id,
-          row.fence,
-          new Date(runtime.clock.now() + leaseMs),
-        ]);
-        if (rowCount !== 1) throw new FenceLostError(row.merchant_id, row.idempotency_key ?? '', row.fence);
+        if (!(await tx.guardWork(row.id, row.fence, runtime.clock.now() + leaseMs))) {
+          throw new FenceLostError(row.merchant_id, row.idempotency_key ?? '', row.fence);
+        }
       },
       async bindResource() {},
       async complete() {},

@@ -204,7 +204,8 @@ export async function listEvents(q: Queryable, paymentId: string): Promise<Payme
   return rows.map((e) => ({ id: e.id, type: e.type, data: e.data, created_at: e.created_at.toISOString() }));
 }
 
-function toView(p: PaymentRow, attempts: AttemptRow[]): PaymentView {
+/** A payment row and its attempts as the API shows them (shared by every store). */
+export function toView(p: PaymentRow, attempts: AttemptRow[]): PaymentView {
   return {
     id: p.id,
     object: 'payment',

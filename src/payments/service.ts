@@ -1,26 +1,11 @@
-import type { Database, Queryable } from '../db/database.js';
+import type { PaymentChanges, Store, StoreOps } from '../store/port.js';
 import { IdemError } from '../errors/registry.js';
 import { gatewayKey, type GatewayOperation, type GatewayOutcome, type GatewayRequest } from '../gateways/port.js';
 import type { GatewayRouter } from '../gateways/router.js';
 import type { Claim, OperationResult } from '../idempotency/gate.js';
-import { postEntry } from '../ledger/ledger.js';
 import { sleep, type Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
-import {
-  findOpenAttempt,
-  findPayment,
-  insertAttempt,
-  insertEvent,
-  insertPayment,
-  lastAttemptNo,
-  listEvents,
-  listViews,
-  loadView,
-  recordAttempt,
-  updatePayment,
-  type AttemptRow,
-  type PaymentRow,
-} from './repo.js';
+import type { AttemptRow, PaymentRow } from './repo.js';
 import { finalResponse, pendingResponse, type PaymentRequestKind } from './responses.js';
 import { canTransition, type PaymentStatus } from './states.js';
 import type { PaymentEventView, PaymentView } from './view.js';
@@ -36,7 +21,7 @@ export interface CreatePaymentInput {
 }
 
 export interface PaymentServiceOptions {
-  db: Database;
+  store: Store;
   gateways: GatewayRouter;
   runtime: Runtime;
   /** Tries per gateway for `not_processed` answers before failing over. */
@@ -78,16 +63,16 @@ export class PaymentService {
 
   /** `POST /v1/payments`: creates the payment and authorizes it (and captures if automatic). */
   async create(merchantId: string, idempotencyKey: string, input: CreatePaymentInput, claim: Claim): Promise<OperationResult> {
-    const { db, runtime, gateways } = this.o;
+    const { store, runtime, gateways } = this.o;
     let paymentId = claim.resourceId;
     let opened: Opened | undefined;
     if (paymentId === null) {
       const id = newId(runtime.random, 'pay');
       const now = this.now();
       const gateway = gateways.candidates(input.gateway)[0]!;
-      opened = await db.transaction(async (tx) => {
+      opened = await store.transaction(async (tx) => {
         await claim.guard(tx);
-        const payment = await insertPayment(tx, {
+        const payment = await tx.insertPayment({
           id,
           merchant_id: merchantId,
           amount: input.amount,
@@ -103,7 +88,7 @@ export class PaymentService {
           created_at: now,
           updated_at: now,
         });
-        await insertEvent(tx, id, 'payment.created', { idempotency_key: idempotencyKey, amount: input.amount, currency: input.currency }, now);
+        await tx.insertEvent(id, 'payment.created', { idempotency_key: idempotencyKey, amount: input.amount, currency: input.currency }, now);
         const attempt = await this.openAttempt(tx, id, 'authorize', 1, gateway, input.amount, idempotencyKey, now);
         await claim.bindResource(tx, id);
         return { payment, attempt };
@@ -152,14 +137,14 @@ export class PaymentService {
   }
 
   async get(merchantId: string, id: string): Promise<PaymentView> {
-    const view = await loadView(this.o.db, merchantId, id);
+    const view = await this.o.store.loadView(merchantId, id);
     if (!view) throw notFound(id);
     return view;
   }
 
   async list(merchantId: string, limit: number, cursor: string | undefined): Promise<{ data: PaymentView[]; has_more: boolean; next_cursor: string | null }> {
     const after = cursor === undefined ? null : decodeCursor(cursor);
-    const rows = await listViews(this.o.db, merchantId, limit + 1, after);
+    const rows = await this.o.store.listViews(merchantId, limit + 1, after);
     const data = rows.slice(0, limit);
     const last = data.at(-1);
     const hasMore = rows.length > limit;
@@ -167,9 +152,9 @@ export class PaymentService {
   }
 
   async events(merchantId: string, id: string): Promise<PaymentEventView[]> {
-    const p = await findPayment(this.o.db, merchantId, id);
+    const p = await this.o.store.findPayment(merchantId, id);
     if (!p) throw notFound(id);
-    return listEvents(this.o.db, id);
+    return this.o.store.listEvents(id);
   }
 
   /** Validates and persists the start of a capture / void / refund, then drives it. */
@@ -182,14 +167,14 @@ export class PaymentService {
     decide: (p: PaymentRow) => { to: PaymentStatus; amount: number },
   ): Promise<OperationResult> {
     if (claim.resourceId === null) {
-      await this.o.db.transaction(async (tx) => {
+      await this.o.store.transaction(async (tx) => {
         await claim.guard(tx);
         const now = this.now();
-        const p = await findPayment(tx, merchantId, paymentId, true);
+        const p = await tx.findPayment(merchantId, paymentId, true);
         if (!p) throw notFound(paymentId);
         const { to, amount } = decide(p);
         await this.transition(tx, p, to, { amount_requested: amount }, now);
-        const attemptNo = (await lastAttemptNo(tx, p.id, kind)) + 1;
+        const attemptNo = (await tx.lastAttemptNo(p.id, kind)) + 1;
         await this.openAttempt(tx, p.id, kind, attemptNo, p.gateway!, amount, idempotencyKey, now);
         await claim.bindResource(tx, p.id);
       });
@@ -205,7 +190,7 @@ export class PaymentService {
    * written and committed, so the first round does not read it back.
    */
   private async drive(merchantId: string, paymentId: string, kind: PaymentRequestKind, claim: Claim, opened?: Opened): Promise<OperationResult> {
-    const { db, runtime, gateways } = this.o;
+    const { store, runtime, gateways } = this.o;
     let known = opened;
     // An attempt whose outcome was unknown, or a pending one this execution did not open itself
     // (its owner may have died mid-call), may have executed already, or may still arrive at the
@@ -218,9 +203,9 @@ export class PaymentService {
     //                                                                 → not found: keep key n, retry later
     let mayHaveBeenSent = claim.resourceId !== null;
     for (;;) {
-      const payment = known ? known.payment : await findPayment(db, merchantId, paymentId);
+      const payment = known ? known.payment : await store.findPayment(merchantId, paymentId);
       if (!payment) throw notFound(paymentId);
-      const attempt = known ? known.attempt : await findOpenAttempt(db, paymentId);
+      const attempt = known ? known.attempt : await store.findOpenAttempt(paymentId);
       known = undefined;
       if (!attempt) return this.finish(merchantId, paymentId, kind, claim);
 
@@ -259,20 +244,20 @@ export class PaymentService {
       );
 
       let step: Step = { kind: 'pending' };
-      const answer = await db.transaction(async (tx) => {
+      const answer = await store.transaction(async (tx) => {
         await claim.guard(tx);
         const now = this.now();
-        const current = await findPayment(tx, merchantId, paymentId, true);
+        const current = await tx.findPayment(merchantId, paymentId, true);
         if (!current) throw notFound(paymentId);
         step = await this.apply(tx, current, attempt, outcome!, now);
         if (step.kind !== 'final') return null;
-        const response = finalResponse(kind, (await loadView(tx, merchantId, paymentId))!, step.declineCode);
+        const response = finalResponse(kind, (await tx.loadView(merchantId, paymentId))!, step.declineCode);
         await claim.complete(tx, response);
         return response;
       });
       if (answer) return { kind: 'final', response: answer };
       const s = step as Step;
-      if (s.kind === 'pending') return { kind: 'pending', response: pendingResponse((await loadView(db, merchantId, paymentId))!) };
+      if (s.kind === 'pending') return { kind: 'pending', response: pendingResponse((await store.loadView(merchantId, paymentId))!) };
       if (s.kind === 'retry') await sleep(runtime.timers, s.backoffMs, claim.signal);
       if (claim.signal.aborted) throw claim.signal.reason ?? new Error('lease lost');
     }
@@ -280,9 +265,9 @@ export class PaymentService {
 
   /** Completes the request for a payment that has no open attempt (its end was reached before). */
   private async finish(merchantId: string, paymentId: string, kind: PaymentRequestKind, claim: Claim): Promise<OperationResult> {
-    const response = await this.o.db.transaction(async (tx) => {
+    const response = await this.o.store.transaction(async (tx) => {
       await claim.guard(tx);
-      const view = (await loadView(tx, merchantId, paymentId))!;
+      const view = (await tx.loadView(merchantId, paymentId))!;
       const r = finalResponse(kind, view, lastDecline(view, kind));
       await claim.complete(tx, r);
       return r;
@@ -291,21 +276,21 @@ export class PaymentService {
   }
 
   /** Records one gateway answer, its ledger entry and the state change; decides the next step. */
-  private async apply(tx: Queryable, p: PaymentRow, attempt: AttemptRow, outcome: GatewayOutcome, now: Date): Promise<Step> {
+  private async apply(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, outcome: GatewayOutcome, now: Date): Promise<Step> {
     const event = (type: string, data: Record<string, unknown> = {}) =>
-      insertEvent(tx, p.id, type, { attempt_id: attempt.id, gateway: attempt.gateway, operation: attempt.operation, gateway_key: attempt.gateway_key, ...data }, now);
+      tx.insertEvent(p.id, type, { attempt_id: attempt.id, gateway: attempt.gateway, operation: attempt.operation, gateway_key: attempt.gateway_key, ...data }, now);
     const op = attempt.operation;
 
     switch (outcome.class) {
       case 'success': {
-        await recordAttempt(tx, attempt, { status: 'succeeded', gatewayReference: outcome.transactionId }, now);
+        await tx.recordAttempt(attempt, { status: 'succeeded', gatewayReference: outcome.transactionId }, now);
         await event('attempt.succeeded', { gateway_reference: outcome.transactionId });
         if (op === 'authorize') {
           const authorized = { amount_authorized: attempt.amount, authorization_id: outcome.authorizationId ?? outcome.transactionId, gateway: attempt.gateway };
-          await postEntry(tx, p.id, p.currency, { kind: 'authorize', amount: attempt.amount }, now);
+          await tx.postEntry(p.id, p.currency, { kind: 'authorize', amount: attempt.amount }, now);
           if (p.capture_method === 'automatic') {
-            await updatePayment(tx, p, authorized, now);
-            await this.openAttempt(tx, p.id, 'capture', (await lastAttemptNo(tx, p.id, 'capture')) + 1, attempt.gateway, attempt.amount, attempt.idempotency_key, now);
+            await tx.updatePayment(p, authorized, now);
+            await this.openAttempt(tx, p.id, 'capture', (await tx.lastAttemptNo(p.id, 'capture')) + 1, attempt.gateway, attempt.amount, attempt.idempotency_key, now);
             return { kind: 'next' };
           }
           await this.transition(tx, p, 'authorized', authorized, now);
@@ -313,22 +298,22 @@ export class PaymentService {
         }
         if (op === 'capture') {
           const captured = p.amount_captured + attempt.amount;
-          await postEntry(tx, p.id, p.currency, { kind: 'capture', authorized: p.amount_authorized, captured: attempt.amount, attemptId: attempt.id }, now);
+          await tx.postEntry(p.id, p.currency, { kind: 'capture', authorized: p.amount_authorized, captured: attempt.amount, attemptId: attempt.id }, now);
           await this.transition(tx, p, captured >= p.amount_authorized ? 'captured' : 'partially_captured', { amount_captured: captured, amount_requested: null, decline_code: null }, now);
           return { kind: 'final', declineCode: null };
         }
         if (op === 'void') {
-          await postEntry(tx, p.id, p.currency, { kind: 'void', authorized: p.amount_authorized }, now);
+          await tx.postEntry(p.id, p.currency, { kind: 'void', authorized: p.amount_authorized }, now);
           await this.transition(tx, p, 'voided', { amount_voided: p.amount_authorized, amount_requested: null, decline_code: null }, now);
           return { kind: 'final', declineCode: null };
         }
         const refunded = p.amount_refunded + attempt.amount;
-        await postEntry(tx, p.id, p.currency, { kind: 'refund', amount: attempt.amount, attemptId: attempt.id }, now);
+        await tx.postEntry(p.id, p.currency, { kind: 'refund', amount: attempt.amount, attemptId: attempt.id }, now);
         await this.transition(tx, p, refunded >= p.amount_captured ? 'refunded' : 'partially_refunded', { amount_refunded: refunded, amount_requested: null, decline_code: null }, now);
         return { kind: 'final', declineCode: null };
       }
       case 'decline': {
-        await recordAttempt(tx, attempt, { status: 'declined', declineCode: outcome.declineCode }, now);
+        await tx.recordAttempt(attempt, { status: 'declined', declineCode: outcome.declineCode }, now);
         await event('attempt.declined', { decline_code: outcome.declineCode });
         // A declined capture / void / refund leaves the payment as it was before the request.
         const back: PaymentStatus =
@@ -337,9 +322,9 @@ export class PaymentService {
         return { kind: 'final', declineCode: outcome.declineCode };
       }
       case 'not_processed': {
-        await recordAttempt(tx, attempt, { status: 'not_processed', error: outcome.reason }, now);
+        await tx.recordAttempt(attempt, { status: 'not_processed', error: outcome.reason }, now);
         await event('attempt.not_processed', { reason: outcome.reason });
-        const triesHere = await this.triesOn(tx, p.id, op, attempt.gateway);
+        const triesHere = await tx.countAttempts(p.id, op, attempt.gateway);
         const nextNo = attempt.attempt_no + 1;
         const backoffMs = Math.max(outcome.retryAfterMs ?? 0, this.retryBaseMs * 2 ** (triesHere - 1));
         if (triesHere < this.attemptsPerGateway) {
@@ -350,7 +335,7 @@ export class PaymentService {
         // Only an authorization moves to another gateway: the others belong where it stands.
         const failover = op === 'authorize' ? this.o.gateways.next(attempt.gateway, p.preferred_gateway) : null;
         if (failover) {
-          await updatePayment(tx, p, { gateway: failover }, now);
+          await tx.updatePayment(p, { gateway: failover }, now);
           await this.openAttempt(tx, p.id, op, nextNo, failover, attempt.amount, attempt.idempotency_key, now);
           await event('payment.failover', { from: attempt.gateway, to: failover });
           return { kind: 'next' };
@@ -365,24 +350,16 @@ export class PaymentService {
         return { kind: 'pending' };
       }
       case 'unknown': {
-        await recordAttempt(tx, attempt, { status: 'unknown', error: outcome.reason }, now);
+        await tx.recordAttempt(attempt, { status: 'unknown', error: outcome.reason }, now);
         await event('attempt.unknown', { reason: outcome.reason });
         return { kind: 'pending' };
       }
     }
   }
 
-  private async triesOn(tx: Queryable, paymentId: string, operation: GatewayOperation, gateway: string): Promise<number> {
-    const { rows } = await tx.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM payment_attempts WHERE payment_id = $1 AND operation = $2 AND gateway = $3`,
-      [paymentId, operation, gateway],
-    );
-    return rows[0]?.n ?? 0;
-  }
-
   /** Writes an attempt and its outbox row; the relay runs it if the caller does not. */
   private async openAttempt(
-    tx: Queryable,
+    tx: StoreOps,
     paymentId: string,
     operation: GatewayOperation,
     attemptNo: number,
@@ -394,19 +371,18 @@ export class PaymentService {
   ): Promise<AttemptRow> {
     const id = newId(this.o.runtime.random, 'att');
     const key = gatewayKey(paymentId, operation, attemptNo);
-    const attempt = await insertAttempt(
-      tx,
+    const attempt = await tx.insertAttempt(
       { id, payment_id: paymentId, operation, attempt_no: attemptNo, gateway, gateway_key: key, amount, idempotency_key: idempotencyKey, created_at: now },
       new Date(now.getTime() + relayDelayMs),
     );
-    await insertEvent(tx, paymentId, 'attempt.started', { attempt_id: id, operation, attempt_no: attemptNo, gateway, gateway_key: key }, now);
+    await tx.insertEvent(paymentId, 'attempt.started', { attempt_id: id, operation, attempt_no: attemptNo, gateway, gateway_key: key }, now);
     return attempt;
   }
 
-  private async transition(tx: Queryable, payment: PaymentRow, to: PaymentStatus, changes: Parameters<typeof updatePayment>[2], now: Date): Promise<void> {
+  private async transition(tx: StoreOps, payment: PaymentRow, to: PaymentStatus, changes: PaymentChanges, now: Date): Promise<void> {
     if (!canTransition(payment.status, to)) throw invalidState(payment, to);
-    await updatePayment(tx, payment, { ...changes, status: to }, now);
-    await insertEvent(tx, payment.id, `payment.${to}`, {}, now);
+    await tx.updatePayment(payment, { ...changes, status: to }, now);
+    await tx.insertEvent(payment.id, `payment.${to}`, {}, now);
   }
 
   private now(): Date {

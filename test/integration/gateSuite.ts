@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config/config.js';
 import type { Database } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createIdem, type Idem } from '../../src/idem.js';
-import { KeyStore, FenceLostError } from '../../src/idempotency/store.js';
+import { SqlStore } from '../../src/store/sql.js';
 import { createMerchant } from '../../src/merchants/merchants.js';
 import { cryptoRandom, systemTimers, type Runtime } from '../../src/ports/clock.js';
 import { ControlledGateway } from '../support/controlledGateway.js';
@@ -189,13 +189,13 @@ export function gateSuite(name: string, open: () => Promise<{ db: Database; redi
       const merchant = (await env!.db.query<{ merchant_id: string }>('SELECT merchant_id FROM payments WHERE id = $1', [first.json().id])).rows[0]!.merchant_id;
       skipped += 23 * 3600_000;
       expect((await post('order-ttl', body())).body).toBe(first.body);
-      expect(await idem.keys.read(merchant, 'order-ttl')).not.toBeNull();
+      expect(await idem.store.readKey(merchant, 'order-ttl')).not.toBeNull();
       skipped += 2 * 3600_000;
       // The Redis entry expires by Redis's own clock, which this test cannot skip ahead.
       if (idem.redis) await idem.redis.del(`idem:r:${merchant}:order-ttl`);
-      const swept = await idem.keys.sweep(runtime.clock.now());
+      const swept = await idem.store.sweepKeys(runtime.clock.now(), 1000);
       expect(swept).toBeGreaterThan(0);
-      expect(await idem.keys.read(merchant, 'order-ttl')).toBeNull();
+      expect(await idem.store.readKey(merchant, 'order-ttl')).toBeNull();
       const fresh = await post('order-ttl', body({ amount: 3333 }));
       expect(fresh.statusCode).toBe(201);
       expect(fresh.headers['idempotent-replayed']).toBe('false');
@@ -204,24 +204,27 @@ export function gateSuite(name: string, open: () => Promise<{ db: Database; redi
 
     it('refuses a write carrying a stale fence after a takeover (SQL level)', async (ctx) => {
       if (skip()) return ctx.skip();
-      const store = new KeyStore(env!.db);
+      const store = new SqlStore(env!.db);
       const merchant = (await env!.db.query<{ id: string }>("SELECT id FROM merchants WHERE name = 'A'")).rows[0]!.id;
       const req = { merchantId: merchant, key: 'fence-key', method: 'POST', path: '/v1/payments', fingerprint: 'f'.repeat(64) };
       const t0 = runtime.clock.now();
-      const a = await store.claim(req, t0, 1000);
+      const a = await store.claimKey(req, t0, 1000);
       expect(a.kind).toBe('owned');
       // While A's lease runs, B cannot take the key.
-      expect((await store.claim(req, t0 + 500, 1000)).kind).toBe('existing');
+      expect((await store.claimKey(req, t0 + 500, 1000)).kind).toBe('existing');
       // A's lease ends without renewal: B takes over with a higher fence.
-      const b = await store.claim(req, t0 + 1500, 1000);
+      const b = await store.claimKey(req, t0 + 1500, 1000);
       if (a.kind !== 'owned' || b.kind !== 'owned') throw new Error('expected both claims to own the key in turn');
       expect(b.fence).toBeGreaterThan(a.fence);
       const response = { status: 201, contentType: 'application/json', body: '{"by":"A"}' };
-      await expect(env!.db.transaction((tx) => store.guard(tx, merchant, 'fence-key', a.fence, t0 + 1600, 1000))).rejects.toBeInstanceOf(FenceLostError);
-      await expect(env!.db.transaction((tx) => store.complete(tx, merchant, 'fence-key', a.fence, response, t0 + 1600, 3600_000))).rejects.toBeInstanceOf(FenceLostError);
-      expect(await store.renew(merchant, 'fence-key', a.fence, t0 + 1600, 1000)).toBe(false);
-      await env!.db.transaction((tx) => store.complete(tx, merchant, 'fence-key', b.fence, { ...response, body: '{"by":"B"}' }, t0 + 1600, 3600_000));
-      const row = await store.read(merchant, 'fence-key');
+      // Every write carrying A's fence is refused by the database (the statement matches no row).
+      expect(await store.transaction((tx) => tx.guardKey(merchant, 'fence-key', a.fence, t0 + 1600, 1000))).toBe(false);
+      expect(await store.transaction((tx) => tx.completeKey(merchant, 'fence-key', a.fence, response, t0 + 1600, 3600_000))).toBe(false);
+      expect(await store.transaction((tx) => tx.bindKeyResource(merchant, 'fence-key', a.fence, 'pay_zombie'))).toBe(false);
+      expect(await store.renewKey(merchant, 'fence-key', a.fence, t0 + 1600, 1000)).toBe(false);
+      expect(await store.forgetKey(merchant, 'fence-key', a.fence)).toBe(false);
+      expect(await store.transaction((tx) => tx.completeKey(merchant, 'fence-key', b.fence, { ...response, body: '{"by":"B"}' }, t0 + 1600, 3600_000))).toBe(true);
+      const row = await store.readKey(merchant, 'fence-key');
       expect(row?.response?.body).toBe('{"by":"B"}');
     });
 

@@ -293,7 +293,7 @@ export function paymentsSuite(name: string, open: () => Promise<PaymentsEnv | nu
           expect(res.headers['idempotent-replayed']).toBeUndefined();
           expect(res.json(), r.what).toMatchObject({ status: r.status, code: r.code, type: expect.any(String), title: expect.any(String), detail: expect.any(String) });
         }
-        expect(await idem.keys.read(merchant.id, r.key), `${r.what}: key ${r.key}`).toBeNull();
+        expect(await idem.store.readKey(merchant.id, r.key), `${r.what}: key ${r.key}`).toBeNull();
       }
       expect(await footprint()).toEqual(before);
 
@@ -436,7 +436,7 @@ export function paymentsSuite(name: string, open: () => Promise<PaymentsEnv | nu
       expect(main.unused()).toEqual({});
 
       // Not stored: the key is still in progress, bound to the payment, with no response.
-      const open = await idem.keys.read(A.id, 'unk-create');
+      const open = await idem.store.readKey(A.id, 'unk-create');
       expect(open).toMatchObject({ state: 'in_progress', resourceId: p0.id, response: null });
       const during = await verifyLedger(env!.db, [...main.log, ...backup.log]);
       expect(during.differences).toEqual([]);
@@ -448,7 +448,7 @@ export function paymentsSuite(name: string, open: () => Promise<PaymentsEnv | nu
       const p1 = await view(p0.id);
       expect(p1).toMatchObject({ status: 'authorized', amount_authorized: 6100, gateway: 'main' });
       expect(attempts(p1)).toEqual(['main:authorize.1:6100:succeeded']);
-      expect(await idem.keys.read(A.id, 'unk-create')).toMatchObject({ state: 'completed' });
+      expect(await idem.store.readKey(A.id, 'unk-create')).toMatchObject({ state: 'completed' });
 
       // The client's retry gets the final answer, replayed, and so does every later one.
       const retry = await post('/v1/payments', 'unk-create', body({ amount: 6100 }));
@@ -478,7 +478,7 @@ export function paymentsSuite(name: string, open: () => Promise<PaymentsEnv | nu
       expect(first.statusCode, first.body).toBe(202);
       expect(first.json()).toMatchObject({ status: 'capturing', amount_captured: 0 });
       expect(main.unused()).toEqual({});
-      expect(await idem.keys.read(A.id, 'unk2-capture')).toMatchObject({ state: 'in_progress', response: null });
+      expect(await idem.store.readKey(A.id, 'unk2-capture')).toMatchObject({ state: 'in_progress', response: null });
 
       skipped += LEASE_MS + 1000;
       expect(await idem.relay!.runOnce()).toBeGreaterThanOrEqual(1);

@@ -1,0 +1,110 @@
+import type { GatewayOperation } from '../gateways/port.js';
+import type { ClaimResult, KeyRequest, KeyRow, StoredResponse } from '../idempotency/store.js';
+import type { LedgerEvent } from '../ledger/ledger.js';
+import type { AttemptRow, PaymentRow } from '../payments/repo.js';
+import type { PaymentEventView, PaymentView } from '../payments/view.js';
+
+/**
+ * The storage port: every read and write Idem's core makes, as operations rather than SQL, so
+ * the same core runs on PostgreSQL, on embedded PGlite (`SqlStore`, one SQL dialect) and on
+ * the deterministic simulator's in-memory store (`MemoryStore`). One contract suite
+ * (`test/contract/`) holds all three to the same semantics: atomic transactions that roll back
+ * on a throw, unique constraints, compare-and-set updates, fencing, and work claims that never
+ * hand one row to two claimers at once.
+ *
+ * Times are milliseconds on Idem's clock (or `Date`s from it); nothing reads a database clock.
+ */
+export interface StoreOps {
+  // ——— idempotency keys (see src/idempotency/store.ts for the semantics of each) ———
+  /** Atomic claim: insert, take over an in-progress key whose lease ended (same fingerprint), or reset an expired completed key. */
+  claimKey(req: KeyRequest, now: number, leaseMs: number): Promise<ClaimResult>;
+  readKey(merchantId: string, key: string): Promise<KeyRow | null>;
+  /** Extends the lease if `fence` still holds the key in progress; false otherwise. */
+  renewKey(merchantId: string, key: string, fence: number, now: number, leaseMs: number): Promise<boolean>;
+  /** As `renewKey`, inside a transaction, locking the key until it ends. */
+  guardKey(merchantId: string, key: string, fence: number, now: number, leaseMs: number): Promise<boolean>;
+  bindKeyResource(merchantId: string, key: string, fence: number, resourceId: string): Promise<boolean>;
+  completeKey(merchantId: string, key: string, fence: number, response: StoredResponse, now: number, ttlMs: number): Promise<boolean>;
+  /** Deletes the in-progress key held by `fence` if it has no resource yet; false if it did not. */
+  forgetKey(merchantId: string, key: string, fence: number): Promise<boolean>;
+  /** Sets the lease of the in-progress key held by `fence` to end at `now`. */
+  endKeyLease(merchantId: string, key: string, fence: number, now: number): Promise<void>;
+  /** Deletes up to `limit` completed keys expired at `now`; returns how many. */
+  sweepKeys(now: number, limit: number): Promise<number>;
+
+  // ——— merchants ———
+  insertMerchant(m: { id: string; name: string; keyHash: string; keyPrefix: string }): Promise<void>;
+  merchantForKeyHash(keyHash: string): Promise<string | null>;
+  countMerchants(): Promise<number>;
+
+  // ——— payments, attempts, outbox, events (see src/payments/repo.ts) ———
+  insertPayment(p: NewPayment): Promise<PaymentRow>;
+  findPayment(merchantId: string, id: string, forUpdate?: boolean): Promise<PaymentRow | null>;
+  /** Compare-and-set on `current.version`; throws `StaleWriteError` if the payment changed. */
+  updatePayment(current: PaymentRow, changes: PaymentChanges, now: Date): Promise<PaymentRow>;
+  /** The attempt and its outbox row (due at `runAfter`), together. Gateway keys are unique. */
+  insertAttempt(a: NewAttempt, runAfter: Date): Promise<AttemptRow>;
+  /** The newest attempt still `pending` or `unknown`. */
+  findOpenAttempt(paymentId: string): Promise<AttemptRow | null>;
+  lastAttemptNo(paymentId: string, operation: GatewayOperation): Promise<number>;
+  countAttempts(paymentId: string, operation: GatewayOperation, gateway: string): Promise<number>;
+  /** Compare-and-set from pending/unknown; closes the outbox row unless the result is `unknown`. Throws `StaleWriteError`. */
+  recordAttempt(attempt: AttemptRow, result: AttemptResult, now: Date): Promise<void>;
+  insertEvent(paymentId: string, type: string, data: Record<string, unknown>, now: Date): Promise<void>;
+  loadView(merchantId: string, id: string): Promise<PaymentView | null>;
+  /** Newest first by (created_at, id), strictly after the cursor. */
+  listViews(merchantId: string, limit: number, after: { createdAt: string; id: string } | null): Promise<PaymentView[]>;
+  listEvents(paymentId: string): Promise<PaymentEventView[]>;
+
+  // ——— ledger ———
+  /** One balanced journal entry, unique per (payment, event name): a second one throws. */
+  postEntry(paymentId: string, currency: string, event: LedgerEvent, now: Date): Promise<void>;
+
+  // ——— outbox relay ———
+  /**
+   * Claims up to `limit` pending outbox rows due at `now` whose lease is free, oldest due first,
+   * leasing each until `now + leaseMs` with a new fence. Rows held by another open claim are
+   * skipped, never waited for.
+   */
+  claimDueWork(now: number, limit: number, leaseMs: number): Promise<DueWork[]>;
+  /** Sets the row's next due time and frees its lease, if `fence` still holds it. */
+  rescheduleWork(id: number, fence: number, runAfter: number): Promise<void>;
+  /** Extends the row's lease if `fence` still holds it; false otherwise. */
+  guardWork(id: number, fence: number, leaseUntil: number): Promise<boolean>;
+}
+
+export interface Store extends StoreOps {
+  readonly kind: 'postgres' | 'pglite' | 'memory';
+  /** Runs `fn` atomically: all its writes commit together, or none if it throws. */
+  transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T>;
+}
+
+export type NewPayment = Omit<
+  PaymentRow,
+  'version' | 'amount_authorized' | 'amount_captured' | 'amount_refunded' | 'amount_voided' | 'amount_requested' | 'decline_code' | 'authorization_id'
+>;
+
+export type PaymentChanges = Partial<
+  Pick<
+    PaymentRow,
+    'status' | 'gateway' | 'authorization_id' | 'amount_authorized' | 'amount_captured' | 'amount_refunded' | 'amount_voided' | 'amount_requested' | 'decline_code'
+  >
+>;
+
+export type NewAttempt = Omit<AttemptRow, 'gateway_reference' | 'decline_code' | 'completed_at' | 'status'>;
+
+export interface AttemptResult {
+  status: 'succeeded' | 'declined' | 'not_processed' | 'unknown';
+  gatewayReference?: string | null;
+  declineCode?: string | null;
+  error?: string | null;
+}
+
+export interface DueWork {
+  id: number;
+  payment_id: string;
+  merchant_id: string;
+  idempotency_key: string | null;
+  tries: number;
+  fence: number;
+}
