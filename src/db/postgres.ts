@@ -59,7 +59,9 @@ export function openPostgres(connectionString: string, options: { max?: number; 
       try {
         await client.query('BEGIN');
         const result = await fn(wrap(client));
-        await client.query('COMMIT');
+        // COMMIT of a transaction in which a statement failed answers ROLLBACK, not an error.
+        const commit = await client.query('COMMIT');
+        if (commit.command === 'ROLLBACK') throw new Error('the transaction was rolled back: a statement in it failed');
         return result;
       } catch (err) {
         try {

@@ -62,6 +62,7 @@ export interface StoreOps {
 
   // ——— outbox relay ———
   /**
+   * (`tries` in each row counts the claims before this one.)
    * Claims up to `limit` pending outbox rows due at `now` whose lease is free, oldest due first,
    * leasing each until `now + leaseMs` with a new fence. Rows held by another open claim are
    * skipped, never waited for.

@@ -128,8 +128,12 @@ class SqlOps implements StoreOps {
   }
 
   async insertMerchant(m: { id: string; name: string; keyHash: string; keyPrefix: string }): Promise<void> {
-    await this.q.query('INSERT INTO merchants (id, name) VALUES ($1, $2)', [m.id, m.name]);
-    await this.q.query('INSERT INTO api_keys (key_hash, merchant_id, prefix) VALUES ($1, $2, $3)', [m.keyHash, m.id, m.keyPrefix]);
+    // One statement, so the merchant never exists without its key, in a transaction or not.
+    await this.q.query(
+      `WITH merchant AS (INSERT INTO merchants (id, name) VALUES ($1, $2) RETURNING id)
+       INSERT INTO api_keys (key_hash, merchant_id, prefix) SELECT $3, id, $4 FROM merchant`,
+      [m.id, m.name, m.keyHash, m.keyPrefix],
+    );
   }
 
   async merchantForKeyHash(keyHash: string): Promise<string | null> {
@@ -214,7 +218,7 @@ class SqlOps implements StoreOps {
        ), leased AS (
          UPDATE outbox o SET lease_until = $3, fence = nextval('idempotency_fence_seq'), tries = o.tries + 1
            FROM due WHERE o.id = due.id
-         RETURNING o.id, o.payment_id, o.attempt_id, o.tries, o.fence, o.run_after
+         RETURNING o.id, o.payment_id, o.attempt_id, o.tries - 1 AS tries, o.fence, o.run_after
        )
        SELECT l.id, l.payment_id, p.merchant_id, a.idempotency_key, l.tries, l.fence
          FROM leased l

@@ -1,0 +1,675 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GatewayOperation } from '../../src/gateways/port.js';
+import type { KeyRequest } from '../../src/idempotency/store.js';
+import { StaleWriteError, type AttemptRow, type PaymentRow } from '../../src/payments/repo.js';
+import type { NewPayment, Store } from '../../src/store/port.js';
+
+export interface OpenedStore {
+  store: Store;
+  cleanup: () => Promise<void>;
+}
+
+const LEASE = 30_000;
+const TTL = 3_600_000;
+
+/**
+ * The storage port's contract (src/store/port.ts), one suite for every store: PostgreSQL,
+ * PGlite and the in-memory store must agree on each case. The store is shared by the file,
+ * so each test has its own merchant, ids and era of time: eras go backwards from test to test,
+ * so rows an earlier test left (later in time) are never due, expired or claimable in a later one.
+ */
+export function storeContract(name: string, open: () => Promise<OpenedStore | null>) {
+  describe(`store contract (${name})`, () => {
+    let env: OpenedStore | null = null;
+    let seq = 0;
+    let era = Date.UTC(2040, 0, 1);
+
+    beforeAll(async () => {
+      env = await open();
+    });
+    afterAll(async () => {
+      await env?.cleanup();
+    });
+
+    /** Runs a case with its own store handle, time base and merchant. */
+    const test = (title: string, body: (c: Case) => Promise<void>) =>
+      it(title, async (ctx) => {
+        if (!env) return ctx.skip();
+        era -= 10 * 24 * 3600_000;
+        const c = new Case(env.store, era, ++seq);
+        await c.init();
+        await body(c);
+      });
+
+    describe('idempotency keys', () => {
+      test('claims a new key with a lease and no resource', async (c) => {
+        const claim = await c.store.claimKey(c.req('k'), c.t(0), LEASE);
+        expect(claim).toEqual({ kind: 'owned', fence: expect.any(Number), resourceId: null, takenOver: false });
+        expect(await c.store.readKey(c.merchant, 'k')).toEqual({
+          merchantId: c.merchant,
+          key: 'k',
+          fingerprint: 'fp-1',
+          method: 'POST',
+          path: '/v1/payments',
+          state: 'in_progress',
+          fence: claim.kind === 'owned' ? claim.fence : -1,
+          leaseUntil: c.t(LEASE),
+          resourceId: null,
+          response: null,
+          expiresAt: null,
+        });
+        expect(await c.store.readKey(c.merchant, 'other')).toBeNull();
+      });
+
+      test('an in-progress key with a live lease comes back as it is, until the lease ends', async (c) => {
+        const first = c.owned(await c.store.claimKey(c.req('k'), c.t(0), LEASE));
+        const held = await c.store.claimKey(c.req('k'), c.t(LEASE - 1), LEASE);
+        expect(held.kind).toBe('existing');
+        if (held.kind === 'existing') expect(held.row).toMatchObject({ state: 'in_progress', fence: first.fence, leaseUntil: c.t(LEASE) });
+        const taken = c.owned(await c.store.claimKey(c.req('k'), c.t(LEASE), LEASE));
+        expect(taken.fence).toBeGreaterThan(first.fence);
+      });
+
+      test('a takeover after the lease ends gets a higher fence and keeps the resource', async (c) => {
+        const first = c.owned(await c.store.claimKey(c.req('k'), c.t(0), LEASE));
+        expect(await c.store.bindKeyResource(c.merchant, 'k', first.fence, 'pay_1')).toBe(true);
+        const second = c.owned(await c.store.claimKey(c.req('k'), c.t(LEASE + 5), LEASE));
+        expect(second).toEqual({ kind: 'owned', fence: expect.any(Number), resourceId: 'pay_1', takenOver: true });
+        expect(second.fence).toBeGreaterThan(first.fence);
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ fence: second.fence, leaseUntil: c.t(2 * LEASE + 5), resourceId: 'pay_1' });
+      });
+
+      test('a takeover of a key without a resource is not reported as taken over', async (c) => {
+        const first = c.owned(await c.store.claimKey(c.req('k'), c.t(0), LEASE));
+        const second = c.owned(await c.store.claimKey(c.req('k'), c.t(LEASE), LEASE));
+        expect(second).toMatchObject({ resourceId: null, takenOver: false });
+        expect(second.fence).toBeGreaterThan(first.fence);
+      });
+
+      test('an in-progress key is never taken over by another fingerprint, even after its lease', async (c) => {
+        const first = c.owned(await c.store.claimKey(c.req('k'), c.t(0), LEASE));
+        const other = await c.store.claimKey(c.req('k', 'fp-2'), c.t(LEASE * 10), LEASE);
+        expect(other.kind).toBe('existing');
+        if (other.kind === 'existing') expect(other.row).toMatchObject({ fingerprint: 'fp-1', fence: first.fence, state: 'in_progress' });
+      });
+
+      test('complete stores the response and expiry; the key replays until it expires, then starts afresh', async (c) => {
+        const first = c.owned(await c.store.claimKey(c.req('k'), c.t(0), LEASE));
+        await c.store.bindKeyResource(c.merchant, 'k', first.fence, 'pay_1');
+        const response = { status: 201, contentType: 'application/json', body: '{"id":"pay_1"}' };
+        expect(await c.store.completeKey(c.merchant, 'k', first.fence, response, c.t(10), TTL)).toBe(true);
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({
+          state: 'completed',
+          response,
+          expiresAt: c.t(10 + TTL),
+          leaseUntil: null,
+          resourceId: 'pay_1',
+        });
+        const replay = await c.store.claimKey(c.req('k'), c.t(10 + TTL - 1), LEASE);
+        expect(replay.kind === 'existing' && replay.row.response).toEqual(response);
+        // Past expiry any request owns it afresh, even with another fingerprint.
+        const fresh = c.owned(await c.store.claimKey(c.req('k', 'fp-2', '/v1/payments/x/capture'), c.t(10 + TTL), LEASE));
+        expect(fresh).toMatchObject({ resourceId: null, takenOver: false });
+        expect(fresh.fence).toBeGreaterThan(first.fence);
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({
+          state: 'in_progress',
+          fingerprint: 'fp-2',
+          path: '/v1/payments/x/capture',
+          response: null,
+          expiresAt: null,
+          resourceId: null,
+          leaseUntil: c.t(10 + TTL + LEASE),
+        });
+      });
+
+      test('after a takeover every write with the old fence is refused', async (c) => {
+        const old = c.owned(await c.store.claimKey(c.req('k'), c.t(0), LEASE));
+        await c.store.bindKeyResource(c.merchant, 'k', old.fence, 'pay_1');
+        const now = c.owned(await c.store.claimKey(c.req('k'), c.t(LEASE), LEASE));
+        const response = { status: 200, contentType: 'application/json', body: '{}' };
+        expect(await c.store.renewKey(c.merchant, 'k', old.fence, c.t(LEASE + 1), LEASE * 10)).toBe(false);
+        expect(await c.store.transaction((tx) => tx.guardKey(c.merchant, 'k', old.fence, c.t(LEASE + 1), LEASE * 10))).toBe(false);
+        expect(await c.store.bindKeyResource(c.merchant, 'k', old.fence, 'pay_2')).toBe(false);
+        expect(await c.store.completeKey(c.merchant, 'k', old.fence, response, c.t(LEASE + 1), TTL)).toBe(false);
+        expect(await c.store.forgetKey(c.merchant, 'k', old.fence)).toBe(false);
+        await c.store.endKeyLease(c.merchant, 'k', old.fence, c.t(LEASE + 1));
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({
+          state: 'in_progress',
+          fence: now.fence,
+          leaseUntil: c.t(2 * LEASE),
+          resourceId: 'pay_1',
+          response: null,
+        });
+        // The holder's writes go through.
+        expect(await c.store.renewKey(c.merchant, 'k', now.fence, c.t(LEASE + 2), LEASE)).toBe(true);
+        expect(await c.store.transaction((tx) => tx.guardKey(c.merchant, 'k', now.fence, c.t(LEASE + 3), LEASE))).toBe(true);
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ leaseUntil: c.t(2 * LEASE + 3) });
+        expect(await c.store.completeKey(c.merchant, 'k', now.fence, response, c.t(LEASE + 4), TTL)).toBe(true);
+      });
+
+      test('a completed key takes no more fenced writes, even with its own fence', async (c) => {
+        const own = c.owned(await c.store.claimKey(c.req('k'), c.t(0), LEASE));
+        const response = { status: 200, contentType: 'application/json', body: '{}' };
+        expect(await c.store.completeKey(c.merchant, 'k', own.fence, response, c.t(1), TTL)).toBe(true);
+        expect(await c.store.renewKey(c.merchant, 'k', own.fence, c.t(2), LEASE)).toBe(false);
+        expect(await c.store.bindKeyResource(c.merchant, 'k', own.fence, 'pay_9')).toBe(false);
+        expect(await c.store.completeKey(c.merchant, 'k', own.fence, { ...response, body: '{"x":1}' }, c.t(2), TTL)).toBe(false);
+        expect(await c.store.forgetKey(c.merchant, 'k', own.fence)).toBe(false);
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ state: 'completed', response, resourceId: null, expiresAt: c.t(1 + TTL) });
+      });
+
+      test('forget deletes an in-progress key only while it has no resource', async (c) => {
+        const a = c.owned(await c.store.claimKey(c.req('a'), c.t(0), LEASE));
+        expect(await c.store.forgetKey(c.merchant, 'a', a.fence)).toBe(true);
+        expect(await c.store.readKey(c.merchant, 'a')).toBeNull();
+        const b = c.owned(await c.store.claimKey(c.req('b'), c.t(0), LEASE));
+        await c.store.bindKeyResource(c.merchant, 'b', b.fence, 'pay_1');
+        expect(await c.store.forgetKey(c.merchant, 'b', b.fence)).toBe(false);
+        expect(await c.store.readKey(c.merchant, 'b')).toMatchObject({ resourceId: 'pay_1', state: 'in_progress' });
+        // A forgotten key is new again.
+        expect(await c.store.claimKey(c.req('a', 'fp-2'), c.t(1), LEASE)).toMatchObject({ kind: 'owned', takenOver: false });
+      });
+
+      test('endKeyLease lets the next claim take the key over at once', async (c) => {
+        const a = c.owned(await c.store.claimKey(c.req('k'), c.t(0), LEASE));
+        await c.store.endKeyLease(c.merchant, 'k', a.fence, c.t(5));
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ leaseUntil: c.t(5), state: 'in_progress' });
+        const b = c.owned(await c.store.claimKey(c.req('k'), c.t(5), LEASE));
+        expect(b.fence).toBeGreaterThan(a.fence);
+      });
+
+      test('sweep deletes only completed keys past their expiry, up to the limit', async (c) => {
+        const response = { status: 200, contentType: 'application/json', body: '{}' };
+        for (const [k, ttl] of [['x1', 10], ['x2', 20], ['x3', 30], ['live', TTL]] as const) {
+          const own = c.owned(await c.store.claimKey(c.req(k), c.t(0), LEASE));
+          await c.store.completeKey(c.merchant, k, own.fence, response, c.t(0), ttl);
+        }
+        c.owned(await c.store.claimKey(c.req('open'), c.t(0), 1)); // lease long over, never swept
+        expect(await c.store.sweepKeys(c.t(25), 1)).toBe(1);
+        expect(await c.store.sweepKeys(c.t(25), 100)).toBe(1);
+        expect(await c.store.sweepKeys(c.t(25), 100)).toBe(0);
+        expect(await c.store.readKey(c.merchant, 'x1')).toBeNull();
+        expect(await c.store.readKey(c.merchant, 'x2')).toBeNull();
+        expect(await c.store.readKey(c.merchant, 'x3')).not.toBeNull();
+        expect(await c.store.readKey(c.merchant, 'live')).not.toBeNull();
+        expect(await c.store.readKey(c.merchant, 'open')).not.toBeNull();
+        expect(await c.store.sweepKeys(c.t(30), 100)).toBe(1);
+      });
+
+      test('keys are scoped by merchant', async (c) => {
+        const other = await c.newMerchant();
+        const a = c.owned(await c.store.claimKey(c.req('k'), c.t(0), LEASE));
+        const b = c.owned(await c.store.claimKey({ ...c.req('k', 'fp-other'), merchantId: other }, c.t(0), LEASE));
+        expect(b.fence).not.toBe(a.fence);
+        expect(await c.store.readKey(other, 'k')).toMatchObject({ fingerprint: 'fp-other' });
+      });
+
+      test('two concurrent claims of a new key: exactly one owns it', async (c) => {
+        const claims = await Promise.all([1, 2, 3].map(() => c.store.claimKey(c.req('race'), c.t(0), LEASE)));
+        expect(claims.filter((x) => x.kind === 'owned')).toHaveLength(1);
+        expect(claims.filter((x) => x.kind === 'existing')).toHaveLength(2);
+      });
+    });
+
+    describe('transactions', () => {
+      test('a throw rolls every write back', async (c) => {
+        const boom = new Error('boom');
+        await expect(
+          c.store.transaction(async (tx) => {
+            const own = c.owned(await tx.claimKey(c.req('k'), c.t(0), LEASE));
+            await tx.bindKeyResource(c.merchant, 'k', own.fence, 'pay_x');
+            const p = await tx.insertPayment(c.newPayment('pay_x'));
+            await tx.insertAttempt(c.newAttempt(p, 'authorize', 1), c.date(0));
+            await tx.insertEvent(p.id, 'payment.created', {}, c.date(0));
+            await tx.postEntry(p.id, 'EUR', { kind: 'authorize', amount: 100 }, c.date(0));
+            expect(await tx.findPayment(c.merchant, c.id('pay_x'))).not.toBeNull(); // its own writes
+            throw boom;
+          }),
+        ).rejects.toBe(boom);
+        expect(await c.store.readKey(c.merchant, 'k')).toBeNull();
+        expect(await c.store.findPayment(c.merchant, c.id('pay_x'))).toBeNull();
+        expect(await c.store.claimDueWork(c.t(0), 10, LEASE)).toEqual([]);
+        // Nothing left behind to collide with.
+        const p = await c.store.insertPayment(c.newPayment('pay_x'));
+        await c.store.insertAttempt(c.newAttempt(p, 'authorize', 1), c.date(0));
+        await c.store.postEntry(p.id, 'EUR', { kind: 'authorize', amount: 100 }, c.date(0));
+        expect(await c.store.listEvents(p.id)).toEqual([]);
+      });
+
+      test('a committed transaction shows all its writes; a concurrent reader never sees half of one', async (c) => {
+        let release!: () => void;
+        const gate = new Promise<void>((r) => (release = r));
+        let inserted!: () => void;
+        const half = new Promise<void>((r) => (inserted = r));
+        const tx = c.store.transaction(async (tx) => {
+          const p = await tx.insertPayment(c.newPayment('pay_a'));
+          inserted();
+          await gate;
+          await tx.insertAttempt(c.newAttempt(p, 'authorize', 1), c.date(0));
+          return p.id;
+        });
+        await half;
+        const reader = c.store.loadView(c.merchant, c.id('pay_a'));
+        release();
+        const [id, seen] = await Promise.all([tx, reader]);
+        expect(id).toBe(c.id('pay_a'));
+        if (seen !== null) expect(seen.attempts).toHaveLength(1);
+        expect((await c.store.loadView(c.merchant, c.id('pay_a')))?.attempts).toHaveLength(1);
+      });
+
+      test('a statement that fails inside a transaction aborts it: nothing commits', async (c) => {
+        await c.store.insertPayment(c.newPayment('pay_dup'));
+        let later: unknown = 'not run';
+        const outcome = await c.store
+          .transaction(async (tx) => {
+            await tx.claimKey(c.req('k'), c.t(0), LEASE);
+            await tx.insertPayment(c.newPayment('pay_dup')).catch(() => {});
+            later = await tx.readKey(c.merchant, 'k').then(
+              () => 'ran',
+              () => 'refused',
+            );
+            return 'resolved';
+          })
+          .catch(() => 'rejected');
+        expect(later).toBe('refused');
+        expect(['resolved', 'rejected']).toContain(outcome);
+        expect(await c.store.readKey(c.merchant, 'k')).toBeNull();
+      });
+    });
+
+    describe('payments', () => {
+      test('insert returns the full row; find is scoped by merchant; rows are copies', async (c) => {
+        const input = c.newPayment('pay_1', { metadata: { order: '42' }, reference: 'ref-1' });
+        const p = await c.store.insertPayment(input);
+        expect(p).toEqual({
+          ...input,
+          authorization_id: null,
+          amount_authorized: 0,
+          amount_captured: 0,
+          amount_refunded: 0,
+          amount_voided: 0,
+          amount_requested: null,
+          decline_code: null,
+          version: 0,
+        });
+        expect(p.created_at).toBeInstanceOf(Date);
+        input.metadata.order = 'changed';
+        p.metadata.order = 'changed too';
+        p.amount = 1;
+        const found = await c.store.findPayment(c.merchant, c.id('pay_1'));
+        expect(found).toMatchObject({ amount: 1000, metadata: { order: '42' } });
+        expect(await c.store.transaction((tx) => tx.findPayment(c.merchant, c.id('pay_1'), true))).toEqual(found);
+        const other = await c.newMerchant();
+        expect(await c.store.findPayment(other, c.id('pay_1'))).toBeNull();
+        expect(await c.store.findPayment(c.merchant, c.id('pay_none'))).toBeNull();
+      });
+
+      test('refuses a duplicate id and a non-positive amount', async (c) => {
+        await c.store.insertPayment(c.newPayment('pay_1'));
+        await expect(c.store.insertPayment(c.newPayment('pay_1'))).rejects.toThrow();
+        await expect(c.store.insertPayment(c.newPayment('pay_2', { amount: 0 }))).rejects.toThrow();
+        await expect(c.store.insertPayment(c.newPayment('pay_3', { amount: -5 }))).rejects.toThrow();
+        expect(await c.store.findPayment(c.merchant, c.id('pay_2'))).toBeNull();
+      });
+
+      test('update is compare-and-set on the version', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        const q = await c.store.updatePayment(p, { status: 'authorized', amount_authorized: 1000, gateway: 'sim-a', authorization_id: 'auth_1' }, c.date(5));
+        expect(q).toMatchObject({ version: 1, status: 'authorized', amount_authorized: 1000, gateway: 'sim-a', authorization_id: 'auth_1' });
+        expect(q.updated_at.getTime()).toBe(c.t(5));
+        expect(q.created_at.getTime()).toBe(p.created_at.getTime());
+        await expect(c.store.updatePayment(p, { status: 'declined' }, c.date(6))).rejects.toBeInstanceOf(StaleWriteError);
+        const r = await c.store.updatePayment(q, { status: 'capturing', amount_requested: 400 }, c.date(7));
+        expect(r).toMatchObject({ version: 2, status: 'capturing', amount_requested: 400 });
+        expect(await c.store.findPayment(c.merchant, c.id('pay_1'))).toEqual(r);
+        // Inside a transaction the stale write fails it as a whole.
+        await expect(
+          c.store.transaction(async (tx) => {
+            await tx.insertEvent(p.id, 'x', {}, c.date(8));
+            await tx.updatePayment(q, { status: 'voiding' }, c.date(8));
+          }),
+        ).rejects.toBeInstanceOf(StaleWriteError);
+        expect(await c.store.listEvents(p.id)).toEqual([]);
+      });
+
+      test('refuses captured above authorized and refunded above captured', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        await expect(c.store.updatePayment(p, { amount_captured: 10 }, c.date(1))).rejects.toThrow();
+        const q = await c.store.updatePayment(p, { amount_authorized: 100, amount_captured: 100 }, c.date(1));
+        await expect(c.store.updatePayment(q, { amount_refunded: 101 }, c.date(2))).rejects.toThrow();
+        expect(await c.store.findPayment(c.merchant, c.id('pay_1'))).toMatchObject({ version: 1, amount_refunded: 0 });
+      });
+    });
+
+    describe('attempts and their outbox rows', () => {
+      test('an attempt is inserted pending with an outbox row due at runAfter', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        const input = c.newAttempt(p, 'authorize', 1);
+        const a = await c.store.insertAttempt(input, c.date(100));
+        expect(a).toMatchObject({ ...input, status: 'pending', gateway_reference: null, decline_code: null, completed_at: null });
+        expect(await c.store.claimDueWork(c.t(99), 10, LEASE)).toEqual([]);
+        const [work] = await c.store.claimDueWork(c.t(100), 10, LEASE);
+        expect(work).toEqual({ id: expect.any(Number), payment_id: p.id, merchant_id: c.merchant, idempotency_key: 'idem-1', tries: 0, fence: expect.any(Number) });
+      });
+
+      test('gateway keys are unique, and so is (payment, operation, attempt_no)', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        await c.store.insertAttempt(c.newAttempt(p, 'authorize', 1), c.date(0));
+        await expect(c.store.insertAttempt({ ...c.newAttempt(p, 'authorize', 2), gateway_key: `${p.id}:authorize:1` }, c.date(0))).rejects.toThrow();
+        await expect(c.store.insertAttempt({ ...c.newAttempt(p, 'authorize', 1), id: 'att_other', gateway_key: 'gk_other' }, c.date(0))).rejects.toThrow();
+        await c.store.insertAttempt(c.newAttempt(p, 'capture', 1), c.date(0));
+        expect(await c.store.lastAttemptNo(p.id, 'authorize')).toBe(1);
+        expect(await c.store.countAttempts(p.id, 'authorize', 'sim-a')).toBe(1);
+        expect(await c.store.claimDueWork(c.t(0), 10, LEASE)).toHaveLength(2);
+      });
+
+      test('lastAttemptNo and countAttempts', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        expect(await c.store.lastAttemptNo(p.id, 'authorize')).toBe(0);
+        await c.store.insertAttempt(c.newAttempt(p, 'authorize', 1), c.date(0));
+        await c.store.insertAttempt({ ...c.newAttempt(p, 'authorize', 3), gateway: 'sim-b' }, c.date(1));
+        await c.store.insertAttempt(c.newAttempt(p, 'capture', 7), c.date(2));
+        expect(await c.store.lastAttemptNo(p.id, 'authorize')).toBe(3);
+        expect(await c.store.lastAttemptNo(p.id, 'capture')).toBe(7);
+        expect(await c.store.lastAttemptNo(p.id, 'refund')).toBe(0);
+        expect(await c.store.countAttempts(p.id, 'authorize', 'sim-a')).toBe(1);
+        expect(await c.store.countAttempts(p.id, 'authorize', 'sim-b')).toBe(1);
+        expect(await c.store.countAttempts(p.id, 'void', 'sim-a')).toBe(0);
+      });
+
+      test('findOpenAttempt is the newest pending or unknown attempt (created_at, then attempt_no)', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        expect(await c.store.findOpenAttempt(p.id)).toBeNull();
+        const a1 = await c.store.insertAttempt({ ...c.newAttempt(p, 'authorize', 1), created_at: c.date(10) }, c.date(10));
+        const a2 = await c.store.insertAttempt({ ...c.newAttempt(p, 'authorize', 2), created_at: c.date(10) }, c.date(10));
+        const a3 = await c.store.insertAttempt({ ...c.newAttempt(p, 'authorize', 3), created_at: c.date(5) }, c.date(5));
+        expect((await c.store.findOpenAttempt(p.id))?.id).toBe(a2.id);
+        await c.store.recordAttempt(a2, { status: 'not_processed', error: 'refused' }, c.date(11));
+        expect((await c.store.findOpenAttempt(p.id))?.id).toBe(a1.id);
+        await c.store.recordAttempt(a1, { status: 'unknown' }, c.date(12));
+        expect(await c.store.findOpenAttempt(p.id)).toMatchObject({ id: a1.id, status: 'unknown', completed_at: null });
+        await c.store.recordAttempt({ ...a1, status: 'unknown' }, { status: 'declined', declineCode: 'card_declined' }, c.date(13));
+        expect((await c.store.findOpenAttempt(p.id))?.id).toBe(a3.id);
+        await c.store.recordAttempt(a3, { status: 'succeeded', gatewayReference: 'ref' }, c.date(14));
+        expect(await c.store.findOpenAttempt(p.id)).toBeNull();
+      });
+
+      test('recordAttempt is compare-and-set; a final answer closes the outbox row', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        const a = await c.store.insertAttempt(c.newAttempt(p, 'authorize', 1), c.date(0));
+        await c.store.recordAttempt(a, { status: 'succeeded', gatewayReference: 'gw_ref_1' }, c.date(3));
+        await expect(c.store.recordAttempt(a, { status: 'declined' }, c.date(4))).rejects.toBeInstanceOf(StaleWriteError);
+        const view = await c.store.loadView(c.merchant, p.id);
+        expect(view?.attempts[0]).toMatchObject({ status: 'succeeded', completed_at: c.date(3).toISOString() });
+        expect(await c.store.claimDueWork(c.t(1_000_000), 10, LEASE)).toEqual([]);
+      });
+
+      test('an unknown answer leaves the attempt open and its outbox row due now, one try more', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        const a = await c.store.insertAttempt(c.newAttempt(p, 'authorize', 1), c.date(1_000));
+        await c.store.recordAttempt(a, { status: 'unknown', error: 'timeout' }, c.date(50));
+        const [work] = await c.store.claimDueWork(c.t(50), 10, LEASE);
+        expect(work).toMatchObject({ payment_id: p.id, tries: 1 });
+        // A definitive answer later closes it.
+        await c.store.recordAttempt({ ...a, status: 'unknown' }, { status: 'succeeded' }, c.date(60));
+        expect(await c.store.claimDueWork(c.t(50 + LEASE), 10, LEASE)).toEqual([]);
+      });
+
+      test('recording in a transaction that throws leaves the attempt and its outbox row as they were', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        const a = await c.store.insertAttempt(c.newAttempt(p, 'authorize', 1), c.date(0));
+        await expect(
+          c.store.transaction(async (tx) => {
+            await tx.recordAttempt(a, { status: 'succeeded' }, c.date(1));
+            throw new Error('crash before commit');
+          }),
+        ).rejects.toThrow('crash before commit');
+        expect(await c.store.findOpenAttempt(p.id)).toMatchObject({ id: a.id, status: 'pending' });
+        expect(await c.store.claimDueWork(c.t(0), 10, LEASE)).toHaveLength(1);
+      });
+    });
+
+    describe('events and views', () => {
+      test('events come back in insertion order with their data as objects', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        await c.store.insertEvent(p.id, 'payment.created', { amount: 1000, nested: { a: [1, 2] } }, c.date(1));
+        await c.store.insertEvent(p.id, 'payment.authorized', {}, c.date(0));
+        const events = await c.store.listEvents(p.id);
+        expect(events).toEqual([
+          { id: expect.any(Number), type: 'payment.created', data: { amount: 1000, nested: { a: [1, 2] } }, created_at: c.date(1).toISOString() },
+          { id: expect.any(Number), type: 'payment.authorized', data: {}, created_at: c.date(0).toISOString() },
+        ]);
+        expect(events[1]!.id).toBeGreaterThan(events[0]!.id);
+      });
+
+      test('loadView shows the payment and its attempts (created_at, operation, attempt_no) with ISO times', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1', { metadata: { k: 'v' } }));
+        await c.store.insertAttempt({ ...c.newAttempt(p, 'capture', 1), created_at: c.date(20) }, c.date(20));
+        await c.store.insertAttempt({ ...c.newAttempt(p, 'authorize', 2), created_at: c.date(10) }, c.date(10));
+        await c.store.insertAttempt({ ...c.newAttempt(p, 'authorize', 1), created_at: c.date(10) }, c.date(10));
+        const view = await c.store.loadView(c.merchant, p.id);
+        expect(view).toMatchObject({
+          id: p.id,
+          object: 'payment',
+          amount: 1000,
+          metadata: { k: 'v' },
+          payment_method: { type: 'card', token: 'tok_visa' },
+          created_at: c.date(0).toISOString(),
+          updated_at: c.date(0).toISOString(),
+        });
+        expect(view?.attempts.map((a) => `${a.operation}#${a.attempt_no}`)).toEqual(['authorize#1', 'authorize#2', 'capture#1']);
+        expect(view?.attempts[0]).toEqual({
+          id: `att_${p.id}_authorize_1`,
+          operation: 'authorize',
+          attempt_no: 1,
+          gateway: 'sim-a',
+          gateway_key: `${p.id}:authorize:1`,
+          amount: 1000,
+          status: 'pending',
+          decline_code: null,
+          created_at: c.date(10).toISOString(),
+          completed_at: null,
+        });
+        expect(await c.store.loadView(await c.newMerchant(), p.id)).toBeNull();
+      });
+
+      test('listViews: newest first by (created_at, id), strictly after the cursor', async (c) => {
+        for (const [id, at] of [['pay_a', 1], ['pay_b', 2], ['pay_c', 2], ['pay_d', 3], ['pay_e', 0]] as const) {
+          await c.store.insertPayment(c.newPayment(`${id}_${c.n}`, { created_at: c.date(at), updated_at: c.date(at) }));
+        }
+        await c.store.insertPayment({ ...c.newPayment(`pay_z_${c.n}`), merchant_id: await c.newMerchant() });
+        const ids = (views: { id: string }[]) => views.map((v) => v.id.slice(4, 5));
+        const all = await c.store.listViews(c.merchant, 10, null);
+        expect(ids(all)).toEqual(['d', 'c', 'b', 'a', 'e']);
+        const first = await c.store.listViews(c.merchant, 2, null);
+        expect(ids(first)).toEqual(['d', 'c']);
+        const last = first.at(-1)!;
+        const next = await c.store.listViews(c.merchant, 2, { createdAt: last.created_at, id: last.id });
+        expect(ids(next)).toEqual(['b', 'a']);
+        const end = await c.store.listViews(c.merchant, 2, { createdAt: next.at(-1)!.created_at, id: next.at(-1)!.id });
+        expect(ids(end)).toEqual(['e']);
+        expect(await c.store.listViews(c.merchant, 2, { createdAt: end[0]!.created_at, id: end[0]!.id })).toEqual([]);
+      });
+    });
+
+    describe('ledger', () => {
+      test('one entry per (payment, event name); a second one throws and rolls its transaction back', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        await c.store.postEntry(p.id, 'EUR', { kind: 'authorize', amount: 1000 }, c.date(1));
+        await expect(c.store.postEntry(p.id, 'EUR', { kind: 'authorize', amount: 1000 }, c.date(2))).rejects.toThrow();
+        await c.store.postEntry(p.id, 'EUR', { kind: 'capture', authorized: 1000, captured: 400, attemptId: 'att_1' }, c.date(3));
+        await c.store.postEntry(p.id, 'EUR', { kind: 'capture', authorized: 0, captured: 600, attemptId: 'att_2' }, c.date(3));
+        await c.store.postEntry(p.id, 'EUR', { kind: 'refund', amount: 100, attemptId: 'att_3' }, c.date(4));
+        await expect(
+          c.store.transaction(async (tx) => {
+            const q = await tx.updatePayment(p, { status: 'refunding' }, c.date(5));
+            await tx.postEntry(q.id, 'EUR', { kind: 'refund', amount: 100, attemptId: 'att_3' }, c.date(5));
+          }),
+        ).rejects.toThrow();
+        expect(await c.store.findPayment(c.merchant, p.id)).toMatchObject({ version: 0, status: 'processing' });
+      });
+    });
+
+    describe('outbox claims', () => {
+      test('claims due rows only, oldest due first, up to the limit', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        const due = [30, 10, 20, 99];
+        for (const [i, at] of due.entries()) await c.store.insertAttempt(c.newAttempt(p, 'authorize', i + 1), c.date(at));
+        const first = await c.store.claimDueWork(c.t(50), 2, LEASE);
+        const second = await c.store.claimDueWork(c.t(50), 10, LEASE);
+        expect(first).toHaveLength(2);
+        expect(second).toHaveLength(1);
+        // Oldest due first: the rows of attempts 2 (due 10) and 3 (due 20), then 1 (due 30).
+        const ids = [...first, ...second].map((w) => w.id);
+        expect(ids[0]).toBeGreaterThan(ids[2]!);
+        expect(ids[1]).toBeGreaterThan(ids[0]!);
+        expect(await c.store.claimDueWork(c.t(99), 10, LEASE)).toHaveLength(1);
+      });
+
+      test('a leased row is not handed out again until its lease ends; each claim gets a higher fence', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        await c.store.insertAttempt(c.newAttempt(p, 'authorize', 1), c.date(0));
+        const [w1] = await c.store.claimDueWork(c.t(0), 10, LEASE);
+        expect(await c.store.claimDueWork(c.t(0), 10, LEASE)).toEqual([]);
+        expect(await c.store.claimDueWork(c.t(LEASE - 1), 10, LEASE)).toEqual([]);
+        const [w2] = await c.store.claimDueWork(c.t(LEASE), 10, LEASE);
+        expect(w2).toMatchObject({ id: w1!.id, tries: 1 });
+        expect(w2!.fence).toBeGreaterThan(w1!.fence);
+      });
+
+      test('concurrent claims never hand one row to two claimers', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        for (let i = 1; i <= 6; i++) await c.store.insertAttempt(c.newAttempt(p, 'authorize', i), c.date(i));
+        const claims = await Promise.all([1, 2, 3, 4].map(() => c.store.claimDueWork(c.t(10), 2, LEASE)));
+        const ids = claims.flat().map((w) => w.id);
+        expect(ids).toHaveLength(6);
+        expect(new Set(ids).size).toBe(6);
+      });
+
+      test('fences for keys and outbox rows come from one increasing sequence', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        await c.store.insertAttempt(c.newAttempt(p, 'authorize', 1), c.date(0));
+        const k1 = c.owned(await c.store.claimKey(c.req('k1'), c.t(0), LEASE));
+        const [w] = await c.store.claimDueWork(c.t(0), 10, LEASE);
+        const k2 = c.owned(await c.store.claimKey(c.req('k2'), c.t(0), LEASE));
+        expect(w!.fence).toBeGreaterThan(k1.fence);
+        expect(k2.fence).toBeGreaterThan(w!.fence);
+      });
+
+      test('rescheduleWork is fenced: it sets the next due time and frees the lease', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        await c.store.insertAttempt(c.newAttempt(p, 'authorize', 1), c.date(0));
+        const [w1] = await c.store.claimDueWork(c.t(0), 10, LEASE);
+        const [w2] = await c.store.claimDueWork(c.t(LEASE), 10, LEASE);
+        // The first claimer lost the row: its reschedule does nothing.
+        await c.store.rescheduleWork(w1!.id, w1!.fence, c.t(LEASE + 1));
+        expect(await c.store.claimDueWork(c.t(LEASE + 1), 10, LEASE)).toEqual([]);
+        await c.store.rescheduleWork(w2!.id, w2!.fence, c.t(LEASE + 100));
+        expect(await c.store.claimDueWork(c.t(LEASE + 99), 10, LEASE)).toEqual([]);
+        const [w3] = await c.store.claimDueWork(c.t(LEASE + 100), 10, LEASE);
+        expect(w3).toMatchObject({ id: w1!.id, tries: 2 });
+      });
+
+      test('guardWork is fenced: it extends the holder lease and refuses a lost one', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        await c.store.insertAttempt(c.newAttempt(p, 'authorize', 1), c.date(0));
+        const [w1] = await c.store.claimDueWork(c.t(0), 10, LEASE);
+        expect(await c.store.transaction((tx) => tx.guardWork(w1!.id, w1!.fence, c.t(LEASE * 3)))).toBe(true);
+        expect(await c.store.claimDueWork(c.t(LEASE), 10, LEASE)).toEqual([]);
+        const [w2] = await c.store.claimDueWork(c.t(LEASE * 3), 10, LEASE);
+        expect(await c.store.guardWork(w1!.id, w1!.fence, c.t(LEASE * 10))).toBe(false);
+        expect(await c.store.guardWork(w2!.id, w2!.fence, c.t(LEASE * 4))).toBe(true);
+      });
+    });
+
+    describe('merchants', () => {
+      test('resolves an API key hash to its merchant; unknown hashes to null', async (c) => {
+        const before = await c.store.countMerchants();
+        await c.store.insertMerchant({ id: `mer_x_${c.n}`, name: 'X', keyHash: `hash_x_${c.n}`, keyPrefix: 'sk_abcd' });
+        expect(await c.store.countMerchants()).toBe(before + 1);
+        expect(await c.store.merchantForKeyHash(`hash_x_${c.n}`)).toBe(`mer_x_${c.n}`);
+        expect(await c.store.merchantForKeyHash(`hash_none_${c.n}`)).toBeNull();
+        await expect(c.store.insertMerchant({ id: `mer_x_${c.n}`, name: 'Y', keyHash: `hash_y_${c.n}`, keyPrefix: 'sk_efgh' })).rejects.toThrow();
+        expect(await c.store.merchantForKeyHash(`hash_y_${c.n}`)).toBeNull();
+      });
+    });
+  });
+}
+
+/** One test's world: its merchant, its ids, its time. */
+class Case {
+  merchant = '';
+  private merchants = 0;
+
+  constructor(
+    readonly store: Store,
+    private readonly base: number,
+    readonly n: number,
+  ) {}
+
+  async init() {
+    this.merchant = await this.newMerchant();
+  }
+
+  async newMerchant(): Promise<string> {
+    const id = `mer_${this.n}_${++this.merchants}`;
+    await this.store.insertMerchant({ id, name: `Merchant ${id}`, keyHash: `hash_${id}`, keyPrefix: 'sk_test' });
+    return id;
+  }
+
+  t(offset: number): number {
+    return this.base + offset;
+  }
+
+  date(offset: number): Date {
+    return new Date(this.base + offset);
+  }
+
+  req(key: string, fingerprint = 'fp-1', path = '/v1/payments'): KeyRequest {
+    return { merchantId: this.merchant, key, method: 'POST', path, fingerprint };
+  }
+
+  owned(claim: Awaited<ReturnType<Store['claimKey']>>) {
+    if (claim.kind !== 'owned') throw new Error(`expected to own the key, got ${JSON.stringify(claim)}`);
+    return claim;
+  }
+
+  /** An id unique to this test. */
+  id(base: string): string {
+    return base.endsWith(`_${this.n}`) ? base : `${base}_${this.n}`;
+  }
+
+  newPayment(id: string, over: Partial<NewPayment> = {}): NewPayment {
+    return {
+      id: this.id(id),
+      merchant_id: this.merchant,
+      amount: 1000,
+      currency: 'EUR',
+      capture_method: 'manual',
+      status: 'processing',
+      token: 'tok_visa',
+      reference: null,
+      metadata: {},
+      preferred_gateway: null,
+      gateway: null,
+      idempotency_key: 'idem-1',
+      created_at: this.date(0),
+      updated_at: this.date(0),
+      ...over,
+    };
+  }
+
+  newAttempt(p: PaymentRow, operation: GatewayOperation, attemptNo: number): Omit<AttemptRow, 'gateway_reference' | 'decline_code' | 'completed_at' | 'status'> {
+    return {
+      id: `att_${p.id}_${operation}_${attemptNo}`,
+      payment_id: p.id,
+      operation,
+      attempt_no: attemptNo,
+      gateway: 'sim-a',
+      gateway_key: `${p.id}:${operation}:${attemptNo}`,
+      amount: 1000,
+      idempotency_key: 'idem-1',
+      created_at: this.date(0),
+    };
+  }
+}
