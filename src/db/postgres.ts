@@ -18,7 +18,8 @@ export function openPostgres(connectionString: string, options: { max?: number; 
     connectionString,
     max: options.max ?? 20,
     application_name: options.applicationName ?? 'idem',
-    connectionTimeoutMillis: 5_000,
+    // Also the longest a query waits for a free pooled connection under load before 503.
+    connectionTimeoutMillis: 15_000,
     types,
   });
   // An idle client losing its connection must not crash the process; the next query reports it.

@@ -1,0 +1,119 @@
+import type { SimulatorLogEntry } from '../gateways/simulator/processor.js';
+import { eventName, expectedBalances, postingsFor } from '../ledger/ledger.js';
+import { isInFlight } from '../payments/states.js';
+import type { PaymentView } from '../payments/view.js';
+import type { AnswerLog } from './clients.js';
+import type { CommittedEntry } from './instance.js';
+
+/** One broken invariant: which (I1–I5) and what was seen. */
+export interface Violation {
+  invariant: 'I1' | 'I2' | 'I3' | 'I4' | 'I5';
+  detail: string;
+}
+
+/** Everything the checks read once a run has ended. */
+export interface RunFacts {
+  /** Every payment in the store, by merchant. */
+  payments: Map<string, PaymentView[]>;
+  /** The processors' own logs, by gateway name. */
+  gatewayLogs: Map<string, SimulatorLogEntry[]>;
+  answers: AnswerLog;
+  journal: CommittedEntry[];
+}
+
+/**
+ * Checks SPEC section 11 against a finished run:
+ * - I1 no gateway key executed twice; at most one successful authorization per payment across
+ *   gateways; gateway-captured ≤ amount; at most one payment per (merchant, idempotency key);
+ * - I2 every final answer (2xx but 202, or 402) for one (merchant, key) is byte-identical;
+ * - I3 no payment is still in flight (the caller runs the world to the recovery bound first);
+ * - I4 per payment, the committed ledger entries are unique and give the balances its state
+ *   implies, and the gateways' logs agree with its amounts;
+ * - I5 no answer to one merchant names another merchant's payment.
+ */
+export function checkInvariants(f: RunFacts): Violation[] {
+  const out: Violation[] = [];
+  const v = (invariant: Violation['invariant'], detail: string) => out.push({ invariant, detail });
+  const owner = new Map<string, string>();
+  const all: PaymentView[] = [];
+  for (const [merchantId, list] of f.payments) {
+    const byKey = new Map<string, number>();
+    for (const p of list) {
+      owner.set(p.id, merchantId);
+      all.push(p);
+      byKey.set(p.idempotency_key, (byKey.get(p.idempotency_key) ?? 0) + 1);
+    }
+    for (const [key, n] of byKey) if (n > 1) v('I1', `${merchantId} has ${n} payments for idempotency key ${key}`);
+  }
+
+  // I1 from the processors' logs.
+  const executions = new Map<string, number>();
+  const succeeded = new Map<string, SimulatorLogEntry[]>();
+  for (const [gateway, log] of f.gatewayLogs) {
+    for (const e of log) {
+      executions.set(e.idempotency_key, (executions.get(e.idempotency_key) ?? 0) + 1);
+      if (e.status !== 'succeeded') continue;
+      if (!owner.has(e.reference)) v('I1', `${gateway} executed ${e.operation} for ${e.reference}, which Idem does not know`);
+      const list = succeeded.get(e.reference) ?? [];
+      list.push(e);
+      succeeded.set(e.reference, list);
+    }
+  }
+  for (const [key, n] of executions) if (n > 1) v('I1', `gateway key ${key} executed ${n} times`);
+  for (const p of all) {
+    const ops = succeeded.get(p.id) ?? [];
+    const count = (op: string) => ops.filter((e) => e.operation === op).length;
+    const sum = (op: string) => ops.filter((e) => e.operation === op).reduce((s, e) => s + e.amount, 0);
+    if (count('authorize') > 1) v('I1', `${p.id}: ${count('authorize')} successful authorizations across gateways`);
+    if (sum('capture') > p.amount) v('I1', `${p.id}: gateways captured ${sum('capture')} > amount ${p.amount}`);
+
+    // I3
+    if (isInFlight(p.status)) v('I3', `${p.id} still ${p.status} after the recovery bound`);
+
+    // I4: ledger against state, gateways against state.
+    const entries = f.journal.filter((e) => e.paymentId === p.id);
+    const names = new Set<string>();
+    let holds = 0;
+    let receivable = 0;
+    for (const e of entries) {
+      const name = eventName(e.event);
+      if (names.has(name)) v('I4', `${p.id}: ledger entry ${name} committed twice`);
+      names.add(name);
+      const postings = postingsFor(e.event);
+      if (postings.reduce((s, x) => s + x.amount, 0) !== 0) v('I4', `${p.id}: entry ${name} does not balance`);
+      for (const x of postings) {
+        if (x.account === 'gateway_holds') holds += x.amount;
+        if (x.account === 'gateway_receivable') receivable += x.amount;
+      }
+    }
+    const want = expectedBalances(p);
+    if (holds !== want.gateway_holds) v('I4', `${p.id} (${p.status}): gateway_holds ${holds}, state says ${want.gateway_holds}`);
+    if (receivable !== want.gateway_receivable) v('I4', `${p.id} (${p.status}): gateway_receivable ${receivable}, state says ${want.gateway_receivable}`);
+    if (!isInFlight(p.status)) {
+      if (sum('authorize') !== p.amount_authorized) v('I4', `${p.id}: gateways authorized ${sum('authorize')}, Idem recorded ${p.amount_authorized}`);
+      if (sum('capture') !== p.amount_captured) v('I4', `${p.id}: gateways captured ${sum('capture')}, Idem recorded ${p.amount_captured}`);
+      if (sum('refund') !== p.amount_refunded) v('I4', `${p.id}: gateways refunded ${sum('refund')}, Idem recorded ${p.amount_refunded}`);
+      if (count('void') > 0 !== (p.status === 'voided')) v('I4', `${p.id}: ${count('void')} voids at the gateways, Idem says ${p.status}`);
+    }
+  }
+
+  // I2 and I5 from the clients' answers.
+  for (const [id, answers] of f.answers) {
+    const merchantId = id.slice(0, id.indexOf(' '));
+    const finals = answers.filter((a) => (a.status >= 200 && a.status < 300 && a.status !== 202) || a.status === 402);
+    const first = finals[0];
+    for (const a of finals.slice(1)) {
+      if (a.status !== first!.status || a.body !== first!.body) {
+        v('I2', `${id}: final answers differ: ${first!.status} from ${first!.instance} at ${first!.at} vs ${a.status} from ${a.instance} at ${a.at}`);
+        break;
+      }
+    }
+    for (const a of answers) {
+      for (const m of a.body.matchAll(/pay_[0-9a-z]{24}/g)) {
+        const o = owner.get(m[0]);
+        if (o !== undefined && o !== merchantId) v('I5', `${id}: answer ${a.status} names ${m[0]} of ${o}`);
+      }
+    }
+  }
+  return out;
+}

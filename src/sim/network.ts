@@ -1,0 +1,77 @@
+import type { Processor, SimulatorAnswer, SimulatorRequest } from '../gateways/simulator/processor.js';
+import type { World } from './world.js';
+
+/** Fault rates of the simulated network between Idem and one processor. */
+export interface NetworkFaults {
+  /** The request never reaches the processor (the connector times out: unknown). */
+  dropRequest: number;
+  /** The processor acts, the answer is lost (unknown). */
+  dropAnswer: number;
+  /** The request arrives twice (the processor deduplicates it by gateway key). */
+  duplicate: number;
+  /** One-way delay, uniform in [0, maxDelayMs]; independent draws reorder requests. */
+  maxDelayMs: number;
+}
+
+/** A quiet network: no loss, 1–5 ms each way. */
+export const calmNetwork: NetworkFaults = { dropRequest: 0, dropAnswer: 0, duplicate: 0, maxDelayMs: 5 };
+
+/** Counts faults by kind, for the run summary. */
+export type FaultCounter = (kind: string) => void;
+
+/**
+ * A processor seen through a simulated network: the same interface as the processor, so the
+ * real in-process connector runs over it unchanged. The connector reads `answer` and
+ * `latencyMs` when it sends and the rest when the answer arrives, so the network decides the
+ * round trip up front and fills in status and body when the (delayed) request reaches the
+ * processor. A processor's own "timeout after processing" becomes a 504 (unknown outcome) on a
+ * round trip already promised to arrive.
+ */
+export function networkedProcessor(world: World, processor: Processor, name: string, faults: () => NetworkFaults, count: FaultCounter): Processor {
+  function roundTrip(what: string, deliver: () => SimulatorAnswer, duplicable: boolean): SimulatorAnswer {
+    const f = faults();
+    const there = 1 + world.int(0, f.maxDelayMs);
+    const back = 1 + world.int(0, f.maxDelayMs);
+    const dropRequest = world.chance(f.dropRequest);
+    const dropAnswer = !dropRequest && world.chance(f.dropAnswer);
+    const duplicate = !dropRequest && duplicable && world.chance(f.duplicate);
+    const out: SimulatorAnswer = {
+      status: 599,
+      body: {},
+      latencyMs: there + back,
+      answer: dropRequest || dropAnswer ? 'drop' : 'send',
+    };
+    if (dropRequest) {
+      count('net.drop_request');
+      world.log(name, `${what}: request lost`);
+      return out;
+    }
+    world.after(there, () => {
+      const a = deliver();
+      world.log(name, `${what}: processed → ${a.status}${a.answer === 'drop' ? ' (answer lost by processor)' : ''}${dropAnswer ? ' (answer lost)' : ''}`);
+      if (a.answer === 'drop') {
+        out.status = 504;
+        out.body = { error: 'gateway_timeout' };
+      } else {
+        out.status = a.status;
+        out.body = a.body;
+        if (a.headers) out.headers = a.headers;
+      }
+    });
+    if (dropAnswer) count('net.drop_answer');
+    if (duplicate) {
+      count('net.duplicate');
+      world.after(there + world.int(0, f.maxDelayMs + 5), () => {
+        const a = deliver();
+        world.log(name, `${what}: duplicate delivered → ${a.status}`);
+      });
+    }
+    return out;
+  }
+
+  return {
+    ...processor,
+    handle: (request: SimulatorRequest) => roundTrip(`${request.operation} ${request.idempotencyKey}`, () => processor.handle(request), true),
+    status: (key: string) => roundTrip(`status ${key}`, () => processor.status(key), false),
+  };
+}

@@ -1,0 +1,13 @@
+/**
+ * Bugs the simulator must be able to find, planted only inside the simulator's own wrappers
+ * (never in Idem's code paths) and only when a run asks for one:
+ * - `skip-fence`: fenced writes never refuse: `guardKey` / `bindKeyResource` / `completeKey`
+ *   answer true for a stale fence, as if the gate's claim did not check its fence.
+ * - `failover-on-unknown`: an unknown gateway outcome is handed to the pipeline as "not
+ *   processed", so it retries or fails over under a new gateway key while the first may have
+ *   executed.
+ */
+export const plantedBugs = ['skip-fence', 'failover-on-unknown'] as const;
+
+/** One of {@link plantedBugs}. */
+export type PlantedBug = (typeof plantedBugs)[number];

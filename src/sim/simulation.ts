@@ -1,0 +1,222 @@
+import { createProcessor, type Processor } from '../gateways/simulator/processor.js';
+import { LocalKeyEvents } from '../idempotency/events.js';
+import { seededRandom } from '../ports/seeded.js';
+import { MemoryStore } from '../store/memory.js';
+import { Clients, type PaymentScript } from './clients.js';
+import { SimFastPath, SimInstance, type SharedInfra, type SimConfig } from './instance.js';
+import { checkInvariants, type Violation } from './invariants.js';
+import { calmNetwork, networkedProcessor, type NetworkFaults } from './network.js';
+import type { PlantedBug } from './planted.js';
+import { SIM_EPOCH, World } from './world.js';
+
+/** The shape of one schedule. Small by default, so thousands run in minutes. */
+export interface ScheduleOptions {
+  instances: number;
+  merchants: number;
+  /** Payments per run, drawn in [min, max]. */
+  payments: [number, number];
+  /** Faults (crashes, network, processor, fast path) happen in [0, faultWindowMs). */
+  faultWindowMs: number;
+  /** After the faults stop, every payment must be final within this. */
+  recoveryBoundMs: number;
+  /**
+   * Let the network deliver a request twice. Off by default: a copy that executes while the
+   * copy Idem hears from is refused "not processed" (the processor checks outages and errors
+   * before its key) breaks the gateway contract of SPEC section 5, and Idem then opens a new
+   * attempt under a new key. See the simulator's report.
+   */
+  duplicateDelivery: boolean;
+  /** Test only: a bug planted in the simulator's wrappers, to prove the checks find it. */
+  plant?: PlantedBug | null;
+}
+
+export const defaultSchedule: ScheduleOptions = {
+  instances: 2,
+  merchants: 2,
+  payments: [3, 6],
+  faultWindowMs: 30_000,
+  recoveryBoundMs: 180_000,
+  duplicateDelivery: false,
+};
+
+const config: SimConfig = {
+  leaseMs: 3_000,
+  holdTimeoutMs: 2_000,
+  keyTtlMs: 3_600_000,
+  relayIntervalMs: 500,
+  gatewayTimeoutMs: 1_000,
+  storeDelayMs: 3,
+};
+
+/** What one seed's run produced. */
+export interface RunResult {
+  seed: number;
+  violations: Violation[];
+  trace: string[];
+  faults: Map<string, number>;
+  events: number;
+  requests: number;
+  payments: number;
+}
+
+/**
+ * Runs one schedule from its seed: instances over one store, clients, crashes and restarts,
+ * network and processor faults, loss of the fast path; then stops the faults, runs to the
+ * recovery bound and checks the invariants. The same seed always gives the same trace.
+ */
+export async function runSchedule(seed: number, o: ScheduleOptions = defaultSchedule): Promise<RunResult> {
+  const world = new World(seed);
+  const faults = new Map<string, number>();
+  const count = (kind: string) => faults.set(kind, (faults.get(kind) ?? 0) + 1);
+  let network: NetworkFaults = {
+    dropRequest: world.random.float() * 0.1,
+    dropAnswer: world.random.float() * 0.15,
+    duplicate: world.random.float() * (o.duplicateDelivery ? 0.2 : 0),
+    maxDelayMs: world.int(5, 400),
+  };
+  const processors: Processor[] = [];
+  const gateways = ['sim-a', 'sim-b'].map((name, i) => {
+    const processor = createProcessor({ clock: world.clock, random: seededRandom(seed * 31 + i + 1) });
+    processor.setFaults({
+      declineRate: 0.1,
+      errorBeforeProcessingRate: world.random.float() * 0.2,
+      timeoutAfterProcessingRate: world.random.float() * 0.1,
+      ambiguousErrorRate: world.random.float() * 0.05,
+    });
+    if (world.chance(0.3)) {
+      const start = world.int(0, o.faultWindowMs - 1000);
+      const end = Math.min(o.faultWindowMs, start + world.int(500, 8000));
+      processor.setFaults({ outages: [{ start: iso(start), end: iso(end) }] });
+      count('processor.outage_window');
+    }
+    processors.push(processor);
+    return { name, processor: networkedProcessor(world, processor, name, () => network, count) };
+  });
+
+  const store = new MemoryStore();
+  const merchants = Array.from({ length: o.merchants }, (_, i) => `mer_${String.fromCharCode(97 + i)}`);
+  for (const id of merchants) await store.transaction((tx) => tx.insertMerchant({ id, name: id, keyHash: `hash_${id}`, keyPrefix: 'sk_test' }));
+  const infra: SharedInfra = { world, store, fast: new SimFastPath(world), events: new LocalKeyEvents(), gateways, journal: [], config, plant: o.plant ?? null };
+
+  const generations = Array.from({ length: o.instances }, () => 0);
+  const slots = Array.from({ length: o.instances }, (_, i) => new SimInstance(`i${i}.0`, infra));
+  const restart = (i: number) => {
+    generations[i]! += 1;
+    slots[i] = new SimInstance(`i${i}.${generations[i]}`, infra);
+    world.log(slots[i]!.name, 'START');
+  };
+  let faultsOn = true;
+  const scheduleCrash = () => {
+    world.after(world.int(300, 6000), () => {
+      if (!faultsOn) return;
+      const live = slots.map((s, i) => [s, i] as const).filter(([s]) => s.alive);
+      if (live.length > 0) {
+        const [victim, i] = live[world.int(0, live.length - 1)]!;
+        victim.crash();
+        count('crash');
+        world.after(world.int(100, 3000), () => slots[i] === victim && restart(i));
+      }
+      scheduleCrash();
+    });
+  };
+  scheduleCrash();
+  const scheduleStall = () => {
+    world.after(world.int(1000, 8000), () => {
+      if (!faultsOn) return;
+      const live = slots.filter((s) => s.alive);
+      if (live.length > 0) {
+        live[world.int(0, live.length - 1)]!.stall(world.int(500, 2 * config.leaseMs));
+        count('stall');
+      }
+      scheduleStall();
+    });
+  };
+  scheduleStall();
+  const scheduleFastPathLoss = () => {
+    world.after(world.int(1000, 10_000), () => {
+      if (!faultsOn) return;
+      infra.fast.available = false;
+      count('fastpath.down');
+      world.log('redis', 'fast path DOWN');
+      world.after(world.int(200, 5000), () => {
+        infra.fast.available = true;
+        world.log('redis', 'fast path up');
+        scheduleFastPathLoss();
+      });
+    });
+  };
+  scheduleFastPathLoss();
+
+  const clients = new Clients(world, () => slots.filter((s) => s.alive), {
+    timeoutMs: 5_000,
+    duplicateRate: 0.25,
+    maxTries: 25,
+    startWithinMs: Math.floor(o.faultWindowMs * 0.7),
+  });
+  const scripts = paymentScripts(world, merchants, world.int(o.payments[0], o.payments[1]));
+  clients.start(scripts);
+
+  const stopAt = SIM_EPOCH + o.faultWindowMs;
+  await world.run(stopAt);
+  // Faults stop: restart the dead, heal the network, the processors and the fast path.
+  faultsOn = false;
+  world.log('world', 'FAULTS STOP');
+  network = calmNetwork;
+  for (const p of processors) p.setFaults({ errorBeforeProcessingRate: 0, timeoutAfterProcessingRate: 0, ambiguousErrorRate: 0, outages: [], outage: false });
+  infra.fast.available = true;
+  slots.forEach((s, i) => s.alive || restart(i));
+  const bound = stopAt + o.recoveryBoundMs;
+  while (world.now < bound) {
+    await world.run(Math.min(bound, world.now + 5_000));
+    if (clients.done && (await inFlight(store, merchants)) === 0) break;
+  }
+  world.log('world', 'END');
+  for (const s of slots) s.alive = false; // no timer of theirs runs again
+  const payments = new Map(await Promise.all(merchants.map(async (m) => [m, await store.listViews(m, 10_000, null)] as const)));
+  const violations = checkInvariants({
+    payments,
+    gatewayLogs: new Map(gateways.map((g, i) => [g.name, processors[i]!.log()])),
+    answers: clients.answers,
+    journal: infra.journal,
+  });
+  return { seed, violations, trace: world.trace, faults, events: world.events, requests: clients.requests, payments: scripts.length };
+}
+
+async function inFlight(store: MemoryStore, merchants: string[]): Promise<number> {
+  let n = 0;
+  for (const m of merchants) for (const p of await store.listViews(m, 10_000, null)) if (['processing', 'capturing', 'voiding', 'refunding'].includes(p.status)) n++;
+  return n;
+}
+
+function iso(offsetMs: number): string {
+  return new Date(SIM_EPOCH + offsetMs).toISOString();
+}
+
+/** Random payments: manual ones get a capture (maybe partial) or a void, some a refund. */
+function paymentScripts(world: World, merchants: string[], n: number): PaymentScript[] {
+  const scripts: PaymentScript[] = [];
+  for (let i = 0; i < n; i++) {
+    const merchantId = merchants[world.int(0, merchants.length - 1)]!;
+    const amount = world.int(1, 50) * 100;
+    const manual = world.chance(0.6);
+    const token = world.chance(0.1) ? 'tok_decline_insufficient_funds' : 'tok_visa';
+    // Keys repeat across merchants on purpose: scope is (merchant, key).
+    const key = `k${i}`;
+    const followUps: PaymentScript['followUps'] = [];
+    if (manual) {
+      if (world.chance(0.3)) followUps.push({ op: 'void', key: `${key}-void` });
+      else {
+        const partial = world.chance(0.3);
+        followUps.push(partial ? { op: 'capture', key: `${key}-cap`, amount: amount / 2 } : { op: 'capture', key: `${key}-cap` });
+      }
+    }
+    if (followUps[0]?.op !== 'void' && world.chance(0.5)) followUps.push({ op: 'refunds', key: `${key}-ref`, amount: world.int(1, amount / 200) * 100 });
+    scripts.push({
+      merchantId,
+      createKey: key,
+      body: { amount, currency: 'EUR', capture_method: manual ? 'manual' : 'automatic', payment_method: { type: 'card', token }, reference: `order-${i}` },
+      followUps,
+    });
+  }
+  return scripts;
+}
