@@ -47,7 +47,7 @@ export class FenceLostError extends Error {
   }
 }
 
-interface RawRow {
+export interface RawRow {
   merchant_id: string;
   key: string;
   fingerprint: string;
@@ -55,14 +55,15 @@ interface RawRow {
   path: string;
   state: 'in_progress' | 'completed';
   fence: number;
-  lease_until: Date | null;
+  lease_until: Date | number | null;
   resource_id: string | null;
   response_status: number | null;
   response_type: string | null;
   response_body: string | null;
-  expires_at: Date | null;
+  expires_at: Date | number | null;
 }
 
+/** A stored key as the gate sees it; times come as `Date` (SQL) or epoch ms (the memory store). */
 export function toKeyRow(r: RawRow): KeyRow {
   return {
     merchantId: r.merchant_id,
@@ -72,12 +73,16 @@ export function toKeyRow(r: RawRow): KeyRow {
     path: r.path,
     state: r.state,
     fence: r.fence,
-    leaseUntil: r.lease_until ? r.lease_until.getTime() : null,
+    leaseUntil: epochMs(r.lease_until),
     resourceId: r.resource_id,
     response:
       r.state === 'completed' && r.response_status !== null && r.response_body !== null
         ? { status: r.response_status, contentType: r.response_type ?? 'application/json', body: r.response_body }
         : null,
-    expiresAt: r.expires_at ? r.expires_at.getTime() : null,
+    expiresAt: epochMs(r.expires_at),
   };
+}
+
+function epochMs(t: Date | number | null): number | null {
+  return t === null ? null : typeof t === 'number' ? t : t.getTime();
 }

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { GatewayOperation } from '../gateways/port.js';
-import type { ClaimResult, KeyRequest, KeyRow, StoredResponse } from '../idempotency/store.js';
+import { toKeyRow, type ClaimResult, type KeyRequest, type KeyRow, type StoredResponse } from '../idempotency/store.js';
 import { eventName, postingsFor, type Account, type LedgerEvent } from '../ledger/ledger.js';
 import { StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../payments/repo.js';
 import type { PaymentEventView, PaymentView } from '../payments/view.js';
@@ -231,25 +231,6 @@ class MemoryState {
   rollback(): void {
     for (const t of this.tables) t.rollback();
   }
-}
-
-function toKeyRow(r: KeyRecord): KeyRow {
-  return {
-    merchantId: r.merchant_id,
-    key: r.key,
-    fingerprint: r.fingerprint,
-    method: r.method,
-    path: r.path,
-    state: r.state,
-    fence: r.fence,
-    leaseUntil: r.lease_until,
-    resourceId: r.resource_id,
-    response:
-      r.state === 'completed' && r.response_status !== null && r.response_body !== null
-        ? { status: r.response_status, contentType: r.response_type ?? 'application/json', body: r.response_body }
-        : null,
-    expiresAt: r.expires_at,
-  };
 }
 
 function checkKey(r: KeyRecord): void {

@@ -40,20 +40,16 @@ import { startIdemServer, stopIdemServers } from '../support/idemServer.js';
 import { waitUntil } from '../support/payments.js';
 import {
   IN_FLIGHT,
-  clusterOf,
   finalAnswerDifferences,
   gatewayLogDifferences,
   line,
-  planKills,
   planPayments,
   replayDifferences,
-  runKills,
-  startTraffic,
   tally,
+  trafficUnderKills,
   type InstanceSlot,
   type KillRecord,
   type TrafficResult,
-  type TrafficStats,
 } from '../support/pipelineTraffic.js';
 import { REDIS_URL, createTestDatabase, postgresAvailable, redisAvailable } from '../support/services.js';
 
@@ -196,34 +192,19 @@ describe.skipIf(!pgReady)('pipeline under SIGKILL: 2 instances, PostgreSQL + Red
   it(
     '300 payments, each instance killed twice or more: every payment final, no operation twice, every key replays, ledger matches',
     async () => {
-      const started = Date.now();
       const merchant = await createMerchant(db!, cryptoRandom, 'pipeline-crash');
       merchantId = merchant.id;
       const plans = planPayments(SEED, 300, GATEWAYS);
-      const killPlan = planKills(SEED, slots.length, 2, plans.length, 0.05, 0.7);
-      const holdFrom = Math.floor(plans.length * 0.85);
-
-      let done = 0;
-      let trafficOver = false;
-      const cluster = clusterOf(slots);
-      let stats: TrafficStats | undefined; // the running traffic's, once started
-      const kills = runKills(slots, killPlan, () => done, () => trafficOver, { cap: holdFrom, inFlight: () => stats?.inFlight ?? 0 });
-      kills.catch(() => {}); // awaited below; a failure there must not be reported twice
-      const run = startTraffic({
-        holdBack: { from: holdFrom, until: kills },
+      const { traffic, killed, trafficMs, cluster } = await trafficUnderKills({
+        slots,
+        plans,
+        killsPerSlot: 2,
+        seed: SEED,
         client: client!,
         apiKey: merchant.apiKey,
-        cluster,
-        plans,
         concurrency: 24,
-        seed: SEED,
         keyPrefix: `pc${SEED}`,
-        onProgress: (n) => (done = n),
       });
-      stats = run.stats;
-      const traffic = await run.done.finally(() => (trafficOver = true));
-      const killed = await kills;
-      const trafficMs = Date.now() - started;
 
       // The clients are done (or walked away). Faults stop; recovery must finish the rest.
       for (const s of sims) s.processor.setFaults(CALM);
@@ -301,35 +282,20 @@ describe('pipeline under SIGKILL: embedded mode (PGlite), one process restarted 
   it(
     '120 payments, the process killed three times: every payment final, no operation twice, every key replays, ledger matches',
     async () => {
-      const started = Date.now();
       const m = /API key, shown once: (sk_\S+)/.exec(slot.server!.output());
       if (!m) throw new Error(`embedded serve printed no API key:\n${slot.server!.output()}`);
       const apiKey = m[1]!;
       const plans = planPayments(SEED + 100, 120, GATEWAYS);
-      const killPlan = planKills(SEED + 100, 1, 3, plans.length, 0.05, 0.7);
-      const holdFrom = Math.floor(plans.length * 0.85);
-
-      let done = 0;
-      let trafficOver = false;
-      const cluster = clusterOf([slot]);
-      let stats: TrafficStats | undefined; // the running traffic's, once started
-      const kills = runKills([slot], killPlan, () => done, () => trafficOver, { cap: holdFrom, inFlight: () => stats?.inFlight ?? 0 });
-      kills.catch(() => {});
-      const run = startTraffic({
-        holdBack: { from: holdFrom, until: kills },
+      const { traffic, killed, trafficMs, cluster } = await trafficUnderKills({
+        slots: [slot],
+        plans,
+        killsPerSlot: 3,
+        seed: SEED + 100,
         client: client!,
         apiKey,
-        cluster,
-        plans,
         concurrency: 12,
-        seed: SEED + 100,
         keyPrefix: `pe${SEED}`,
-        onProgress: (n) => (done = n),
       });
-      stats = run.stats;
-      const traffic = await run.done.finally(() => (trafficOver = true));
-      const killed = await kills;
-      const trafficMs = Date.now() - started;
 
       for (const s of sims) s.processor.setFaults(CALM);
       const recoveryStarted = Date.now();

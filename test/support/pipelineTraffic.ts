@@ -532,3 +532,43 @@ export function line(t: Record<string, number>): string {
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
 }
+
+/**
+ * Runs `plans` as client traffic against `slots` while each slot is SIGKILLed `killsPerSlot`
+ * times and restarted; the last 15 % of payments wait until every kill has happened.
+ */
+export async function trafficUnderKills(o: {
+  slots: InstanceSlot[];
+  plans: PaymentPlan[];
+  killsPerSlot: number;
+  seed: number;
+  client: HttpClient;
+  apiKey: string;
+  concurrency: number;
+  keyPrefix: string;
+}): Promise<{ traffic: TrafficResult; killed: KillRecord[]; stats: TrafficStats; trafficMs: number; cluster: Cluster }> {
+  const started = Date.now();
+  const killPlan = planKills(o.seed, o.slots.length, o.killsPerSlot, o.plans.length, 0.05, 0.7);
+  const holdFrom = Math.floor(o.plans.length * 0.85);
+  let done = 0;
+  let trafficOver = false;
+  const cluster = clusterOf(o.slots);
+  let stats: TrafficStats | undefined; // the running traffic's, once started
+  const kills = runKills(o.slots, killPlan, () => done, () => trafficOver, { cap: holdFrom, inFlight: () => stats?.inFlight ?? 0 });
+  kills.catch(() => {}); // awaited below; a failure there must not be reported twice
+  const run = startTraffic({
+    holdBack: { from: holdFrom, until: kills },
+    client: o.client,
+    apiKey: o.apiKey,
+    cluster,
+    plans: o.plans,
+    concurrency: o.concurrency,
+    seed: o.seed,
+    keyPrefix: o.keyPrefix,
+    onProgress: (n) => (done = n),
+  });
+  stats = run.stats;
+  const traffic = await run.done.finally(() => (trafficOver = true));
+  const killed = await kills;
+  return { traffic, killed, stats, trafficMs: Date.now() - started, cluster };
+}
