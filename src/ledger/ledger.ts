@@ -30,6 +30,13 @@ export type LedgerEvent =
   | { kind: 'void'; authorized: number }
   | { kind: 'refund'; amount: number; attemptId: string };
 
+/** One committed journal entry as read back: its unique name, currency and postings by account. */
+export interface JournalEntry {
+  event: string;
+  currency: string;
+  postings: Posting[];
+}
+
 /** The postings for one money movement; they always sum to zero. Pure. */
 export function postingsFor(event: LedgerEvent): Posting[] {
   switch (event.kind) {
@@ -80,6 +87,19 @@ export async function postEntry(tx: Queryable, paymentId: string, currency: stri
     `INSERT INTO ledger_postings (entry_id, account, amount) VALUES ${values}`,
     [entryId, ...postings.flatMap((p) => [p.account, p.amount])],
   );
+}
+
+/** A payment's journal, oldest entry first, each entry's postings ordered by account. */
+export async function listEntries(q: Queryable, paymentId: string): Promise<JournalEntry[]> {
+  const { rows } = await q.query<{ event: string; currency: string; postings: Array<{ account: Account; amount: string | number }> }>(
+    `SELECT e.event, e.currency,
+            json_agg(json_build_object('account', p.account, 'amount', p.amount) ORDER BY p.account COLLATE "C") AS postings
+       FROM ledger_entries e JOIN ledger_postings p ON p.entry_id = e.id
+      WHERE e.payment_id = $1
+      GROUP BY e.id ORDER BY e.id`,
+    [paymentId],
+  );
+  return rows.map((r) => ({ event: r.event, currency: r.currency, postings: r.postings.map((p) => ({ account: p.account, amount: Number(p.amount) })) }));
 }
 
 export interface PaymentBalances {

@@ -1,10 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { GatewayOperation } from '../gateways/port.js';
 import { toKeyRow, type ClaimResult, type KeyRequest, type KeyRow, type StoredResponse } from '../idempotency/store.js';
-import { eventName, postingsFor, type Account, type LedgerEvent } from '../ledger/ledger.js';
+import { eventName, postingsFor, type Account, type JournalEntry, type LedgerEvent } from '../ledger/ledger.js';
 import { StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../payments/repo.js';
 import type { PaymentEventView, PaymentView } from '../payments/view.js';
-import type { AttemptResult, DueWork, NewAttempt, NewPayment, PaymentChanges, Store, StoreOps } from './port.js';
+import { storeOpNames as opNames, type AttemptResult, type DueWork, type NewAttempt, type NewPayment, type PaymentChanges, type Store, type StoreOps } from './port.js';
 
 /**
  * A constraint PostgreSQL would have enforced, refused the same way: `code` is PostgreSQL's
@@ -143,15 +143,19 @@ class Table<K, V> {
 /** A FIFO async mutex: waiters run in arrival order, no timers. */
 class Mutex {
   private tail: Promise<void> = Promise.resolve();
+  /** Holders and waiters. */
+  users = 0;
 
   async run<T>(fn: () => Promise<T>): Promise<T> {
     const before = this.tail;
     let release!: () => void;
     this.tail = new Promise<void>((r) => (release = r));
+    this.users++;
     await before;
     try {
       return await fn();
     } finally {
+      this.users--;
       release();
     }
   }
@@ -600,6 +604,18 @@ class MemoryOps implements StoreOps {
     this.s.entries.set(id, { id, payment_id: paymentId, event: name, currency, created_at: ms(now), postings });
   }
 
+  async listEntries(paymentId: string): Promise<JournalEntry[]> {
+    return this.s.entries
+      .values()
+      .filter((e) => e.payment_id === paymentId)
+      .sort((a, b) => a.id - b.id)
+      .map((e) => ({
+        event: e.event,
+        currency: e.currency,
+        postings: e.postings.map((p) => ({ ...p })).sort((a, b) => (a.account < b.account ? -1 : a.account > b.account ? 1 : 0)),
+      }));
+  }
+
   // ——— outbox relay ———
 
   async claimDueWork(now: number, limit: number, leaseMs: number): Promise<DueWork[]> {
@@ -632,13 +648,6 @@ class MemoryOps implements StoreOps {
   }
 }
 
-const opNames = [
-  'claimKey', 'readKey', 'renewKey', 'guardKey', 'bindKeyResource', 'completeKey', 'forgetKey', 'endKeyLease', 'sweepKeys',
-  'insertMerchant', 'merchantForKeyHash', 'countMerchants',
-  'insertPayment', 'findPayment', 'updatePayment', 'insertAttempt', 'findOpenAttempt', 'lastAttemptNo', 'countAttempts',
-  'recordAttempt', 'insertEvent', 'loadView', 'listViews', 'listEvents',
-  'postEntry', 'claimDueWork', 'rescheduleWork', 'guardWork',
-] as const satisfies ReadonlyArray<keyof StoreOps>;
 
 /** One open transaction: its handle stops working when it ends; a failed statement aborts it. */
 interface TxState {
@@ -659,7 +668,10 @@ interface TxState {
  * fails inside a transaction aborts it: later statements throw (25P02) and nothing commits.
  *
  * Calling the store itself (not the `tx` handle) from inside its own transaction would wait
- * for the transaction forever; it throws instead.
+ * for the transaction forever; it throws instead. That check follows the async context
+ * (`AsyncLocalStorage`), whose promise hooks cost about half the simulator's CPU on Node 20;
+ * the simulator turns it off (`{ detectReentry: false }`), where a self-wait shows as a
+ * payment that never ends (I3).
  *
  * @example
  *   const store = new MemoryStore();
@@ -673,7 +685,11 @@ export class MemoryStore implements Store {
   private readonly state = new MemoryState();
   private readonly ops = new MemoryOps(this.state);
   private readonly mutex = new Mutex();
-  private readonly inside = new AsyncLocalStorage<TxState>();
+  private readonly inside: AsyncLocalStorage<TxState> | null;
+
+  constructor(options: { detectReentry?: boolean } = {}) {
+    this.inside = options.detectReentry === false ? null : new AsyncLocalStorage<TxState>();
+  }
 
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T> {
     this.refuseReentry('transaction');
@@ -681,7 +697,8 @@ export class MemoryStore implements Store {
       const txState: TxState = { open: true, aborted: undefined };
       this.state.begin();
       try {
-        const result = await this.inside.run(txState, () => fn(this.handle(txState)));
+        const tx = this.handle(txState);
+        const result = await (this.inside ? this.inside.run(txState, () => fn(tx)) : fn(tx));
         if (txState.aborted !== undefined) throw txState.aborted;
         this.state.commit();
         return result;
@@ -694,8 +711,22 @@ export class MemoryStore implements Store {
     });
   }
 
+  /** True while a transaction or an operation holds the store or waits for it. */
+  get busy(): boolean {
+    return this.mutex.users > 0;
+  }
+
+  /**
+   * Test only (the simulator's planted bug `early-response`): commits the open transaction's
+   * writes to idempotency keys now, ahead of the rest of the transaction.
+   */
+  commitKeysNow(): void {
+    this.state.keys.commit();
+    this.state.keys.begin();
+  }
+
   private refuseReentry(op: string): void {
-    if (this.inside.getStore()?.open) {
+    if (this.inside?.getStore()?.open) {
       throw new Error(`MemoryStore.${op} called inside a transaction of the same store: use the transaction's handle (it would wait for itself)`);
     }
   }
@@ -762,6 +793,7 @@ export class MemoryStore implements Store {
   listViews(...a: Parameters<StoreOps['listViews']>) { return this.atomic('listViews', a); }
   listEvents(...a: Parameters<StoreOps['listEvents']>) { return this.atomic('listEvents', a); }
   postEntry(...a: Parameters<StoreOps['postEntry']>) { return this.atomic('postEntry', a); }
+  listEntries(...a: Parameters<StoreOps['listEntries']>) { return this.atomic('listEntries', a); }
   claimDueWork(...a: Parameters<StoreOps['claimDueWork']>) { return this.atomic('claimDueWork', a); }
   rescheduleWork(...a: Parameters<StoreOps['rescheduleWork']>) { return this.atomic('rescheduleWork', a); }
   guardWork(...a: Parameters<StoreOps['guardWork']>) { return this.atomic('guardWork', a); }

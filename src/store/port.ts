@@ -1,6 +1,6 @@
 import type { GatewayOperation } from '../gateways/port.js';
 import type { ClaimResult, KeyRequest, KeyRow, StoredResponse } from '../idempotency/store.js';
-import type { LedgerEvent } from '../ledger/ledger.js';
+import type { JournalEntry, LedgerEvent } from '../ledger/ledger.js';
 import type { AttemptRow, PaymentRow } from '../payments/repo.js';
 import type { PaymentEventView, PaymentView } from '../payments/view.js';
 
@@ -59,6 +59,8 @@ export interface StoreOps {
   // ——— ledger ———
   /** One balanced journal entry, unique per (payment, event name): a second one throws. */
   postEntry(paymentId: string, currency: string, event: LedgerEvent, now: Date): Promise<void>;
+  /** The payment's committed journal, oldest first; postings ordered by account. */
+  listEntries(paymentId: string): Promise<JournalEntry[]>;
 
   // ——— outbox relay ———
   /**
@@ -109,3 +111,15 @@ export interface DueWork {
   tries: number;
   fence: number;
 }
+
+/** Every operation of {@link StoreOps}, for the stores and wrappers that forward each one. */
+export const storeOpNames = [
+  'claimKey', 'readKey', 'renewKey', 'guardKey', 'bindKeyResource', 'completeKey', 'forgetKey', 'endKeyLease', 'sweepKeys',
+  'insertMerchant', 'merchantForKeyHash', 'countMerchants',
+  'insertPayment', 'findPayment', 'updatePayment', 'insertAttempt', 'findOpenAttempt', 'lastAttemptNo', 'countAttempts',
+  'recordAttempt', 'insertEvent', 'loadView', 'listViews', 'listEvents',
+  'postEntry', 'listEntries', 'claimDueWork', 'rescheduleWork', 'guardWork',
+] as const satisfies ReadonlyArray<keyof StoreOps>;
+
+// Type-checks only while `storeOpNames` names every operation of `StoreOps`.
+true satisfies [Exclude<keyof StoreOps, (typeof storeOpNames)[number]>] extends [never] ? true : false;

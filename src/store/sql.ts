@@ -1,7 +1,7 @@
 import type { Database, Queryable } from '../db/database.js';
 import type { GatewayOperation } from '../gateways/port.js';
 import { toKeyRow, type ClaimResult, type KeyRequest, type KeyRow, type StoredResponse } from '../idempotency/store.js';
-import { postEntry, type LedgerEvent } from '../ledger/ledger.js';
+import { listEntries, postEntry, type JournalEntry, type LedgerEvent } from '../ledger/ledger.js';
 import * as repo from '../payments/repo.js';
 import type { AttemptRow, PaymentRow } from '../payments/repo.js';
 import type { PaymentEventView, PaymentView } from '../payments/view.js';
@@ -203,6 +203,10 @@ class SqlOps implements StoreOps {
 
   postEntry(paymentId: string, currency: string, event: LedgerEvent, now: Date): Promise<void> {
     return postEntry(this.q, paymentId, currency, event, now);
+  }
+
+  listEntries(paymentId: string): Promise<JournalEntry[]> {
+    return listEntries(this.q, paymentId);
   }
 
   async claimDueWork(now: number, limit: number, leaseMs: number): Promise<DueWork[]> {

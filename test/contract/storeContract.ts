@@ -500,6 +500,20 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         await c.store.postEntry(p.id, 'EUR', { kind: 'capture', authorized: 1000, captured: 400, attemptId: 'att_1' }, c.date(3));
         await c.store.postEntry(p.id, 'EUR', { kind: 'capture', authorized: 0, captured: 600, attemptId: 'att_2' }, c.date(3));
         await c.store.postEntry(p.id, 'EUR', { kind: 'refund', amount: 100, attemptId: 'att_3' }, c.date(4));
+        const journal = await c.store.listEntries(p.id);
+        expect(journal.map((e) => e.event)).toEqual(['authorize', 'capture:att_1', 'capture:att_2', 'refund:att_3']);
+        expect(journal[1]).toEqual({
+          event: 'capture:att_1',
+          currency: 'EUR',
+          postings: [
+            { account: 'gateway_holds', amount: -1000 },
+            { account: 'gateway_receivable', amount: 400 },
+            { account: 'holds_outstanding', amount: 1000 },
+            { account: 'merchant_payable', amount: -400 },
+          ],
+        });
+        // Zero postings are not written: the second capture released no hold.
+        expect(journal[2]!.postings.map((x) => x.account)).toEqual(['gateway_receivable', 'merchant_payable']);
         await expect(
           c.store.transaction(async (tx) => {
             const q = await tx.updatePayment(p, { status: 'refunding' }, c.date(5));
@@ -507,6 +521,8 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
           }),
         ).rejects.toThrow();
         expect(await c.store.findPayment(c.merchant, p.id)).toMatchObject({ version: 0, status: 'processing' });
+        expect(await c.store.listEntries(p.id)).toHaveLength(4);
+        expect(await c.store.listEntries('pay_none')).toEqual([]);
       });
     });
 
