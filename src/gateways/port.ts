@@ -39,11 +39,22 @@ export type GatewayOperationStatus =
   | { found: false }
   | { found: true; outcome: GatewayOutcome };
 
+/**
+ * A lookup that could not tell. `refused`: the gateway said it serves nothing now (a 503 that
+ * says it did nothing, 429, connection refused), as opposed to going silent or answering
+ * something unclassifiable.
+ */
+export interface StatusUnknown {
+  found: 'unknown';
+  reason: string;
+  refused?: true;
+}
+
 export interface GatewayConnector {
   readonly name: string;
   execute(request: GatewayRequest, signal?: AbortSignal): Promise<GatewayOutcome>;
-  /** Looks an operation up by its gateway key; `unknown` outcome if the gateway can't be reached. */
-  status(gatewayKey: string, signal?: AbortSignal): Promise<GatewayOperationStatus | { found: 'unknown'; reason: string }>;
+  /** Looks an operation up by its gateway key; `unknown` if the gateway can't tell now. */
+  status(gatewayKey: string, signal?: AbortSignal): Promise<GatewayOperationStatus | StatusUnknown>;
 }
 
 /**

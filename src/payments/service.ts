@@ -201,6 +201,9 @@ export class PaymentService {
     //   owner A   open attempt n ── send (gateway executes) ──╳ SIGKILL
     //   takeover             re-send n → 503 not processed → status(n) → found: record that
     //                                                                 → not found: keep key n, retry later
+    //
+    // A first send answered "not processed" is looked up once too before the next key is used:
+    // a duplicate copy of it may have executed (found by the simulator's duplicate delivery).
     let mayHaveBeenSent = claim.resourceId !== null;
     for (;;) {
       const payment = known ? known.payment : await store.findPayment(merchantId, paymentId);
@@ -219,12 +222,22 @@ export class PaymentService {
       }
       if (outcome === null) {
         outcome = await connector.execute(gatewayRequest(payment, attempt), claim.signal);
-        if (outcome.class === 'not_processed' && ambiguous) {
+        if (outcome.class === 'not_processed') {
+          // "Not processed" speaks for the copy that answered. Before this operation moves on to
+          // a new gateway key, ask about this one: an earlier send (ambiguous), or a copy of this
+          // one that a proxy or the network delivered twice, may have executed.
+          // - found: that is the outcome;
+          // - not found: a first send's "not processed" stands (SPEC 5); a re-send keeps its key;
+          // - lookup refused (the gateway is down for everything): an authorization's first send
+          //   is trusted, so an outage still fails over; a capture, void or refund has nowhere
+          //   else to go, so it keeps its key until the gateway can tell;
+          // - lookup unanswered: nobody can tell, so the key stays open for recovery.
           const found = await connector.status(attempt.gateway_key, claim.signal);
-          outcome =
-            found.found === true
-              ? found.outcome
-              : { class: 'unknown', reason: `re-send not processed (${outcome.reason}); keeping gateway key ${attempt.gateway_key}` };
+          if (found.found === true) outcome = found.outcome;
+          else if (ambiguous) outcome = { class: 'unknown', reason: `re-send not processed (${outcome.reason}); keeping gateway key ${attempt.gateway_key}` };
+          else if (found.found === 'unknown' && !(found.refused && attempt.operation === 'authorize')) {
+            outcome = { class: 'unknown', reason: `not processed (${outcome.reason}), but the lookup of ${attempt.gateway_key} went unanswered (${found.reason})` };
+          }
         }
       }
       mayHaveBeenSent = false; // every later round runs an attempt this loop has just opened

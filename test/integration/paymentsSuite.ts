@@ -393,7 +393,8 @@ export function paymentsSuite(name: string, open: () => Promise<PaymentsEnv | nu
       ]);
       expect(main.callsFor(p.id)).toEqual({
         requests: [`${p.id}.authorize.1:not_processed`, `${p.id}.authorize.2:not_processed`],
-        lookups: [],
+        // Each key is looked up before the next one is used: a copy of it may have executed.
+        lookups: [`${p.id}.authorize.1`, `${p.id}.authorize.2`],
         log: [],
       });
       expect(backup.callsFor(p.id).log.map((e) => `${e.operation}:${e.idempotency_key}`)).toEqual([`authorize:${p.id}.authorize.3`]);
@@ -420,6 +421,38 @@ export function paymentsSuite(name: string, open: () => Promise<PaymentsEnv | nu
       expect(backup.requests.at(-1)).toMatchObject({ operation: 'capture', authorizationId: `auth_backup_${p.id}` });
       expect(main.callsFor(p.id).requests).toHaveLength(2);
       expect(await balances(captured)).toEqual({ gateway_holds: 0, gateway_receivable: 5500 });
+      await verify();
+    });
+
+    it('looks a "not processed" key up before leaving it: a twin copy that executed is adopted, not repeated', async (ctx) => {
+      if (skip()) return ctx.skip();
+      // A proxy delivered the request twice: one copy executed, the other was refused.
+      main.script('authorize', 'not_processed_twin_executed');
+      const p = await create('twin-create', { amount: 4100 });
+      expect(p).toMatchObject({ status: 'authorized', gateway: 'main', amount_authorized: 4100 });
+      expect(main.unused()).toEqual({});
+      expect(attempts(p)).toEqual(['main:authorize.1:4100:succeeded']);
+      expect(main.callsFor(p.id).lookups).toEqual([`${p.id}.authorize.1`]);
+      expect(main.callsFor(p.id).log).toHaveLength(1);
+      expect(backup.callsFor(p.id)).toEqual({ requests: [], lookups: [], log: [] });
+      await verify();
+    });
+
+    it('keeps a "not processed" key open when its lookup goes unanswered, and never fails over from it', async (ctx) => {
+      if (skip()) return ctx.skip();
+      main.script('authorize', 'not_processed');
+      main.silentLookups = 1;
+      const first = await post('/v1/payments', 'twin-silent', body({ amount: 4200 }));
+      expect(first.statusCode, first.body).toBe(202);
+      const p0 = first.json() as PaymentView;
+      expect(attempts(p0)).toEqual(['main:authorize.1:4200:unknown']);
+      expect(backup.callsFor(p0.id).requests).toEqual([]);
+      // Recovery asks again; the key was never executed, so the payment moves on from there.
+      skipped += LEASE_MS + 1000;
+      await idem.relay!.runOnce();
+      const p1 = await view(p0.id);
+      expect(p1.status).toBe('authorized');
+      expect(main.callsFor(p0.id).log.length + backup.callsFor(p0.id).log.length).toBe(1);
       await verify();
     });
 

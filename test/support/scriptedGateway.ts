@@ -1,4 +1,4 @@
-import type { GatewayConnector, GatewayOperation, GatewayOperationStatus, GatewayOutcome, GatewayRequest } from '../../src/gateways/port.js';
+import type { GatewayConnector, GatewayOperation, GatewayOperationStatus, GatewayOutcome, GatewayRequest, StatusUnknown } from '../../src/gateways/port.js';
 import type { GatewayLogEntry } from '../../src/ledger/verify.js';
 
 /**
@@ -7,9 +7,11 @@ import type { GatewayLogEntry } from '../../src/ledger/verify.js';
  * - `decline`: refuses it, definitively (logged as declined, like a processor does);
  * - `not_processed`: does nothing and says so (a 503 that says it did nothing);
  * - `unknown_after`: executes it, but the answer is lost (timeout after processing);
- * - `unknown_before`: does nothing, and the caller cannot tell (timeout before processing).
+ * - `unknown_before`: does nothing, and the caller cannot tell (timeout before processing);
+ * - `not_processed_twin_executed`: answers "did nothing" to the copy the caller hears from while
+ *   a second copy of the same request (a proxy's retry) executes and approves.
  */
-export type ScriptedAnswer = 'success' | 'decline' | 'not_processed' | 'unknown_after' | 'unknown_before';
+export type ScriptedAnswer = 'success' | 'decline' | 'not_processed' | 'unknown_after' | 'unknown_before' | 'not_processed_twin_executed';
 
 /**
  * A gateway whose answers the test scripts per operation, behaving like a real processor where
@@ -85,11 +87,21 @@ export class ScriptedGateway implements GatewayConnector {
       case 'unknown_after':
         this.record(request, this.approve(request));
         return answer({ class: 'unknown', reason: 'scripted: timeout after processing' });
+      case 'not_processed_twin_executed':
+        this.record(request, this.approve(request));
+        return answer({ class: 'not_processed', reason: 'scripted: 503, nothing processed (a twin copy executed)' });
     }
   }
 
-  async status(gatewayKey: string): Promise<GatewayOperationStatus> {
+  /** The next status lookups go unanswered (a timeout), one per entry. */
+  silentLookups = 0;
+
+  async status(gatewayKey: string): Promise<GatewayOperationStatus | StatusUnknown> {
     this.lookups.push(gatewayKey);
+    if (this.silentLookups > 0) {
+      this.silentLookups--;
+      return { found: 'unknown', reason: 'scripted: lookup timed out' };
+    }
     const outcome = this.outcomes.get(gatewayKey);
     return outcome ? { found: true, outcome } : { found: false };
   }

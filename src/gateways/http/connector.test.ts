@@ -139,7 +139,7 @@ describe('HTTP connector against the simulator server', () => {
     await gateway.execute(authorizeRequest('pay_1'));
     sim.processor.setFaults({ outage: true });
     expect(await gateway.execute(authorizeRequest('pay_2'))).toMatchObject({ class: 'not_processed' });
-    expect(await gateway.status(gatewayKey('pay_1', 'authorize', 1))).toEqual({ found: 'unknown', reason: 'unavailable' });
+    expect(await gateway.status(gatewayKey('pay_1', 'authorize', 1))).toEqual({ found: 'unknown', reason: 'unavailable', refused: true });
     expect(sim.processor.log()).toHaveLength(1);
   });
 
@@ -159,7 +159,7 @@ describe('HTTP connector against the simulator server', () => {
       timers: systemTimers,
     });
     expect(await gateway.execute(authorizeRequest('pay_1'))).toEqual({ class: 'not_processed', reason: 'ECONNREFUSED' });
-    expect(await gateway.status('pay_1.authorize.1')).toEqual({ found: 'unknown', reason: 'ECONNREFUSED' });
+    expect(await gateway.status('pay_1.authorize.1')).toEqual({ found: 'unknown', reason: 'ECONNREFUSED', refused: true });
   });
 
   it('a caller abort after sending → unknown; before sending → not_processed', async () => {

@@ -3,7 +3,7 @@
  * connectors only move bytes; every decision about what an answer *means* is made here, and is
  * tested against recorded fixtures in `./fixtures/`.
  */
-import type { GatewayOperationStatus, GatewayOutcome } from '../port.js';
+import type { GatewayOperationStatus, GatewayOutcome, StatusUnknown } from '../port.js';
 
 /**
  * What happened on the wire for one request.
@@ -18,7 +18,7 @@ export type HttpExchange =
   | { kind: 'no_answer'; sent: boolean; reason: string };
 
 /** What a status lookup answered, in the connector port's terms. */
-export type OperationStatusResult = GatewayOperationStatus | { found: 'unknown'; reason: string };
+export type OperationStatusResult = GatewayOperationStatus | StatusUnknown;
 
 /**
  * Classifies one exchange. Total: it never throws, whatever the status, headers or body.
@@ -50,7 +50,8 @@ export function toOutcome(exchange: HttpExchange): GatewayOutcome {
 /**
  * Classifies the answer to `GET /v1/operations/:gatewayKey`. A 404 `{ error: 'not_found' }`
  * means the gateway never processed the key; a stored success or decline is `found: true`;
- * anything else (outage, timeout, 500) leaves it unknown.
+ * anything else (outage, timeout, 500) leaves it unknown, `refused` when the answer was one
+ * that says the gateway did nothing (outage, 429, connection refused).
  */
 export function toOperationStatus(exchange: HttpExchange): OperationStatusResult {
   try {
@@ -59,7 +60,7 @@ export function toOperationStatus(exchange: HttpExchange): OperationStatusResult
     }
     const outcome = classify(exchange);
     if (outcome.class === 'success' || outcome.class === 'decline') return { found: true, outcome };
-    return { found: 'unknown', reason: outcome.reason };
+    return outcome.class === 'not_processed' ? { found: 'unknown', reason: outcome.reason, refused: true } : { found: 'unknown', reason: outcome.reason };
   } catch (err) {
     return { found: 'unknown', reason: `unclassifiable answer: ${describe(err)}` };
   }
