@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    // The simulation suite runs with `npm run test:sim` (see vitest.sim.config.ts).
+    // The simulation suite runs after this one (see vitest.sim.config.ts): it is CPU-bound, and
+    // beside the multi-process tests it would slow their servers down.
     exclude: ['test/sim/**', '**/node_modules/**'],
     pool: 'forks',
     maxWorkers: 2,

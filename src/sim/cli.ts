@@ -5,6 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { defaultSchedule, runSchedule, type ScheduleOptions } from './simulation.js';
+import { traceFor } from './invariants.js';
 import { plantedBugs, type PlantedBug } from './planted.js';
 
 interface Args {
@@ -48,7 +49,15 @@ async function main(): Promise<number> {
   let requests = 0;
   const started = performance.now();
   const step = Math.max(1, Math.floor(args.seeds / 10));
+  let current = args.from;
+  // A run awaiting a promise nothing can settle empties the event loop: say so instead of exiting 0.
+  const stranded = () => {
+    console.error(`seed ${current} stopped: the simulation awaited a promise nothing can settle`);
+    process.exitCode = 3;
+  };
+  process.on('beforeExit', stranded);
   for (let seed = args.from; seed < args.from + args.seeds; seed++) {
+    current = seed;
     const r = await runSchedule(seed, schedule);
     events += r.events;
     requests += r.requests;
@@ -60,8 +69,8 @@ async function main(): Promise<number> {
       if (failed.length <= 3) {
         console.log(`\nFAIL seed ${seed}`);
         for (const v of r.violations.slice(0, 10)) console.log(`  ${v.invariant}: ${v.detail}`);
-        console.log('  last trace lines:');
-        for (const line of r.trace.slice(-40)) console.log('    ' + line);
+        console.log('  trace (lines naming what broke, with crashes, restarts, stalls and fast-path loss):');
+        for (const line of traceFor(r.trace, r.violations)) console.log('    ' + line);
         const extra = (args.duplicates ? ' --duplicates' : '') + (args.plant ? ` --plant ${args.plant}` : '');
         console.log(`  replay: npm run sim -- --seeds 1 --from ${seed}${extra} --trace`);
       }
@@ -76,6 +85,7 @@ async function main(): Promise<number> {
   console.log(`  faults injected:     ${[...faults].sort().map(([k, n]) => `${k}=${n}`).join(' ') || 'none'}`);
   console.log(`  violations:          ${[...violations].sort().map(([k, n]) => `${k}=${n}`).join(' ') || 'none'}`);
   if (failed.length > 0) console.log(`  failing seeds:       ${failed.slice(0, 20).join(' ')}${failed.length > 20 ? ' …' : ''}`);
+  process.off('beforeExit', stranded);
   return failed.length > 0 ? 1 : 0;
 }
 

@@ -5,6 +5,11 @@ import type { World } from './world.js';
 export interface RecordedAnswer extends SimAnswer {
   at: number;
   instance: string;
+  /**
+   * For an answer that reports a payment's state: the payment's committed event types, read
+   * from the store right after the answer arrived (filled in by the harness).
+   */
+  committedThen?: string[];
 }
 
 /** Every answer received, by `merchantId + ' ' + key`, in arrival order. */
@@ -27,6 +32,8 @@ export interface ClientOptions {
   maxTries: number;
   /** Payments start within [0, startWithinMs]. */
   startWithinMs: number;
+  /** Called with each answer as it arrives. */
+  onAnswer?: (answer: RecordedAnswer) => void;
 }
 
 /**
@@ -111,8 +118,10 @@ export class Clients {
           // The answer travels back over the same connection; a dead process sends nothing.
           if (!instance.alive) return;
           const list = this.answers.get(req.merchantId + ' ' + req.key) ?? [];
-          list.push({ ...answer, at: world.now, instance: instance.name });
+          const recorded: RecordedAnswer = { ...answer, at: world.now, instance: instance.name };
+          list.push(recorded);
           this.answers.set(req.merchantId + ' ' + req.key, list);
+          this.o.onAnswer?.(recorded);
           world.log('client', `${req.merchantId}/${req.key} ← ${answer.status}${answer.replayed ? ' replayed' : ''} from ${instance.name}`);
           if (settled) return;
           settled = true;

@@ -7,11 +7,10 @@ import { fingerprint } from '../idempotency/fingerprint.js';
 import { LocalKeyEvents, type KeyEvents } from '../idempotency/events.js';
 import type { CachedResponse, FastPath, LockResult } from '../idempotency/fastpath.js';
 import { Gate } from '../idempotency/gate.js';
-import type { LedgerEvent } from '../ledger/ledger.js';
 import { startRelay, type Relay } from '../outbox/relay.js';
 import { PaymentService, type CreatePaymentInput } from '../payments/service.js';
 import type { Cancel, Runtime, Timers } from '../ports/clock.js';
-import type { Store, StoreOps } from '../store/port.js';
+import { storeOpNames, type Store, type StoreOps } from '../store/port.js';
 import type { MemoryStore } from '../store/memory.js';
 import type { PlantedBug } from './planted.js';
 import type { World } from './world.js';
@@ -19,13 +18,6 @@ import type { World } from './world.js';
 /** Thrown into an open transaction of an instance that crashed, so the store rolls it back. */
 export class CrashError extends Error {
   override readonly name = 'CrashError';
-}
-
-/** A ledger entry the shared store committed, as observed at the port (for invariant I4). */
-export interface CommittedEntry {
-  paymentId: string;
-  currency: string;
-  event: LedgerEvent;
 }
 
 /** What every instance shares: one database, one Redis-like fast path, one notifier, the gateways. */
@@ -36,8 +28,6 @@ export interface SharedInfra {
   events: LocalKeyEvents;
   /** Processors as seen through the network, by gateway name (priority = order). */
   gateways: Array<{ name: string; processor: Processor }>;
-  /** Ledger entries of committed transactions, in commit order. */
-  journal: CommittedEntry[];
   config: SimConfig;
   /** Test only: see `planted.ts`. */
   plant: PlantedBug | null;
@@ -54,12 +44,6 @@ export interface SimConfig {
   storeDelayMs: number;
 }
 
-const STORE_OPS = [
-  'claimKey', 'readKey', 'renewKey', 'guardKey', 'bindKeyResource', 'completeKey', 'forgetKey', 'endKeyLease', 'sweepKeys',
-  'insertMerchant', 'merchantForKeyHash', 'countMerchants', 'insertPayment', 'findPayment', 'updatePayment', 'insertAttempt',
-  'findOpenAttempt', 'lastAttemptNo', 'countAttempts', 'recordAttempt', 'insertEvent', 'loadView', 'listViews', 'listEvents',
-  'postEntry', 'claimDueWork', 'rescheduleWork', 'guardWork',
-] as const satisfies ReadonlyArray<keyof StoreOps>;
 
 const FENCED: ReadonlySet<string> = new Set(['guardKey', 'bindKeyResource', 'completeKey']);
 
@@ -180,9 +164,18 @@ export class SimInstance {
   }
 
   /** kill -9: nothing of this process runs again. */
-  crash(): void {
+  crash(where = ''): void {
+    if (!this.alive) return;
     this.alive = false;
-    this.infra.world.log(this.name, 'CRASH');
+    this.infra.world.log(this.name, `CRASH${where}`);
+  }
+
+  /** Await points left before a planned crash, and what to do when it lands. */
+  private crashPlan: { steps: number; then: () => void } | null = null;
+
+  /** kill -9 at the `steps`-th await point from now, whatever the process is doing then. */
+  crashAtAwait(steps: number, then: () => void): void {
+    this.crashPlan = { steps, then };
   }
 
   /** What the HTTP layer does for a POST: fingerprint, gate, handler, problem mapping. */
@@ -219,8 +212,14 @@ export class SimInstance {
   }
 
   /** Resolves after a store-sized delay if alive; never if dead; rejects if dead inside a transaction. */
-  private step(inTx: boolean): Promise<void> {
+  private step(inTx: boolean, what: string): Promise<void> {
     const { world, config } = this.infra;
+    const plan = this.crashPlan;
+    if (plan && --plan.steps === 0) {
+      this.crashPlan = null;
+      this.crash(` at its await on ${what}${inTx ? ' (in a transaction)' : ''}`);
+      plan.then();
+    }
     return new Promise((resolve, reject) => {
       world.after(world.int(0, config.storeDelayMs), () =>
         this.whenAwake(() => {
@@ -254,16 +253,16 @@ export class SimInstance {
   }
 
   private instanceStore(): Store {
-    const { store: shared, journal } = this.infra;
-    const wrap = (target: StoreOps, inTx: boolean, staged: CommittedEntry[] | null): StoreOps => {
+    const { store: shared, plant } = this.infra;
+    const wrap = (target: StoreOps, inTx: boolean): StoreOps => {
       const ops = {} as Record<string, (...args: unknown[]) => Promise<unknown>>;
-      for (const name of STORE_OPS) {
+      for (const name of storeOpNames) {
         const op = (target[name] as (...args: unknown[]) => Promise<unknown>).bind(target);
         ops[name] = async (...args: unknown[]) => {
-          await this.step(inTx);
+          await this.step(inTx, name);
           let result = await op(...args);
-          if (this.infra.plant === 'skip-fence' && FENCED.has(name)) result = true;
-          if (name === 'postEntry' && staged) staged.push({ paymentId: args[0] as string, currency: args[1] as string, event: args[2] as LedgerEvent });
+          if (plant === 'skip-fence' && FENCED.has(name)) result = true;
+          if (plant === 'early-response' && inTx && name === 'completeKey' && result === true) shared.commitKeysNow();
           if (!this.alive) {
             if (inTx) throw new CrashError(`${this.name} crashed inside a transaction`);
             return new Promise(() => {}); // the answer dies with the process
@@ -273,20 +272,24 @@ export class SimInstance {
       }
       return ops as unknown as StoreOps;
     };
-    const outside = wrap(shared, false, null);
+    const outside = wrap(shared, false);
     return {
       ...outside,
       kind: 'memory',
       transaction: async <T>(fn: (tx: StoreOps) => Promise<T>): Promise<T> => {
-        await this.step(false);
-        const staged: CommittedEntry[] = [];
-        const result = await shared.transaction(async (tx) => {
-          if (!this.alive) throw new CrashError(`${this.name} crashed before its transaction began`);
-          return fn(wrap(tx, true, staged));
-        });
-        // MemoryStore commits exactly when transaction() resolves: only then do the entries count.
-        journal.push(...staged);
-        if (!this.alive) return new Promise<T>(() => {});
+        await this.step(false, 'BEGIN');
+        const result = await shared
+          .transaction(async (tx) => {
+            if (!this.alive) throw new CrashError(`${this.name} crashed before its transaction began`);
+            const r = await fn(wrap(tx, true));
+            await this.step(true, 'COMMIT'); // COMMIT is a round trip too: a crash before it arrives rolls back
+            return r;
+          })
+          .catch((err: unknown) => {
+            if (err instanceof CrashError) this.infra.world.log(this.name, 'CRASH rolled back its open transaction');
+            throw err;
+          });
+        if (!this.alive) return new Promise<T>(() => {}); // committed, but the answer dies with the process
         return result;
       },
     } as Store;
@@ -313,15 +316,15 @@ export class SimInstance {
         return fast.available;
       },
       async getReplay(m, k) {
-        await self.step(false);
+        await self.step(false, 'redis GET replay');
         return fast.getReplay(m, k);
       },
       async tryLock(m, k, token, ttl) {
-        await self.step(false);
+        await self.step(false, 'redis SET lock');
         return fast.tryLock(m, k, token, ttl);
       },
       async finish(m, k, token, response, ttl) {
-        await self.step(false);
+        await self.step(false, 'redis finish');
         fast.finish(m, k, token, response, ttl);
       },
     };

@@ -1,9 +1,9 @@
 import type { SimulatorLogEntry } from '../gateways/simulator/processor.js';
-import { eventName, expectedBalances, postingsFor } from '../ledger/ledger.js';
+import { expectedBalances, type JournalEntry } from '../ledger/ledger.js';
 import { isInFlight } from '../payments/states.js';
 import type { PaymentView } from '../payments/view.js';
 import type { AnswerLog } from './clients.js';
-import type { CommittedEntry } from './instance.js';
+import { SIM_EPOCH } from './world.js';
 
 /** One broken invariant: which (I1–I5) and what was seen. */
 export interface Violation {
@@ -18,14 +18,17 @@ export interface RunFacts {
   /** The processors' own logs, by gateway name. */
   gatewayLogs: Map<string, SimulatorLogEntry[]>;
   answers: AnswerLog;
-  journal: CommittedEntry[];
+  /** Each payment's committed ledger entries, read back from the store. */
+  journals: Map<string, JournalEntry[]>;
 }
 
 /**
  * Checks SPEC section 11 against a finished run:
  * - I1 no gateway key executed twice; at most one successful authorization per payment across
  *   gateways; gateway-captured ≤ amount; at most one payment per (merchant, idempotency key);
- * - I2 every final answer (2xx but 202, or 402) for one (merchant, key) is byte-identical;
+ * - I2 every final answer (2xx but 202, or 402) for one (merchant, key) is byte-identical, and
+ *   the state it reports was committed when it was given (a stored answer for a change that
+ *   never committed is replayed forever, whatever the payment does next);
  * - I3 no payment is still in flight (the caller runs the world to the recovery bound first);
  * - I4 per payment, the committed ledger entries are unique and give the balances its state
  *   implies, and the gateways' logs agree with its amounts;
@@ -71,17 +74,15 @@ export function checkInvariants(f: RunFacts): Violation[] {
     if (isInFlight(p.status)) v('I3', `${p.id} still ${p.status} after the recovery bound`);
 
     // I4: ledger against state, gateways against state.
-    const entries = f.journal.filter((e) => e.paymentId === p.id);
     const names = new Set<string>();
     let holds = 0;
     let receivable = 0;
-    for (const e of entries) {
-      const name = eventName(e.event);
-      if (names.has(name)) v('I4', `${p.id}: ledger entry ${name} committed twice`);
-      names.add(name);
-      const postings = postingsFor(e.event);
-      if (postings.reduce((s, x) => s + x.amount, 0) !== 0) v('I4', `${p.id}: entry ${name} does not balance`);
-      for (const x of postings) {
+    for (const e of f.journals.get(p.id) ?? []) {
+      if (names.has(e.event)) v('I4', `${p.id}: ledger entry ${e.event} committed twice`);
+      names.add(e.event);
+      if (e.currency !== p.currency) v('I4', `${p.id}: entry ${e.event} in ${e.currency}, payment in ${p.currency}`);
+      if (e.postings.reduce((s, x) => s + x.amount, 0) !== 0) v('I4', `${p.id}: entry ${e.event} does not balance`);
+      for (const x of e.postings) {
         if (x.account === 'gateway_holds') holds += x.amount;
         if (x.account === 'gateway_receivable') receivable += x.amount;
       }
@@ -104,8 +105,14 @@ export function checkInvariants(f: RunFacts): Violation[] {
     const first = finals[0];
     for (const a of finals.slice(1)) {
       if (a.status !== first!.status || a.body !== first!.body) {
-        v('I2', `${id}: final answers differ: ${first!.status} from ${first!.instance} at ${first!.at} vs ${a.status} from ${a.instance} at ${a.at}`);
+        v('I2', `${id}: final answers differ: ${first!.status} from ${first!.instance} at ${first!.at - SIM_EPOCH}ms vs ${a.status} from ${a.instance} at ${a.at - SIM_EPOCH}ms`);
         break;
+      }
+    }
+    for (const a of finals) {
+      const said = reportedState(a.body);
+      if (said && a.committedThen && !a.committedThen.includes(`payment.${said.status}`)) {
+        v('I2', `${id}: answered ${a.status} ${said.status} for ${said.id} (${a.instance} at ${a.at - SIM_EPOCH}ms) before that state committed`);
       }
     }
     for (const a of answers) {
@@ -116,4 +123,29 @@ export function checkInvariants(f: RunFacts): Violation[] {
     }
   }
   return out;
+}
+
+/** The payment and status a final answer reports: a payment body, or a decline's problem. */
+export function reportedState(body: string): { id: string; status: string } | null {
+  const b = JSON.parse(body) as Record<string, unknown>;
+  if (typeof b.id === 'string' && typeof b.status === 'string') return { id: b.id, status: b.status };
+  if (typeof b.payment_id === 'string' && typeof b.payment_status === 'string') return { id: b.payment_id, status: b.payment_status };
+  return null;
+}
+
+/**
+ * The part of a trace that explains some violations: every line naming a payment or a
+ * (merchant, key) they name, with the process and fault lines (crashes, restarts, stalls,
+ * fast-path loss) around them; at most `max` lines, the latest kept.
+ */
+export function traceFor(trace: string[], violations: Violation[], max = 60): string[] {
+  const names = new Set<string>();
+  for (const v of violations) {
+    for (const m of v.detail.matchAll(/pay_[0-9a-z]{24}/g)) names.add(m[0]);
+    const key = /^(mer_\w+) (\S+):/.exec(v.detail);
+    if (key) names.add(`${key[1]}/${key[2]} `);
+  }
+  const marks = /CRASH|START|STALL|FAULTS STOP|fast path/;
+  const lines = trace.filter((line) => marks.test(line) || [...names].some((n) => line.includes(n)));
+  return lines.slice(-max);
 }

@@ -7,7 +7,10 @@ export interface NetworkFaults {
   dropRequest: number;
   /** The processor acts, the answer is lost (unknown). */
   dropAnswer: number;
-  /** The request arrives twice (the processor deduplicates it by gateway key). */
+  /**
+   * The request arrives twice, the copy before the answer is back (the processor deduplicates
+   * copies by gateway key, unless it refused the first one before processing).
+   */
   duplicate: number;
   /** One-way delay, uniform in [0, maxDelayMs]; independent draws reorder requests. */
   maxDelayMs: number;
@@ -61,7 +64,10 @@ export function networkedProcessor(world: World, processor: Processor, name: str
     if (dropAnswer) count('net.drop_answer');
     if (duplicate) {
       count('net.duplicate');
-      world.after(there + world.int(0, f.maxDelayMs + 5), () => {
+      // The copy lands before the answer is back at Idem, as when a proxy or load balancer
+      // retries on its own: one the gateway receives after Idem has heard the answer and asked
+      // again is beyond what a caller can prevent (reconciliation's work).
+      world.after(there + world.int(0, back - 1), () => {
         const a = deliver();
         world.log(name, `${what}: duplicate delivered → ${a.status}`);
       });

@@ -6,8 +6,11 @@
  * - `failover-on-unknown`: an unknown gateway outcome is handed to the pipeline as "not
  *   processed", so it retries or fails over under a new gateway key while the first may have
  *   executed.
+ * - `early-response`: the stored response of a key is committed the moment `completeKey` runs,
+ *   before the transaction holding the business change commits; a crash before that commit
+ *   leaves a final answer for a change that never happened.
  */
-export const plantedBugs = ['skip-fence', 'failover-on-unknown'] as const;
+export const plantedBugs = ['skip-fence', 'failover-on-unknown', 'early-response'] as const;
 
 /** One of {@link plantedBugs}. */
 export type PlantedBug = (typeof plantedBugs)[number];

@@ -1,0 +1,4 @@
+import { it } from 'vitest';
+import { sweep } from './sweep.js';
+
+it('keeps every invariant over seeds 1..1000 of crashes, stalls, lost traffic, outages and fast-path loss', () => sweep(1, 1000));
