@@ -44,7 +44,6 @@ export interface SimConfig {
   storeDelayMs: number;
 }
 
-
 const FENCED: ReadonlySet<string> = new Set(['guardKey', 'bindKeyResource', 'completeKey']);
 
 /**
@@ -173,9 +172,14 @@ export class SimInstance {
   /** Await points left before a planned crash, and what to do when it lands. */
   private crashPlan: { steps: number; then: () => void } | null = null;
 
-  /** kill -9 at the `steps`-th await point from now, whatever the process is doing then. */
+  /** kill -9 at the `steps`-th await point from now, whatever the process is doing then; `then` runs when it lands. */
   crashAtAwait(steps: number, then: () => void): void {
     this.crashPlan = { steps, then };
+  }
+
+  /** Drops a planned crash that has not landed (the faults have stopped). */
+  cancelPlannedCrash(): void {
+    this.crashPlan = null;
   }
 
   /** What the HTTP layer does for a POST: fingerprint, gate, handler, problem mapping. */

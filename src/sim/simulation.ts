@@ -120,8 +120,10 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
           restartLater();
         } else {
           // At its k-th await point from now (a store or fast-path round trip, COMMIT included).
-          victim.crashAtAwait(world.int(1, 40), restartLater);
-          count('crash.at_await');
+          victim.crashAtAwait(world.int(1, 40), () => {
+            count('crash.at_await');
+            restartLater();
+          });
         }
       }
       scheduleCrash();
@@ -179,6 +181,7 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
   network = calmNetwork;
   for (const p of processors) p.setFaults({ errorBeforeProcessingRate: 0, timeoutAfterProcessingRate: 0, ambiguousErrorRate: 0, outages: [], outage: false });
   infra.fast.available = true;
+  for (const s of slots) s.cancelPlannedCrash();
   slots.forEach((s, i) => s.alive || restart(i));
   const bound = stopAt + o.recoveryBoundMs;
   const stuck: Violation[] = [];
