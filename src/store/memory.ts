@@ -648,7 +648,6 @@ class MemoryOps implements StoreOps {
   }
 }
 
-
 /** One open transaction: its handle stops working when it ends; a failed statement aborts it. */
 interface TxState {
   open: boolean;
@@ -669,8 +668,8 @@ interface TxState {
  *
  * Calling the store itself (not the `tx` handle) from inside its own transaction would wait
  * for the transaction forever; it throws instead. That check follows the async context
- * (`AsyncLocalStorage`), whose promise hooks cost about half the simulator's CPU on Node 20;
- * the simulator turns it off (`{ detectReentry: false }`), where a self-wait shows as a
+ * (`AsyncLocalStorage`), whose promise hooks took four fifths of the simulator's time on
+ * Node 20; the simulator turns it off (`{ detectReentry: false }`), where a self-wait shows as a
  * payment that never ends (I3).
  *
  * @example
