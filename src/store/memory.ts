@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { GatewayOperation } from '../gateways/port.js';
-import { toKeyRow, type ClaimResult, type KeyRequest, type KeyRow, type StoredResponse } from '../idempotency/store.js';
+import { toKeyRow, type ClaimResult, type KeyRequest, type KeyRow, type RawRow, type StoredResponse } from '../idempotency/store.js';
 import { eventName, postingsFor, type Account, type JournalEntry, type LedgerEvent } from '../ledger/ledger.js';
 import { StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../payments/repo.js';
 import type { PaymentEventView, PaymentView } from '../payments/view.js';
@@ -22,22 +22,12 @@ export class MemoryConstraintError extends Error {
   }
 }
 
-interface KeyRecord {
-  merchant_id: string;
-  key: string;
-  fingerprint: string;
-  method: string;
-  path: string;
-  state: 'in_progress' | 'completed';
-  fence: number;
+/** A stored key: the row every store maps with `toKeyRow`, its times as epoch milliseconds. */
+interface KeyRecord extends Omit<RawRow, 'lease_until' | 'expires_at'> {
   lease_until: number | null;
-  resource_id: string | null;
-  response_status: number | null;
-  response_type: string | null;
-  response_body: string | null;
+  expires_at: number | null;
   created_at: number;
   completed_at: number | null;
-  expires_at: number | null;
 }
 
 interface MerchantRecord {
