@@ -1,0 +1,67 @@
+/**
+ * Idem's layering, enforced (`npm run lint`, part of `npm test`). docs/architecture.md draws it:
+ *
+ *   api, cli, sim, bench ──► outbox, store adapters, gateway connectors ──► domain ──► ports
+ *
+ * The domain folders (payments, idempotency, ledger, resilience, reconciliation, events,
+ * merchants) decide; they reach storage, time, randomness and gateways only through ports
+ * (src/ports/, src/store/port.ts, src/gateways/port.ts), never through a driver, a server
+ * framework or an adapter. test/lint.test.ts plants a violation of each rule and checks that
+ * this file refuses it.
+ */
+const DOMAIN = '^src/(payments|idempotency|ledger|resilience|reconciliation|events|merchants)/';
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'domain-imports-no-infrastructure-package',
+      comment:
+        'The domain reaches databases, Redis and HTTP through ports (docs/architecture.md). Put the adapter under src/store/ or src/api/ and inject it.',
+      severity: 'error',
+      from: { path: DOMAIN },
+      to: {
+        dependencyTypes: ['npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown'],
+        path: '(^|/)node_modules/(pg|pg-[^/]+|ioredis|@electric-sql/[^/]+|fastify|@fastify/[^/]+|prom-client|pino|commander|@nats-io/[^/]+)/',
+      },
+    },
+    {
+      name: 'domain-imports-no-adapter',
+      comment:
+        'The domain sees storage through src/store/port*.ts and gateways through src/gateways/port.ts; adapters (SQL, memory, Redis, HTTP, simulator) are wired by the composition root (src/idem.ts).',
+      severity: 'error',
+      from: { path: DOMAIN },
+      to: {
+        path: '^src/(db|api|cli|sim|outbox|observability|config)/|^src/idem\\.ts$|^src/store/(?!port)|^src/gateways/(?!(port|router)\\.ts$)',
+      },
+    },
+    {
+      name: 'ports-import-nothing-inward',
+      comment: 'src/ports/ is the innermost ring: clock, timers, random, ids.',
+      severity: 'error',
+      from: { path: '^src/ports/' },
+      to: { path: '^src/(?!ports/)' },
+    },
+    {
+      name: 'no-test-code-in-src',
+      comment: 'Production code never imports tests, benchmarks or their support.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '\\.test\\.ts$' },
+      to: { path: '^(test|bench)/' },
+    },
+    {
+      name: 'no-circular',
+      comment: 'A cycle means two folders are one concern, or a port is missing.',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { circular: true, dependencyTypesNot: ['type-only'] },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^(dist|dist-bench|dist-all)/' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'] },
+    moduleSystems: ['es6', 'cjs'],
+  },
+};
