@@ -5,8 +5,10 @@
  * the same on the wire; after a few retries they do not look the same here.
  *
  * Delays are bucketed (25 ms … 25.6 s, doubling). Each bucket holds a Beta posterior whose
- * prior is Beta(1, 1) (mean ½, worth two answers; a bucket's own answers override it after a
- * handful), with evidence decaying by half every `halfLifeMs`. Waiting longer is never worse
+ * prior is worth two answers, centred on `priorMean` — the caller passes the gateway's current
+ * success rate (a retry after a blip succeeds about as often as a first try), ½ when it knows
+ * nothing; a bucket's own answers override the prior after a handful. Evidence decays by half
+ * every `halfLifeMs`. Waiting longer is never worse
  * than waiting less for the same failure, so the estimate for `d` is the best posterior mean
  * among buckets up to `d`. Pure.
  */
@@ -33,9 +35,9 @@ export class RetrySensitivity {
   }
 
   /** Probability that a retry after `delayMs` succeeds. */
-  successAfter(delayMs: number): number {
+  successAfter(delayMs: number, priorMean = 0.5): number {
     let best = 0;
-    for (let i = 0; i <= bucketOf(delayMs); i++) best = Math.max(best, (1 + this.ok[i]!) / (2 + this.ok[i]! + this.failed[i]!));
+    for (let i = 0; i <= bucketOf(delayMs); i++) best = Math.max(best, (2 * priorMean + this.ok[i]!) / (2 + this.ok[i]! + this.failed[i]!));
     return best;
   }
 
@@ -46,12 +48,18 @@ export class RetrySensitivity {
    * preference, not a learned value (docs/resilience.md), and it is what keeps a gateway whose
    * 503s last minutes from being hammered every 25 ms at a 2 % success rate.
    */
-  bestDelay(minDelayMs: number, latencyMs: number, callCostMs = 200, maxDelayMs = RETRY_DELAYS_MS.at(-1)!): { delayMs: number; success: number; expectedMs: number } {
+  bestDelay(
+    minDelayMs: number,
+    latencyMs: number,
+    callCostMs = 200,
+    priorMean = 0.5,
+    maxDelayMs = RETRY_DELAYS_MS.at(-1)!,
+  ): { delayMs: number; success: number; expectedMs: number } {
     let best = { delayMs: Math.max(minDelayMs, RETRY_DELAYS_MS[0]!), success: 0, expectedMs: Infinity };
     for (const d of RETRY_DELAYS_MS) {
       if (d > maxDelayMs && d > minDelayMs) break;
       const delay = Math.max(d, minDelayMs);
-      const success = this.successAfter(delay);
+      const success = this.successAfter(delay, priorMean);
       const expectedMs = (delay + Math.max(1, latencyMs) + callCostMs) / success;
       if (expectedMs < best.expectedMs - 1e-9) best = { delayMs: delay, success, expectedMs };
     }
