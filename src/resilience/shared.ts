@@ -1,0 +1,130 @@
+import type { Runtime } from '../ports/clock.js';
+import type { GatewayObservation, GatewayStateChange, HealthBook } from './book.js';
+
+/**
+ * The log every instance appends its gateway answers to and reads the others' from
+ * (docs/resilience.md). Redis Streams when Redis is up, a PostgreSQL table otherwise. It is
+ * a learning signal, not a record of money: an entry lost or read twice moves a success rate
+ * by one answer, never a payment.
+ */
+export interface ObservationLog {
+  readonly name: string;
+  append(instance: string, batch: readonly GatewayObservation[]): Promise<void>;
+  /** Entries after `cursor` (null: those of the last `warmMs`), oldest first. */
+  read(cursor: string | null, limit: number, warmMs: number): Promise<{ entries: Array<{ instance: string; observation: GatewayObservation }>; cursor: string | null }>;
+}
+
+export interface SharedHealthOptions {
+  book: HealthBook;
+  runtime: Runtime;
+  /** This instance's name: its own entries are not learned twice. */
+  instance: string;
+  /** Tried in order: the first that answers is used (Redis, then PostgreSQL). */
+  logs: readonly ObservationLog[];
+  /** How often to push this instance's answers and pull the others'. */
+  intervalMs?: number;
+  /** On start, learn from the last this many ms of everyone's traffic. */
+  warmMs?: number;
+  onChange?: (change: GatewayStateChange) => void;
+  log?: { warn(obj: object, msg: string): void };
+}
+
+/**
+ * Keeps one instance's {@link HealthBook} learning from every instance's traffic. Its own
+ * answers are learned at once (a gateway going down is acted on without waiting for a round
+ * trip) and appended to the shared log in batches; the other instances' are read back on the
+ * same beat. When no log answers, the instance keeps learning from its own traffic alone:
+ * slower to learn, never wrong about money.
+ *
+ *   instance A  observe ─► book(A) ─► batch ─► log ─┐
+ *   instance B  observe ─► book(B) ─► batch ─► log ─┼─► pull (skip own) ─► book(A), book(B)
+ */
+export class SharedHealth {
+  private pending: GatewayObservation[] = [];
+  private readonly cursors = new Map<ObservationLog, string | null>();
+  private stopTimer: () => void = () => {};
+  private beat: Promise<void> | null = null;
+  private readonly intervalMs: number;
+  private readonly warmMs: number;
+  /** The log that answered last; null while none does. */
+  active: ObservationLog | null = null;
+
+  constructor(private readonly o: SharedHealthOptions) {
+    this.intervalMs = o.intervalMs ?? 200;
+    this.warmMs = o.warmMs ?? 120_000;
+  }
+
+  /** Learns one of this instance's answers and queues it for the others. */
+  record(ob: GatewayObservation): void {
+    this.learn(ob);
+    if (this.o.logs.length > 0) this.pending.push(ob);
+    if (this.pending.length > 10_000) this.pending.splice(0, this.pending.length - 10_000);
+  }
+
+  start(): void {
+    this.stopTimer = this.o.runtime.timers.every(this.intervalMs, () => {
+      if (this.beat) return;
+      this.beat = this.sync().finally(() => (this.beat = null));
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopTimer();
+    await this.beat;
+    await this.sync();
+  }
+
+  /** One push and pull: this instance's answers out, everyone else's in. */
+  async sync(): Promise<void> {
+    for (const log of this.o.logs) {
+      try {
+        const batch = this.pending;
+        if (batch.length > 0) {
+          this.pending = [];
+          try {
+            await log.append(this.o.instance, batch);
+          } catch (err) {
+            this.pending = batch.concat(this.pending);
+            throw err;
+          }
+        }
+        for (let pages = 0; pages < 20; pages++) {
+          const { entries, cursor } = await log.read(this.cursors.get(log) ?? null, 500, this.warmMs);
+          this.cursors.set(log, cursor);
+          for (const e of entries) if (e.instance !== this.o.instance) this.learn(e.observation);
+          if (entries.length < 500) break;
+        }
+        if (this.active !== log) this.o.log?.warn({ log: log.name }, 'gateway health shared through this log');
+        this.active = log;
+        return;
+      } catch (err) {
+        if (this.active === log) this.o.log?.warn({ log: log.name, err: { message: (err as Error).message } }, 'gateway health log unreachable; trying the next');
+        if (this.active === log) this.active = null;
+      }
+    }
+  }
+
+  private learn(ob: GatewayObservation): void {
+    const change = this.o.book.observe(ob);
+    if (change) this.o.onChange?.(change);
+  }
+}
+
+/** An in-process log, for tests and the simulator (one world, several instances). */
+export class MemoryObservationLog implements ObservationLog {
+  readonly name = 'memory';
+  private readonly entries: Array<{ instance: string; observation: GatewayObservation }> = [];
+  down = false;
+
+  async append(instance: string, batch: readonly GatewayObservation[]): Promise<void> {
+    if (this.down) throw new Error('observation log down');
+    for (const observation of batch) this.entries.push({ instance, observation });
+  }
+
+  async read(cursor: string | null, limit: number): Promise<{ entries: Array<{ instance: string; observation: GatewayObservation }>; cursor: string | null }> {
+    if (this.down) throw new Error('observation log down');
+    const from = cursor === null ? 0 : Number(cursor);
+    const entries = this.entries.slice(from, from + limit);
+    return { entries, cursor: String(from + entries.length) };
+  }
+}
