@@ -15,7 +15,7 @@ import { createProcessor, type Processor } from './gateways/simulator/processor.
 import { LocalKeyEvents, PgKeyEvents, RedisKeyEvents, pgNotifyChannel, type KeyEvents } from './idempotency/events.js';
 import { InProcessFastPath, RedisFastPath, type FastPath } from './idempotency/fastpath.js';
 import { Gate } from './idempotency/gate.js';
-import { SqlStore } from './store/sql.js';
+import { SqlStore } from './store/sql/index.js';
 import type { Store } from './store/port.js';
 import { startSweeper } from './idempotency/sweeper.js';
 import { startRelay, type Relay } from './outbox/relay.js';

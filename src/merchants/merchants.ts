@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import type { Database } from '../db/database.js';
 import type { Store } from '../store/port.js';
-import { SqlStore } from '../store/sql.js';
+import { SqlStore } from '../store/sql/index.js';
 import type { Clock, Random } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
 

@@ -5,7 +5,7 @@ import type { GatewayRouter } from '../gateways/router.js';
 import type { Claim, OperationResult } from '../idempotency/gate.js';
 import { sleep, type Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
-import type { AttemptRow, PaymentRow } from './repo.js';
+import type { AttemptRow, PaymentRow } from './rows.js';
 import { finalResponse, pendingResponse, type PaymentRequestKind } from './responses.js';
 import { canTransition, type PaymentStatus } from './states.js';
 import type { PaymentEventView, PaymentView } from './view.js';

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { GatewayOperation } from '../gateways/port.js';
 import { toKeyRow, type ClaimResult, type KeyRequest, type KeyRow, type RawRow, type StoredResponse } from '../idempotency/store.js';
 import { eventName, postingsFor, type Account, type JournalEntry, type LedgerEvent } from '../ledger/ledger.js';
-import { StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../payments/repo.js';
+import { StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../payments/rows.js';
 import type { PaymentEventView, PaymentView } from '../payments/view.js';
 import { storeOpNames as opNames, type AttemptResult, type DueWork, type NewAttempt, type NewPayment, type PaymentChanges, type Store, type StoreOps } from './port.js';
 

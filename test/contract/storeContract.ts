@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewayOperation } from '../../src/gateways/port.js';
 import type { KeyRequest } from '../../src/idempotency/store.js';
-import { StaleWriteError, type AttemptRow, type PaymentRow } from '../../src/payments/repo.js';
+import { StaleWriteError, type AttemptRow, type PaymentRow } from '../../src/payments/rows.js';
 import type { NewPayment, Store } from '../../src/store/port.js';
 
 export interface OpenedStore {

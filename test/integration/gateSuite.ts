@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config/config.js';
 import type { Database } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createIdem, type Idem } from '../../src/idem.js';
-import { SqlStore } from '../../src/store/sql.js';
+import { SqlStore } from '../../src/store/sql/index.js';
 import { createMerchant } from '../../src/merchants/merchants.js';
 import { cryptoRandom, systemTimers, type Runtime } from '../../src/ports/clock.js';
 import { ControlledGateway } from '../support/controlledGateway.js';

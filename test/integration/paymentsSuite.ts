@@ -106,7 +106,7 @@ export function paymentsSuite(name: string, open: () => Promise<PaymentsEnv | nu
       ).rows;
     /** The payment's ledger balances, which must also be what its state says they are. */
     const balances = async (p: PaymentView) => {
-      const got = await paymentBalances(env!.db, p.id);
+      const got = paymentBalances(await idem.store.listEntries(p.id));
       expect(got, `balances of ${p.status} payment`).toEqual(expectedBalances(p));
       return got;
     };
