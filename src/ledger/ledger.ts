@@ -1,3 +1,5 @@
+import type { PaymentStatus } from '../payments/states.js';
+
 /**
  * The double-entry ledger, pure: accounts, postings per money movement and the balances a
  * payment's state implies (docs/architecture.md; the journal's SQL is in src/store/sql/ledger.ts).
@@ -68,6 +70,33 @@ export function postingsFor(event: LedgerEvent): Posting[] {
 /** The entry's unique name within its payment: one authorize, one void, one per capture/refund attempt. */
 export function eventName(event: LedgerEvent): string {
   return event.kind === 'capture' || event.kind === 'refund' ? `${event.kind}:${event.attemptId}` : event.kind;
+}
+
+/** A payment's amounts beside its balances in the books, as an audit (`verifyLedger`) reads them. */
+export interface PaymentBooks {
+  id: string;
+  status: PaymentStatus;
+  amount: number;
+  amount_authorized: number;
+  amount_captured: number;
+  amount_refunded: number;
+  amount_voided: number;
+  /** The sum of its postings on `gateway_holds`. */
+  holds: number;
+  /** The sum of its postings on `gateway_receivable`. */
+  receivable: number;
+}
+
+/** The whole books at a glance, for an audit (`LedgerStore.summarizeBooks`). */
+export interface BooksSummary {
+  /** How many journal entries there are. */
+  entries: number;
+  /** Entries whose postings do not sum to zero, or that have none, oldest first. */
+  unbalancedEntries: Array<{ paymentId: string; event: string; total: number }>;
+  /** The sum of every posting, per currency that has postings, by currency. */
+  currencyTotals: Array<{ currency: string; total: number }>;
+  /** Every payment, by id (byte order). */
+  payments: PaymentBooks[];
 }
 
 export interface PaymentBalances {

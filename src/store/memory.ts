@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { GatewayOperation } from '../gateways/port.js';
 import { toKeyRow, type ClaimResult, type KeyRequest, type KeyRow, type RawRow, type StoredResponse } from '../idempotency/store.js';
-import { eventName, postingsFor, type Account, type JournalEntry, type LedgerEvent } from '../ledger/ledger.js';
+import { eventName, postingsFor, type Account, type BooksSummary, type JournalEntry, type LedgerEvent } from '../ledger/ledger.js';
 import { StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../payments/rows.js';
 import type { PaymentEventView, PaymentView } from '../payments/view.js';
 import { storeOpNames as opNames, type AttemptResult, type DueWork, type NewAttempt, type NewPayment, type PaymentChanges, type Store, type StoreOps } from './port.js';
@@ -155,6 +155,8 @@ const keyId = (merchantId: string, key: string) => `${merchantId}\u0000${key}`;
 const ms = (d: Date) => d.getTime();
 const date = (n: number) => new Date(n);
 const cmp = (a: string | number, b: string | number) => (a < b ? -1 : a > b ? 1 : 0);
+/** Byte order, as `COLLATE "C"`. */
+const bytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /** What `jsonb` gives back: JSON round trip, keys deduplicated and ordered by length, then bytes. */
 function jsonb<T>(value: T): T {
@@ -606,6 +608,43 @@ class MemoryOps implements StoreOps {
       }));
   }
 
+  async summarizeBooks(): Promise<BooksSummary> {
+    const entries = this.s.entries.values().sort((a, b) => a.id - b.id);
+    const total = (e: EntryRecord) => e.postings.reduce((t, p) => t + p.amount, 0);
+    const byCurrency = new Map<string, number>();
+    const balances = new Map<string, { holds: number; receivable: number }>();
+    for (const e of entries) {
+      if (e.postings.length > 0) byCurrency.set(e.currency, (byCurrency.get(e.currency) ?? 0) + total(e));
+      const b = balances.get(e.payment_id) ?? { holds: 0, receivable: 0 };
+      for (const p of e.postings) {
+        if (p.account === 'gateway_holds') b.holds += p.amount;
+        if (p.account === 'gateway_receivable') b.receivable += p.amount;
+      }
+      balances.set(e.payment_id, b);
+    }
+    return {
+      entries: entries.length,
+      unbalancedEntries: entries
+        .filter((e) => e.postings.length === 0 || total(e) !== 0)
+        .map((e) => ({ paymentId: e.payment_id, event: e.event, total: total(e) })),
+      currencyTotals: [...byCurrency].sort(([a], [b]) => bytes(a, b)).map(([currency, t]) => ({ currency, total: t })),
+      payments: this.s.payments
+        .values()
+        .sort((a, b) => bytes(a.id, b.id))
+        .map((p) => ({
+          id: p.id,
+          status: p.status,
+          amount: p.amount,
+          amount_authorized: p.amount_authorized,
+          amount_captured: p.amount_captured,
+          amount_refunded: p.amount_refunded,
+          amount_voided: p.amount_voided,
+          holds: balances.get(p.id)?.holds ?? 0,
+          receivable: balances.get(p.id)?.receivable ?? 0,
+        })),
+    };
+  }
+
   // ——— outbox relay ———
 
   async claimDueWork(now: number, limit: number, leaseMs: number): Promise<DueWork[]> {
@@ -783,6 +822,7 @@ export class MemoryStore implements Store {
   listEvents(...a: Parameters<StoreOps['listEvents']>) { return this.atomic('listEvents', a); }
   postEntry(...a: Parameters<StoreOps['postEntry']>) { return this.atomic('postEntry', a); }
   listEntries(...a: Parameters<StoreOps['listEntries']>) { return this.atomic('listEntries', a); }
+  summarizeBooks(...a: Parameters<StoreOps['summarizeBooks']>) { return this.atomic('summarizeBooks', a); }
   claimDueWork(...a: Parameters<StoreOps['claimDueWork']>) { return this.atomic('claimDueWork', a); }
   rescheduleWork(...a: Parameters<StoreOps['rescheduleWork']>) { return this.atomic('rescheduleWork', a); }
   guardWork(...a: Parameters<StoreOps['guardWork']>) { return this.atomic('guardWork', a); }

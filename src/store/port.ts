@@ -1,6 +1,6 @@
 import type { GatewayOperation } from '../gateways/port.js';
 import type { ClaimResult, KeyRequest, KeyRow, StoredResponse } from '../idempotency/store.js';
-import type { JournalEntry, LedgerEvent } from '../ledger/ledger.js';
+import type { BooksSummary, JournalEntry, LedgerEvent } from '../ledger/ledger.js';
 import type { AttemptRow, PaymentRow } from '../payments/rows.js';
 import type { PaymentEventView, PaymentView } from '../payments/view.js';
 
@@ -57,6 +57,8 @@ export interface LedgerStore {
   postEntry(paymentId: string, currency: string, event: LedgerEvent, now: Date): Promise<void>;
   /** The payment's committed journal, oldest first; postings ordered by account. */
   listEntries(paymentId: string): Promise<JournalEntry[]>;
+  /** Every payment's amounts and balances, the entries that do not balance and each currency's total (`verifyLedger`). */
+  summarizeBooks(): Promise<BooksSummary>;
 }
 
 /** The outbox relay's leased, fenced work claims. */
@@ -134,7 +136,7 @@ export const paymentOpNames = [
   'insertPayment', 'findPayment', 'updatePayment', 'insertAttempt', 'findOpenAttempt', 'lastAttemptNo', 'countAttempts',
   'recordAttempt', 'insertEvent', 'loadView', 'listViews', 'listEvents',
 ] as const satisfies ReadonlyArray<keyof PaymentStore>;
-export const ledgerOpNames = ['postEntry', 'listEntries'] as const satisfies ReadonlyArray<keyof LedgerStore>;
+export const ledgerOpNames = ['postEntry', 'listEntries', 'summarizeBooks'] as const satisfies ReadonlyArray<keyof LedgerStore>;
 export const outboxOpNames = ['claimDueWork', 'rescheduleWork', 'guardWork'] as const satisfies ReadonlyArray<keyof OutboxStore>;
 
 /** Every operation of {@link StoreOps}. */

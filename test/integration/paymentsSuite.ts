@@ -112,7 +112,7 @@ export function paymentsSuite(name: string, open: () => Promise<PaymentsEnv | nu
     };
     /** The whole ledger against Idem's state and both gateways' logs: no difference at all. */
     const verify = async (): Promise<VerifyReport> => {
-      const report = await verifyLedger(env!.db, [...main.log, ...backup.log]);
+      const report = await verifyLedger(idem.store, [...main.log, ...backup.log]);
       expect(report.differences).toEqual([]);
       return report;
     };
@@ -471,7 +471,7 @@ export function paymentsSuite(name: string, open: () => Promise<PaymentsEnv | nu
       // Not stored: the key is still in progress, bound to the payment, with no response.
       const open = await idem.store.readKey(A.id, 'unk-create');
       expect(open).toMatchObject({ state: 'in_progress', resourceId: p0.id, response: null });
-      const during = await verifyLedger(env!.db, [...main.log, ...backup.log]);
+      const during = await verifyLedger(idem.store, [...main.log, ...backup.log]);
       expect(during.differences).toEqual([]);
       expect(during.inFlight).toContain(p0.id);
 

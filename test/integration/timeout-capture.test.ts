@@ -21,6 +21,7 @@ import { openPglite } from '../../src/db/pglite.js';
 import { openPostgres } from '../../src/db/postgres.js';
 import { startSimulatorServer, type SimulatorServer } from '../../src/gateways/simulator/server.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
+import { SqlStore } from '../../src/store/sql/index.js';
 import { createMerchant } from '../../src/merchants/merchants.js';
 import { cryptoRandom } from '../../src/ports/clock.js';
 import { createHttpClient, type HttpAnswer, type HttpClient } from '../support/httpClient.js';
@@ -180,7 +181,7 @@ describe.each([
 
       const db = await env!.openDb();
       try {
-        const report = await verifyLedger(db, log);
+        const report = await verifyLedger(new SqlStore(db), log);
         expect(report.differences).toEqual([]);
         expect(report.inFlight).toEqual([]);
         expect(report.checked.payments).toBe(1);
