@@ -38,8 +38,8 @@ export function gateSuite(name: string, open: () => Promise<{ db: Database; redi
       await migrate(env.db);
       const config = loadConfig({ IDEM_HOLD_TIMEOUT_MS: '400', ...(env.redisUrl ? { REDIS_URL: env.redisUrl } : {}) });
       idem = await createIdem(config, { db: env.db, runtime, sweeper: false, connectors: new Map([['sim-a', gateway]]) });
-      keyA = (await createMerchant(env.db, cryptoRandom, 'A')).apiKey;
-      keyB = (await createMerchant(env.db, cryptoRandom, 'B')).apiKey;
+      keyA = (await createMerchant(new SqlStore(env.db), cryptoRandom, 'A')).apiKey;
+      keyB = (await createMerchant(new SqlStore(env.db), cryptoRandom, 'B')).apiKey;
     });
     afterAll(async () => {
       await idem?.close();

@@ -68,8 +68,8 @@ export function paymentsSuite(name: string, open: () => Promise<PaymentsEnv | nu
           ['backup', backup],
         ]),
       });
-      A = await createMerchant(env.db, cryptoRandom, 'A');
-      B = await createMerchant(env.db, cryptoRandom, 'B');
+      A = await createMerchant(idem.store, cryptoRandom, 'A');
+      B = await createMerchant(idem.store, cryptoRandom, 'B');
     });
     afterAll(async () => {
       await idem?.close();

@@ -193,7 +193,7 @@ describe.skipIf(!pgReady)('pipeline under SIGKILL: 2 instances, PostgreSQL + Red
   it(
     '300 payments, each instance killed twice or more: every payment final, no operation twice, every key replays, ledger matches',
     async () => {
-      const merchant = await createMerchant(db!, cryptoRandom, 'pipeline-crash');
+      const merchant = await createMerchant(new SqlStore(db!), cryptoRandom, 'pipeline-crash');
       merchantId = merchant.id;
       const plans = planPayments(SEED, 300, GATEWAYS);
       const { traffic, killed, trafficMs, cluster } = await trafficUnderKills({

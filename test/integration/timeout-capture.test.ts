@@ -50,7 +50,7 @@ const postgresMode: Mode = {
     try {
       idem = await startIdemServer({ env: { DATABASE_URL: database.url, IDEM_GATEWAYS: gatewaysEnv(sim), ...baseEnv } });
       const db = openPostgres(database.url, { max: 2 });
-      const merchant = await createMerchant(db, cryptoRandom, 'timeout-capture').finally(() => db.close());
+      const merchant = await createMerchant(new SqlStore(db), cryptoRandom, 'timeout-capture').finally(() => db.close());
       return {
         idem,
         apiKey: merchant.apiKey,
