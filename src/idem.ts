@@ -12,9 +12,12 @@ import type { GatewayConnector } from './gateways/port.js';
 import { GatewayRouter } from './gateways/router.js';
 import { createSimulatorConnector } from './gateways/simulator/connector.js';
 import { createProcessor, type Processor } from './gateways/simulator/processor.js';
-import { LocalKeyEvents, PgKeyEvents, RedisKeyEvents, pgNotifyChannel, type KeyEvents } from './idempotency/events.js';
-import { InProcessFastPath, RedisFastPath, type FastPath } from './idempotency/fastpath.js';
+import { LocalKeyEvents, type KeyEvents } from './idempotency/events.js';
+import { InProcessFastPath, type FastPath } from './idempotency/fastpath.js';
 import { Gate } from './idempotency/gate.js';
+import { PgKeyEvents, notifyOver } from './store/pg/keyEvents.js';
+import { RedisFastPath } from './store/redis/fastPath.js';
+import { RedisKeyEvents } from './store/redis/keyEvents.js';
 import { SqlStore } from './store/sql/index.js';
 import type { Store } from './store/port.js';
 import { startSweeper } from './idempotency/sweeper.js';
@@ -88,9 +91,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       events = await RedisKeyEvents.connect(redis);
     } else if (db.kind === 'postgres' && config.databaseUrl) {
       fast = new InProcessFastPath(runtime.clock);
-      events = await PgKeyEvents.connect(config.databaseUrl, async (payload) => {
-        await db.query('SELECT pg_notify($1, $2)', [pgNotifyChannel, payload]);
-      }, runtime.timers);
+      events = await PgKeyEvents.connect(config.databaseUrl, notifyOver(db), runtime.timers);
     } else {
       fast = new InProcessFastPath(runtime.clock);
       events = new LocalKeyEvents();
