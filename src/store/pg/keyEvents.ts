@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Queryable } from '../../db/database.js';
 import { LocalKeyEvents, keyChannelId, type KeyEvents } from '../../idempotency/events.js';
 import type { Timers } from '../../ports/clock.js';
+
 const PG_CHANNEL = 'idem_keys';
 
 /** PostgreSQL LISTEN/NOTIFY, for production without Redis. */
