@@ -2,7 +2,7 @@ import { createProcessor, type Processor } from '../gateways/simulator/processor
 import { LocalKeyEvents } from '../idempotency/events.js';
 import type { JournalEntry } from '../ledger/ledger.js';
 import { seededRandom } from '../ports/seeded.js';
-import { MemoryStore } from '../store/memory.js';
+import { MemoryStore } from '../store/memory/index.js';
 import { Clients, type PaymentScript } from './clients.js';
 import { SimFastPath, SimInstance, type SharedInfra, type SimConfig } from './instance.js';
 import { checkInvariants, reportedState, type Violation } from './invariants.js';
