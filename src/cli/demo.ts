@@ -1,5 +1,5 @@
 /**
- * `idem demo` (SPEC section 9): Idem in embedded mode against two simulated gateways with
+ * `idem demo` (README.md, "Demo"): Idem in embedded mode against two simulated gateways with
  * faults, a few hundred synthetic checkouts with duplicate and retried requests, a real
  * `kill -9` part-way through and a restart on the same data folder; then the proof, read from
  * the gateways' own logs and the ledger, not from Idem's opinion of itself.

@@ -18,7 +18,7 @@ const body = (over: Record<string, unknown> = {}) => ({
 });
 
 /**
- * The gate's contract (SPEC section 4) through the HTTP API in-process, against whichever
+ * The gate's contract (docs/idempotency.md) through the HTTP API in-process, against whichever
  * database `open` gives: the same suite runs on PostgreSQL and on embedded PGlite.
  */
 export function gateSuite(name: string, open: () => Promise<{ db: Database; redisUrl?: string; cleanup: () => Promise<void> } | null>) {

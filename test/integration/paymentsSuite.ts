@@ -28,7 +28,7 @@ const body = (over: Record<string, unknown> = {}) => ({
 });
 
 /**
- * The payment lifecycle (SPEC sections 3, 5–8, 11) through the HTTP API in-process, against
+ * The payment lifecycle (docs/payments.md, docs/errors.md) through the HTTP API in-process, against
  * whichever database `open` gives: statuses and amounts, the events timeline, the journal and
  * `verifyLedger` (with the gateways' own logs), refusals with their codes, declines, failover
  * and recovery of an unknown outcome. Two scripted gateways, `main` then `backup`.

@@ -1,5 +1,5 @@
 /**
- * The payment pipeline under crashes (SPEC sections 4–7, invariants I1–I4 of section 11).
+ * The payment pipeline under crashes (docs/payments.md; invariants I1–I4 in docs/testing.md).
  *
  * Production mode: two `idem serve` processes on one fresh PostgreSQL database and one Redis,
  * two gateway simulators (real HTTP) that lose 10% of their answers after executing and refuse

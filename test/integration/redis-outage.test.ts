@@ -6,7 +6,7 @@
  *   wave   1   2   3       4   5       6
  *   redis  up  up  ╳ kill  down down  restarted → replay entries written again, /readyz up
  *
- * PostgreSQL is the truth (SPEC section 2): without Redis every request must still succeed,
+ * PostgreSQL is the truth (docs/idempotency.md, "Redis outages"): without Redis every request must still succeed,
  * once per key, from PostgreSQL alone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * A capture whose answer is lost after the gateway executed it (SPEC section 4.7, 5, 6): the
+ * A capture whose answer is lost after the gateway executed it (docs/payments.md, "Outbox and recovery"): the
  * client gets 202 `capturing`, recovery finishes the capture by asking the gateway (never by
  * capturing again), and the client's retry with the same key is held until recovery stores
  * the final answer, then gets it.
