@@ -81,7 +81,7 @@ async function startIdem(env: ServerEnv): Promise<{ close: () => Promise<void>; 
   }
   const idem = await createIdem(config, { logger: false, ...(db ? { db } : {}) });
   const url = await idem.listen();
-  const merchant = await createMerchant(idem.db, cryptoRandom, 'bench');
+  const merchant = await createMerchant(idem.store, cryptoRandom, 'bench');
   if (counts) {
     if (idem.redis) countRedis(idem.redis, counts);
     Object.assign(counts, emptyCounts());

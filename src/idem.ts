@@ -12,10 +12,13 @@ import type { GatewayConnector } from './gateways/port.js';
 import { GatewayRouter } from './gateways/router.js';
 import { createSimulatorConnector } from './gateways/simulator/connector.js';
 import { createProcessor, type Processor } from './gateways/simulator/processor.js';
-import { LocalKeyEvents, PgKeyEvents, RedisKeyEvents, pgNotifyChannel, type KeyEvents } from './idempotency/events.js';
-import { InProcessFastPath, RedisFastPath, type FastPath } from './idempotency/fastpath.js';
+import { LocalKeyEvents, type KeyEvents } from './idempotency/events.js';
+import { InProcessFastPath, type FastPath } from './idempotency/fastpath.js';
 import { Gate } from './idempotency/gate.js';
-import { SqlStore } from './store/sql.js';
+import { PgKeyEvents, notifyOver } from './store/pg/keyEvents.js';
+import { RedisFastPath } from './store/redis/fastPath.js';
+import { RedisKeyEvents } from './store/redis/keyEvents.js';
+import { SqlStore } from './store/sql/index.js';
 import type { Store } from './store/port.js';
 import { startSweeper } from './idempotency/sweeper.js';
 import { startRelay, type Relay } from './outbox/relay.js';
@@ -27,11 +30,12 @@ import { systemRuntime, type Runtime } from './ports/clock.js';
 /** A running Idem: its parts, for the CLI, tests and benchmarks. */
 export interface Idem {
   config: Config;
-  db: Database;
+  /** The SQL database behind `store`; null when a store was given instead (`IdemOverrides.store`). */
+  db: Database | null;
   redis: Redis | null;
   app: FastifyInstance;
   gate: Gate;
-  /** The storage port over `db`. */
+  /** The storage port: over `db`, or the store given in `IdemOverrides.store`. */
   store: Store;
   payments: PaymentService;
   gateways: GatewayRouter;
@@ -52,6 +56,14 @@ export interface IdemOverrides {
   logger?: LoggerOptions | false;
   /** Use this database instead of opening one from the config. */
   db?: Database;
+  /**
+   * Use this store (e.g. `MemoryStore`) instead of a database: none is opened or migrated, the
+   * fast path is in-process and key events local, whatever the config names.
+   *
+   * @example
+   *   const idem = await createIdem(loadConfig({}), { store: new MemoryStore(), relay: false });
+   */
+  store?: Store;
   /** Extra connectors by gateway name (tests). */
   connectors?: Map<string, GatewayConnector>;
   /** Skip the background sweeper (tests that sweep by hand). */
@@ -64,15 +76,19 @@ export interface IdemOverrides {
 export async function createIdem(config: Config, overrides: IdemOverrides = {}): Promise<Idem> {
   const runtime = overrides.runtime ?? systemRuntime;
   const log = overrides.logger ? pino(overrides.logger) : pino({ enabled: false });
-  const db = overrides.db ?? (config.databaseUrl ? openPostgres(config.databaseUrl) : await openPglite(config.dataDir));
+  const db = overrides.db ?? (overrides.store ? null : config.databaseUrl ? openPostgres(config.databaseUrl) : await openPglite(config.dataDir));
+  const ownsDb = db !== null && !overrides.db;
   const closers: Array<() => Promise<unknown> | unknown> = [];
   try {
-    await migrate(db);
+    if (db) await migrate(db);
 
     let redis: Redis | null = null;
     let fast: FastPath;
     let events: KeyEvents;
-    if (config.redisUrl) {
+    if (db === null) {
+      fast = new InProcessFastPath(runtime.clock);
+      events = new LocalKeyEvents();
+    } else if (config.redisUrl) {
       redis = new Redis(config.redisUrl, {
         lazyConnect: true,
         enableOfflineQueue: false,
@@ -88,9 +104,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       events = await RedisKeyEvents.connect(redis);
     } else if (db.kind === 'postgres' && config.databaseUrl) {
       fast = new InProcessFastPath(runtime.clock);
-      events = await PgKeyEvents.connect(config.databaseUrl, async (payload) => {
-        await db.query('SELECT pg_notify($1, $2)', [pgNotifyChannel, payload]);
-      }, runtime.timers);
+      events = await PgKeyEvents.connect(config.databaseUrl, notifyOver(db), runtime.timers);
     } else {
       fast = new InProcessFastPath(runtime.clock);
       events = new LocalKeyEvents();
@@ -98,7 +112,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     closers.push(() => events.close());
 
     const metrics = new Metrics({ defaultMetrics: true });
-    const store = new SqlStore(db);
+    const store = overrides.store ?? new SqlStore(db!);
     const gate = new Gate({
       store,
       fast,
@@ -128,7 +142,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
         : {}),
       probe: {
         database: async () => {
-          await db.query('SELECT 1');
+          await db?.query('SELECT 1');
         },
         redis: () => (redis === null ? 'absent' : redis.status === 'ready' ? 'up' : 'down'),
       },
@@ -165,12 +179,12 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
         if (closed) return;
         closed = true;
         for (const c of closers.reverse()) await c();
-        if (!overrides.db) await db.close();
+        if (ownsDb) await db.close();
       },
     };
   } catch (err) {
     for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {});
-    if (!overrides.db) await db.close().catch(() => {});
+    if (ownsDb) await db.close().catch(() => {});
     throw err;
   }
 }

@@ -1,5 +1,5 @@
 /**
- * `idem demo` (SPEC section 9): Idem in embedded mode against two simulated gateways with
+ * `idem demo` (README.md, "Demo"): Idem in embedded mode against two simulated gateways with
  * faults, a few hundred synthetic checkouts with duplicate and retried requests, a real
  * `kill -9` part-way through and a restart on the same data folder; then the proof, read from
  * the gateways' own logs and the ledger, not from Idem's opinion of itself.
@@ -21,6 +21,7 @@ import { openPglite } from '../db/pglite.js';
 import type { SimulatorFaults } from '../gateways/simulator/processor.js';
 import { startSimulatorServer, type SimulatorServer } from '../gateways/simulator/server.js';
 import { verifyLedger, type VerifyReport } from '../ledger/verify.js';
+import { SqlStore } from '../store/sql/index.js';
 import { seededRandom } from '../ports/seeded.js';
 
 /** Where the demo writes: `process.stdout` or anything with `write` (tests). */
@@ -208,10 +209,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     try {
       const db = await openPglite(dataDir);
       try {
-        report = await verifyLedger(db, logs);
-        const { rows } = await db.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM payments GROUP BY status ORDER BY n DESC, status');
-        byState = Object.fromEntries(rows.map((r) => [r.status, r.n]));
-        paymentsInIdem = rows.reduce((n, r) => n + r.n, 0);
+        const store = new SqlStore(db);
+        report = await verifyLedger(store, logs);
+        const { payments } = await store.summarizeBooks();
+        const counts = new Map<string, number>();
+        for (const p of payments) counts.set(p.status, (counts.get(p.status) ?? 0) + 1);
+        byState = Object.fromEntries([...counts].sort(([a, n], [b, m]) => m - n || (a < b ? -1 : 1)));
+        paymentsInIdem = payments.length;
       } finally {
         await db.close();
       }

@@ -11,6 +11,7 @@ import { startSimulatorServer } from '../gateways/simulator/server.js';
 import { createIdem } from '../idem.js';
 import { createMerchant } from '../merchants/merchants.js';
 import { fetchGatewayLog, verifyLedger } from '../ledger/verify.js';
+import { SqlStore } from '../store/sql/index.js';
 import { cryptoRandom } from '../ports/clock.js';
 import { maskCardNumbersInUrl } from '../payments/cardData.js';
 
@@ -94,7 +95,7 @@ merchant
     const config = configOrExit(flags);
     await withDatabase(config, async (db) => {
       await migrate(db);
-      const m = await createMerchant(db, cryptoRandom, name);
+      const m = await createMerchant(new SqlStore(db), cryptoRandom, name);
       process.stdout.write(`merchant ${m.id}\napi key ${m.apiKey}\n(the key is shown once; Idem stores only its hash)\n`);
     });
   });
@@ -110,7 +111,7 @@ ledger
       await migrate(db);
       const http = config.gateways.filter((g) => g.kind === 'http');
       const logs = http.length === 0 ? null : (await Promise.all(http.map((g) => fetchGatewayLog(g.baseUrl!)))).flat();
-      const report = await verifyLedger(db, logs);
+      const report = await verifyLedger(new SqlStore(db), logs);
       const out = process.stdout;
       out.write(`checked ${report.checked.payments} payments, ${report.checked.entries} journal entries`);
       out.write(logs === null ? ' (no HTTP gateway configured: gateway logs not compared)\n' : `, ${logs.length} gateway operations from ${http.map((g) => g.name).join(', ')}\n`);

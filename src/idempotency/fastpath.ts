@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { Clock } from '../ports/clock.js';
 import type { StoredResponse } from './store.js';
 
@@ -13,7 +12,8 @@ export type LockResult = 'acquired' | 'busy' | 'unavailable';
  * The fast path in front of PostgreSQL: a replay cache and a lock that keeps duplicates from
  * racing into the database. Never a source of truth: every method may fail or lie (a lost
  * lock, an evicted entry) and Idem stays correct, because the claim and the fence are
- * PostgreSQL's. Errors are swallowed into `null` / `'unavailable'`.
+ * PostgreSQL's. Errors are swallowed into `null` / `'unavailable'`. The Redis adapter is in
+ * src/store/redis/fastPath.ts (docs/architecture.md).
  */
 export interface FastPath {
   getReplay(merchantId: string, key: string): Promise<CachedResponse | null>;
@@ -46,58 +46,4 @@ export class InProcessFastPath implements FastPath {
     const id = merchantId + ' ' + key;
     if (token !== null && this.locks.get(id)?.token === token) this.locks.delete(id);
   }
-}
-
-const UNLOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
-
-/** Redis: `SET NX PX` lock, replay entries with the key's remaining retention as TTL. */
-export class RedisFastPath implements FastPath {
-  constructor(private readonly redis: Redis) {
-    if (!('idemUnlock' in redis)) redis.defineCommand('idemUnlock', { numberOfKeys: 1, lua: UNLOCK });
-  }
-
-  get healthy(): boolean {
-    return this.redis.status === 'ready';
-  }
-
-  async getReplay(merchantId: string, key: string): Promise<CachedResponse | null> {
-    if (!this.healthy) return null;
-    try {
-      const raw = await this.redis.get(replayKey(merchantId, key));
-      if (raw === null) return null;
-      const v = JSON.parse(raw) as { f: string; s: number; t: string; b: string };
-      return { fingerprint: v.f, status: v.s, contentType: v.t, body: v.b };
-    } catch {
-      return null;
-    }
-  }
-
-  async tryLock(merchantId: string, key: string, token: string, ttlMs: number): Promise<LockResult> {
-    if (!this.healthy) return 'unavailable';
-    try {
-      const ok = await this.redis.set(lockKey(merchantId, key), token, 'PX', ttlMs, 'NX');
-      return ok === 'OK' ? 'acquired' : 'busy';
-    } catch {
-      return 'unavailable';
-    }
-  }
-
-  async finish(merchantId: string, key: string, token: string | null, response: CachedResponse | null, ttlMs: number): Promise<void> {
-    if (!this.healthy) return;
-    const p = this.redis.pipeline();
-    if (response) {
-      const entry = JSON.stringify({ f: response.fingerprint, s: response.status, t: response.contentType, b: response.body });
-      p.set(replayKey(merchantId, key), entry, 'PX', Math.max(1, ttlMs));
-    }
-    if (token !== null) (p as unknown as { idemUnlock(k: string, t: string): void }).idemUnlock(lockKey(merchantId, key), token);
-    await p.exec().catch(() => {});
-  }
-}
-
-function replayKey(merchantId: string, key: string): string {
-  return `idem:r:${merchantId}:${key}`;
-}
-
-function lockKey(merchantId: string, key: string): string {
-  return `idem:l:${merchantId}:${key}`;
 }

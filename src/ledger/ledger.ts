@@ -1,7 +1,9 @@
-import type { Queryable } from '../db/database.js';
+import type { PaymentStatus } from '../payments/states.js';
 
 /**
- * The double-entry ledger (SPEC section 7). Accounts, per currency:
+ * The double-entry ledger, pure: accounts, postings per money movement and the balances a
+ * payment's state implies (docs/architecture.md; the journal's SQL is in src/store/sql/ledger.ts).
+ * Accounts, per currency:
  *
  * | account              | holds                                                        |
  * |----------------------|--------------------------------------------------------------|
@@ -70,36 +72,31 @@ export function eventName(event: LedgerEvent): string {
   return event.kind === 'capture' || event.kind === 'refund' ? `${event.kind}:${event.attemptId}` : event.kind;
 }
 
-/**
- * Appends one journal entry in the caller's transaction. Unique per (payment, event): posting
- * the same movement twice fails the transaction instead of moving money twice in the books.
- */
-export async function postEntry(tx: Queryable, paymentId: string, currency: string, event: LedgerEvent, now: Date): Promise<void> {
-  const postings = postingsFor(event).filter((p) => p.amount !== 0);
-  if (postings.reduce((s, p) => s + p.amount, 0) !== 0) throw new Error(`unbalanced ledger entry for ${paymentId}`);
-  const { rows } = await tx.query<{ id: number }>(
-    `INSERT INTO ledger_entries (payment_id, event, currency, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-    [paymentId, eventName(event), currency, now],
-  );
-  const entryId = rows[0]!.id;
-  const values = postings.map((_, i) => `($1, $${i * 2 + 2}, $${i * 2 + 3})`).join(', ');
-  await tx.query(
-    `INSERT INTO ledger_postings (entry_id, account, amount) VALUES ${values}`,
-    [entryId, ...postings.flatMap((p) => [p.account, p.amount])],
-  );
+/** A payment's amounts beside its balances in the books, as an audit (`verifyLedger`) reads them. */
+export interface PaymentBooks {
+  id: string;
+  status: PaymentStatus;
+  amount: number;
+  amount_authorized: number;
+  amount_captured: number;
+  amount_refunded: number;
+  amount_voided: number;
+  /** The sum of its postings on `gateway_holds`. */
+  holds: number;
+  /** The sum of its postings on `gateway_receivable`. */
+  receivable: number;
 }
 
-/** A payment's journal, oldest entry first, each entry's postings ordered by account. */
-export async function listEntries(q: Queryable, paymentId: string): Promise<JournalEntry[]> {
-  const { rows } = await q.query<{ event: string; currency: string; postings: Array<{ account: Account; amount: string | number }> }>(
-    `SELECT e.event, e.currency,
-            json_agg(json_build_object('account', p.account, 'amount', p.amount) ORDER BY p.account COLLATE "C") AS postings
-       FROM ledger_entries e JOIN ledger_postings p ON p.entry_id = e.id
-      WHERE e.payment_id = $1
-      GROUP BY e.id ORDER BY e.id`,
-    [paymentId],
-  );
-  return rows.map((r) => ({ event: r.event, currency: r.currency, postings: r.postings.map((p) => ({ account: p.account, amount: Number(p.amount) })) }));
+/** The whole books at a glance, for an audit (`LedgerStore.summarizeBooks`). */
+export interface BooksSummary {
+  /** How many journal entries there are. */
+  entries: number;
+  /** Entries whose postings do not sum to zero, or that have none, oldest first. */
+  unbalancedEntries: Array<{ paymentId: string; event: string; total: number }>;
+  /** The sum of every posting, per currency that has postings, by currency. */
+  currencyTotals: Array<{ currency: string; total: number }>;
+  /** Every payment, by id (byte order). */
+  payments: PaymentBooks[];
 }
 
 export interface PaymentBalances {
@@ -119,14 +116,8 @@ export function expectedBalances(p: { status: string; amount_authorized: number;
   };
 }
 
-/** A payment's balances as its postings say. */
-export async function paymentBalances(q: Queryable, paymentId: string): Promise<PaymentBalances> {
-  const { rows } = await q.query<{ account: Account; balance: number }>(
-    `SELECT p.account, sum(p.amount)::bigint AS balance
-       FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id
-      WHERE e.payment_id = $1 GROUP BY p.account`,
-    [paymentId],
-  );
-  const get = (a: Account) => rows.find((r) => r.account === a)?.balance ?? 0;
-  return { gateway_holds: get('gateway_holds'), gateway_receivable: get('gateway_receivable') };
+/** A payment's balances as its journal (`LedgerStore.listEntries`) says. Pure. */
+export function paymentBalances(journal: JournalEntry[]): PaymentBalances {
+  const sum = (a: Account) => journal.reduce((s, e) => s + e.postings.filter((p) => p.account === a).reduce((t, p) => t + p.amount, 0), 0);
+  return { gateway_holds: sum('gateway_holds'), gateway_receivable: sum('gateway_receivable') };
 }

@@ -1,5 +1,5 @@
-import type { Queryable } from '../db/database.js';
-import { isInFlight, type PaymentStatus } from '../payments/states.js';
+import { isInFlight } from '../payments/states.js';
+import type { LedgerStore } from '../store/port.js';
 import { expectedBalances } from './ledger.js';
 
 /** One executed operation in a gateway's own transaction log (the simulator's format). */
@@ -22,48 +22,20 @@ export interface VerifyReport {
 }
 
 /**
- * Checks the whole ledger (SPEC section 7, invariants I1 and I4): every entry balances, the
+ * Checks the whole ledger (docs/architecture.md; invariants I1 and I4 in docs/testing.md),
+ * reading the books through the storage port: every entry balances, the
  * books balance per currency, each payment's balances match its state, and — given the
  * gateways' logs — each payment's money matches what the gateways executed: at most one
  * successful authorization, captures, voids and refunds as recorded, no operation Idem does
  * not know about, and no gateway key executed twice.
  */
-export async function verifyLedger(db: Queryable, gatewayLogs: GatewayLogEntry[] | null): Promise<VerifyReport> {
+export async function verifyLedger(store: Pick<LedgerStore, 'summarizeBooks'>, gatewayLogs: GatewayLogEntry[] | null): Promise<VerifyReport> {
   const differences: string[] = [];
 
-  const unbalanced = await db.query<{ payment_id: string; event: string; total: number }>(
-    `SELECT e.payment_id, e.event, coalesce(sum(p.amount), 0)::bigint AS total
-       FROM ledger_entries e LEFT JOIN ledger_postings p ON p.entry_id = e.id
-      GROUP BY e.id, e.payment_id, e.event HAVING coalesce(sum(p.amount), 0) <> 0 OR count(p.entry_id) = 0`,
-  );
-  for (const r of unbalanced.rows) differences.push(`entry ${r.event} of ${r.payment_id} does not balance (sum ${r.total})`);
-
-  const books = await db.query<{ currency: string; total: number }>(
-    `SELECT e.currency, sum(p.amount)::bigint AS total FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id
-      GROUP BY e.currency HAVING sum(p.amount) <> 0`,
-  );
-  for (const r of books.rows) differences.push(`the books do not balance in ${r.currency} (sum ${r.total})`);
-
-  const { rows: payments } = await db.query<{
-    id: string;
-    status: PaymentStatus;
-    amount: number;
-    amount_authorized: number;
-    amount_captured: number;
-    amount_refunded: number;
-    amount_voided: number;
-    holds: number;
-    receivable: number;
-  }>(
-    `SELECT p.id, p.status, p.amount, p.amount_authorized, p.amount_captured, p.amount_refunded, p.amount_voided,
-            coalesce(sum(lp.amount) FILTER (WHERE lp.account = 'gateway_holds'), 0)::bigint AS holds,
-            coalesce(sum(lp.amount) FILTER (WHERE lp.account = 'gateway_receivable'), 0)::bigint AS receivable
-       FROM payments p
-       LEFT JOIN ledger_entries le ON le.payment_id = p.id
-       LEFT JOIN ledger_postings lp ON lp.entry_id = le.id
-      GROUP BY p.id ORDER BY p.id`,
-  );
-  const entries = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM ledger_entries')).rows[0]!.n;
+  const books = await store.summarizeBooks();
+  for (const r of books.unbalancedEntries) differences.push(`entry ${r.event} of ${r.paymentId} does not balance (sum ${r.total})`);
+  for (const r of books.currencyTotals) if (r.total !== 0) differences.push(`the books do not balance in ${r.currency} (sum ${r.total})`);
+  const { payments, entries } = books;
   const inFlight: string[] = [];
   for (const p of payments) {
     if (isInFlight(p.status)) inFlight.push(p.id);

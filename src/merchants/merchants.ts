@@ -1,7 +1,5 @@
 import { hash } from 'node:crypto';
-import type { Database } from '../db/database.js';
 import type { Store } from '../store/port.js';
-import { SqlStore } from '../store/sql.js';
 import type { Clock, Random } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
 
@@ -19,10 +17,12 @@ export function hashApiKey(apiKey: string): string {
 
 /**
  * Creates a merchant with one API key (`sk_…`). The key is returned once and stored hashed.
- * Takes a store, or a migrated SQL database (tests and the CLI).
+ *
+ * @example
+ *   // the CLI and tests over a migrated SQL database:
+ *   const { apiKey } = await createMerchant(new SqlStore(db), cryptoRandom, 'shop');
  */
-export async function createMerchant(target: Store | Database, random: Random, name: string): Promise<NewMerchant> {
-  const store = 'insertMerchant' in target ? target : new SqlStore(target);
+export async function createMerchant(store: Store, random: Random, name: string): Promise<NewMerchant> {
   const trimmed = name.trim();
   if (trimmed.length === 0 || trimmed.length > 200) throw new RangeError('merchant name must be 1-200 characters');
   const id = newId(random, 'mer', 20);

@@ -5,7 +5,7 @@ import type { GatewayRouter } from '../gateways/router.js';
 import type { Claim, OperationResult } from '../idempotency/gate.js';
 import { sleep, type Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
-import type { AttemptRow, PaymentRow } from './repo.js';
+import type { AttemptRow, PaymentRow } from './rows.js';
 import { finalResponse, pendingResponse, type PaymentRequestKind } from './responses.js';
 import { canTransition, type PaymentStatus } from './states.js';
 import type { PaymentEventView, PaymentView } from './view.js';
@@ -45,7 +45,7 @@ type Step =
   | { kind: 'pending' };
 
 /**
- * The payment pipeline (SPEC sections 5–7): validate → persist before the gateway call → call
+ * The payment pipeline (docs/payments.md): validate → persist before the gateway call → call
  * → persist the result with its ledger entry, every transaction fenced by the idempotency
  * claim so a stale owner can't write. Each request kind drives the payment's open attempt to
  * an end; recovery resumes the same way after a crash or an unknown outcome.
@@ -227,7 +227,7 @@ export class PaymentService {
           // a new gateway key, ask about this one: an earlier send (ambiguous), or a copy of this
           // one that a proxy or the network delivered twice, may have executed.
           // - found: that is the outcome;
-          // - not found: a first send's "not processed" stands (SPEC 5); a re-send keeps its key;
+          // - not found: a first send's "not processed" stands (docs/payments.md, outcome classes); a re-send keeps its key;
           // - lookup refused (the gateway is down for everything): an authorization's first send
           //   is trusted, so an outage still fails over; a capture, void or refund has nowhere
           //   else to go, so it keeps its key until the gateway can tell;

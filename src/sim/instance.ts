@@ -11,7 +11,7 @@ import { startRelay, type Relay } from '../outbox/relay.js';
 import { PaymentService, type CreatePaymentInput } from '../payments/service.js';
 import type { Cancel, Runtime, Timers } from '../ports/clock.js';
 import { storeOpNames, type Store, type StoreOps } from '../store/port.js';
-import type { MemoryStore } from '../store/memory.js';
+import type { MemoryStore } from '../store/memory/index.js';
 import type { PlantedBug } from './planted.js';
 import type { World } from './world.js';
 

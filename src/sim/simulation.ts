@@ -2,7 +2,7 @@ import { createProcessor, type Processor } from '../gateways/simulator/processor
 import { LocalKeyEvents } from '../idempotency/events.js';
 import type { JournalEntry } from '../ledger/ledger.js';
 import { seededRandom } from '../ports/seeded.js';
-import { MemoryStore } from '../store/memory.js';
+import { MemoryStore } from '../store/memory/index.js';
 import { Clients, type PaymentScript } from './clients.js';
 import { SimFastPath, SimInstance, type SharedInfra, type SimConfig } from './instance.js';
 import { checkInvariants, reportedState, type Violation } from './invariants.js';
@@ -23,7 +23,7 @@ export interface ScheduleOptions {
   /**
    * Let the network deliver a request to a gateway twice (the copy arrives before the answer is
    * back). Off by default: a copy may execute while the one Idem hears from was refused "not
-   * processed", which is outside the gateway contract of SPEC section 5. Idem looks such keys
+   * processed", which is outside the gateway contract of docs/payments.md. Idem looks such keys
    * up before leaving them, which closes every case but one (docs/testing.md).
    */
   duplicateDelivery: boolean;

@@ -1,21 +1,11 @@
 import type { GatewayOperation } from '../gateways/port.js';
 import type { ClaimResult, KeyRequest, KeyRow, StoredResponse } from '../idempotency/store.js';
-import type { JournalEntry, LedgerEvent } from '../ledger/ledger.js';
-import type { AttemptRow, PaymentRow } from '../payments/repo.js';
+import type { BooksSummary, JournalEntry, LedgerEvent } from '../ledger/ledger.js';
+import type { AttemptRow, PaymentRow } from '../payments/rows.js';
 import type { PaymentEventView, PaymentView } from '../payments/view.js';
 
-/**
- * The storage port: every read and write Idem's core makes, as operations rather than SQL, so
- * the same core runs on PostgreSQL, on embedded PGlite (`SqlStore`, one SQL dialect) and on
- * the deterministic simulator's in-memory store (`MemoryStore`). One contract suite
- * (`test/contract/`) holds all three to the same semantics: atomic transactions that roll back
- * on a throw, unique constraints, compare-and-set updates, fencing, and work claims that never
- * hand one row to two claimers at once.
- *
- * Times are milliseconds on Idem's clock (or `Date`s from it); nothing reads a database clock.
- */
-export interface StoreOps {
-  // ——— idempotency keys (see src/idempotency/store.ts for the semantics of each) ———
+/** Idempotency keys: claims, fenced writes, expiry (semantics in src/idempotency/store.ts and docs/architecture.md). */
+export interface KeyStore {
   /** Atomic claim: insert, take over an in-progress key whose lease ended (same fingerprint), or reset an expired completed key. */
   claimKey(req: KeyRequest, now: number, leaseMs: number): Promise<ClaimResult>;
   readKey(merchantId: string, key: string): Promise<KeyRow | null>;
@@ -31,13 +21,17 @@ export interface StoreOps {
   endKeyLease(merchantId: string, key: string, fence: number, now: number): Promise<void>;
   /** Deletes up to `limit` completed keys expired at `now`; returns how many. */
   sweepKeys(now: number, limit: number): Promise<number>;
+}
 
-  // ——— merchants ———
+/** Merchants and their hashed API keys. */
+export interface MerchantStore {
   insertMerchant(m: { id: string; name: string; keyHash: string; keyPrefix: string }): Promise<void>;
   merchantForKeyHash(keyHash: string): Promise<string | null>;
   countMerchants(): Promise<number>;
+}
 
-  // ——— payments, attempts, outbox, events (see src/payments/repo.ts) ———
+/** Payments (compare-and-set), their attempts with the attempts' outbox rows, their events and views. */
+export interface PaymentStore {
   insertPayment(p: NewPayment): Promise<PaymentRow>;
   findPayment(merchantId: string, id: string, forUpdate?: boolean): Promise<PaymentRow | null>;
   /** Compare-and-set on `current.version`; throws `StaleWriteError` if the payment changed. */
@@ -55,14 +49,20 @@ export interface StoreOps {
   /** Newest first by (created_at, id), strictly after the cursor. */
   listViews(merchantId: string, limit: number, after: { createdAt: string; id: string } | null): Promise<PaymentView[]>;
   listEvents(paymentId: string): Promise<PaymentEventView[]>;
+}
 
-  // ——— ledger ———
+/** The double-entry journal (src/ledger/ledger.ts holds the pure postings). */
+export interface LedgerStore {
   /** One balanced journal entry, unique per (payment, event name): a second one throws. */
   postEntry(paymentId: string, currency: string, event: LedgerEvent, now: Date): Promise<void>;
   /** The payment's committed journal, oldest first; postings ordered by account. */
   listEntries(paymentId: string): Promise<JournalEntry[]>;
+  /** Every payment's amounts and balances, the entries that do not balance and each currency's total (`verifyLedger`). */
+  summarizeBooks(): Promise<BooksSummary>;
+}
 
-  // ——— outbox relay ———
+/** The outbox relay's leased, fenced work claims. */
+export interface OutboxStore {
   /**
    * (`tries` in each row counts the claims before this one.)
    * Claims up to `limit` pending outbox rows due at `now` whose lease is free, oldest due first,
@@ -76,7 +76,22 @@ export interface StoreOps {
   guardWork(id: number, fence: number, leaseUntil: number): Promise<boolean>;
 }
 
-export interface Store extends StoreOps {
+/**
+ * The storage port: every read and write Idem's core makes, as operations rather than SQL, so
+ * the same core runs on PostgreSQL, on embedded PGlite (`SqlStore`, one SQL dialect) and on
+ * the deterministic simulator's in-memory store (`MemoryStore`). One contract suite
+ * (`test/contract/`) holds all three to the same semantics: atomic transactions that roll back
+ * on a throw, unique constraints, compare-and-set updates, fencing, and work claims that never
+ * hand one row to two claimers at once.
+ *
+ * It is the intersection of one small interface per aggregate; adding an operation touches
+ * that interface, its name list below and its adapters (src/store/sql/, src/store/memory/).
+ *
+ * Times are milliseconds on Idem's clock (or `Date`s from it); nothing reads a database clock.
+ */
+export type StoreOps = KeyStore & MerchantStore & PaymentStore & LedgerStore & OutboxStore;
+
+export interface Store extends KeyStore, MerchantStore, PaymentStore, LedgerStore, OutboxStore {
   readonly kind: 'postgres' | 'pglite' | 'memory';
   /** Runs `fn` atomically: all its writes commit together, or none if it throws. */
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T>;
@@ -112,14 +127,48 @@ export interface DueWork {
   fence: number;
 }
 
-/** Every operation of {@link StoreOps}, for the stores and wrappers that forward each one. */
-export const storeOpNames = [
+/** The operations of each aggregate, for the stores and wrappers that forward each one. */
+export const keyOpNames = [
   'claimKey', 'readKey', 'renewKey', 'guardKey', 'bindKeyResource', 'completeKey', 'forgetKey', 'endKeyLease', 'sweepKeys',
-  'insertMerchant', 'merchantForKeyHash', 'countMerchants',
+] as const satisfies ReadonlyArray<keyof KeyStore>;
+export const merchantOpNames = ['insertMerchant', 'merchantForKeyHash', 'countMerchants'] as const satisfies ReadonlyArray<keyof MerchantStore>;
+export const paymentOpNames = [
   'insertPayment', 'findPayment', 'updatePayment', 'insertAttempt', 'findOpenAttempt', 'lastAttemptNo', 'countAttempts',
   'recordAttempt', 'insertEvent', 'loadView', 'listViews', 'listEvents',
-  'postEntry', 'listEntries', 'claimDueWork', 'rescheduleWork', 'guardWork',
-] as const satisfies ReadonlyArray<keyof StoreOps>;
+] as const satisfies ReadonlyArray<keyof PaymentStore>;
+export const ledgerOpNames = ['postEntry', 'listEntries', 'summarizeBooks'] as const satisfies ReadonlyArray<keyof LedgerStore>;
+export const outboxOpNames = ['claimDueWork', 'rescheduleWork', 'guardWork'] as const satisfies ReadonlyArray<keyof OutboxStore>;
 
-// Type-checks only while `storeOpNames` names every operation of `StoreOps`.
-true satisfies [Exclude<keyof StoreOps, (typeof storeOpNames)[number]>] extends [never] ? true : false;
+/** Every operation of {@link StoreOps}. */
+export const storeOpNames = [...keyOpNames, ...merchantOpNames, ...paymentOpNames, ...ledgerOpNames, ...outboxOpNames] as const;
+
+/** Type-checks only while `names` lists every operation of `T`. */
+type NamesAll<T, N extends ReadonlyArray<keyof T>> = [Exclude<keyof T, N[number]>] extends [never] ? true : false;
+true satisfies NamesAll<KeyStore, typeof keyOpNames>;
+true satisfies NamesAll<MerchantStore, typeof merchantOpNames>;
+true satisfies NamesAll<PaymentStore, typeof paymentOpNames>;
+true satisfies NamesAll<LedgerStore, typeof ledgerOpNames>;
+true satisfies NamesAll<OutboxStore, typeof outboxOpNames>;
+
+/**
+ * One `StoreOps` object from one implementation per aggregate, each method bound to its
+ * implementation; the name lists above say which methods are taken from which.
+ */
+export function assembleOps(parts: {
+  keys: KeyStore;
+  merchants: MerchantStore;
+  payments: PaymentStore;
+  ledger: LedgerStore;
+  outbox: OutboxStore;
+}): StoreOps {
+  const ops: Record<string, unknown> = {};
+  const take = (impl: object, names: readonly string[]) => {
+    for (const n of names) ops[n] = (impl as Record<string, (...a: unknown[]) => unknown>)[n]!.bind(impl);
+  };
+  take(parts.keys, keyOpNames);
+  take(parts.merchants, merchantOpNames);
+  take(parts.payments, paymentOpNames);
+  take(parts.ledger, ledgerOpNames);
+  take(parts.outbox, outboxOpNames);
+  return ops as unknown as StoreOps;
+}

@@ -1,4 +1,4 @@
-import { MemoryStore } from '../../src/store/memory.js';
+import { MemoryStore } from '../../src/store/memory/index.js';
 import { storeContract } from './storeContract.js';
 
 storeContract('memory', async () => ({ store: new MemoryStore(), cleanup: async () => {} }));

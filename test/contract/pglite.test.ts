@@ -1,6 +1,6 @@
 import { migrate } from '../../src/db/migrate.js';
 import { openPglite } from '../../src/db/pglite.js';
-import { SqlStore } from '../../src/store/sql.js';
+import { SqlStore } from '../../src/store/sql/index.js';
 import { storeContract } from './storeContract.js';
 
 storeContract('embedded PGlite', async () => {

@@ -1,6 +1,6 @@
 import { migrate } from '../../src/db/migrate.js';
 import { openPostgres } from '../../src/db/postgres.js';
-import { SqlStore } from '../../src/store/sql.js';
+import { SqlStore } from '../../src/store/sql/index.js';
 import { createTestDatabase, postgresAvailable } from '../support/services.js';
 import { storeContract } from './storeContract.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewayOperation } from '../../src/gateways/port.js';
 import type { KeyRequest } from '../../src/idempotency/store.js';
-import { StaleWriteError, type AttemptRow, type PaymentRow } from '../../src/payments/repo.js';
+import { StaleWriteError, type AttemptRow, type PaymentRow } from '../../src/payments/rows.js';
 import type { NewPayment, Store } from '../../src/store/port.js';
 
 export interface OpenedStore {
@@ -523,6 +523,39 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect(await c.store.findPayment(c.merchant, p.id)).toMatchObject({ version: 0, status: 'processing' });
         expect(await c.store.listEntries(p.id)).toHaveLength(4);
         expect(await c.store.listEntries('pay_none')).toEqual([]);
+      });
+    });
+
+    describe('the books', () => {
+      test('every payment with its balances by id, each currency\'s total, no entry left unbalanced', async (c) => {
+        const before = await c.store.summarizeBooks();
+        const a = await c.store.insertPayment(c.newPayment('pay_b'));
+        const b = await c.store.insertPayment(c.newPayment('pay_a', { currency: 'USD', amount: 500 }));
+        await c.store.transaction(async (tx) => {
+          await tx.updatePayment(a, { status: 'authorized', amount_authorized: 1000 }, c.date(1));
+          await tx.postEntry(a.id, 'EUR', { kind: 'authorize', amount: 1000 }, c.date(1));
+        });
+        await c.store.postEntry(a.id, 'EUR', { kind: 'capture', authorized: 0, captured: 600, attemptId: 'att_1' }, c.date(2));
+        await c.store.postEntry(b.id, 'USD', { kind: 'authorize', amount: 500 }, c.date(1));
+        const books = await c.store.summarizeBooks();
+        expect(books.entries).toBe(before.entries + 3);
+        expect(books.unbalancedEntries).toEqual([]);
+        expect(books.currencyTotals.map((t) => t.currency)).toEqual(expect.arrayContaining(['EUR', 'USD']));
+        expect(books.currencyTotals.map((t) => t.currency)).toEqual(books.currencyTotals.map((t) => t.currency).sort());
+        expect(books.currencyTotals.every((t) => t.total === 0)).toBe(true);
+        const ids = books.payments.map((p) => p.id);
+        expect(ids).toEqual([...ids].sort());
+        const money = { amount_captured: 0, amount_refunded: 0, amount_voided: 0 };
+        expect(books.payments.filter((p) => p.id === a.id || p.id === b.id)).toEqual([
+          { id: b.id, status: 'processing', amount: 500, amount_authorized: 0, ...money, holds: 500, receivable: 0 },
+          { id: a.id, status: 'authorized', amount: 1000, amount_authorized: 1000, ...money, holds: 1000, receivable: 600 },
+        ]);
+        // Inside a transaction the summary sees the transaction's own writes.
+        await c.store.transaction(async (tx) => {
+          await tx.postEntry(a.id, 'EUR', { kind: 'refund', amount: 100, attemptId: 'att_2' }, c.date(3));
+          const inside = await tx.summarizeBooks();
+          expect(inside.payments.find((p) => p.id === a.id)).toMatchObject({ receivable: 500 });
+        });
       });
     });
 

@@ -13,6 +13,7 @@ import type { Database } from '../../src/db/database.js';
 import { openPostgres } from '../../src/db/postgres.js';
 import { startSimulatorServer, type SimulatorServer } from '../../src/gateways/simulator/server.js';
 import { createMerchant } from '../../src/merchants/merchants.js';
+import { SqlStore } from '../../src/store/sql/index.js';
 import { cryptoRandom } from '../../src/ports/clock.js';
 import { createHttpClient, type HttpAnswer, type HttpClient } from '../support/httpClient.js';
 import { startIdemServer, stopIdemServers, type IdemServer } from '../support/idemServer.js';
@@ -59,7 +60,7 @@ async function startCluster(env: Record<string, string | undefined>): Promise<Id
 }
 
 async function newMerchant(name: string): Promise<{ id: string; apiKey: string }> {
-  return createMerchant(db!, cryptoRandom, name);
+  return createMerchant(new SqlStore(db!), cryptoRandom, name);
 }
 
 async function paymentsOf(merchantId: string): Promise<Array<{ id: string; idempotency_key: string; status: string }>> {

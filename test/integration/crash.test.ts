@@ -14,6 +14,7 @@ import type { Database } from '../../src/db/database.js';
 import { openPostgres } from '../../src/db/postgres.js';
 import { startSimulatorServer, type SimulatorServer } from '../../src/gateways/simulator/server.js';
 import { createMerchant } from '../../src/merchants/merchants.js';
+import { SqlStore } from '../../src/store/sql/index.js';
 import { cryptoRandom } from '../../src/ports/clock.js';
 import { createHttpClient, type HttpClient } from '../support/httpClient.js';
 import { startIdemServer, stopIdemServers, type IdemServer } from '../support/idemServer.js';
@@ -42,7 +43,7 @@ describe.skipIf(!ready)('the owner of a key is killed with SIGKILL', () => {
     client = createHttpClient(64);
     b = await startInstance(sim.url);
     db = openPostgres(database.url, { max: 2 });
-    merchant = await createMerchant(db, cryptoRandom, 'crash');
+    merchant = await createMerchant(new SqlStore(db), cryptoRandom, 'crash');
   });
 
   afterAll(async () => {

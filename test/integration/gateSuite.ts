@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config/config.js';
 import type { Database } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createIdem, type Idem } from '../../src/idem.js';
-import { SqlStore } from '../../src/store/sql.js';
+import { SqlStore } from '../../src/store/sql/index.js';
 import { createMerchant } from '../../src/merchants/merchants.js';
 import { cryptoRandom, systemTimers, type Runtime } from '../../src/ports/clock.js';
 import { ControlledGateway } from '../support/controlledGateway.js';
@@ -18,7 +18,7 @@ const body = (over: Record<string, unknown> = {}) => ({
 });
 
 /**
- * The gate's contract (SPEC section 4) through the HTTP API in-process, against whichever
+ * The gate's contract (docs/idempotency.md) through the HTTP API in-process, against whichever
  * database `open` gives: the same suite runs on PostgreSQL and on embedded PGlite.
  */
 export function gateSuite(name: string, open: () => Promise<{ db: Database; redisUrl?: string; cleanup: () => Promise<void> } | null>) {
@@ -38,8 +38,8 @@ export function gateSuite(name: string, open: () => Promise<{ db: Database; redi
       await migrate(env.db);
       const config = loadConfig({ IDEM_HOLD_TIMEOUT_MS: '400', ...(env.redisUrl ? { REDIS_URL: env.redisUrl } : {}) });
       idem = await createIdem(config, { db: env.db, runtime, sweeper: false, connectors: new Map([['sim-a', gateway]]) });
-      keyA = (await createMerchant(env.db, cryptoRandom, 'A')).apiKey;
-      keyB = (await createMerchant(env.db, cryptoRandom, 'B')).apiKey;
+      keyA = (await createMerchant(new SqlStore(env.db), cryptoRandom, 'A')).apiKey;
+      keyB = (await createMerchant(new SqlStore(env.db), cryptoRandom, 'B')).apiKey;
     });
     afterAll(async () => {
       await idem?.close();

@@ -28,7 +28,7 @@ const body = (over: Record<string, unknown> = {}) => ({
 });
 
 /**
- * The payment lifecycle (SPEC sections 3, 5–8, 11) through the HTTP API in-process, against
+ * The payment lifecycle (docs/payments.md, docs/errors.md) through the HTTP API in-process, against
  * whichever database `open` gives: statuses and amounts, the events timeline, the journal and
  * `verifyLedger` (with the gateways' own logs), refusals with their codes, declines, failover
  * and recovery of an unknown outcome. Two scripted gateways, `main` then `backup`.
@@ -68,8 +68,8 @@ export function paymentsSuite(name: string, open: () => Promise<PaymentsEnv | nu
           ['backup', backup],
         ]),
       });
-      A = await createMerchant(env.db, cryptoRandom, 'A');
-      B = await createMerchant(env.db, cryptoRandom, 'B');
+      A = await createMerchant(idem.store, cryptoRandom, 'A');
+      B = await createMerchant(idem.store, cryptoRandom, 'B');
     });
     afterAll(async () => {
       await idem?.close();
@@ -106,13 +106,13 @@ export function paymentsSuite(name: string, open: () => Promise<PaymentsEnv | nu
       ).rows;
     /** The payment's ledger balances, which must also be what its state says they are. */
     const balances = async (p: PaymentView) => {
-      const got = await paymentBalances(env!.db, p.id);
+      const got = paymentBalances(await idem.store.listEntries(p.id));
       expect(got, `balances of ${p.status} payment`).toEqual(expectedBalances(p));
       return got;
     };
     /** The whole ledger against Idem's state and both gateways' logs: no difference at all. */
     const verify = async (): Promise<VerifyReport> => {
-      const report = await verifyLedger(env!.db, [...main.log, ...backup.log]);
+      const report = await verifyLedger(idem.store, [...main.log, ...backup.log]);
       expect(report.differences).toEqual([]);
       return report;
     };
@@ -471,7 +471,7 @@ export function paymentsSuite(name: string, open: () => Promise<PaymentsEnv | nu
       // Not stored: the key is still in progress, bound to the payment, with no response.
       const open = await idem.store.readKey(A.id, 'unk-create');
       expect(open).toMatchObject({ state: 'in_progress', resourceId: p0.id, response: null });
-      const during = await verifyLedger(env!.db, [...main.log, ...backup.log]);
+      const during = await verifyLedger(idem.store, [...main.log, ...backup.log]);
       expect(during.differences).toEqual([]);
       expect(during.inFlight).toContain(p0.id);
 

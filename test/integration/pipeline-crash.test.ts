@@ -1,5 +1,5 @@
 /**
- * The payment pipeline under crashes (SPEC sections 4–7, invariants I1–I4 of section 11).
+ * The payment pipeline under crashes (docs/payments.md; invariants I1–I4 in docs/testing.md).
  *
  * Production mode: two `idem serve` processes on one fresh PostgreSQL database and one Redis,
  * two gateway simulators (real HTTP) that lose 10% of their answers after executing and refuse
@@ -33,6 +33,7 @@ import { openPostgres } from '../../src/db/postgres.js';
 import type { SimulatorFaults } from '../../src/gateways/simulator/processor.js';
 import { startSimulatorServer, type SimulatorServer } from '../../src/gateways/simulator/server.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
+import { SqlStore } from '../../src/store/sql/index.js';
 import { createMerchant } from '../../src/merchants/merchants.js';
 import { cryptoRandom } from '../../src/ports/clock.js';
 import { createHttpClient, type HttpClient } from '../support/httpClient.js';
@@ -82,7 +83,7 @@ async function startSimulators(seed: number): Promise<SimulatorServer[]> {
 
 /** The invariants that need the database; `differences` empty means they hold. */
 async function databaseChecks(
-  db: Queryable,
+  db: Database,
   merchantId: string,
   sims: SimulatorServer[],
   traffic: TrafficResult,
@@ -118,7 +119,7 @@ async function databaseChecks(
   // I1 from the gateways' logs, then I4 (which also matches the ledger to those logs).
   const log = sims.flatMap((s) => s.processor.log());
   differences.push(...gatewayLogDifferences(log, new Map(payments.map((p) => [p.id, p.amount]))).map((d) => `I1: ${d}`));
-  const report = await verifyLedger(db, log);
+  const report = await verifyLedger(new SqlStore(db), log);
   differences.push(...report.differences.map((d) => `I4: ${d}`));
   if (report.inFlight.length > 0) differences.push(`I3: verifyLedger lists ${report.inFlight.length} payments in flight`);
   return { differences, states: tally(payments.map((p) => p.status)), gatewayOps: log.length };
@@ -192,7 +193,7 @@ describe.skipIf(!pgReady)('pipeline under SIGKILL: 2 instances, PostgreSQL + Red
   it(
     '300 payments, each instance killed twice or more: every payment final, no operation twice, every key replays, ledger matches',
     async () => {
-      const merchant = await createMerchant(db!, cryptoRandom, 'pipeline-crash');
+      const merchant = await createMerchant(new SqlStore(db!), cryptoRandom, 'pipeline-crash');
       merchantId = merchant.id;
       const plans = planPayments(SEED, 300, GATEWAYS);
       const { traffic, killed, trafficMs, cluster } = await trafficUnderKills({

@@ -4,6 +4,7 @@ import { openPglite } from '../../src/db/pglite.js';
 import type { Database } from '../../src/db/database.js';
 import { createIdem, type Idem } from '../../src/idem.js';
 import { createMerchant } from '../../src/merchants/merchants.js';
+import { SqlStore } from '../../src/store/sql/index.js';
 import { cryptoRandom, systemTimers, type Runtime } from '../../src/ports/clock.js';
 
 const body = { amount: 500, currency: 'EUR', capture_method: 'manual', payment_method: { type: 'card', token: 'tok_visa' } };
@@ -19,8 +20,8 @@ describe('per-merchant rate limit (IDEM_RATE_LIMIT_RPS)', () => {
   beforeAll(async () => {
     db = await openPglite('memory://');
     idem = await createIdem(loadConfig({ IDEM_RATE_LIMIT_RPS: '2', IDEM_RATE_LIMIT_BURST: '2' }), { db, runtime, relay: false, sweeper: false });
-    keyA = (await createMerchant(db, cryptoRandom, 'A')).apiKey;
-    keyB = (await createMerchant(db, cryptoRandom, 'B')).apiKey;
+    keyA = (await createMerchant(new SqlStore(db), cryptoRandom, 'A')).apiKey;
+    keyB = (await createMerchant(new SqlStore(db), cryptoRandom, 'B')).apiKey;
   });
   afterAll(async () => {
     await idem.close();

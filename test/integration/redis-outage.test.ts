@@ -6,7 +6,7 @@
  *   wave   1   2   3       4   5       6
  *   redis  up  up  ╳ kill  down down  restarted → replay entries written again, /readyz up
  *
- * PostgreSQL is the truth (SPEC section 2): without Redis every request must still succeed,
+ * PostgreSQL is the truth (docs/idempotency.md, "Redis outages"): without Redis every request must still succeed,
  * once per key, from PostgreSQL alone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import type { Database } from '../../src/db/database.js';
 import { openPostgres } from '../../src/db/postgres.js';
 import { startSimulatorServer, type SimulatorServer } from '../../src/gateways/simulator/server.js';
 import { createMerchant } from '../../src/merchants/merchants.js';
+import { SqlStore } from '../../src/store/sql/index.js';
 import { cryptoRandom } from '../../src/ports/clock.js';
 import { createHttpClient, type HttpAnswer, type HttpClient } from '../support/httpClient.js';
 import { startIdemServer, stopIdemServers, type IdemServer } from '../support/idemServer.js';
@@ -52,7 +53,7 @@ describe.skipIf(!ready)('Redis is killed mid-wave and restarted', () => {
     };
     servers = [await startIdemServer({ env }), await startIdemServer({ env })];
     db = openPostgres(database.url, { max: 2 });
-    merchant = await createMerchant(db, cryptoRandom, 'redis-outage');
+    merchant = await createMerchant(new SqlStore(db), cryptoRandom, 'redis-outage');
   });
 
   afterAll(async () => {

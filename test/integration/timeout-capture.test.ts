@@ -1,5 +1,5 @@
 /**
- * A capture whose answer is lost after the gateway executed it (SPEC section 4.7, 5, 6): the
+ * A capture whose answer is lost after the gateway executed it (docs/payments.md, "Outbox and recovery"): the
  * client gets 202 `capturing`, recovery finishes the capture by asking the gateway (never by
  * capturing again), and the client's retry with the same key is held until recovery stores
  * the final answer, then gets it.
@@ -21,6 +21,7 @@ import { openPglite } from '../../src/db/pglite.js';
 import { openPostgres } from '../../src/db/postgres.js';
 import { startSimulatorServer, type SimulatorServer } from '../../src/gateways/simulator/server.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
+import { SqlStore } from '../../src/store/sql/index.js';
 import { createMerchant } from '../../src/merchants/merchants.js';
 import { cryptoRandom } from '../../src/ports/clock.js';
 import { createHttpClient, type HttpAnswer, type HttpClient } from '../support/httpClient.js';
@@ -49,7 +50,7 @@ const postgresMode: Mode = {
     try {
       idem = await startIdemServer({ env: { DATABASE_URL: database.url, IDEM_GATEWAYS: gatewaysEnv(sim), ...baseEnv } });
       const db = openPostgres(database.url, { max: 2 });
-      const merchant = await createMerchant(db, cryptoRandom, 'timeout-capture').finally(() => db.close());
+      const merchant = await createMerchant(new SqlStore(db), cryptoRandom, 'timeout-capture').finally(() => db.close());
       return {
         idem,
         apiKey: merchant.apiKey,
@@ -180,7 +181,7 @@ describe.each([
 
       const db = await env!.openDb();
       try {
-        const report = await verifyLedger(db, log);
+        const report = await verifyLedger(new SqlStore(db), log);
         expect(report.differences).toEqual([]);
         expect(report.inFlight).toEqual([]);
         expect(report.checked.payments).toBe(1);

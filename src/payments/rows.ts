@@ -1,0 +1,91 @@
+import type { GatewayOperation } from '../gateways/port.js';
+import type { PaymentStatus } from './states.js';
+import type { AttemptView, PaymentView } from './view.js';
+
+/**
+ * A payment and its gateway attempts as every store keeps them (the columns of `payments` and
+ * `payment_attempts`, migrations/000001.sql). The SQL lives in src/store/sql/payments.ts; this
+ * file is the domain's side: the rows, the error a lost compare-and-set raises, and the view.
+ */
+
+export interface PaymentRow {
+  id: string;
+  merchant_id: string;
+  amount: number;
+  currency: string;
+  capture_method: 'automatic' | 'manual';
+  status: PaymentStatus;
+  token: string;
+  reference: string | null;
+  metadata: Record<string, string>;
+  preferred_gateway: string | null;
+  gateway: string | null;
+  authorization_id: string | null;
+  amount_authorized: number;
+  amount_captured: number;
+  amount_refunded: number;
+  amount_voided: number;
+  amount_requested: number | null;
+  decline_code: string | null;
+  idempotency_key: string;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface AttemptRow {
+  id: string;
+  payment_id: string;
+  operation: GatewayOperation;
+  attempt_no: number;
+  gateway: string;
+  gateway_key: string;
+  amount: number;
+  status: AttemptView['status'];
+  gateway_reference: string | null;
+  decline_code: string | null;
+  idempotency_key: string | null;
+  created_at: Date;
+  completed_at: Date | null;
+}
+
+/** A compare-and-set found the payment or attempt changed since it was read: the transaction must roll back. */
+export class StaleWriteError extends Error {
+  override readonly name = 'StaleWriteError';
+}
+
+/** A payment row and its attempts as the API shows them (shared by every store). */
+export function toView(p: PaymentRow, attempts: AttemptRow[]): PaymentView {
+  return {
+    id: p.id,
+    object: 'payment',
+    amount: p.amount,
+    currency: p.currency,
+    capture_method: p.capture_method,
+    status: p.status,
+    payment_method: { type: 'card', token: p.token },
+    reference: p.reference,
+    metadata: p.metadata,
+    gateway: p.gateway,
+    amount_authorized: p.amount_authorized,
+    amount_captured: p.amount_captured,
+    amount_refunded: p.amount_refunded,
+    amount_voided: p.amount_voided,
+    decline_code: p.decline_code,
+    idempotency_key: p.idempotency_key,
+    attempts: attempts.map((a) => ({
+      id: a.id,
+      operation: a.operation,
+      attempt_no: a.attempt_no,
+      gateway: a.gateway,
+      gateway_key: a.gateway_key,
+      amount: a.amount,
+      status: a.status,
+      decline_code: a.decline_code,
+      created_at: a.created_at.toISOString(),
+      completed_at: a.completed_at ? a.completed_at.toISOString() : null,
+    })),
+    created_at: p.created_at.toISOString(),
+    updated_at: p.updated_at.toISOString(),
+  };
+}

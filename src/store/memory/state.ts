@@ -1,0 +1,91 @@
+import type { RawRow } from '../../idempotency/store.js';
+import type { Account } from '../../ledger/ledger.js';
+import type { AttemptRow, PaymentRow } from '../../payments/rows.js';
+import { Table } from './engine.js';
+
+/** A stored key: the row every store maps with `toKeyRow`, its times as epoch milliseconds. */
+export interface KeyRecord extends Omit<RawRow, 'lease_until' | 'expires_at'> {
+  lease_until: number | null;
+  expires_at: number | null;
+  created_at: number;
+  completed_at: number | null;
+}
+
+export interface MerchantRecord {
+  id: string;
+  name: string;
+}
+
+export interface ApiKeyRecord {
+  key_hash: string;
+  merchant_id: string;
+  prefix: string;
+  revoked_at: Date | null;
+}
+
+/** `SELECT * FROM payment_attempts` also returns `error`. */
+export type AttemptRecord = AttemptRow & { error: string | null };
+
+export interface OutboxRecord {
+  id: number;
+  payment_id: string;
+  attempt_id: string;
+  kind: string;
+  state: 'pending' | 'done';
+  run_after: number;
+  lease_until: number | null;
+  fence: number;
+  tries: number;
+  created_at: number;
+  done_at: number | null;
+}
+
+export interface EventRecord {
+  id: number;
+  payment_id: string;
+  type: string;
+  data: Record<string, unknown>;
+  created_at: number;
+}
+
+export interface EntryRecord {
+  id: number;
+  payment_id: string;
+  event: string;
+  currency: string;
+  created_at: number;
+  postings: Array<{ account: Account; amount: number }>;
+}
+
+/** The tables and sequences; every operation works on them synchronously, under the store's mutex. */
+export class MemoryState {
+  readonly merchants = new Table<string, MerchantRecord>();
+  readonly apiKeys = new Table<string, ApiKeyRecord>();
+  readonly keys = new Table<string, KeyRecord>();
+  readonly payments = new Table<string, PaymentRow>();
+  readonly attempts = new Table<string, AttemptRecord>();
+  readonly outbox = new Table<number, OutboxRecord>();
+  readonly events = new Table<number, EventRecord>();
+  readonly entries = new Table<number, EntryRecord>();
+  private readonly tables = [this.merchants, this.apiKeys, this.keys, this.payments, this.attempts, this.outbox, this.events, this.entries];
+
+  // Sequences, like PostgreSQL's: never rolled back.
+  private fenceSeq = 0;
+  private outboxSeq = 0;
+  private eventSeq = 0;
+  private entrySeq = 0;
+  nextFence = () => ++this.fenceSeq;
+  nextOutboxId = () => ++this.outboxSeq;
+  nextEventId = () => ++this.eventSeq;
+  nextEntryId = () => ++this.entrySeq;
+
+  begin(): void {
+    for (const t of this.tables) t.begin();
+  }
+  commit(): void {
+    for (const t of this.tables) t.commit();
+  }
+  rollback(): void {
+    for (const t of this.tables) t.rollback();
+  }
+}

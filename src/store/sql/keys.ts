@@ -1,0 +1,124 @@
+import type { Queryable } from '../../db/database.js';
+import { toKeyRow, type ClaimResult, type KeyRequest, type KeyRow, type StoredResponse } from '../../idempotency/store.js';
+import type { KeyStore } from '../port.js';
+
+/**
+ * Idempotency keys in SQL. Keys are the truth here: claims are atomic statements, every write
+ * carries its fence in its WHERE clause, and a business transaction locks its key row
+ * (`guardKey`) so a takeover waits for it (docs/architecture.md).
+ */
+export class SqlKeys implements KeyStore {
+  constructor(private readonly q: Queryable) {}
+
+  /**
+   * A new key, an in-progress key whose lease ran out (same fingerprint: the owner died, take
+   * it over with a higher fence) and a completed key past its expiry are owned by the caller;
+   * anything else comes back as it is.
+   *
+   *   owner A            claim (fence 7) ── runs ──╳ dies
+   *   retry B                      claim → existing, lease valid → hold
+   *   retry B                                          lease ends → claim (fence 8), resumes
+   *   owner A (zombie)                                   write with fence 7 → refused
+   */
+  async claimKey(req: KeyRequest, now: number, leaseMs: number): Promise<ClaimResult> {
+    const { rows } = await this.q.query<{ fence: number; resource_id: string | null; inserted: boolean }>(
+      `INSERT INTO idempotency_keys AS k
+         (merchant_id, key, fingerprint, method, path, state, fence, lease_until, created_at)
+       VALUES ($1, $2, $3, $4, $5, 'in_progress', nextval('idempotency_fence_seq'), $6, $7)
+       ON CONFLICT (merchant_id, key) DO UPDATE SET
+         fence = EXCLUDED.fence,
+         lease_until = EXCLUDED.lease_until,
+         resource_id = CASE WHEN k.state = 'completed' THEN NULL ELSE k.resource_id END,
+         created_at = CASE WHEN k.state = 'completed' THEN EXCLUDED.created_at ELSE k.created_at END,
+         state = 'in_progress',
+         fingerprint = EXCLUDED.fingerprint,
+         method = EXCLUDED.method,
+         path = EXCLUDED.path,
+         response_status = NULL, response_type = NULL, response_body = NULL,
+         completed_at = NULL, expires_at = NULL
+       WHERE (k.state = 'in_progress' AND k.lease_until <= EXCLUDED.created_at AND k.fingerprint = EXCLUDED.fingerprint)
+          OR (k.state = 'completed' AND k.expires_at <= EXCLUDED.created_at)
+       RETURNING fence, resource_id, (xmax = 0) AS inserted`,
+      [req.merchantId, req.key, req.fingerprint, req.method, req.path, new Date(now + leaseMs), new Date(now)],
+    );
+    const won = rows[0];
+    if (won) return { kind: 'owned', fence: won.fence, resourceId: won.resource_id, takenOver: !won.inserted && won.resource_id !== null };
+    const row = await this.readKey(req.merchantId, req.key);
+    // Swept between the two statements: claim again.
+    if (row === null) return this.claimKey(req, now, leaseMs);
+    return { kind: 'existing', row };
+  }
+
+  async readKey(merchantId: string, key: string): Promise<KeyRow | null> {
+    const { rows } = await this.q.query<Parameters<typeof toKeyRow>[0]>(
+      `SELECT merchant_id, key, fingerprint, method, path, state, fence, lease_until, resource_id,
+              response_status, response_type, response_body, expires_at
+         FROM idempotency_keys WHERE merchant_id = $1 AND key = $2`,
+      [merchantId, key],
+    );
+    return rows[0] ? toKeyRow(rows[0]) : null;
+  }
+
+  async renewKey(merchantId: string, key: string, fence: number, now: number, leaseMs: number): Promise<boolean> {
+    const { rowCount } = await this.q.query(
+      `UPDATE idempotency_keys SET lease_until = $4
+        WHERE merchant_id = $1 AND key = $2 AND fence = $3 AND state = 'in_progress'`,
+      [merchantId, key, fence, new Date(now + leaseMs)],
+    );
+    return rowCount === 1;
+  }
+
+  /** The same statement as renewKey: inside a transaction its row lock lasts until the end. */
+  guardKey(merchantId: string, key: string, fence: number, now: number, leaseMs: number): Promise<boolean> {
+    return this.renewKey(merchantId, key, fence, now, leaseMs);
+  }
+
+  async bindKeyResource(merchantId: string, key: string, fence: number, resourceId: string): Promise<boolean> {
+    const { rowCount } = await this.q.query(
+      `UPDATE idempotency_keys SET resource_id = $4
+        WHERE merchant_id = $1 AND key = $2 AND fence = $3 AND state = 'in_progress'`,
+      [merchantId, key, fence, resourceId],
+    );
+    return rowCount === 1;
+  }
+
+  async completeKey(merchantId: string, key: string, fence: number, response: StoredResponse, now: number, ttlMs: number): Promise<boolean> {
+    const { rowCount } = await this.q.query(
+      `UPDATE idempotency_keys
+          SET state = 'completed', response_status = $4, response_type = $5, response_body = $6,
+              completed_at = $7, expires_at = $8, lease_until = NULL
+        WHERE merchant_id = $1 AND key = $2 AND fence = $3 AND state = 'in_progress'`,
+      [merchantId, key, fence, response.status, response.contentType, response.body, new Date(now), new Date(now + ttlMs)],
+    );
+    return rowCount === 1;
+  }
+
+  async forgetKey(merchantId: string, key: string, fence: number): Promise<boolean> {
+    const { rowCount } = await this.q.query(
+      `DELETE FROM idempotency_keys
+        WHERE merchant_id = $1 AND key = $2 AND fence = $3 AND state = 'in_progress' AND resource_id IS NULL`,
+      [merchantId, key, fence],
+    );
+    return rowCount === 1;
+  }
+
+  async endKeyLease(merchantId: string, key: string, fence: number, now: number): Promise<void> {
+    await this.q.query(
+      `UPDATE idempotency_keys SET lease_until = $4
+        WHERE merchant_id = $1 AND key = $2 AND fence = $3 AND state = 'in_progress'`,
+      [merchantId, key, fence, new Date(now)],
+    );
+  }
+
+  async sweepKeys(now: number, limit: number): Promise<number> {
+    const { rowCount } = await this.q.query(
+      `DELETE FROM idempotency_keys
+        WHERE (merchant_id, key) IN (
+          SELECT merchant_id, key FROM idempotency_keys
+           WHERE state = 'completed' AND expires_at <= $1
+           LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+      [new Date(now), limit],
+    );
+    return rowCount;
+  }
+}

@@ -1,0 +1,154 @@
+import type { Queryable } from '../../db/database.js';
+import type { GatewayOperation } from '../../gateways/port.js';
+import { StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../../payments/rows.js';
+import type { PaymentEventView, PaymentView } from '../../payments/view.js';
+import type { AttemptResult, NewAttempt, NewPayment, PaymentChanges, PaymentStore } from '../port.js';
+
+/** Payments, attempts with their outbox rows, events and views in SQL. Every status change is compare-and-set. */
+export class SqlPayments implements PaymentStore {
+  constructor(private readonly q: Queryable) {}
+
+  async insertPayment(p: NewPayment): Promise<PaymentRow> {
+    const { rows } = await this.q.query<PaymentRow>(
+      `INSERT INTO payments (id, merchant_id, amount, currency, capture_method, status, token, reference, metadata,
+                             preferred_gateway, gateway, idempotency_key, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+       RETURNING *`,
+      [p.id, p.merchant_id, p.amount, p.currency, p.capture_method, p.status, p.token, p.reference,
+       JSON.stringify(p.metadata), p.preferred_gateway, p.gateway, p.idempotency_key, p.created_at, p.updated_at],
+    );
+    return rows[0]!;
+  }
+
+  async findPayment(merchantId: string, id: string, forUpdate = false): Promise<PaymentRow | null> {
+    const { rows } = await this.q.query<PaymentRow>(
+      `SELECT * FROM payments WHERE id = $1 AND merchant_id = $2${forUpdate ? ' FOR UPDATE' : ''}`,
+      [id, merchantId],
+    );
+    return rows[0] ?? null;
+  }
+
+  /** Applies `changes` if the payment is still at `expected` status and version; else throws. */
+  async updatePayment(current: PaymentRow, changes: PaymentChanges, now: Date): Promise<PaymentRow> {
+    const cols = Object.keys(changes) as Array<keyof typeof changes>;
+    const sets = cols.map((c, i) => `${c} = $${i + 4}`);
+    const { rows } = await this.q.query<PaymentRow>(
+      `UPDATE payments SET ${[...sets, `version = version + 1`, `updated_at = $3`].join(', ')}
+        WHERE id = $1 AND version = $2 RETURNING *`,
+      [current.id, current.version, now, ...cols.map((c) => changes[c])],
+    );
+    if (!rows[0]) throw new StaleWriteError(`payment ${current.id} changed under us (expected version ${current.version})`);
+    return rows[0];
+  }
+
+  /** Writes an attempt and its outbox row in one statement (one round trip); returns the attempt. */
+  async insertAttempt(a: NewAttempt, runAfter: Date): Promise<AttemptRow> {
+    const { rows } = await this.q.query<AttemptRow>(
+      `WITH attempt AS (
+         INSERT INTO payment_attempts (id, payment_id, operation, attempt_no, gateway, gateway_key, amount, status, idempotency_key, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9)
+         RETURNING *
+       ), work AS (
+         INSERT INTO outbox (payment_id, attempt_id, kind, run_after, created_at)
+         SELECT payment_id, id, 'gateway_call', $10, created_at FROM attempt
+       )
+       SELECT * FROM attempt`,
+      [a.id, a.payment_id, a.operation, a.attempt_no, a.gateway, a.gateway_key, a.amount, a.idempotency_key, a.created_at, runAfter],
+    );
+    return rows[0]!;
+  }
+
+  /** The attempt still waiting for a definitive gateway answer, if any. */
+  async findOpenAttempt(paymentId: string): Promise<AttemptRow | null> {
+    const { rows } = await this.q.query<AttemptRow>(
+      `SELECT * FROM payment_attempts WHERE payment_id = $1 AND status IN ('pending', 'unknown')
+        ORDER BY created_at DESC, attempt_no DESC LIMIT 1`,
+      [paymentId],
+    );
+    return rows[0] ?? null;
+  }
+
+  async lastAttemptNo(paymentId: string, operation: GatewayOperation): Promise<number> {
+    const { rows } = await this.q.query<{ n: number | null }>(
+      `SELECT max(attempt_no) AS n FROM payment_attempts WHERE payment_id = $1 AND operation = $2`,
+      [paymentId, operation],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  async countAttempts(paymentId: string, operation: GatewayOperation, gateway: string): Promise<number> {
+    const { rows } = await this.q.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM payment_attempts WHERE payment_id = $1 AND operation = $2 AND gateway = $3`,
+      [paymentId, operation, gateway],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  /**
+   * Records a gateway answer on an open attempt (compare-and-set on its status). An `unknown`
+   * answer leaves the outbox row pending for recovery; any other closes it.
+   */
+  async recordAttempt(attempt: AttemptRow, result: AttemptResult, now: Date): Promise<void> {
+    const final = result.status !== 'unknown';
+    // One statement (one round trip): the outbox row changes only when the attempt did.
+    const { rows } = await this.q.query<{ n: number }>(
+      `WITH recorded AS (
+         UPDATE payment_attempts SET status = $2, gateway_reference = $3, decline_code = $4, error = $5, completed_at = $6
+          WHERE id = $1 AND status IN ('pending', 'unknown')
+          RETURNING id
+       ), work AS (
+         UPDATE outbox SET ${final ? `state = 'done', done_at = $7` : `tries = tries + 1, run_after = $7`}
+          WHERE attempt_id IN (SELECT id FROM recorded) AND state = 'pending'
+       )
+       SELECT count(*)::int AS n FROM recorded`,
+      [attempt.id, result.status, result.gatewayReference ?? null, result.declineCode ?? null, result.error ?? null, final ? now : null, now],
+    );
+    if (rows[0]?.n !== 1) throw new StaleWriteError(`attempt ${attempt.id} was already recorded`);
+  }
+
+  async insertEvent(paymentId: string, type: string, data: Record<string, unknown>, now: Date): Promise<void> {
+    await this.q.query(`INSERT INTO payment_events (payment_id, type, data, created_at) VALUES ($1, $2, $3, $4)`, [
+      paymentId,
+      type,
+      JSON.stringify(data),
+      now,
+    ]);
+  }
+
+  async loadView(merchantId: string, id: string): Promise<PaymentView | null> {
+    const p = await this.findPayment(merchantId, id);
+    if (!p) return null;
+    const { rows } = await this.q.query<AttemptRow>(
+      `SELECT * FROM payment_attempts WHERE payment_id = $1 ORDER BY created_at, operation, attempt_no`,
+      [id],
+    );
+    return toView(p, rows);
+  }
+
+  async listViews(merchantId: string, limit: number, after: { createdAt: string; id: string } | null): Promise<PaymentView[]> {
+    const params: unknown[] = [merchantId, limit];
+    let where = 'merchant_id = $1';
+    if (after) {
+      params.push(after.createdAt, after.id);
+      where += ' AND (created_at, id) < ($3::timestamptz, $4)';
+    }
+    const { rows: payments } = await this.q.query<PaymentRow>(
+      `SELECT * FROM payments WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT $2`,
+      params,
+    );
+    if (payments.length === 0) return [];
+    const { rows: attempts } = await this.q.query<AttemptRow>(
+      `SELECT * FROM payment_attempts WHERE payment_id = ANY($1::text[]) ORDER BY created_at, operation, attempt_no`,
+      [payments.map((p) => p.id)],
+    );
+    return payments.map((p) => toView(p, attempts.filter((a) => a.payment_id === p.id)));
+  }
+
+  async listEvents(paymentId: string): Promise<PaymentEventView[]> {
+    const { rows } = await this.q.query<{ id: number; type: string; data: Record<string, unknown>; created_at: Date }>(
+      `SELECT id, type, data, created_at FROM payment_events WHERE payment_id = $1 ORDER BY id`,
+      [paymentId],
+    );
+    return rows.map((e) => ({ id: e.id, type: e.type, data: e.data, created_at: e.created_at.toISOString() }));
+  }
+}
