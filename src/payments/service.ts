@@ -5,6 +5,7 @@ import type { GatewayRouter } from '../gateways/router.js';
 import type { Claim, OperationResult } from '../idempotency/gate.js';
 import { sleep, type Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
+import { exponentialBackoff, type Backoff } from '../resilience/backoff.js';
 import type { AttemptRow, PaymentRow } from './repo.js';
 import { finalResponse, pendingResponse, type PaymentRequestKind } from './responses.js';
 import { canTransition, type PaymentStatus } from './states.js';
@@ -52,12 +53,12 @@ type Step =
  */
 export class PaymentService {
   private readonly attemptsPerGateway: number;
-  private readonly retryBaseMs: number;
+  private readonly retryBackoff: Backoff;
   private readonly relayDelayMs: number;
 
   constructor(private readonly o: PaymentServiceOptions) {
     this.attemptsPerGateway = o.attemptsPerGateway ?? 2;
-    this.retryBaseMs = o.retryBaseMs ?? 50;
+    this.retryBackoff = exponentialBackoff({ baseMs: o.retryBaseMs ?? 50, capMs: 60_000 });
     this.relayDelayMs = o.relayDelayMs ?? 30_000;
   }
 
@@ -339,7 +340,7 @@ export class PaymentService {
         await event('attempt.not_processed', { reason: outcome.reason });
         const triesHere = await tx.countAttempts(p.id, op, attempt.gateway);
         const nextNo = attempt.attempt_no + 1;
-        const backoffMs = Math.max(outcome.retryAfterMs ?? 0, this.retryBaseMs * 2 ** (triesHere - 1));
+        const backoffMs = this.retryBackoff.delay(triesHere - 1, outcome.retryAfterMs ?? 0);
         if (triesHere < this.attemptsPerGateway) {
           await this.openAttempt(tx, p.id, op, nextNo, attempt.gateway, attempt.amount, attempt.idempotency_key, now);
           await event('attempt.retry_scheduled', { next_attempt_no: nextNo, backoff_ms: backoffMs });

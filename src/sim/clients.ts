@@ -1,3 +1,4 @@
+import { exponentialBackoff, type Backoff } from '../resilience/backoff.js';
 import type { SimAnswer, SimInstance, SimRequest } from './instance.js';
 import type { World } from './world.js';
 
@@ -45,12 +46,16 @@ export class Clients {
   readonly answers: AnswerLog = new Map();
   requests = 0;
   private running = 0;
+  /** Between tries of one request: 200 ms doubling to 5 s, plus up to 100 ms of spread. */
+  private readonly backoff: Backoff;
 
   constructor(
     private readonly world: World,
     private readonly live: () => SimInstance[],
     private readonly o: ClientOptions,
-  ) {}
+  ) {
+    this.backoff = exponentialBackoff({ baseMs: 100, capMs: 5000, jitter: { spreadMs: 100 }, random: world.random });
+  }
 
   /** True once every script has ended. */
   get done(): boolean {
@@ -82,7 +87,7 @@ export class Clients {
   private async send(merchantId: string, key: string, path: string, body: Record<string, unknown>): Promise<SimAnswer | null> {
     const req: SimRequest = { merchantId, key, path, body };
     for (let attempt = 0; attempt < this.o.maxTries; attempt++) {
-      if (attempt > 0) await this.sleep(Math.min(5000, 100 * 2 ** attempt) + this.world.int(0, 100));
+      if (attempt > 0) await this.sleep(this.backoff.delay(attempt));
       const live = this.live();
       if (live.length === 0) continue;
       const target = live[this.world.int(0, live.length - 1)]!;
