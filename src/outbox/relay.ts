@@ -1,6 +1,6 @@
 import type { Claim, Gate } from '../idempotency/gate.js';
 import { FenceLostError } from '../idempotency/store.js';
-import { kindOfPath } from '../payments/responses.js';
+import { asPaymentRequestKind } from '../payments/result.js';
 import type { PaymentService } from '../payments/service.js';
 import type { Runtime } from '../ports/clock.js';
 import type { DueWork, Store } from '../store/port.js';
@@ -30,9 +30,10 @@ export interface Relay {
 }
 
 /**
- * The outbox relay, which is also recovery (SPEC section 6). Every open gateway attempt has an
- * outbox row, written with it; the request that opened the attempt runs it inline, and the row
- * falls due only if that does not finish: the owner crashed, or the outcome was unknown. The
+ * The outbox relay, which is also recovery (docs/payments.md, "Outbox and recovery"). Every
+ * open gateway attempt has an outbox row, written with it; the request that opened the attempt
+ * runs it inline, and the row falls due only if that does not finish: the owner crashed, or
+ * the outcome was unknown. The request's kind is read from its key (`operation`). The
  * relay claims due rows (`FOR UPDATE SKIP LOCKED`, leased, fenced), then finishes the request
  * that opened the attempt through the gate — as a held retry would once the owner's lease
  * ends: it takes the key over with a higher fence and resumes the payment, re-sending the open
@@ -58,7 +59,7 @@ export function startRelay(o: RelayOptions): Relay {
   async function recover(row: DueRow): Promise<void> {
     const backoff = Math.min(30_000, 250 * 2 ** Math.min(row.tries, 7));
     const key = row.idempotency_key === null ? null : await store.readKey(row.merchant_id, row.idempotency_key);
-    const kind = key ? kindOfPath(key.path) : null;
+    const kind = asPaymentRequestKind(key?.operation);
     if (!key || !kind || key.state === 'completed' || key.resourceId !== row.payment_id) {
       // No open request to finish (its key is gone or was answered): drive the payment alone,
       // fenced by the outbox row.
@@ -69,16 +70,16 @@ export function startRelay(o: RelayOptions): Relay {
       return;
     }
     const answer = await o.gate.tryExecute(
-      { merchantId: row.merchant_id, key: key.key, method: key.method, path: key.path, fingerprint: key.fingerprint },
+      { merchantId: row.merchant_id, key: key.key, method: key.method, path: key.path, fingerprint: key.fingerprint, operation: key.operation },
       (claim) => o.payments.resume(row.merchant_id, kind, claim),
     );
-    o.observe?.(answer === null ? 'busy' : answer.status === 202 ? 'pending' : 'final');
+    o.observe?.(answer === null ? 'busy' : answer.result);
     if (answer === null) {
       // Its owner is alive and working: look again when its lease would end.
       await reschedule(row, Math.max(0, (key.leaseUntil ?? 0) - runtime.clock.now()) + 1);
       return;
     }
-    if (answer.status === 202) {
+    if (answer.result === 'pending') {
       await reschedule(row, backoff);
       return;
     }

@@ -1,20 +1,10 @@
 import { problem } from '../errors/registry.js';
 import type { StoredResponse } from '../idempotency/store.js';
+import type { PaymentRequestKind } from './result.js';
 import type { PaymentView } from './view.js';
-
-/** The request kinds that move a payment, each behind the idempotency gate. */
-export type PaymentRequestKind = 'create' | 'capture' | 'void' | 'refund';
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
 export const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
-
-/** The request kind a stored key belongs to, from its path. */
-export function kindOfPath(path: string): PaymentRequestKind | null {
-  if (path === '/v1/payments') return 'create';
-  const m = /^\/v1\/payments\/[^/]+\/(capture|void|refunds)$/.exec(path);
-  if (!m) return null;
-  return m[1] === 'refunds' ? 'refund' : (m[1] as 'capture' | 'void');
-}
 
 /**
  * The final answer of a payment request, as stored for replay: the payment (201 for create,

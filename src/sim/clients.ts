@@ -72,20 +72,20 @@ export class Clients {
   }
 
   private async runScript(s: PaymentScript): Promise<void> {
-    const created = await this.send(s.merchantId, s.createKey, '/v1/payments', s.body);
+    const created = await this.send({ merchantId: s.merchantId, key: s.createKey, path: '/v1/payments', body: s.body, operation: 'create' });
     if (!created || created.status !== 201) return;
     const id = (JSON.parse(created.body) as { id: string }).id;
     for (const f of s.followUps) {
       await this.sleep(this.world.int(0, 3000));
       const body = f.amount === undefined ? {} : { amount: f.amount };
-      const answer = await this.send(s.merchantId, f.key, `/v1/payments/${id}/${f.op}`, body);
+      const operation = f.op === 'refunds' ? 'refund' : f.op;
+      const answer = await this.send({ merchantId: s.merchantId, key: f.key, path: `/v1/payments/${id}/${f.op}`, body, operation, paymentId: id });
       if (!answer || answer.status >= 300) return;
     }
   }
 
   /** Sends until a final answer (anything but 202, 409 in progress, 5xx, silence) or `maxTries`. */
-  private async send(merchantId: string, key: string, path: string, body: Record<string, unknown>): Promise<SimAnswer | null> {
-    const req: SimRequest = { merchantId, key, path, body };
+  private async send(req: SimRequest): Promise<SimAnswer | null> {
     for (let attempt = 0; attempt < this.o.maxTries; attempt++) {
       if (attempt > 0) await this.sleep(this.backoff.delay(attempt));
       const live = this.live();
