@@ -8,8 +8,7 @@ import { newId } from '../ports/ids.js';
 import { staticPolicy, type RetryPolicy } from '../resilience/policy.js';
 import { decideNext, firstMove, isFinal, mayHaveExecuted, outcomeOfLookup, settleNotProcessed, type DecisionFacts, type Step } from './decide.js';
 import type { AttemptRow, PaymentRow } from './repo.js';
-import { finalResponse, pendingResponse } from './responses.js';
-import type { PaymentRequestKind } from './result.js';
+import type { PaymentRenderer, PaymentRequestKind } from './result.js';
 import { canTransition, type PaymentStatus } from './states.js';
 import { invalidState, validateCapture, validateRefund, validateVoid, type ValidRequest } from './validate.js';
 import type { PaymentEventView, PaymentView } from './view.js';
@@ -32,6 +31,8 @@ export interface PaymentServiceOptions {
   policy?: RetryPolicy;
   /** How long an outbox row waits before the relay may run it (the inline call goes first). */
   relayDelayMs?: number;
+  /** Renders each answer as stored for replay (`renderPaymentResult` in src/api/render.ts). */
+  render: PaymentRenderer;
   /** Where each gateway answer is logged, with the client's key, the payment and the attempt. */
   log?: { info(obj: object, msg: string): void };
 }
@@ -197,13 +198,17 @@ export class PaymentService {
         step = decideNext(current, attempt, outcome, await this.factsFor(tx, current, attempt, outcome), this.policy);
         await this.apply(tx, current, attempt, step, now);
         if (!isFinal(step)) return null;
-        const response = finalResponse(kind, (await tx.loadView(merchantId, paymentId))!, step.kind === 'decline' ? step.declineCode : null);
+        const payment = (await tx.loadView(merchantId, paymentId))!;
+        const response = this.o.render({ request: kind, outcome: 'final', payment, declineCode: step.kind === 'decline' ? step.declineCode : null });
         await claim.complete(tx, response);
         return response;
       });
       if (answer) return { kind: 'final', response: answer };
       const s = step as Step;
-      if (s.kind === 'pending' || s.kind === 'defer') return { kind: 'pending', response: pendingResponse((await store.loadView(merchantId, paymentId))!) };
+      if (s.kind === 'pending' || s.kind === 'defer') {
+        const payment = (await store.loadView(merchantId, paymentId))!;
+        return { kind: 'pending', response: this.o.render({ request: kind, outcome: 'pending', payment, declineCode: null }) };
+      }
       if (s.kind === 'retry') await sleep(runtime.timers, s.backoffMs, claim.signal);
       if (claim.signal.aborted) throw claim.signal.reason ?? new Error('lease lost');
     }
@@ -247,8 +252,8 @@ export class PaymentService {
   private async finish(merchantId: string, paymentId: string, kind: PaymentRequestKind, claim: Claim): Promise<OperationResult> {
     const response = await this.o.store.transaction(async (tx) => {
       await claim.guard(tx);
-      const view = (await tx.loadView(merchantId, paymentId))!;
-      const r = finalResponse(kind, view, lastDecline(view, kind));
+      const payment = (await tx.loadView(merchantId, paymentId))!;
+      const r = this.o.render({ request: kind, outcome: 'final', payment, declineCode: lastDecline(payment, kind) });
       await claim.complete(tx, r);
       return r;
     });

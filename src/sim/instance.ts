@@ -1,3 +1,4 @@
+import { renderPaymentResult } from '../api/render.js';
 import { IdemError } from '../errors/registry.js';
 import type { GatewayConnector } from '../gateways/port.js';
 import { GatewayRouter } from '../gateways/router.js';
@@ -141,7 +142,7 @@ export class SimInstance {
         connector: this.plantedConnector(createSimulatorConnector({ name: g.name, processor: g.processor, timers, timeoutMs: config.gatewayTimeoutMs })),
       })),
     );
-    this.payments = new PaymentService({ store, gateways: router, runtime: this.runtime, relayDelayMs: config.leaseMs });
+    this.payments = new PaymentService({ store, gateways: router, runtime: this.runtime, relayDelayMs: config.leaseMs, render: renderPaymentResult });
     this.relay = startRelay({
       store,
       gate: this.gate,
