@@ -3,6 +3,7 @@ import { FenceLostError } from '../idempotency/store.js';
 import { asPaymentRequestKind } from '../payments/result.js';
 import type { PaymentService } from '../payments/service.js';
 import type { Runtime } from '../ports/clock.js';
+import { exponentialBackoff } from '../resilience/backoff.js';
 import type { DueWork, Store } from '../store/port.js';
 
 export interface RelayOptions {
@@ -46,6 +47,11 @@ export function startRelay(o: RelayOptions): Relay {
   const concurrency = o.concurrency ?? 8;
   let pass: Promise<number> | null = null;
   let stopped = false;
+  // Between looks at a row whose outcome is still unknown (or whose run failed): 250 ms
+  // doubling to 30 s, jittered over the upper half so rows that fell due together (after an
+  // outage, say) spread out, yet none is asked again sooner than half its backoff. The jitter
+  // draws from the runtime's random source, so a simulation replays from its seed.
+  const retryBackoff = exponentialBackoff({ baseMs: 250, capMs: 30_000, jitter: 'equal', random: runtime.random });
 
   function claimDue(): Promise<DueRow[]> {
     return store.claimDueWork(runtime.clock.now(), batch, leaseMs);
@@ -57,7 +63,6 @@ export function startRelay(o: RelayOptions): Relay {
   }
 
   async function recover(row: DueRow): Promise<void> {
-    const backoff = Math.min(30_000, 250 * 2 ** Math.min(row.tries, 7));
     const key = row.idempotency_key === null ? null : await store.readKey(row.merchant_id, row.idempotency_key);
     const kind = asPaymentRequestKind(key?.operation);
     if (!key || !kind || key.state === 'completed' || key.resourceId !== row.payment_id) {
@@ -66,7 +71,7 @@ export function startRelay(o: RelayOptions): Relay {
       o.log?.warn({ payment_id: row.payment_id, idempotency_key: row.idempotency_key }, 'driving a payment whose request is closed');
       const result = await o.payments.resume(row.merchant_id, kind ?? 'create', detachedClaim(row));
       o.observe?.(result.kind);
-      if (result.kind === 'pending') await reschedule(row, backoff);
+      if (result.kind === 'pending') await reschedule(row, retryBackoff.delay(row.tries));
       return;
     }
     const answer = await o.gate.tryExecute(
@@ -80,7 +85,7 @@ export function startRelay(o: RelayOptions): Relay {
       return;
     }
     if (answer.result === 'pending') {
-      await reschedule(row, backoff);
+      await reschedule(row, retryBackoff.delay(row.tries));
       return;
     }
     o.log?.info({ payment_id: row.payment_id, idempotency_key: key.key, status: answer.status }, 'recovered a payment request');
@@ -115,7 +120,7 @@ export function startRelay(o: RelayOptions): Relay {
         } catch (err) {
           o.observe?.('failed');
           o.log?.warn({ payment_id: row.payment_id, err: { message: (err as Error).message } }, 'recovery attempt failed; will retry');
-          await reschedule(row, Math.min(30_000, 250 * 2 ** Math.min(row.tries, 7))).catch(() => {});
+          await reschedule(row, retryBackoff.delay(row.tries)).catch(() => {});
         }
       }
     };
