@@ -84,9 +84,10 @@ export function decideNext(p: PaymentFacts, attempt: AttemptFacts, outcome: Gate
       return { kind: 'pending' };
     case 'not_processed': {
       const attemptNo = attempt.attempt_no + 1;
-      const backoffMs = policy.backoff(facts.triesHere, outcome.retryAfterMs);
+      const answer = { gateway: attempt.gateway, operation: op, reason: outcome.reason, retryAfterMs: outcome.retryAfterMs };
+      const backoffMs = policy.backoff(facts.triesHere, answer);
       if (facts.triesHere < policy.triesPerGateway) return { kind: 'retry', attemptNo, backoffMs };
-      const gateway = op === 'authorize' ? policy.nextGateway(attempt.gateway, facts.candidates) : null;
+      const gateway = op === 'authorize' ? policy.nextGateway(answer, facts.candidates) : null;
       if (gateway !== null) return { kind: 'failover', attemptNo, gateway };
       if (op === 'authorize' && p.amount_authorized === 0) return { kind: 'fail' };
       // Nowhere else to go: keep trying here later, through the outbox, with backoff.

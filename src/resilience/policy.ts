@@ -1,4 +1,15 @@
+import type { GatewayOperation } from '../gateways/port.js';
 import { exponentialBackoff, type Backoff } from './backoff.js';
+
+/** The "not processed" answer a policy is asked about, and where it came from. */
+export interface NotProcessed {
+  gateway: string;
+  operation: GatewayOperation;
+  /** The connector's reason (`503`, `429`, `connection refused`, …). */
+  reason: string;
+  /** The gateway's `Retry-After`, when it sent one. */
+  retryAfterMs?: number | undefined;
+}
 
 /**
  * What the payment pipeline does after a gateway answers "not processed": how many tries one
@@ -14,14 +25,14 @@ export interface RetryPolicy {
   readonly triesPerGateway: number;
   /**
    * The wait before the next try at the same gateway, after `triesHere` tries there answered
-   * "not processed"; never shorter than the gateway's `Retry-After` (`retryAfterMs`).
+   * "not processed" (the last one being `answer`); never shorter than its `retryAfterMs`.
    */
-  backoff(triesHere: number, retryAfterMs: number | undefined): number;
+  backoff(triesHere: number, answer: NotProcessed): number;
   /**
-   * The gateway an authorization fails over to after `current`, from `candidates` (the
+   * The gateway an authorization fails over to from `answer.gateway`, among `candidates` (the
    * payment's gateways in the order to try them), or null when none is left.
    */
-  nextGateway(current: string, candidates: readonly string[]): string | null;
+  nextGateway(answer: NotProcessed, candidates: readonly string[]): string | null;
   /** How long an attempt deferred to the relay waits, given the backoff its last try had. */
   deferMs(backoffMs: number): number;
 }
@@ -43,9 +54,9 @@ export function staticPolicy(o: StaticPolicyOptions = {}): RetryPolicy {
   const backoff: Backoff = exponentialBackoff({ baseMs: o.baseMs ?? 50, capMs: 60_000 });
   return Object.freeze({
     triesPerGateway: o.triesPerGateway ?? 2,
-    backoff: (triesHere: number, retryAfterMs: number | undefined) => backoff.delay(triesHere - 1, retryAfterMs ?? 0),
+    backoff: (triesHere: number, answer: NotProcessed) => backoff.delay(triesHere - 1, answer.retryAfterMs ?? 0),
     // A gateway no longer among the candidates hands over to the first of them.
-    nextGateway: (current: string, candidates: readonly string[]) => candidates[candidates.indexOf(current) + 1] ?? null,
+    nextGateway: (answer: NotProcessed, candidates: readonly string[]) => candidates[candidates.indexOf(answer.gateway) + 1] ?? null,
     deferMs: (backoffMs: number) => Math.min(60_000, backoffMs * 10),
   });
 }
