@@ -278,7 +278,11 @@ export class PaymentService {
     }
   }
 
-  /** What the decision needs from the store: tries are counted only when another may follow. */
+  /**
+   * What the decision needs from the store and the router. Only a "not processed" answer reads
+   * them (`DecisionFacts`), so only then are the tries counted: one read less on every other
+   * answer.
+   */
   private async factsFor(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, outcome: GatewayOutcome): Promise<DecisionFacts> {
     if (outcome.class !== 'not_processed') return { triesHere: 1, candidates: [] };
     return { triesHere: await tx.countAttempts(p.id, attempt.operation, attempt.gateway), candidates: this.o.gateways.candidates(p.preferred_gateway) };
