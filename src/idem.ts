@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { pino, type LoggerOptions } from 'pino';
 import { buildApp } from './api/app.js';
+import { renderPaymentResult } from './api/render.js';
 import type { Config, GatewayConfig } from './config/config.js';
 import type { Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
@@ -128,7 +129,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     const gateways = new GatewayRouter(
       config.gateways.map((g) => ({ name: g.name, priority: g.priority, connector: overrides.connectors?.get(g.name) ?? connectorFor(g, runtime, simulators) })),
     );
-    const payments = new PaymentService({ store, gateways, runtime, relayDelayMs: config.leaseMs, log });
+    const payments = new PaymentService({ store, gateways, runtime, relayDelayMs: config.leaseMs, render: renderPaymentResult, log });
     const auth = new MerchantAuth(store, runtime.clock);
     const app = await buildApp({
       gate,

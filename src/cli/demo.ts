@@ -23,6 +23,7 @@ import { startSimulatorServer, type SimulatorServer } from '../gateways/simulato
 import { verifyLedger, type VerifyReport } from '../ledger/verify.js';
 import { SqlStore } from '../store/sql/index.js';
 import { seededRandom } from '../ports/seeded.js';
+import { exponentialBackoff } from '../resilience/backoff.js';
 
 /** Where the demo writes: `process.stdout` or anything with `write` (tests). */
 export interface DemoOutput {
@@ -503,7 +504,7 @@ class Client {
           if (this.serverErrors.length < 5) this.serverErrors.push(`${status} ${text.slice(0, 300)}`);
         }
         const afterMs = retryAfter !== null && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : 0;
-        await delay(Math.min(1_000, Math.max(afterMs > 0 ? 250 : 0, 100 * 2 ** Math.min(attempt, 4))));
+        await delay(exponentialBackoff({ baseMs: 100, capMs: 1_000 }).delay(attempt, afterMs > 0 ? 250 : 0));
         continue;
       }
       let seen = this.finals.get(key);

@@ -38,6 +38,8 @@ export type Operation = (claim: Claim) => Promise<OperationResult>;
 
 export interface GateAnswer extends StoredResponse {
   replayed: boolean;
+  /** `final` for a stored answer (replays included); `pending` while the outcome is unknown. */
+  result: OperationResult['kind'];
 }
 
 export type GateEvent = 'executed' | 'replayed' | 'held' | 'reused' | 'hold_timeout' | 'taken_over' | 'fence_lost';
@@ -58,7 +60,7 @@ export interface GateOptions {
 }
 
 /**
- * The idempotency gate (SPEC section 4): exactly one execution per (merchant, key); duplicates
+ * The idempotency gate (docs/idempotency.md): exactly one execution per (merchant, key); duplicates
  * are held until it finishes and then get its stored response byte for byte.
  */
 export class Gate {
@@ -193,12 +195,12 @@ export class Gate {
         if (stored === null) throw new Error('operation answered final without storing its response');
         this.observe('executed');
         await this.letGo(req, lockToken, { ...result.response, fingerprint: req.fingerprint }, clock.now() + this.o.keyTtlMs, true);
-        return { ...result.response, replayed: false };
+        return { ...result.response, replayed: false, result: 'final' };
       }
       this.observe('executed');
       await store.endKeyLease(req.merchantId, req.key, fence, clock.now()).catch(() => {});
       await this.letGo(req, lockToken, null, null, true);
-      return { ...result.response, replayed: false };
+      return { ...result.response, replayed: false, result: 'pending' };
     } catch (err) {
       stopRenewing();
       if (err instanceof FenceLostError || abort.signal.aborted) {
@@ -268,7 +270,7 @@ export class Gate {
   private replay(req: KeyRequest, cached: CachedResponse): GateAnswer {
     if (cached.fingerprint !== req.fingerprint) throw this.reused(req);
     this.observe('replayed');
-    return { status: cached.status, contentType: cached.contentType, body: cached.body, replayed: true };
+    return { status: cached.status, contentType: cached.contentType, body: cached.body, replayed: true, result: 'final' };
   }
 
   private reused(req: KeyRequest, method?: string, path?: string): IdemError {

@@ -12,6 +12,12 @@ export interface KeyRequest {
   method: string;
   path: string;
   fingerprint: string;
+  /**
+   * The kind of request the key belongs to, as its route names it (payments: `create`,
+   * `capture`, `void`, `refund`). Stored with the key so recovery can finish the request
+   * without reading the path; the gate itself does not interpret it.
+   */
+  operation?: string | undefined;
 }
 
 export interface KeyRow {
@@ -20,6 +26,8 @@ export interface KeyRow {
   fingerprint: string;
   method: string;
   path: string;
+  /** As claimed (`KeyRequest.operation`); absent for a key claimed without one. */
+  operation?: string | undefined;
   state: 'in_progress' | 'completed';
   fence: number;
   leaseUntil: number | null;
@@ -53,6 +61,7 @@ export interface RawRow {
   fingerprint: string;
   method: string;
   path: string;
+  operation: string | null;
   state: 'in_progress' | 'completed';
   fence: number;
   lease_until: Date | number | null;
@@ -71,6 +80,7 @@ export function toKeyRow(r: RawRow): KeyRow {
     fingerprint: r.fingerprint,
     method: r.method,
     path: r.path,
+    operation: r.operation ?? undefined,
     state: r.state,
     fence: r.fence,
     leaseUntil: epochMs(r.lease_until),

@@ -1,8 +1,9 @@
 import type { Claim, Gate } from '../idempotency/gate.js';
 import { FenceLostError } from '../idempotency/store.js';
-import { kindOfPath } from '../payments/responses.js';
+import { asPaymentRequestKind } from '../payments/result.js';
 import type { PaymentService } from '../payments/service.js';
 import type { Runtime } from '../ports/clock.js';
+import { exponentialBackoff } from '../resilience/backoff.js';
 import type { DueWork, Store } from '../store/port.js';
 
 export interface RelayOptions {
@@ -30,9 +31,10 @@ export interface Relay {
 }
 
 /**
- * The outbox relay, which is also recovery (SPEC section 6). Every open gateway attempt has an
- * outbox row, written with it; the request that opened the attempt runs it inline, and the row
- * falls due only if that does not finish: the owner crashed, or the outcome was unknown. The
+ * The outbox relay, which is also recovery (docs/payments.md, "Outbox and recovery"). Every
+ * open gateway attempt has an outbox row, written with it; the request that opened the attempt
+ * runs it inline, and the row falls due only if that does not finish: the owner crashed, or
+ * the outcome was unknown. The request's kind is read from its key (`operation`). The
  * relay claims due rows (`FOR UPDATE SKIP LOCKED`, leased, fenced), then finishes the request
  * that opened the attempt through the gate — as a held retry would once the owner's lease
  * ends: it takes the key over with a higher fence and resumes the payment, re-sending the open
@@ -45,6 +47,11 @@ export function startRelay(o: RelayOptions): Relay {
   const concurrency = o.concurrency ?? 8;
   let pass: Promise<number> | null = null;
   let stopped = false;
+  // Between looks at a row whose outcome is still unknown (or whose run failed): 250 ms
+  // doubling to 30 s, jittered over the upper half so rows that fell due together (after an
+  // outage, say) spread out, yet none is asked again sooner than half its backoff. The jitter
+  // draws from the runtime's random source, so a simulation replays from its seed.
+  const retryBackoff = exponentialBackoff({ baseMs: 250, capMs: 30_000, jitter: 'equal', random: runtime.random });
 
   function claimDue(): Promise<DueRow[]> {
     return store.claimDueWork(runtime.clock.now(), batch, leaseMs);
@@ -56,30 +63,29 @@ export function startRelay(o: RelayOptions): Relay {
   }
 
   async function recover(row: DueRow): Promise<void> {
-    const backoff = Math.min(30_000, 250 * 2 ** Math.min(row.tries, 7));
     const key = row.idempotency_key === null ? null : await store.readKey(row.merchant_id, row.idempotency_key);
-    const kind = key ? kindOfPath(key.path) : null;
+    const kind = asPaymentRequestKind(key?.operation);
     if (!key || !kind || key.state === 'completed' || key.resourceId !== row.payment_id) {
       // No open request to finish (its key is gone or was answered): drive the payment alone,
       // fenced by the outbox row.
       o.log?.warn({ payment_id: row.payment_id, idempotency_key: row.idempotency_key }, 'driving a payment whose request is closed');
       const result = await o.payments.resume(row.merchant_id, kind ?? 'create', detachedClaim(row));
       o.observe?.(result.kind);
-      if (result.kind === 'pending') await reschedule(row, backoff);
+      if (result.kind === 'pending') await reschedule(row, retryBackoff.delay(row.tries));
       return;
     }
     const answer = await o.gate.tryExecute(
-      { merchantId: row.merchant_id, key: key.key, method: key.method, path: key.path, fingerprint: key.fingerprint },
+      { merchantId: row.merchant_id, key: key.key, method: key.method, path: key.path, fingerprint: key.fingerprint, operation: key.operation },
       (claim) => o.payments.resume(row.merchant_id, kind, claim),
     );
-    o.observe?.(answer === null ? 'busy' : answer.status === 202 ? 'pending' : 'final');
+    o.observe?.(answer === null ? 'busy' : answer.result);
     if (answer === null) {
       // Its owner is alive and working: look again when its lease would end.
       await reschedule(row, Math.max(0, (key.leaseUntil ?? 0) - runtime.clock.now()) + 1);
       return;
     }
-    if (answer.status === 202) {
-      await reschedule(row, backoff);
+    if (answer.result === 'pending') {
+      await reschedule(row, retryBackoff.delay(row.tries));
       return;
     }
     o.log?.info({ payment_id: row.payment_id, idempotency_key: key.key, status: answer.status }, 'recovered a payment request');
@@ -114,7 +120,7 @@ export function startRelay(o: RelayOptions): Relay {
         } catch (err) {
           o.observe?.('failed');
           o.log?.warn({ payment_id: row.payment_id, err: { message: (err as Error).message } }, 'recovery attempt failed; will retry');
-          await reschedule(row, Math.min(30_000, 250 * 2 ** Math.min(row.tries, 7))).catch(() => {});
+          await reschedule(row, retryBackoff.delay(row.tries)).catch(() => {});
         }
       }
     };

@@ -5,9 +5,12 @@ import type { GatewayRouter } from '../gateways/router.js';
 import type { Claim, OperationResult } from '../idempotency/gate.js';
 import { sleep, type Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
+import { staticPolicy, type RetryPolicy } from '../resilience/policy.js';
+import { decideNext, firstMove, isFinal, mayHaveExecuted, outcomeOfLookup, settleNotProcessed, type DecisionFacts, type Step } from './decide.js';
 import type { AttemptRow, PaymentRow } from './rows.js';
-import { finalResponse, pendingResponse, type PaymentRequestKind } from './responses.js';
+import type { PaymentRenderer, PaymentRequestKind } from './result.js';
 import { canTransition, type PaymentStatus } from './states.js';
+import { invalidState, validateCapture, validateRefund, validateVoid, type ValidRequest } from './validate.js';
 import type { PaymentEventView, PaymentView } from './view.js';
 
 export interface CreatePaymentInput {
@@ -24,12 +27,12 @@ export interface PaymentServiceOptions {
   store: Store;
   gateways: GatewayRouter;
   runtime: Runtime;
-  /** Tries per gateway for `not_processed` answers before failing over. */
-  attemptsPerGateway?: number;
-  /** First backoff between tries; doubles each time. */
-  retryBaseMs?: number;
+  /** Tries, backoff and failover after "not processed" answers; `staticPolicy()` unless told. */
+  policy?: RetryPolicy;
   /** How long an outbox row waits before the relay may run it (the inline call goes first). */
   relayDelayMs?: number;
+  /** Renders each answer as stored for replay (`renderPaymentResult` in src/api/render.ts). */
+  render: PaymentRenderer;
   /** Where each gateway answer is logged, with the client's key, the payment and the attempt. */
   log?: { info(obj: object, msg: string): void };
 }
@@ -37,27 +40,20 @@ export interface PaymentServiceOptions {
 /** A payment and its open attempt, as the transaction that wrote them committed them. */
 type Opened = { payment: PaymentRow; attempt: AttemptRow };
 
-/** What one gateway answer leads to. */
-type Step =
-  | { kind: 'final'; declineCode: string | null }
-  | { kind: 'next' }
-  | { kind: 'retry'; backoffMs: number }
-  | { kind: 'pending' };
-
 /**
  * The payment pipeline (docs/payments.md): validate → persist before the gateway call → call
  * → persist the result with its ledger entry, every transaction fenced by the idempotency
  * claim so a stale owner can't write. Each request kind drives the payment's open attempt to
- * an end; recovery resumes the same way after a crash or an unknown outcome.
+ * an end; recovery resumes the same way after a crash or an unknown outcome. What each answer
+ * leads to is decided by the pure `decideNext` (./decide.ts) under the injected retry policy;
+ * this class gathers the facts, calls the gateway and writes.
  */
 export class PaymentService {
-  private readonly attemptsPerGateway: number;
-  private readonly retryBaseMs: number;
+  private readonly policy: RetryPolicy;
   private readonly relayDelayMs: number;
 
   constructor(private readonly o: PaymentServiceOptions) {
-    this.attemptsPerGateway = o.attemptsPerGateway ?? 2;
-    this.retryBaseMs = o.retryBaseMs ?? 50;
+    this.policy = o.policy ?? staticPolicy();
     this.relayDelayMs = o.relayDelayMs ?? 30_000;
   }
 
@@ -100,31 +96,17 @@ export class PaymentService {
 
   /** `POST /v1/payments/{id}/capture`: all of the authorization, or `amount` of it. */
   capture(merchantId: string, idempotencyKey: string, paymentId: string, amount: number | undefined, claim: Claim): Promise<OperationResult> {
-    return this.begin(merchantId, idempotencyKey, paymentId, 'capture', claim, (p) => {
-      if (p.status !== 'authorized') throw invalidState(p, 'captured');
-      const amt = amount ?? p.amount_authorized;
-      if (amt > p.amount_authorized) throw exceeds(p, `capture ${amt} exceeds the authorized ${p.amount_authorized}`);
-      return { to: 'capturing', amount: amt };
-    });
+    return this.begin(merchantId, idempotencyKey, paymentId, 'capture', claim, (p) => validateCapture(p, amount));
   }
 
   /** `POST /v1/payments/{id}/void`: cancels an uncaptured authorization. */
   void(merchantId: string, idempotencyKey: string, paymentId: string, claim: Claim): Promise<OperationResult> {
-    return this.begin(merchantId, idempotencyKey, paymentId, 'void', claim, (p) => {
-      if (p.status !== 'authorized') throw invalidState(p, 'voided');
-      return { to: 'voiding', amount: p.amount_authorized };
-    });
+    return this.begin(merchantId, idempotencyKey, paymentId, 'void', claim, validateVoid);
   }
 
   /** `POST /v1/payments/{id}/refunds`: all that is left of the capture, or `amount` of it. */
   refund(merchantId: string, idempotencyKey: string, paymentId: string, amount: number | undefined, claim: Claim): Promise<OperationResult> {
-    return this.begin(merchantId, idempotencyKey, paymentId, 'refund', claim, (p) => {
-      if (p.status !== 'captured' && p.status !== 'partially_captured' && p.status !== 'partially_refunded') throw invalidState(p, 'refunded');
-      const left = p.amount_captured - p.amount_refunded;
-      const amt = amount ?? left;
-      if (amt > left) throw exceeds(p, `refund ${amt} exceeds the ${left} left to refund`);
-      return { to: 'refunding', amount: amt };
-    });
+    return this.begin(merchantId, idempotencyKey, paymentId, 'refund', claim, (p) => validateRefund(p, amount));
   }
 
   /**
@@ -164,7 +146,7 @@ export class PaymentService {
     paymentId: string,
     kind: Exclude<PaymentRequestKind, 'create'>,
     claim: Claim,
-    decide: (p: PaymentRow) => { to: PaymentStatus; amount: number },
+    validate: (p: PaymentRow) => ValidRequest,
   ): Promise<OperationResult> {
     if (claim.resourceId === null) {
       await this.o.store.transaction(async (tx) => {
@@ -172,7 +154,7 @@ export class PaymentService {
         const now = this.now();
         const p = await tx.findPayment(merchantId, paymentId, true);
         if (!p) throw notFound(paymentId);
-        const { to, amount } = decide(p);
+        const { to, amount } = validate(p);
         await this.transition(tx, p, to, { amount_requested: amount }, now);
         const attemptNo = (await tx.lastAttemptNo(p.id, kind)) + 1;
         await this.openAttempt(tx, p.id, kind, attemptNo, p.gateway!, amount, idempotencyKey, now);
@@ -190,21 +172,11 @@ export class PaymentService {
    * written and committed, so the first round does not read it back.
    */
   private async drive(merchantId: string, paymentId: string, kind: PaymentRequestKind, claim: Claim, opened?: Opened): Promise<OperationResult> {
-    const { store, runtime, gateways } = this.o;
+    const { store, runtime } = this.o;
     let known = opened;
-    // An attempt whose outcome was unknown, or a pending one this execution did not open itself
-    // (its owner may have died mid-call), may have executed already, or may still arrive at the
-    // gateway late. Until the gateway gives a definitive answer for its key, that key is the
-    // only one this operation may use: "not processed" for a re-send speaks only for the
-    // re-send, and a new attempt under a new key could execute the operation a second time.
-    //
-    //   owner A   open attempt n ── send (gateway executes) ──╳ SIGKILL
-    //   takeover             re-send n → 503 not processed → status(n) → found: record that
-    //                                                                 → not found: keep key n, retry later
-    //
-    // A first send answered "not processed" is looked up once too before the next key is used:
-    // a duplicate copy of it may have executed (found by the simulator's duplicate delivery).
-    let mayHaveBeenSent = claim.resourceId !== null;
+    // A resumed request's open attempt may have been sent by an earlier owner; every later
+    // round runs an attempt this loop has just opened (docs/payments.md, "not processed").
+    let resumed = claim.resourceId !== null;
     for (;;) {
       const payment = known ? known.payment : await store.findPayment(merchantId, paymentId);
       if (!payment) throw notFound(paymentId);
@@ -212,49 +184,9 @@ export class PaymentService {
       known = undefined;
       if (!attempt) return this.finish(merchantId, paymentId, kind, claim);
 
-      const connector = gateways.connector(attempt.gateway);
-      const ambiguous = attempt.status === 'unknown' || (attempt.status === 'pending' && mayHaveBeenSent);
-      let outcome: GatewayOutcome | null = null;
-      if (attempt.status === 'unknown') {
-        const found = await connector.status(attempt.gateway_key, claim.signal);
-        if (found.found === true) outcome = found.outcome;
-        else if (found.found === 'unknown') outcome = { class: 'unknown', reason: `status lookup failed: ${found.reason}` };
-      }
-      if (outcome === null) {
-        outcome = await connector.execute(gatewayRequest(payment, attempt), claim.signal);
-        if (outcome.class === 'not_processed') {
-          // "Not processed" speaks for the copy that answered. Before this operation moves on to
-          // a new gateway key, ask about this one: an earlier send (ambiguous), or a copy of this
-          // one that a proxy or the network delivered twice, may have executed.
-          // - found: that is the outcome;
-          // - not found: a first send's "not processed" stands (docs/payments.md, outcome classes); a re-send keeps its key;
-          // - lookup refused (the gateway is down for everything): an authorization's first send
-          //   is trusted, so an outage still fails over; a capture, void or refund has nowhere
-          //   else to go, so it keeps its key until the gateway can tell;
-          // - lookup unanswered: nobody can tell, so the key stays open for recovery.
-          const found = await connector.status(attempt.gateway_key, claim.signal);
-          if (found.found === true) outcome = found.outcome;
-          else if (ambiguous) outcome = { class: 'unknown', reason: `re-send not processed (${outcome.reason}); keeping gateway key ${attempt.gateway_key}` };
-          else if (found.found === 'unknown' && !(found.refused && attempt.operation === 'authorize')) {
-            outcome = { class: 'unknown', reason: `not processed (${outcome.reason}), but the lookup of ${attempt.gateway_key} went unanswered (${found.reason})` };
-          }
-        }
-      }
-      mayHaveBeenSent = false; // every later round runs an attempt this loop has just opened
-      this.o.log?.info(
-        {
-          idempotency_key: claim.key,
-          payment_id: paymentId,
-          attempt_id: attempt.id,
-          operation: attempt.operation,
-          gateway: attempt.gateway,
-          gateway_key: attempt.gateway_key,
-          outcome: outcome.class,
-          ...(outcome.class === 'decline' ? { decline_code: outcome.declineCode } : {}),
-          ...(outcome.class === 'not_processed' || outcome.class === 'unknown' ? { reason: outcome.reason } : {}),
-        },
-        'gateway answered',
-      );
+      const outcome = await this.callGateway(payment, attempt, mayHaveExecuted(attempt, !resumed), claim.signal);
+      resumed = false;
+      this.logAnswer(claim, attempt, outcome);
 
       let step: Step = { kind: 'pending' };
       const answer = await store.transaction(async (tx) => {
@@ -262,111 +194,127 @@ export class PaymentService {
         const now = this.now();
         const current = await tx.findPayment(merchantId, paymentId, true);
         if (!current) throw notFound(paymentId);
-        step = await this.apply(tx, current, attempt, outcome!, now);
-        if (step.kind !== 'final') return null;
-        const response = finalResponse(kind, (await tx.loadView(merchantId, paymentId))!, step.declineCode);
+        await this.recordOutcome(tx, current, attempt, outcome, now);
+        step = decideNext(current, attempt, outcome, await this.factsFor(tx, current, attempt, outcome), this.policy);
+        await this.apply(tx, current, attempt, step, now);
+        if (!isFinal(step)) return null;
+        const payment = (await tx.loadView(merchantId, paymentId))!;
+        const response = this.o.render({ request: kind, outcome: 'final', payment, declineCode: step.kind === 'decline' ? step.declineCode : null });
         await claim.complete(tx, response);
         return response;
       });
       if (answer) return { kind: 'final', response: answer };
       const s = step as Step;
-      if (s.kind === 'pending') return { kind: 'pending', response: pendingResponse((await store.loadView(merchantId, paymentId))!) };
+      if (s.kind === 'pending' || s.kind === 'defer') {
+        const payment = (await store.loadView(merchantId, paymentId))!;
+        return { kind: 'pending', response: this.o.render({ request: kind, outcome: 'pending', payment, declineCode: null }) };
+      }
       if (s.kind === 'retry') await sleep(runtime.timers, s.backoffMs, claim.signal);
       if (claim.signal.aborted) throw claim.signal.reason ?? new Error('lease lost');
     }
+  }
+
+  /**
+   * One round with the gateway for an open attempt: a lookup first when its last answer was
+   * unknown, else a send with its own gateway key; a "not processed" answer is checked by a
+   * lookup before it may lead to a new key (`settleNotProcessed`).
+   */
+  private async callGateway(payment: PaymentRow, attempt: AttemptRow, ambiguous: boolean, signal: AbortSignal): Promise<GatewayOutcome> {
+    const connector = this.o.gateways.connector(attempt.gateway);
+    if (firstMove(attempt) === 'lookup') {
+      const found = outcomeOfLookup(await connector.status(attempt.gateway_key, signal));
+      if (found !== null) return found;
+    }
+    const outcome = await connector.execute(gatewayRequest(payment, attempt), signal);
+    if (outcome.class !== 'not_processed') return outcome;
+    const lookup = await connector.status(attempt.gateway_key, signal);
+    return settleNotProcessed(outcome, lookup, { mayHaveExecuted: ambiguous, operation: attempt.operation, gatewayKey: attempt.gateway_key });
+  }
+
+  private logAnswer(claim: Claim, attempt: AttemptRow, outcome: GatewayOutcome): void {
+    this.o.log?.info(
+      {
+        idempotency_key: claim.key,
+        payment_id: attempt.payment_id,
+        attempt_id: attempt.id,
+        operation: attempt.operation,
+        gateway: attempt.gateway,
+        gateway_key: attempt.gateway_key,
+        outcome: outcome.class,
+        ...(outcome.class === 'decline' ? { decline_code: outcome.declineCode } : {}),
+        ...(outcome.class === 'not_processed' || outcome.class === 'unknown' ? { reason: outcome.reason } : {}),
+      },
+      'gateway answered',
+    );
   }
 
   /** Completes the request for a payment that has no open attempt (its end was reached before). */
   private async finish(merchantId: string, paymentId: string, kind: PaymentRequestKind, claim: Claim): Promise<OperationResult> {
     const response = await this.o.store.transaction(async (tx) => {
       await claim.guard(tx);
-      const view = (await tx.loadView(merchantId, paymentId))!;
-      const r = finalResponse(kind, view, lastDecline(view, kind));
+      const payment = (await tx.loadView(merchantId, paymentId))!;
+      const r = this.o.render({ request: kind, outcome: 'final', payment, declineCode: lastDecline(payment, kind) });
       await claim.complete(tx, r);
       return r;
     });
     return { kind: 'final', response };
   }
 
-  /** Records one gateway answer, its ledger entry and the state change; decides the next step. */
-  private async apply(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, outcome: GatewayOutcome, now: Date): Promise<Step> {
-    const event = (type: string, data: Record<string, unknown> = {}) =>
-      tx.insertEvent(p.id, type, { attempt_id: attempt.id, gateway: attempt.gateway, operation: attempt.operation, gateway_key: attempt.gateway_key, ...data }, now);
-    const op = attempt.operation;
-
+  /** Records the gateway's answer on the attempt, with its timeline event. */
+  private async recordOutcome(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, outcome: GatewayOutcome, now: Date): Promise<void> {
     switch (outcome.class) {
-      case 'success': {
+      case 'success':
         await tx.recordAttempt(attempt, { status: 'succeeded', gatewayReference: outcome.transactionId }, now);
-        await event('attempt.succeeded', { gateway_reference: outcome.transactionId });
-        if (op === 'authorize') {
-          const authorized = { amount_authorized: attempt.amount, authorization_id: outcome.authorizationId ?? outcome.transactionId, gateway: attempt.gateway };
-          await tx.postEntry(p.id, p.currency, { kind: 'authorize', amount: attempt.amount }, now);
-          if (p.capture_method === 'automatic') {
-            await tx.updatePayment(p, authorized, now);
-            await this.openAttempt(tx, p.id, 'capture', (await tx.lastAttemptNo(p.id, 'capture')) + 1, attempt.gateway, attempt.amount, attempt.idempotency_key, now);
-            return { kind: 'next' };
-          }
-          await this.transition(tx, p, 'authorized', authorized, now);
-          return { kind: 'final', declineCode: null };
-        }
-        if (op === 'capture') {
-          const captured = p.amount_captured + attempt.amount;
-          await tx.postEntry(p.id, p.currency, { kind: 'capture', authorized: p.amount_authorized, captured: attempt.amount, attemptId: attempt.id }, now);
-          await this.transition(tx, p, captured >= p.amount_authorized ? 'captured' : 'partially_captured', { amount_captured: captured, amount_requested: null, decline_code: null }, now);
-          return { kind: 'final', declineCode: null };
-        }
-        if (op === 'void') {
-          await tx.postEntry(p.id, p.currency, { kind: 'void', authorized: p.amount_authorized }, now);
-          await this.transition(tx, p, 'voided', { amount_voided: p.amount_authorized, amount_requested: null, decline_code: null }, now);
-          return { kind: 'final', declineCode: null };
-        }
-        const refunded = p.amount_refunded + attempt.amount;
-        await tx.postEntry(p.id, p.currency, { kind: 'refund', amount: attempt.amount, attemptId: attempt.id }, now);
-        await this.transition(tx, p, refunded >= p.amount_captured ? 'refunded' : 'partially_refunded', { amount_refunded: refunded, amount_requested: null, decline_code: null }, now);
-        return { kind: 'final', declineCode: null };
-      }
-      case 'decline': {
+        return attemptEvent(tx, p, attempt, 'attempt.succeeded', { gateway_reference: outcome.transactionId }, now);
+      case 'decline':
         await tx.recordAttempt(attempt, { status: 'declined', declineCode: outcome.declineCode }, now);
-        await event('attempt.declined', { decline_code: outcome.declineCode });
-        // A declined capture / void / refund leaves the payment as it was before the request.
-        const back: PaymentStatus =
-          op === 'authorize' ? (p.amount_authorized > 0 ? 'authorized' : 'declined') : restingState(p);
-        await this.transition(tx, p, back, { decline_code: outcome.declineCode, amount_requested: null }, now);
-        return { kind: 'final', declineCode: outcome.declineCode };
-      }
-      case 'not_processed': {
+        return attemptEvent(tx, p, attempt, 'attempt.declined', { decline_code: outcome.declineCode }, now);
+      case 'not_processed':
         await tx.recordAttempt(attempt, { status: 'not_processed', error: outcome.reason }, now);
-        await event('attempt.not_processed', { reason: outcome.reason });
-        const triesHere = await tx.countAttempts(p.id, op, attempt.gateway);
-        const nextNo = attempt.attempt_no + 1;
-        const backoffMs = Math.max(outcome.retryAfterMs ?? 0, this.retryBaseMs * 2 ** (triesHere - 1));
-        if (triesHere < this.attemptsPerGateway) {
-          await this.openAttempt(tx, p.id, op, nextNo, attempt.gateway, attempt.amount, attempt.idempotency_key, now);
-          await event('attempt.retry_scheduled', { next_attempt_no: nextNo, backoff_ms: backoffMs });
-          return { kind: 'retry', backoffMs };
-        }
-        // Only an authorization moves to another gateway: the others belong where it stands.
-        const failover = op === 'authorize' ? this.o.gateways.next(attempt.gateway, p.preferred_gateway) : null;
-        if (failover) {
-          await tx.updatePayment(p, { gateway: failover }, now);
-          await this.openAttempt(tx, p.id, op, nextNo, failover, attempt.amount, attempt.idempotency_key, now);
-          await event('payment.failover', { from: attempt.gateway, to: failover });
-          return { kind: 'next' };
-        }
-        if (op === 'authorize' && p.amount_authorized === 0) {
-          await this.transition(tx, p, 'failed', {}, now);
-          return { kind: 'final', declineCode: null };
-        }
-        // Nowhere else to go: keep trying here later, through the outbox, with backoff.
-        await this.openAttempt(tx, p.id, op, nextNo, attempt.gateway, attempt.amount, attempt.idempotency_key, now, Math.min(60_000, backoffMs * 10));
-        await event('attempt.deferred', { next_attempt_no: nextNo });
-        return { kind: 'pending' };
-      }
-      case 'unknown': {
+        return attemptEvent(tx, p, attempt, 'attempt.not_processed', { reason: outcome.reason }, now);
+      case 'unknown':
         await tx.recordAttempt(attempt, { status: 'unknown', error: outcome.reason }, now);
-        await event('attempt.unknown', { reason: outcome.reason });
-        return { kind: 'pending' };
-      }
+        return attemptEvent(tx, p, attempt, 'attempt.unknown', { reason: outcome.reason }, now);
+    }
+  }
+
+  /**
+   * What the decision needs from the store and the router. Only a "not processed" answer reads
+   * them (`DecisionFacts`), so only then are the tries counted: one read less on every other
+   * answer.
+   */
+  private async factsFor(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, outcome: GatewayOutcome): Promise<DecisionFacts> {
+    if (outcome.class !== 'not_processed') return { triesHere: 1, candidates: [] };
+    return { triesHere: await tx.countAttempts(p.id, attempt.operation, attempt.gateway), candidates: this.o.gateways.candidates(p.preferred_gateway) };
+  }
+
+  /** Writes the decided step: the state change and its ledger entry, or the next attempt. */
+  private async apply(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, step: Step, now: Date): Promise<void> {
+    const open = (gateway: string, attemptNo: number, relayDelayMs?: number) =>
+      this.openAttempt(tx, p.id, attempt.operation, attemptNo, gateway, attempt.amount, attempt.idempotency_key, now, relayDelayMs);
+    switch (step.kind) {
+      case 'success':
+        await tx.postEntry(p.id, p.currency, step.entry, now);
+        if (step.status !== null) return this.transition(tx, p, step.status, step.changes, now);
+        await tx.updatePayment(p, step.changes, now);
+        await this.openAttempt(tx, p.id, 'capture', (await tx.lastAttemptNo(p.id, 'capture')) + 1, attempt.gateway, attempt.amount, attempt.idempotency_key, now);
+        return;
+      case 'decline':
+        return this.transition(tx, p, step.status, { decline_code: step.declineCode, amount_requested: null }, now);
+      case 'retry':
+        await open(attempt.gateway, step.attemptNo);
+        return attemptEvent(tx, p, attempt, 'attempt.retry_scheduled', { next_attempt_no: step.attemptNo, backoff_ms: step.backoffMs }, now);
+      case 'failover':
+        await tx.updatePayment(p, { gateway: step.gateway }, now);
+        await open(step.gateway, step.attemptNo);
+        return attemptEvent(tx, p, attempt, 'payment.failover', { from: attempt.gateway, to: step.gateway }, now);
+      case 'fail':
+        return this.transition(tx, p, 'failed', {}, now);
+      case 'defer':
+        await open(attempt.gateway, step.attemptNo, step.afterMs);
+        return attemptEvent(tx, p, attempt, 'attempt.deferred', { next_attempt_no: step.attemptNo }, now);
+      case 'pending':
+        return;
     }
   }
 
@@ -403,15 +351,9 @@ export class PaymentService {
   }
 }
 
-/** Where a payment rests when an in-flight capture, void or refund is declined. */
-function restingState(p: PaymentRow): PaymentStatus {
-  if (p.status === 'capturing' || p.status === 'voiding') return 'authorized';
-  if (p.status === 'refunding') {
-    if (p.amount_refunded > 0) return 'partially_refunded';
-    return p.amount_captured >= p.amount_authorized ? 'captured' : 'partially_captured';
-  }
-  if (p.status === 'processing') return p.amount_authorized > 0 ? 'authorized' : 'declined';
-  return p.status;
+/** A timeline event about one attempt. */
+function attemptEvent(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, type: string, data: Record<string, unknown>, now: Date): Promise<void> {
+  return tx.insertEvent(p.id, type, { attempt_id: attempt.id, gateway: attempt.gateway, operation: attempt.operation, gateway_key: attempt.gateway_key, ...data }, now);
 }
 
 /** The decline code of the request's last attempt, when it ended in a decline. */
@@ -435,16 +377,6 @@ function gatewayRequest(payment: PaymentRow, attempt: AttemptRow): GatewayReques
 
 function notFound(id: string): IdemError {
   return new IdemError('PAYMENT_NOT_FOUND', `no payment ${id}`, { extensions: { payment_id: id } });
-}
-
-function invalidState(p: PaymentRow, to: string): IdemError {
-  return new IdemError('PAYMENT_INVALID_STATE', `payment ${p.id} is ${p.status}; it cannot be ${to}`, {
-    extensions: { payment_id: p.id, payment_status: p.status },
-  });
-}
-
-function exceeds(p: PaymentRow, detail: string): IdemError {
-  return new IdemError('AMOUNT_EXCEEDS_AVAILABLE', detail, { extensions: { payment_id: p.id } });
 }
 
 function encodeCursor(p: PaymentView): string {

@@ -1,3 +1,4 @@
+import { exponentialBackoff, type Backoff } from '../resilience/backoff.js';
 import type { SimAnswer, SimInstance, SimRequest } from './instance.js';
 import type { World } from './world.js';
 
@@ -45,12 +46,16 @@ export class Clients {
   readonly answers: AnswerLog = new Map();
   requests = 0;
   private running = 0;
+  /** Between tries of one request: 200 ms doubling to 5 s, plus up to 100 ms of spread. */
+  private readonly backoff: Backoff;
 
   constructor(
     private readonly world: World,
     private readonly live: () => SimInstance[],
     private readonly o: ClientOptions,
-  ) {}
+  ) {
+    this.backoff = exponentialBackoff({ baseMs: 100, capMs: 5000, jitter: { spreadMs: 100 }, random: world.random });
+  }
 
   /** True once every script has ended. */
   get done(): boolean {
@@ -67,22 +72,22 @@ export class Clients {
   }
 
   private async runScript(s: PaymentScript): Promise<void> {
-    const created = await this.send(s.merchantId, s.createKey, '/v1/payments', s.body);
+    const created = await this.send({ merchantId: s.merchantId, key: s.createKey, path: '/v1/payments', body: s.body, operation: 'create' });
     if (!created || created.status !== 201) return;
     const id = (JSON.parse(created.body) as { id: string }).id;
     for (const f of s.followUps) {
       await this.sleep(this.world.int(0, 3000));
       const body = f.amount === undefined ? {} : { amount: f.amount };
-      const answer = await this.send(s.merchantId, f.key, `/v1/payments/${id}/${f.op}`, body);
+      const operation = f.op === 'refunds' ? 'refund' : f.op;
+      const answer = await this.send({ merchantId: s.merchantId, key: f.key, path: `/v1/payments/${id}/${f.op}`, body, operation, paymentId: id });
       if (!answer || answer.status >= 300) return;
     }
   }
 
   /** Sends until a final answer (anything but 202, 409 in progress, 5xx, silence) or `maxTries`. */
-  private async send(merchantId: string, key: string, path: string, body: Record<string, unknown>): Promise<SimAnswer | null> {
-    const req: SimRequest = { merchantId, key, path, body };
+  private async send(req: SimRequest): Promise<SimAnswer | null> {
     for (let attempt = 0; attempt < this.o.maxTries; attempt++) {
-      if (attempt > 0) await this.sleep(Math.min(5000, 100 * 2 ** attempt) + this.world.int(0, 100));
+      if (attempt > 0) await this.sleep(this.backoff.delay(attempt));
       const live = this.live();
       if (live.length === 0) continue;
       const target = live[this.world.int(0, live.length - 1)]!;

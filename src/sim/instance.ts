@@ -1,3 +1,4 @@
+import { renderPaymentResult } from '../api/render.js';
 import { IdemError } from '../errors/registry.js';
 import type { GatewayConnector } from '../gateways/port.js';
 import { GatewayRouter } from '../gateways/router.js';
@@ -8,6 +9,7 @@ import { LocalKeyEvents, type KeyEvents } from '../idempotency/events.js';
 import type { CachedResponse, FastPath, LockResult } from '../idempotency/fastpath.js';
 import { Gate } from '../idempotency/gate.js';
 import { startRelay, type Relay } from '../outbox/relay.js';
+import type { PaymentRequestKind } from '../payments/result.js';
 import { PaymentService, type CreatePaymentInput } from '../payments/service.js';
 import type { Cancel, Runtime, Timers } from '../ports/clock.js';
 import { storeOpNames, type Store, type StoreOps } from '../store/port.js';
@@ -80,12 +82,18 @@ export class SimFastPath {
   }
 }
 
-/** One request as a client sends it: the POST the HTTP layer would turn into a gate call. */
+/**
+ * One request as a client sends it: the POST the HTTP layer would turn into a gate call, with
+ * what its route would tell the handler (the request kind and the payment id in the path).
+ */
 export interface SimRequest {
   merchantId: string;
   key: string;
   path: string;
   body: Record<string, unknown>;
+  operation: PaymentRequestKind;
+  /** For capture, void and refund: the payment the path names. */
+  paymentId?: string;
 }
 
 /** An answer as the client receives it. */
@@ -134,7 +142,7 @@ export class SimInstance {
         connector: this.plantedConnector(createSimulatorConnector({ name: g.name, processor: g.processor, timers, timeoutMs: config.gatewayTimeoutMs })),
       })),
     );
-    this.payments = new PaymentService({ store, gateways: router, runtime: this.runtime, relayDelayMs: config.leaseMs });
+    this.payments = new PaymentService({ store, gateways: router, runtime: this.runtime, relayDelayMs: config.leaseMs, render: renderPaymentResult });
     this.relay = startRelay({
       store,
       gate: this.gate,
@@ -187,10 +195,10 @@ export class SimInstance {
     const path = req.path;
     try {
       const answer = await this.gate.execute(
-        { merchantId: req.merchantId, key: req.key, method: 'POST', path, fingerprint: fingerprint('POST', path, req.body) },
+        { merchantId: req.merchantId, key: req.key, method: 'POST', path, fingerprint: fingerprint('POST', path, req.body), operation: req.operation },
         (claim) => {
           const b = req.body;
-          if (path === '/v1/payments') {
+          if (req.operation === 'create') {
             const input: CreatePaymentInput = {
               amount: b.amount as number,
               currency: b.currency as string,
@@ -200,11 +208,10 @@ export class SimInstance {
             };
             return this.payments.create(req.merchantId, req.key, input, claim);
           }
-          const m = /^\/v1\/payments\/([^/]+)\/(capture|void|refunds)$/.exec(path)!;
-          const id = m[1]!;
+          const id = req.paymentId!;
           const amount = typeof b.amount === 'number' ? b.amount : undefined;
-          if (m[2] === 'capture') return this.payments.capture(req.merchantId, req.key, id, amount, claim);
-          if (m[2] === 'void') return this.payments.void(req.merchantId, req.key, id, claim);
+          if (req.operation === 'capture') return this.payments.capture(req.merchantId, req.key, id, amount, claim);
+          if (req.operation === 'void') return this.payments.void(req.merchantId, req.key, id, claim);
           return this.payments.refund(req.merchantId, req.key, id, amount, claim);
         },
       );

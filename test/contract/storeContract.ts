@@ -61,6 +61,22 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect(await c.store.readKey(c.merchant, 'other')).toBeNull();
       });
 
+      test('stores the request kind with the key; a fresh claim of an expired key replaces it', async (c) => {
+        const first = c.owned(await c.store.claimKey({ ...c.req('k'), operation: 'create' }, c.t(0), LEASE));
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ operation: 'create', fence: first.fence });
+        const held = await c.store.claimKey({ ...c.req('k'), operation: 'create' }, c.t(1), LEASE);
+        expect(held.kind === 'existing' && held.row.operation).toBe('create');
+        const taken = c.owned(await c.store.claimKey({ ...c.req('k'), operation: 'create' }, c.t(LEASE), LEASE));
+        const response = { status: 201, contentType: 'application/json', body: '{}' };
+        expect(await c.store.completeKey(c.merchant, 'k', taken.fence, response, c.t(LEASE), TTL)).toBe(true);
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ operation: 'create', state: 'completed' });
+        c.owned(await c.store.claimKey({ ...c.req('k', 'fp-2', '/v1/payments/x/refunds'), operation: 'refund' }, c.t(LEASE + TTL), LEASE));
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ operation: 'refund', path: '/v1/payments/x/refunds' });
+        // A key claimed without a kind has none.
+        c.owned(await c.store.claimKey(c.req('plain'), c.t(0), LEASE));
+        expect((await c.store.readKey(c.merchant, 'plain'))?.operation).toBeUndefined();
+      });
+
       test('an in-progress key with a live lease comes back as it is, until the lease ends', async (c) => {
         const first = c.owned(await c.store.claimKey(c.req('k'), c.t(0), LEASE));
         const held = await c.store.claimKey(c.req('k'), c.t(LEASE - 1), LEASE);

@@ -4,6 +4,14 @@ import type { Claim, Gate, OperationResult } from '../../idempotency/gate.js';
 import { parseIdempotencyKey } from '../../idempotency/key.js';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The kind of request a gated POST route serves (for payments: `create`, `capture`,
+     * `void`, `refund`), stored with its idempotency key so recovery knows which request to
+     * finish. Declared by the route, never read back from the URL.
+     */
+    operation?: string;
+  }
   interface FastifyRequest {
     /** The idempotency claim of a POST, set while its handler runs. */
     claim: Claim;
@@ -26,6 +34,7 @@ export function registerIdempotency(app: FastifyInstance, gate: Gate): void {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     if (!methods.includes('POST')) return;
     const handler = route.handler as unknown as GatedHandler;
+    const operation = route.config?.operation;
     const preValidation = route.preValidation ? [route.preValidation].flat() : [];
     route.preValidation = [
       async (request: FastifyRequest) => {
@@ -47,6 +56,7 @@ export function registerIdempotency(app: FastifyInstance, gate: Gate): void {
           method: 'POST',
           path,
           fingerprint: fingerprint('POST', path, request.body ?? null),
+          operation,
         },
         (claim) => {
           request.claim = claim;

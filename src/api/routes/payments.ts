@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { IdemError } from '../../errors/registry.js';
 import { isCurrency } from '../../payments/money.js';
+import type { PaymentRequestKind } from '../../payments/result.js';
 import type { PaymentService } from '../../payments/service.js';
 import type { GatewayRouter } from '../../gateways/router.js';
 import type { GatedHandler } from '../plugins/idempotency.js';
@@ -30,6 +31,7 @@ export function registerPaymentRoutes(app: FastifyInstance, payments: PaymentSer
   r.post(
     '/v1/payments',
     {
+      config: { operation: 'create' satisfies PaymentRequestKind },
       schema: {
         summary: 'Create a payment and authorize it (and capture it when capture_method is automatic)',
         headers: PostHeaders,
@@ -63,6 +65,7 @@ export function registerPaymentRoutes(app: FastifyInstance, payments: PaymentSer
   r.post(
     '/v1/payments/:id/capture',
     {
+      config: { operation: 'capture' satisfies PaymentRequestKind },
       schema: {
         summary: 'Capture all or part of an authorization',
         headers: PostHeaders,
@@ -81,6 +84,7 @@ export function registerPaymentRoutes(app: FastifyInstance, payments: PaymentSer
   r.post(
     '/v1/payments/:id/void',
     {
+      config: { operation: 'void' satisfies PaymentRequestKind },
       schema: {
         summary: 'Cancel an uncaptured authorization',
         headers: PostHeaders,
@@ -98,6 +102,7 @@ export function registerPaymentRoutes(app: FastifyInstance, payments: PaymentSer
   r.post(
     '/v1/payments/:id/refunds',
     {
+      config: { operation: 'refund' satisfies PaymentRequestKind },
       schema: {
         summary: 'Refund all or part of a capture',
         headers: PostHeaders,

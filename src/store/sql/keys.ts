@@ -23,8 +23,8 @@ export class SqlKeys implements KeyStore {
   async claimKey(req: KeyRequest, now: number, leaseMs: number): Promise<ClaimResult> {
     const { rows } = await this.q.query<{ fence: number; resource_id: string | null; inserted: boolean }>(
       `INSERT INTO idempotency_keys AS k
-         (merchant_id, key, fingerprint, method, path, state, fence, lease_until, created_at)
-       VALUES ($1, $2, $3, $4, $5, 'in_progress', nextval('idempotency_fence_seq'), $6, $7)
+         (merchant_id, key, fingerprint, method, path, state, fence, lease_until, created_at, operation)
+       VALUES ($1, $2, $3, $4, $5, 'in_progress', nextval('idempotency_fence_seq'), $6, $7, $8)
        ON CONFLICT (merchant_id, key) DO UPDATE SET
          fence = EXCLUDED.fence,
          lease_until = EXCLUDED.lease_until,
@@ -33,13 +33,13 @@ export class SqlKeys implements KeyStore {
          state = 'in_progress',
          fingerprint = EXCLUDED.fingerprint,
          method = EXCLUDED.method,
-         path = EXCLUDED.path,
+         path = EXCLUDED.path, operation = EXCLUDED.operation,
          response_status = NULL, response_type = NULL, response_body = NULL,
          completed_at = NULL, expires_at = NULL
        WHERE (k.state = 'in_progress' AND k.lease_until <= EXCLUDED.created_at AND k.fingerprint = EXCLUDED.fingerprint)
           OR (k.state = 'completed' AND k.expires_at <= EXCLUDED.created_at)
        RETURNING fence, resource_id, (xmax = 0) AS inserted`,
-      [req.merchantId, req.key, req.fingerprint, req.method, req.path, new Date(now + leaseMs), new Date(now)],
+      [req.merchantId, req.key, req.fingerprint, req.method, req.path, new Date(now + leaseMs), new Date(now), req.operation ?? null],
     );
     const won = rows[0];
     if (won) return { kind: 'owned', fence: won.fence, resourceId: won.resource_id, takenOver: !won.inserted && won.resource_id !== null };
@@ -51,7 +51,7 @@ export class SqlKeys implements KeyStore {
 
   async readKey(merchantId: string, key: string): Promise<KeyRow | null> {
     const { rows } = await this.q.query<Parameters<typeof toKeyRow>[0]>(
-      `SELECT merchant_id, key, fingerprint, method, path, state, fence, lease_until, resource_id,
+      `SELECT merchant_id, key, fingerprint, method, path, operation, state, fence, lease_until, resource_id,
               response_status, response_type, response_body, expires_at
          FROM idempotency_keys WHERE merchant_id = $1 AND key = $2`,
       [merchantId, key],

@@ -1,0 +1,62 @@
+import type { GatewayOperation } from '../gateways/port.js';
+import { exponentialBackoff, type Backoff } from './backoff.js';
+
+/** The "not processed" answer a policy is asked about, and where it came from. */
+export interface NotProcessed {
+  gateway: string;
+  operation: GatewayOperation;
+  /** The connector's reason (`503`, `429`, `connection refused`, …). */
+  reason: string;
+  /** The gateway's `Retry-After`, when it sent one. */
+  retryAfterMs?: number | undefined;
+}
+
+/**
+ * What the payment pipeline does after a gateway answers "not processed": how many tries one
+ * operation gets at one gateway, how long it waits between them, where an authorization fails
+ * over to, and how long a deferred attempt waits for the relay. The pure decision core
+ * (`decideNext` in src/payments/decide.ts) asks it; the service injects it, so another policy
+ * (a learned one, say) can replace the static one without touching the pipeline. A policy only
+ * ever sees "not processed" answers: what an unknown outcome or a decline leads to is fixed by
+ * the rules in docs/payments.md, whatever the policy.
+ */
+export interface RetryPolicy {
+  /** Tries one operation gets at one gateway (the first send included) before it moves on. */
+  readonly triesPerGateway: number;
+  /**
+   * The wait before the next try at the same gateway, after `triesHere` tries there answered
+   * "not processed" (the last one being `answer`); never shorter than its `retryAfterMs`.
+   */
+  backoff(triesHere: number, answer: NotProcessed): number;
+  /**
+   * The gateway an authorization fails over to from `answer.gateway`, among `candidates` (the
+   * payment's gateways in the order to try them), or null when none is left.
+   */
+  nextGateway(answer: NotProcessed, candidates: readonly string[]): string | null;
+  /** How long an attempt deferred to the relay waits, given the backoff its last try had. */
+  deferMs(backoffMs: number): number;
+}
+
+export interface StaticPolicyOptions {
+  /** 2 unless told. */
+  triesPerGateway?: number;
+  /** The first wait between tries at one gateway; doubles each try. 50 ms unless told. */
+  baseMs?: number;
+}
+
+/**
+ * Idem's policy as docs/payments.md describes it: 2 tries per gateway, 50 ms doubling between
+ * them (no jitter: a request's own retries are few and short) and never shorter than the
+ * gateway's Retry-After; then failover by priority (the merchant's preferred gateway first);
+ * then, with nowhere left, a deferral to the relay for ten times the last backoff, at most 60 s.
+ */
+export function staticPolicy(o: StaticPolicyOptions = {}): RetryPolicy {
+  const backoff: Backoff = exponentialBackoff({ baseMs: o.baseMs ?? 50, capMs: 60_000 });
+  return Object.freeze({
+    triesPerGateway: o.triesPerGateway ?? 2,
+    backoff: (triesHere: number, answer: NotProcessed) => backoff.delay(triesHere - 1, answer.retryAfterMs ?? 0),
+    // A gateway no longer among the candidates hands over to the first of them.
+    nextGateway: (answer: NotProcessed, candidates: readonly string[]) => candidates[candidates.indexOf(answer.gateway) + 1] ?? null,
+    deferMs: (backoffMs: number) => Math.min(60_000, backoffMs * 10),
+  });
+}
