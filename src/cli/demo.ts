@@ -21,6 +21,7 @@ import { openPglite } from '../db/pglite.js';
 import type { SimulatorFaults } from '../gateways/simulator/processor.js';
 import { startSimulatorServer, type SimulatorServer } from '../gateways/simulator/server.js';
 import { verifyLedger, type VerifyReport } from '../ledger/verify.js';
+import { isInFlight } from '../payments/states.js';
 import { seededRandom } from '../ports/seeded.js';
 
 /** Where the demo writes: `process.stdout` or anything with `write` (tests). */
@@ -526,7 +527,7 @@ async function countInFlight(client: Client): Promise<number> {
     const page: { data: Array<{ status: string }>; next_cursor: string | null } = await client.get(
       `/v1/payments?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
     );
-    n += page.data.filter((p) => ['processing', 'capturing', 'voiding', 'refunding'].includes(p.status)).length;
+    n += page.data.filter((p) => isInFlight(p.status)).length;
     cursor = page.next_cursor;
   } while (cursor !== null);
   return n;

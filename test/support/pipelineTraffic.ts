@@ -11,6 +11,7 @@
  *   instance; a 202 sometimes makes the client walk away and leave the rest to recovery.
  */
 import type { SimulatorLogEntry } from '../../src/gateways/simulator/processor.js';
+import { IN_FLIGHT_STATUSES } from '../../src/payments/states.js';
 import { seededRandom } from '../../src/ports/seeded.js';
 import type { Random } from '../../src/ports/clock.js';
 import type { HttpAnswer, HttpClient } from './httpClient.js';
@@ -517,7 +518,8 @@ export function gatewayLogDifferences(log: SimulatorLogEntry[], amounts: Map<str
   return out;
 }
 
-export const IN_FLIGHT = ['processing', 'capturing', 'voiding', 'refunding'];
+/** The in-flight payment statuses (src/payments/states.ts), as plain strings for SQL and JSON. */
+export const IN_FLIGHT: string[] = [...IN_FLIGHT_STATUSES];
 
 /** `{ status: n }` for the summary line. */
 export function tally(values: string[]): Record<string, number> {

@@ -8,10 +8,7 @@
  */
 import type { Clock, Random } from '../../ports/clock.js';
 import { newId } from '../../ports/ids.js';
-import type { GatewayOperation } from '../port.js';
-
-/** The operations the processor executes. */
-export const SIMULATOR_OPERATIONS: readonly GatewayOperation[] = ['authorize', 'capture', 'void', 'refund'];
+import { GATEWAY_OPERATIONS, type GatewayOperation } from '../port.js';
 
 /** One operation request, as the processor sees it once the transport has parsed it. */
 export interface SimulatorRequest {
@@ -30,6 +27,11 @@ export interface SimulatorRequest {
   token?: string | null;
 }
 
+/** What an executed operation ended as, in the processor's log. */
+export const SIMULATOR_LOG_STATUSES = ['succeeded', 'declined'] as const;
+
+export type SimulatorLogStatus = (typeof SIMULATOR_LOG_STATUSES)[number];
+
 /** One line of the processor's transaction log: the truth reconciliation checks against. */
 export interface SimulatorLogEntry {
   /** `txn_…`, the processor's id for this operation. */
@@ -41,7 +43,7 @@ export interface SimulatorLogEntry {
   reference: string;
   /** For authorize: the `auth_…` created (null when declined). Otherwise the one acted on. */
   authorization_id: string | null;
-  status: 'succeeded' | 'declined';
+  status: SimulatorLogStatus;
   decline_code?: string;
   /** ISO 8601, from the injected clock. */
   created_at: string;
@@ -456,7 +458,7 @@ function sameRequest(a: StoredOperation['request'], b: StoredOperation['request'
 }
 
 function invalidRequest(r: SimulatorRequest): string | undefined {
-  if (!SIMULATOR_OPERATIONS.includes(r.operation)) return `unknown operation ${String(r.operation)}`;
+  if (!(GATEWAY_OPERATIONS as readonly string[]).includes(r.operation)) return `unknown operation ${String(r.operation)}`;
   if (typeof r.idempotencyKey !== 'string' || r.idempotencyKey.length === 0) return 'Idempotency-Key is required';
   const minimum = r.operation === 'void' ? 0 : 1;
   if (!Number.isSafeInteger(r.amount) || r.amount < minimum) return `amount must be an integer >= ${minimum}`;

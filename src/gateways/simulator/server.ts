@@ -11,10 +11,11 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { type Runtime, sleep, systemRuntime } from '../../ports/clock.js';
 import { seededRandom } from '../../ports/seeded.js';
+import { GATEWAY_OPERATIONS } from '../port.js';
 import {
   createProcessor,
   type Processor,
-  SIMULATOR_OPERATIONS,
+  SIMULATOR_LOG_STATUSES,
   type SimulatorAnswer,
   type SimulatorFaults,
 } from './processor.js';
@@ -46,12 +47,12 @@ export interface SimulatorServer {
 const LogEntrySchema = Type.Object({
   id: Type.String(),
   idempotency_key: Type.String(),
-  operation: Type.Union([Type.Literal('authorize'), Type.Literal('capture'), Type.Literal('void'), Type.Literal('refund')]),
+  operation: Type.Union(GATEWAY_OPERATIONS.map((o) => Type.Literal(o))),
   amount: Type.Integer(),
   currency: Type.String(),
   reference: Type.String(),
   authorization_id: Type.Union([Type.String(), Type.Null()]),
-  status: Type.Union([Type.Literal('succeeded'), Type.Literal('declined')]),
+  status: Type.Union(SIMULATOR_LOG_STATUSES.map((s) => Type.Literal(s))),
   decline_code: Type.Optional(Type.String()),
   created_at: Type.String(),
 });
@@ -155,7 +156,7 @@ export async function startSimulatorServer(options: SimulatorServerOptions = {})
     await reply.code(answer.status).send(answer.body);
   }
 
-  for (const operation of SIMULATOR_OPERATIONS) {
+  for (const operation of GATEWAY_OPERATIONS) {
     app.post(
       `/v1/${operation}`,
       { schema: { body: OperationBody, headers: OperationHeaders, response: OperationResponses } },
