@@ -20,6 +20,7 @@ import { lockDataDir } from '../db/dataDirLock.js';
 import { openPglite } from '../db/pglite.js';
 import type { SimulatorFaults } from '../gateways/simulator/processor.js';
 import { startSimulatorServer, type SimulatorServer } from '../gateways/simulator/server.js';
+import { gatewayLogDifferences } from '../ledger/gatewayLog.js';
 import { verifyLedger, type VerifyReport } from '../ledger/verify.js';
 import { isInFlight } from '../payments/states.js';
 import { seededRandom } from '../ports/seeded.js';
@@ -220,7 +221,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       unlock();
     }
 
-    const doubles = doubleExecutions(logs);
+    // From the logs alone (src/ledger/gatewayLog.ts); verifyLedger held them to Idem's record.
+    const doubles = gatewayLogDifferences(logs, null).map((d) => d.detail);
     const differentAnswers = client.differentFinalAnswers();
     const abandoned = outcomes.filter((o) => o.abandoned).length;
     const ledgerBalanced = report.differences.length === 0;
@@ -561,24 +563,6 @@ function sumMetrics(snapshots: Array<Record<string, number>>): DemoMetrics {
     }
   }
   return { gate, recoveries };
-}
-
-/**
- * Operations a gateway executed more than once for one intent: a gateway key in its log twice,
- * or more than one successful operation of a kind for one payment (the demo asks each payment
- * for at most one authorization, capture, void and refund).
- */
-function doubleExecutions(logs: Array<{ idempotency_key: string; reference: string; operation: string; status: string }>): string[] {
-  const found: string[] = [];
-  const byKey = new Map<string, number>();
-  const byIntent = new Map<string, number>();
-  for (const e of logs) {
-    byKey.set(e.idempotency_key, (byKey.get(e.idempotency_key) ?? 0) + 1);
-    if (e.status === 'succeeded') byIntent.set(`${e.reference} ${e.operation}`, (byIntent.get(`${e.reference} ${e.operation}`) ?? 0) + 1);
-  }
-  for (const [k, n] of byKey) if (n > 1) found.push(`gateway key ${k} executed ${n} times`);
-  for (const [k, n] of byIntent) if (n > 1) found.push(`${k}: ${n} successful executions`);
-  return found;
 }
 
 interface Story {
