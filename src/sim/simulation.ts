@@ -24,7 +24,7 @@ export interface ScheduleOptions {
   /**
    * Let the network deliver a request to a gateway twice (the copy arrives before the answer is
    * back). Off by default: a copy may execute while the one Idem hears from was refused "not
-   * processed", which is outside the gateway contract of SPEC section 5. Idem looks such keys
+   * processed", which is outside the gateway contract (docs/payments.md, "The pipeline"). Idem looks such keys
    * up before leaving them, which closes every case but one (docs/testing.md).
    */
   duplicateDelivery: boolean;

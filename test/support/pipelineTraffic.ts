@@ -1,9 +1,9 @@
 /**
  * Seeded payment traffic for the pipeline crash tests: a plan of payments with mixed follow-up
  * operations, clients that retry the way a careful merchant's checkout does (same key, round-
- * robin over the instances that are up), a kill scheduler, and the checks of SPEC section 11
- * that only need HTTP. The plan, the duplicates, the walk-aways and the kill moments come from
- * the seed; the interleaving does not (real processes, real sockets).
+ * robin over the instances that are up), a kill scheduler, and the checks of the invariants
+ * (docs/testing.md) that only need HTTP. The plan, the duplicates, the walk-aways and the kill
+ * moments come from the seed; the interleaving does not (real processes, real sockets).
  *
  *   client ─┬─ key k ──► instance A ──╳ SIGKILL ── restart (same env, new port)
  *           └─ key k ──► instance B (duplicate, at the same time)
