@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { MAX_AMOUNT } from '../payments/money.js';
-import { paymentStatuses } from '../payments/states.js';
+import { GATEWAY_OPERATIONS } from '../gateways/port.js';
+import { ATTEMPT_STATUSES, PAYMENT_STATUSES } from '../payments/states.js';
 
 /** Route schemas: one declaration gives validation, response serialization, types and OpenAPI. */
 
@@ -19,12 +20,12 @@ const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => T
 
 export const Attempt = Type.Object({
   id: Type.String(),
-  operation: Type.Union([Type.Literal('authorize'), Type.Literal('capture'), Type.Literal('void'), Type.Literal('refund')]),
+  operation: Type.Union(GATEWAY_OPERATIONS.map((o) => Type.Literal(o))),
   attempt_no: Type.Integer(),
   gateway: Type.String(),
   gateway_key: Type.String(),
   amount: Type.Integer(),
-  status: Type.Union(['pending', 'succeeded', 'declined', 'not_processed', 'unknown'].map((s) => Type.Literal(s))),
+  status: Type.Union(ATTEMPT_STATUSES.map((s) => Type.Literal(s))),
   decline_code: Nullable(Type.String()),
   created_at: Type.String({ format: 'date-time' }),
   completed_at: Nullable(Type.String({ format: 'date-time' })),
@@ -37,7 +38,7 @@ export const Payment = Type.Object(
     amount: Type.Integer(),
     currency: Type.String(),
     capture_method: Type.Union([Type.Literal('automatic'), Type.Literal('manual')]),
-    status: Type.Union(paymentStatuses.map((s) => Type.Literal(s))),
+    status: Type.Union(PAYMENT_STATUSES.map((s) => Type.Literal(s))),
     payment_method: Type.Object({ type: Type.Literal('card'), token: Type.String() }),
     reference: Nullable(Type.String()),
     metadata: Type.Record(Type.String(), Type.String()),

@@ -159,7 +159,7 @@ program
     if (!/^\d+$/.test(flags.payments) || payments < 1 || payments > 100_000) fail(new ConfigError(`--payments must be an integer from 1 to 100000 (got "${flags.payments}")`));
     const seed = flags.seed === undefined ? undefined : Number(flags.seed);
     if (seed !== undefined && !(/^\d+$/.test(flags.seed!) && Number.isSafeInteger(seed))) fail(new ConfigError(`--seed must be a non-negative integer (got "${flags.seed}")`));
-    const { runDemo } = await import('./demo.js');
+    const { runDemo } = await import('./demo/index.js');
     const result = await runDemo({ payments, ...(seed !== undefined ? { seed } : {}), ...(flags.dataDir !== undefined ? { dataDir: flags.dataDir } : {}) }).catch(fail);
     process.exitCode = result.ok ? 0 : 1;
   });

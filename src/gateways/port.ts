@@ -1,10 +1,13 @@
 /**
  * The gateway connector port. A connector moves bytes to one payment processor and maps every
- * answer onto one of four outcome classes (SPEC section 5) in a pure transformer; the core
- * decides what to do next from the class alone.
+ * answer onto one of four outcome classes (docs/payments.md, "The pipeline") in a pure
+ * transformer; the core decides what to do next from the class alone.
  */
 
-export type GatewayOperation = 'authorize' | 'capture' | 'void' | 'refund';
+/** Every operation a gateway executes, listed once: types, routes and schemas derive from it. */
+export const GATEWAY_OPERATIONS = ['authorize', 'capture', 'void', 'refund'] as const;
+
+export type GatewayOperation = (typeof GATEWAY_OPERATIONS)[number];
 
 export interface GatewayRequest {
   operation: GatewayOperation;

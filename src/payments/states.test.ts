@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canTransition, isInFlight, isTerminal, paymentStatuses, type PaymentStatus } from './states.js';
+import { canTransition, isInFlight, isTerminal, PAYMENT_STATUSES as paymentStatuses, type PaymentStatus } from './states.js';
 
 /** The rows of SPEC section 5's table, one edge each. */
 const specTable: ReadonlyArray<readonly [PaymentStatus, PaymentStatus]> = [

@@ -1,9 +1,10 @@
 /**
- * The payment state machine (SPEC section 5), pure. Every status change in Idem goes through
+ * The payment state machine (docs/payments.md), pure. Every status change in Idem goes through
  * `canTransition`; a change not in the table is refused.
  */
 
-export const paymentStatuses = [
+/** Every payment status, listed once: types, API schemas and checks derive from this. */
+export const PAYMENT_STATUSES = [
   'processing',
   'authorized',
   'captured',
@@ -18,7 +19,15 @@ export const paymentStatuses = [
   'refunded',
 ] as const;
 
-export type PaymentStatus = (typeof paymentStatuses)[number];
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+
+/** States with a gateway operation in flight: recovery drives these to an end. */
+export const IN_FLIGHT_STATUSES = ['processing', 'capturing', 'voiding', 'refunding'] as const satisfies readonly PaymentStatus[];
+
+/** Every status an attempt (one try of one operation at one gateway) can have. */
+export const ATTEMPT_STATUSES = ['pending', 'succeeded', 'declined', 'not_processed', 'unknown'] as const;
+
+export type AttemptStatus = (typeof ATTEMPT_STATUSES)[number];
 
 const transitions: Record<PaymentStatus, readonly PaymentStatus[]> = {
   processing: ['authorized', 'captured', 'declined', 'failed'],
@@ -45,6 +54,6 @@ export function isTerminal(status: PaymentStatus): boolean {
 }
 
 /** States with a gateway operation in flight: recovery drives these to an end. */
-export function isInFlight(status: PaymentStatus): boolean {
-  return status === 'processing' || status === 'capturing' || status === 'voiding' || status === 'refunding';
+export function isInFlight(status: string): boolean {
+  return (IN_FLIGHT_STATUSES as readonly string[]).includes(status);
 }

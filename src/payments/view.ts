@@ -1,4 +1,5 @@
-import type { PaymentStatus } from './states.js';
+import type { GatewayOperation } from '../gateways/port.js';
+import type { AttemptStatus, PaymentStatus } from './states.js';
 
 /** A payment as the API shows it. */
 export interface PaymentView {
@@ -25,12 +26,12 @@ export interface PaymentView {
 
 export interface AttemptView {
   id: string;
-  operation: 'authorize' | 'capture' | 'void' | 'refund';
+  operation: GatewayOperation;
   attempt_no: number;
   gateway: string;
   gateway_key: string;
   amount: number;
-  status: 'pending' | 'succeeded' | 'declined' | 'not_processed' | 'unknown';
+  status: AttemptStatus;
   decline_code: string | null;
   created_at: string;
   completed_at: string | null;

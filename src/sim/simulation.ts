@@ -6,6 +6,7 @@ import { MemoryStore } from '../store/memory/index.js';
 import { Clients, type PaymentScript } from './clients.js';
 import { SimFastPath, SimInstance, type SharedInfra, type SimConfig } from './instance.js';
 import { checkInvariants, reportedState, type Violation } from './invariants.js';
+import { isInFlight } from '../payments/states.js';
 import { calmNetwork, networkedProcessor, type NetworkFaults } from './network.js';
 import type { PlantedBug } from './planted.js';
 import { SIM_EPOCH, World } from './world.js';
@@ -23,7 +24,7 @@ export interface ScheduleOptions {
   /**
    * Let the network deliver a request to a gateway twice (the copy arrives before the answer is
    * back). Off by default: a copy may execute while the one Idem hears from was refused "not
-   * processed", which is outside the gateway contract of docs/payments.md. Idem looks such keys
+   * processed", which is outside the gateway contract (docs/payments.md, "The pipeline"). Idem looks such keys
    * up before leaving them, which closes every case but one (docs/testing.md).
    */
   duplicateDelivery: boolean;
@@ -215,7 +216,7 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
 
 async function inFlight(store: MemoryStore, merchants: string[]): Promise<number> {
   let n = 0;
-  for (const m of merchants) for (const p of await store.listViews(m, 10_000, null)) if (['processing', 'capturing', 'voiding', 'refunding'].includes(p.status)) n++;
+  for (const m of merchants) for (const p of await store.listViews(m, 10_000, null)) if (isInFlight(p.status)) n++;
   return n;
 }
 

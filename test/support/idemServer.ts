@@ -1,13 +1,12 @@
-import { track } from './children.js';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { IdemProcess } from '../../src/cli/idemProcess.js';
 
 /**
  * `idem serve` as a real child process (the built `dist/cli/main.js`), for tests where the
  * process boundary matters: several instances on one database, `kill -9`, restarts. Run
- * `npm run build` first; the tests exercise what ships.
+ * `npm run build` first; the tests exercise what ships. The process itself is the CLI's own
+ * `IdemProcess` (src/cli/idemProcess.ts), the one the demo uses too.
  */
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -49,59 +48,20 @@ export interface IdemServerOptions {
  * await idem.kill('SIGKILL');
  */
 export async function startIdemServer(options: IdemServerOptions): Promise<IdemServer> {
-  if (!existsSync(IDEM_BIN)) throw new Error(`${IDEM_BIN} is missing: run \`npm run build\` before the integration tests`);
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn' };
-  for (const [k, v] of Object.entries(options.env)) if (v !== undefined) env[k] = v;
-
-  const child = spawn(process.execPath, [IDEM_BIN, 'serve', '--port', '0', ...(options.args ?? [])], {
-    env,
+  const idem = await IdemProcess.start({
+    bin: IDEM_BIN,
+    env: { LOG_LEVEL: 'warn', ...options.env },
+    args: options.args ?? [],
     cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
   });
-  const { pid, exited, kill, isRunning } = track(child, 'idem serve');
-
-  let out = '';
-  const listening = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`idem serve (pid ${pid}) did not start within ${options.startTimeoutMs ?? 30_000} ms:\n${out}`)),
-      options.startTimeoutMs ?? 30_000,
-    );
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-      const m = /Idem listening on (\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
-    void exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`idem serve (pid ${pid}) exited (code ${code}, signal ${signal}) before listening:\n${out}`));
-    });
-  });
-
-  let url: string;
-  try {
-    url = await listening;
-  } catch (err) {
-    await kill('SIGKILL');
-    throw err;
-  }
-
   return {
-    url,
-    pid,
-    output: () => out,
-    exited,
-    kill,
-    async stop(graceMs = 5_000) {
-      if (!isRunning()) return;
-      const timer = setTimeout(() => void kill('SIGKILL'), graceMs);
-      await kill('SIGTERM');
-      clearTimeout(timer);
-    },
+    url: idem.url,
+    pid: idem.pid,
+    output: () => idem.output(),
+    exited: idem.exited,
+    kill: (signal) => idem.kill(signal),
+    stop: (graceMs = 5_000) => idem.stop(graceMs),
   };
 }
 

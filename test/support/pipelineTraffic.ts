@@ -1,9 +1,9 @@
 /**
  * Seeded payment traffic for the pipeline crash tests: a plan of payments with mixed follow-up
  * operations, clients that retry the way a careful merchant's checkout does (same key, round-
- * robin over the instances that are up), a kill scheduler, and the checks of SPEC section 11
- * that only need HTTP. The plan, the duplicates, the walk-aways and the kill moments come from
- * the seed; the interleaving does not (real processes, real sockets).
+ * robin over the instances that are up), a kill scheduler, and the checks of the invariants
+ * (docs/testing.md) that only need HTTP. The plan, the duplicates, the walk-aways and the kill
+ * moments come from the seed; the interleaving does not (real processes, real sockets).
  *
  *   client ─┬─ key k ──► instance A ──╳ SIGKILL ── restart (same env, new port)
  *           └─ key k ──► instance B (duplicate, at the same time)
@@ -11,6 +11,8 @@
  *   instance; a 202 sometimes makes the client walk away and leave the rest to recovery.
  */
 import type { SimulatorLogEntry } from '../../src/gateways/simulator/processor.js';
+import { gatewayLogDifferences as checkGatewayLog } from '../../src/ledger/gatewayLog.js';
+import { IN_FLIGHT_STATUSES } from '../../src/payments/states.js';
 import { seededRandom } from '../../src/ports/seeded.js';
 import type { Random } from '../../src/ports/clock.js';
 import type { HttpAnswer, HttpClient } from './httpClient.js';
@@ -487,37 +489,16 @@ export async function replayDifferences(client: HttpClient, apiKey: string, clus
 }
 
 /**
- * I1 from the gateways' own logs alone: no gateway key executed twice (across all gateways),
- * at most one successful authorization per payment, captures within the authorization and the
- * amount, refunds within the captures.
+ * I1 from the gateways' own logs alone (src/ledger/gatewayLog.ts): no gateway key executed
+ * twice (across all gateways), at most one successful authorization per payment, captures
+ * within the authorization and the amount, refunds within the captures.
  */
 export function gatewayLogDifferences(log: SimulatorLogEntry[], amounts: Map<string, number>): string[] {
-  const out: string[] = [];
-  const seen = new Map<string, number>();
-  for (const e of log) seen.set(e.idempotency_key, (seen.get(e.idempotency_key) ?? 0) + 1);
-  for (const [key, n] of seen) if (n > 1) out.push(`gateway key ${key} executed ${n} times`);
-  const byPayment = new Map<string, SimulatorLogEntry[]>();
-  for (const e of log) {
-    if (e.status !== 'succeeded') continue;
-    let list = byPayment.get(e.reference);
-    if (!list) byPayment.set(e.reference, (list = []));
-    list.push(e);
-  }
-  for (const [id, entries] of byPayment) {
-    const sum = (op: string) => entries.filter((e) => e.operation === op).reduce((s, e) => s + e.amount, 0);
-    const auths = entries.filter((e) => e.operation === 'authorize').length;
-    const amount = amounts.get(id);
-    if (amount === undefined) out.push(`the gateways executed operations for ${id}, which no payment row has`);
-    if (auths > 1) out.push(`${id}: ${auths} successful authorizations across the gateways`);
-    if (sum('capture') > sum('authorize')) out.push(`${id}: captured ${sum('capture')} > authorized ${sum('authorize')}`);
-    if (amount !== undefined && sum('capture') > amount) out.push(`${id}: captured ${sum('capture')} > amount ${amount}`);
-    if (sum('refund') > sum('capture')) out.push(`${id}: refunded ${sum('refund')} > captured ${sum('capture')}`);
-    if (entries.some((e) => e.operation === 'void') && sum('capture') > 0) out.push(`${id}: both voided and captured at the gateway`);
-  }
-  return out;
+  return checkGatewayLog(log, [...amounts].map(([id, amount]) => ({ id, amount }))).map((d) => d.detail);
 }
 
-export const IN_FLIGHT = ['processing', 'capturing', 'voiding', 'refunding'];
+/** The in-flight payment statuses (src/payments/states.ts), as plain strings for SQL and JSON. */
+export const IN_FLIGHT: string[] = [...IN_FLIGHT_STATUSES];
 
 /** `{ status: n }` for the summary line. */
 export function tally(values: string[]): Record<string, number> {

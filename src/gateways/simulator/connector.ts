@@ -1,12 +1,14 @@
 /**
  * An in-process GatewayConnector over the simulated processor: no sockets, so a deterministic
  * simulation can run thousands of payments under simulated time, while the answer still goes
- * through the same transformer as the HTTP connector.
+ * through the same transformer as the HTTP connector, and the request and answer through the
+ * same mapping as the simulator's HTTP server (`./wire.ts`).
  */
 import { type Timers, sleep } from '../../ports/clock.js';
 import { type HttpExchange, toOperationStatus, toOutcome } from '../http/transform.js';
 import type { GatewayConnector } from '../port.js';
 import type { Processor, SimulatorAnswer } from './processor.js';
+import { operationBody, toSimulatorRequest, wireAnswer } from './wire.js';
 
 /** What {@link createSimulatorConnector} needs. */
 export interface SimulatorConnectorOptions {
@@ -35,13 +37,7 @@ export function createSimulatorConnector(options: SimulatorConnectorOptions): Ga
     if (waitMs > 0) await sleep(timers, waitMs, signal);
     if (signal?.aborted) return { kind: 'no_answer', sent: true, reason: 'aborted' };
     if (arrivesAfter > timeoutMs) return { kind: 'no_answer', sent: true, reason: 'timeout' };
-    // A JSON round trip, as on the wire: the connector never shares objects with the processor.
-    return {
-      kind: 'answer',
-      status: answer.status,
-      headers: { ...answer.headers },
-      body: JSON.parse(JSON.stringify(answer.body)) as unknown,
-    };
+    return { kind: 'answer', ...wireAnswer(answer) };
   }
 
   return {
@@ -49,15 +45,8 @@ export function createSimulatorConnector(options: SimulatorConnectorOptions): Ga
 
     async execute(request, signal) {
       if (signal?.aborted) return toOutcome({ kind: 'no_answer', sent: false, reason: 'aborted_before_sending' });
-      const answer = processor.handle({
-        operation: request.operation,
-        idempotencyKey: request.gatewayKey,
-        amount: request.amount,
-        currency: request.currency,
-        reference: request.reference,
-        authorizationId: request.authorizationId ?? null,
-        token: request.token ?? null,
-      });
+      // The same body and mapping as over HTTP (./wire.ts).
+      const answer = processor.handle(toSimulatorRequest(request.operation, request.gatewayKey, operationBody(request)));
       return toOutcome(await travel(answer, signal));
     },
 

@@ -5,47 +5,20 @@
  * The processor executes an operation the moment it receives it; the answer then travels back
  * after `latencyMs` (applied by the transport with injected timers), or never (`answer: 'drop'`).
  * That is the order a real processor has, and it is what makes a client timeout ambiguous.
+ *
+ * Its parts, one concern each: `./request.ts` (what a request is, when it is valid, when two are
+ * the same), `./faults.ts` (fault settings, latency, outages), `./operations.ts` (authorizations
+ * and the transaction log), `./wire.ts` (the request and answer as transports carry them).
  */
 import type { Clock, Random } from '../../ports/clock.js';
-import { newId } from '../../ports/ids.js';
-import type { GatewayOperation } from '../port.js';
+import { GATEWAY_OPERATIONS, type GatewayOperation } from '../port.js';
+import { defaultSimulatorFaults, latencyOf, mergeFaults, outageRetryAfter, type SimulatorFaults } from './faults.js';
+import { createOperationBook, type OperationResult, type SimulatorLogEntry } from './operations.js';
+import { invalidRequest, type OperationRequest, operationRequest, sameRequest, type SimulatorRequest } from './request.js';
 
-/** The operations the processor executes. */
-export const SIMULATOR_OPERATIONS: readonly GatewayOperation[] = ['authorize', 'capture', 'void', 'refund'];
-
-/** One operation request, as the processor sees it once the transport has parsed it. */
-export interface SimulatorRequest {
-  operation: GatewayOperation;
-  /** The processor's own idempotency key (Idem's gateway key). */
-  idempotencyKey: string;
-  /** Minor units (cents). For `void` the amount is part of the request's identity only. */
-  amount: number;
-  /** ISO 4217, upper case, e.g. `EUR`. */
-  currency: string;
-  /** The caller's reference (Idem's payment id). */
-  reference: string;
-  /** Required for capture / void / refund. */
-  authorizationId?: string | null;
-  /** Card token for authorize; `tok_decline_<code>` always declines with `<code>`. */
-  token?: string | null;
-}
-
-/** One line of the processor's transaction log: the truth reconciliation checks against. */
-export interface SimulatorLogEntry {
-  /** `txn_…`, the processor's id for this operation. */
-  id: string;
-  idempotency_key: string;
-  operation: GatewayOperation;
-  amount: number;
-  currency: string;
-  reference: string;
-  /** For authorize: the `auth_…` created (null when declined). Otherwise the one acted on. */
-  authorization_id: string | null;
-  status: 'succeeded' | 'declined';
-  decline_code?: string;
-  /** ISO 8601, from the injected clock. */
-  created_at: string;
-}
+export { defaultSimulatorFaults, type SimulatorDegradedWindow, type SimulatorFaults, type SimulatorWindow } from './faults.js';
+export { SIMULATOR_LOG_STATUSES, type SimulatorLogEntry, type SimulatorLogStatus } from './operations.js';
+export type { SimulatorRequest } from './request.js';
 
 /**
  * An answer ready for a transport. `answer: 'drop'` means the operation ran but the answer is
@@ -58,44 +31,6 @@ export interface SimulatorAnswer {
   /** How long the transport waits (injected timers) before delivering the answer. */
   latencyMs: number;
   answer: 'send' | 'drop';
-}
-
-/** A time window, ISO 8601 bounds, start inclusive, end exclusive. */
-export interface SimulatorWindow {
-  start: string;
-  end: string;
-}
-
-/** A window during which every answer takes `latencyMs` longer. */
-export interface SimulatorDegradedWindow extends SimulatorWindow {
-  latencyMs: number;
-}
-
-/**
- * Faults the processor injects. Every probabilistic fault draws from the seeded random source:
- * each operation request consumes exactly five floats (latency, error before processing,
- * timeout after processing, ambiguous error, decline) whatever the settings, so changing one
- * rate does not shift the draws of the others.
- */
-export interface SimulatorFaults {
-  /** Uniform latency per answer, whole milliseconds in [minMs, maxMs]. */
-  latency: { minMs: number; maxMs: number };
-  /** Share of authorizations (without a `tok_decline_` token) declined with `card_declined`. */
-  declineRate: number;
-  /** Share answered 503 `{ processed: false }` with nothing executed and nothing logged. */
-  errorBeforeProcessingRate: number;
-  /** Share executed and logged whose answer is then lost. */
-  timeoutAfterProcessingRate: number;
-  /** Share executed and logged, answered 500. */
-  ambiguousErrorRate: number;
-  /** Scheduled outages: every request (status and log queries too) gets 503 `processed:false`. */
-  outages: SimulatorWindow[];
-  /** Scheduled degraded periods adding latency. Overlapping windows add up. */
-  degraded: SimulatorDegradedWindow[];
-  /** Immediate outage switch. */
-  outage: boolean;
-  /** `Retry-After` (seconds) on 503s outside a scheduled outage. */
-  retryAfterSeconds: number;
 }
 
 /** Counters for tests, benchmarks and the demo summary. */
@@ -145,43 +80,9 @@ export interface ProcessorOptions {
   faults?: Partial<SimulatorFaults>;
 }
 
-/** The faults of a processor created without any: no latency, no failures. */
-export function defaultSimulatorFaults(): SimulatorFaults {
-  return {
-    latency: { minMs: 0, maxMs: 0 },
-    declineRate: 0,
-    errorBeforeProcessingRate: 0,
-    timeoutAfterProcessingRate: 0,
-    ambiguousErrorRate: 0,
-    outages: [],
-    degraded: [],
-    outage: false,
-    retryAfterSeconds: 1,
-  };
+interface StoredOperation extends OperationResult {
+  request: OperationRequest;
 }
-
-interface Authorization {
-  id: string;
-  amount: number;
-  currency: string;
-  captured: number;
-  refunded: number;
-  voided: boolean;
-}
-
-interface StoredOperation {
-  request: Required<Pick<SimulatorRequest, 'operation' | 'amount' | 'currency' | 'reference'>> & {
-    authorizationId: string | null;
-    token: string | null;
-  };
-  status: number;
-  body: Record<string, unknown>;
-}
-
-type Refusal = { status: number; code: string; message: string };
-
-const DECLINE_TOKEN_PREFIX = 'tok_decline_';
-const CURRENCY = /^[A-Z]{3}$/;
 
 /**
  * Creates a simulated processor.
@@ -195,8 +96,6 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const { clock, random } = options;
   let faults = mergeFaults(defaultSimulatorFaults(), options.faults ?? {});
   const operations = new Map<string, StoredOperation>();
-  const authorizations = new Map<string, Authorization>();
-  const entries: (SimulatorLogEntry & { createdAtMs: number })[] = [];
   const stats: SimulatorStats = {
     received: 0,
     executed: 0,
@@ -207,31 +106,19 @@ export function createProcessor(options: ProcessorOptions): Processor {
     keyReused: 0,
     invalid: 0,
     statusQueries: 0,
-    byOperation: {
-      authorize: { received: 0, executed: 0, replayed: 0 },
-      capture: { received: 0, executed: 0, replayed: 0 },
-      void: { received: 0, executed: 0, replayed: 0 },
-      refund: { received: 0, executed: 0, replayed: 0 },
-    },
+    byOperation: Object.fromEntries(GATEWAY_OPERATIONS.map((op) => [op, { received: 0, executed: 0, replayed: 0 }])) as SimulatorStats['byOperation'],
   };
+  const book = createOperationBook(random, (operation) => {
+    stats.executed++;
+    stats.byOperation[operation].executed++;
+  });
 
-  function latency(u: number, now: number): number {
-    const { minMs, maxMs } = faults.latency;
-    let ms = minMs + Math.floor(u * (maxMs - minMs + 1));
-    for (const w of faults.degraded) if (inWindow(w, now)) ms += w.latencyMs;
-    return ms;
-  }
+  const latency = (u: number, now: number) => latencyOf(faults, u, now);
 
   /** The 503 an outage gives, or undefined when the processor is up. */
   function outageAnswer(now: number, latencyMs: number): SimulatorAnswer | undefined {
-    if (faults.outage) return unavailable(faults.retryAfterSeconds, latencyMs, 'outage');
-    for (const w of faults.outages) {
-      if (inWindow(w, now)) {
-        const untilEnd = Math.ceil((Date.parse(w.end) - now) / 1000);
-        return unavailable(Math.max(1, untilEnd), latencyMs, 'outage');
-      }
-    }
-    return undefined;
+    const retryAfter = outageRetryAfter(faults, now);
+    return retryAfter === undefined ? undefined : unavailable(retryAfter, latencyMs, 'outage');
   }
 
   function unavailable(retryAfterSeconds: number, latencyMs: number, reason: string): SimulatorAnswer {
@@ -243,89 +130,6 @@ export function createProcessor(options: ProcessorOptions): Processor {
       latencyMs,
       answer: 'send',
     };
-  }
-
-  function append(entry: Omit<SimulatorLogEntry, 'id' | 'created_at'>, now: number): SimulatorLogEntry {
-    const full: SimulatorLogEntry = { id: newId(random, 'txn'), ...entry, created_at: new Date(now).toISOString() };
-    if (full.decline_code === undefined) delete full.decline_code;
-    entries.push({ ...full, createdAtMs: now });
-    stats.executed++;
-    stats.byOperation[entry.operation].executed++;
-    return full;
-  }
-
-  function execute(req: StoredOperation['request'], key: string, declineDraw: number, now: number): { status: number; body: Record<string, unknown> } {
-    const base = {
-      idempotency_key: key,
-      operation: req.operation,
-      amount: req.amount,
-      currency: req.currency,
-      reference: req.reference,
-    };
-    const decline = (refusal: Refusal, authorizationId: string | null) => {
-      const entry = append({ ...base, authorization_id: authorizationId, status: 'declined', decline_code: refusal.code }, now);
-      return { status: refusal.status, body: { ...entry, error: 'declined', message: refusal.message } };
-    };
-
-    if (req.operation === 'authorize') {
-      const token = req.token ?? '';
-      if (token.startsWith(DECLINE_TOKEN_PREFIX)) {
-        const code = token.slice(DECLINE_TOKEN_PREFIX.length) || 'card_declined';
-        return decline({ status: 402, code, message: `declined: ${code}` }, null);
-      }
-      if (declineDraw < faults.declineRate) {
-        return decline({ status: 402, code: 'card_declined', message: 'declined by the issuer' }, null);
-      }
-      const auth: Authorization = {
-        id: newId(random, 'auth'),
-        amount: req.amount,
-        currency: req.currency,
-        captured: 0,
-        refunded: 0,
-        voided: false,
-      };
-      authorizations.set(auth.id, auth);
-      return { status: 200, body: { ...append({ ...base, authorization_id: auth.id, status: 'succeeded' }, now) } };
-    }
-
-    const authId = req.authorizationId;
-    const auth = authId === null ? undefined : authorizations.get(authId);
-    if (auth === undefined) {
-      return decline({ status: 422, code: 'unknown_authorization', message: `no authorization ${authId ?? '(none)'}` }, authId);
-    }
-    if (req.currency !== auth.currency) {
-      return decline({ status: 422, code: 'currency_mismatch', message: `authorization is in ${auth.currency}` }, auth.id);
-    }
-    const invalidState = (message: string) => decline({ status: 409, code: 'invalid_state', message }, auth.id);
-    const exceeds = (available: number) =>
-      decline({ status: 422, code: 'amount_exceeds_available', message: `at most ${available} available` }, auth.id);
-    const succeed = (amount: number) => ({
-      status: 200,
-      body: { ...append({ ...base, amount, authorization_id: auth.id, status: 'succeeded' }, now) },
-    });
-
-    switch (req.operation) {
-      case 'capture': {
-        if (auth.voided) return invalidState('authorization is voided');
-        const available = auth.amount - auth.captured;
-        if (req.amount > available) return exceeds(available);
-        auth.captured += req.amount;
-        return succeed(req.amount);
-      }
-      case 'void': {
-        if (auth.voided) return invalidState('authorization is already voided');
-        if (auth.captured > 0) return invalidState('authorization has captures');
-        auth.voided = true;
-        // The log records what the void released, whatever amount the request carried.
-        return succeed(auth.amount);
-      }
-      case 'refund': {
-        const available = auth.captured - auth.refunded;
-        if (req.amount > available) return exceeds(available);
-        auth.refunded += req.amount;
-        return succeed(req.amount);
-      }
-    }
   }
 
   return {
@@ -353,14 +157,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
         return unavailable(faults.retryAfterSeconds, latencyMs, 'error_before_processing');
       }
 
-      const req: StoredOperation['request'] = {
-        operation: request.operation,
-        amount: request.amount,
-        currency: request.currency,
-        reference: request.reference,
-        authorizationId: request.authorizationId ?? null,
-        token: request.token ?? null,
-      };
+      const req = operationRequest(request);
       const key = request.idempotencyKey;
       let stored = operations.get(key);
       const replayed = stored !== undefined;
@@ -381,7 +178,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
         stats.replayed++;
         stats.byOperation[request.operation].replayed++;
       } else {
-        stored = { request: req, ...execute(req, key, uDecline, now) };
+        stored = { request: req, ...book.execute(req, key, uDecline, faults.declineRate, now) };
         operations.set(key, stored);
       }
 
@@ -418,11 +215,11 @@ export function createProcessor(options: ProcessorOptions): Processor {
       const latencyMs = latency(random.float(), now);
       const down = outageAnswer(now, latencyMs);
       if (down) return down;
-      const data = entries.filter((e) => e.createdAtMs >= sinceMs).map(stripInternal);
+      const data = book.since(sinceMs);
       return { status: 200, body: { data }, latencyMs, answer: 'send' };
     },
 
-    log: () => entries.map(stripInternal),
+    log: () => book.log(),
 
     stats: () => structuredClone(stats),
 
@@ -433,74 +230,4 @@ export function createProcessor(options: ProcessorOptions): Processor {
       return structuredClone(faults);
     },
   };
-}
-
-function stripInternal(e: SimulatorLogEntry & { createdAtMs: number }): SimulatorLogEntry {
-  const { createdAtMs: _ignored, ...entry } = e;
-  return entry;
-}
-
-function inWindow(w: SimulatorWindow, now: number): boolean {
-  return Date.parse(w.start) <= now && now < Date.parse(w.end);
-}
-
-function sameRequest(a: StoredOperation['request'], b: StoredOperation['request']): boolean {
-  return (
-    a.operation === b.operation &&
-    a.amount === b.amount &&
-    a.currency === b.currency &&
-    a.reference === b.reference &&
-    a.authorizationId === b.authorizationId &&
-    a.token === b.token
-  );
-}
-
-function invalidRequest(r: SimulatorRequest): string | undefined {
-  if (!SIMULATOR_OPERATIONS.includes(r.operation)) return `unknown operation ${String(r.operation)}`;
-  if (typeof r.idempotencyKey !== 'string' || r.idempotencyKey.length === 0) return 'Idempotency-Key is required';
-  const minimum = r.operation === 'void' ? 0 : 1;
-  if (!Number.isSafeInteger(r.amount) || r.amount < minimum) return `amount must be an integer >= ${minimum}`;
-  if (typeof r.currency !== 'string' || !CURRENCY.test(r.currency)) return 'currency must be ISO 4217 upper case';
-  if (typeof r.reference !== 'string' || r.reference.length === 0) return 'reference is required';
-  if (r.operation !== 'authorize' && (typeof r.authorizationId !== 'string' || r.authorizationId.length === 0)) {
-    return `authorization_id is required for ${r.operation}`;
-  }
-  if (r.operation === 'authorize' && (typeof r.token !== 'string' || r.token.length === 0)) return 'token is required for authorize';
-  return undefined;
-}
-
-function mergeFaults(current: SimulatorFaults, partial: Partial<SimulatorFaults>): SimulatorFaults {
-  const next: SimulatorFaults = {
-    ...current,
-    ...stripUndefined(partial),
-    latency: { ...current.latency, ...(partial.latency ?? {}) },
-  };
-  const rates = ['declineRate', 'errorBeforeProcessingRate', 'timeoutAfterProcessingRate', 'ambiguousErrorRate'] as const;
-  for (const name of rates) {
-    const v = next[name];
-    if (!(typeof v === 'number' && v >= 0 && v <= 1)) throw new RangeError(`${name} must be a number in [0, 1], got ${String(v)}`);
-  }
-  const { minMs, maxMs } = next.latency;
-  if (!(Number.isInteger(minMs) && Number.isInteger(maxMs) && minMs >= 0 && maxMs >= minMs)) {
-    throw new RangeError(`latency must be whole milliseconds with 0 <= minMs <= maxMs, got ${minMs}..${maxMs}`);
-  }
-  if (!(Number.isFinite(next.retryAfterSeconds) && next.retryAfterSeconds >= 0)) {
-    throw new RangeError('retryAfterSeconds must be a non-negative number');
-  }
-  if (typeof next.outage !== 'boolean') throw new RangeError('outage must be a boolean');
-  for (const w of [...next.outages, ...next.degraded]) {
-    const start = Date.parse(w.start);
-    const end = Date.parse(w.end);
-    if (!(Number.isFinite(start) && Number.isFinite(end) && start < end)) {
-      throw new RangeError(`window ${w.start}..${w.end} must have ISO bounds with start < end`);
-    }
-  }
-  for (const w of next.degraded) {
-    if (!(Number.isInteger(w.latencyMs) && w.latencyMs >= 0)) throw new RangeError('degraded latencyMs must be whole milliseconds >= 0');
-  }
-  return structuredClone(next);
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

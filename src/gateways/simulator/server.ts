@@ -1,9 +1,10 @@
 import { setMaxListeners } from 'node:events';
 /**
- * The gateway simulator as a real HTTP server (SPEC section 10), a thin fastify shell around
- * the transport-free processor. Latency is served with the injected timers; a dropped answer
- * holds the socket open until the client gives up, as a processor that charged and then lost
- * the reply would.
+ * The gateway simulator as a real HTTP server (docs/testing.md), a thin fastify shell around
+ * the transport-free processor; requests and answers are mapped by `./wire.ts`, as in the
+ * in-process connector. Latency is served with the injected timers; a dropped answer holds the
+ * socket open until the client gives up, as a processor that charged and then lost the reply
+ * would.
  */
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
@@ -11,13 +12,15 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { type Runtime, sleep, systemRuntime } from '../../ports/clock.js';
 import { seededRandom } from '../../ports/seeded.js';
+import { GATEWAY_OPERATIONS, type GatewayOperation } from '../port.js';
 import {
   createProcessor,
   type Processor,
-  SIMULATOR_OPERATIONS,
+  SIMULATOR_LOG_STATUSES,
   type SimulatorAnswer,
   type SimulatorFaults,
 } from './processor.js';
+import { OperationBody, toSimulatorRequest, wireAnswer } from './wire.js';
 
 /** What {@link startSimulatorServer} accepts. */
 export interface SimulatorServerOptions {
@@ -46,12 +49,12 @@ export interface SimulatorServer {
 const LogEntrySchema = Type.Object({
   id: Type.String(),
   idempotency_key: Type.String(),
-  operation: Type.Union([Type.Literal('authorize'), Type.Literal('capture'), Type.Literal('void'), Type.Literal('refund')]),
+  operation: Type.Union(GATEWAY_OPERATIONS.map((o) => Type.Literal(o))),
   amount: Type.Integer(),
   currency: Type.String(),
   reference: Type.String(),
   authorization_id: Type.Union([Type.String(), Type.Null()]),
-  status: Type.Union([Type.Literal('succeeded'), Type.Literal('declined')]),
+  status: Type.Union(SIMULATOR_LOG_STATUSES.map((s) => Type.Literal(s))),
   decline_code: Type.Optional(Type.String()),
   created_at: Type.String(),
 });
@@ -66,14 +69,6 @@ const AnswerSchema = Type.Object({
 });
 
 const OperationResponses = { 200: LogEntrySchema, '4xx': AnswerSchema, '5xx': AnswerSchema };
-
-const OperationBody = Type.Object({
-  amount: Type.Integer({ minimum: 0 }),
-  currency: Type.String({ pattern: '^[A-Z]{3}$' }),
-  reference: Type.String({ minLength: 1, maxLength: 255 }),
-  authorization_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-  token: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-});
 
 const OperationHeaders = Type.Object({ 'idempotency-key': Type.String({ minLength: 1, maxLength: 255 }) });
 
@@ -104,7 +99,7 @@ const StatsSchema = Type.Object({
   keyReused: Type.Integer(),
   invalid: Type.Integer(),
   statusQueries: Type.Integer(),
-  byOperation: Type.Object({ authorize: OpCounts, capture: OpCounts, void: OpCounts, refund: OpCounts }),
+  byOperation: Type.Object(Object.fromEntries(GATEWAY_OPERATIONS.map((op) => [op, OpCounts])) as Record<GatewayOperation, typeof OpCounts>),
 });
 
 /**
@@ -151,25 +146,17 @@ export async function startSimulatorServer(options: SimulatorServerOptions = {})
       return;
     }
     if (answer.latencyMs > 0) await sleep(runtime.timers, answer.latencyMs, closing.signal);
-    if (answer.headers) void reply.headers(answer.headers);
-    await reply.code(answer.status).send(answer.body);
+    const wire = wireAnswer(answer);
+    void reply.headers(wire.headers);
+    await reply.code(wire.status).send(wire.body);
   }
 
-  for (const operation of SIMULATOR_OPERATIONS) {
+  for (const operation of GATEWAY_OPERATIONS) {
     app.post(
       `/v1/${operation}`,
       { schema: { body: OperationBody, headers: OperationHeaders, response: OperationResponses } },
       async (request, reply) => {
-        const b = request.body;
-        const answer = processor.handle({
-          operation,
-          idempotencyKey: request.headers['idempotency-key'],
-          amount: b.amount,
-          currency: b.currency,
-          reference: b.reference,
-          authorizationId: b.authorization_id ?? null,
-          token: b.token ?? null,
-        });
+        const answer = processor.handle(toSimulatorRequest(operation, request.headers['idempotency-key'], request.body));
         await deliver(request, reply as FastifyReply, answer);
         return reply;
       },
