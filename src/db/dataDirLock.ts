@@ -7,7 +7,7 @@ import { makeDataDirPrivate } from './privateDir.js';
  * lock file holds the owner's pid; a lock left by a dead process is taken over.
  */
 export function lockDataDir(dataDir: string): () => void {
-  makeDataDirPrivate(dataDir);
+  makeDataDirPrivate(dataDir, { deep: false });
   const path = join(dataDir, 'idem.lock');
   for (let tries = 0; tries < 2; tries++) {
     try {

@@ -9,7 +9,7 @@ import { makeDataDirPrivate, withPrivateUmask } from './privateDir.js';
  */
 export async function openPglite(dataDir: string): Promise<Database> {
   const onDisk = !dataDir.startsWith('memory://');
-  if (onDisk) makeDataDirPrivate(dataDir);
+  if (onDisk) makeDataDirPrivate(dataDir, { deep: false });
   const db = await withPrivateUmask(() =>
     PGlite.create(dataDir, {
       parsers: { [pgliteTypes.INT8]: (v: string) => Number(v) },

@@ -9,10 +9,12 @@ export class DataDirError extends ConfigError {}
  * Makes the embedded database folder private to this user: the folder (created if missing)
  * 0700, every folder in it 0700 and every file without group or other access. PGlite writes
  * files with the process umask, and the database holds payment data and API-key hashes.
+ * `deep: false` sees to the folder itself only (before PGlite opens it).
  * Throws `DataDirError` with a one-line message if any of it cannot be done (another owner,
  * a read-only mount), rather than run with data others can read.
  */
-export function makeDataDirPrivate(dataDir: string): void {
+export function makeDataDirPrivate(dataDir: string, options: { deep?: boolean } = {}): void {
+  const deep = options.deep ?? true;
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const pending = [dataDir];
@@ -25,7 +27,7 @@ export function makeDataDirPrivate(dataDir: string): void {
       }
       if (st.isDirectory()) {
         if ((st.mode & 0o777) !== 0o700) chmodSync(path, 0o700);
-        for (const name of readdirSync(path)) pending.push(join(path, name));
+        if (deep) for (const name of readdirSync(path)) pending.push(join(path, name));
       } else if ((st.mode & 0o077) !== 0) {
         chmodSync(path, st.mode & 0o700);
       }

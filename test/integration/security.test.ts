@@ -64,7 +64,7 @@ describe('security over real sockets (embedded)', () => {
     expect(all.filter(([, mode, dir]) => (dir ? mode !== 0o700 : (mode & 0o077) !== 0))).toEqual([]);
   });
 
-  it('cuts a trickled body within the request timeout (IDEM_REQUEST_TIMEOUT_MS), and defaults to 30 s', async () => {
+  it('cuts a trickled body within the request timeout (IDEM_REQUEST_TIMEOUT_MS), and defaults to 30 s; /metrics may have a port of its own', async () => {
     const url = new URL(server.url);
     const started = Date.now();
     const closed = await new Promise<{ ms: number; answer: string }>((resolve) => {
@@ -88,12 +88,18 @@ describe('security over real sockets (embedded)', () => {
 
     expect(loadConfig({}).requestTimeoutMs).toBe(30_000);
     expect(defaultServerLimits.requestTimeoutMs).toBe(30_000);
-    const idem = await createIdem(loadConfig({ IDEM_DATA_DIR: 'memory://' }), { relay: false, sweeper: false });
+    // The defaults, on an in-process instance (which also shows /metrics moving to its own port).
+    const idem = await createIdem(loadConfig({ IDEM_DATA_DIR: 'memory://', PORT: '0', IDEM_METRICS_PORT: '0' }), { relay: false, sweeper: false });
     try {
       expect(idem.app.server.requestTimeout).toBe(30_000);
       expect(idem.app.server.headersTimeout).toBeLessThanOrEqual(30_000);
       expect(idem.app.server.maxConnections).toBe(defaultServerLimits.maxConnections);
       expect(idem.app.server.maxRequestsPerSocket).toBe(defaultServerLimits.maxRequestsPerSocket);
+      const api = await idem.listen();
+      expect((await fetch(`${api}/metrics`)).status).toBe(404);
+      const scraped = await fetch(`${idem.metricsUrl}/metrics`);
+      expect(scraped.status).toBe(200);
+      expect(await scraped.text()).toContain('idem_http_request_duration_seconds');
     } finally {
       await idem.close();
     }
