@@ -32,7 +32,7 @@ console.log('\nmisses (card numbers accepted)');
 console.log('| format | now | before |');
 console.log('|---|---|---|');
 const formats: Record<string, (pan: string) => string> = { bare: (p) => p };
-for (const sep of separators) formats[`printed, separator ${JSON.stringify(sep)}`] = (p) => printed(p, sep, r);
+for (const sep of separators) formats[`printed, separator ${JSON.stringify(sep).replace(/\u00a0/g, "\\u00a0")}`] = (p) => printed(p, sep, r);
 formats['full-width digits'] = (p) => fullWidth(printed(p, ' ', r));
 const pans = Object.keys(networks).flatMap((n) => Array.from({ length: Math.ceil(perKind / 10 / Object.keys(networks).length) }, () => generatePan(r, n)));
 for (const [name, format] of Object.entries(formats)) {
