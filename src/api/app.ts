@@ -156,9 +156,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
  * headers over 16 KiB, a request too slow to arrive) with a problem document, then closes the
  * connection: the stream cannot be trusted past a parse error.
  */
+/** True if the bytes the parser refused have no end of the request line within MAX_URL_LENGTH. */
+function requestLineTooLong(err: NodeJS.ErrnoException): boolean {
+  const raw = (err as { rawPacket?: Buffer }).rawPacket;
+  if (!Buffer.isBuffer(raw)) return false;
+  const end = raw.indexOf('\r\n');
+  return end === -1 ? raw.length > MAX_URL_LENGTH : end > MAX_URL_LENGTH;
+}
+
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  if (socket.writable) {
+  if (socket.writable && err.code === 'HPE_HEADER_OVERFLOW' && requestLineTooLong(err)) {
+    // A URL too long for the parser's 16 KiB gets the same answer as one over MAX_URL_LENGTH.
+    const body = JSON.stringify(problem('URL_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`));
+    socket.write(`HTTP/1.1 414 URI Too Long\r\nContent-Type: ${PROBLEM_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  } else if (socket.writable) {
     const detail =
       err.code === 'HPE_HEADER_OVERFLOW'
         ? 'the request headers are larger than 16 KiB'
