@@ -56,7 +56,7 @@ export const defaultServerLimits: ServerLimits = {
   requestTimeoutMs: 30_000,
   headersTimeoutMs: 10_000,
   connectionTimeoutMs: 60_000,
-  keepAliveTimeoutMs: 5_000,
+  keepAliveTimeoutMs: 72_000,
   maxConnections: 2_048,
   maxRequestsPerSocket: 10_000,
 };

@@ -48,7 +48,10 @@ export interface Config {
   headersTimeoutMs: number;
   /** An idle socket (no bytes either way) is closed after this. */
   connectionTimeoutMs: number;
-  /** An idle keep-alive connection is closed after this. */
+  /**
+   * An idle keep-alive connection is closed after this. Longer than a load balancer's idle
+   * timeout (60 s on common ones), so the balancer never reuses a connection Idem is closing.
+   */
   keepAliveTimeoutMs: number;
   /** Open connections at most; more are refused by the socket layer. */
   maxConnections: number;
@@ -103,7 +106,7 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     requestTimeoutMs: integer('IDEM_REQUEST_TIMEOUT_MS', env.IDEM_REQUEST_TIMEOUT_MS, 30_000, 1_000, 600_000),
     headersTimeoutMs: integer('IDEM_HEADERS_TIMEOUT_MS', env.IDEM_HEADERS_TIMEOUT_MS, 10_000, 1_000, 600_000),
     connectionTimeoutMs: integer('IDEM_CONNECTION_TIMEOUT_MS', env.IDEM_CONNECTION_TIMEOUT_MS, 60_000, 1_000, 3_600_000),
-    keepAliveTimeoutMs: integer('IDEM_KEEP_ALIVE_TIMEOUT_MS', env.IDEM_KEEP_ALIVE_TIMEOUT_MS, 5_000, 100, 600_000),
+    keepAliveTimeoutMs: integer('IDEM_KEEP_ALIVE_TIMEOUT_MS', env.IDEM_KEEP_ALIVE_TIMEOUT_MS, 72_000, 100, 600_000),
     maxConnections: integer('IDEM_MAX_CONNECTIONS', env.IDEM_MAX_CONNECTIONS, 2_048, 1, 1_000_000),
     maxRequestsPerSocket: integer('IDEM_MAX_REQUESTS_PER_SOCKET', env.IDEM_MAX_REQUESTS_PER_SOCKET, 10_000, 0, 100_000_000),
     authFailuresPerMinute: integer('IDEM_AUTH_FAILURES_PER_MINUTE', env.IDEM_AUTH_FAILURES_PER_MINUTE, 120, 0, 1_000_000),
