@@ -25,6 +25,8 @@ import { startSweeper } from './idempotency/sweeper.js';
 import { startRelay, type Relay } from './outbox/relay.js';
 import { MerchantAuth } from './merchants/merchants.js';
 import { Metrics } from './observability/metrics.js';
+import { startMetricsServer } from './observability/metricsServer.js';
+import { LocalLimiter, RedisLimiter } from './api/plugins/rateLimit.js';
 import { PaymentService } from './payments/service.js';
 import { systemRuntime, type Runtime } from './ports/clock.js';
 
@@ -48,6 +50,8 @@ export interface Idem {
   relay: Relay | null;
   /** Listens on `config.host:config.port`; resolves to the address. */
   listen(): Promise<string>;
+  /** Where `/metrics` is served when it has a port of its own (IDEM_METRICS_PORT), once listening. */
+  metricsUrl?: string;
   close(): Promise<void>;
 }
 
@@ -130,7 +134,8 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       config.gateways.map((g) => ({ name: g.name, priority: g.priority, connector: overrides.connectors?.get(g.name) ?? connectorFor(g, runtime, simulators) })),
     );
     const payments = new PaymentService({ store, gateways, runtime, relayDelayMs: config.leaseMs, render: renderPaymentResult, log });
-    const auth = new MerchantAuth(store, runtime.clock);
+    const auth = new MerchantAuth(store, runtime.clock, config.authCacheMs);
+    const rateLimit = config.rateLimitPerSecond > 0 ? { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst || config.rateLimitPerSecond } : null;
     const app = await buildApp({
       gate,
       auth,
@@ -138,9 +143,26 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       gateways,
       metrics,
       log,
-      ...(config.rateLimitPerSecond > 0
-        ? { rateLimit: { clock: runtime.clock, perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst || config.rateLimitPerSecond } }
+      ...(rateLimit
+        ? {
+            rateLimit: {
+              clock: runtime.clock,
+              ...rateLimit,
+              // Shared by every instance on this Redis; each falls back to its own bucket while Redis is away.
+              ...(redis ? { limiter: new RedisLimiter(redis, 'idem:rl:merchant:', rateLimit, new LocalLimiter(runtime.clock, rateLimit)) } : {}),
+            },
+          }
         : {}),
+      authFailures: { clock: runtime.clock, perMinute: config.authFailuresPerMinute },
+      server: {
+        requestTimeoutMs: config.requestTimeoutMs,
+        headersTimeoutMs: config.headersTimeoutMs,
+        connectionTimeoutMs: config.connectionTimeoutMs,
+        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+        maxConnections: config.maxConnections,
+        maxRequestsPerSocket: config.maxRequestsPerSocket,
+      },
+      metricsOnApi: config.metricsPort === undefined,
       probe: {
         database: async () => {
           await db?.query('SELECT 1');
@@ -162,7 +184,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     }
 
     let closed = false;
-    return {
+    const idem: Idem = {
       config,
       db,
       redis,
@@ -175,7 +197,14 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       metrics,
       runtime,
       relay,
-      listen: () => app.listen({ host: config.host, port: config.port }),
+      async listen() {
+        if (config.metricsPort !== undefined) {
+          const m = await startMetricsServer(metrics, config.host, config.metricsPort);
+          closers.push(() => m.close());
+          idem.metricsUrl = m.url;
+        }
+        return app.listen({ host: config.host, port: config.port });
+      },
       async close() {
         if (closed) return;
         closed = true;
@@ -183,6 +212,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
         if (ownsDb) await db.close();
       },
     };
+    return idem;
   } catch (err) {
     for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {});
     if (ownsDb) await db.close().catch(() => {});

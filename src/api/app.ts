@@ -11,8 +11,8 @@ import { maskCardNumbersInUrl } from '../payments/cardData.js';
 import type { PaymentService } from '../payments/service.js';
 import { IdemError, problem } from '../errors/registry.js';
 import { registerAuth } from './plugins/auth.js';
-import { registerRateLimit } from './plugins/rateLimit.js';
-import { registerCardDataGuard } from './plugins/cardData.js';
+import { LocalLimiter, registerRateLimit, type Limiter } from './plugins/rateLimit.js';
+import { MAX_URL_LENGTH, registerCardDataGuard } from './plugins/cardData.js';
 import { registerIdempotency } from './plugins/idempotency.js';
 import { PROBLEM_TYPE, sendProblem } from './problems.js';
 import { registerHealthRoutes, type ReadinessProbe } from './routes/health.js';
@@ -28,18 +28,53 @@ export interface AppDeps {
   probe: ReadinessProbe;
   /** The process's logger (pino); request logs are its children. */
   log: FastifyBaseLogger;
-  /** Per-merchant request limit on /v1 routes; absent: none. */
-  rateLimit?: { clock: Clock; perSecond: number; burst: number };
+  /**
+   * Per-merchant request limit on /v1 routes; absent: none. `limiter` shares it across
+   * instances (Redis); absent: a bucket per instance.
+   */
+  rateLimit?: { clock: Clock; perSecond: number; burst: number; limiter?: Limiter };
+  /** Failed authentications allowed per address per minute; absent or 0: no limit. */
+  authFailures?: { clock: Clock; perMinute: number };
+  /** Socket-level limits; absent: the defaults below. */
+  server?: Partial<ServerLimits>;
+  /** False when `/metrics` is served on a port of its own (IDEM_METRICS_PORT). */
+  metricsOnApi?: boolean;
   version?: string;
 }
 
+/** Timeouts and caps of the HTTP server, so a slow or greedy client cannot hold it. */
+export interface ServerLimits {
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  connectionTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnections: number;
+  maxRequestsPerSocket: number;
+}
+
+export const defaultServerLimits: ServerLimits = {
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  connectionTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 72_000,
+  maxConnections: 2_048,
+  maxRequestsPerSocket: 10_000,
+};
+
 export const BODY_LIMIT = 64 * 1024;
+/** Bodies of the POSTs that carry a few fields only (capture, void, refund). */
+export const SMALL_BODY_LIMIT = 8 * 1024;
 
 /** Builds the HTTP API (not listening yet): schema-first routes, problem+json errors. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const limits = { ...defaultServerLimits, ...deps.server };
   const app = Fastify({
     loggerInstance: deps.log,
     bodyLimit: BODY_LIMIT,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.connectionTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    maxRequestsPerSocket: limits.maxRequestsPerSocket,
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
@@ -47,15 +82,30 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // the router cannot decode, HTTP the parser cannot read, a missing Host (checked below).
     frameworkErrors: (err, request, reply) => sendProblem(request, reply, err),
     clientErrorHandler: answerClientError,
-    http: { requireHostHeader: false },
+    http: {
+      requireHostHeader: false,
+      headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
+      // Node checks request and header timeouts on this interval: the default (30 s) would let a
+      // trickled body live up to twice the timeout.
+      connectionsCheckingInterval: Math.min(1_000, limits.requestTimeoutMs),
+    },
   });
+  app.server.maxConnections = limits.maxConnections;
   app.addSchema(Problem);
   app.setErrorHandler((err, request, reply) => sendProblem(request, reply, err));
   app.setNotFoundHandler((request, reply) =>
     sendProblem(request, reply, new IdemError('ROUTE_NOT_FOUND', `no route ${request.method} ${maskCardNumbersInUrl(request.url.split('?', 1)[0]!)}`)),
   );
+  // Cheapest checks first: a URL over the limit is refused before anything reads it.
   app.addHook('onRequest', async (request) => {
+    if (request.url.length > MAX_URL_LENGTH) throw new IdemError('URL_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new IdemError('VALIDATION_FAILED', 'an HTTP/1.1 request needs a Host header');
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    // API answers are per merchant and may carry payment data: no cache may keep them, and no
+    // browser may guess another type for them.
+    reply.header('cache-control', 'no-store');
+    reply.header('x-content-type-options', 'nosniff');
   });
   app.addHook('onResponse', async (request, reply) => {
     deps.metrics.httpDuration.observe(
@@ -74,15 +124,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   registerHealthRoutes(app, deps.probe);
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
-    reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
-  );
+  if (deps.metricsOnApi !== false) {
+    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
+      reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
+    );
+  }
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(async (v1) => {
+    v1.addHook('onRoute', (route) => {
+      const methods = [route.method].flat();
+      if (route.bodyLimit === undefined) route.bodyLimit = methods.includes('POST') && route.url === '/v1/payments' ? BODY_LIMIT : SMALL_BODY_LIMIT;
+    });
+    // Order: auth (reads one header) → per-merchant limit → card-number scan (URL, headers,
+    // then the body as it is parsed) → the idempotency gate.
+    const af = deps.authFailures;
+    registerAuth(v1, deps.auth, af && af.perMinute > 0 ? { failures: new LocalLimiter(af.clock, { perSecond: af.perMinute / 60, burst: af.perMinute }) } : {});
+    if (deps.rateLimit) {
+      const { clock, perSecond, burst, limiter } = deps.rateLimit;
+      registerRateLimit(v1, limiter ?? new LocalLimiter(clock, { perSecond, burst }), perSecond);
+    }
     registerCardDataGuard(v1);
-    registerAuth(v1, deps.auth);
-    if (deps.rateLimit) registerRateLimit(v1, deps.rateLimit.clock, deps.rateLimit.perSecond, deps.rateLimit.burst);
     registerIdempotency(v1, deps.gate);
     registerPaymentRoutes(v1, deps.payments, deps.gateways);
   });
@@ -94,9 +156,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
  * headers over 16 KiB, a request too slow to arrive) with a problem document, then closes the
  * connection: the stream cannot be trusted past a parse error.
  */
+/** True if the bytes the parser refused have no end of the request line within MAX_URL_LENGTH. */
+function requestLineTooLong(err: NodeJS.ErrnoException): boolean {
+  const raw = (err as { rawPacket?: Buffer }).rawPacket;
+  if (!Buffer.isBuffer(raw)) return false;
+  const end = raw.indexOf('\r\n');
+  return end === -1 ? raw.length > MAX_URL_LENGTH : end > MAX_URL_LENGTH;
+}
+
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  if (socket.writable) {
+  if (socket.writable && err.code === 'HPE_HEADER_OVERFLOW' && requestLineTooLong(err)) {
+    // A URL too long for the parser's 16 KiB gets the same answer as one over MAX_URL_LENGTH.
+    const body = JSON.stringify(problem('URL_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`));
+    socket.write(`HTTP/1.1 414 URI Too Long\r\nContent-Type: ${PROBLEM_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  } else if (socket.writable) {
     const detail =
       err.code === 'HPE_HEADER_OVERFLOW'
         ? 'the request headers are larger than 16 KiB'

@@ -13,7 +13,8 @@ import { createMerchant } from '../merchants/merchants.js';
 import { fetchGatewayLog, verifyLedger } from '../ledger/verify.js';
 import { SqlStore } from '../store/sql/index.js';
 import { cryptoRandom } from '../ports/clock.js';
-import { maskCardNumbersInUrl } from '../payments/cardData.js';
+import { urlForLog } from '../api/plugins/cardData.js';
+import { registerKeyCommands } from './keys.js';
 
 /** How long `serve` lets in-flight requests finish after SIGTERM before it cuts their connections. */
 const STOP_GRACE_MS = 10_000;
@@ -30,14 +31,23 @@ program
   .addOption(portOption())
   .addOption(dataDirOption())
   .option('--host <host>', 'address to listen on (env HOST, default 127.0.0.1)')
-  .action(async (flags: { port?: string; dataDir?: string; host?: string }) => {
+  .option('--sandbox', 'allow simulated gateways with DATABASE_URL set (no IDEM_GATEWAYS)')
+  .action(async (flags: { port?: string; dataDir?: string; host?: string; sandbox?: boolean }) => {
     const config = configOrExit(flags);
-    const unlock = config.databaseUrl ? () => {} : lockDataDir(config.dataDir);
+    if (config.databaseUrl && config.gatewaysDefaulted && !flags.sandbox) {
+      fail(new ConfigError('DATABASE_URL is set but IDEM_GATEWAYS is not: refusing to run production on simulated gateways (set IDEM_GATEWAYS, or pass --sandbox)'));
+    }
+    let unlock = () => {};
+    try {
+      if (!config.databaseUrl) unlock = lockDataDir(config.dataDir);
+    } catch (err) {
+      fail(err);
+    }
     const idem = await createIdem(config, {
       logger: {
         level: config.logLevel,
         serializers: {
-          req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: maskCardNumbersInUrl(req.url), id: req.id }),
+          req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: urlForLog(req), id: req.id }),
           res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode }),
           err: pino.stdSerializers.err,
         },
@@ -57,7 +67,9 @@ program
       fail(err);
     });
     const store = config.databaseUrl ? `PostgreSQL ${redact(config.databaseUrl)}` : `embedded PGlite in ${config.dataDir}`;
-    process.stdout.write(`Idem listening on ${address} (${store}${config.redisUrl ? `, Redis ${redact(config.redisUrl)}` : ''})\n`);
+    const gateways = config.gateways.map((g) => `${g.name}${g.kind === 'simulator' ? ' [SIMULATED]' : ''}`).join(', ');
+    const metrics = idem.metricsUrl ? `, metrics on ${idem.metricsUrl}/metrics` : '';
+    process.stdout.write(`Idem listening on ${address} (${store}${config.redisUrl ? `, Redis ${redact(config.redisUrl)}` : ''}; gateways: ${gateways}${metrics})\n`);
     let stopping = false;
     const stop = async () => {
       if (stopping) return;
@@ -99,6 +111,8 @@ merchant
       process.stdout.write(`merchant ${m.id}\napi key ${m.apiKey}\n(the key is shown once; Idem stores only its hash)\n`);
     });
   });
+
+registerKeyCommands(merchant, { configOrExit, withDatabase });
 
 const ledger = program.command('ledger').description('the double-entry ledger');
 ledger

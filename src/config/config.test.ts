@@ -45,3 +45,24 @@ describe('loadConfig', () => {
     ]);
   });
 });
+
+describe('loadConfig: hardening settings', () => {
+  it('defaults to a 30 s request timeout, a connection cap, a failed-auth limit and a 10 s auth cache', () => {
+    expect(loadConfig({})).toMatchObject({
+      requestTimeoutMs: 30_000,
+      maxConnections: 2_048,
+      authFailuresPerMinute: 120,
+      authCacheMs: 10_000,
+      metricsPort: undefined,
+      gatewaysDefaulted: true,
+    });
+    expect(loadConfig({ IDEM_GATEWAYS: '[{"name":"a","kind":"simulator"}]' }).gatewaysDefaulted).toBe(false);
+    expect(loadConfig({ IDEM_METRICS_PORT: '9100' }).metricsPort).toBe(9100);
+  });
+
+  it('names a bad hardening setting in one line', () => {
+    expect(fails({ IDEM_REQUEST_TIMEOUT_MS: '10' })).toContain('IDEM_REQUEST_TIMEOUT_MS');
+    expect(fails({ IDEM_MAX_CONNECTIONS: '0' })).toContain('IDEM_MAX_CONNECTIONS');
+    expect(fails({ IDEM_METRICS_PORT: 'x' })).toContain('IDEM_METRICS_PORT');
+  });
+});

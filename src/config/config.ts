@@ -40,6 +40,29 @@ export interface Config {
   rateLimitBurst: number;
   logLevel: string;
   gateways: GatewayConfig[];
+  /** True when IDEM_GATEWAYS was not set and the default simulated gateways are used. */
+  gatewaysDefaulted: boolean;
+  /** A request (headers and body) must arrive within this; then its connection is cut. */
+  requestTimeoutMs: number;
+  /** Headers must arrive within this. */
+  headersTimeoutMs: number;
+  /** An idle socket (no bytes either way) is closed after this. */
+  connectionTimeoutMs: number;
+  /**
+   * An idle keep-alive connection is closed after this. Longer than a load balancer's idle
+   * timeout (60 s on common ones), so the balancer never reuses a connection Idem is closing.
+   */
+  keepAliveTimeoutMs: number;
+  /** Open connections at most; more are refused by the socket layer. */
+  maxConnections: number;
+  /** Requests served on one connection at most (0: no limit). */
+  maxRequestsPerSocket: number;
+  /** Failed authentications per minute allowed from one address before it gets 429; 0: no limit. */
+  authFailuresPerMinute: number;
+  /** How long a resolved (or unknown) API key is remembered; a revoked key stops working within this. */
+  authCacheMs: number;
+  /** When set, `/metrics` is served on this port only (not on the API port). */
+  metricsPort: number | undefined;
 }
 
 export interface Flags {
@@ -79,6 +102,16 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     rateLimitBurst: integer('IDEM_RATE_LIMIT_BURST', env.IDEM_RATE_LIMIT_BURST, 0, 0, 10_000_000),
     logLevel: oneOf('LOG_LEVEL', env.LOG_LEVEL, 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     gateways: gateways(env.IDEM_GATEWAYS),
+    gatewaysDefaulted: nonEmpty(env.IDEM_GATEWAYS) === undefined,
+    requestTimeoutMs: integer('IDEM_REQUEST_TIMEOUT_MS', env.IDEM_REQUEST_TIMEOUT_MS, 30_000, 1_000, 600_000),
+    headersTimeoutMs: integer('IDEM_HEADERS_TIMEOUT_MS', env.IDEM_HEADERS_TIMEOUT_MS, 10_000, 1_000, 600_000),
+    connectionTimeoutMs: integer('IDEM_CONNECTION_TIMEOUT_MS', env.IDEM_CONNECTION_TIMEOUT_MS, 60_000, 1_000, 3_600_000),
+    keepAliveTimeoutMs: integer('IDEM_KEEP_ALIVE_TIMEOUT_MS', env.IDEM_KEEP_ALIVE_TIMEOUT_MS, 72_000, 100, 600_000),
+    maxConnections: integer('IDEM_MAX_CONNECTIONS', env.IDEM_MAX_CONNECTIONS, 2_048, 1, 1_000_000),
+    maxRequestsPerSocket: integer('IDEM_MAX_REQUESTS_PER_SOCKET', env.IDEM_MAX_REQUESTS_PER_SOCKET, 10_000, 0, 100_000_000),
+    authFailuresPerMinute: integer('IDEM_AUTH_FAILURES_PER_MINUTE', env.IDEM_AUTH_FAILURES_PER_MINUTE, 120, 0, 1_000_000),
+    authCacheMs: integer('IDEM_AUTH_CACHE_MS', env.IDEM_AUTH_CACHE_MS, 10_000, 0, 600_000),
+    metricsPort: env.IDEM_METRICS_PORT === undefined || env.IDEM_METRICS_PORT.trim() === '' ? undefined : integer('IDEM_METRICS_PORT', env.IDEM_METRICS_PORT, 0, 0, 65_535),
   };
 }
 

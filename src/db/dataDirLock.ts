@@ -1,16 +1,17 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDataDirPrivate } from './privateDir.js';
 
 /**
  * PGlite is one process's database: two processes on one data folder would corrupt it. The
  * lock file holds the owner's pid; a lock left by a dead process is taken over.
  */
 export function lockDataDir(dataDir: string): () => void {
-  mkdirSync(dataDir, { recursive: true });
+  makeDataDirPrivate(dataDir, { deep: false });
   const path = join(dataDir, 'idem.lock');
   for (let tries = 0; tries < 2; tries++) {
     try {
-      const fd = openSync(path, 'wx');
+      const fd = openSync(path, 'wx', 0o600);
       writeSync(fd, String(process.pid));
       closeSync(fd);
       return () => rmSync(path, { force: true });

@@ -1,6 +1,6 @@
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
-import { mkdirSync } from 'node:fs';
 import type { Database, Queryable, QueryResult } from './database.js';
+import { makeDataDirPrivate, withPrivateUmask } from './privateDir.js';
 
 /**
  * Opens embedded PostgreSQL (PGlite) behind the `Database` port: in `dataDir`, or in memory
@@ -8,10 +8,15 @@ import type { Database, Queryable, QueryResult } from './database.js';
  * transaction holds it until it ends.
  */
 export async function openPglite(dataDir: string): Promise<Database> {
-  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir, {
-    parsers: { [pgliteTypes.INT8]: (v: string) => Number(v) },
-  });
+  const onDisk = !dataDir.startsWith('memory://');
+  if (onDisk) makeDataDirPrivate(dataDir, { deep: false });
+  const db = await withPrivateUmask(() =>
+    PGlite.create(dataDir, {
+      parsers: { [pgliteTypes.INT8]: (v: string) => Number(v) },
+    }),
+  );
+  // What PGlite created before the umask applied (or a later process left) is made private too.
+  if (onDisk) makeDataDirPrivate(dataDir);
 
   const wrap = (client: Pick<PGlite, 'query' | 'exec'>): Queryable => ({
     async query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {

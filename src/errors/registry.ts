@@ -13,6 +13,7 @@ export const errorCodes = {
   ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
   IDEM_IN_PROGRESS: { status: 409, title: 'A request with this Idempotency-Key is still in progress' },
   PAYMENT_INVALID_STATE: { status: 409, title: 'The payment is not in a state that allows this' },
+  URL_TOO_LONG: { status: 414, title: 'The URL is too long' },
   IDEM_KEY_REUSED: { status: 422, title: 'Idempotency-Key was already used for another request' },
   AMOUNT_EXCEEDS_AVAILABLE: { status: 422, title: 'The amount exceeds what is available' },
   RATE_LIMITED: { status: 429, title: 'Too many requests' },

@@ -33,17 +33,26 @@ export async function createMerchant(store: Store, random: Random, name: string)
 
 /**
  * Resolves API keys to merchants, remembering hits for `ttlMs` so the hot path (a replay)
- * does not touch the database. A revoked key stops working within `ttlMs`.
+ * does not touch the database. A revoked key stops working within `ttlMs`. Unknown keys are
+ * remembered for `negativeTtlMs` too, so a client retrying a wrong key in a loop costs no
+ * database read per request; a key created meanwhile works after at most that long.
  */
 export class MerchantAuth {
-  private readonly cache = new Map<string, { merchantId: string; until: number }>();
+  private readonly cache = new Map<string, { merchantId: string | null; until: number }>();
 
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly ttlMs = 60_000,
     private readonly maxEntries = 10_000,
+    private readonly negativeTtlMs = Math.min(2_000, ttlMs),
   ) {}
+
+  /** The merchant id `apiKey` resolved to within its cache time, without a database read; undefined if not cached. */
+  cached(apiKey: string): string | null | undefined {
+    const hit = this.cache.get(hashApiKey(apiKey));
+    return hit && hit.until > this.clock.now() ? hit.merchantId : undefined;
+  }
 
   /** The merchant id for `apiKey`, or null if it is not a live key. */
   async authenticate(apiKey: string): Promise<string | null> {
@@ -52,12 +61,9 @@ export class MerchantAuth {
     const hit = this.cache.get(hash);
     if (hit && hit.until > now) return hit.merchantId;
     const merchantId = await this.store.merchantForKeyHash(hash);
-    if (merchantId === null) {
-      this.cache.delete(hash);
-      return null;
-    }
+    this.cache.delete(hash);
     if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(hash, { merchantId, until: now + this.ttlMs });
+    this.cache.set(hash, { merchantId, until: now + (merchantId === null ? this.negativeTtlMs : this.ttlMs) });
     return merchantId;
   }
 }

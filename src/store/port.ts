@@ -23,11 +23,26 @@ export interface KeyStore {
   sweepKeys(now: number, limit: number): Promise<number>;
 }
 
+/** An API key as operators see it: its prefix and its life, never the key or its hash. */
+export interface ApiKeyRow {
+  merchantId: string;
+  prefix: string;
+  createdAt: Date;
+  revokedAt: Date | null;
+}
+
 /** Merchants and their hashed API keys. */
 export interface MerchantStore {
   insertMerchant(m: { id: string; name: string; keyHash: string; keyPrefix: string }): Promise<void>;
   merchantForKeyHash(keyHash: string): Promise<string | null>;
   countMerchants(): Promise<number>;
+  merchantExists(merchantId: string): Promise<boolean>;
+  /** Every key of a merchant (prefixes, never the keys), oldest first, revoked ones included. */
+  listApiKeys(merchantId: string): Promise<ApiKeyRow[]>;
+  /** Adds a key to an existing merchant; false if there is no such merchant. */
+  insertApiKey(merchantId: string, keyHash: string, prefix: string, at: Date): Promise<boolean>;
+  /** Revokes the merchant's live keys with this prefix at `at`; returns how many. */
+  revokeApiKeys(merchantId: string, prefix: string, at: Date): Promise<number>;
 }
 
 /** Payments (compare-and-set), their attempts with the attempts' outbox rows, their events and views. */
@@ -131,7 +146,7 @@ export interface DueWork {
 export const keyOpNames = [
   'claimKey', 'readKey', 'renewKey', 'guardKey', 'bindKeyResource', 'completeKey', 'forgetKey', 'endKeyLease', 'sweepKeys',
 ] as const satisfies ReadonlyArray<keyof KeyStore>;
-export const merchantOpNames = ['insertMerchant', 'merchantForKeyHash', 'countMerchants'] as const satisfies ReadonlyArray<keyof MerchantStore>;
+export const merchantOpNames = ['insertMerchant', 'merchantForKeyHash', 'countMerchants', 'merchantExists', 'listApiKeys', 'insertApiKey', 'revokeApiKeys'] as const satisfies ReadonlyArray<keyof MerchantStore>;
 export const paymentOpNames = [
   'insertPayment', 'findPayment', 'updatePayment', 'insertAttempt', 'findOpenAttempt', 'lastAttemptNo', 'countAttempts',
   'recordAttempt', 'insertEvent', 'loadView', 'listViews', 'listEvents',

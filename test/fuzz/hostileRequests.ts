@@ -414,7 +414,8 @@ const keyEdge: fc.Arbitrary<Hostile> = fc
 const authEdge: fc.Arbitrary<Hostile> = fc
   .oneof(
     fc.constantFrom(
-      null, '', 'Bearer', 'Bearer ', 'bearer KEY', 'Basic dXNlcjpwYXNz', 'Bearer sk_wrong', 'Bearer KEY KEY', 'Bearer KEYx', 'Bearer ' + 'a'.repeat(201),
+      // ('bearer KEY' is no longer here: the scheme is case-insensitive, RFC 6750.)
+      null, '', 'Bearer', 'Bearer ', 'bearer KEYx', 'Basic dXNlcjpwYXNz', 'Bearer sk_wrong', 'Bearer KEY KEY', 'Bearer KEYx', 'Bearer ' + 'a'.repeat(201),
       'Bearer ' + 'a'.repeat(10_000), 'Bearer 4111111111111111', 'Bearer KEY\u0000', 'Bearer ключ', 'Bearer\tKEY', 'Token KEY',
     ),
     fc.string({ unit: 'binary-ascii', maxLength: 80 }),
@@ -439,6 +440,9 @@ const authEdge: fc.Arbitrary<Hostile> = fc
 
 // ---------------------------------------------------------------------------------------------
 // Card numbers, everywhere a request can carry one.
+
+/** Text as a header value a client would send: UTF-8 bytes, each as one latin1 character on the wire. */
+const headerText = (t: string) => Buffer.from(t, 'utf8').toString('latin1');
 
 /**
  * `refused`: 'card' must be refused as card data; '400' is a URL the router cannot decode, refused
@@ -477,9 +481,12 @@ const placements: Placement[] = [
   { where: 'path segment, percent-encoded', build: (t, _d, run) => get(`/v1/payments/${percentEncodedDigits(t)}/events`)(run), refused: 'card' },
   { where: 'path segment of a capture', build: (t, _d, run) => post(`/v1/payments/${encodeURIComponent(t)}/capture`, '{}')(run), refused: 'card' },
   { where: 'path segment of a refund, encoded after a broken escape', build: (_t, d, run) => post(`/v1/payments/%ZZ${percentEncodedDigits(d)}/refunds`, '{}')(run), refused: '400' },
-  // Not request fields Idem reads: no status is promised, only that nothing is stored or logged.
-  { where: 'User-Agent header', build: (t, _d, run) => ({ ...get('/v1/payments')(run), headers: [auth(run), ['user-agent', t]] }), refused: false },
-  { where: 'Referer and Cookie headers', build: (t, _d, run) => ({ ...get('/v1/payments')(run), headers: [auth(run), ['referer', `https://shop/?card=${t}`], ['cookie', `c=${t}`]] }), refused: false },
+  // Any header: SPEC 3 refuses a card number wherever it is. Header bytes beyond ASCII go as UTF-8.
+  { where: 'User-Agent header', build: (t, _d, run) => ({ ...get('/v1/payments')(run), headers: [auth(run), ['user-agent', headerText(t)]] }), refused: 'card' },
+  { where: 'Referer and Cookie headers', build: (t, _d, run) => ({ ...get('/v1/payments')(run), headers: [auth(run), ['referer', `https://shop/?card=${headerText(t)}`], ['cookie', `c=${headerText(t)}`]] }), refused: 'card' },
+  { where: 'a custom header of a create', build: (t, _d, run) => ({ ...post('/v1/payments', JSON.stringify(baseBody))(run), headers: [auth(run), freshKey(run), jsonType, ['x-customer-note', headerText(t)]] }), refused: 'card' },
+  { where: 'a second Idempotency-Key line', build: (_t, d, run) => post('/v1/payments', JSON.stringify(baseBody), (r) => [auth(r), jsonType, ['idempotency-key', `k-${r.fresh()}`], ['idempotency-key', d]])(run), refused: 'card' },
+  // Not read before authentication: no status is promised, only that nothing is stored or logged.
   { where: 'Authorization header', build: (_t, d, run) => ({ ...get('/v1/payments')(run), headers: [['authorization', `Bearer ${d}`]] }), refused: false },
   { where: 'unknown route path', build: (t, _d, run) => get(`/v2/cards/${encodeURIComponent(t)}`)(run), refused: false },
   { where: 'unknown route, percent-encoded', build: (_t, d, run) => get(`/cards/${percentEncodedDigits(d)}?x=%ZZ`)(run), refused: false },

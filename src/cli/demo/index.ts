@@ -24,12 +24,9 @@ import { readProof } from './proof.js';
 import { bar, plural, Progress, seconds } from './progress.js';
 import { interestingPayment } from './story.js';
 import { type CheckoutOutcome, checkout, Client, countInFlight, delay, Door, REQUEST_DEADLINE_MS } from './traffic.js';
-/** Where the demo writes: `process.stdout` or anything with `write` (tests). */
-export interface DemoOutput {
-  write(text: string): unknown;
-  /** A terminal gets one redrawn progress line; anything else gets plain periodic lines. */
-  isTTY?: boolean;
-}
+import type { DemoOutput } from './progress.js';
+
+export type { DemoOutput };
 
 /** What {@link runDemo} accepts. */
 export interface DemoOptions {

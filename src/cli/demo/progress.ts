@@ -1,5 +1,11 @@
 /** The demo's progress line and the small formatting it shares with the summary. */
-import type { DemoOutput } from './index.js';
+
+/** Where the demo writes: `process.stdout` or anything with `write` (tests). */
+export interface DemoOutput {
+  write(text: string): unknown;
+  /** A terminal gets one redrawn progress line; anything else gets plain periodic lines. */
+  isTTY?: boolean;
+}
 
 /** One redrawn line on a terminal; elsewhere a plain line every ~2 s. */
 export class Progress {

@@ -20,6 +20,8 @@ export interface ApiKeyRecord {
   key_hash: string;
   merchant_id: string;
   prefix: string;
+  /** Keys made with their merchant carry the epoch: the memory store has no clock of its own. */
+  created_at: Date;
   revoked_at: Date | null;
 }
 

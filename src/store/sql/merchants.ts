@@ -1,7 +1,7 @@
 import type { Queryable } from '../../db/database.js';
-import type { MerchantStore } from '../port.js';
+import type { ApiKeyRow, MerchantStore } from '../port.js';
 
-/** Merchants and their API keys (stored hashed) in SQL. */
+/** Merchants and their API keys in SQL: a key is stored as its sha256 hash with a short prefix to tell it apart. */
 export class SqlMerchants implements MerchantStore {
   constructor(private readonly q: Queryable) {}
 
@@ -25,5 +25,39 @@ export class SqlMerchants implements MerchantStore {
   async countMerchants(): Promise<number> {
     const { rows } = await this.q.query<{ n: number }>('SELECT count(*)::int AS n FROM merchants');
     return rows[0]?.n ?? 0;
+  }
+
+  async merchantExists(merchantId: string): Promise<boolean> {
+    const { rows } = await this.q.query('SELECT 1 FROM merchants WHERE id = $1', [merchantId]);
+    return rows.length > 0;
+  }
+
+  async listApiKeys(merchantId: string): Promise<ApiKeyRow[]> {
+    const { rows } = await this.q.query<{ merchant_id: string; prefix: string; created_at: Date | string; revoked_at: Date | string | null }>(
+      `SELECT merchant_id, prefix, created_at, revoked_at FROM api_keys WHERE merchant_id = $1 ORDER BY created_at, prefix`,
+      [merchantId],
+    );
+    return rows.map((r) => ({
+      merchantId: r.merchant_id,
+      prefix: r.prefix,
+      createdAt: new Date(r.created_at),
+      revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
+    }));
+  }
+
+  async insertApiKey(merchantId: string, keyHash: string, prefix: string, at: Date): Promise<boolean> {
+    const { rowCount } = await this.q.query(
+      `INSERT INTO api_keys (key_hash, merchant_id, prefix, created_at) SELECT $2, id, $3, $4 FROM merchants WHERE id = $1`,
+      [merchantId, keyHash, prefix, at],
+    );
+    return rowCount === 1;
+  }
+
+  async revokeApiKeys(merchantId: string, prefix: string, at: Date): Promise<number> {
+    const { rowCount } = await this.q.query(
+      `UPDATE api_keys SET revoked_at = $3 WHERE merchant_id = $1 AND prefix = $2 AND revoked_at IS NULL`,
+      [merchantId, prefix, at],
+    );
+    return rowCount;
   }
 }
