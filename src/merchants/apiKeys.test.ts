@@ -10,7 +10,7 @@ import { MerchantAuth, createMerchant } from './merchants.js';
 describe('API keys: list, create, revoke, rotate; the auth cache', () => {
   let db: Database;
   let store: SqlStore;
-  let now = 1_000_000;
+  let now = Date.UTC(2100, 0, 1); // after the key its merchant was created with (stamped by the database)
   const clock = { now: () => now };
   const random = seededRandom(7);
 

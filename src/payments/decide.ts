@@ -85,13 +85,16 @@ export function decideNext(p: PaymentFacts, attempt: AttemptFacts, outcome: Gate
     case 'not_processed': {
       const attemptNo = attempt.attempt_no + 1;
       const answer = { gateway: attempt.gateway, operation: op, reason: outcome.reason, retryAfterMs: outcome.retryAfterMs };
-      const backoffMs = policy.backoff(facts.triesHere, answer);
-      if (facts.triesHere < policy.triesPerGateway) return { kind: 'retry', attemptNo, backoffMs };
       const gateway = op === 'authorize' ? policy.nextGateway(answer, facts.candidates) : null;
-      if (gateway !== null) return { kind: 'failover', attemptNo, gateway };
+      // A learned policy may move on before the tries run out, never retry past them, and
+      // never wait less than the gateway's Retry-After.
+      const advice = policy.advise?.(answer, facts.triesHere, gateway === attempt.gateway ? null : gateway) ?? null;
+      const backoffMs = advice?.kind === 'retry' ? Math.max(advice.backoffMs, outcome.retryAfterMs ?? 0) : policy.backoff(facts.triesHere, answer);
+      if (facts.triesHere < policy.triesPerGateway && (advice === null || advice.kind === 'retry')) return { kind: 'retry', attemptNo, backoffMs };
+      if (gateway !== null && gateway !== attempt.gateway) return { kind: 'failover', attemptNo, gateway };
       if (op === 'authorize' && p.amount_authorized === 0) return { kind: 'fail' };
       // Nowhere else to go: keep trying here later, through the outbox, with backoff.
-      return { kind: 'defer', attemptNo, afterMs: policy.deferMs(backoffMs) };
+      return { kind: 'defer', attemptNo, afterMs: advice?.kind === 'defer' ? Math.max(advice.afterMs, outcome.retryAfterMs ?? 0) : policy.deferMs(backoffMs) };
     }
   }
 }

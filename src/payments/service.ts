@@ -65,7 +65,8 @@ export class PaymentService {
     if (paymentId === null) {
       const id = newId(runtime.random, 'pay');
       const now = this.now();
-      const gateway = gateways.candidates(input.gateway)[0]!;
+      const candidates = gateways.candidates(input.gateway);
+      const gateway = (this.policy.route?.(candidates, 'authorize') ?? candidates)[0]!;
       opened = await store.transaction(async (tx) => {
         await claim.guard(tx);
         const payment = await tx.insertPayment({
@@ -177,6 +178,8 @@ export class PaymentService {
     // A resumed request's open attempt may have been sent by an earlier owner; every later
     // round runs an attempt this loop has just opened (docs/payments.md, "not processed").
     let resumed = claim.resourceId !== null;
+    // What the policy learns about the round: a retry here (and its wait), or a first try.
+    let after: { retryDelayMs: number } | null = null;
     for (;;) {
       const payment = known ? known.payment : await store.findPayment(merchantId, paymentId);
       if (!payment) throw notFound(paymentId);
@@ -184,7 +187,7 @@ export class PaymentService {
       known = undefined;
       if (!attempt) return this.finish(merchantId, paymentId, kind, claim);
 
-      const outcome = await this.callGateway(payment, attempt, mayHaveExecuted(attempt, !resumed), claim.signal);
+      const outcome = await this.callGateway(payment, attempt, mayHaveExecuted(attempt, !resumed), claim.signal, after);
       resumed = false;
       this.logAnswer(claim, attempt, outcome);
 
@@ -209,6 +212,7 @@ export class PaymentService {
         const payment = (await store.loadView(merchantId, paymentId))!;
         return { kind: 'pending', response: this.o.render({ request: kind, outcome: 'pending', payment, declineCode: null }) };
       }
+      after = s.kind === 'retry' ? { retryDelayMs: s.backoffMs } : null;
       if (s.kind === 'retry') await sleep(runtime.timers, s.backoffMs, claim.signal);
       if (claim.signal.aborted) throw claim.signal.reason ?? new Error('lease lost');
     }
@@ -219,15 +223,38 @@ export class PaymentService {
    * unknown, else a send with its own gateway key; a "not processed" answer is checked by a
    * lookup before it may lead to a new key (`settleNotProcessed`).
    */
-  private async callGateway(payment: PaymentRow, attempt: AttemptRow, ambiguous: boolean, signal: AbortSignal): Promise<GatewayOutcome> {
+  private async callGateway(
+    payment: PaymentRow,
+    attempt: AttemptRow,
+    ambiguous: boolean,
+    signal: AbortSignal,
+    after: { retryDelayMs: number } | null,
+  ): Promise<GatewayOutcome> {
     const connector = this.o.gateways.connector(attempt.gateway);
     if (firstMove(attempt) === 'lookup') {
       const found = outcomeOfLookup(await connector.status(attempt.gateway_key, signal));
       if (found !== null) return found;
     }
+    const { clock } = this.o.runtime;
+    const sentAt = clock.now();
     const outcome = await connector.execute(gatewayRequest(payment, attempt), signal);
+    this.policy.observe?.({
+      at: clock.now(),
+      gateway: attempt.gateway,
+      operation: attempt.operation,
+      outcome: outcome.class,
+      latencyMs: clock.now() - sentAt,
+      ...(outcome.class === 'not_processed' || outcome.class === 'unknown' ? { reason: outcome.reason } : {}),
+      ...(outcome.class === 'not_processed' && outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
+      first: after === null,
+      ...(after ? { retryDelayMs: after.retryDelayMs } : {}),
+    });
     if (outcome.class !== 'not_processed') return outcome;
-    const lookup = await connector.status(attempt.gateway_key, signal);
+    // A gateway the model knows to be down refuses lookups too: skip the call, as if refused.
+    const lookup =
+      !ambiguous && this.policy.isDown?.(attempt.gateway, attempt.operation)
+        ? { found: 'unknown' as const, refused: true as const, reason: `${attempt.gateway} is down (learned); lookup skipped` }
+        : await connector.status(attempt.gateway_key, signal);
     return settleNotProcessed(outcome, lookup, { mayHaveExecuted: ambiguous, operation: attempt.operation, gatewayKey: attempt.gateway_key });
   }
 

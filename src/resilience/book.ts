@@ -1,6 +1,7 @@
 import type { GatewayOperation } from '../gateways/port.js';
 import { RetryBudget } from './budget.js';
-import { GatewayHealth, type AnswerClass, type HealthPriors, type HealthSnapshot, type HealthState, type StateChange } from './health.js';
+import { GatewayHealth, type HealthPriors, type HealthSnapshot, type HealthState, type StateChange } from './health.js';
+import type { GatewayAnswer } from './policy.js';
 import { RetrySensitivity } from './sensitivity.js';
 
 /**
@@ -8,19 +9,7 @@ import { RetrySensitivity } from './sensitivity.js';
  * to one shared log and each folds the whole log into its own {@link HealthBook}, so N
  * instances learn from each other's traffic with one model written once.
  */
-export interface GatewayObservation {
-  at: number;
-  gateway: string;
-  operation: GatewayOperation;
-  outcome: AnswerClass;
-  latencyMs: number;
-  reason?: string | undefined;
-  retryAfterMs?: number | undefined;
-  /** False for a retry of an operation on the same gateway; the budget counts first tries. */
-  first: boolean;
-  /** For a retry: how long after the failure it followed it was sent. */
-  retryDelayMs?: number | undefined;
-}
+export type GatewayObservation = GatewayAnswer;
 
 export interface GatewayStateChange extends StateChange {
   gateway: string;

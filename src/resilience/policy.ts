@@ -35,6 +35,37 @@ export interface RetryPolicy {
   nextGateway(answer: NotProcessed, candidates: readonly string[]): string | null;
   /** How long an attempt deferred to the relay waits, given the backoff its last try had. */
   deferMs(backoffMs: number): number;
+  /** `static` or `adaptive`, as `GET /v1/gateways` and the logs name it. */
+  readonly name: string;
+  /**
+   * A learned policy's advice after a "not processed" answer, within `triesPerGateway`: retry
+   * here after a delay, move to `alternative` now, or defer. Without it the fixed tries rule.
+   * `alternative` is `nextGateway`'s answer (null for a capture, void or refund).
+   */
+  advise?(answer: NotProcessed, triesHere: number, alternative: string | null): PolicyAdvice;
+  /** The order new authorizations try the candidates in (and which may be tried at all). */
+  route?(candidates: readonly string[], operation: GatewayOperation): readonly string[];
+  /** Learns from one gateway answer (every send, on every instance). */
+  observe?(answer: GatewayAnswer): void;
+  /** True when the gateway is known to refuse everything, so a lookup would be refused too. */
+  isDown?(gateway: string, operation: GatewayOperation): boolean;
+}
+
+export type PolicyAdvice = { kind: 'retry'; backoffMs: number } | { kind: 'failover' } | { kind: 'defer'; afterMs: number };
+
+/** One gateway answer as the pipeline saw it, for a learning policy. */
+export interface GatewayAnswer {
+  at: number;
+  gateway: string;
+  operation: GatewayOperation;
+  outcome: 'success' | 'decline' | 'not_processed' | 'unknown';
+  latencyMs: number;
+  reason?: string | undefined;
+  retryAfterMs?: number | undefined;
+  /** The first try of this operation at this gateway (not a retry there). */
+  first: boolean;
+  /** For a retry: the wait since the failure it follows. */
+  retryDelayMs?: number | undefined;
 }
 
 export interface StaticPolicyOptions {
@@ -53,6 +84,7 @@ export interface StaticPolicyOptions {
 export function staticPolicy(o: StaticPolicyOptions = {}): RetryPolicy {
   const backoff: Backoff = exponentialBackoff({ baseMs: o.baseMs ?? 50, capMs: 60_000 });
   return Object.freeze({
+    name: 'static',
     triesPerGateway: o.triesPerGateway ?? 2,
     backoff: (triesHere: number, answer: NotProcessed) => backoff.delay(triesHere - 1, answer.retryAfterMs ?? 0),
     // A gateway no longer among the candidates hands over to the first of them.

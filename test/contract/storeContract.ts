@@ -657,6 +657,24 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         await expect(c.store.insertMerchant({ id: `mer_x_${c.n}`, name: 'Y', keyHash: `hash_y_${c.n}`, keyPrefix: 'sk_efgh' })).rejects.toThrow();
         expect(await c.store.merchantForKeyHash(`hash_y_${c.n}`)).toBeNull();
       });
+
+      test('adds, lists and revokes API keys by prefix; a revoked key resolves to no merchant', async (c) => {
+        expect(await c.store.merchantExists(c.merchant)).toBe(true);
+        expect(await c.store.merchantExists(`mer_none_${c.n}`)).toBe(false);
+        expect(await c.store.insertApiKey(`mer_none_${c.n}`, `hash_k0_${c.n}`, 'sk_none', c.date(0))).toBe(false);
+        expect(await c.store.insertApiKey(c.merchant, `hash_k1_${c.n}`, 'sk_k1xx', c.date(1000))).toBe(true);
+        expect((await c.store.listApiKeys(c.merchant)).map((k) => [k.prefix, k.revokedAt])).toEqual([
+          ['sk_test', null],
+          ['sk_k1xx', null],
+        ]);
+        expect(await c.store.transaction((tx) => tx.revokeApiKeys(c.merchant, 'sk_test', c.date(2000)))).toBe(1);
+        expect(await c.store.revokeApiKeys(c.merchant, 'sk_test', c.date(3000))).toBe(0);
+        expect(await c.store.merchantForKeyHash(`hash_${c.merchant}`)).toBeNull();
+        expect(await c.store.merchantForKeyHash(`hash_k1_${c.n}`)).toBe(c.merchant);
+        const listed = await c.store.listApiKeys(c.merchant);
+        expect(listed[0]!.revokedAt?.getTime()).toBe(c.t(2000));
+        expect(listed[1]!.createdAt.getTime()).toBe(c.t(1000));
+      });
     });
   });
 }

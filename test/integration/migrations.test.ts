@@ -17,7 +17,7 @@ describe('migration 000003: the request kind of each idempotency key', () => {
           [`k${i}`, path, i + 1],
         );
       }
-      expect(await migrate(db, all)).toEqual([3]);
+      expect(await migrate(db, all.filter((m) => m.version <= 3))).toEqual([3]);
       const { rows } = await db.query<{ key: string; operation: string | null }>(`SELECT key, operation FROM idempotency_keys ORDER BY key`);
       expect(rows.map((r) => r.operation)).toEqual(['create', 'capture', 'void', 'refund', null]);
     } finally {
