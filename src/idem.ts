@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type LoggerOptions } from 'pino';
 import { buildApp } from './api/app.js';
 import { renderPaymentResult } from './api/render.js';
-import type { Config, GatewayConfig } from './config/config.js';
+import { redact, type Config, type GatewayConfig } from './config/config.js';
 import type { Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { openPglite } from './db/pglite.js';
@@ -29,6 +29,14 @@ import { startMetricsServer } from './observability/metricsServer.js';
 import { LocalLimiter, RedisLimiter } from './api/plugins/rateLimit.js';
 import { PaymentService } from './payments/service.js';
 import { systemRuntime, type Runtime } from './ports/clock.js';
+import { newId } from './ports/ids.js';
+import { hash } from 'node:crypto';
+import { adaptivePolicy } from './resilience/adaptive.js';
+import { HealthBook } from './resilience/book.js';
+import { staticPolicy, type RetryPolicy } from './resilience/policy.js';
+import { SharedHealth, type ObservationLog } from './resilience/shared.js';
+import { RedisObservationLog } from './store/redis/observations.js';
+import { SqlObservationLog } from './store/sql/observations.js';
 
 /** A running Idem: its parts, for the CLI, tests and benchmarks. */
 export interface Idem {
@@ -133,7 +141,39 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     const gateways = new GatewayRouter(
       config.gateways.map((g) => ({ name: g.name, priority: g.priority, connector: overrides.connectors?.get(g.name) ?? connectorFor(g, runtime, simulators) })),
     );
-    const payments = new PaymentService({ store, gateways, runtime, relayDelayMs: config.leaseMs, render: renderPaymentResult, log });
+    // Gateway health (docs/resilience.md): learned from every instance's answers through a
+    // shared log (Redis, else PostgreSQL; embedded and in-memory runs are one instance).
+    const book = new HealthBook({}, runtime.clock.now());
+    const observationLogs: ObservationLog[] = [];
+    // One stream per database: instances that share a database share what they learn.
+    if (redis) observationLogs.push(new RedisObservationLog(redis, runtime.clock, `idem:gateway-observations:${hash('sha256', redact(config.databaseUrl ?? config.dataDir)).slice(0, 16)}`));
+    if (db?.kind === 'postgres') observationLogs.push(new SqlObservationLog(db, runtime.clock));
+    const shared = new SharedHealth({
+      book,
+      runtime,
+      instance: newId(runtime.random, 'inst', 12),
+      logs: observationLogs,
+      log,
+      onChange: (c) => {
+        metrics.gatewayStateChange(c);
+        log.warn({ gateway: c.gateway, operation: c.operation, from: c.from, to: c.to, why: c.why }, `gateway ${c.gateway} is ${c.to}`);
+      },
+    });
+    if (observationLogs.length > 0) {
+      shared.start();
+      closers.push(() => shared.stop());
+    }
+    const basePolicy = config.resilience === 'adaptive' ? adaptivePolicy({ book, shared, clock: runtime.clock, random: runtime.random }) : staticPolicy();
+    const policy: RetryPolicy = {
+      ...basePolicy,
+      observe: (answer) => {
+        metrics.gatewayAnswer(answer);
+        // The static policy does not act on the model, but it is still learned and shown.
+        if (basePolicy.observe) basePolicy.observe(answer);
+        else shared.record(answer);
+      },
+    };
+    const payments = new PaymentService({ store, gateways, runtime, policy, relayDelayMs: config.leaseMs, render: renderPaymentResult, log });
     const auth = new MerchantAuth(store, runtime.clock, config.authCacheMs);
     const rateLimit = config.rateLimitPerSecond > 0 ? { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst || config.rateLimitPerSecond } : null;
     const app = await buildApp({
@@ -163,6 +203,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
         maxRequestsPerSocket: config.maxRequestsPerSocket,
       },
       metricsOnApi: config.metricsPort === undefined,
+      gatewayHealth: { policy: policy.name, view: () => book.view(config.gateways.map((g) => g.name), runtime.clock.now()) },
       probe: {
         database: async () => {
           await db?.query('SELECT 1');

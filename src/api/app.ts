@@ -15,8 +15,10 @@ import { LocalLimiter, registerRateLimit, type Limiter } from './plugins/rateLim
 import { MAX_URL_LENGTH, registerCardDataGuard } from './plugins/cardData.js';
 import { registerIdempotency } from './plugins/idempotency.js';
 import { PROBLEM_TYPE, sendProblem } from './problems.js';
+import { registerGatewayRoutes } from './routes/gateways.js';
 import { registerHealthRoutes, type ReadinessProbe } from './routes/health.js';
 import { registerPaymentRoutes } from './routes/payments.js';
+import type { GatewayView } from '../resilience/book.js';
 import { Problem } from './schemas.js';
 
 export interface AppDeps {
@@ -26,6 +28,8 @@ export interface AppDeps {
   gateways: GatewayRouter;
   metrics: Metrics;
   probe: ReadinessProbe;
+  /** What `GET /v1/gateways` shows: the policy's name and every gateway's learned health. */
+  gatewayHealth?: { policy: string; view(): GatewayView[] };
   /** The process's logger (pino); request logs are its children. */
   log: FastifyBaseLogger;
   /**
@@ -147,6 +151,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerCardDataGuard(v1);
     registerIdempotency(v1, deps.gate);
     registerPaymentRoutes(v1, deps.payments, deps.gateways);
+    if (deps.gatewayHealth) registerGatewayRoutes(v1, deps.gatewayHealth);
   });
   return app;
 }

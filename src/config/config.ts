@@ -39,6 +39,8 @@ export interface Config {
   /** Requests a merchant may send at once; 0: the same as the rate. */
   rateLimitBurst: number;
   logLevel: string;
+  /** `adaptive`: the learned gateway health model decides retries and routing; `static`: fixed tries and priority (docs/resilience.md). */
+  resilience: 'adaptive' | 'static';
   gateways: GatewayConfig[];
   /** True when IDEM_GATEWAYS was not set and the default simulated gateways are used. */
   gatewaysDefaulted: boolean;
@@ -101,6 +103,7 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     rateLimitPerSecond: integer('IDEM_RATE_LIMIT_RPS', env.IDEM_RATE_LIMIT_RPS, 0, 0, 1_000_000),
     rateLimitBurst: integer('IDEM_RATE_LIMIT_BURST', env.IDEM_RATE_LIMIT_BURST, 0, 0, 10_000_000),
     logLevel: oneOf('LOG_LEVEL', env.LOG_LEVEL, 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    resilience: oneOf('IDEM_RESILIENCE', env.IDEM_RESILIENCE, 'adaptive', ['adaptive', 'static']),
     gateways: gateways(env.IDEM_GATEWAYS),
     gatewaysDefaulted: nonEmpty(env.IDEM_GATEWAYS) === undefined,
     requestTimeoutMs: integer('IDEM_REQUEST_TIMEOUT_MS', env.IDEM_REQUEST_TIMEOUT_MS, 30_000, 1_000, 600_000),
@@ -197,11 +200,11 @@ function rate(name: string, raw: unknown): number {
   return raw;
 }
 
-function oneOf(name: string, raw: string | undefined, fallback: string, allowed: string[]): string {
+function oneOf<T extends string>(name: string, raw: string | undefined, fallback: T, allowed: readonly T[]): T {
   const v = nonEmpty(raw);
   if (v === undefined) return fallback;
-  if (!allowed.includes(v)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')} (got "${v}")`);
-  return v;
+  if (!(allowed as readonly string[]).includes(v)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')} (got "${v}")`);
+  return v as T;
 }
 
 /** Hides a password in a connection string before it goes into a message. */

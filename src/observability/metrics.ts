@@ -1,5 +1,7 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { GateEvent } from '../idempotency/gate.js';
+import type { GatewayStateChange } from '../resilience/book.js';
+import type { GatewayAnswer } from '../resilience/policy.js';
 
 /** Idem's Prometheus metrics, on a registry of its own (one per instance of the app). */
 export class Metrics {
@@ -25,6 +27,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly gatewayAnswers = new Counter({
+    name: 'idem_gateway_answers_total',
+    help: 'Gateway answers to sends, by gateway, operation and outcome class (success, decline, not_processed, unknown)',
+    labelNames: ['gateway', 'operation', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly gatewayLatency = new Histogram({
+    name: 'idem_gateway_latency_seconds',
+    help: 'Time from send to answer (or timeout), by gateway and operation',
+    labelNames: ['gateway', 'operation'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly gatewayState = new Gauge({
+    name: 'idem_gateway_state',
+    help: 'Learned gateway health: 1 for the state the gateway × operation is in, 0 for the others',
+    labelNames: ['gateway', 'operation', 'state'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'idem_' });
   }
@@ -35,5 +57,14 @@ export class Metrics {
 
   recovery = (result: 'final' | 'pending' | 'busy' | 'failed'): void => {
     this.recoveries.inc({ result });
+  };
+
+  gatewayAnswer = (a: GatewayAnswer): void => {
+    this.gatewayAnswers.inc({ gateway: a.gateway, operation: a.operation, outcome: a.outcome });
+    this.gatewayLatency.observe({ gateway: a.gateway, operation: a.operation }, a.latencyMs / 1000);
+  };
+
+  gatewayStateChange = (c: GatewayStateChange): void => {
+    for (const state of ['healthy', 'degraded', 'down', 'recovering']) this.gatewayState.set({ gateway: c.gateway, operation: c.operation, state }, state === c.to ? 1 : 0);
   };
 }

@@ -36,7 +36,9 @@ export function gateSuite(name: string, open: () => Promise<{ db: Database; redi
       env = await open();
       if (!env) return;
       await migrate(env.db);
-      const config = loadConfig({ IDEM_HOLD_TIMEOUT_MS: '400', ...(env.redisUrl ? { REDIS_URL: env.redisUrl } : {}) });
+      // IDEM_RESILIENCE static: the cases hold and fail `sim-a` on purpose and expect every
+      // payment to reach it; the adaptive model would learn it is down and route around it.
+      const config = loadConfig({ IDEM_HOLD_TIMEOUT_MS: '400', IDEM_RESILIENCE: 'static', ...(env.redisUrl ? { REDIS_URL: env.redisUrl } : {}) });
       idem = await createIdem(config, { db: env.db, runtime, sweeper: false, connectors: new Map([['sim-a', gateway]]) });
       keyA = (await createMerchant(new SqlStore(env.db), cryptoRandom, 'A')).apiKey;
       keyB = (await createMerchant(new SqlStore(env.db), cryptoRandom, 'B')).apiKey;

@@ -3,8 +3,6 @@ import type { GatewayObservation } from '../../resilience/book.js';
 import type { ObservationLog } from '../../resilience/shared.js';
 import type { Clock } from '../../ports/clock.js';
 
-const STREAM = 'idem:gateway-observations';
-
 /**
  * The shared gateway-answer log on a Redis stream (docs/resilience.md): one XADD per answer,
  * pipelined per batch, capped near `maxLen` entries; read with exclusive XRANGE from the last
@@ -16,12 +14,13 @@ export class RedisObservationLog implements ObservationLog {
   constructor(
     private readonly redis: Redis,
     private readonly clock: Clock,
+    private readonly stream = 'idem:gateway-observations',
     private readonly maxLen = 50_000,
   ) {}
 
   async append(instance: string, batch: readonly GatewayObservation[]): Promise<void> {
     const p = this.redis.pipeline();
-    for (const ob of batch) p.xadd(STREAM, 'MAXLEN', '~', String(this.maxLen), '*', 'i', instance, 'o', JSON.stringify(ob));
+    for (const ob of batch) p.xadd(this.stream, 'MAXLEN', '~', String(this.maxLen), '*', 'i', instance, 'o', JSON.stringify(ob));
     const results = (await p.exec()) ?? [];
     const failed = results.find(([err]) => err);
     if (failed) throw failed[0]!;
@@ -29,7 +28,7 @@ export class RedisObservationLog implements ObservationLog {
 
   async read(cursor: string | null, limit: number, warmMs: number) {
     const start = cursor === null ? `${Math.max(0, this.clock.now() - warmMs)}-0` : `(${cursor}`;
-    const rows = await this.redis.xrange(STREAM, start, '+', 'COUNT', limit);
+    const rows = await this.redis.xrange(this.stream, start, '+', 'COUNT', limit);
     const entries: Array<{ instance: string; observation: GatewayObservation }> = [];
     for (const [, fields] of rows) {
       const f = fieldsOf(fields);

@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/database.js';
+import { migrate } from '../../src/db/migrate.js';
+import { openPostgres } from '../../src/db/postgres.js';
+import { startSimulatorServer, type SimulatorServer } from '../../src/gateways/simulator/server.js';
+import { createMerchant } from '../../src/merchants/merchants.js';
+import { cryptoRandom } from '../../src/ports/clock.js';
+import { SqlStore } from '../../src/store/sql/index.js';
+import { startIdemServer, stopIdemServers, type IdemServer } from '../support/idemServer.js';
+import { createTestDatabase, postgresAvailable, redisAvailable, REDIS_URL } from '../support/services.js';
+
+/**
+ * The adaptive policy over real sockets (docs/resilience.md): two HTTP gateway simulators, two
+ * `idem serve` instances on one PostgreSQL and Redis. The preferred gateway is switched to a
+ * hard outage with `PUT /v1/faults`; payments keep being authorized, almost none of them call
+ * the dead gateway once it is known down, both instances report it down (one shared model),
+ * and after the outage ends new payments go back to it.
+ */
+const up = (await postgresAvailable()) && (await redisAvailable());
+
+describe.skipIf(!up)('adaptive resilience: a hard outage of the preferred gateway, two instances', () => {
+  let db: Database;
+  let dropDb: () => Promise<void>;
+  let sims: SimulatorServer[] = [];
+  let servers: IdemServer[] = [];
+  let apiKey = '';
+  let seq = 0;
+
+  beforeAll(async () => {
+    const t = await createTestDatabase();
+    dropDb = t.drop;
+    db = openPostgres(t.url, { max: 2 });
+    await migrate(db);
+    apiKey = (await createMerchant(new SqlStore(db), cryptoRandom, 'resilience')).apiKey;
+    sims = await Promise.all([startSimulatorServer({ seed: 1 }), startSimulatorServer({ seed: 2 })]);
+    const gateways = JSON.stringify([
+      { name: 'gw-a', kind: 'http', base_url: sims[0]!.url, priority: 0, timeout_ms: 2000 },
+      { name: 'gw-b', kind: 'http', base_url: sims[1]!.url, priority: 1, timeout_ms: 2000 },
+    ]);
+    const env = { DATABASE_URL: t.url, REDIS_URL, IDEM_GATEWAYS: gateways, IDEM_AUTH_FAILURES_PER_MINUTE: '0' };
+    servers = await Promise.all([startIdemServer({ env, startTimeoutMs: 90_000 }), startIdemServer({ env, startTimeoutMs: 90_000 })]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await stopIdemServers(servers);
+    await Promise.all(sims.map((s) => s.close()));
+    await db?.close();
+    await dropDb?.();
+  });
+
+  async function pay(server: IdemServer): Promise<{ status: number; gateway: string | null; state: string }> {
+    const res = await fetch(`${server.url}/v1/payments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'idempotency-key': `res-${process.pid}-${++seq}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ amount: 1000, currency: 'EUR', capture_method: 'manual', payment_method: { type: 'card', token: 'tok_visa' } }),
+    });
+    const body = (await res.json()) as { gateway?: string | null; status?: string };
+    return { status: res.status, gateway: body.gateway ?? null, state: body.status ?? '' };
+  }
+
+  async function gatewayState(server: IdemServer, name: string): Promise<{ state: string; breaker: string }> {
+    const res = await fetch(`${server.url}/v1/gateways`, { headers: { authorization: `Bearer ${apiKey}` } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { policy: string; data: Array<{ name: string; state: string; breaker: string }> };
+    expect(body.policy).toBe('adaptive');
+    return body.data.find((g) => g.name === name)!;
+  }
+
+  async function setOutage(sim: SimulatorServer, outage: boolean) {
+    const res = await fetch(`${sim.url}/v1/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ outage }) });
+    expect(res.status).toBe(200);
+  }
+
+  it('authorizes every payment through the outage, barely touching the dead gateway, and returns to it after', async () => {
+    for (let i = 0; i < 10; i++) expect((await pay(servers[i % 2]!)).gateway).toBe('gw-a');
+
+    await setOutage(sims[0]!, true);
+    const before = sims[0]!.processor.stats();
+    const answers = [];
+    for (let i = 0; i < 200; i++) answers.push(await pay(servers[i % 2]!));
+    const after = sims[0]!.processor.stats();
+    const callsToDead = after.received - before.received + (after.statusQueries - before.statusQueries);
+    console.log(`outage: ${callsToDead} calls reached the dead gateway for ${answers.length} payments (${(callsToDead / answers.length).toFixed(3)} per payment)`);
+
+    expect(answers.every((a) => a.status === 201 && a.state === 'authorized')).toBe(true);
+    expect(callsToDead / answers.length).toBeLessThanOrEqual(0.15);
+    // Both instances call it down: one learned it, the other was told through the shared log.
+    await new Promise((r) => setTimeout(r, 500));
+    for (const s of servers) expect(await gatewayState(s, 'gw-a')).toMatchObject({ state: 'down', breaker: 'open' });
+
+    await setOutage(sims[0]!, false);
+    // Probes find it healthy again (≤ 2 s apart); traffic ramps back within seconds.
+    const deadline = Date.now() + 15_000;
+    let back = 0;
+    while (Date.now() < deadline && back < 5) {
+      const a = await pay(servers[back % 2]!);
+      expect(a.status).toBe(201);
+      back = a.gateway === 'gw-a' ? back + 1 : 0;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(back).toBe(5);
+    for (const s of servers) expect((await gatewayState(s, 'gw-a')).state).not.toBe('down');
+  }, 120_000);
+});
