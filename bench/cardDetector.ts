@@ -1,5 +1,5 @@
 /**
- * The card-number detector's measured rates (SPEC 3.1, docs/security.md): how many realistic
+ * The card-number detector's measured rates (docs/security.md): how many realistic
  * identifiers it refuses by mistake, and how many card numbers in each printed format it
  * misses, beside the detector as it was before (the baseline), on the same seeded corpora.
  *

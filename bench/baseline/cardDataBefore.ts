@@ -1,6 +1,6 @@
-// The card-number detector as it was before SPEC 3.1 (commit d5eb3b8): the baseline bench/cardDetector.ts measures against. Not used by Idem.
+// The card-number detector as it was before the network-aware detector (commit d5eb3b8): the baseline bench/cardDetector.ts measures against. Not used by Idem.
 /**
- * Card-number detection (SPEC section 3, invariant I6): 13–19 digits, optionally grouped with
+ * Card-number detection (invariant I6): 13–19 digits, optionally grouped with
  * single spaces or dashes, that pass the Luhn check. Such a value is refused wherever it
  * appears in a request and masked wherever text might reach a log.
  */

@@ -13,7 +13,7 @@ const fails = (env: Record<string, string>, flags = {}) => {
 };
 
 describe('loadConfig', () => {
-  it('defaults to embedded mode on port 8080 with the SPEC defaults', () => {
+  it('defaults to embedded mode on port 8080 with the documented defaults (README, Configuration)', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({ port: 8080, databaseUrl: undefined, redisUrl: undefined, dataDir: './.idem', holdTimeoutMs: 10_000, leaseMs: 30_000, keyTtlS: 86_400 });
     expect(c.gateways.map((g) => g.name)).toEqual(['sim-a', 'sim-b']);

@@ -18,7 +18,7 @@ describe('error code registry', () => {
     for (const code of documented.keys()) expect(Object.keys(errorCodes)).toContain(code);
   });
 
-  it('carries every code of SPEC section 8 with its status', () => {
+  it('carries every code of docs/errors.md with its status', () => {
     const spec: Record<string, number> = {
       AUTH_REQUIRED: 401, VALIDATION_FAILED: 400, CARD_DATA_REFUSED: 400, IDEM_KEY_MISSING: 400, IDEM_KEY_INVALID: 400,
       PAYMENT_DECLINED: 402, PAYMENT_NOT_FOUND: 404, IDEM_IN_PROGRESS: 409, PAYMENT_INVALID_STATE: 409,

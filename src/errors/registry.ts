@@ -1,5 +1,5 @@
 /**
- * The one registry of stable error codes (SPEC section 8). Every problem+json response carries
+ * The one registry of stable error codes (docs/errors.md). Every problem+json response carries
  * one of these codes; `docs/errors.md` documents each, and a test keeps the two in step.
  */
 export const errorCodes = {

@@ -3,7 +3,7 @@ import { generatePan, identifiers, networks, panFormats, publishedTestPans, seed
 import { containsCardNumber, unescapeJsonLoosely, urlContainsCardNumber } from './cardData.js';
 
 /**
- * SPEC 3.1, judged both ways on generated corpora (the rates are measured at scale by
+ * docs/security.md, judged both ways on generated corpora (the rates are measured at scale by
  * `bench/cardDetector.ts` and written in docs/security.md).
  */
 describe('card-number detector on generated corpora', () => {

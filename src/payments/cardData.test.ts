@@ -23,7 +23,7 @@ const separator = fc.constantFrom(...separators);
 /** Text around a PAN that neither extends a digit run nor joins a group: letters and punctuation. */
 const surrounding = fc.string({ maxLength: 20 }).map((s) => `${s.replace(/[\p{Nd}\s\-./_\u00a0]/gu, 'x')}`);
 
-describe('card number detection (SPEC 3.1)', () => {
+describe('card number detection (docs/security.md)', () => {
   it('finds every network PAN, bare, printed with any separator, full-width, or between other text', () => {
     fc.assert(
       fc.property(pan, separator, surrounding, surrounding, fc.integer(), (p, sep, before, after, seed) => {

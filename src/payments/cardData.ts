@@ -1,5 +1,5 @@
 /**
- * Card-number detection (SPEC sections 3 and 3.1, invariant I6). Such a value is refused
+ * Card-number detection (docs/security.md, invariant I6). Such a value is refused
  * wherever it appears in a request and masked wherever text might reach a log.
  *
  * A candidate is either one whole run of digits, or a few digit groups in a layout cards are
@@ -253,7 +253,7 @@ function merge(spans: Array<[number, number]>): Array<[number, number]> {
   return out;
 }
 
-/** True if `text` contains a primary account number (SPEC 3.1). */
+/** True if `text` contains a primary account number (docs/security.md). */
 export function containsCardNumber(text: string): boolean {
   return findInNormalised(normaliseForCards(text)).length > 0;
 }

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canTransition, isInFlight, isTerminal, PAYMENT_STATUSES as paymentStatuses, type PaymentStatus } from './states.js';
 
-/** The rows of SPEC section 5's table, one edge each. */
+/** The rows of the table in docs/payments.md, "States", one edge each. */
 const specTable: ReadonlyArray<readonly [PaymentStatus, PaymentStatus]> = [
   ['processing', 'authorized'],
   ['processing', 'captured'],
@@ -219,7 +219,7 @@ const scenario = fc
   .chain(({ amount: a, automatic }) => fc.record({ amount: fc.constant(a), automatic: fc.constant(automatic), commands: fc.array(command(a), { minLength: 5, maxLength: 50, size: 'max' }) }));
 
 describe('payment state machine', () => {
-  it('allows exactly the SPEC section 5 transitions (and the returns a decline requires)', () => {
+  it('allows exactly the transitions of docs/payments.md (and the returns a decline requires)', () => {
     const got = new Set<string>();
     for (const from of paymentStatuses) for (const to of paymentStatuses) if (canTransition(from, to)) got.add(edge(from, to));
     expect([...got].sort()).toEqual([...allowed].sort());

@@ -43,7 +43,7 @@ export function cardNumberIn(text: string): string | null {
   return [idem ? `containsCardNumber("${idemFound ?? '?'}")` : '', runs.length ? `Luhn-valid digit run ${runs[0]}` : ''].filter(Boolean).join(' and ');
 }
 
-/** A primary account number of a card network (prefix, length, Luhn; SPEC 3.1), of any network. */
+/** A primary account number of a card network (prefix, length, Luhn; docs/security.md), of any network. */
 export const pan: fc.Arbitrary<string> = fc
   .tuple(fc.constantFrom(...Object.keys(networks)), fc.integer())
   .map(([network, seed]) => {

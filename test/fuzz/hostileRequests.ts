@@ -481,7 +481,7 @@ const placements: Placement[] = [
   { where: 'path segment, percent-encoded', build: (t, _d, run) => get(`/v1/payments/${percentEncodedDigits(t)}/events`)(run), refused: 'card' },
   { where: 'path segment of a capture', build: (t, _d, run) => post(`/v1/payments/${encodeURIComponent(t)}/capture`, '{}')(run), refused: 'card' },
   { where: 'path segment of a refund, encoded after a broken escape', build: (_t, d, run) => post(`/v1/payments/%ZZ${percentEncodedDigits(d)}/refunds`, '{}')(run), refused: '400' },
-  // Any header: SPEC 3 refuses a card number wherever it is. Header bytes beyond ASCII go as UTF-8.
+  // Any header: docs/security.md refuses a card number wherever it is. Header bytes beyond ASCII go as UTF-8.
   { where: 'User-Agent header', build: (t, _d, run) => ({ ...get('/v1/payments')(run), headers: [auth(run), ['user-agent', headerText(t)]] }), refused: 'card' },
   { where: 'Referer and Cookie headers', build: (t, _d, run) => ({ ...get('/v1/payments')(run), headers: [auth(run), ['referer', `https://shop/?card=${headerText(t)}`], ['cookie', `c=${headerText(t)}`]] }), refused: 'card' },
   { where: 'a custom header of a create', build: (t, _d, run) => ({ ...post('/v1/payments', JSON.stringify(baseBody))(run), headers: [auth(run), freshKey(run), jsonType, ['x-customer-note', headerText(t)]] }), refused: 'card' },

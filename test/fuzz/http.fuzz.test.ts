@@ -154,7 +154,7 @@ function canonical(value: unknown): string {
   );
 }
 
-/** The same request again: the same status and bytes, marked as a replay (SPEC section 4.6). */
+/** The same request again: the same status and bytes, marked as a replay (docs/idempotency.md). */
 async function replay(n: number): Promise<string | null> {
   const first = creates[n % creates.length];
   if (!first) return null;

@@ -1,5 +1,5 @@
 /**
- * Generated corpora that judge the card-number detector both ways (SPEC 3.1): card numbers of
+ * Generated corpora that judge the card-number detector both ways (docs/security.md): card numbers of
  * every network in every printed format it must refuse, and realistic identifiers it must let
  * through. Seeded, so a measured rate can be reproduced (`bench/cardDetector.ts`).
  *

@@ -61,7 +61,7 @@ function headerValues(request: FastifyRequest): string {
 }
 
 /**
- * Refuses card numbers anywhere in a request (SPEC 3 and 3.1, I6): the URL as written and
+ * Refuses card numbers anywhere in a request (docs/security.md, invariant I6): the URL as written and
  * percent-decoded, every header value, and the whole body with its JSON escapes decoded — each
  * scanned once. Registered after authentication: an unauthenticated request is refused without
  * being read, and its URL is logged masked either way.

@@ -75,7 +75,7 @@ return {1, 0}
 /**
  * The limit shared by all instances through Redis. While Redis does not answer, each instance
  * falls back to its own bucket (`fallback`): Redis is an accelerator, and losing it never stops
- * traffic (SPEC section 2).
+ * traffic (README, "Production").
  */
 export class RedisLimiter implements Limiter {
   constructor(
