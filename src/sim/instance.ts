@@ -14,6 +14,8 @@ import { PaymentService, type CreatePaymentInput } from '../payments/service.js'
 import type { Cancel, Runtime, Timers } from '../ports/clock.js';
 import { storeOpNames, type Store, type StoreOps } from '../store/port.js';
 import type { MemoryStore } from '../store/memory/index.js';
+import { adaptivePolicy } from '../resilience/adaptive.js';
+import { HealthBook } from '../resilience/book.js';
 import type { PlantedBug } from './planted.js';
 import type { World } from './world.js';
 
@@ -142,7 +144,10 @@ export class SimInstance {
         connector: this.plantedConnector(createSimulatorConnector({ name: g.name, processor: g.processor, timers, timeoutMs: config.gatewayTimeoutMs })),
       })),
     );
-    this.payments = new PaymentService({ store, gateways: router, runtime: this.runtime, relayDelayMs: config.leaseMs, render: renderPaymentResult });
+    // The adaptive policy, as `idem serve` runs by default; each process learns on its own
+    // (a crash loses what it learned, as a restarted process does).
+    const policy = adaptivePolicy({ book: new HealthBook({}, world.now), clock: world.clock, random: world.random });
+    this.payments = new PaymentService({ store, gateways: router, runtime: this.runtime, policy, relayDelayMs: config.leaseMs, render: renderPaymentResult });
     this.relay = startRelay({
       store,
       gate: this.gate,
