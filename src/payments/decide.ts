@@ -91,7 +91,10 @@ export function decideNext(p: PaymentFacts, attempt: AttemptFacts, outcome: Gate
       const advice = policy.advise?.(answer, facts.triesHere, gateway === attempt.gateway ? null : gateway) ?? null;
       const backoffMs = advice?.kind === 'retry' ? Math.max(advice.backoffMs, outcome.retryAfterMs ?? 0) : policy.backoff(facts.triesHere, answer);
       if (facts.triesHere < policy.triesPerGateway && (advice === null || advice.kind === 'retry')) return { kind: 'retry', attemptNo, backoffMs };
-      if (gateway !== null && gateway !== attempt.gateway) return { kind: 'failover', attemptNo, gateway };
+      // However a policy orders the gateways, one operation makes at most `triesPerGateway`
+      // attempts per candidate in all, so moves between gateways always end.
+      const movesLeft = attempt.attempt_no < policy.triesPerGateway * Math.max(1, facts.candidates.length);
+      if (gateway !== null && gateway !== attempt.gateway && movesLeft) return { kind: 'failover', attemptNo, gateway };
       if (op === 'authorize' && p.amount_authorized === 0) return { kind: 'fail' };
       // Nowhere else to go: keep trying here later, through the outbox, with backoff.
       return { kind: 'defer', attemptNo, afterMs: advice?.kind === 'defer' ? Math.max(advice.afterMs, outcome.retryAfterMs ?? 0) : policy.deferMs(backoffMs) };

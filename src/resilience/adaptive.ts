@@ -32,10 +32,21 @@ export function adaptivePolicy(o: AdaptivePolicyOptions): RetryPolicy {
     backoff: fallback.backoff,
     deferMs: fallback.deferMs,
 
-    /** The next candidate after the answering gateway that is not down; the next one anyway if all are. */
+    /**
+     * The first candidate by priority, other than the answering gateway, that is neither down
+     * nor inside a Retry-After it asked for — an earlier one too, since it may have recovered
+     * (a payment routed to a probe starts low in the list); else one that is not down (it will
+     * be retried after its Retry-After); else the next one after it anyway.
+     * `decideNext` bounds the moves.
+     */
     nextGateway(answer: NotProcessed, candidates: readonly string[]): string | null {
-      const after = candidates.slice(candidates.indexOf(answer.gateway) + 1).filter((g) => g !== answer.gateway);
-      return after.find((g) => !down(g, answer.operation)) ?? after[0] ?? null;
+      const others = candidates.filter((g) => g !== answer.gateway);
+      return (
+        others.find((g) => o.book.available(g, answer.operation, now())) ??
+        others.find((g) => !down(g, answer.operation)) ??
+        candidates.slice(candidates.indexOf(answer.gateway) + 1).find((g) => g !== answer.gateway) ??
+        null
+      );
     },
 
     advise(answer: NotProcessed, _triesHere: number, alternative: string | null): PolicyAdvice {

@@ -24,7 +24,19 @@ describe('HealthBook', () => {
     let t = 0;
     while (book.state('a') !== 'down') book.observe(fail((t += 10)));
     expect(book.adviseRetry('a', 'authorize', 'HTTP 503', 0, 'b', t)).toMatchObject({ kind: 'failover', to: 'b' });
-    expect(book.adviseRetry('a', 'authorize', 'HTTP 503', 0, null, t)).toMatchObject({ kind: 'defer' });
+    // Nowhere better to go: wait on it as long as it asks, within its retry budget.
+    expect(book.adviseRetry('a', 'authorize', 'HTTP 503', 2000, null, t)).toMatchObject({ kind: 'retry', delayMs: 2000 });
+  });
+
+  it('never fails over to a gateway it knows to be down', () => {
+    const book = new HealthBook();
+    let t = 0;
+    while (book.state('a') !== 'down' || book.state('b') !== 'down') {
+      t += 10;
+      book.observe(fail(t, 'a'));
+      book.observe(fail(t, 'b'));
+    }
+    expect(book.adviseRetry('a', 'authorize', 'HTTP 503', 1000, 'b', t).kind).not.toBe('failover');
   });
 
   it('retries a blip on a healthy gateway, within the budget, then moves on', () => {

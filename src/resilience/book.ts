@@ -52,6 +52,8 @@ export class HealthBook {
   private readonly health = new Map<string, GatewayHealth>();
   private readonly budgets = new Map<string, RetryBudget>();
   private readonly sensitivity = new Map<string, RetrySensitivity>();
+  /** Per gateway: the end of the last Retry-After it answered with. */
+  private readonly notBefore = new Map<string, number>();
   private readonly callCostMs: number;
 
   constructor(
@@ -62,12 +64,20 @@ export class HealthBook {
   }
 
   observe(ob: GatewayObservation): GatewayStateChange | null {
+    if (ob.outcome === 'not_processed' && ob.retryAfterMs !== undefined) {
+      this.notBefore.set(ob.gateway, Math.max(this.notBefore.get(ob.gateway) ?? 0, ob.at + ob.retryAfterMs));
+    }
     if (ob.first) this.budget(ob.gateway).recordFirst(ob.at);
     if (!ob.first && ob.retryDelayMs !== undefined && ob.outcome !== 'decline') {
       this.sensitivityOf(ob.gateway, ob.reason).observe(ob.at, ob.retryDelayMs, ob.outcome === 'success');
     }
     const change = this.model(ob.gateway, ob.operation).observe(ob);
     return change ? { ...change, gateway: ob.gateway, operation: ob.operation } : null;
+  }
+
+  /** Neither down nor inside a Retry-After it asked for: worth moving to now. */
+  available(gateway: string, operation: GatewayOperation, now: number): boolean {
+    return this.state(gateway, operation) !== 'down' && now >= (this.notBefore.get(gateway) ?? 0);
   }
 
   state(gateway: string, operation: GatewayOperation = 'authorize'): HealthState {
@@ -107,6 +117,9 @@ export class HealthBook {
       }
     }
     degraded.sort((a, b) => b.rate - a.rate);
+    // Every gateway down: behave as the static order does rather than put a payment on a
+    // probe with nowhere to go after it.
+    if (healthy.length === 0 && degraded.length === 0) return [...candidates];
     return [...probes, ...healthy, ...degraded.map((d) => d.name)];
   }
 
@@ -124,24 +137,27 @@ export class HealthBook {
     now: number,
   ): RetryAdvice {
     const here = this.model(gateway, operation);
+    // Moving to a gateway known to be down, or one that asked to be left alone for a while,
+    // only turns one failure into two.
+    const elsewhere = alternative !== null && this.available(alternative, operation, now) ? alternative : null;
     if (here.state === 'down') {
-      if (alternative) return { kind: 'failover', to: alternative, why: `${gateway} is down` };
-      return { kind: 'defer', delayMs: Math.max(retryAfterMs, 1000), why: `${gateway} is down and there is nowhere else to go` };
+      if (elsewhere) return { kind: 'failover', to: elsewhere, why: `${gateway} is down` };
+      // Nowhere better: wait here as long as the gateway asks (a probe's pace at least).
+      const delayMs = Math.max(retryAfterMs, 1000);
+      if (this.budget(gateway).tryRetry(now)) return { kind: 'retry', delayMs, success: here.successRate(), why: `${gateway} is down and so is every alternative` };
+      return { kind: 'defer', delayMs, why: `${gateway} is down and there is nowhere else to go` };
     }
     const latency = here.latencyQuantile(0.5) ?? 50;
     const plan = this.sensitivityOf(gateway, reason).bestDelay(retryAfterMs, latency, this.callCostMs, here.successRate());
-    if (alternative) {
-      const other = this.health.get(key(alternative, operation));
-      const otherState = other?.state ?? 'healthy';
-      if (otherState !== 'down') {
-        const otherCost = ((other?.latencyQuantile(0.5) ?? 50) + this.callCostMs) / (other?.successRate() ?? 0.95);
-        if (otherCost < plan.expectedMs) {
-          return { kind: 'failover', to: alternative, why: `expected ${Math.round(otherCost)} ms at ${alternative} against ${Math.round(plan.expectedMs)} ms retrying here` };
-        }
+    if (elsewhere) {
+      const other = this.health.get(key(elsewhere, operation));
+      const otherCost = ((other?.latencyQuantile(0.5) ?? 50) + this.callCostMs) / (other?.successRate() ?? 0.95);
+      if (otherCost < plan.expectedMs) {
+        return { kind: 'failover', to: elsewhere, why: `expected ${Math.round(otherCost)} ms at ${elsewhere} against ${Math.round(plan.expectedMs)} ms retrying here` };
       }
     }
     if (!this.budget(gateway).tryRetry(now)) {
-      if (alternative) return { kind: 'failover', to: alternative, why: `retry budget of ${gateway} spent` };
+      if (elsewhere) return { kind: 'failover', to: elsewhere, why: `retry budget of ${gateway} spent` };
       return { kind: 'defer', delayMs: Math.max(plan.delayMs, 1000), why: `retry budget of ${gateway} spent` };
     }
     return { kind: 'retry', delayMs: plan.delayMs, success: plan.success, why: `retry after ${plan.delayMs} ms succeeds with p=${plan.success.toFixed(2)}` };

@@ -73,6 +73,28 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'unknown outcomes on a, 30 % for 30 s',
+    setup(w, a) {
+      w.after(40 * SEC, () => a.setFaults({ timeoutAfterProcessingRate: 0.3 }));
+      w.after(70 * SEC, () => a.setFaults({ timeoutAfterProcessingRate: 0 }));
+      return [];
+    },
+  },
+  {
+    name: "a's 503s clear in 200 ms; b down 60 s",
+    setup(w, a, b) {
+      const down: Array<{ from: number; to: number }> = [];
+      for (let t = 20_000; t < 140_000; t += 2_000) {
+        w.after(t, () => a.setFaults({ outage: true }));
+        w.after(t + 200, () => a.setFaults({ outage: false }));
+        down.push({ from: t, to: t + 200 });
+      }
+      w.after(40 * SEC, () => b.setFaults({ outage: true }));
+      w.after(100 * SEC, () => b.setFaults({ outage: false }));
+      return down;
+    },
+  },
+  {
     name: 'latency spike of a, +800 ms for 40 s',
     setup(w, a) {
       w.after(40 * SEC, () => a.setFaults({ latency: { minMs: 800, maxMs: 900 } }));
@@ -195,7 +217,8 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   const header = `| scenario | policy | calls/payment | wasted/payment | calls to dead gw/payment | approval | detect (s) | state changes/min | p50 ms | p99 ms | I1 |`;
   rows.push(header, `|${'---|'.repeat(11)}`);
-  for (const scenario of scenarios) {
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7);
+  for (const scenario of scenarios.filter((sc) => only === undefined || sc.name.includes(only))) {
     for (const policy of ['static', 'adaptive'] as PolicyName[]) {
       const results: RunResult[] = [];
       for (let seed = 1; seed <= seeds; seed++) results.push(await runOnce(scenario, policy, seed));
