@@ -14,6 +14,7 @@ import { fetchGatewayLog, verifyLedger } from '../ledger/verify.js';
 import { SqlStore } from '../store/sql/index.js';
 import { cryptoRandom } from '../ports/clock.js';
 import { urlForLog } from '../api/plugins/cardData.js';
+import { registerGatewaysCommand } from './gateways.js';
 import { registerKeyCommands } from './keys.js';
 
 /** How long `serve` lets in-flight requests finish after SIGTERM before it cuts their connections. */
@@ -135,6 +136,8 @@ ledger
       if (report.differences.length > 0) process.exitCode = 1;
     });
   });
+
+registerGatewaysCommand(program, fail);
 
 program
   .command('gateway-sim')

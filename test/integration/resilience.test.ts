@@ -6,7 +6,8 @@ import { startSimulatorServer, type SimulatorServer } from '../../src/gateways/s
 import { createMerchant } from '../../src/merchants/merchants.js';
 import { cryptoRandom } from '../../src/ports/clock.js';
 import { SqlStore } from '../../src/store/sql/index.js';
-import { startIdemServer, stopIdemServers, type IdemServer } from '../support/idemServer.js';
+import { execFile } from 'node:child_process';
+import { IDEM_BIN, startIdemServer, stopIdemServers, type IdemServer } from '../support/idemServer.js';
 import { createTestDatabase, postgresAvailable, redisAvailable, REDIS_URL } from '../support/services.js';
 
 /**
@@ -17,6 +18,14 @@ import { createTestDatabase, postgresAvailable, redisAvailable, REDIS_URL } from
  * and after the outage ends new payments go back to it.
  */
 const up = (await postgresAvailable()) && (await redisAvailable());
+
+function idemCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [IDEM_BIN, ...args], { env: { PATH: process.env.PATH ?? '' }, timeout: 30_000 }, (err, stdout, stderr) => {
+      done({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
 
 describe.skipIf(!up)('adaptive resilience: a hard outage of the preferred gateway, two instances', () => {
   let db: Database;
@@ -87,6 +96,11 @@ describe.skipIf(!up)('adaptive resilience: a hard outage of the preferred gatewa
     // Both instances call it down: one learned it, the other was told through the shared log.
     await new Promise((r) => setTimeout(r, 500));
     for (const s of servers) expect(await gatewayState(s, 'gw-a')).toMatchObject({ state: 'down', breaker: 'open' });
+    // The operator's view of the same: `idem gateways` against either instance.
+    const table = await idemCli(['gateways', '--url', servers[1]!.url, '--api-key', apiKey]);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/^policy: adaptive\n/);
+    expect(table.stdout).toMatch(/\ngw-a +down +open /);
 
     await setOutage(sims[0]!, false);
     // Probes find it healthy again (≤ 2 s apart); traffic ramps back within seconds.
