@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { GatewayOperation, GatewayOperationStatus, GatewayOutcome, StatusUnknown } from '../gateways/port.js';
-import { staticPolicy } from '../resilience/policy.js';
+import { seededRandom } from '../ports/seeded.js';
+import { adaptivePolicy } from '../resilience/adaptive.js';
+import { HealthBook } from '../resilience/book.js';
+import { staticPolicy, type RetryPolicy } from '../resilience/policy.js';
 import {
   decideNext,
   firstMove,
@@ -54,6 +57,31 @@ const outcome: fc.Arbitrary<GatewayOutcome> = fc.oneof(
 
 const policy = fc.record({ triesPerGateway: fc.integer({ min: 1, max: 4 }), baseMs: fc.integer({ min: 1, max: 500 }) }).map((o) => staticPolicy(o));
 
+/**
+ * The learned policy in any state its model can reach: a book fed a random history of answers
+ * (some gateways down, some degraded, budgets spent, Retry-Afters pending).
+ */
+const learned: fc.Arbitrary<RetryPolicy> = fc
+  .record({
+    history: fc.array(
+      fc.record({
+        gateway: fc.constantFrom('alpha', 'beta', 'gamma', 'delta'),
+        outcome: fc.constantFrom('success' as const, 'not_processed' as const, 'unknown' as const, 'decline' as const),
+        first: fc.boolean(),
+        latencyMs: fc.integer({ min: 1, max: 3000 }),
+        retryAfterMs: fc.option(fc.integer({ min: 0, max: 5000 }), { nil: undefined }),
+      }),
+      { maxLength: 60 },
+    ),
+    seed: fc.nat(),
+  })
+  .map(({ history, seed }) => {
+    const book = new HealthBook();
+    history.forEach((h, i) => book.observe({ ...h, at: i * 10, operation: 'authorize', reason: '503', retryDelayMs: h.first ? undefined : 50 }));
+    return adaptivePolicy({ book, clock: { now: () => history.length * 10 }, random: seededRandom(seed) });
+  });
+const anyPolicy = fc.oneof(policy, learned);
+
 const lookup: fc.Arbitrary<GatewayOperationStatus | StatusUnknown> = fc.oneof(
   fc.constant({ found: false as const }),
   outcome.filter((o) => o.class === 'success' || o.class === 'decline').map((o) => ({ found: true as const, outcome: o })),
@@ -66,7 +94,7 @@ const decide = (p: PaymentFacts, attempt: AttemptFacts, o: GatewayOutcome, facts
 describe('decideNext', () => {
   it('on an unknown outcome keeps the key: no new attempt, no failover, no answer', () => {
     fc.assert(
-      fc.property(inFlight, fc.integer({ min: 1, max: 6 }), policy, ({ p, attempt, candidates }, triesHere, pol) => {
+      fc.property(inFlight, fc.integer({ min: 1, max: 6 }), anyPolicy, ({ p, attempt, candidates }, triesHere, pol) => {
         const step = decideNext(p, attempt, { class: 'unknown', reason: 'timeout' }, { triesHere, candidates }, pol);
         expect(step).toEqual({ kind: 'pending' });
       }),
@@ -75,7 +103,7 @@ describe('decideNext', () => {
 
   it('opens a new gateway key only after "not processed"; a decline is final, never retried or failed over', () => {
     fc.assert(
-      fc.property(inFlight, outcome, fc.integer({ min: 1, max: 6 }), policy, ({ p, attempt, candidates }, o, triesHere, pol) => {
+      fc.property(inFlight, outcome, fc.integer({ min: 1, max: 6 }), anyPolicy, ({ p, attempt, candidates }, o, triesHere, pol) => {
         const step = decideNext(p, attempt, o, { triesHere, candidates }, pol);
         if (opensNewKey(step)) {
           expect(o.class).toBe('not_processed');
@@ -104,6 +132,36 @@ describe('decideNext', () => {
         } else {
           expect(triesHere).toBeGreaterThanOrEqual(pol.triesPerGateway);
           expect(['failover', 'defer', 'fail']).toContain(step.kind);
+        }
+      }),
+    );
+  });
+
+  it('under the learned policy: retries only within its tries and never before Retry-After; moves end', () => {
+    fc.assert(
+      fc.property(inFlight, outcome.filter((o) => o.class === 'not_processed'), fc.integer({ min: 1, max: 6 }), learned, ({ p, attempt, candidates }, o, triesHere, pol) => {
+        const step = decideNext(p, attempt, o, { triesHere, candidates }, pol);
+        if (step.kind === 'retry') {
+          expect(triesHere).toBeLessThan(pol.triesPerGateway);
+          if (o.class === 'not_processed') expect(step.backoffMs).toBeGreaterThanOrEqual(o.retryAfterMs ?? 0);
+        }
+        if (step.kind === 'defer' && o.class === 'not_processed') expect(step.afterMs).toBeGreaterThanOrEqual(o.retryAfterMs ?? 0);
+        if (step.kind === 'failover') expect(attempt.attempt_no).toBeLessThan(pol.triesPerGateway * candidates.length);
+      }),
+    );
+    // A payment failing everywhere ends (fails) within triesPerGateway attempts per candidate.
+    fc.assert(
+      fc.property(gatewayNames, learned, (candidates, pol) => {
+        const p: PaymentFacts = { status: 'processing', capture_method: 'manual', amount_authorized: 0, amount_captured: 0, amount_refunded: 0 };
+        const tries = new Map<string, number>();
+        let attempt: AttemptFacts = { id: 'att_1', operation: 'authorize', gateway: candidates[0]!, amount: 100, attempt_no: 1 };
+        for (;;) {
+          const triesHere = (tries.get(attempt.gateway) ?? 0) + 1;
+          tries.set(attempt.gateway, triesHere);
+          const step = decideNext(p, attempt, { class: 'not_processed', reason: '503' }, { triesHere, candidates }, pol);
+          expect(attempt.attempt_no).toBeLessThanOrEqual(pol.triesPerGateway * candidates.length);
+          if (step.kind === 'retry' || step.kind === 'failover') attempt = { ...attempt, attempt_no: step.attemptNo, gateway: step.kind === 'failover' ? step.gateway : attempt.gateway };
+          else return true;
         }
       }),
     );

@@ -97,7 +97,9 @@ export function decideNext(p: PaymentFacts, attempt: AttemptFacts, outcome: Gate
       if (gateway !== null && gateway !== attempt.gateway && movesLeft) return { kind: 'failover', attemptNo, gateway };
       if (op === 'authorize' && p.amount_authorized === 0) return { kind: 'fail' };
       // Nowhere else to go: keep trying here later, through the outbox, with backoff.
-      return { kind: 'defer', attemptNo, afterMs: advice?.kind === 'defer' ? Math.max(advice.afterMs, outcome.retryAfterMs ?? 0) : policy.deferMs(backoffMs) };
+      // A deferral, like a retry, never comes back before the gateway's Retry-After.
+      const afterMs = advice?.kind === 'defer' ? advice.afterMs : policy.deferMs(backoffMs);
+      return { kind: 'defer', attemptNo, afterMs: Math.max(afterMs, outcome.retryAfterMs ?? 0) };
     }
   }
 }
