@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type LoggerOptions } from 'pino';
 import { buildApp } from './api/app.js';
 import { renderPaymentResult } from './api/render.js';
-import { redact, type Config, type GatewayConfig } from './config/config.js';
+import { redact, serverLimitsOf, type Config, type GatewayConfig } from './config/config.js';
 import type { Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { openPglite } from './db/pglite.js';
@@ -194,14 +194,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
           }
         : {}),
       authFailures: { clock: runtime.clock, perMinute: config.authFailuresPerMinute },
-      server: {
-        requestTimeoutMs: config.requestTimeoutMs,
-        headersTimeoutMs: config.headersTimeoutMs,
-        connectionTimeoutMs: config.connectionTimeoutMs,
-        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
-        maxConnections: config.maxConnections,
-        maxRequestsPerSocket: config.maxRequestsPerSocket,
-      },
+      server: serverLimitsOf(config),
       metricsOnApi: config.metricsPort === undefined,
       gatewayHealth: { policy: policy.name, view: () => book.view(config.gateways.map((g) => g.name), runtime.clock.now()) },
       probe: {

@@ -20,6 +20,7 @@ import { registerHealthRoutes, type ReadinessProbe } from './routes/health.js';
 import { registerPaymentRoutes } from './routes/payments.js';
 import type { GatewayView } from '../resilience/book.js';
 import { Problem } from './schemas.js';
+import { defaultServerLimits, type ServerLimits } from '../config/config.js';
 
 export interface AppDeps {
   gate: Gate;
@@ -46,24 +47,7 @@ export interface AppDeps {
   version?: string;
 }
 
-/** Timeouts and caps of the HTTP server, so a slow or greedy client cannot hold it. */
-export interface ServerLimits {
-  requestTimeoutMs: number;
-  headersTimeoutMs: number;
-  connectionTimeoutMs: number;
-  keepAliveTimeoutMs: number;
-  maxConnections: number;
-  maxRequestsPerSocket: number;
-}
-
-export const defaultServerLimits: ServerLimits = {
-  requestTimeoutMs: 30_000,
-  headersTimeoutMs: 10_000,
-  connectionTimeoutMs: 60_000,
-  keepAliveTimeoutMs: 72_000,
-  maxConnections: 2_048,
-  maxRequestsPerSocket: 10_000,
-};
+export { defaultServerLimits, type ServerLimits };
 
 export const BODY_LIMIT = 64 * 1024;
 /** Bodies of the POSTs that carry a few fields only (capture, void, refund). */

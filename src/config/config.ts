@@ -21,7 +21,41 @@ export interface GatewayConfig {
   declineRate: number;
 }
 
-export interface Config {
+/** Timeouts and caps of the HTTP server, so a slow or greedy client cannot hold it. */
+export interface ServerLimits {
+  /** A request (headers and body) must arrive within this; then its connection is cut. */
+  requestTimeoutMs: number;
+  /** Headers must arrive within this. */
+  headersTimeoutMs: number;
+  /** An idle socket (no bytes either way) is closed after this. */
+  connectionTimeoutMs: number;
+  /**
+   * An idle keep-alive connection is closed after this. Longer than a load balancer's idle
+   * timeout (60 s on common ones), so the balancer never reuses a connection Idem is closing.
+   */
+  keepAliveTimeoutMs: number;
+  /** Open connections at most; more are refused by the socket layer. */
+  maxConnections: number;
+  /** Requests served on one connection at most (0: no limit). */
+  maxRequestsPerSocket: number;
+}
+
+export const defaultServerLimits: ServerLimits = {
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  connectionTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 72_000,
+  maxConnections: 2_048,
+  maxRequestsPerSocket: 10_000,
+};
+
+/** The server limits out of a whole configuration. */
+export function serverLimitsOf(c: ServerLimits): ServerLimits {
+  const { requestTimeoutMs, headersTimeoutMs, connectionTimeoutMs, keepAliveTimeoutMs, maxConnections, maxRequestsPerSocket } = c;
+  return { requestTimeoutMs, headersTimeoutMs, connectionTimeoutMs, keepAliveTimeoutMs, maxConnections, maxRequestsPerSocket };
+}
+
+export interface Config extends ServerLimits {
   host: string;
   port: number;
   /** PostgreSQL connection string; absent → embedded PGlite in `dataDir`. */
@@ -44,21 +78,6 @@ export interface Config {
   gateways: GatewayConfig[];
   /** True when IDEM_GATEWAYS was not set and the default simulated gateways are used. */
   gatewaysDefaulted: boolean;
-  /** A request (headers and body) must arrive within this; then its connection is cut. */
-  requestTimeoutMs: number;
-  /** Headers must arrive within this. */
-  headersTimeoutMs: number;
-  /** An idle socket (no bytes either way) is closed after this. */
-  connectionTimeoutMs: number;
-  /**
-   * An idle keep-alive connection is closed after this. Longer than a load balancer's idle
-   * timeout (60 s on common ones), so the balancer never reuses a connection Idem is closing.
-   */
-  keepAliveTimeoutMs: number;
-  /** Open connections at most; more are refused by the socket layer. */
-  maxConnections: number;
-  /** Requests served on one connection at most (0: no limit). */
-  maxRequestsPerSocket: number;
   /** Failed authentications per minute allowed from one address before it gets 429; 0: no limit. */
   authFailuresPerMinute: number;
   /** How long a resolved (or unknown) API key is remembered; a revoked key stops working within this. */
@@ -106,12 +125,12 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     resilience: oneOf('IDEM_RESILIENCE', env.IDEM_RESILIENCE, 'adaptive', ['adaptive', 'static']),
     gateways: gateways(env.IDEM_GATEWAYS),
     gatewaysDefaulted: nonEmpty(env.IDEM_GATEWAYS) === undefined,
-    requestTimeoutMs: integer('IDEM_REQUEST_TIMEOUT_MS', env.IDEM_REQUEST_TIMEOUT_MS, 30_000, 1_000, 600_000),
-    headersTimeoutMs: integer('IDEM_HEADERS_TIMEOUT_MS', env.IDEM_HEADERS_TIMEOUT_MS, 10_000, 1_000, 600_000),
-    connectionTimeoutMs: integer('IDEM_CONNECTION_TIMEOUT_MS', env.IDEM_CONNECTION_TIMEOUT_MS, 60_000, 1_000, 3_600_000),
-    keepAliveTimeoutMs: integer('IDEM_KEEP_ALIVE_TIMEOUT_MS', env.IDEM_KEEP_ALIVE_TIMEOUT_MS, 72_000, 100, 600_000),
-    maxConnections: integer('IDEM_MAX_CONNECTIONS', env.IDEM_MAX_CONNECTIONS, 2_048, 1, 1_000_000),
-    maxRequestsPerSocket: integer('IDEM_MAX_REQUESTS_PER_SOCKET', env.IDEM_MAX_REQUESTS_PER_SOCKET, 10_000, 0, 100_000_000),
+    requestTimeoutMs: integer('IDEM_REQUEST_TIMEOUT_MS', env.IDEM_REQUEST_TIMEOUT_MS, defaultServerLimits.requestTimeoutMs, 1_000, 600_000),
+    headersTimeoutMs: integer('IDEM_HEADERS_TIMEOUT_MS', env.IDEM_HEADERS_TIMEOUT_MS, defaultServerLimits.headersTimeoutMs, 1_000, 600_000),
+    connectionTimeoutMs: integer('IDEM_CONNECTION_TIMEOUT_MS', env.IDEM_CONNECTION_TIMEOUT_MS, defaultServerLimits.connectionTimeoutMs, 1_000, 3_600_000),
+    keepAliveTimeoutMs: integer('IDEM_KEEP_ALIVE_TIMEOUT_MS', env.IDEM_KEEP_ALIVE_TIMEOUT_MS, defaultServerLimits.keepAliveTimeoutMs, 100, 600_000),
+    maxConnections: integer('IDEM_MAX_CONNECTIONS', env.IDEM_MAX_CONNECTIONS, defaultServerLimits.maxConnections, 1, 1_000_000),
+    maxRequestsPerSocket: integer('IDEM_MAX_REQUESTS_PER_SOCKET', env.IDEM_MAX_REQUESTS_PER_SOCKET, defaultServerLimits.maxRequestsPerSocket, 0, 100_000_000),
     authFailuresPerMinute: integer('IDEM_AUTH_FAILURES_PER_MINUTE', env.IDEM_AUTH_FAILURES_PER_MINUTE, 120, 0, 1_000_000),
     authCacheMs: integer('IDEM_AUTH_CACHE_MS', env.IDEM_AUTH_CACHE_MS, 10_000, 0, 600_000),
     metricsPort: env.IDEM_METRICS_PORT === undefined || env.IDEM_METRICS_PORT.trim() === '' ? undefined : integer('IDEM_METRICS_PORT', env.IDEM_METRICS_PORT, 0, 0, 65_535),
