@@ -5,6 +5,7 @@
  */
 import type { Random } from '../../ports/clock.js';
 import { newId } from '../../ports/ids.js';
+import type { GatewayLogEntry } from '../../ledger/gatewayLog.js';
 import type { GatewayOperation } from '../port.js';
 import type { OperationRequest } from './request.js';
 
@@ -13,15 +14,11 @@ export const SIMULATOR_LOG_STATUSES = ['succeeded', 'declined'] as const;
 
 export type SimulatorLogStatus = (typeof SIMULATOR_LOG_STATUSES)[number];
 
-/** One line of the processor's transaction log: the truth reconciliation checks against. */
-export interface SimulatorLogEntry {
-  /** `txn_…`, the processor's id for this operation. */
-  id: string;
-  idempotency_key: string;
-  operation: GatewayOperation;
-  amount: number;
-  currency: string;
-  reference: string;
+/**
+ * One line of the processor's transaction log: the truth reconciliation checks against. The
+ * fields every gateway log has are the ledger's `GatewayLogEntry`; the simulator adds these.
+ */
+export interface SimulatorLogEntry extends GatewayLogEntry {
   /** For authorize: the `auth_…` created (null when declined). Otherwise the one acted on. */
   authorization_id: string | null;
   status: SimulatorLogStatus;
