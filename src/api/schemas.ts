@@ -121,16 +121,39 @@ export const PaymentList = Type.Object({
   next_cursor: Nullable(Type.String()),
 });
 
+/** The standard transaction metadata on every event (docs/metadata.md). */
+export const EventMetadata = Type.Object(
+  {
+    merchant_id: Type.Optional(Type.String()),
+    payment_id: Type.Optional(Type.String()),
+    idempotency_key: Type.Optional(Type.String()),
+    request_id: Type.Optional(Type.String()),
+    attempt_id: Type.Optional(Type.String()),
+    attempt_no: Type.Optional(Type.Integer()),
+    operation: Type.Optional(Type.String()),
+    gateway: Type.Optional(Type.String()),
+    gateway_key: Type.Optional(Type.String()),
+    trace_id: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+/** One event (docs/events.md). */
+export const Event = Type.Object({
+  id: Type.String(),
+  object: Type.Literal('event'),
+  type: Type.String(),
+  created_at: Type.String({ format: 'date-time' }),
+  merchant_id: Nullable(Type.String()),
+  payment_id: Nullable(Type.String()),
+  sequence: Nullable(Type.Integer()),
+  data: Type.Record(Type.String(), Type.Unknown()),
+  metadata: EventMetadata,
+});
+
 export const PaymentEvents = Type.Object({
   object: Type.Literal('list'),
-  data: Type.Array(
-    Type.Object({
-      id: Type.Integer(),
-      type: Type.String(),
-      data: Type.Record(Type.String(), Type.Unknown()),
-      created_at: Type.String({ format: 'date-time' }),
-    }),
-  ),
+  data: Type.Array(Event),
 });
 
 export const AuthHeaders = Type.Object({ authorization: Type.Optional(Type.String()) });

@@ -7,7 +7,8 @@ import { createIdem, type Idem } from '../../src/idem.js';
 import { expectedBalances, paymentBalances } from '../../src/ledger/ledger.js';
 import { verifyLedger, type VerifyReport } from '../../src/ledger/verify.js';
 import { createMerchant, type NewMerchant } from '../../src/merchants/merchants.js';
-import type { PaymentEventView, PaymentView } from '../../src/payments/view.js';
+import type { EventView as PaymentEventView } from '../../src/events/model.js';
+import type { PaymentView } from '../../src/payments/view.js';
 import { cryptoRandom, systemTimers, type Runtime } from '../../src/ports/clock.js';
 import { ScriptedGateway } from '../support/scriptedGateway.js';
 
