@@ -196,7 +196,8 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
         runtime,
         transport: overrides.webhookTransport ?? http!,
         intervalMs: Math.max(config.eventsIntervalMs, 200),
-        leaseMs: config.webhookTimeoutMs + 30_000,
+        // A send outlives its lease only by a stuck write; a crashed instance's sends are taken over soon.
+        leaseMs: config.webhookTimeoutMs + 2_000,
         perEndpoint: config.webhookPerEndpoint,
         maxInFlight: config.webhookMaxInFlight,
         log,

@@ -145,7 +145,7 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     eventsIntervalMs: integer('IDEM_EVENTS_INTERVAL_MS', env.IDEM_EVENTS_INTERVAL_MS, 50, 5, 60_000),
     webhookAllowPrivate: env.IDEM_WEBHOOK_ALLOW_PRIVATE === '1',
     webhookTimeoutMs: integer('IDEM_WEBHOOK_TIMEOUT_MS', env.IDEM_WEBHOOK_TIMEOUT_MS, 10_000, 100, 60_000),
-    webhookPerEndpoint: integer('IDEM_WEBHOOK_PER_ENDPOINT', env.IDEM_WEBHOOK_PER_ENDPOINT, 4, 1, 64),
+    webhookPerEndpoint: integer('IDEM_WEBHOOK_PER_ENDPOINT', env.IDEM_WEBHOOK_PER_ENDPOINT, 16, 1, 256),
     webhookMaxInFlight: integer('IDEM_WEBHOOK_MAX_IN_FLIGHT', env.IDEM_WEBHOOK_MAX_IN_FLIGHT, 64, 1, 4096),
     eventStreamsPerMerchant: integer('IDEM_EVENT_STREAMS_PER_MERCHANT', env.IDEM_EVENT_STREAMS_PER_MERCHANT, 5, 1, 1_000),
     eventStreamHeartbeatMs: integer('IDEM_EVENT_STREAM_HEARTBEAT_MS', env.IDEM_EVENT_STREAM_HEARTBEAT_MS, 15_000, 100, 600_000),

@@ -47,7 +47,7 @@ export interface DeliveryWorker {
 export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
   const { store, runtime } = o;
   const maxInFlight = o.maxInFlight ?? 64;
-  const perEndpoint = o.perEndpoint ?? 4;
+  const perEndpoint = o.perEndpoint ?? 16;
   const inFlight = new Map<string, number>();
   const sends = new Set<Promise<void>>();
   let total = 0;
@@ -58,12 +58,8 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
   async function claimAndSend(): Promise<void> {
     const room = maxInFlight - total;
     if (room <= 0 || stopped) return;
-    const full = [...inFlight].filter(([, n]) => n >= perEndpoint).map(([id]) => id);
-    const work = await store.claimDeliveries(runtime.clock.now(), Math.min(room, 100), o.leaseMs, full);
+    const work = await store.claimDeliveries(runtime.clock.now(), Math.min(room, 100), o.leaseMs, perEndpoint, new Map(inFlight));
     for (const w of work) {
-      // The claim may return more rows for one endpoint than it has room for: those wait for
-      // their lease to end (or this worker's next claim).
-      if ((inFlight.get(w.endpointId) ?? 0) >= perEndpoint) continue;
       inFlight.set(w.endpointId, (inFlight.get(w.endpointId) ?? 0) + 1);
       total++;
       const p: Promise<void> = send(w)

@@ -114,11 +114,12 @@ export interface WebhookStore {
   /** Deletes the endpoint and its deliveries; false if there was none. */
   deleteEndpoint(merchantId: string, id: string): Promise<boolean>;
   /**
-   * Leases up to `limit` due pending deliveries of enabled endpoints not in `skipEndpoints`,
-   * skipping rows another claimer holds, and never one whose payment has an earlier pending
-   * delivery to the same endpoint (per-payment order).
+   * Leases up to `limit` due pending deliveries of enabled endpoints, oldest due first,
+   * skipping rows another claimer holds, never one whose payment has an earlier pending
+   * delivery to the same endpoint (per-payment order), and no more per endpoint than
+   * `perEndpoint` less what the caller already has in flight there (`busy`).
    */
-  claimDeliveries(now: number, limit: number, leaseMs: number, skipEndpoints: readonly string[]): Promise<DeliveryWork[]>;
+  claimDeliveries(now: number, limit: number, leaseMs: number, perEndpoint: number, busy: ReadonlyMap<string, number>): Promise<DeliveryWork[]>;
   /** Writes the result of one send and ends the lease, if `fence` still holds it; false otherwise. */
   finishDelivery(id: number, fence: number, update: DeliveryUpdate, now: Date): Promise<boolean>;
   /** Notes a success (clears `failingSince`) or a failure (sets it if unset); returns `failingSince`. */

@@ -774,7 +774,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         await c.store.insertEvent(c.event(q, 'payment.created'));
         expect(await position(c)).toMatchObject({ positioned: 4, deliveries: 5 });
         // First round: the head of each (endpoint, payment) queue only.
-        const first = await c.store.claimDeliveries(c.t(0), 100, 30_000, []);
+        const first = await c.store.claimDeliveries(c.t(0), 100, 30_000, 10, new Map());
         expect(first.map((d) => [d.endpointId, JSON.parse(d.body).type, JSON.parse(d.body).payment_id]).sort()).toEqual(
           [
             [all.id, 'payment.created', p.id],
@@ -786,21 +786,34 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect(d0).toMatchObject({ secrets: ['whsec_a'], attempts: 0, merchantId: c.merchant, eventId: JSON.parse(d0.body).id });
         expect(JSON.parse(d0.body)).toMatchObject({ object: 'event', sequence: 1, metadata: { payment_id: p.id } });
         // Leased: nothing more for that queue until it is finished.
-        expect(await c.store.claimDeliveries(c.t(0), 100, 30_000, [])).toEqual([]);
+        expect(await c.store.claimDeliveries(c.t(0), 100, 30_000, 10, new Map())).toEqual([]);
         // A retry keeps the queue blocked; success lets the next one through.
         expect(await c.store.finishDelivery(d0.id, d0.fence, { state: 'pending', nextAttemptAt: c.date(10), status: 503, error: 'HTTP 503' }, c.date(0))).toBe(true);
         expect(await c.store.finishDelivery(d0.id, d0.fence, { state: 'succeeded', nextAttemptAt: null, status: 200, error: null }, c.date(0))).toBe(false);
-        expect(await c.store.claimDeliveries(c.t(5), 100, 30_000, [])).toEqual([]);
-        const again = await c.store.claimDeliveries(c.t(10), 100, 30_000, [`we_cap_${c.n}`]);
+        expect(await c.store.claimDeliveries(c.t(5), 100, 30_000, 10, new Map())).toEqual([]);
+        const again = await c.store.claimDeliveries(c.t(10), 100, 30_000, 10, new Map([[`we_cap_${c.n}`, 10]]));
         expect(again.map((d) => [d.id, d.attempts])).toEqual([[d0.id, 1]]);
         expect(await c.store.finishDelivery(again[0]!.id, d0.fence, { state: 'succeeded', nextAttemptAt: null, status: 200, error: null }, c.date(10))).toBe(false);
         expect(await c.store.finishDelivery(again[0]!.id, again[0]!.fence, { state: 'succeeded', nextAttemptAt: null, status: 200, error: null }, c.date(10))).toBe(true);
-        const next = await c.store.claimDeliveries(c.t(10), 100, 30_000, []);
+        const next = await c.store.claimDeliveries(c.t(10), 100, 30_000, 10, new Map());
         expect(next.map((d) => JSON.parse(d.body).type)).toEqual(['attempt.started']);
         // A disabled endpoint's deliveries wait; deleting an endpoint deletes its deliveries.
         await c.store.setEndpointStatus(c.merchant, all.id, 'disabled', null, c.date(11));
-        expect(await c.store.claimDeliveries(c.t(60_000), 100, 30_000, [`we_cap_${c.n}`])).toEqual([]);
+        expect(await c.store.claimDeliveries(c.t(60_000), 100, 30_000, 10, new Map([[`we_cap_${c.n}`, 10]]))).toEqual([]);
         expect(await c.store.deleteEndpoint(c.merchant, all.id)).toBe(true);
+      });
+
+      test('no endpoint gets more than its room in one claim', async (c) => {
+        const w = await c.store.insertEndpoint({ id: `we_1_${c.n}`, merchantId: c.merchant, url: 'https://a.example/h', eventTypes: null, status: 'enabled', secret: 'whsec_a', createdAt: c.date(0) });
+        const v = await c.store.insertEndpoint({ id: `we_2_${c.n}`, merchantId: c.merchant, url: 'https://b.example/h', eventTypes: null, status: 'enabled', secret: 'whsec_b', createdAt: c.date(0) });
+        for (let i = 1; i <= 4; i++) await c.store.insertEvent(c.event(await c.store.insertPayment(c.newPayment(`pay_${i}`)), 'payment.created'));
+        await position(c);
+        const got = await c.store.claimDeliveries(c.t(0), 100, 1000, 3, new Map([[w.id, 2]]));
+        expect(got.filter((d) => d.endpointId === w.id)).toHaveLength(1);
+        expect(got.filter((d) => d.endpointId === v.id)).toHaveLength(3);
+        expect((await c.store.claimDeliveries(c.t(0), 100, 1000, 3, new Map([[v.id, 3]]))).map((d) => d.endpointId)).toEqual([w.id, w.id, w.id]);
+        const rest = await c.store.claimDeliveries(c.t(1000), 1, 1000, 10, new Map());
+        expect(rest).toHaveLength(1);
       });
 
       test('failing since, replay of a time range, and rotated secrets within their window', async (c) => {
@@ -812,18 +825,18 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         await c.store.insertEvent(c.event(p, 'payment.created', {}, 100));
         await c.store.insertEvent(c.event(p, 'payment.authorized', {}, 200));
         await position(c);
-        const first = await c.store.claimDeliveries(c.t(0), 10, 1000, []);
+        const first = await c.store.claimDeliveries(c.t(0), 10, 1000, 10, new Map());
         await c.store.finishDelivery(first[0]!.id, first[0]!.fence, { state: 'succeeded', nextAttemptAt: null, status: 200, error: null }, c.date(0));
-        const second = await c.store.claimDeliveries(c.t(0), 10, 1000, []);
+        const second = await c.store.claimDeliveries(c.t(0), 10, 1000, 10, new Map());
         await c.store.finishDelivery(second[0]!.id, second[0]!.fence, { state: 'failed', nextAttemptAt: null, status: 500, error: 'HTTP 500' }, c.date(0));
-        expect(await c.store.claimDeliveries(c.t(0), 10, 1000, [])).toEqual([]);
+        expect(await c.store.claimDeliveries(c.t(0), 10, 1000, 10, new Map())).toEqual([]);
         expect(await c.store.replayDeliveries(c.merchant, w.id, c.date(150), c.date(300), c.date(1), 100)).toBe(1);
         expect(await c.store.replayDeliveries(await c.newMerchant(), w.id, c.date(0), c.date(300), c.date(1), 100)).toBe(0);
         await c.store.rotateEndpointSecret(c.merchant, w.id, 'whsec_b', c.date(50), c.date(1));
-        const replayed = await c.store.claimDeliveries(c.t(1), 10, 1000, []);
+        const replayed = await c.store.claimDeliveries(c.t(1), 10, 1000, 10, new Map());
         expect(replayed.map((d) => [JSON.parse(d.body).type, d.eventId, d.secrets])).toEqual([['payment.authorized', second[0]!.eventId, ['whsec_b', 'whsec_a']]]);
         await c.store.finishDelivery(replayed[0]!.id, replayed[0]!.fence, { state: 'pending', nextAttemptAt: c.date(60), status: null, error: 'timeout' }, c.date(1));
-        expect((await c.store.claimDeliveries(c.t(60), 10, 1000, []))[0]!.secrets).toEqual(['whsec_b']);
+        expect((await c.store.claimDeliveries(c.t(60), 10, 1000, 10, new Map()))[0]!.secrets).toEqual(['whsec_b']);
       });
 
       test('a publisher cursor is leased and fenced', async (c) => {

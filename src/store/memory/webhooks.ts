@@ -70,16 +70,24 @@ export class MemoryWebhooks implements WebhookStore {
     return true;
   }
 
-  async claimDeliveries(now: number, limit: number, leaseMs: number, skipEndpoints: readonly string[]): Promise<DeliveryWork[]> {
+  async claimDeliveries(now: number, limit: number, leaseMs: number, perEndpoint: number, busy: ReadonlyMap<string, number>): Promise<DeliveryWork[]> {
     const pending = this.s.deliveries.values().filter((d) => d.state === 'pending');
     const blocked = (d: DeliveryRecord) =>
       d.payment_id !== null && pending.some((e) => e.endpoint_id === d.endpoint_id && e.payment_id === d.payment_id && e.position < d.position);
-    const due = pending
+    const candidates = pending
       .filter((d) => d.next_attempt_at <= now && (d.lease_until === null || d.lease_until <= now))
-      .filter((d) => this.s.endpoints.get(d.endpoint_id)?.status === 'enabled' && !skipEndpoints.includes(d.endpoint_id))
+      .filter((d) => this.s.endpoints.get(d.endpoint_id)?.status === 'enabled')
       .filter((d) => !blocked(d))
-      .sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.id - b.id)
-      .slice(0, Math.max(0, limit));
+      .sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.id - b.id);
+    const taken = new Map<string, number>();
+    const due = [];
+    for (const d of candidates) {
+      if (due.length >= limit) break;
+      const n = taken.get(d.endpoint_id) ?? 0;
+      if (n + (busy.get(d.endpoint_id) ?? 0) >= perEndpoint) continue;
+      taken.set(d.endpoint_id, n + 1);
+      due.push(d);
+    }
     return due.map((d) => {
       const leased: DeliveryRecord = { ...d, lease_until: now + leaseMs, fence: this.s.nextFence() };
       this.s.deliveries.set(d.id, leased);

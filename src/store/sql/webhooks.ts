@@ -86,7 +86,7 @@ export class SqlWebhooks implements WebhookStore {
     return rowCount === 1;
   }
 
-  async claimDeliveries(now: number, limit: number, leaseMs: number, skipEndpoints: readonly string[]): Promise<DeliveryWork[]> {
+  async claimDeliveries(now: number, limit: number, leaseMs: number, perEndpoint: number, busy: ReadonlyMap<string, number>): Promise<DeliveryWork[]> {
     const { rows } = await this.q.query<{
       id: number;
       fence: number;
@@ -98,14 +98,26 @@ export class SqlWebhooks implements WebhookStore {
       previous_secret_until: Date | null;
       ev: Parameters<typeof toStoredEvent>[0];
     }>(
-      `WITH due AS (
-         SELECT d.id FROM webhook_deliveries d
+      // `candidates` ranks each endpoint's due deliveries so no endpoint gets more than its
+      // room; `due` locks them, re-checking state and lease on the locked row (a concurrent
+      // claimer may have leased it since this statement's snapshot).
+      `WITH busy AS (
+         SELECT * FROM unnest($4::text[], $5::int[]) AS b (endpoint_id, n)
+       ), candidates AS (
+         SELECT d.id, d.endpoint_id, row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS rank
+           FROM webhook_deliveries d
            JOIN webhook_endpoints w ON w.id = d.endpoint_id
           WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1)
-            AND w.status = 'enabled' AND NOT (d.endpoint_id = ANY ($4::text[]))
+            AND w.status = 'enabled'
             AND NOT EXISTS (
               SELECT 1 FROM webhook_deliveries e
                WHERE e.endpoint_id = d.endpoint_id AND e.payment_id = d.payment_id AND e.state = 'pending' AND e.position < d.position)
+       ), due AS (
+         SELECT d.id FROM webhook_deliveries d
+           JOIN candidates c ON c.id = d.id
+           LEFT JOIN busy b ON b.endpoint_id = c.endpoint_id
+          WHERE c.rank <= $6 - coalesce(b.n, 0)
+            AND d.state = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $1)
           ORDER BY d.next_attempt_at, d.id
           LIMIT $2
           FOR UPDATE OF d SKIP LOCKED
@@ -121,7 +133,7 @@ export class SqlWebhooks implements WebhookStore {
          JOIN webhook_endpoints w ON w.id = l.endpoint_id
          JOIN payment_events e ON e.event_id = l.event_id
         ORDER BY l.next_attempt_at, l.id`,
-      [new Date(now), limit, new Date(now + leaseMs), skipEndpoints],
+      [new Date(now), limit, new Date(now + leaseMs), [...busy.keys()], [...busy.values()], perEndpoint],
     );
     return rows.map((r) => {
       const ev = toStoredEvent({ ...r.ev, created_at: new Date(r.ev.created_at) });
