@@ -94,6 +94,8 @@ export interface IdemOverrides {
   events?: boolean;
   /** Send webhooks through this instead of HTTP (tests). */
   webhookTransport?: WebhookTransport;
+  /** Resolve webhook endpoint hosts with this instead of DNS (tests). */
+  resolveHost?: (host: string) => Promise<string[]>;
 }
 
 /** The composition root: opens the stores the config names, migrates, wires the core to HTTP. */
@@ -212,7 +214,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     }
     const eventApi = {
       feed: new EventFeed(store),
-      endpoints: new WebhookEndpoints({ store, runtime, resolve: resolveHost, allowPrivate: config.webhookAllowPrivate }),
+      endpoints: new WebhookEndpoints({ store, runtime, resolve: overrides.resolveHost ?? resolveHost, allowPrivate: config.webhookAllowPrivate }),
       stream: {
         perMerchant: config.eventStreamsPerMerchant,
         heartbeatMs: config.eventStreamHeartbeatMs,
