@@ -8,6 +8,7 @@ import { expectedBalances, paymentBalances } from '../../src/ledger/ledger.js';
 import { verifyLedger, type VerifyReport } from '../../src/ledger/verify.js';
 import { createMerchant, type NewMerchant } from '../../src/merchants/merchants.js';
 import type { EventView as PaymentEventView } from '../../src/events/model.js';
+import { isEventType } from '../../src/events/catalogue.js';
 import type { PaymentView } from '../../src/payments/view.js';
 import { cryptoRandom, systemTimers, type Runtime } from '../../src/ports/clock.js';
 import { ScriptedGateway } from '../support/scriptedGateway.js';
@@ -186,6 +187,7 @@ export function paymentsSuite(name: string, open: () => Promise<PaymentsEnv | nu
       expect(timeline[0]!.data).toMatchObject({ payment: { id, idempotency_key: 'flow-create', amount: 10_000, currency: 'EUR', status: 'processing' } });
       // Every event carries the standard metadata, its sequence and its payment (docs/events.md).
       expect(timeline.map((e) => e.sequence)).toEqual(timeline.map((_, i) => i + 1));
+      for (const e of timeline) expect(isEventType(e.type), e.type).toBe(true);
       for (const e of timeline) expect(e.metadata).toMatchObject({ merchant_id: expect.any(String), payment_id: id, idempotency_key: expect.any(String) });
       expect(timeline.find((e) => e.type === 'payment.refunded')!.data).toMatchObject({ payment: { status: 'refunded', amount_refunded: 6_000 } });
       const times = timeline.map((e) => Date.parse(e.created_at));
