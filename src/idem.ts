@@ -42,6 +42,8 @@ import { WebhookEndpoints } from './events/endpoints.js';
 import { EventFeed } from './events/feed.js';
 import { startEventRelay, type EventRelay } from './events/relay.js';
 import { resolveHost, webhookHttpTransport } from './outbound/webhookHttp.js';
+import { connectNatsSink } from './outbound/nats.js';
+import { startStreamPublisher, type StreamPublisher } from './events/publisher.js';
 
 /** A running Idem: its parts, for the CLI, tests and benchmarks. */
 export interface Idem {
@@ -62,7 +64,7 @@ export interface Idem {
   /** The outbox relay and recovery; null when disabled. */
   relay: Relay | null;
   /** Event positioning and webhook delivery (docs/events.md); null when disabled. */
-  events: { relay: EventRelay; deliveries: DeliveryWorker } | null;
+  events: { relay: EventRelay; deliveries: DeliveryWorker; nats: StreamPublisher | null } | null;
   /** Listens on `config.host:config.port`; resolves to the address. */
   listen(): Promise<string>;
   /** Where `/metrics` is served when it has a port of its own (IDEM_METRICS_PORT), once listening. */
@@ -189,7 +191,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     const payments = new PaymentService({ store, gateways, runtime, policy, relayDelayMs: config.leaseMs, render: renderPaymentResult, log });
     const auth = new MerchantAuth(store, runtime.clock, config.authCacheMs);
     // Events (docs/events.md): positioned after commit, fanned out to webhooks, streamed.
-    let eventWork: { relay: EventRelay; deliveries: DeliveryWorker } | null = null;
+    let eventWork: { relay: EventRelay; deliveries: DeliveryWorker; nats: StreamPublisher | null } | null = null;
     if (overrides.events !== false) {
       const eventRelay = startEventRelay({ store, runtime, intervalMs: config.eventsIntervalMs, log });
       const http = overrides.webhookTransport ? null : webhookHttpTransport({ timeoutMs: config.webhookTimeoutMs, allowPrivate: config.webhookAllowPrivate, maxSocketsPerHost: config.webhookPerEndpoint });
@@ -205,12 +207,20 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
         log,
       });
       eventRelay.onPositioned(() => deliveries.kick());
+      // NATS JetStream (IDEM_NATS_URL): every event, after commit, acked before the cursor moves.
+      const sink = config.natsUrl ? connectNatsSink({ url: config.natsUrl, onStatus: (s) => log.info({ nats: s }, 'nats connection') }) : null;
+      const nats = sink
+        ? startStreamPublisher({ store, runtime, sink, name: 'nats', intervalMs: Math.max(config.eventsIntervalMs, 100), leaseMs: 15_000, log })
+        : null;
+      if (nats) eventRelay.onPositioned(() => nats.kick());
       closers.push(async () => {
         await eventRelay.stop();
         await deliveries.stop();
+        await nats?.stop();
+        await sink?.close();
         http?.close();
       });
-      eventWork = { relay: eventRelay, deliveries };
+      eventWork = { relay: eventRelay, deliveries, nats };
     }
     const eventApi = {
       feed: new EventFeed(store),
