@@ -37,6 +37,13 @@ import { staticPolicy, type RetryPolicy } from './resilience/policy.js';
 import { SharedHealth, type ObservationLog } from './resilience/shared.js';
 import { RedisObservationLog } from './store/redis/observations.js';
 import { SqlObservationLog } from './store/sql/observations.js';
+import { startDeliveryWorker, type DeliveryWorker, type WebhookTransport } from './events/delivery.js';
+import { WebhookEndpoints } from './events/endpoints.js';
+import { EventFeed } from './events/feed.js';
+import { startEventRelay, type EventRelay } from './events/relay.js';
+import { resolveHost, webhookHttpTransport } from './outbound/webhookHttp.js';
+import { connectNatsSink } from './outbound/nats.js';
+import { startStreamPublisher, type StreamPublisher } from './events/publisher.js';
 
 /** A running Idem: its parts, for the CLI, tests and benchmarks. */
 export interface Idem {
@@ -56,6 +63,8 @@ export interface Idem {
   runtime: Runtime;
   /** The outbox relay and recovery; null when disabled. */
   relay: Relay | null;
+  /** Event positioning and webhook delivery (docs/events.md); null when disabled. */
+  events: { relay: EventRelay; deliveries: DeliveryWorker; nats: StreamPublisher | null } | null;
   /** Listens on `config.host:config.port`; resolves to the address. */
   listen(): Promise<string>;
   /** Where `/metrics` is served when it has a port of its own (IDEM_METRICS_PORT), once listening. */
@@ -83,6 +92,12 @@ export interface IdemOverrides {
   sweeper?: boolean;
   /** Skip the background relay and recovery (tests that run it by hand). */
   relay?: boolean;
+  /** Skip event positioning and webhook delivery (tests that run them by hand). */
+  events?: boolean;
+  /** Send webhooks through this instead of HTTP (tests). */
+  webhookTransport?: WebhookTransport;
+  /** Resolve webhook endpoint hosts with this instead of DNS (tests). */
+  resolveHost?: (host: string) => Promise<string[]>;
 }
 
 /** The composition root: opens the stores the config names, migrates, wires the core to HTTP. */
@@ -175,6 +190,48 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     };
     const payments = new PaymentService({ store, gateways, runtime, policy, relayDelayMs: config.leaseMs, render: renderPaymentResult, log });
     const auth = new MerchantAuth(store, runtime.clock, config.authCacheMs);
+    // Events (docs/events.md): positioned after commit, fanned out to webhooks, streamed.
+    let eventWork: { relay: EventRelay; deliveries: DeliveryWorker; nats: StreamPublisher | null } | null = null;
+    if (overrides.events !== false) {
+      const eventRelay = startEventRelay({ store, runtime, intervalMs: config.eventsIntervalMs, log });
+      const http = overrides.webhookTransport ? null : webhookHttpTransport({ timeoutMs: config.webhookTimeoutMs, allowPrivate: config.webhookAllowPrivate, maxSocketsPerHost: config.webhookPerEndpoint });
+      const deliveries = startDeliveryWorker({
+        store,
+        runtime,
+        transport: overrides.webhookTransport ?? http!,
+        intervalMs: Math.max(config.eventsIntervalMs, 200),
+        // A send outlives its lease only by a stuck write; a crashed instance's sends are taken over soon.
+        leaseMs: config.webhookTimeoutMs + 2_000,
+        perEndpoint: config.webhookPerEndpoint,
+        maxInFlight: config.webhookMaxInFlight,
+        log,
+      });
+      eventRelay.onPositioned(() => deliveries.kick());
+      // NATS JetStream (IDEM_NATS_URL): every event, after commit, acked before the cursor moves.
+      const sink = config.natsUrl ? connectNatsSink({ url: config.natsUrl, onStatus: (s) => log.info({ nats: s }, 'nats connection') }) : null;
+      const nats = sink
+        ? startStreamPublisher({ store, runtime, sink, name: 'nats', intervalMs: Math.max(config.eventsIntervalMs, 100), leaseMs: 15_000, log })
+        : null;
+      if (nats) eventRelay.onPositioned(() => nats.kick());
+      closers.push(async () => {
+        await eventRelay.stop();
+        await deliveries.stop();
+        await nats?.stop();
+        await sink?.close();
+        http?.close();
+      });
+      eventWork = { relay: eventRelay, deliveries, nats };
+    }
+    const eventApi = {
+      feed: new EventFeed(store),
+      endpoints: new WebhookEndpoints({ store, runtime, resolve: overrides.resolveHost ?? resolveHost, allowPrivate: config.webhookAllowPrivate }),
+      stream: {
+        perMerchant: config.eventStreamsPerMerchant,
+        heartbeatMs: config.eventStreamHeartbeatMs,
+        pollMs: 1_000,
+        ...(eventWork ? { onPositioned: eventWork.relay.onPositioned } : {}),
+      },
+    };
     const rateLimit = config.rateLimitPerSecond > 0 ? { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst || config.rateLimitPerSecond } : null;
     const app = await buildApp({
       gate,
@@ -196,6 +253,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       authFailures: { clock: runtime.clock, perMinute: config.authFailuresPerMinute },
       server: serverLimitsOf(config),
       metricsOnApi: config.metricsPort === undefined,
+      events: eventApi,
       gatewayHealth: { policy: policy.name, view: () => book.view(config.gateways.map((g) => g.name), runtime.clock.now()) },
       probe: {
         database: async () => {
@@ -231,6 +289,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       metrics,
       runtime,
       relay,
+      events: eventWork,
       async listen() {
         if (config.metricsPort !== undefined) {
           const m = await startMetricsServer(metrics, config.host, config.metricsPort);

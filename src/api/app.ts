@@ -18,6 +18,9 @@ import { PROBLEM_TYPE, sendProblem } from './problems.js';
 import { registerGatewayRoutes } from './routes/gateways.js';
 import { registerHealthRoutes, type ReadinessProbe } from './routes/health.js';
 import { registerPaymentRoutes } from './routes/payments.js';
+import { registerEventRoutes, type EventStreamOptions } from './routes/events.js';
+import type { EventFeed } from '../events/feed.js';
+import type { WebhookEndpoints } from '../events/endpoints.js';
 import type { GatewayView } from '../resilience/book.js';
 import { Problem } from './schemas.js';
 import { defaultServerLimits, type ServerLimits } from '../config/config.js';
@@ -45,6 +48,8 @@ export interface AppDeps {
   /** False when `/metrics` is served on a port of its own (IDEM_METRICS_PORT). */
   metricsOnApi?: boolean;
   version?: string;
+  /** The event feed, its stream and webhook endpoints (docs/events.md); absent: no such routes. */
+  events?: { feed: EventFeed; endpoints: WebhookEndpoints; stream: EventStreamOptions };
 }
 
 export { defaultServerLimits, type ServerLimits };
@@ -136,6 +141,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerIdempotency(v1, deps.gate);
     registerPaymentRoutes(v1, deps.payments, deps.gateways);
     if (deps.gatewayHealth) registerGatewayRoutes(v1, deps.gatewayHealth);
+    if (deps.events) registerEventRoutes(v1, deps.events.feed, deps.events.endpoints, deps.events.stream);
   });
   return app;
 }

@@ -121,16 +121,39 @@ export const PaymentList = Type.Object({
   next_cursor: Nullable(Type.String()),
 });
 
+/** The standard transaction metadata on every event (docs/metadata.md). */
+export const EventMetadata = Type.Object(
+  {
+    merchant_id: Type.Optional(Type.String()),
+    payment_id: Type.Optional(Type.String()),
+    idempotency_key: Type.Optional(Type.String()),
+    request_id: Type.Optional(Type.String()),
+    attempt_id: Type.Optional(Type.String()),
+    attempt_no: Type.Optional(Type.Integer()),
+    operation: Type.Optional(Type.String()),
+    gateway: Type.Optional(Type.String()),
+    gateway_key: Type.Optional(Type.String()),
+    trace_id: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+/** One event (docs/events.md). */
+export const Event = Type.Object({
+  id: Type.String(),
+  object: Type.Literal('event'),
+  type: Type.String(),
+  created_at: Type.String({ format: 'date-time' }),
+  merchant_id: Nullable(Type.String()),
+  payment_id: Nullable(Type.String()),
+  sequence: Nullable(Type.Integer()),
+  data: Type.Record(Type.String(), Type.Unknown()),
+  metadata: EventMetadata,
+});
+
 export const PaymentEvents = Type.Object({
   object: Type.Literal('list'),
-  data: Type.Array(
-    Type.Object({
-      id: Type.Integer(),
-      type: Type.String(),
-      data: Type.Record(Type.String(), Type.Unknown()),
-      created_at: Type.String({ format: 'date-time' }),
-    }),
-  ),
+  data: Type.Array(Event),
 });
 
 export const AuthHeaders = Type.Object({ authorization: Type.Optional(Type.String()) });
@@ -143,3 +166,78 @@ export const problemResponses = {
   '4xx': Type.Ref('Problem'),
   '5xx': Type.Ref('Problem'),
 };
+
+export const EventList = Type.Object({
+  object: Type.Literal('list'),
+  data: Type.Array(Event),
+  has_more: Type.Boolean(),
+});
+
+const EVENT_ID = '^evt_[0-9a-z_]{1,64}$';
+const TYPE_LIST = '^[a-z_.]{1,64}(,[a-z_.]{1,64}){0,31}$';
+
+export const EventListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.String({ pattern: '^(100|[1-9][0-9]?)$', description: '1–100, default 20' })),
+    starting_after: Type.Optional(Type.String({ pattern: EVENT_ID, description: 'an event id: the page starts after it' })),
+    type: Type.Optional(Type.String({ pattern: TYPE_LIST, description: 'event types, comma-separated' })),
+  },
+  { additionalProperties: false },
+);
+
+export const EventStreamQuery = Type.Object(
+  {
+    starting_after: Type.Optional(Type.String({ pattern: EVENT_ID })),
+    type: Type.Optional(Type.String({ pattern: TYPE_LIST })),
+  },
+  { additionalProperties: false },
+);
+
+export const EventParams = Type.Object({ id: Type.String({ pattern: EVENT_ID }) });
+
+export const WebhookEndpoint = Type.Object({
+  id: Type.String(),
+  object: Type.Literal('webhook_endpoint'),
+  url: Type.String(),
+  event_types: Nullable(Type.Array(Type.String())),
+  status: Type.Union([Type.Literal('enabled'), Type.Literal('disabled')]),
+  disabled_reason: Nullable(Type.String()),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+  secret: Type.Optional(Type.String({ description: 'whsec_…: shown only when the endpoint is created or its secret rotated' })),
+  previous_secret_expires_at: Type.Optional(Nullable(Type.String({ format: 'date-time' }))),
+});
+
+export const WebhookEndpointList = Type.Object({ object: Type.Literal('list'), data: Type.Array(WebhookEndpoint) });
+
+export const CreateWebhookEndpointBody = Type.Object(
+  {
+    url: Type.String({ minLength: 1, maxLength: 4096 }),
+    event_types: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { minItems: 1, maxItems: 64 })),
+  },
+  { additionalProperties: false },
+);
+export type CreateWebhookEndpointBody = Static<typeof CreateWebhookEndpointBody>;
+
+export const EmptyBody = Type.Object({}, { additionalProperties: false });
+
+export const ReplayBody = Type.Object(
+  {
+    from: Type.String({ format: 'date-time', maxLength: 40 }),
+    to: Type.String({ format: 'date-time', maxLength: 40 }),
+  },
+  { additionalProperties: false },
+);
+export type ReplayBody = Static<typeof ReplayBody>;
+
+export const ReplayAnswer = Type.Object({
+  object: Type.Literal('webhook_replay'),
+  webhook_endpoint: Type.String(),
+  from: Type.String(),
+  to: Type.String(),
+  queued: Type.Integer(),
+  truncated: Type.Boolean(),
+});
+
+export const WebhookEndpointParams = Type.Object({ id: Type.String({ pattern: '^we_[0-9a-z]{1,64}$' }) });
+export const DeletedWebhookEndpoint = Type.Object({ id: Type.String(), object: Type.Literal('webhook_endpoint'), deleted: Type.Literal(true) });

@@ -84,6 +84,15 @@ export interface Config extends ServerLimits {
   authCacheMs: number;
   /** When set, `/metrics` is served on this port only (not on the API port). */
   metricsPort: number | undefined;
+  /** Events (docs/events.md): positioning and delivery interval, webhook limits, streams, NATS. */
+  eventsIntervalMs: number;
+  webhookAllowPrivate: boolean;
+  webhookTimeoutMs: number;
+  webhookPerEndpoint: number;
+  webhookMaxInFlight: number;
+  eventStreamsPerMerchant: number;
+  eventStreamHeartbeatMs: number;
+  natsUrl: string | undefined;
 }
 
 export interface Flags {
@@ -133,6 +142,14 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     maxRequestsPerSocket: integer('IDEM_MAX_REQUESTS_PER_SOCKET', env.IDEM_MAX_REQUESTS_PER_SOCKET, defaultServerLimits.maxRequestsPerSocket, 0, 100_000_000),
     authFailuresPerMinute: integer('IDEM_AUTH_FAILURES_PER_MINUTE', env.IDEM_AUTH_FAILURES_PER_MINUTE, 120, 0, 1_000_000),
     authCacheMs: integer('IDEM_AUTH_CACHE_MS', env.IDEM_AUTH_CACHE_MS, 10_000, 0, 600_000),
+    eventsIntervalMs: integer('IDEM_EVENTS_INTERVAL_MS', env.IDEM_EVENTS_INTERVAL_MS, 50, 5, 60_000),
+    webhookAllowPrivate: env.IDEM_WEBHOOK_ALLOW_PRIVATE === '1',
+    webhookTimeoutMs: integer('IDEM_WEBHOOK_TIMEOUT_MS', env.IDEM_WEBHOOK_TIMEOUT_MS, 10_000, 100, 60_000),
+    webhookPerEndpoint: integer('IDEM_WEBHOOK_PER_ENDPOINT', env.IDEM_WEBHOOK_PER_ENDPOINT, 16, 1, 256),
+    webhookMaxInFlight: integer('IDEM_WEBHOOK_MAX_IN_FLIGHT', env.IDEM_WEBHOOK_MAX_IN_FLIGHT, 64, 1, 4096),
+    eventStreamsPerMerchant: integer('IDEM_EVENT_STREAMS_PER_MERCHANT', env.IDEM_EVENT_STREAMS_PER_MERCHANT, 5, 1, 1_000),
+    eventStreamHeartbeatMs: integer('IDEM_EVENT_STREAM_HEARTBEAT_MS', env.IDEM_EVENT_STREAM_HEARTBEAT_MS, 15_000, 100, 600_000),
+    natsUrl: nonEmpty(env.IDEM_NATS_URL),
     metricsPort: env.IDEM_METRICS_PORT === undefined || env.IDEM_METRICS_PORT.trim() === '' ? undefined : integer('IDEM_METRICS_PORT', env.IDEM_METRICS_PORT, 0, 0, 65_535),
   };
 }

@@ -7,11 +7,13 @@ import { sleep, type Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
 import { staticPolicy, type RetryPolicy } from '../resilience/policy.js';
 import { decideNext, firstMove, isFinal, mayHaveExecuted, outcomeOfLookup, settleNotProcessed, type DecisionFacts, type Step } from './decide.js';
-import type { AttemptRow, PaymentRow } from './rows.js';
+import { toView, type AttemptRow, type PaymentRow } from './rows.js';
 import type { PaymentRenderer, PaymentRequestKind } from './result.js';
 import { canTransition, type PaymentStatus } from './states.js';
 import { invalidState, validateCapture, validateRefund, validateVoid, type ValidRequest } from './validate.js';
-import type { PaymentEventView, PaymentView } from './view.js';
+import type { PaymentView } from './view.js';
+import { pickMetadata, type TransactionMetadata } from '../events/metadata.js';
+import { eventView, type EventView } from '../events/model.js';
 
 export interface CreatePaymentInput {
   amount: number;
@@ -37,6 +39,12 @@ export interface PaymentServiceOptions {
   log?: { info(obj: object, msg: string): void };
 }
 
+/**
+ * What a request adds to the metadata of the events it writes (docs/metadata.md): the fields
+ * the payment, attempt and key do not know.
+ */
+export type RequestMetadata = Pick<TransactionMetadata, 'request_id' | 'trace_id'>;
+
 /** A payment and its open attempt, as the transaction that wrote them committed them. */
 type Opened = { payment: PaymentRow; attempt: AttemptRow };
 
@@ -58,7 +66,7 @@ export class PaymentService {
   }
 
   /** `POST /v1/payments`: creates the payment and authorizes it (and captures if automatic). */
-  async create(merchantId: string, idempotencyKey: string, input: CreatePaymentInput, claim: Claim): Promise<OperationResult> {
+  async create(merchantId: string, idempotencyKey: string, input: CreatePaymentInput, claim: Claim, meta: RequestMetadata = {}): Promise<OperationResult> {
     const { store, runtime, gateways } = this.o;
     let paymentId = claim.resourceId;
     let opened: Opened | undefined;
@@ -85,38 +93,38 @@ export class PaymentService {
           created_at: now,
           updated_at: now,
         });
-        await tx.insertEvent(id, 'payment.created', { idempotency_key: idempotencyKey, amount: input.amount, currency: input.currency }, now);
-        const attempt = await this.openAttempt(tx, id, 'authorize', 1, gateway, input.amount, idempotencyKey, now);
+        await this.emit(tx, payment, null, meta, 'payment.created', { payment: paymentSnapshot(payment) }, now);
+        const attempt = await this.openAttempt(tx, payment, 'authorize', 1, gateway, input.amount, idempotencyKey, now, meta);
         await claim.bindResource(tx, id);
         return { payment, attempt };
       });
       paymentId = id;
     }
-    return this.drive(merchantId, paymentId, 'create', claim, opened);
+    return this.drive(merchantId, paymentId, 'create', claim, meta, opened);
   }
 
   /** `POST /v1/payments/{id}/capture`: all of the authorization, or `amount` of it. */
-  capture(merchantId: string, idempotencyKey: string, paymentId: string, amount: number | undefined, claim: Claim): Promise<OperationResult> {
-    return this.begin(merchantId, idempotencyKey, paymentId, 'capture', claim, (p) => validateCapture(p, amount));
+  capture(merchantId: string, idempotencyKey: string, paymentId: string, amount: number | undefined, claim: Claim, meta: RequestMetadata = {}): Promise<OperationResult> {
+    return this.begin(merchantId, idempotencyKey, paymentId, 'capture', claim, (p) => validateCapture(p, amount), meta);
   }
 
   /** `POST /v1/payments/{id}/void`: cancels an uncaptured authorization. */
-  void(merchantId: string, idempotencyKey: string, paymentId: string, claim: Claim): Promise<OperationResult> {
-    return this.begin(merchantId, idempotencyKey, paymentId, 'void', claim, validateVoid);
+  void(merchantId: string, idempotencyKey: string, paymentId: string, claim: Claim, meta: RequestMetadata = {}): Promise<OperationResult> {
+    return this.begin(merchantId, idempotencyKey, paymentId, 'void', claim, validateVoid, meta);
   }
 
   /** `POST /v1/payments/{id}/refunds`: all that is left of the capture, or `amount` of it. */
-  refund(merchantId: string, idempotencyKey: string, paymentId: string, amount: number | undefined, claim: Claim): Promise<OperationResult> {
-    return this.begin(merchantId, idempotencyKey, paymentId, 'refund', claim, (p) => validateRefund(p, amount));
+  refund(merchantId: string, idempotencyKey: string, paymentId: string, amount: number | undefined, claim: Claim, meta: RequestMetadata = {}): Promise<OperationResult> {
+    return this.begin(merchantId, idempotencyKey, paymentId, 'refund', claim, (p) => validateRefund(p, amount), meta);
   }
 
   /**
    * Finishes a request whose owner is gone (recovery, or a retry that took the key over):
    * drives the payment's open attempt to an end and answers as that request would have.
    */
-  resume(merchantId: string, kind: PaymentRequestKind, claim: Claim): Promise<OperationResult> {
+  resume(merchantId: string, kind: PaymentRequestKind, claim: Claim, meta: RequestMetadata = {}): Promise<OperationResult> {
     if (claim.resourceId === null) throw new Error(`nothing to resume for key ${claim.key}`);
-    return this.drive(merchantId, claim.resourceId, kind, claim);
+    return this.drive(merchantId, claim.resourceId, kind, claim, meta);
   }
 
   async get(merchantId: string, id: string): Promise<PaymentView> {
@@ -134,10 +142,11 @@ export class PaymentService {
     return { data, has_more: hasMore, next_cursor: hasMore && last ? encodeCursor(last) : null };
   }
 
-  async events(merchantId: string, id: string): Promise<PaymentEventView[]> {
+  /** The payment's events in sequence order (docs/events.md). */
+  async events(merchantId: string, id: string): Promise<EventView[]> {
     const p = await this.o.store.findPayment(merchantId, id);
     if (!p) throw notFound(id);
-    return this.o.store.listEvents(id);
+    return (await this.o.store.listEvents(id)).map(eventView);
   }
 
   /** Validates and persists the start of a capture / void / refund, then drives it. */
@@ -148,6 +157,7 @@ export class PaymentService {
     kind: Exclude<PaymentRequestKind, 'create'>,
     claim: Claim,
     validate: (p: PaymentRow) => ValidRequest,
+    meta: RequestMetadata,
   ): Promise<OperationResult> {
     if (claim.resourceId === null) {
       await this.o.store.transaction(async (tx) => {
@@ -156,13 +166,13 @@ export class PaymentService {
         const p = await tx.findPayment(merchantId, paymentId, true);
         if (!p) throw notFound(paymentId);
         const { to, amount } = validate(p);
-        await this.transition(tx, p, to, { amount_requested: amount }, now);
+        const moved = await this.transition(tx, p, to, { amount_requested: amount }, now, { key: idempotencyKey, attempt: null, meta });
         const attemptNo = (await tx.lastAttemptNo(p.id, kind)) + 1;
-        await this.openAttempt(tx, p.id, kind, attemptNo, p.gateway!, amount, idempotencyKey, now);
+        await this.openAttempt(tx, moved, kind, attemptNo, p.gateway!, amount, idempotencyKey, now, meta);
         await claim.bindResource(tx, p.id);
       });
     }
-    return this.drive(merchantId, paymentId, kind, claim);
+    return this.drive(merchantId, paymentId, kind, claim, meta);
   }
 
   /**
@@ -172,7 +182,7 @@ export class PaymentService {
    * was unknown, so the gateway executes it once. `opened` is what the caller has just
    * written and committed, so the first round does not read it back.
    */
-  private async drive(merchantId: string, paymentId: string, kind: PaymentRequestKind, claim: Claim, opened?: Opened): Promise<OperationResult> {
+  private async drive(merchantId: string, paymentId: string, kind: PaymentRequestKind, claim: Claim, meta: RequestMetadata, opened?: Opened): Promise<OperationResult> {
     const { store, runtime } = this.o;
     let known = opened;
     // A resumed request's open attempt may have been sent by an earlier owner; every later
@@ -197,9 +207,9 @@ export class PaymentService {
         const now = this.now();
         const current = await tx.findPayment(merchantId, paymentId, true);
         if (!current) throw notFound(paymentId);
-        await this.recordOutcome(tx, current, attempt, outcome, now);
+        await this.recordOutcome(tx, current, attempt, outcome, now, meta);
         step = decideNext(current, attempt, outcome, await this.factsFor(tx, current, attempt, outcome), this.policy);
-        await this.apply(tx, current, attempt, step, now);
+        await this.apply(tx, current, attempt, step, now, meta);
         if (!isFinal(step)) return null;
         const payment = (await tx.loadView(merchantId, paymentId))!;
         const response = this.o.render({ request: kind, outcome: 'final', payment, declineCode: step.kind === 'decline' ? step.declineCode : null });
@@ -288,7 +298,9 @@ export class PaymentService {
   }
 
   /** Records the gateway's answer on the attempt, with its timeline event. */
-  private async recordOutcome(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, outcome: GatewayOutcome, now: Date): Promise<void> {
+  private async recordOutcome(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, outcome: GatewayOutcome, now: Date, meta: RequestMetadata): Promise<void> {
+    const attemptEvent = (t: StoreOps, pay: PaymentRow, a: AttemptRow, type: string, data: Record<string, unknown>, at: Date) =>
+      this.attemptEvent(t, pay, a, meta, type, data, at);
     switch (outcome.class) {
       case 'success':
         await tx.recordAttempt(attempt, { status: 'succeeded', gatewayReference: outcome.transactionId }, now);
@@ -316,30 +328,38 @@ export class PaymentService {
   }
 
   /** Writes the decided step: the state change and its ledger entry, or the next attempt. */
-  private async apply(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, step: Step, now: Date): Promise<void> {
+  private async apply(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, step: Step, now: Date, meta: RequestMetadata): Promise<void> {
     const open = (gateway: string, attemptNo: number, relayDelayMs?: number) =>
-      this.openAttempt(tx, p.id, attempt.operation, attemptNo, gateway, attempt.amount, attempt.idempotency_key, now, relayDelayMs);
+      this.openAttempt(tx, p, attempt.operation, attemptNo, gateway, attempt.amount, attempt.idempotency_key, now, meta, relayDelayMs);
+    const by = { key: attempt.idempotency_key, attempt, meta };
     switch (step.kind) {
-      case 'success':
+      case 'success': {
         await tx.postEntry(p.id, p.currency, step.entry, now);
-        if (step.status !== null) return this.transition(tx, p, step.status, step.changes, now);
-        await tx.updatePayment(p, step.changes, now);
-        await this.openAttempt(tx, p.id, 'capture', (await tx.lastAttemptNo(p.id, 'capture')) + 1, attempt.gateway, attempt.amount, attempt.idempotency_key, now);
+        if (step.status !== null) {
+          await this.transition(tx, p, step.status, step.changes, now, by);
+          return;
+        }
+        const authorized = await tx.updatePayment(p, step.changes, now);
+        await this.openAttempt(tx, authorized, 'capture', (await tx.lastAttemptNo(p.id, 'capture')) + 1, attempt.gateway, attempt.amount, attempt.idempotency_key, now, meta);
         return;
+      }
       case 'decline':
-        return this.transition(tx, p, step.status, { decline_code: step.declineCode, amount_requested: null }, now);
+        await this.transition(tx, p, step.status, { decline_code: step.declineCode, amount_requested: null }, now, by);
+        return;
       case 'retry':
         await open(attempt.gateway, step.attemptNo);
-        return attemptEvent(tx, p, attempt, 'attempt.retry_scheduled', { next_attempt_no: step.attemptNo, backoff_ms: step.backoffMs }, now);
-      case 'failover':
-        await tx.updatePayment(p, { gateway: step.gateway }, now);
-        await open(step.gateway, step.attemptNo);
-        return attemptEvent(tx, p, attempt, 'payment.failover', { from: attempt.gateway, to: step.gateway }, now);
+        return this.attemptEvent(tx, p, attempt, meta, 'attempt.retry_scheduled', { next_attempt_no: step.attemptNo, backoff_ms: step.backoffMs }, now);
+      case 'failover': {
+        const moved = await tx.updatePayment(p, { gateway: step.gateway }, now);
+        await this.openAttempt(tx, moved, attempt.operation, step.attemptNo, step.gateway, attempt.amount, attempt.idempotency_key, now, meta);
+        return this.attemptEvent(tx, moved, attempt, meta, 'payment.failover', { from: attempt.gateway, to: step.gateway }, now);
+      }
       case 'fail':
-        return this.transition(tx, p, 'failed', {}, now);
+        await this.transition(tx, p, 'failed', {}, now, by);
+        return;
       case 'defer':
         await open(attempt.gateway, step.attemptNo, step.afterMs);
-        return attemptEvent(tx, p, attempt, 'attempt.deferred', { next_attempt_no: step.attemptNo }, now);
+        return this.attemptEvent(tx, p, attempt, meta, 'attempt.deferred', { next_attempt_no: step.attemptNo }, now);
       case 'pending':
         return;
     }
@@ -348,29 +368,73 @@ export class PaymentService {
   /** Writes an attempt and its outbox row; the relay runs it if the caller does not. */
   private async openAttempt(
     tx: StoreOps,
-    paymentId: string,
+    payment: PaymentRow,
     operation: GatewayOperation,
     attemptNo: number,
     gateway: string,
     amount: number,
     idempotencyKey: string | null,
     now: Date,
+    meta: RequestMetadata,
     relayDelayMs = this.relayDelayMs,
   ): Promise<AttemptRow> {
     const id = newId(this.o.runtime.random, 'att');
-    const key = gatewayKey(paymentId, operation, attemptNo);
+    const key = gatewayKey(payment.id, operation, attemptNo);
     const attempt = await tx.insertAttempt(
-      { id, payment_id: paymentId, operation, attempt_no: attemptNo, gateway, gateway_key: key, amount, idempotency_key: idempotencyKey, created_at: now },
+      { id, payment_id: payment.id, operation, attempt_no: attemptNo, gateway, gateway_key: key, amount, idempotency_key: idempotencyKey, created_at: now },
       new Date(now.getTime() + relayDelayMs),
     );
-    await tx.insertEvent(paymentId, 'attempt.started', { attempt_id: id, operation, attempt_no: attemptNo, gateway, gateway_key: key }, now);
+    await this.attemptEvent(tx, payment, attempt, meta, 'attempt.started', {}, now);
     return attempt;
   }
 
-  private async transition(tx: StoreOps, payment: PaymentRow, to: PaymentStatus, changes: PaymentChanges, now: Date): Promise<void> {
+  /** Changes the payment's status (the state machine allowing) and writes its event; returns the new row. */
+  private async transition(
+    tx: StoreOps,
+    payment: PaymentRow,
+    to: PaymentStatus,
+    changes: PaymentChanges,
+    now: Date,
+    by: { key: string | null; attempt: AttemptRow | null; meta: RequestMetadata },
+  ): Promise<PaymentRow> {
     if (!canTransition(payment.status, to)) throw invalidState(payment, to);
-    await tx.updatePayment(payment, { ...changes, status: to }, now);
-    await tx.insertEvent(payment.id, `payment.${to}`, {}, now);
+    const moved = await tx.updatePayment(payment, { ...changes, status: to }, now);
+    await this.emit(tx, moved, by.attempt, { ...by.meta, ...(by.key !== null ? { idempotency_key: by.key } : {}) }, `payment.${to}`, { payment: paymentSnapshot(moved) }, now);
+    return moved;
+  }
+
+  /** A timeline event about one attempt: the attempt as it stands, and what the event adds. */
+  private attemptEvent(tx: StoreOps, p: PaymentRow, a: AttemptRow, meta: RequestMetadata, type: string, data: Record<string, unknown>, now: Date): Promise<void> {
+    const attempt = { id: a.id, operation: a.operation, attempt_no: a.attempt_no, gateway: a.gateway, gateway_key: a.gateway_key, amount: a.amount };
+    return this.emit(tx, p, a, { ...meta, ...(a.idempotency_key !== null ? { idempotency_key: a.idempotency_key } : {}) }, type, { attempt, ...data }, now);
+  }
+
+  /**
+   * Writes one payment event in the caller's transaction (docs/events.md), with the standard
+   * metadata: the payment's, the attempt's when there is one, and the request's.
+   */
+  private emit(
+    tx: StoreOps,
+    p: Pick<PaymentRow, 'id' | 'merchant_id' | 'idempotency_key'>,
+    a: AttemptRow | null,
+    meta: RequestMetadata & { idempotency_key?: string },
+    type: string,
+    data: Record<string, unknown>,
+    now: Date,
+  ): Promise<void> {
+    const metadata = pickMetadata({
+      merchant_id: p.merchant_id,
+      payment_id: p.id,
+      idempotency_key: meta.idempotency_key ?? p.idempotency_key,
+      request_id: meta.request_id,
+      attempt_id: a?.id,
+      attempt_no: a?.attempt_no,
+      operation: a?.operation,
+      gateway: a?.gateway,
+      gateway_key: a?.gateway_key,
+      trace_id: meta.trace_id,
+    });
+    return tx.insertEvent({ id: newId(this.o.runtime.random, 'evt'), type, merchantId: p.merchant_id, paymentId: p.id, data, metadata, createdAt: now });
   }
 
   private now(): Date {
@@ -378,9 +442,10 @@ export class PaymentService {
   }
 }
 
-/** A timeline event about one attempt. */
-function attemptEvent(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, type: string, data: Record<string, unknown>, now: Date): Promise<void> {
-  return tx.insertEvent(p.id, type, { attempt_id: attempt.id, gateway: attempt.gateway, operation: attempt.operation, gateway_key: attempt.gateway_key, ...data }, now);
+/** The payment as its events carry it: the API's view without the attempts. */
+function paymentSnapshot(p: PaymentRow): Omit<PaymentView, 'attempts'> {
+  const { attempts: _attempts, ...rest } = toView(p, []);
+  return rest;
 }
 
 /** The decline code of the request's last attempt, when it ended in a decline. */

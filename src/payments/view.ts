@@ -36,10 +36,3 @@ export interface AttemptView {
   created_at: string;
   completed_at: string | null;
 }
-
-export interface PaymentEventView {
-  id: number;
-  type: string;
-  data: Record<string, unknown>;
-  created_at: string;
-}

@@ -2,7 +2,9 @@ import type { GatewayOperation } from '../gateways/port.js';
 import type { ClaimResult, KeyRequest, KeyRow, StoredResponse } from '../idempotency/store.js';
 import type { BooksSummary, JournalEntry, LedgerEvent } from '../ledger/ledger.js';
 import type { AttemptRow, PaymentRow } from '../payments/rows.js';
-import type { PaymentEventView, PaymentView } from '../payments/view.js';
+import type { NewPaymentEvent, NewSystemEvent, StoredEvent } from '../events/model.js';
+import type { DeliveryUpdate, DeliveryWork, EndpointRow } from '../events/webhooks.js';
+import type { PaymentView } from '../payments/view.js';
 
 /** Idempotency keys: claims, fenced writes, expiry (semantics in src/idempotency/store.ts and docs/architecture.md). */
 export interface KeyStore {
@@ -59,11 +61,71 @@ export interface PaymentStore {
   countAttempts(paymentId: string, operation: GatewayOperation, gateway: string): Promise<number>;
   /** Compare-and-set from pending/unknown; closes the outbox row unless the result is `unknown`. Throws `StaleWriteError`. */
   recordAttempt(attempt: AttemptRow, result: AttemptResult, now: Date): Promise<void>;
-  insertEvent(paymentId: string, type: string, data: Record<string, unknown>, now: Date): Promise<void>;
   loadView(merchantId: string, id: string): Promise<PaymentView | null>;
   /** Newest first by (created_at, id), strictly after the cursor. */
   listViews(merchantId: string, limit: number, after: { createdAt: string; id: string } | null): Promise<PaymentView[]>;
-  listEvents(paymentId: string): Promise<PaymentEventView[]>;
+}
+
+/**
+ * Events (docs/events.md): written in the caller's transaction, positioned in the feed after
+ * commit by the event relay, read by the feed, the stream and the publishers.
+ */
+export interface EventStore {
+  /** A payment event; its `seq` is the payment's next (the caller holds the payment's row). */
+  insertEvent(e: NewPaymentEvent): Promise<void>;
+  /**
+   * An event about no payment: a merchant's (webhook endpoint disabled, a reconciliation case)
+   * or the system's (`merchantId` null: a gateway's health changed). Written in the caller's
+   * transaction, like a payment event.
+   */
+  insertSystemEvent(e: NewSystemEvent): Promise<void>;
+  /** A payment's events in sequence order. */
+  listEvents(paymentId: string): Promise<StoredEvent[]>;
+  /**
+   * Gives the next feed positions to up to `limit` committed events that have none, oldest
+   * write first, and fans each out to the enabled webhook endpoints of its merchant that
+   * subscribe to its type (one pending delivery each, due at `now`). Must run inside a
+   * transaction: it holds the feed head's row lock until commit, so passes never overlap.
+   */
+  positionEvents(now: Date, limit: number): Promise<{ positioned: number; deliveries: number }>;
+  /**
+   * Positioned events after `afterPosition`, in feed order: one merchant's (`merchantId`), or
+   * every event, system ones included (`null`, for the publishers); optionally of some types.
+   */
+  listFeed(merchantId: string | null, afterPosition: number, limit: number, types?: readonly string[]): Promise<StoredEvent[]>;
+  /** One of the merchant's events by id (positioned or not yet). */
+  findEvent(merchantId: string, id: string): Promise<StoredEvent | null>;
+  /** Takes the publisher's lease if it is free at `now` (a new fence); null if another holds it. */
+  claimPublisher(name: string, now: number, leaseMs: number): Promise<{ position: number; fence: number } | null>;
+  /** Moves the publisher's cursor to `position` and extends its lease, if `fence` still holds it. */
+  advancePublisher(name: string, fence: number, position: number, leaseUntil: number): Promise<boolean>;
+}
+
+/** Webhook endpoints and their deliveries (src/events/webhooks.ts holds the rules). */
+export interface WebhookStore {
+  insertEndpoint(e: Omit<EndpointRow, 'failingSince' | 'disabledReason' | 'previousSecret' | 'previousSecretUntil' | 'updatedAt'>): Promise<EndpointRow>;
+  /** The merchant's endpoints, oldest first. */
+  listEndpoints(merchantId: string): Promise<EndpointRow[]>;
+  findEndpoint(merchantId: string, id: string): Promise<EndpointRow | null>;
+  /** Enables or disables; returns the endpoint as it now is, null if there is none. `changed` is false if it already was. */
+  setEndpointStatus(merchantId: string, id: string, status: EndpointRow['status'], reason: string | null, now: Date): Promise<{ endpoint: EndpointRow; changed: boolean } | null>;
+  /** A new secret; the old one is still signed with until `previousUntil`. */
+  rotateEndpointSecret(merchantId: string, id: string, secret: string, previousUntil: Date, now: Date): Promise<EndpointRow | null>;
+  /** Deletes the endpoint and its deliveries; false if there was none. */
+  deleteEndpoint(merchantId: string, id: string): Promise<boolean>;
+  /**
+   * Leases up to `limit` due pending deliveries of enabled endpoints, oldest due first,
+   * skipping rows another claimer holds, never one whose payment has an earlier pending
+   * delivery to the same endpoint (per-payment order), and no more per endpoint than
+   * `perEndpoint` less what the caller already has in flight there (`busy`).
+   */
+  claimDeliveries(now: number, limit: number, leaseMs: number, perEndpoint: number, busy: ReadonlyMap<string, number>): Promise<DeliveryWork[]>;
+  /** Writes the result of one send and ends the lease, if `fence` still holds it; false otherwise. */
+  finishDelivery(id: number, fence: number, update: DeliveryUpdate, now: Date): Promise<boolean>;
+  /** Notes a success (clears `failingSince`) or a failure (sets it if unset); returns `failingSince`. */
+  noteEndpointResult(endpointId: string, ok: boolean, now: Date): Promise<Date | null>;
+  /** Queues the endpoint's events created in [from, to) again (new deliveries, same event ids); returns how many. */
+  replayDeliveries(merchantId: string, endpointId: string, from: Date, to: Date, now: Date, limit: number): Promise<number>;
 }
 
 /** The double-entry journal (src/ledger/ledger.ts holds the pure postings). */
@@ -104,9 +166,9 @@ export interface OutboxStore {
  *
  * Times are milliseconds on Idem's clock (or `Date`s from it); nothing reads a database clock.
  */
-export type StoreOps = KeyStore & MerchantStore & PaymentStore & LedgerStore & OutboxStore;
+export type StoreOps = KeyStore & MerchantStore & PaymentStore & LedgerStore & OutboxStore & EventStore & WebhookStore;
 
-export interface Store extends KeyStore, MerchantStore, PaymentStore, LedgerStore, OutboxStore {
+export interface Store extends KeyStore, MerchantStore, PaymentStore, LedgerStore, OutboxStore, EventStore, WebhookStore {
   readonly kind: 'postgres' | 'pglite' | 'memory';
   /** Runs `fn` atomically: all its writes commit together, or none if it throws. */
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T>;
@@ -149,13 +211,20 @@ export const keyOpNames = [
 export const merchantOpNames = ['insertMerchant', 'merchantForKeyHash', 'countMerchants', 'merchantExists', 'listApiKeys', 'insertApiKey', 'revokeApiKeys'] as const satisfies ReadonlyArray<keyof MerchantStore>;
 export const paymentOpNames = [
   'insertPayment', 'findPayment', 'updatePayment', 'insertAttempt', 'findOpenAttempt', 'lastAttemptNo', 'countAttempts',
-  'recordAttempt', 'insertEvent', 'loadView', 'listViews', 'listEvents',
+  'recordAttempt', 'loadView', 'listViews',
 ] as const satisfies ReadonlyArray<keyof PaymentStore>;
 export const ledgerOpNames = ['postEntry', 'listEntries', 'summarizeBooks'] as const satisfies ReadonlyArray<keyof LedgerStore>;
 export const outboxOpNames = ['claimDueWork', 'rescheduleWork', 'guardWork'] as const satisfies ReadonlyArray<keyof OutboxStore>;
+export const eventOpNames = [
+  'insertEvent', 'insertSystemEvent', 'listEvents', 'positionEvents', 'listFeed', 'findEvent', 'claimPublisher', 'advancePublisher',
+] as const satisfies ReadonlyArray<keyof EventStore>;
+export const webhookOpNames = [
+  'insertEndpoint', 'listEndpoints', 'findEndpoint', 'setEndpointStatus', 'rotateEndpointSecret', 'deleteEndpoint',
+  'claimDeliveries', 'finishDelivery', 'noteEndpointResult', 'replayDeliveries',
+] as const satisfies ReadonlyArray<keyof WebhookStore>;
 
 /** Every operation of {@link StoreOps}. */
-export const storeOpNames = [...keyOpNames, ...merchantOpNames, ...paymentOpNames, ...ledgerOpNames, ...outboxOpNames] as const;
+export const storeOpNames = [...keyOpNames, ...merchantOpNames, ...paymentOpNames, ...ledgerOpNames, ...outboxOpNames, ...eventOpNames, ...webhookOpNames] as const;
 
 /** Type-checks only while `names` lists every operation of `T`. */
 type NamesAll<T, N extends ReadonlyArray<keyof T>> = [Exclude<keyof T, N[number]>] extends [never] ? true : false;
@@ -164,6 +233,8 @@ true satisfies NamesAll<MerchantStore, typeof merchantOpNames>;
 true satisfies NamesAll<PaymentStore, typeof paymentOpNames>;
 true satisfies NamesAll<LedgerStore, typeof ledgerOpNames>;
 true satisfies NamesAll<OutboxStore, typeof outboxOpNames>;
+true satisfies NamesAll<EventStore, typeof eventOpNames>;
+true satisfies NamesAll<WebhookStore, typeof webhookOpNames>;
 
 /**
  * One `StoreOps` object from one implementation per aggregate, each method bound to its
@@ -175,6 +246,8 @@ export function assembleOps(parts: {
   payments: PaymentStore;
   ledger: LedgerStore;
   outbox: OutboxStore;
+  events: EventStore;
+  webhooks: WebhookStore;
 }): StoreOps {
   const ops: Record<string, unknown> = {};
   const take = (impl: object, names: readonly string[]) => {
@@ -185,5 +258,7 @@ export function assembleOps(parts: {
   take(parts.payments, paymentOpNames);
   take(parts.ledger, ledgerOpNames);
   take(parts.outbox, outboxOpNames);
+  take(parts.events, eventOpNames);
+  take(parts.webhooks, webhookOpNames);
   return ops as unknown as StoreOps;
 }

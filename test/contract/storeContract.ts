@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewayOperation } from '../../src/gateways/port.js';
 import type { KeyRequest } from '../../src/idempotency/store.js';
 import { StaleWriteError, type AttemptRow, type PaymentRow } from '../../src/payments/rows.js';
+import type { NewPaymentEvent } from '../../src/events/model.js';
 import type { NewPayment, Store } from '../../src/store/port.js';
 
 export interface OpenedStore {
@@ -236,7 +237,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
             await tx.bindKeyResource(c.merchant, 'k', own.fence, 'pay_x');
             const p = await tx.insertPayment(c.newPayment('pay_x'));
             await tx.insertAttempt(c.newAttempt(p, 'authorize', 1), c.date(0));
-            await tx.insertEvent(p.id, 'payment.created', {}, c.date(0));
+            await tx.insertEvent(c.event(p, 'payment.created', {}, 0));
             await tx.postEntry(p.id, 'EUR', { kind: 'authorize', amount: 100 }, c.date(0));
             expect(await tx.findPayment(c.merchant, c.id('pay_x'))).not.toBeNull(); // its own writes
             throw boom;
@@ -341,7 +342,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         // Inside a transaction the stale write fails it as a whole.
         await expect(
           c.store.transaction(async (tx) => {
-            await tx.insertEvent(p.id, 'x', {}, c.date(8));
+            await tx.insertEvent(c.event(p, 'x', {}, 8));
             await tx.updatePayment(q, { status: 'voiding' }, c.date(8));
           }),
         ).rejects.toBeInstanceOf(StaleWriteError);
@@ -448,14 +449,14 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
     describe('events and views', () => {
       test('events come back in insertion order with their data as objects', async (c) => {
         const p = await c.store.insertPayment(c.newPayment('pay_1'));
-        await c.store.insertEvent(p.id, 'payment.created', { amount: 1000, nested: { a: [1, 2] } }, c.date(1));
-        await c.store.insertEvent(p.id, 'payment.authorized', {}, c.date(0));
+        await c.store.insertEvent(c.event(p, 'payment.created', { amount: 1000, nested: { a: [1, 2] } }, 1));
+        await c.store.insertEvent(c.event(p, 'payment.authorized', {}, 0));
         const events = await c.store.listEvents(p.id);
-        expect(events).toEqual([
-          { id: expect.any(Number), type: 'payment.created', data: { amount: 1000, nested: { a: [1, 2] } }, created_at: c.date(1).toISOString() },
-          { id: expect.any(Number), type: 'payment.authorized', data: {}, created_at: c.date(0).toISOString() },
+        expect(events.map((e) => [e.type, e.data, e.createdAt.toISOString(), e.seq, e.position])).toEqual([
+          ['payment.created', { amount: 1000, nested: { a: [1, 2] } }, c.date(1).toISOString(), 1, null],
+          ['payment.authorized', {}, c.date(0).toISOString(), 2, null],
         ]);
-        expect(events[1]!.id).toBeGreaterThan(events[0]!.id);
+        await c.store.transaction((tx) => tx.positionEvents(c.date(0), 1000));
       });
 
       test('loadView shows the payment and its attempts (created_at, operation, attempt_no) with ISO times', async (c) => {
@@ -676,6 +677,183 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect(listed[1]!.createdAt.getTime()).toBe(c.t(1000));
       });
     });
+
+    describe('the event feed and webhooks', () => {
+      const position = (c: Case) => c.store.transaction((tx) => tx.positionEvents(c.date(0), 10_000));
+
+      test('payment events number 1, 2, 3 per payment; system events have none; ids are unique', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        const q = await c.store.insertPayment(c.newPayment('pay_2'));
+        await c.store.transaction(async (tx) => {
+          await tx.insertEvent(c.event(p, 'payment.created'));
+          await tx.insertEvent(c.event(q, 'payment.created'));
+          await tx.insertEvent(c.event(p, 'attempt.started'));
+          await tx.insertSystemEvent({ id: `evt_sys_${c.n}`, type: 'gateway.health_changed', merchantId: null, data: { gateway: 'g1' }, metadata: { gateway: 'g1' }, createdAt: c.date(1) });
+          await tx.insertSystemEvent({ id: `evt_mer_${c.n}`, type: 'webhook_endpoint.disabled', merchantId: c.merchant, data: {}, metadata: { merchant_id: c.merchant }, createdAt: c.date(1) });
+        });
+        expect((await c.store.listEvents(p.id)).map((e) => [e.type, e.seq, e.metadata])).toEqual([
+          ['payment.created', 1, { merchant_id: c.merchant, payment_id: p.id, idempotency_key: 'idem-1' }],
+          ['attempt.started', 2, { merchant_id: c.merchant, payment_id: p.id, idempotency_key: 'idem-1' }],
+        ]);
+        expect((await c.store.listEvents(q.id)).map((e) => e.seq)).toEqual([1]);
+        const dup = { ...c.event(p, 'payment.authorized'), id: (await c.store.listEvents(p.id))[0]!.id };
+        await expect(c.store.insertEvent(dup)).rejects.toMatchObject({ code: '23505' });
+        await position(c);
+        const mine = await c.store.findEvent(c.merchant, `evt_mer_${c.n}`);
+        expect(mine).toMatchObject({ paymentId: null, seq: null, merchantId: c.merchant, type: 'webhook_endpoint.disabled' });
+        expect(await c.store.findEvent(c.merchant, `evt_sys_${c.n}`)).toBeNull(); // no merchant's
+        const all = await c.store.listFeed(null, mine!.position! - 10, 100);
+        expect(all.some((e) => e.id === `evt_sys_${c.n}`)).toBe(true);
+      });
+
+      test('the feed shows positioned events only, in write order, per merchant, after a position, by type', async (c) => {
+        const other = await c.newMerchant();
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        const o = await c.store.insertPayment(c.newPayment('pay_2', { merchant_id: other }));
+        await c.store.insertEvent(c.event(p, 'payment.created'));
+        await c.store.insertEvent(c.event(o, 'payment.created'));
+        await c.store.insertEvent(c.event(p, 'attempt.started'));
+        expect(await c.store.listFeed(c.merchant, 0, 100)).toEqual([]);
+        expect(await c.store.findEvent(c.merchant, (await c.store.listEvents(p.id))[0]!.id)).toMatchObject({ position: null });
+        await position(c);
+        const feed = await c.store.listFeed(c.merchant, 0, 100);
+        expect(feed.map((e) => e.type)).toEqual(['payment.created', 'attempt.started']);
+        expect(feed[1]!.position).toBeGreaterThan(feed[0]!.position!);
+        expect((await c.store.listFeed(c.merchant, feed[0]!.position!, 100)).map((e) => e.type)).toEqual(['attempt.started']);
+        expect((await c.store.listFeed(c.merchant, 0, 1)).length).toBe(1);
+        expect((await c.store.listFeed(c.merchant, 0, 100, ['attempt.started'])).map((e) => e.type)).toEqual(['attempt.started']);
+        expect((await c.store.listFeed(other, 0, 100)).map((e) => e.paymentId)).toEqual([o.id]);
+        expect(await c.store.findEvent(other, feed[0]!.id)).toBeNull();
+        // Positioned once: a second pass finds nothing to do.
+        expect((await position(c)).positioned).toBe(0);
+        expect((await c.store.listFeed(c.merchant, 0, 100)).map((e) => e.position)).toEqual(feed.map((e) => e.position));
+      });
+
+      test('concurrent positioning passes never give an event two positions or skip one', async (c) => {
+        // Each payment's events are written one after another (the pipeline holds the payment's row); payments run at once.
+        const ps = await Promise.all([1, 2, 3, 4].map((i) => c.store.insertPayment(c.newPayment(`pay_${i}`))));
+        const writes = ps.map(async (p) => {
+          for (let i = 0; i < 5; i++) await c.store.insertEvent(c.event(p, 'attempt.started', { i }));
+        });
+        const passes = Array.from({ length: 6 }, () => c.store.transaction((tx) => tx.positionEvents(c.date(0), 3)));
+        await Promise.all([...writes, ...passes]);
+        while ((await position(c)).positioned > 0);
+        const feed = await c.store.listFeed(c.merchant, 0, 100);
+        expect(feed).toHaveLength(20);
+        expect(new Set(feed.map((e) => e.position)).size).toBe(20);
+        // Per payment, feed order is sequence order.
+        for (const p of ps) expect(feed.filter((e) => e.paymentId === p.id).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+      });
+
+      test('endpoints: create, list, find (own merchant only), disable, enable, rotate, delete', async (c) => {
+        const other = await c.newMerchant();
+        const e = await c.store.insertEndpoint({ id: `we_1_${c.n}`, merchantId: c.merchant, url: 'https://example.com/h', eventTypes: ['payment.captured'], status: 'enabled', secret: 'whsec_a', createdAt: c.date(0) });
+        expect(e).toMatchObject({ eventTypes: ['payment.captured'], failingSince: null, previousSecret: null, disabledReason: null });
+        await c.store.insertEndpoint({ id: `we_2_${c.n}`, merchantId: c.merchant, url: 'https://example.com/all', eventTypes: null, status: 'enabled', secret: 'whsec_b', createdAt: c.date(1) });
+        expect((await c.store.listEndpoints(c.merchant)).map((w) => w.id)).toEqual([`we_1_${c.n}`, `we_2_${c.n}`]);
+        expect(await c.store.findEndpoint(other, e.id)).toBeNull();
+        expect(await c.store.setEndpointStatus(other, e.id, 'disabled', 'x', c.date(2))).toBeNull();
+        expect(await c.store.setEndpointStatus(c.merchant, e.id, 'disabled', 'by the merchant', c.date(2))).toMatchObject({ changed: true, endpoint: { status: 'disabled', disabledReason: 'by the merchant' } });
+        expect((await c.store.setEndpointStatus(c.merchant, e.id, 'disabled', 'again', c.date(2)))!.changed).toBe(false);
+        expect(await c.store.setEndpointStatus(c.merchant, e.id, 'enabled', null, c.date(3))).toMatchObject({ changed: true, endpoint: { status: 'enabled', disabledReason: null } });
+        const r = await c.store.rotateEndpointSecret(c.merchant, e.id, 'whsec_c', c.date(100), c.date(4));
+        expect(r).toMatchObject({ secret: 'whsec_c', previousSecret: 'whsec_a' });
+        expect(r!.previousSecretUntil!.getTime()).toBe(c.t(100));
+        expect(await c.store.deleteEndpoint(other, e.id)).toBe(false);
+        expect(await c.store.deleteEndpoint(c.merchant, e.id)).toBe(true);
+        expect(await c.store.findEndpoint(c.merchant, e.id)).toBeNull();
+      });
+
+      test('positioning fans events out to subscribed enabled endpoints; claims keep per-payment order and fences', async (c) => {
+        const all = await c.store.insertEndpoint({ id: `we_all_${c.n}`, merchantId: c.merchant, url: 'https://a.example/h', eventTypes: null, status: 'enabled', secret: 'whsec_a', createdAt: c.date(0) });
+        await c.store.insertEndpoint({ id: `we_cap_${c.n}`, merchantId: c.merchant, url: 'https://b.example/h', eventTypes: ['payment.captured'], status: 'enabled', secret: 'whsec_b', createdAt: c.date(0) });
+        await c.store.insertEndpoint({ id: `we_off_${c.n}`, merchantId: c.merchant, url: 'https://c.example/h', eventTypes: null, status: 'disabled', secret: 'whsec_c', createdAt: c.date(0) });
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        const q = await c.store.insertPayment(c.newPayment('pay_2'));
+        for (const t of ['payment.created', 'attempt.started', 'payment.captured']) await c.store.insertEvent(c.event(p, t));
+        await c.store.insertEvent(c.event(q, 'payment.created'));
+        expect(await position(c)).toMatchObject({ positioned: 4, deliveries: 5 });
+        // First round: the head of each (endpoint, payment) queue only.
+        const first = await c.store.claimDeliveries(c.t(0), 100, 30_000, 10, new Map());
+        expect(first.map((d) => [d.endpointId, JSON.parse(d.body).type, JSON.parse(d.body).payment_id]).sort()).toEqual(
+          [
+            [all.id, 'payment.created', p.id],
+            [all.id, 'payment.created', q.id],
+            [`we_cap_${c.n}`, 'payment.captured', p.id],
+          ].sort(),
+        );
+        const d0 = first.find((d) => d.endpointId === all.id && d.paymentId === p.id)!;
+        expect(d0).toMatchObject({ secrets: ['whsec_a'], attempts: 0, merchantId: c.merchant, eventId: JSON.parse(d0.body).id });
+        expect(JSON.parse(d0.body)).toMatchObject({ object: 'event', sequence: 1, metadata: { payment_id: p.id } });
+        // Leased: nothing more for that queue until it is finished.
+        expect(await c.store.claimDeliveries(c.t(0), 100, 30_000, 10, new Map())).toEqual([]);
+        // A retry keeps the queue blocked; success lets the next one through.
+        expect(await c.store.finishDelivery(d0.id, d0.fence, { state: 'pending', nextAttemptAt: c.date(10), status: 503, error: 'HTTP 503' }, c.date(0))).toBe(true);
+        expect(await c.store.finishDelivery(d0.id, d0.fence, { state: 'succeeded', nextAttemptAt: null, status: 200, error: null }, c.date(0))).toBe(false);
+        expect(await c.store.claimDeliveries(c.t(5), 100, 30_000, 10, new Map())).toEqual([]);
+        const again = await c.store.claimDeliveries(c.t(10), 100, 30_000, 10, new Map([[`we_cap_${c.n}`, 10]]));
+        expect(again.map((d) => [d.id, d.attempts])).toEqual([[d0.id, 1]]);
+        expect(await c.store.finishDelivery(again[0]!.id, d0.fence, { state: 'succeeded', nextAttemptAt: null, status: 200, error: null }, c.date(10))).toBe(false);
+        expect(await c.store.finishDelivery(again[0]!.id, again[0]!.fence, { state: 'succeeded', nextAttemptAt: null, status: 200, error: null }, c.date(10))).toBe(true);
+        const next = await c.store.claimDeliveries(c.t(10), 100, 30_000, 10, new Map());
+        expect(next.map((d) => JSON.parse(d.body).type)).toEqual(['attempt.started']);
+        // A disabled endpoint's deliveries wait; deleting an endpoint deletes its deliveries.
+        await c.store.setEndpointStatus(c.merchant, all.id, 'disabled', null, c.date(11));
+        expect(await c.store.claimDeliveries(c.t(60_000), 100, 30_000, 10, new Map([[`we_cap_${c.n}`, 10]]))).toEqual([]);
+        expect(await c.store.deleteEndpoint(c.merchant, all.id)).toBe(true);
+      });
+
+      test('no endpoint gets more than its room in one claim', async (c) => {
+        const w = await c.store.insertEndpoint({ id: `we_1_${c.n}`, merchantId: c.merchant, url: 'https://a.example/h', eventTypes: null, status: 'enabled', secret: 'whsec_a', createdAt: c.date(0) });
+        const v = await c.store.insertEndpoint({ id: `we_2_${c.n}`, merchantId: c.merchant, url: 'https://b.example/h', eventTypes: null, status: 'enabled', secret: 'whsec_b', createdAt: c.date(0) });
+        for (let i = 1; i <= 4; i++) await c.store.insertEvent(c.event(await c.store.insertPayment(c.newPayment(`pay_${i}`)), 'payment.created'));
+        await position(c);
+        const got = await c.store.claimDeliveries(c.t(0), 100, 1000, 3, new Map([[w.id, 2]]));
+        expect(got.filter((d) => d.endpointId === w.id)).toHaveLength(1);
+        expect(got.filter((d) => d.endpointId === v.id)).toHaveLength(3);
+        expect((await c.store.claimDeliveries(c.t(0), 100, 1000, 3, new Map([[v.id, 3]]))).map((d) => d.endpointId)).toEqual([w.id, w.id, w.id]);
+        const rest = await c.store.claimDeliveries(c.t(1000), 1, 1000, 10, new Map());
+        expect(rest).toHaveLength(1);
+      });
+
+      test('failing since, replay of a time range, and rotated secrets within their window', async (c) => {
+        const w = await c.store.insertEndpoint({ id: `we_1_${c.n}`, merchantId: c.merchant, url: 'https://a.example/h', eventTypes: null, status: 'enabled', secret: 'whsec_a', createdAt: c.date(0) });
+        expect(await c.store.noteEndpointResult(w.id, false, c.date(5))).toEqual(c.date(5));
+        expect(await c.store.noteEndpointResult(w.id, false, c.date(9))).toEqual(c.date(5));
+        expect(await c.store.noteEndpointResult(w.id, true, c.date(10))).toBeNull();
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        await c.store.insertEvent(c.event(p, 'payment.created', {}, 100));
+        await c.store.insertEvent(c.event(p, 'payment.authorized', {}, 200));
+        await position(c);
+        const first = await c.store.claimDeliveries(c.t(0), 10, 1000, 10, new Map());
+        await c.store.finishDelivery(first[0]!.id, first[0]!.fence, { state: 'succeeded', nextAttemptAt: null, status: 200, error: null }, c.date(0));
+        const second = await c.store.claimDeliveries(c.t(0), 10, 1000, 10, new Map());
+        await c.store.finishDelivery(second[0]!.id, second[0]!.fence, { state: 'failed', nextAttemptAt: null, status: 500, error: 'HTTP 500' }, c.date(0));
+        expect(await c.store.claimDeliveries(c.t(0), 10, 1000, 10, new Map())).toEqual([]);
+        expect(await c.store.replayDeliveries(c.merchant, w.id, c.date(150), c.date(300), c.date(1), 100)).toBe(1);
+        expect(await c.store.replayDeliveries(await c.newMerchant(), w.id, c.date(0), c.date(300), c.date(1), 100)).toBe(0);
+        await c.store.rotateEndpointSecret(c.merchant, w.id, 'whsec_b', c.date(50), c.date(1));
+        const replayed = await c.store.claimDeliveries(c.t(1), 10, 1000, 10, new Map());
+        expect(replayed.map((d) => [JSON.parse(d.body).type, d.eventId, d.secrets])).toEqual([['payment.authorized', second[0]!.eventId, ['whsec_b', 'whsec_a']]]);
+        await c.store.finishDelivery(replayed[0]!.id, replayed[0]!.fence, { state: 'pending', nextAttemptAt: c.date(60), status: null, error: 'timeout' }, c.date(1));
+        expect((await c.store.claimDeliveries(c.t(60), 10, 1000, 10, new Map()))[0]!.secrets).toEqual(['whsec_b']);
+      });
+
+      test('a publisher cursor is leased and fenced', async (c) => {
+        const name = `nats_${c.n}`;
+        const a = await c.store.claimPublisher(name, c.t(0), 1000);
+        expect(a).toEqual({ position: 0, fence: expect.any(Number) });
+        expect(await c.store.claimPublisher(name, c.t(500), 1000)).toBeNull();
+        expect(await c.store.advancePublisher(name, a!.fence, 42, c.t(1500))).toBe(true);
+        expect(await c.store.claimPublisher(name, c.t(1400), 1000)).toBeNull();
+        const b = await c.store.claimPublisher(name, c.t(1500), 1000);
+        expect(b).toEqual({ position: 42, fence: expect.any(Number) });
+        expect(b!.fence).toBeGreaterThan(a!.fence);
+        expect(await c.store.advancePublisher(name, a!.fence, 99, c.t(3000))).toBe(false);
+        expect(await c.store.advancePublisher(name, b!.fence, 10, c.t(3000))).toBe(true);
+        expect((await c.store.claimPublisher(name, c.t(3000), 1000))!.position).toBe(42);
+      });
+    });
   });
 }
 
@@ -720,6 +898,21 @@ class Case {
   /** An id unique to this test. */
   id(base: string): string {
     return base.endsWith(`_${this.n}`) ? base : `${base}_${this.n}`;
+  }
+
+  private events = 0;
+
+  /** A payment event with a unique id and its metadata. */
+  event(p: { id: string; merchant_id: string }, type: string, data: Record<string, unknown> = {}, at = 0): NewPaymentEvent {
+    return {
+      id: `evt_${this.n}_${++this.events}`,
+      type,
+      merchantId: p.merchant_id,
+      paymentId: p.id,
+      data,
+      metadata: { merchant_id: p.merchant_id, payment_id: p.id, idempotency_key: 'idem-1' },
+      createdAt: this.date(at),
+    };
   }
 
   newPayment(id: string, over: Partial<NewPayment> = {}): NewPayment {

@@ -7,7 +7,9 @@ import { createIdem, type Idem } from '../../src/idem.js';
 import { expectedBalances, paymentBalances } from '../../src/ledger/ledger.js';
 import { verifyLedger, type VerifyReport } from '../../src/ledger/verify.js';
 import { createMerchant, type NewMerchant } from '../../src/merchants/merchants.js';
-import type { PaymentEventView, PaymentView } from '../../src/payments/view.js';
+import type { EventView as PaymentEventView } from '../../src/events/model.js';
+import { isEventType } from '../../src/events/catalogue.js';
+import type { PaymentView } from '../../src/payments/view.js';
 import { cryptoRandom, systemTimers, type Runtime } from '../../src/ports/clock.js';
 import { ScriptedGateway } from '../support/scriptedGateway.js';
 
@@ -180,9 +182,14 @@ export function paymentsSuite(name: string, open: () => Promise<PaymentsEnv | nu
         'payment.refunding', 'attempt.started', 'attempt.succeeded', 'payment.partially_refunded',
         'payment.refunding', 'attempt.started', 'attempt.succeeded', 'payment.refunded',
       ]);
-      expect(timeline.filter((e) => e.type === 'attempt.started').map((e) => e.data.gateway_key)).toEqual(p3.attempts.map((a) => a.gateway_key));
-      expect(timeline.filter((e) => e.type === 'attempt.succeeded').map((e) => e.data.attempt_id)).toEqual(p3.attempts.map((a) => a.id));
-      expect(timeline[0]!.data).toMatchObject({ idempotency_key: 'flow-create', amount: 10_000, currency: 'EUR' });
+      expect(timeline.filter((e) => e.type === 'attempt.started').map((e) => e.metadata.gateway_key)).toEqual(p3.attempts.map((a) => a.gateway_key));
+      expect(timeline.filter((e) => e.type === 'attempt.succeeded').map((e) => e.metadata.attempt_id)).toEqual(p3.attempts.map((a) => a.id));
+      expect(timeline[0]!.data).toMatchObject({ payment: { id, idempotency_key: 'flow-create', amount: 10_000, currency: 'EUR', status: 'processing' } });
+      // Every event carries the standard metadata, its sequence and its payment (docs/events.md).
+      expect(timeline.map((e) => e.sequence)).toEqual(timeline.map((_, i) => i + 1));
+      for (const e of timeline) expect(isEventType(e.type), e.type).toBe(true);
+      for (const e of timeline) expect(e.metadata).toMatchObject({ merchant_id: expect.any(String), payment_id: id, idempotency_key: expect.any(String) });
+      expect(timeline.find((e) => e.type === 'payment.refunded')!.data).toMatchObject({ payment: { status: 'refunded', amount_refunded: 6_000 } });
       const times = timeline.map((e) => Date.parse(e.created_at));
       expect(times).toEqual([...times].sort((a, b) => a - b));
 
@@ -417,7 +424,7 @@ export function paymentsSuite(name: string, open: () => Promise<PaymentsEnv | nu
         'payment.authorized',
       ]);
       expect(timeline.find((e) => e.type === 'payment.failover')!.data).toMatchObject({ from: 'main', to: 'backup' });
-      expect(timeline.filter((e) => e.type === 'attempt.started').map((e) => e.data.gateway)).toEqual(['main', 'main', 'backup']);
+      expect(timeline.filter((e) => e.type === 'attempt.started').map((e) => e.metadata.gateway)).toEqual(['main', 'main', 'backup']);
 
       // What follows the authorization goes where it stands.
       const captured = ok(await post(`/v1/payments/${p.id}/capture`, 'fo-capture'), 200);

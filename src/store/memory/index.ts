@@ -6,6 +6,8 @@ import { MemoryLedger } from './ledger.js';
 import { MemoryMerchants } from './merchants.js';
 import { MemoryOutbox } from './outbox.js';
 import { MemoryPayments } from './payments.js';
+import { MemoryEvents } from './events.js';
+import { MemoryWebhooks } from './webhooks.js';
 import { MemoryState } from './state.js';
 
 export { MemoryConstraintError } from './engine.js';
@@ -53,6 +55,8 @@ export class MemoryStore implements Store {
     payments: new MemoryPayments(this.state),
     ledger: new MemoryLedger(this.state),
     outbox: new MemoryOutbox(this.state),
+    events: new MemoryEvents(this.state),
+    webhooks: new MemoryWebhooks(this.state),
   });
   private readonly mutex = new Mutex();
   private readonly inside: AsyncLocalStorage<TxState> | null;

@@ -1,8 +1,8 @@
 import type { GatewayOperation } from '../../gateways/port.js';
 import { StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../../payments/rows.js';
-import type { PaymentEventView, PaymentView } from '../../payments/view.js';
+import type { PaymentView } from '../../payments/view.js';
 import type { AttemptResult, NewAttempt, NewPayment, PaymentChanges, PaymentStore } from '../port.js';
-import { MemoryConstraintError, check, cmp, date, foreign, int8, jsonb, ms, notNull, unique } from './engine.js';
+import { MemoryConstraintError, check, cmp, foreign, int8, jsonb, ms, notNull, unique } from './engine.js';
 import type { AttemptRecord, MemoryState } from './state.js';
 
 const attemptStatuses = ['pending', 'succeeded', 'declined', 'not_processed', 'unknown'];
@@ -173,13 +173,6 @@ export class MemoryPayments implements PaymentStore {
     }
   }
 
-  async insertEvent(paymentId: string, type: string, data: Record<string, unknown>, now: Date): Promise<void> {
-    notNull('type', type);
-    foreign(this.s.payments.has(paymentId), 'payment_events_payment_id_fkey', `payment ${paymentId}`);
-    const id = this.s.nextEventId();
-    this.s.events.set(id, { id, payment_id: paymentId, type, data: jsonb(data), created_at: ms(now) });
-  }
-
   private byCreation(attempts: AttemptRecord[]): AttemptRecord[] {
     return attempts.sort((a, b) => ms(a.created_at) - ms(b.created_at) || cmp(a.operation, b.operation) || a.attempt_no - b.attempt_no);
   }
@@ -200,13 +193,5 @@ export class MemoryPayments implements PaymentStore {
       .sort((a, b) => ms(b.created_at) - ms(a.created_at) || cmp(b.id, a.id))
       .slice(0, Math.max(0, limit));
     return page.map((p) => structuredClone(toView(p, this.byCreation(this.attemptsOf(p.id)))));
-  }
-
-  async listEvents(paymentId: string): Promise<PaymentEventView[]> {
-    return this.s.events
-      .values()
-      .filter((e) => e.payment_id === paymentId)
-      .sort((a, b) => a.id - b.id)
-      .map((e) => ({ id: e.id, type: e.type, data: structuredClone(e.data), created_at: date(e.created_at).toISOString() }));
   }
 }

@@ -1,5 +1,7 @@
 import type { RawRow } from '../../idempotency/store.js';
 import type { Account } from '../../ledger/ledger.js';
+import type { TransactionMetadata } from '../../events/metadata.js';
+import type { EndpointRow } from '../../events/webhooks.js';
 import type { AttemptRow, PaymentRow } from '../../payments/rows.js';
 import { Table } from './engine.js';
 
@@ -44,10 +46,39 @@ export interface OutboxRecord {
 
 export interface EventRecord {
   id: number;
-  payment_id: string;
+  event_id: string;
+  merchant_id: string | null;
+  payment_id: string | null;
+  seq: number | null;
+  position: number | null;
   type: string;
   data: Record<string, unknown>;
+  metadata: TransactionMetadata;
   created_at: number;
+}
+
+export interface DeliveryRecord {
+  id: number;
+  endpoint_id: string;
+  event_id: string;
+  position: number;
+  payment_id: string | null;
+  state: 'pending' | 'succeeded' | 'failed';
+  attempts: number;
+  next_attempt_at: number;
+  lease_until: number | null;
+  fence: number;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: number;
+  completed_at: number | null;
+}
+
+export interface PublisherRecord {
+  name: string;
+  position: number;
+  lease_until: number | null;
+  fence: number;
 }
 
 export interface EntryRecord {
@@ -69,17 +100,30 @@ export class MemoryState {
   readonly outbox = new Table<number, OutboxRecord>();
   readonly events = new Table<number, EventRecord>();
   readonly entries = new Table<number, EntryRecord>();
-  private readonly tables = [this.merchants, this.apiKeys, this.keys, this.payments, this.attempts, this.outbox, this.events, this.entries];
+  /** event_feed_head: one row, key 1, the last position given. */
+  readonly feedHead = new Table<number, number>();
+  /** Indexes over `events`: event id → row id (the unique key), payment → its last seq. */
+  readonly eventIds = new Table<string, number>();
+  readonly lastSeq = new Table<string, number>();
+  readonly endpoints = new Table<string, EndpointRow>();
+  readonly deliveries = new Table<number, DeliveryRecord>();
+  readonly publishers = new Table<string, PublisherRecord>();
+  private readonly tables = [
+    this.merchants, this.apiKeys, this.keys, this.payments, this.attempts, this.outbox, this.events, this.entries,
+    this.feedHead, this.eventIds, this.lastSeq, this.endpoints, this.deliveries, this.publishers,
+  ];
 
   // Sequences, like PostgreSQL's: never rolled back.
   private fenceSeq = 0;
   private outboxSeq = 0;
   private eventSeq = 0;
   private entrySeq = 0;
+  private deliverySeq = 0;
   nextFence = () => ++this.fenceSeq;
   nextOutboxId = () => ++this.outboxSeq;
   nextEventId = () => ++this.eventSeq;
   nextEntryId = () => ++this.entrySeq;
+  nextDeliveryId = () => ++this.deliverySeq;
 
   begin(): void {
     for (const t of this.tables) t.begin();

@@ -1,10 +1,10 @@
 import type { Queryable } from '../../db/database.js';
 import type { GatewayOperation } from '../../gateways/port.js';
 import { StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../../payments/rows.js';
-import type { PaymentEventView, PaymentView } from '../../payments/view.js';
+import type { PaymentView } from '../../payments/view.js';
 import type { AttemptResult, NewAttempt, NewPayment, PaymentChanges, PaymentStore } from '../port.js';
 
-/** Payments, attempts with their outbox rows, events and views in SQL. Every status change is compare-and-set. */
+/** Payments, attempts with their outbox rows, and views in SQL (events: ./events.ts). Every status change is compare-and-set. */
 export class SqlPayments implements PaymentStore {
   constructor(private readonly q: Queryable) {}
 
@@ -106,15 +106,6 @@ export class SqlPayments implements PaymentStore {
     if (rows[0]?.n !== 1) throw new StaleWriteError(`attempt ${attempt.id} was already recorded`);
   }
 
-  async insertEvent(paymentId: string, type: string, data: Record<string, unknown>, now: Date): Promise<void> {
-    await this.q.query(`INSERT INTO payment_events (payment_id, type, data, created_at) VALUES ($1, $2, $3, $4)`, [
-      paymentId,
-      type,
-      JSON.stringify(data),
-      now,
-    ]);
-  }
-
   async loadView(merchantId: string, id: string): Promise<PaymentView | null> {
     const p = await this.findPayment(merchantId, id);
     if (!p) return null;
@@ -142,13 +133,5 @@ export class SqlPayments implements PaymentStore {
       [payments.map((p) => p.id)],
     );
     return payments.map((p) => toView(p, attempts.filter((a) => a.payment_id === p.id)));
-  }
-
-  async listEvents(paymentId: string): Promise<PaymentEventView[]> {
-    const { rows } = await this.q.query<{ id: number; type: string; data: Record<string, unknown>; created_at: Date }>(
-      `SELECT id, type, data, created_at FROM payment_events WHERE payment_id = $1 ORDER BY id`,
-      [paymentId],
-    );
-    return rows.map((e) => ({ id: e.id, type: e.type, data: e.data, created_at: e.created_at.toISOString() }));
   }
 }

@@ -1,0 +1,29 @@
+import { PAYMENT_STATUSES } from '../payments/states.js';
+
+/**
+ * Every event type Idem writes, listed once (docs/events.md lists the same; a test keeps the
+ * two in step). Webhook endpoints subscribe to these names; NATS subjects end with them.
+ */
+export const EVENT_TYPES = {
+  'payment.created': 'A payment was accepted; its first attempt is written with it.',
+  ...(Object.fromEntries(PAYMENT_STATUSES.filter((s) => s !== 'processing').map((s) => [`payment.${s}`, `The payment became ${s}.`])) as Record<
+    `payment.${Exclude<(typeof PAYMENT_STATUSES)[number], 'processing'>}`,
+    string
+  >),
+  'payment.failover': 'The payment moved to another gateway after a "not processed" answer.',
+  'attempt.started': 'An attempt (one try of one operation at one gateway) was opened, with its gateway key.',
+  'attempt.succeeded': 'The gateway executed the attempt.',
+  'attempt.declined': 'The gateway declined the attempt.',
+  'attempt.not_processed': 'The gateway did not process the attempt (checked by a lookup).',
+  'attempt.unknown': 'The outcome is unknown; recovery will look it up or re-send with the same gateway key.',
+  'attempt.retry_scheduled': 'Another attempt at the same gateway follows after a backoff.',
+  'attempt.deferred': 'The next attempt waits for the gateway (Retry-After, or a gateway known down).',
+  'webhook_endpoint.disabled': 'A webhook endpoint was disabled: by the merchant, after 410 Gone, or after failing for days.',
+  'gateway.health_changed': 'A gateway\'s learned health changed (system event, no merchant).',
+} as const;
+
+export type EventType = keyof typeof EVENT_TYPES;
+
+export function isEventType(t: string): t is EventType {
+  return Object.hasOwn(EVENT_TYPES, t);
+}

@@ -1,0 +1,149 @@
+import type { Runtime } from '../ports/clock.js';
+import { newId } from '../ports/ids.js';
+import type { Store } from '../store/port.js';
+import { decideAfterSend, deliveryHeaders, type DeliveryWork, type SendResult } from './webhooks.js';
+
+/**
+ * Sends one webhook and reports what the receiver did; never throws. The HTTP adapter
+ * (src/outbound/webhookHttp.ts) bounds the time, the response body it reads, and refuses
+ * private addresses unless allowed.
+ */
+export interface WebhookTransport {
+  send(url: string, headers: Record<string, string>, body: string): Promise<SendResult>;
+}
+
+export interface DeliveryWorkerOptions {
+  store: Store;
+  runtime: Runtime;
+  transport: WebhookTransport;
+  /** How often to look for due deliveries when nothing wakes the worker. */
+  intervalMs: number;
+  /** Lease on a claimed delivery: longer than the transport's timeout. */
+  leaseMs: number;
+  /** Sends in flight at once, in all. */
+  maxInFlight?: number;
+  /** Sends in flight at once to one endpoint: a slow receiver holds only these. */
+  perEndpoint?: number;
+  log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  observe?: (result: 'delivered' | 'retry' | 'failed' | 'disabled') => void;
+}
+
+export interface DeliveryWorker {
+  /** Looks for due deliveries now (after events were positioned, say). */
+  kick(): void;
+  /** Claims once and waits for every send it started. For tests. */
+  drain(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The webhook delivery worker (docs/events.md, "Webhooks"). It claims due deliveries (leased,
+ * fenced, per-payment order kept by the claim), sends each without waiting for the others, and
+ * writes the result with the rule of `decideAfterSend`. Payments never wait for it: it runs
+ * apart from the pipeline, at most `perEndpoint` sends to one endpoint and `maxInFlight` in
+ * all, so a receiver that hangs holds its own slots until the transport's timeout and no
+ * others.
+ */
+export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
+  const { store, runtime } = o;
+  const maxInFlight = o.maxInFlight ?? 64;
+  const perEndpoint = o.perEndpoint ?? 16;
+  const inFlight = new Map<string, number>();
+  const sends = new Set<Promise<void>>();
+  let total = 0;
+  let claiming: Promise<void> | null = null;
+  let again = false;
+  let stopped = false;
+
+  async function claimAndSend(): Promise<void> {
+    const room = maxInFlight - total;
+    if (room <= 0 || stopped) return;
+    const work = await store.claimDeliveries(runtime.clock.now(), Math.min(room, 100), o.leaseMs, perEndpoint, new Map(inFlight));
+    for (const w of work) {
+      inFlight.set(w.endpointId, (inFlight.get(w.endpointId) ?? 0) + 1);
+      total++;
+      const p: Promise<void> = send(w)
+        .catch((err) => o.log?.warn({ delivery: w.id, err: { message: (err as Error).message } }, 'webhook delivery write failed; the lease will end'))
+        .finally(() => {
+          const n = inFlight.get(w.endpointId)! - 1;
+          if (n === 0) inFlight.delete(w.endpointId);
+          else inFlight.set(w.endpointId, n);
+          total--;
+          sends.delete(p);
+          kick();
+        });
+      sends.add(p);
+    }
+    if (work.length === Math.min(room, 100) && work.length > 0) again = true;
+  }
+
+  async function send(w: DeliveryWork): Promise<void> {
+    const result = await o.transport.send(w.url, deliveryHeaders(w, runtime.clock.now()), w.body);
+    const ok = result.kind === 'answered' && result.status >= 200 && result.status < 300;
+    const decision = await store.transaction(async (tx) => {
+      const now = new Date(runtime.clock.now());
+      const failingSince = await tx.noteEndpointResult(w.endpointId, ok, now);
+      const d = decideAfterSend(result, w.attempts, now.getTime(), failingSince, runtime.random);
+      if (!(await tx.finishDelivery(w.id, w.fence, d.update, now))) return null;
+      if (d.endpoint === 'disable') {
+        const changed = await tx.setEndpointStatus(w.merchantId, w.endpointId, 'disabled', d.reason ?? null, now);
+        if (changed?.changed) {
+          await tx.insertSystemEvent({
+            id: newId(runtime.random, 'evt'),
+            type: 'webhook_endpoint.disabled',
+            merchantId: w.merchantId,
+            data: { webhook_endpoint: { id: w.endpointId, url: w.url }, reason: d.reason ?? null },
+            metadata: { merchant_id: w.merchantId },
+            createdAt: now,
+          });
+        }
+      }
+      return d;
+    });
+    if (!decision) return;
+    const outcome = decision.endpoint === 'disable' ? 'disabled' : decision.update.state === 'succeeded' ? 'delivered' : decision.update.state === 'failed' ? 'failed' : 'retry';
+    o.observe?.(outcome);
+    if (outcome !== 'delivered') {
+      o.log?.info(
+        { webhook_endpoint: w.endpointId, event_id: w.eventId, attempts: w.attempts + 1, status: decision.update.status, error: decision.update.error, next_attempt_at: decision.update.nextAttemptAt },
+        outcome === 'disabled' ? `webhook endpoint disabled: ${decision.reason}` : 'webhook delivery not accepted',
+      );
+    }
+  }
+
+  function kick(): void {
+    if (stopped) return;
+    if (claiming) {
+      again = true;
+      return;
+    }
+    claiming = claimAndSend()
+      .catch((err) => o.log?.warn({ err: { message: (err as Error).message } }, 'webhook claim failed; will retry'))
+      .finally(() => {
+        claiming = null;
+        if (again) {
+          again = false;
+          kick();
+        }
+      });
+  }
+
+  const cancel = runtime.timers.every(o.intervalMs, kick);
+
+  return {
+    kick,
+    async drain() {
+      kick();
+      while (claiming || sends.size > 0) {
+        await claiming;
+        await Promise.all([...sends]);
+      }
+    },
+    async stop() {
+      stopped = true;
+      cancel();
+      await claiming;
+      await Promise.all([...sends]);
+    },
+  };
+}

@@ -1,0 +1,193 @@
+import type { Queryable } from '../../db/database.js';
+import { eventView } from '../../events/model.js';
+import type { DeliveryUpdate, DeliveryWork, EndpointRow } from '../../events/webhooks.js';
+import type { WebhookStore } from '../port.js';
+import { toStoredEvent } from './events.js';
+
+interface EndpointSqlRow {
+  id: string;
+  merchant_id: string;
+  url: string;
+  event_types: string[] | null;
+  status: EndpointRow['status'];
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_until: Date | null;
+  failing_since: Date | null;
+  disabled_reason: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function toEndpoint(r: EndpointSqlRow): EndpointRow {
+  return {
+    id: r.id,
+    merchantId: r.merchant_id,
+    url: r.url,
+    eventTypes: r.event_types,
+    status: r.status,
+    secret: r.secret,
+    previousSecret: r.previous_secret,
+    previousSecretUntil: r.previous_secret_until,
+    failingSince: r.failing_since,
+    disabledReason: r.disabled_reason,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** Webhook endpoints and their leased, fenced, per-payment-ordered deliveries in SQL. */
+export class SqlWebhooks implements WebhookStore {
+  constructor(private readonly q: Queryable) {}
+
+  async insertEndpoint(e: Parameters<WebhookStore['insertEndpoint']>[0]): Promise<EndpointRow> {
+    const { rows } = await this.q.query<EndpointSqlRow>(
+      `INSERT INTO webhook_endpoints (id, merchant_id, url, event_types, status, secret, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING *`,
+      [e.id, e.merchantId, e.url, e.eventTypes, e.status, e.secret, e.createdAt],
+    );
+    return toEndpoint(rows[0]!);
+  }
+
+  async listEndpoints(merchantId: string): Promise<EndpointRow[]> {
+    const { rows } = await this.q.query<EndpointSqlRow>(`SELECT * FROM webhook_endpoints WHERE merchant_id = $1 ORDER BY created_at, id`, [merchantId]);
+    return rows.map(toEndpoint);
+  }
+
+  async findEndpoint(merchantId: string, id: string): Promise<EndpointRow | null> {
+    const { rows } = await this.q.query<EndpointSqlRow>(`SELECT * FROM webhook_endpoints WHERE id = $1 AND merchant_id = $2`, [id, merchantId]);
+    return rows[0] ? toEndpoint(rows[0]) : null;
+  }
+
+  async setEndpointStatus(merchantId: string, id: string, status: EndpointRow['status'], reason: string | null, now: Date) {
+    const { rows } = await this.q.query<EndpointSqlRow & { changed: boolean }>(
+      `WITH before AS (SELECT status FROM webhook_endpoints WHERE id = $1 AND merchant_id = $2 FOR UPDATE)
+       UPDATE webhook_endpoints w SET status = $3, disabled_reason = $4, updated_at = $5,
+              failing_since = CASE WHEN $3 = 'enabled' THEN NULL ELSE w.failing_since END
+         FROM before WHERE w.id = $1
+       RETURNING w.*, before.status <> $3 AS changed`,
+      [id, merchantId, status, status === 'disabled' ? reason : null, now],
+    );
+    const r = rows[0];
+    return r ? { endpoint: toEndpoint(r), changed: r.changed } : null;
+  }
+
+  async rotateEndpointSecret(merchantId: string, id: string, secret: string, previousUntil: Date, now: Date): Promise<EndpointRow | null> {
+    const { rows } = await this.q.query<EndpointSqlRow>(
+      `UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = $4, secret = $3, updated_at = $5
+        WHERE id = $1 AND merchant_id = $2 RETURNING *`,
+      [id, merchantId, secret, previousUntil, now],
+    );
+    return rows[0] ? toEndpoint(rows[0]) : null;
+  }
+
+  async deleteEndpoint(merchantId: string, id: string): Promise<boolean> {
+    const { rowCount } = await this.q.query(`DELETE FROM webhook_endpoints WHERE id = $1 AND merchant_id = $2`, [id, merchantId]);
+    return rowCount === 1;
+  }
+
+  async claimDeliveries(now: number, limit: number, leaseMs: number, perEndpoint: number, busy: ReadonlyMap<string, number>): Promise<DeliveryWork[]> {
+    const { rows } = await this.q.query<{
+      id: number;
+      fence: number;
+      attempts: number;
+      endpoint_id: string;
+      url: string;
+      secret: string;
+      previous_secret: string | null;
+      previous_secret_until: Date | null;
+      ev: Parameters<typeof toStoredEvent>[0];
+    }>(
+      // `candidates` ranks each endpoint's due deliveries so no endpoint gets more than its
+      // room; `due` locks them, re-checking state and lease on the locked row (a concurrent
+      // claimer may have leased it since this statement's snapshot).
+      `WITH busy AS (
+         SELECT * FROM unnest($4::text[], $5::int[]) AS b (endpoint_id, n)
+       ), candidates AS (
+         SELECT d.id, d.endpoint_id, row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS rank
+           FROM webhook_deliveries d
+           JOIN webhook_endpoints w ON w.id = d.endpoint_id
+          WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1)
+            AND w.status = 'enabled'
+            AND NOT EXISTS (
+              SELECT 1 FROM webhook_deliveries e
+               WHERE e.endpoint_id = d.endpoint_id AND e.payment_id = d.payment_id AND e.state = 'pending' AND e.position < d.position)
+       ), due AS (
+         SELECT d.id FROM webhook_deliveries d
+           JOIN candidates c ON c.id = d.id
+           LEFT JOIN busy b ON b.endpoint_id = c.endpoint_id
+          WHERE c.rank <= $6 - coalesce(b.n, 0)
+            AND d.state = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $1)
+          ORDER BY d.next_attempt_at, d.id
+          LIMIT $2
+          FOR UPDATE OF d SKIP LOCKED
+       ), leased AS (
+         UPDATE webhook_deliveries d SET lease_until = $3, fence = nextval('idempotency_fence_seq')
+           FROM due WHERE d.id = due.id
+         RETURNING d.id, d.fence, d.attempts, d.endpoint_id, d.event_id, d.next_attempt_at
+       )
+       SELECT l.id, l.fence, l.attempts, l.endpoint_id, w.url, w.secret, w.previous_secret, w.previous_secret_until,
+              json_build_object('event_id', e.event_id, 'type', e.type, 'merchant_id', e.merchant_id, 'payment_id', e.payment_id,
+                                'seq', e.seq, 'position', e.position, 'data', e.data, 'metadata', e.metadata, 'created_at', e.created_at) AS ev
+         FROM leased l
+         JOIN webhook_endpoints w ON w.id = l.endpoint_id
+         JOIN payment_events e ON e.event_id = l.event_id
+        ORDER BY l.next_attempt_at, l.id`,
+      [new Date(now), limit, new Date(now + leaseMs), [...busy.keys()], [...busy.values()], perEndpoint],
+    );
+    return rows.map((r) => {
+      const ev = toStoredEvent({ ...r.ev, created_at: new Date(r.ev.created_at) });
+      const secrets = [r.secret];
+      if (r.previous_secret && r.previous_secret_until && r.previous_secret_until.getTime() > now) secrets.push(r.previous_secret);
+      return {
+        id: r.id,
+        fence: r.fence,
+        attempts: r.attempts,
+        endpointId: r.endpoint_id,
+        merchantId: ev.merchantId!,
+        url: r.url,
+        secrets,
+        eventId: ev.id,
+        paymentId: ev.paymentId,
+        body: JSON.stringify(eventView(ev)),
+      };
+    });
+  }
+
+  async finishDelivery(id: number, fence: number, u: DeliveryUpdate, now: Date): Promise<boolean> {
+    const { rowCount } = await this.q.query(
+      `UPDATE webhook_deliveries SET state = $3, attempts = attempts + 1, next_attempt_at = coalesce($4, next_attempt_at), lease_until = NULL,
+              last_status = $5, last_error = $6, completed_at = CASE WHEN $3 = 'pending' THEN NULL ELSE $7::timestamptz END
+        WHERE id = $1 AND fence = $2 AND state = 'pending' AND lease_until IS NOT NULL`,
+      [id, fence, u.state, u.nextAttemptAt, u.status, u.error, now],
+    );
+    return rowCount === 1;
+  }
+
+  async noteEndpointResult(endpointId: string, ok: boolean, now: Date): Promise<Date | null> {
+    const { rows } = await this.q.query<{ failing_since: Date | null }>(
+      `UPDATE webhook_endpoints SET failing_since = ${ok ? 'NULL' : 'coalesce(failing_since, $2)'} WHERE id = $1 RETURNING failing_since`,
+      ok ? [endpointId] : [endpointId, now],
+    );
+    return rows[0]?.failing_since ?? null;
+  }
+
+  async replayDeliveries(merchantId: string, endpointId: string, from: Date, to: Date, now: Date, limit: number): Promise<number> {
+    const { rows } = await this.q.query<{ n: number }>(
+      `WITH queued AS (
+         INSERT INTO webhook_deliveries (endpoint_id, event_id, position, payment_id, next_attempt_at, created_at)
+         SELECT w.id, e.event_id, e.position, e.payment_id, $5, $5
+           FROM webhook_endpoints w
+           JOIN payment_events e ON e.merchant_id = w.merchant_id AND e.position IS NOT NULL
+                                AND (w.event_types IS NULL OR e.type = ANY (w.event_types))
+          WHERE w.id = $1 AND w.merchant_id = $2 AND e.created_at >= $3 AND e.created_at < $4
+          ORDER BY e.position
+          LIMIT $6
+         RETURNING 1
+       )
+       SELECT count(*)::int AS n FROM queued`,
+      [endpointId, merchantId, from, to, now, limit],
+    );
+    return rows[0]!.n;
+  }
+}
