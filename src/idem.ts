@@ -33,6 +33,7 @@ import { newId } from './ports/ids.js';
 import { hash } from 'node:crypto';
 import { adaptivePolicy } from './resilience/adaptive.js';
 import { HealthBook } from './resilience/book.js';
+import { gatewayHealthReporter } from './resilience/healthEvents.js';
 import { staticPolicy, type RetryPolicy } from './resilience/policy.js';
 import { SharedHealth, type ObservationLog } from './resilience/shared.js';
 import { RedisObservationLog } from './store/redis/observations.js';
@@ -163,6 +164,9 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     // One stream per database: instances that share a database share what they learn.
     if (redis) observationLogs.push(new RedisObservationLog(redis, runtime.clock, `idem:gateway-observations:${hash('sha256', redact(config.databaseUrl ?? config.dataDir)).slice(0, 16)}`));
     if (db?.kind === 'postgres') observationLogs.push(new SqlObservationLog(db, runtime.clock));
+    // Each change is also a `gateway.*` event, written once however many instances learn it.
+    const healthEvents = gatewayHealthReporter({ store, runtime, log });
+    closers.push(() => healthEvents.settled());
     const shared = new SharedHealth({
       book,
       runtime,
@@ -172,6 +176,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       onChange: (c) => {
         metrics.gatewayStateChange(c);
         log.warn({ gateway: c.gateway, operation: c.operation, from: c.from, to: c.to, why: c.why }, `gateway ${c.gateway} is ${c.to}`);
+        healthEvents.report(c);
       },
     });
     if (observationLogs.length > 0) {

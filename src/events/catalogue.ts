@@ -19,7 +19,10 @@ export const EVENT_TYPES = {
   'attempt.retry_scheduled': 'Another attempt at the same gateway follows after a backoff.',
   'attempt.deferred': 'The next attempt waits for the gateway (Retry-After, or a gateway known down).',
   'webhook_endpoint.disabled': 'A webhook endpoint was disabled: by the merchant, after 410 Gone, or after failing for days.',
-  'gateway.health_changed': 'A gateway\'s learned health changed (system event, no merchant).',
+  'gateway.degraded': 'A gateway\'s learned health became degraded: failure rate or latency above its baseline (system event, no merchant).',
+  'gateway.down': 'A gateway is down: no new first attempts, probes only (system event, no merchant).',
+  'gateway.recovering': 'A probe of a down gateway succeeded; traffic ramps back (system event, no merchant).',
+  'gateway.recovered': 'A gateway is healthy again (system event, no merchant).',
 } as const;
 
 export type EventType = keyof typeof EVENT_TYPES;

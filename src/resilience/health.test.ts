@@ -127,9 +127,9 @@ describe('GatewayHealth: breaker, probes and recovery', () => {
     const { h, t } = downAt();
     expect(h.breaker()).toBe('open');
     const admitted: number[] = [];
-    for (let now = t; now < t + 10_000; now += 10) if (h.admit(now, 0)) admitted.push(now - t);
-    // Gaps of 250, 250, 500, 1000, then 2000 ms: at most one probe every 2 s once settled.
-    expect(admitted).toEqual([250, 500, 1000, 2000, 4000, 6000, 8000]);
+    for (let now = t; now < t + 16_000; now += 10) if (h.admit(now, 0)) admitted.push(now - t);
+    // Gaps of 250, 250, 500, 1000, 2000, then 4000 ms: at most one probe every 4 s once settled.
+    expect(admitted).toEqual([250, 500, 1000, 2000, 4000, 8000, 12000]);
   });
 
   it('ramps traffic back after a successful probe and is healthy after 4 successes in a row', () => {

@@ -72,7 +72,7 @@ export const defaultHealthPriors: HealthPriors = {
   latencyShift: Math.LN2,
   latencyThreshold: 8,
   probeMinMs: 250,
-  probeMaxMs: 2000,
+  probeMaxMs: 4000,
   recoverySuccesses: 4,
   maxChangesPerMinute: 12,
 };

@@ -79,6 +79,13 @@ export interface EventStore {
    * transaction, like a payment event.
    */
   insertSystemEvent(e: NewSystemEvent): Promise<void>;
+  /**
+   * A gateway's learned health changed (docs/resilience.md): moves the reported state of
+   * (gateway, operation) to `state` and writes `event` — unless that state is already what was
+   * last reported, by this instance or another that learned the same change from the shared
+   * log. Compare-and-set, so N instances write one event. True when it wrote.
+   */
+  reportGatewayHealth(gateway: string, operation: string, state: string, event: NewSystemEvent): Promise<boolean>;
   /** A payment's events in sequence order. */
   listEvents(paymentId: string): Promise<StoredEvent[]>;
   /**
@@ -216,7 +223,7 @@ export const paymentOpNames = [
 export const ledgerOpNames = ['postEntry', 'listEntries', 'summarizeBooks'] as const satisfies ReadonlyArray<keyof LedgerStore>;
 export const outboxOpNames = ['claimDueWork', 'rescheduleWork', 'guardWork'] as const satisfies ReadonlyArray<keyof OutboxStore>;
 export const eventOpNames = [
-  'insertEvent', 'insertSystemEvent', 'listEvents', 'positionEvents', 'listFeed', 'findEvent', 'claimPublisher', 'advancePublisher',
+  'insertEvent', 'insertSystemEvent', 'reportGatewayHealth', 'listEvents', 'positionEvents', 'listFeed', 'findEvent', 'claimPublisher', 'advancePublisher',
 ] as const satisfies ReadonlyArray<keyof EventStore>;
 export const webhookOpNames = [
   'insertEndpoint', 'listEndpoints', 'findEndpoint', 'setEndpointStatus', 'rotateEndpointSecret', 'deleteEndpoint',

@@ -688,7 +688,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
           await tx.insertEvent(c.event(p, 'payment.created'));
           await tx.insertEvent(c.event(q, 'payment.created'));
           await tx.insertEvent(c.event(p, 'attempt.started'));
-          await tx.insertSystemEvent({ id: `evt_sys_${c.n}`, type: 'gateway.health_changed', merchantId: null, data: { gateway: 'g1' }, metadata: { gateway: 'g1' }, createdAt: c.date(1) });
+          await tx.insertSystemEvent({ id: `evt_sys_${c.n}`, type: 'gateway.down', merchantId: null, data: { gateway: 'g1' }, metadata: { gateway: 'g1' }, createdAt: c.date(1) });
           await tx.insertSystemEvent({ id: `evt_mer_${c.n}`, type: 'webhook_endpoint.disabled', merchantId: c.merchant, data: {}, metadata: { merchant_id: c.merchant }, createdAt: c.date(1) });
         });
         expect((await c.store.listEvents(p.id)).map((e) => [e.type, e.seq, e.metadata])).toEqual([
@@ -704,6 +704,37 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect(await c.store.findEvent(c.merchant, `evt_sys_${c.n}`)).toBeNull(); // no merchant's
         const all = await c.store.listFeed(null, mine!.position! - 10, 100);
         expect(all.some((e) => e.id === `evt_sys_${c.n}`)).toBe(true);
+      });
+
+      test('a gateway health change is reported once, however many instances report it, and again only when it changes', async (c) => {
+        const gw = `gw_${c.n}`;
+        const ev = (id: string, type: string) => ({ id: `evt_${id}_${c.n}`, type, merchantId: null, data: { gateway: gw }, metadata: { gateway: gw }, createdAt: c.date(1) });
+        // Two instances learned the same change at once.
+        const both = await Promise.all([
+          c.store.transaction((tx) => tx.reportGatewayHealth(gw, 'authorize', 'down', ev('d1', 'gateway.down'))),
+          c.store.transaction((tx) => tx.reportGatewayHealth(gw, 'authorize', 'down', ev('d2', 'gateway.down'))),
+        ]);
+        expect(both.filter(Boolean)).toHaveLength(1);
+        expect(await c.store.transaction((tx) => tx.reportGatewayHealth(gw, 'authorize', 'down', ev('d3', 'gateway.down')))).toBe(false);
+        // Another operation of the same gateway is its own.
+        expect(await c.store.transaction((tx) => tx.reportGatewayHealth(gw, 'capture', 'down', ev('c1', 'gateway.down')))).toBe(true);
+        expect(await c.store.transaction((tx) => tx.reportGatewayHealth(gw, 'authorize', 'recovering', ev('r1', 'gateway.recovering')))).toBe(true);
+        // A report rolled back with its transaction leaves the state as it was.
+        await expect(
+          c.store.transaction(async (tx) => {
+            await tx.reportGatewayHealth(gw, 'authorize', 'healthy', ev('h0', 'gateway.recovered'));
+            throw new Error('rolled back');
+          }),
+        ).rejects.toThrow('rolled back');
+        expect(await c.store.transaction((tx) => tx.reportGatewayHealth(gw, 'authorize', 'healthy', ev('h1', 'gateway.recovered')))).toBe(true);
+        await position(c);
+        const mine = (await c.store.listFeed(null, 0, 10_000)).filter((e) => e.data['gateway'] === gw);
+        expect(mine.map((e) => [e.type, e.merchantId, e.paymentId])).toEqual([
+          ['gateway.down', null, null],
+          ['gateway.down', null, null],
+          ['gateway.recovering', null, null],
+          ['gateway.recovered', null, null],
+        ]);
       });
 
       test('the feed shows positioned events only, in write order, per merchant, after a position, by type', async (c) => {

@@ -144,6 +144,12 @@ describe.each([
     }
     expect(back).toBe(5);
     for (const s of servers) expect((await gatewayState(s, 'gw-a')).state).not.toBe('down');
+    // Each change of gw-a's state is one system event, though both instances learned it.
+    const { rows } = await db.query<{ type: string }>(`SELECT type FROM payment_events WHERE payment_id IS NULL AND data->>'gateway' = 'gw-a' ORDER BY id`);
+    const types = rows.map((r) => r.type);
+    expect(types[0]).toBe('gateway.down');
+    expect(types).toContain('gateway.recovering');
+    expect(types.filter((t, i) => t === types[i - 1])).toEqual([]);
     // Nothing executed twice at either gateway (I1, from their own logs).
     const logs = new Map(sims.map((s, i) => [`gw-${'ab'[i]}`, s.processor.log()]));
     expect(gatewayLogDifferences(logs, null)).toEqual([]);

@@ -58,6 +58,14 @@ export class MemoryEvents implements EventStore {
     this.insert(e, null, null);
   }
 
+  async reportGatewayHealth(gateway: string, operation: string, state: string, event: NewSystemEvent): Promise<boolean> {
+    const key = `${gateway} ${operation}`;
+    if (this.s.healthReports.get(key) === state) return false;
+    this.insert(event, null, null);
+    this.s.healthReports.set(key, state);
+    return true;
+  }
+
   async listEvents(paymentId: string): Promise<StoredEvent[]> {
     return this.s.events
       .values()

@@ -108,9 +108,11 @@ export class MemoryState {
   readonly endpoints = new Table<string, EndpointRow>();
   readonly deliveries = new Table<number, DeliveryRecord>();
   readonly publishers = new Table<string, PublisherRecord>();
+  /** gateway_health_reports: "gateway operation" → the state last reported. */
+  readonly healthReports = new Table<string, string>();
   private readonly tables = [
     this.merchants, this.apiKeys, this.keys, this.payments, this.attempts, this.outbox, this.events, this.entries,
-    this.feedHead, this.eventIds, this.lastSeq, this.endpoints, this.deliveries, this.publishers,
+    this.feedHead, this.eventIds, this.lastSeq, this.endpoints, this.deliveries, this.publishers, this.healthReports,
   ];
 
   // Sequences, like PostgreSQL's: never rolled back.

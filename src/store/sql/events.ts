@@ -53,6 +53,21 @@ export class SqlEvents implements EventStore {
     );
   }
 
+  async reportGatewayHealth(gateway: string, operation: string, state: string, event: NewSystemEvent): Promise<boolean> {
+    // The row lock taken by ON CONFLICT serializes instances reporting the same change: the
+    // second finds the state already there, updates nothing and returns no row.
+    const { rows } = await this.q.query(
+      `INSERT INTO gateway_health_reports (gateway, operation, state, since) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (gateway, operation) DO UPDATE SET state = EXCLUDED.state, since = EXCLUDED.since
+        WHERE gateway_health_reports.state <> EXCLUDED.state
+       RETURNING 1`,
+      [gateway, operation, state, event.createdAt],
+    );
+    if (rows.length === 0) return false;
+    await this.insertSystemEvent(event);
+    return true;
+  }
+
   async listEvents(paymentId: string): Promise<StoredEvent[]> {
     const { rows } = await this.q.query<EventSqlRow>(`SELECT ${COLUMNS} FROM payment_events WHERE payment_id = $1 ORDER BY seq`, [paymentId]);
     return rows.map(toStoredEvent);
