@@ -15,6 +15,8 @@ import { LocalLimiter, registerRateLimit, type Limiter } from './plugins/rateLim
 import { MAX_URL_LENGTH, registerCardDataGuard } from './plugins/cardData.js';
 import { registerIdempotency } from './plugins/idempotency.js';
 import { PROBLEM_TYPE, sendProblem } from './problems.js';
+import { newRequestId, REQUEST_ID_HEADER, registerRequestContext, RequestLogController, requestIdOf } from './requestContext.js';
+import { noopTracer, type Tracer } from '../ports/tracing.js';
 import { registerGatewayRoutes } from './routes/gateways.js';
 import { registerHealthRoutes, type ReadinessProbe } from './routes/health.js';
 import { registerPaymentRoutes } from './routes/payments.js';
@@ -33,6 +35,8 @@ export interface AppDeps {
   gatewayHealth?: { policy: string; view(): GatewayView[] };
   /** The process's logger (pino); request logs are its children. */
   log: FastifyBaseLogger;
+  /** Opens the request's span and those under it (docs/metadata.md, "Traces"); `noopTracer` unless told. */
+  tracer?: Tracer;
   /**
    * Per-merchant request limit on /v1 routes; absent: none. `limiter` shares it across
    * instances (Redis); absent: a bucket per instance.
@@ -58,6 +62,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const limits = { ...defaultServerLimits, ...deps.server };
   const app = Fastify({
     loggerInstance: deps.log,
+    // Request-Id (docs/metadata.md): the client's when usable, else ours; bound as `request_id`
+    // on the request's logger, and one log line per request.
+    genReqId: requestIdOf,
+    logController: new RequestLogController({ requestIdLogLabel: 'request_id' }),
     bodyLimit: BODY_LIMIT,
     requestTimeout: limits.requestTimeoutMs,
     connectionTimeout: limits.connectionTimeoutMs,
@@ -80,6 +88,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.server.maxConnections = limits.maxConnections;
   app.addSchema(Problem);
+  const tracer = deps.tracer ?? noopTracer;
+  registerRequestContext(app, tracer, deps.log.level !== 'silent');
   app.setErrorHandler((err, request, reply) => sendProblem(request, reply, err));
   app.setNotFoundHandler((request, reply) =>
     sendProblem(request, reply, new IdemError('ROUTE_NOT_FOUND', `no route ${request.method} ${maskCardNumbersInUrl(request.url.split('?', 1)[0]!)}`)),
@@ -157,8 +167,11 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   if (socket.writable && err.code === 'HPE_HEADER_OVERFLOW' && requestLineTooLong(err)) {
     // A URL too long for the parser's 16 KiB gets the same answer as one over MAX_URL_LENGTH.
-    const body = JSON.stringify(problem('URL_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`));
-    socket.write(`HTTP/1.1 414 URI Too Long\r\nContent-Type: ${PROBLEM_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const requestId = newRequestId();
+    const body = JSON.stringify(problem('URL_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`, { request_id: requestId }));
+    socket.write(
+      `HTTP/1.1 414 URI Too Long\r\nContent-Type: ${PROBLEM_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${REQUEST_ID_HEADER}: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    );
   } else if (socket.writable) {
     const detail =
       err.code === 'HPE_HEADER_OVERFLOW'
@@ -166,8 +179,11 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? 'the request did not arrive in time'
           : 'the request is not valid HTTP/1.1';
-    const body = JSON.stringify(problem('VALIDATION_FAILED', detail));
-    socket.write(`HTTP/1.1 400 Bad Request\r\nContent-Type: ${PROBLEM_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const requestId = newRequestId();
+    const body = JSON.stringify(problem('VALIDATION_FAILED', detail, { request_id: requestId }));
+    socket.write(
+      `HTTP/1.1 400 Bad Request\r\nContent-Type: ${PROBLEM_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${REQUEST_ID_HEADER}: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
   socket.destroy(err);
 }

@@ -84,6 +84,13 @@ export interface Config extends ServerLimits {
   authCacheMs: number;
   /** When set, `/metrics` is served on this port only (not on the API port). */
   metricsPort: number | undefined;
+  /**
+   * Where traces go (OTLP), from `OTEL_EXPORTER_OTLP_ENDPOINT` or
+   * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`; absent: no tracing, and no cost (docs/metadata.md).
+   */
+  otlpEndpoint: string | undefined;
+  /** `OTEL_SERVICE_NAME`, default `idem`. */
+  serviceName: string;
 }
 
 export interface Flags {
@@ -133,8 +140,21 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     maxRequestsPerSocket: integer('IDEM_MAX_REQUESTS_PER_SOCKET', env.IDEM_MAX_REQUESTS_PER_SOCKET, defaultServerLimits.maxRequestsPerSocket, 0, 100_000_000),
     authFailuresPerMinute: integer('IDEM_AUTH_FAILURES_PER_MINUTE', env.IDEM_AUTH_FAILURES_PER_MINUTE, 120, 0, 1_000_000),
     authCacheMs: integer('IDEM_AUTH_CACHE_MS', env.IDEM_AUTH_CACHE_MS, 10_000, 0, 600_000),
+    otlpEndpoint: otlpEndpoint(env),
+    serviceName: nonEmpty(env.OTEL_SERVICE_NAME) ?? 'idem',
     metricsPort: env.IDEM_METRICS_PORT === undefined || env.IDEM_METRICS_PORT.trim() === '' ? undefined : integer('IDEM_METRICS_PORT', env.IDEM_METRICS_PORT, 0, 0, 65_535),
   };
+}
+
+/** The OTLP endpoint for traces, checked to be an http(s) URL (the OpenTelemetry SDK reads it itself). */
+function otlpEndpoint(env: Record<string, string | undefined>): string | undefined {
+  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT'] as const) {
+    const url = nonEmpty(env[name]);
+    if (url === undefined) continue;
+    if (!/^https?:\/\/[^\s]+$/.test(url)) throw new ConfigError(`${name} must be an http:// or https:// URL (got "${redact(url)}")`);
+    return url;
+  }
+  return undefined;
 }
 
 /**

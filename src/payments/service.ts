@@ -1,10 +1,12 @@
 import type { PaymentChanges, Store, StoreOps } from '../store/port.js';
 import { IdemError } from '../errors/registry.js';
-import { gatewayKey, type GatewayOperation, type GatewayOutcome, type GatewayRequest } from '../gateways/port.js';
+import { pickMetadata, type TransactionMetadata } from '../events/metadata.js';
+import { gatewayKey, type GatewayCallContext, type GatewayOperation, type GatewayOutcome, type GatewayRequest } from '../gateways/port.js';
 import type { GatewayRouter } from '../gateways/router.js';
-import type { Claim, OperationResult } from '../idempotency/gate.js';
+import type { Claim, OperationResult, RequestContext } from '../idempotency/gate.js';
 import { sleep, type Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
+import { NO_SPAN, noopTracer, type Span, type Tracer } from '../ports/tracing.js';
 import { staticPolicy, type RetryPolicy } from '../resilience/policy.js';
 import { decideNext, firstMove, isFinal, mayHaveExecuted, outcomeOfLookup, settleNotProcessed, type DecisionFacts, type Step } from './decide.js';
 import type { AttemptRow, PaymentRow } from './rows.js';
@@ -33,8 +35,10 @@ export interface PaymentServiceOptions {
   relayDelayMs?: number;
   /** Renders each answer as stored for replay (`renderPaymentResult` in src/api/render.ts). */
   render: PaymentRenderer;
-  /** Where each gateway answer is logged, with the client's key, the payment and the attempt. */
+  /** Where each gateway answer is logged, with the request's metadata (docs/metadata.md). */
   log?: { info(obj: object, msg: string): void };
+  /** Opens a span per gateway attempt; `noopTracer` unless told. */
+  tracer?: Tracer;
 }
 
 /** A payment and its open attempt, as the transaction that wrote them committed them. */
@@ -51,10 +55,12 @@ type Opened = { payment: PaymentRow; attempt: AttemptRow };
 export class PaymentService {
   private readonly policy: RetryPolicy;
   private readonly relayDelayMs: number;
+  private readonly tracer: Tracer;
 
   constructor(private readonly o: PaymentServiceOptions) {
     this.policy = o.policy ?? staticPolicy();
     this.relayDelayMs = o.relayDelayMs ?? 30_000;
+    this.tracer = o.tracer ?? noopTracer;
   }
 
   /** `POST /v1/payments`: creates the payment and authorizes it (and captures if automatic). */
@@ -86,7 +92,7 @@ export class PaymentService {
           updated_at: now,
         });
         await tx.insertEvent(id, 'payment.created', { idempotency_key: idempotencyKey, amount: input.amount, currency: input.currency }, now);
-        const attempt = await this.openAttempt(tx, id, 'authorize', 1, gateway, input.amount, idempotencyKey, now);
+        const attempt = await this.openAttempt(tx, id, 'authorize', 1, gateway, input.amount, idempotencyKey, now, undefined, claim.context);
         await claim.bindResource(tx, id);
         return { payment, attempt };
       });
@@ -158,7 +164,7 @@ export class PaymentService {
         const { to, amount } = validate(p);
         await this.transition(tx, p, to, { amount_requested: amount }, now);
         const attemptNo = (await tx.lastAttemptNo(p.id, kind)) + 1;
-        await this.openAttempt(tx, p.id, kind, attemptNo, p.gateway!, amount, idempotencyKey, now);
+        await this.openAttempt(tx, p.id, kind, attemptNo, p.gateway!, amount, idempotencyKey, now, undefined, claim.context);
         await claim.bindResource(tx, p.id);
       });
     }
@@ -174,6 +180,8 @@ export class PaymentService {
    */
   private async drive(merchantId: string, paymentId: string, kind: PaymentRequestKind, claim: Claim, opened?: Opened): Promise<OperationResult> {
     const { store, runtime } = this.o;
+    // The request's metadata gains its payment: its last log line and its spans carry it.
+    if (claim.context) claim.context.metadata.payment_id = paymentId;
     let known = opened;
     // A resumed request's open attempt may have been sent by an earlier owner; every later
     // round runs an attempt this loop has just opened (docs/payments.md, "not processed").
@@ -187,9 +195,12 @@ export class PaymentService {
       known = undefined;
       if (!attempt) return this.finish(merchantId, paymentId, kind, claim);
 
-      const outcome = await this.callGateway(payment, attempt, mayHaveExecuted(attempt, !resumed), claim.signal, after);
+      const metadata = attemptMetadata(merchantId, claim, attempt);
+      const outcome = await this.attemptSpan(claim.context?.span, metadata, (span) =>
+        this.callGateway(payment, attempt, mayHaveExecuted(attempt, !resumed), claim.signal, after, { metadata, traceparent: span.traceparent }),
+      );
       resumed = false;
-      this.logAnswer(claim, attempt, outcome);
+      this.logAnswer(metadata, outcome);
 
       let step: Step = { kind: 'pending' };
       const answer = await store.transaction(async (tx) => {
@@ -199,10 +210,16 @@ export class PaymentService {
         if (!current) throw notFound(paymentId);
         await this.recordOutcome(tx, current, attempt, outcome, now);
         step = decideNext(current, attempt, outcome, await this.factsFor(tx, current, attempt, outcome), this.policy);
-        await this.apply(tx, current, attempt, step, now);
+        await this.apply(tx, current, attempt, step, now, claim.context);
         if (!isFinal(step)) return null;
         const payment = (await tx.loadView(merchantId, paymentId))!;
-        const response = this.o.render({ request: kind, outcome: 'final', payment, declineCode: step.kind === 'decline' ? step.declineCode : null });
+        const response = this.o.render({
+          request: kind,
+          outcome: 'final',
+          payment,
+          declineCode: step.kind === 'decline' ? step.declineCode : null,
+          requestId: claim.context?.metadata.request_id,
+        });
         await claim.complete(tx, response);
         return response;
       });
@@ -229,15 +246,16 @@ export class PaymentService {
     ambiguous: boolean,
     signal: AbortSignal,
     after: { retryDelayMs: number } | null,
+    call: GatewayCallContext,
   ): Promise<GatewayOutcome> {
     const connector = this.o.gateways.connector(attempt.gateway);
     if (firstMove(attempt) === 'lookup') {
-      const found = outcomeOfLookup(await connector.status(attempt.gateway_key, signal));
+      const found = outcomeOfLookup(await connector.status(attempt.gateway_key, signal, call));
       if (found !== null) return found;
     }
     const { clock } = this.o.runtime;
     const sentAt = clock.now();
-    const outcome = await connector.execute(gatewayRequest(payment, attempt), signal);
+    const outcome = await connector.execute(gatewayRequest(payment, attempt), signal, call);
     this.policy.observe?.({
       at: clock.now(),
       gateway: attempt.gateway,
@@ -254,19 +272,37 @@ export class PaymentService {
     const lookup =
       !ambiguous && this.policy.isDown?.(attempt.gateway, attempt.operation)
         ? { found: 'unknown' as const, refused: true as const, reason: `${attempt.gateway} is down (learned); lookup skipped` }
-        : await connector.status(attempt.gateway_key, signal);
+        : await connector.status(attempt.gateway_key, signal, call);
     return settleNotProcessed(outcome, lookup, { mayHaveExecuted: ambiguous, operation: attempt.operation, gatewayKey: attempt.gateway_key });
   }
 
-  private logAnswer(claim: Claim, attempt: AttemptRow, outcome: GatewayOutcome): void {
+  /**
+   * One span per round with the gateway (its send, and the lookups that settle it), under the
+   * request's span; the gateway gets its `traceparent`. Without tracing: `fn` alone, handed the
+   * request's span (a client's `traceparent`, or none).
+   */
+  private async attemptSpan(parent: Span | undefined, metadata: TransactionMetadata, fn: (span: Span) => Promise<GatewayOutcome>): Promise<GatewayOutcome> {
+    const { tracer } = this;
+    if (!tracer.enabled) return fn(parent ?? NO_SPAN);
+    const span = tracer.start(`gateway ${metadata.operation}`, { ...metadata }, { parent, kind: 'client' });
+    // The attempt's own span id names it to the gateway; its trace id is the request's.
+    metadata.trace_id = span.traceId;
+    try {
+      const outcome = await fn(span);
+      span.set({ 'idem.outcome': outcome.class, ...(outcome.class === 'decline' ? { 'idem.decline_code': outcome.declineCode } : {}) });
+      return outcome;
+    } catch (err) {
+      span.fail(err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  private logAnswer(metadata: TransactionMetadata, outcome: GatewayOutcome): void {
     this.o.log?.info(
       {
-        idempotency_key: claim.key,
-        payment_id: attempt.payment_id,
-        attempt_id: attempt.id,
-        operation: attempt.operation,
-        gateway: attempt.gateway,
-        gateway_key: attempt.gateway_key,
+        ...metadata,
         outcome: outcome.class,
         ...(outcome.class === 'decline' ? { decline_code: outcome.declineCode } : {}),
         ...(outcome.class === 'not_processed' || outcome.class === 'unknown' ? { reason: outcome.reason } : {}),
@@ -280,7 +316,7 @@ export class PaymentService {
     const response = await this.o.store.transaction(async (tx) => {
       await claim.guard(tx);
       const payment = (await tx.loadView(merchantId, paymentId))!;
-      const r = this.o.render({ request: kind, outcome: 'final', payment, declineCode: lastDecline(payment, kind) });
+      const r = this.o.render({ request: kind, outcome: 'final', payment, declineCode: lastDecline(payment, kind), requestId: claim.context?.metadata.request_id });
       await claim.complete(tx, r);
       return r;
     });
@@ -316,15 +352,15 @@ export class PaymentService {
   }
 
   /** Writes the decided step: the state change and its ledger entry, or the next attempt. */
-  private async apply(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, step: Step, now: Date): Promise<void> {
+  private async apply(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, step: Step, now: Date, context: RequestContext | undefined): Promise<void> {
     const open = (gateway: string, attemptNo: number, relayDelayMs?: number) =>
-      this.openAttempt(tx, p.id, attempt.operation, attemptNo, gateway, attempt.amount, attempt.idempotency_key, now, relayDelayMs);
+      this.openAttempt(tx, p.id, attempt.operation, attemptNo, gateway, attempt.amount, attempt.idempotency_key, now, relayDelayMs, context);
     switch (step.kind) {
       case 'success':
         await tx.postEntry(p.id, p.currency, step.entry, now);
         if (step.status !== null) return this.transition(tx, p, step.status, step.changes, now);
         await tx.updatePayment(p, step.changes, now);
-        await this.openAttempt(tx, p.id, 'capture', (await tx.lastAttemptNo(p.id, 'capture')) + 1, attempt.gateway, attempt.amount, attempt.idempotency_key, now);
+        await this.openAttempt(tx, p.id, 'capture', (await tx.lastAttemptNo(p.id, 'capture')) + 1, attempt.gateway, attempt.amount, attempt.idempotency_key, now, undefined, context);
         return;
       case 'decline':
         return this.transition(tx, p, step.status, { decline_code: step.declineCode, amount_requested: null }, now);
@@ -345,7 +381,11 @@ export class PaymentService {
     }
   }
 
-  /** Writes an attempt and its outbox row; the relay runs it if the caller does not. */
+  /**
+   * Writes an attempt and its outbox row; the relay runs it if the caller does not. The
+   * `attempt.started` event keeps the opening request's `request_id` and `traceparent`, so a
+   * recovery logs under that request and links its spans to its trace (docs/metadata.md).
+   */
   private async openAttempt(
     tx: StoreOps,
     paymentId: string,
@@ -356,6 +396,7 @@ export class PaymentService {
     idempotencyKey: string | null,
     now: Date,
     relayDelayMs = this.relayDelayMs,
+    context?: RequestContext,
   ): Promise<AttemptRow> {
     const id = newId(this.o.runtime.random, 'att');
     const key = gatewayKey(paymentId, operation, attemptNo);
@@ -363,7 +404,14 @@ export class PaymentService {
       { id, payment_id: paymentId, operation, attempt_no: attemptNo, gateway, gateway_key: key, amount, idempotency_key: idempotencyKey, created_at: now },
       new Date(now.getTime() + relayDelayMs),
     );
-    await tx.insertEvent(paymentId, 'attempt.started', { attempt_id: id, operation, attempt_no: attemptNo, gateway, gateway_key: key }, now);
+    const requestId = context?.metadata.request_id;
+    const traceparent = context?.span.traceparent;
+    await tx.insertEvent(
+      paymentId,
+      'attempt.started',
+      { attempt_id: id, operation, attempt_no: attemptNo, gateway, gateway_key: key, ...(requestId ? { request_id: requestId } : {}), ...(traceparent ? { traceparent } : {}) },
+      now,
+    );
     return attempt;
   }
 
@@ -376,6 +424,23 @@ export class PaymentService {
   private now(): Date {
     return new Date(this.o.runtime.clock.now());
   }
+}
+
+/** The standard metadata of one attempt (docs/metadata.md), in the documented order. */
+function attemptMetadata(merchantId: string, claim: Claim, attempt: AttemptRow): TransactionMetadata {
+  const request = claim.context?.metadata;
+  return pickMetadata({
+    merchant_id: merchantId,
+    payment_id: attempt.payment_id,
+    idempotency_key: attempt.idempotency_key ?? (claim.key || undefined),
+    request_id: request?.request_id,
+    attempt_id: attempt.id,
+    attempt_no: attempt.attempt_no,
+    operation: attempt.operation,
+    gateway: attempt.gateway,
+    gateway_key: attempt.gateway_key,
+    trace_id: request?.trace_id ?? claim.context?.span.traceId,
+  });
 }
 
 /** A timeline event about one attempt. */
