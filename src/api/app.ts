@@ -15,7 +15,7 @@ import { LocalLimiter, registerRateLimit, type Limiter } from './plugins/rateLim
 import { MAX_URL_LENGTH, registerCardDataGuard } from './plugins/cardData.js';
 import { registerIdempotency } from './plugins/idempotency.js';
 import { PROBLEM_TYPE, sendProblem } from './problems.js';
-import { newRequestId, REQUEST_ID_HEADER, registerRequestContext, RequestLogController, requestIdOf } from './requestContext.js';
+import { newRequestId, openRequestContext, REQUEST_ID_HEADER, registerRequestContext, RequestLogController, requestIdOf, stampRequestId } from './requestContext.js';
 import { noopTracer, type Tracer } from '../ports/tracing.js';
 import { registerGatewayRoutes } from './routes/gateways.js';
 import { registerHealthRoutes, type ReadinessProbe } from './routes/health.js';
@@ -65,7 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Request-Id (docs/metadata.md): the client's when usable, else ours; bound as `request_id`
     // on the request's logger, and one log line per request.
     genReqId: requestIdOf,
-    logController: new RequestLogController({ requestIdLogLabel: 'request_id' }),
+    logController: new RequestLogController({ requestIdLogLabel: 'request_id', disableRequestLogging: deps.log.level === 'silent' }),
     bodyLimit: BODY_LIMIT,
     requestTimeout: limits.requestTimeoutMs,
     connectionTimeout: limits.connectionTimeoutMs,
@@ -89,17 +89,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.server.maxConnections = limits.maxConnections;
   app.addSchema(Problem);
   const tracer = deps.tracer ?? noopTracer;
-  registerRequestContext(app, tracer, deps.log.level !== 'silent');
+  const logging = deps.log.level !== 'silent'; // a silent logger gets no child loggers either
+  registerRequestContext(app, tracer);
   app.setErrorHandler((err, request, reply) => sendProblem(request, reply, err));
   app.setNotFoundHandler((request, reply) =>
     sendProblem(request, reply, new IdemError('ROUTE_NOT_FOUND', `no route ${request.method} ${maskCardNumbersInUrl(request.url.split('?', 1)[0]!)}`)),
   );
   // Cheapest checks first: a URL over the limit is refused before anything reads it.
   app.addHook('onRequest', async (request) => {
+    openRequestContext(request, tracer, logging);
     if (request.url.length > MAX_URL_LENGTH) throw new IdemError('URL_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new IdemError('VALIDATION_FAILED', 'an HTTP/1.1 request needs a Host header');
   });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', async (request, reply) => {
+    stampRequestId(request, reply);
     // API answers are per merchant and may carry payment data: no cache may keep them, and no
     // browser may guess another type for them.
     reply.header('cache-control', 'no-store');

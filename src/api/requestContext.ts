@@ -27,23 +27,16 @@ export const REQUEST_ID_HEADER = 'request-id';
 /** What a client's `Request-Id` may be: visible ASCII, no spaces, up to 128 characters. */
 const CLIENT_REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
-/** Random bytes drawn 4 KiB at a time: one system call per 170 request ids, not one each. */
-let pool = Buffer.alloc(0);
-let poolAt = 0;
-const pooledRandom = {
-  bytes(n: number): Uint8Array {
-    if (poolAt + n > pool.length) {
-      pool = randomBytes(4096);
-      poolAt = 0;
-    }
-    return pool.subarray(poolAt, (poolAt += n));
-  },
-  float: () => 0,
-};
+/**
+ * Request ids: 14 random base-32 characters drawn once per process (70 bits: instances do not
+ * collide), then a counter in 10 — unique, and as cheap as fastify's own `req-1`, `req-2`.
+ */
+const PROCESS_PREFIX = newId({ bytes: (n) => randomBytes(n), float: () => 0 }, 'req', 14);
+let counter = 0;
 
 /** A new request id, `req_` and 24 base-32 characters. */
 export function newRequestId(): string {
-  return newId(pooledRandom, 'req');
+  return PROCESS_PREFIX + (counter++).toString(32).padStart(10, '0');
 }
 
 /** fastify's `genReqId`: the client's `Request-Id` when usable, else a new one. */
@@ -76,62 +69,74 @@ export class RequestLogController extends LogController {
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return;
     const line = { ...unboundMetadata(request), req: request, res: reply, responseTime: reply.elapsedTime };
     if (error) reply.log.error({ ...line, err: error }, 'request errored');
     else reply.log.info(line, 'request completed');
   }
 
   override streamError(error: Error, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return;
     reply.log.warn({ ...unboundMetadata(request), err: error }, 'response terminated with an error with headers already sent');
   }
 
   override writeHeadError(error: Error, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return;
     reply.log.warn({ ...unboundMetadata(request), err: error }, error.message);
   }
 
   override serializerError(error: Error, request: FastifyRequest, reply: FastifyReply, metadata: { statusCode: number }): void {
+    if (this.isLogDisabled(request)) return;
     reply.log.error({ ...unboundMetadata(request), err: error, statusCode: metadata.statusCode }, 'The serializer for the given status code failed');
   }
 }
 
 /**
- * Gives every request its metadata and span before anything else runs, `Request-Id` on every
- * answer, and ends the span with the status. `logging`: false when the logger is silent, so no
- * child logger is made for nothing.
+ * Decorates requests with their metadata and span; with tracing, ends the span with the
+ * status. The per-request work is `openRequestContext` and `stampRequestId`, which the app
+ * calls from its own first `onRequest` and `onSend` hooks (a hook of their own would cost two
+ * more async steps on every request).
  */
-export function registerRequestContext(app: FastifyInstance, tracer: Tracer, logging: boolean): void {
+export function registerRequestContext(app: FastifyInstance, tracer: Tracer): void {
   app.decorateRequest('metadata', null as unknown as TransactionMetadata);
   app.decorateRequest('span', null as unknown as Span);
-  app.addHook('onRequest', async (request) => {
-    const sent = request.headers.traceparent;
-    const remote = typeof sent === 'string' ? remoteSpan(sent) : undefined;
-    const span = tracer.enabled
-      ? tracer.start(
-          `${request.method} ${request.routeOptions.url ?? 'unmatched'}`,
-          { 'http.request.method': request.method, 'http.route': request.routeOptions.url, request_id: request.id },
-          { parent: remote, kind: 'server' },
-        )
-      : (remote ?? NO_SPAN);
-    request.span = span;
-    if (span.traceId === undefined) {
-      request.metadata = { request_id: request.id };
-    } else {
-      request.metadata = { request_id: request.id, trace_id: span.traceId };
-      if (logging) request.log = request.log.child({ trace_id: span.traceId });
-    }
-  });
-  app.addHook('onSend', async (request, reply) => {
-    reply.header(REQUEST_ID_HEADER, request.id);
-  });
   if (tracer.enabled) {
-    const end = async (request: FastifyRequest, reply: FastifyReply) => {
+    app.addHook('onResponse', async (request, reply) => {
       request.span.set({ ...request.metadata, 'http.response.status_code': reply.statusCode });
       request.span.end();
-    };
-    app.addHook('onResponse', end);
+    });
     app.addHook('onRequestAbort', async (request) => {
       request.span.fail(new Error('the client closed the connection'));
       request.span.end();
     });
   }
+}
+
+/**
+ * Gives the request its metadata and span, before anything else runs: a span of its own when
+ * tracing (a child of the client's `traceparent`), else the client's, else none. `logging`:
+ * false when the logger is silent, so no child logger is made for nothing.
+ */
+export function openRequestContext(request: FastifyRequest, tracer: Tracer, logging: boolean): void {
+  const sent = request.headers.traceparent;
+  const remote = typeof sent === 'string' ? remoteSpan(sent) : undefined;
+  const span = tracer.enabled
+    ? tracer.start(
+        `${request.method} ${request.routeOptions.url ?? 'unmatched'}`,
+        { 'http.request.method': request.method, 'http.route': request.routeOptions.url, request_id: request.id },
+        { parent: remote, kind: 'server' },
+      )
+    : (remote ?? NO_SPAN);
+  request.span = span;
+  if (span.traceId === undefined) {
+    request.metadata = { request_id: request.id };
+  } else {
+    request.metadata = { request_id: request.id, trace_id: span.traceId };
+    if (logging) request.log = request.log.child({ trace_id: span.traceId });
+  }
+}
+
+/** `Request-Id` on the answer (docs/metadata.md). */
+export function stampRequestId(request: FastifyRequest, reply: FastifyReply): void {
+  reply.header(REQUEST_ID_HEADER, request.id);
 }

@@ -109,9 +109,12 @@ export class Gate {
   }
 
   /** One span per gate decision, when tracing: claimed (or taken over), held, replayed. */
-  private async traced(req: KeyRequest, op: Operation, wait: boolean, context: RequestContext | undefined): Promise<GateAnswer | null> {
+  private traced(req: KeyRequest, op: Operation, wait: boolean, context: RequestContext | undefined): Promise<GateAnswer | null> {
+    return this.o.tracer.enabled ? this.enterTraced(req, op, wait, context) : this.enter(req, op, wait, context, null);
+  }
+
+  private async enterTraced(req: KeyRequest, op: Operation, wait: boolean, context: RequestContext | undefined): Promise<GateAnswer | null> {
     const { tracer } = this.o;
-    if (!tracer.enabled) return this.enter(req, op, wait, context, null);
     const span = tracer.start('idem.gate', { ...context?.metadata, idempotency_key: req.key, merchant_id: req.merchantId }, { parent: context?.span });
     const note: GateNote = { held: false, decision: 'claimed' };
     try {
