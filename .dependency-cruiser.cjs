@@ -17,12 +17,12 @@ module.exports = {
     {
       name: 'domain-imports-no-infrastructure-package',
       comment:
-        'The domain reaches databases, Redis and HTTP through ports (docs/architecture.md). Put the adapter under src/store/ or src/api/ and inject it.',
+        'The domain reaches databases, Redis, HTTP, logs and traces through ports (docs/architecture.md; src/ports/tracing.ts for spans). Put the adapter under src/store/ or src/api/ and inject it.',
       severity: 'error',
       from: { path: DOMAIN, pathNot: '\\.test\\.ts$' },
       to: {
         dependencyTypes: ['npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown'],
-        path: '(^|/)node_modules/(pg|pg-[^/]+|ioredis|@electric-sql/[^/]+|fastify|@fastify/[^/]+|prom-client|pino|commander|@nats-io/[^/]+)/',
+        path: '(^|/)node_modules/(pg|pg-[^/]+|ioredis|@electric-sql/[^/]+|fastify|@fastify/[^/]+|prom-client|pino|pino-[^/]+|commander|@nats-io/[^/]+|@opentelemetry/[^/]+)/',
       },
     },
     {

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
-import { pino, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type LoggerOptions } from 'pino';
 import { buildApp } from './api/app.js';
 import { renderPaymentResult } from './api/render.js';
 import { redact, serverLimitsOf, type Config, type GatewayConfig } from './config/config.js';
@@ -26,6 +26,8 @@ import { startRelay, type Relay } from './outbox/relay.js';
 import { MerchantAuth } from './merchants/merchants.js';
 import { Metrics } from './observability/metrics.js';
 import { startMetricsServer } from './observability/metricsServer.js';
+import { startOtlpTracing } from './observability/tracing.js';
+import { noopTracer, type Tracer } from './ports/tracing.js';
 import { LocalLimiter, RedisLimiter } from './api/plugins/rateLimit.js';
 import { PaymentService } from './payments/service.js';
 import { systemRuntime, type Runtime } from './ports/clock.js';
@@ -66,6 +68,8 @@ export interface Idem {
   relay: Relay | null;
   /** Event positioning and webhook delivery (docs/events.md); null when disabled. */
   events: { relay: EventRelay; deliveries: DeliveryWorker; nats: StreamPublisher | null } | null;
+  /** Where spans go: OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, the override, else `noopTracer`. */
+  tracer: Tracer;
   /** Listens on `config.host:config.port`; resolves to the address. */
   listen(): Promise<string>;
   /** Where `/metrics` is served when it has a port of its own (IDEM_METRICS_PORT), once listening. */
@@ -77,6 +81,8 @@ export interface IdemOverrides {
   runtime?: Runtime;
   /** pino options for the process's logger; absent or false: no logging. */
   logger?: LoggerOptions | false;
+  /** Where the logger writes (tests read the lines back); default stdout. */
+  logDestination?: DestinationStream;
   /** Use this database instead of opening one from the config. */
   db?: Database;
   /**
@@ -99,17 +105,32 @@ export interface IdemOverrides {
   webhookTransport?: WebhookTransport;
   /** Resolve webhook endpoint hosts with this instead of DNS (tests). */
   resolveHost?: (host: string) => Promise<string[]>;
+  /** Use this tracer (tests: an in-memory exporter behind `otelTracer`) instead of the config's. */
+  tracer?: Tracer;
 }
+
+const VERSION = '0.1.0';
 
 /** The composition root: opens the stores the config names, migrates, wires the core to HTTP. */
 export async function createIdem(config: Config, overrides: IdemOverrides = {}): Promise<Idem> {
   const runtime = overrides.runtime ?? systemRuntime;
-  const log = overrides.logger ? pino(overrides.logger) : pino({ enabled: false });
+  const log = overrides.logger
+    ? overrides.logDestination
+      ? pino(overrides.logger, overrides.logDestination)
+      : pino(overrides.logger)
+    : pino({ enabled: false });
   const db = overrides.db ?? (overrides.store ? null : config.databaseUrl ? openPostgres(config.databaseUrl) : await openPglite(config.dataDir));
   const ownsDb = db !== null && !overrides.db;
   const closers: Array<() => Promise<unknown> | unknown> = [];
   try {
     if (db) await migrate(db);
+    let tracer = overrides.tracer ?? noopTracer;
+    if (!overrides.tracer && config.otlpEndpoint) {
+      const tracing = await startOtlpTracing(config.serviceName, VERSION);
+      tracer = tracing.tracer;
+      // Closed last: the spans of everything else's shutdown are flushed.
+      closers.push(() => tracing.shutdown().catch(() => {}));
+    }
 
     let redis: Redis | null = null;
     let fast: FastPath;
@@ -151,6 +172,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       leaseMs: config.leaseMs,
       keyTtlMs: config.keyTtlS * 1000,
       observe: metrics.gate,
+      tracer,
     });
 
     const simulators = new Map<string, Processor>();
@@ -193,7 +215,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
         else shared.record(answer);
       },
     };
-    const payments = new PaymentService({ store, gateways, runtime, policy, relayDelayMs: config.leaseMs, render: renderPaymentResult, log });
+    const payments = new PaymentService({ store, gateways, runtime, policy, relayDelayMs: config.leaseMs, render: renderPaymentResult, log, tracer });
     const auth = new MerchantAuth(store, runtime.clock, config.authCacheMs);
     // Events (docs/events.md): positioned after commit, fanned out to webhooks, streamed.
     let eventWork: { relay: EventRelay; deliveries: DeliveryWorker; nats: StreamPublisher | null } | null = null;
@@ -245,6 +267,8 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       gateways,
       metrics,
       log,
+      tracer,
+      version: VERSION,
       ...(rateLimit
         ? {
             rateLimit: {
@@ -275,7 +299,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
 
     let relay: Relay | null = null;
     if (overrides.relay !== false) {
-      relay = startRelay({ store, gate, payments, runtime, intervalMs: config.relayIntervalMs, leaseMs: config.leaseMs, log: app.log, observe: metrics.recovery });
+      relay = startRelay({ store, gate, payments, runtime, intervalMs: config.relayIntervalMs, leaseMs: config.leaseMs, log: app.log, observe: metrics.recovery, tracer });
       const r = relay;
       closers.push(() => r.stop());
     }
@@ -295,6 +319,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       runtime,
       relay,
       events: eventWork,
+      tracer,
       async listen() {
         if (config.metricsPort !== undefined) {
           const m = await startMetricsServer(metrics, config.host, config.metricsPort);

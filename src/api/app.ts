@@ -15,6 +15,8 @@ import { LocalLimiter, registerRateLimit, type Limiter } from './plugins/rateLim
 import { MAX_URL_LENGTH, registerCardDataGuard } from './plugins/cardData.js';
 import { registerIdempotency } from './plugins/idempotency.js';
 import { PROBLEM_TYPE, sendProblem } from './problems.js';
+import { newRequestId, openRequestContext, REQUEST_ID_HEADER, registerRequestContext, RequestLogController, requestIdOf, stampRequestId } from './requestContext.js';
+import { noopTracer, type Tracer } from '../ports/tracing.js';
 import { registerGatewayRoutes } from './routes/gateways.js';
 import { registerHealthRoutes, type ReadinessProbe } from './routes/health.js';
 import { registerPaymentRoutes } from './routes/payments.js';
@@ -36,6 +38,8 @@ export interface AppDeps {
   gatewayHealth?: { policy: string; view(): GatewayView[] };
   /** The process's logger (pino); request logs are its children. */
   log: FastifyBaseLogger;
+  /** Opens the request's span and those under it (docs/metadata.md, "Traces"); `noopTracer` unless told. */
+  tracer?: Tracer;
   /**
    * Per-merchant request limit on /v1 routes; absent: none. `limiter` shares it across
    * instances (Redis); absent: a bucket per instance.
@@ -63,6 +67,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const limits = { ...defaultServerLimits, ...deps.server };
   const app = Fastify({
     loggerInstance: deps.log,
+    // Request-Id (docs/metadata.md): the client's when usable, else ours; bound as `request_id`
+    // on the request's logger, and one log line per request.
+    genReqId: requestIdOf,
+    logController: new RequestLogController({ requestIdLogLabel: 'request_id', disableRequestLogging: deps.log.level === 'silent' }),
     bodyLimit: BODY_LIMIT,
     requestTimeout: limits.requestTimeoutMs,
     connectionTimeout: limits.connectionTimeoutMs,
@@ -85,16 +93,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.server.maxConnections = limits.maxConnections;
   app.addSchema(Problem);
+  const tracer = deps.tracer ?? noopTracer;
+  const logging = deps.log.level !== 'silent'; // a silent logger gets no child loggers either
+  registerRequestContext(app, tracer);
   app.setErrorHandler((err, request, reply) => sendProblem(request, reply, err));
   app.setNotFoundHandler((request, reply) =>
     sendProblem(request, reply, new IdemError('ROUTE_NOT_FOUND', `no route ${request.method} ${maskCardNumbersInUrl(request.url.split('?', 1)[0]!)}`)),
   );
   // Cheapest checks first: a URL over the limit is refused before anything reads it.
   app.addHook('onRequest', async (request) => {
+    openRequestContext(request, tracer, logging);
     if (request.url.length > MAX_URL_LENGTH) throw new IdemError('URL_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new IdemError('VALIDATION_FAILED', 'an HTTP/1.1 request needs a Host header');
   });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', async (request, reply) => {
+    stampRequestId(request, reply);
     // API answers are per merchant and may carry payment data: no cache may keep them, and no
     // browser may guess another type for them.
     reply.header('cache-control', 'no-store');
@@ -163,8 +176,11 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   if (socket.writable && err.code === 'HPE_HEADER_OVERFLOW' && requestLineTooLong(err)) {
     // A URL too long for the parser's 16 KiB gets the same answer as one over MAX_URL_LENGTH.
-    const body = JSON.stringify(problem('URL_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`));
-    socket.write(`HTTP/1.1 414 URI Too Long\r\nContent-Type: ${PROBLEM_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const requestId = newRequestId();
+    const body = JSON.stringify(problem('URL_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`, { request_id: requestId }));
+    socket.write(
+      `HTTP/1.1 414 URI Too Long\r\nContent-Type: ${PROBLEM_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${REQUEST_ID_HEADER}: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    );
   } else if (socket.writable) {
     const detail =
       err.code === 'HPE_HEADER_OVERFLOW'
@@ -172,8 +188,11 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? 'the request did not arrive in time'
           : 'the request is not valid HTTP/1.1';
-    const body = JSON.stringify(problem('VALIDATION_FAILED', detail));
-    socket.write(`HTTP/1.1 400 Bad Request\r\nContent-Type: ${PROBLEM_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const requestId = newRequestId();
+    const body = JSON.stringify(problem('VALIDATION_FAILED', detail, { request_id: requestId }));
+    socket.write(
+      `HTTP/1.1 400 Bad Request\r\nContent-Type: ${PROBLEM_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${REQUEST_ID_HEADER}: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
   socket.destroy(err);
 }

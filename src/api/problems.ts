@@ -37,8 +37,10 @@ export function toProblem(err: unknown): { problem: Problem; headers: Record<str
   return { problem: problem('INTERNAL', 'an unexpected error occurred; it has been logged'), headers: {}, log: 'error' };
 }
 
+/** Answers with the problem `err` maps to, naming the request (`request_id`, docs/metadata.md). */
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
-  const { problem: body, headers, log } = toProblem(err);
+  const { problem: mapped, headers, log } = toProblem(err);
+  const body = { ...mapped, request_id: request.id };
   if (log === 'error') request.log.error({ err }, 'request failed');
   else if (log === 'warn') request.log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'store unavailable');
   return reply.code(body.status).headers(headers).type(PROBLEM_TYPE).send(JSON.stringify(body));

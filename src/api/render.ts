@@ -24,6 +24,7 @@ export function renderPaymentResult(result: PaymentResult): StoredResponse {
       payment_id: payment.id,
       decline_code: result.declineCode,
       payment_status: payment.status,
+      ...(result.requestId !== undefined ? { request_id: result.requestId } : {}),
     });
     return { status: 402, contentType: PROBLEM_TYPE, body: JSON.stringify(body) };
   }

@@ -12,6 +12,7 @@ export const Problem = Type.Object(
     status: Type.Integer(),
     detail: Type.String(),
     code: Type.String(),
+    request_id: Type.Optional(Type.String({ description: 'The request that got this answer (its `Request-Id`); a stored answer replayed names the request that produced it' })),
   },
   { additionalProperties: true, $id: 'Problem', description: 'RFC 9457 problem details with a stable `code`' },
 );

@@ -47,8 +47,10 @@ program
     const idem = await createIdem(config, {
       logger: {
         level: config.logLevel,
+        // Readable on a terminal, JSON lines otherwise (docs/metadata.md, "Logs").
+        ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', singleLine: true } } } : {}),
         serializers: {
-          req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: urlForLog(req), id: req.id }),
+          req: (req: { method: string; url: string }) => ({ method: req.method, url: urlForLog(req) }),
           res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode }),
           err: pino.stdSerializers.err,
         },

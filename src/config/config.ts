@@ -93,6 +93,13 @@ export interface Config extends ServerLimits {
   eventStreamsPerMerchant: number;
   eventStreamHeartbeatMs: number;
   natsUrl: string | undefined;
+  /**
+   * Where traces go (OTLP), from `OTEL_EXPORTER_OTLP_ENDPOINT` or
+   * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`; absent: no tracing, and no cost (docs/metadata.md).
+   */
+  otlpEndpoint: string | undefined;
+  /** `OTEL_SERVICE_NAME`, default `idem`. */
+  serviceName: string;
 }
 
 export interface Flags {
@@ -150,8 +157,21 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     eventStreamsPerMerchant: integer('IDEM_EVENT_STREAMS_PER_MERCHANT', env.IDEM_EVENT_STREAMS_PER_MERCHANT, 5, 1, 1_000),
     eventStreamHeartbeatMs: integer('IDEM_EVENT_STREAM_HEARTBEAT_MS', env.IDEM_EVENT_STREAM_HEARTBEAT_MS, 15_000, 100, 600_000),
     natsUrl: nonEmpty(env.IDEM_NATS_URL),
+    otlpEndpoint: otlpEndpoint(env),
+    serviceName: nonEmpty(env.OTEL_SERVICE_NAME) ?? 'idem',
     metricsPort: env.IDEM_METRICS_PORT === undefined || env.IDEM_METRICS_PORT.trim() === '' ? undefined : integer('IDEM_METRICS_PORT', env.IDEM_METRICS_PORT, 0, 0, 65_535),
   };
+}
+
+/** The OTLP endpoint for traces, checked to be an http(s) URL (the OpenTelemetry SDK reads it itself). */
+function otlpEndpoint(env: Record<string, string | undefined>): string | undefined {
+  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT'] as const) {
+    const url = nonEmpty(env[name]);
+    if (url === undefined) continue;
+    if (!/^https?:\/\/[^\s]+$/.test(url)) throw new ConfigError(`${name} must be an http:// or https:// URL (got "${redact(url)}")`);
+    return url;
+  }
+  return undefined;
 }
 
 /**

@@ -4,6 +4,8 @@
  * transformer; the core decides what to do next from the class alone.
  */
 
+import type { TransactionMetadata } from '../events/metadata.js';
+
 /** Every operation a gateway executes, listed once: types, routes and schemas derive from it. */
 export const GATEWAY_OPERATIONS = ['authorize', 'capture', 'void', 'refund'] as const;
 
@@ -53,11 +55,22 @@ export interface StatusUnknown {
   refused?: true;
 }
 
+/**
+ * Who is calling and why, for the gateway's logs and traces (docs/metadata.md): a connector
+ * that speaks HTTP sends it as headers; one that cannot ignores it.
+ */
+export interface GatewayCallContext {
+  /** The attempt's standard transaction metadata. */
+  metadata: TransactionMetadata;
+  /** W3C `traceparent` of the attempt's span (or of the client's, when Idem does not trace). */
+  traceparent?: string | undefined;
+}
+
 export interface GatewayConnector {
   readonly name: string;
-  execute(request: GatewayRequest, signal?: AbortSignal): Promise<GatewayOutcome>;
+  execute(request: GatewayRequest, signal?: AbortSignal, context?: GatewayCallContext): Promise<GatewayOutcome>;
   /** Looks an operation up by its gateway key; `unknown` if the gateway can't tell now. */
-  status(gatewayKey: string, signal?: AbortSignal): Promise<GatewayOperationStatus | StatusUnknown>;
+  status(gatewayKey: string, signal?: AbortSignal, context?: GatewayCallContext): Promise<GatewayOperationStatus | StatusUnknown>;
 }
 
 /**

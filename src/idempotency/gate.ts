@@ -1,10 +1,22 @@
 import { IdemError } from '../errors/registry.js';
 import type { Store, StoreOps } from '../store/port.js';
+import type { TransactionMetadata } from '../events/metadata.js';
 import type { Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
+import { noopTracer, type Span, type Tracer } from '../ports/tracing.js';
 import type { KeyEvents } from './events.js';
 import type { CachedResponse, FastPath } from './fastpath.js';
 import { FenceLostError, type KeyRequest, type StoredResponse } from './store.js';
+
+/**
+ * What the core knows of the request it serves (docs/metadata.md): the standard metadata so
+ * far — one object for the request, which the pipeline completes (`payment_id`) so that the
+ * request's last log line carries it — and the span its work hangs under.
+ */
+export interface RequestContext {
+  readonly metadata: TransactionMetadata;
+  readonly span: Span;
+}
 
 /**
  * What an operation behind the gate gets: its fence, the resource an earlier owner already
@@ -19,6 +31,8 @@ export interface Claim {
   readonly resourceId: string | null;
   /** Aborted when the lease is lost to a takeover; the work should stop. */
   readonly signal: AbortSignal;
+  /** The request being served, for logs, spans and gateway headers; absent: none known. */
+  readonly context?: RequestContext;
   /** Locks the key row, checks the fence, renews the lease. Call first in each transaction. */
   guard(tx: StoreOps): Promise<void>;
   /** Records the resource this execution created, so a takeover resumes it. */
@@ -57,6 +71,17 @@ export interface GateOptions {
   /** How long a held request trusts a Redis lock whose holder has not claimed in PostgreSQL. */
   unclaimedLockGraceMs?: number;
   observe?: (event: GateEvent) => void;
+  /** Opens a span per gate decision (docs/metadata.md, "Traces"); `noopTracer` unless told. */
+  tracer?: Tracer;
+}
+
+/** How the gate decided, as its span records it (`idem.gate.decision`). */
+type GateDecision = 'claimed' | 'taken_over' | 'replayed' | 'busy' | 'reused' | 'in_progress' | 'failed';
+
+/** What `enter` notes for the decision span. */
+interface GateNote {
+  held: boolean;
+  decision: GateDecision;
 }
 
 /**
@@ -67,22 +92,47 @@ export class Gate {
   private readonly o: Required<Omit<GateOptions, 'observe'>> & Pick<GateOptions, 'observe'>;
 
   constructor(options: GateOptions) {
-    this.o = { degradedRecheckMs: 200, unclaimedLockGraceMs: 1000, ...options };
+    this.o = { degradedRecheckMs: 200, unclaimedLockGraceMs: 1000, tracer: noopTracer, ...options };
   }
 
-  async execute(req: KeyRequest, op: Operation): Promise<GateAnswer> {
-    return (await this.enter(req, op, true))!;
+  /** `context`: the request being served; the operation's claim carries it, under the gate's span. */
+  async execute(req: KeyRequest, op: Operation, context?: RequestContext): Promise<GateAnswer> {
+    return (await this.traced(req, op, true, context))!;
   }
 
   /**
    * As `execute`, but never waits on a live owner: answers null instead. Recovery uses it to
    * finish requests whose owner is gone without blocking on those still running.
    */
-  tryExecute(req: KeyRequest, op: Operation): Promise<GateAnswer | null> {
-    return this.enter(req, op, false);
+  tryExecute(req: KeyRequest, op: Operation, context?: RequestContext): Promise<GateAnswer | null> {
+    return this.traced(req, op, false, context);
   }
 
-  private async enter(req: KeyRequest, op: Operation, wait: boolean): Promise<GateAnswer | null> {
+  /** One span per gate decision, when tracing: claimed (or taken over), held, replayed. */
+  private traced(req: KeyRequest, op: Operation, wait: boolean, context: RequestContext | undefined): Promise<GateAnswer | null> {
+    return this.o.tracer.enabled ? this.enterTraced(req, op, wait, context) : this.enter(req, op, wait, context, null);
+  }
+
+  private async enterTraced(req: KeyRequest, op: Operation, wait: boolean, context: RequestContext | undefined): Promise<GateAnswer | null> {
+    const { tracer } = this.o;
+    const span = tracer.start('idem.gate', { ...context?.metadata, idempotency_key: req.key, merchant_id: req.merchantId }, { parent: context?.span });
+    const note: GateNote = { held: false, decision: 'claimed' };
+    try {
+      const answer = await this.enter(req, op, wait, { metadata: context?.metadata ?? {}, span }, note);
+      if (answer === null) note.decision = 'busy';
+      else if (answer.replayed) note.decision = 'replayed';
+      return answer;
+    } catch (err) {
+      note.decision = err instanceof IdemError && err.code === 'IDEM_KEY_REUSED' ? 'reused' : err instanceof IdemError && err.code === 'IDEM_IN_PROGRESS' ? 'in_progress' : 'failed';
+      span.fail(err);
+      throw err;
+    } finally {
+      span.set({ 'idem.gate.decision': note.decision, 'idem.gate.held': note.held });
+      span.end();
+    }
+  }
+
+  private async enter(req: KeyRequest, op: Operation, wait: boolean, context: RequestContext | undefined, note: GateNote | null): Promise<GateAnswer | null> {
     const { clock } = this.o.runtime;
     let deadline = clock.now() + this.o.holdTimeoutMs;
     let held = false;
@@ -102,6 +152,7 @@ export class Gate {
           if (!wait) return null;
           if (!held) this.observe('held');
           held = true;
+          if (note) note.held = true;
           skipLock = (await this.hold(req, deadline)) === 'claim';
           continue;
         }
@@ -131,18 +182,23 @@ export class Gate {
         if (!wait) return null;
         if (!held) this.observe('held');
         held = true;
+        if (note) note.held = true;
         skipLock = (await this.hold(req, deadline)) === 'claim';
         continue;
       }
 
-      if (claim.resourceId !== null) this.observe('taken_over');
-      const answer = await this.run(req, claim.fence, claim.resourceId, ours, op);
+      if (claim.resourceId !== null) {
+        this.observe('taken_over');
+        if (note) note.decision = 'taken_over';
+      }
+      const answer = await this.run(req, claim.fence, claim.resourceId, ours, op, context);
       if (answer !== 'lost') return answer;
       if (!wait) return null;
       // Our lease ran out and another execution owns the key now: wait for its answer, as a
       // held duplicate would, for a whole hold period from now.
       this.observe('fence_lost');
       held = true;
+      if (note) note.held = true;
       deadline = clock.now() + this.o.holdTimeoutMs;
     }
   }
@@ -159,6 +215,7 @@ export class Gate {
     resourceId: string | null,
     lockToken: string | null,
     op: Operation,
+    context: RequestContext | undefined,
   ): Promise<GateAnswer | 'lost'> {
     const { clock, timers } = this.o.runtime;
     const { store, leaseMs } = this.o;
@@ -177,6 +234,7 @@ export class Gate {
       fence,
       resourceId,
       signal: abort.signal,
+      ...(context ? { context } : {}),
       guard: async (tx) => {
         if (!(await tx.guardKey(req.merchantId, req.key, fence, clock.now(), leaseMs))) throw lost();
       },

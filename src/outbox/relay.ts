@@ -1,8 +1,10 @@
-import type { Claim, Gate } from '../idempotency/gate.js';
+import { pickMetadata, type TransactionMetadata } from '../events/metadata.js';
+import type { Claim, Gate, RequestContext } from '../idempotency/gate.js';
 import { FenceLostError } from '../idempotency/store.js';
 import { asPaymentRequestKind } from '../payments/result.js';
 import type { PaymentService } from '../payments/service.js';
 import type { Runtime } from '../ports/clock.js';
+import { NO_SPAN, noopTracer, type Span, type Tracer } from '../ports/tracing.js';
 import { exponentialBackoff } from '../resilience/backoff.js';
 import type { DueWork, Store } from '../store/port.js';
 
@@ -20,6 +22,11 @@ export interface RelayOptions {
   concurrency?: number;
   log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
   observe?: (result: 'final' | 'pending' | 'busy' | 'failed') => void;
+  /**
+   * A span per pass that found work and per row it runs, linked to the trace of the request
+   * that opened the attempt (docs/metadata.md, "Traces"); `noopTracer` unless told.
+   */
+  tracer?: Tracer;
 }
 
 type DueRow = DueWork;
@@ -43,6 +50,7 @@ export interface Relay {
  */
 export function startRelay(o: RelayOptions): Relay {
   const { store, runtime, leaseMs } = o;
+  const tracer = o.tracer ?? noopTracer;
   const batch = o.batch ?? 32;
   const concurrency = o.concurrency ?? 8;
   let pass: Promise<number> | null = null;
@@ -62,14 +70,32 @@ export function startRelay(o: RelayOptions): Relay {
     await store.rescheduleWork(row.id, row.fence, runtime.clock.now() + delayMs);
   }
 
-  async function recover(row: DueRow): Promise<void> {
+  /**
+   * The request that opened the row's attempt, as its `attempt.started` event keeps it: its
+   * `request_id` (the recovery serves that request) and `traceparent` (linked, not parented:
+   * the recovery is work of its own, in the trace of its pass).
+   */
+  async function origin(row: DueRow): Promise<{ requestId?: string; traceparent?: string }> {
+    const events = await store.listEvents(row.payment_id);
+    for (let i = events.length - 1; i >= 0; i--) {
+      const e = events[i]!;
+      if (e.type !== 'attempt.started') continue;
+      const requestId = e.metadata.request_id ?? e.data['request_id'];
+      const traceparent = e.data['traceparent'];
+      return { ...(typeof requestId === 'string' ? { requestId } : {}), ...(typeof traceparent === 'string' ? { traceparent } : {}) };
+    }
+    return {};
+  }
+
+  async function recover(row: DueRow, context: RequestContext): Promise<void> {
     const key = row.idempotency_key === null ? null : await store.readKey(row.merchant_id, row.idempotency_key);
     const kind = asPaymentRequestKind(key?.operation);
+    if (key?.operation) context.metadata.operation = key.operation;
     if (!key || !kind || key.state === 'completed' || key.resourceId !== row.payment_id) {
       // No open request to finish (its key is gone or was answered): drive the payment alone,
       // fenced by the outbox row.
-      o.log?.warn({ payment_id: row.payment_id, idempotency_key: row.idempotency_key }, 'driving a payment whose request is closed');
-      const result = await o.payments.resume(row.merchant_id, kind ?? 'create', detachedClaim(row));
+      o.log?.warn(context.metadata, 'driving a payment whose request is closed');
+      const result = await o.payments.resume(row.merchant_id, kind ?? 'create', detachedClaim(row, context));
       o.observe?.(result.kind);
       if (result.kind === 'pending') await reschedule(row, retryBackoff.delay(row.tries));
       return;
@@ -77,6 +103,7 @@ export function startRelay(o: RelayOptions): Relay {
     const answer = await o.gate.tryExecute(
       { merchantId: row.merchant_id, key: key.key, method: key.method, path: key.path, fingerprint: key.fingerprint, operation: key.operation },
       (claim) => o.payments.resume(row.merchant_id, kind, claim),
+      context,
     );
     o.observe?.(answer === null ? 'busy' : answer.result);
     if (answer === null) {
@@ -88,10 +115,10 @@ export function startRelay(o: RelayOptions): Relay {
       await reschedule(row, retryBackoff.delay(row.tries));
       return;
     }
-    o.log?.info({ payment_id: row.payment_id, idempotency_key: key.key, status: answer.status }, 'recovered a payment request');
+    o.log?.info({ ...context.metadata, status: answer.status }, 'recovered a payment request');
   }
 
-  function detachedClaim(row: DueRow): Claim {
+  function detachedClaim(row: DueRow, context: RequestContext): Claim {
     const abort = new AbortController();
     return {
       merchantId: row.merchant_id,
@@ -99,6 +126,7 @@ export function startRelay(o: RelayOptions): Relay {
       fence: row.fence,
       resourceId: row.payment_id,
       signal: abort.signal,
+      context,
       async guard(tx) {
         if (!(await tx.guardWork(row.id, row.fence, runtime.clock.now() + leaseMs))) {
           throw new FenceLostError(row.merchant_id, row.idempotency_key ?? '', row.fence);
@@ -111,21 +139,43 @@ export function startRelay(o: RelayOptions): Relay {
 
   async function runOnce(): Promise<number> {
     const rows = await claimDue();
+    if (rows.length === 0) return 0;
+    const pass = tracer.enabled ? tracer.start('outbox.relay_pass', { 'idem.outbox.rows': rows.length }) : NO_SPAN;
     let next = 0;
     const worker = async () => {
       while (next < rows.length && !stopped) {
         const row = rows[next++]!;
+        const metadata = rowMetadata(row);
+        let span: Span = NO_SPAN;
         try {
-          await recover(row);
+          const from = await origin(row);
+          if (from.requestId) metadata.request_id = from.requestId;
+          if (tracer.enabled) {
+            span = tracer.start('outbox.recover', { ...metadata, 'idem.outbox.tries': row.tries }, { parent: pass, ...(from.traceparent ? { links: [from.traceparent] } : {}) });
+            metadata.trace_id = span.traceId;
+          }
+          await recover(row, { metadata, span });
         } catch (err) {
+          span.fail(err);
           o.observe?.('failed');
-          o.log?.warn({ payment_id: row.payment_id, err: { message: (err as Error).message } }, 'recovery attempt failed; will retry');
+          o.log?.warn({ ...metadata, err: { message: (err as Error).message } }, 'recovery attempt failed; will retry');
           await reschedule(row, retryBackoff.delay(row.tries)).catch(() => {});
+        } finally {
+          span.end();
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, worker));
+    try {
+      await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, worker));
+    } finally {
+      pass.end();
+    }
     return rows.length;
+  }
+
+  /** What is known of a row's request before it is read: the standard metadata (docs/metadata.md). */
+  function rowMetadata(row: DueRow): TransactionMetadata {
+    return pickMetadata({ merchant_id: row.merchant_id, payment_id: row.payment_id, idempotency_key: row.idempotency_key });
   }
 
   const cancel = runtime.timers.every(o.intervalMs, () => {

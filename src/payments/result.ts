@@ -23,6 +23,8 @@ export interface PaymentResult {
   payment: PaymentView;
   /** Set only for a final answer to a declined request. */
   declineCode: string | null;
+  /** The request answered (its `Request-Id`), when known: a stored refusal names it. */
+  requestId?: string | undefined;
 }
 
 /**

@@ -1,10 +1,12 @@
 import type { PaymentChanges, Store, StoreOps } from '../store/port.js';
 import { IdemError } from '../errors/registry.js';
-import { gatewayKey, type GatewayOperation, type GatewayOutcome, type GatewayRequest } from '../gateways/port.js';
+import { pickMetadata, type TransactionMetadata } from '../events/metadata.js';
+import { gatewayKey, type GatewayCallContext, type GatewayOperation, type GatewayOutcome, type GatewayRequest } from '../gateways/port.js';
 import type { GatewayRouter } from '../gateways/router.js';
-import type { Claim, OperationResult } from '../idempotency/gate.js';
+import type { Claim, OperationResult, RequestContext } from '../idempotency/gate.js';
 import { sleep, type Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
+import { NO_SPAN, noopTracer, type Span, type Tracer } from '../ports/tracing.js';
 import { staticPolicy, type RetryPolicy } from '../resilience/policy.js';
 import { decideNext, firstMove, isFinal, mayHaveExecuted, outcomeOfLookup, settleNotProcessed, type DecisionFacts, type Step } from './decide.js';
 import { toView, type AttemptRow, type PaymentRow } from './rows.js';
@@ -12,7 +14,6 @@ import type { PaymentRenderer, PaymentRequestKind } from './result.js';
 import { canTransition, type PaymentStatus } from './states.js';
 import { invalidState, validateCapture, validateRefund, validateVoid, type ValidRequest } from './validate.js';
 import type { PaymentView } from './view.js';
-import { pickMetadata, type TransactionMetadata } from '../events/metadata.js';
 import { eventView, type EventView } from '../events/model.js';
 
 export interface CreatePaymentInput {
@@ -35,15 +36,33 @@ export interface PaymentServiceOptions {
   relayDelayMs?: number;
   /** Renders each answer as stored for replay (`renderPaymentResult` in src/api/render.ts). */
   render: PaymentRenderer;
-  /** Where each gateway answer is logged, with the client's key, the payment and the attempt. */
+  /** Where each gateway answer is logged, with the request's metadata (docs/metadata.md). */
   log?: { info(obj: object, msg: string): void };
+  /** Opens a span per gateway attempt; `noopTracer` unless told. */
+  tracer?: Tracer;
 }
 
 /**
  * What a request adds to the metadata of the events it writes (docs/metadata.md): the fields
  * the payment, attempt and key do not know.
  */
-export type RequestMetadata = Pick<TransactionMetadata, 'request_id' | 'trace_id'>;
+export type RequestMetadata = Pick<TransactionMetadata, 'request_id' | 'trace_id'> & {
+  /** The request's span, kept on `attempt.started` so a recovery links to its trace. */
+  traceparent?: string;
+};
+
+/** The caller's metadata, completed from the request context the gate carries (docs/metadata.md). */
+function requestMetadata(claim: Claim, meta: RequestMetadata): RequestMetadata {
+  const c = claim.context;
+  if (!c) return meta;
+  const out: RequestMetadata = { ...meta };
+  const requestId = meta.request_id ?? c.metadata.request_id;
+  const traceId = meta.trace_id ?? c.metadata.trace_id ?? c.span.traceId;
+  if (requestId) out.request_id = requestId;
+  if (traceId) out.trace_id = traceId;
+  if (c.span.traceparent) out.traceparent = c.span.traceparent;
+  return out;
+}
 
 /** A payment and its open attempt, as the transaction that wrote them committed them. */
 type Opened = { payment: PaymentRow; attempt: AttemptRow };
@@ -59,15 +78,18 @@ type Opened = { payment: PaymentRow; attempt: AttemptRow };
 export class PaymentService {
   private readonly policy: RetryPolicy;
   private readonly relayDelayMs: number;
+  private readonly tracer: Tracer;
 
   constructor(private readonly o: PaymentServiceOptions) {
     this.policy = o.policy ?? staticPolicy();
     this.relayDelayMs = o.relayDelayMs ?? 30_000;
+    this.tracer = o.tracer ?? noopTracer;
   }
 
   /** `POST /v1/payments`: creates the payment and authorizes it (and captures if automatic). */
-  async create(merchantId: string, idempotencyKey: string, input: CreatePaymentInput, claim: Claim, meta: RequestMetadata = {}): Promise<OperationResult> {
+  async create(merchantId: string, idempotencyKey: string, input: CreatePaymentInput, claim: Claim, given: RequestMetadata = {}): Promise<OperationResult> {
     const { store, runtime, gateways } = this.o;
+    const meta = requestMetadata(claim, given);
     let paymentId = claim.resourceId;
     let opened: Opened | undefined;
     if (paymentId === null) {
@@ -105,17 +127,17 @@ export class PaymentService {
 
   /** `POST /v1/payments/{id}/capture`: all of the authorization, or `amount` of it. */
   capture(merchantId: string, idempotencyKey: string, paymentId: string, amount: number | undefined, claim: Claim, meta: RequestMetadata = {}): Promise<OperationResult> {
-    return this.begin(merchantId, idempotencyKey, paymentId, 'capture', claim, (p) => validateCapture(p, amount), meta);
+    return this.begin(merchantId, idempotencyKey, paymentId, 'capture', claim, (p) => validateCapture(p, amount), requestMetadata(claim, meta));
   }
 
   /** `POST /v1/payments/{id}/void`: cancels an uncaptured authorization. */
   void(merchantId: string, idempotencyKey: string, paymentId: string, claim: Claim, meta: RequestMetadata = {}): Promise<OperationResult> {
-    return this.begin(merchantId, idempotencyKey, paymentId, 'void', claim, validateVoid, meta);
+    return this.begin(merchantId, idempotencyKey, paymentId, 'void', claim, validateVoid, requestMetadata(claim, meta));
   }
 
   /** `POST /v1/payments/{id}/refunds`: all that is left of the capture, or `amount` of it. */
   refund(merchantId: string, idempotencyKey: string, paymentId: string, amount: number | undefined, claim: Claim, meta: RequestMetadata = {}): Promise<OperationResult> {
-    return this.begin(merchantId, idempotencyKey, paymentId, 'refund', claim, (p) => validateRefund(p, amount), meta);
+    return this.begin(merchantId, idempotencyKey, paymentId, 'refund', claim, (p) => validateRefund(p, amount), requestMetadata(claim, meta));
   }
 
   /**
@@ -124,7 +146,7 @@ export class PaymentService {
    */
   resume(merchantId: string, kind: PaymentRequestKind, claim: Claim, meta: RequestMetadata = {}): Promise<OperationResult> {
     if (claim.resourceId === null) throw new Error(`nothing to resume for key ${claim.key}`);
-    return this.drive(merchantId, claim.resourceId, kind, claim, meta);
+    return this.drive(merchantId, claim.resourceId, kind, claim, requestMetadata(claim, meta));
   }
 
   async get(merchantId: string, id: string): Promise<PaymentView> {
@@ -184,6 +206,8 @@ export class PaymentService {
    */
   private async drive(merchantId: string, paymentId: string, kind: PaymentRequestKind, claim: Claim, meta: RequestMetadata, opened?: Opened): Promise<OperationResult> {
     const { store, runtime } = this.o;
+    // The request's metadata gains its payment: its last log line and its spans carry it.
+    if (claim.context) claim.context.metadata.payment_id = paymentId;
     let known = opened;
     // A resumed request's open attempt may have been sent by an earlier owner; every later
     // round runs an attempt this loop has just opened (docs/payments.md, "not processed").
@@ -197,9 +221,12 @@ export class PaymentService {
       known = undefined;
       if (!attempt) return this.finish(merchantId, paymentId, kind, claim);
 
-      const outcome = await this.callGateway(payment, attempt, mayHaveExecuted(attempt, !resumed), claim.signal, after);
+      const metadata = attemptMetadata(merchantId, claim, attempt);
+      const outcome = await this.attemptSpan(claim.context?.span, metadata, (span) =>
+        this.callGateway(payment, attempt, mayHaveExecuted(attempt, !resumed), claim.signal, after, { metadata, traceparent: span.traceparent }),
+      );
       resumed = false;
-      this.logAnswer(claim, attempt, outcome);
+      this.logAnswer(metadata, outcome);
 
       let step: Step = { kind: 'pending' };
       const answer = await store.transaction(async (tx) => {
@@ -212,7 +239,13 @@ export class PaymentService {
         await this.apply(tx, current, attempt, step, now, meta);
         if (!isFinal(step)) return null;
         const payment = (await tx.loadView(merchantId, paymentId))!;
-        const response = this.o.render({ request: kind, outcome: 'final', payment, declineCode: step.kind === 'decline' ? step.declineCode : null });
+        const response = this.o.render({
+          request: kind,
+          outcome: 'final',
+          payment,
+          declineCode: step.kind === 'decline' ? step.declineCode : null,
+          requestId: claim.context?.metadata.request_id,
+        });
         await claim.complete(tx, response);
         return response;
       });
@@ -239,15 +272,16 @@ export class PaymentService {
     ambiguous: boolean,
     signal: AbortSignal,
     after: { retryDelayMs: number } | null,
+    call: GatewayCallContext,
   ): Promise<GatewayOutcome> {
     const connector = this.o.gateways.connector(attempt.gateway);
     if (firstMove(attempt) === 'lookup') {
-      const found = outcomeOfLookup(await connector.status(attempt.gateway_key, signal));
+      const found = outcomeOfLookup(await connector.status(attempt.gateway_key, signal, call));
       if (found !== null) return found;
     }
     const { clock } = this.o.runtime;
     const sentAt = clock.now();
-    const outcome = await connector.execute(gatewayRequest(payment, attempt), signal);
+    const outcome = await connector.execute(gatewayRequest(payment, attempt), signal, call);
     this.policy.observe?.({
       at: clock.now(),
       gateway: attempt.gateway,
@@ -264,19 +298,37 @@ export class PaymentService {
     const lookup =
       !ambiguous && this.policy.isDown?.(attempt.gateway, attempt.operation)
         ? { found: 'unknown' as const, refused: true as const, reason: `${attempt.gateway} is down (learned); lookup skipped` }
-        : await connector.status(attempt.gateway_key, signal);
+        : await connector.status(attempt.gateway_key, signal, call);
     return settleNotProcessed(outcome, lookup, { mayHaveExecuted: ambiguous, operation: attempt.operation, gatewayKey: attempt.gateway_key });
   }
 
-  private logAnswer(claim: Claim, attempt: AttemptRow, outcome: GatewayOutcome): void {
+  /**
+   * One span per round with the gateway (its send, and the lookups that settle it), under the
+   * request's span; the gateway gets its `traceparent`. Without tracing: `fn` alone, handed the
+   * request's span (a client's `traceparent`, or none).
+   */
+  private async attemptSpan(parent: Span | undefined, metadata: TransactionMetadata, fn: (span: Span) => Promise<GatewayOutcome>): Promise<GatewayOutcome> {
+    const { tracer } = this;
+    if (!tracer.enabled) return fn(parent ?? NO_SPAN);
+    const span = tracer.start(`gateway ${metadata.operation}`, { ...metadata }, { parent, kind: 'client' });
+    // The attempt's own span id names it to the gateway; its trace id is the request's.
+    metadata.trace_id = span.traceId;
+    try {
+      const outcome = await fn(span);
+      span.set({ 'idem.outcome': outcome.class, ...(outcome.class === 'decline' ? { 'idem.decline_code': outcome.declineCode } : {}) });
+      return outcome;
+    } catch (err) {
+      span.fail(err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  private logAnswer(metadata: TransactionMetadata, outcome: GatewayOutcome): void {
     this.o.log?.info(
       {
-        idempotency_key: claim.key,
-        payment_id: attempt.payment_id,
-        attempt_id: attempt.id,
-        operation: attempt.operation,
-        gateway: attempt.gateway,
-        gateway_key: attempt.gateway_key,
+        ...metadata,
         outcome: outcome.class,
         ...(outcome.class === 'decline' ? { decline_code: outcome.declineCode } : {}),
         ...(outcome.class === 'not_processed' || outcome.class === 'unknown' ? { reason: outcome.reason } : {}),
@@ -290,7 +342,7 @@ export class PaymentService {
     const response = await this.o.store.transaction(async (tx) => {
       await claim.guard(tx);
       const payment = (await tx.loadView(merchantId, paymentId))!;
-      const r = this.o.render({ request: kind, outcome: 'final', payment, declineCode: lastDecline(payment, kind) });
+      const r = this.o.render({ request: kind, outcome: 'final', payment, declineCode: lastDecline(payment, kind), requestId: claim.context?.metadata.request_id });
       await claim.complete(tx, r);
       return r;
     });
@@ -365,7 +417,11 @@ export class PaymentService {
     }
   }
 
-  /** Writes an attempt and its outbox row; the relay runs it if the caller does not. */
+  /**
+   * Writes an attempt and its outbox row; the relay runs it if the caller does not. The
+   * `attempt.started` event keeps the opening request's `request_id` and `traceparent`, so a
+   * recovery logs under that request and links its spans to its trace (docs/metadata.md).
+   */
   private async openAttempt(
     tx: StoreOps,
     payment: PaymentRow,
@@ -377,6 +433,7 @@ export class PaymentService {
     now: Date,
     meta: RequestMetadata,
     relayDelayMs = this.relayDelayMs,
+    context?: RequestContext,
   ): Promise<AttemptRow> {
     const id = newId(this.o.runtime.random, 'att');
     const key = gatewayKey(payment.id, operation, attemptNo);
@@ -384,7 +441,7 @@ export class PaymentService {
       { id, payment_id: payment.id, operation, attempt_no: attemptNo, gateway, gateway_key: key, amount, idempotency_key: idempotencyKey, created_at: now },
       new Date(now.getTime() + relayDelayMs),
     );
-    await this.attemptEvent(tx, payment, attempt, meta, 'attempt.started', {}, now);
+    await this.attemptEvent(tx, payment, attempt, meta, 'attempt.started', meta.traceparent ? { traceparent: meta.traceparent } : {}, now);
     return attempt;
   }
 
@@ -446,6 +503,23 @@ export class PaymentService {
 function paymentSnapshot(p: PaymentRow): Omit<PaymentView, 'attempts'> {
   const { attempts: _attempts, ...rest } = toView(p, []);
   return rest;
+}
+
+/** The standard metadata of one attempt (docs/metadata.md), in the documented order. */
+function attemptMetadata(merchantId: string, claim: Claim, attempt: AttemptRow): TransactionMetadata {
+  const request = claim.context?.metadata;
+  return pickMetadata({
+    merchant_id: merchantId,
+    payment_id: attempt.payment_id,
+    idempotency_key: attempt.idempotency_key ?? (claim.key || undefined),
+    request_id: request?.request_id,
+    attempt_id: attempt.id,
+    attempt_no: attempt.attempt_no,
+    operation: attempt.operation,
+    gateway: attempt.gateway,
+    gateway_key: attempt.gateway_key,
+    trace_id: request?.trace_id ?? claim.context?.span.traceId,
+  });
 }
 
 /** The decline code of the request's last attempt, when it ended in a decline. */

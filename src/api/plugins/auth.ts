@@ -61,6 +61,7 @@ export function registerAuth(app: FastifyInstance, auth: MerchantAuth, options: 
     const merchantId = await auth.authenticate(m![1]!);
     if (merchantId === null) refuse(request, 'the API key is not valid', 'invalid_token');
     request.merchantId = merchantId!;
+    request.metadata.merchant_id = merchantId!;
     request.log = request.log.child({ merchant_id: merchantId });
   });
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import { fingerprint } from '../../idempotency/fingerprint.js';
 import type { Claim, Gate, OperationResult } from '../../idempotency/gate.js';
 import { parseIdempotencyKey } from '../../idempotency/key.js';
+import { requestContext } from '../requestContext.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -43,7 +44,12 @@ export function registerIdempotency(app: FastifyInstance, gate: Gate): void {
         request.idempotencyKey = parseIdempotencyKey(sent !== undefined && sent.length > 1 ? sent : request.headers['idempotency-key']);
         // A POST without a body is an empty object: it fingerprints and validates as one.
         if (request.body === undefined || request.body === null) request.body = {};
-        request.log = request.log.child({ idempotency_key: request.idempotencyKey });
+        const { metadata } = request;
+        metadata.idempotency_key = request.idempotencyKey;
+        if (operation !== undefined) metadata.operation = operation;
+        const id = (request.params as { id?: unknown } | undefined)?.id;
+        if (typeof id === 'string') metadata.payment_id = id;
+        request.log = request.log.child(operation === undefined ? { idempotency_key: request.idempotencyKey } : { idempotency_key: request.idempotencyKey, operation });
       },
       ...preValidation,
     ];
@@ -62,7 +68,13 @@ export function registerIdempotency(app: FastifyInstance, gate: Gate): void {
           request.claim = claim;
           return handler.call(this, request, reply);
         },
+        requestContext(request),
       );
+      // A replayed creation names its payment only in the stored body, which starts with it.
+      if (answer.replayed && request.metadata.payment_id === undefined) {
+        const id = leadingPaymentId(answer.body);
+        if (id !== undefined) request.metadata.payment_id = id;
+      }
       return reply
         .code(answer.status)
         .header('content-type', answer.contentType)
@@ -70,4 +82,11 @@ export function registerIdempotency(app: FastifyInstance, gate: Gate): void {
         .send(answer.body);
     };
   });
+}
+
+/** The payment id a stored payment body starts with (`{"id":"pay_…"`), without parsing it. */
+function leadingPaymentId(body: string): string | undefined {
+  if (!body.startsWith('{"id":"pay_')) return undefined;
+  const end = body.indexOf('"', 7);
+  return end > 7 ? body.slice(7, end) : undefined;
 }

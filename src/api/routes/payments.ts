@@ -121,7 +121,10 @@ export function registerPaymentRoutes(app: FastifyInstance, payments: PaymentSer
   r.get(
     '/v1/payments/:id',
     { schema: { summary: 'A payment with its attempts', headers: AuthHeaders, params: PaymentParams, response: { 200: Payment, ...problemResponses } } },
-    async (request) => payments.get(request.merchantId, request.params.id),
+    async (request) => {
+      request.metadata.payment_id = request.params.id;
+      return payments.get(request.merchantId, request.params.id);
+    },
   );
 
   r.get(
@@ -136,6 +139,9 @@ export function registerPaymentRoutes(app: FastifyInstance, payments: PaymentSer
   r.get(
     '/v1/payments/:id/events',
     { schema: { summary: "The payment's lifecycle timeline", headers: AuthHeaders, params: PaymentParams, response: { 200: PaymentEvents, ...problemResponses } } },
-    async (request) => ({ object: 'list' as const, data: await payments.events(request.merchantId, request.params.id) }),
+    async (request) => {
+      request.metadata.payment_id = request.params.id;
+      return { object: 'list' as const, data: await payments.events(request.merchantId, request.params.id) };
+    },
   );
 }

@@ -4,7 +4,8 @@
  * of an answer is decided by the pure transformer in `./transform.ts`.
  */
 import type { Timers } from '../../ports/clock.js';
-import type { GatewayConnector, GatewayRequest } from '../port.js';
+import type { GatewayCallContext, GatewayConnector, GatewayRequest } from '../port.js';
+import { metadataHeaders } from './metadataHeaders.js';
 import { type HttpExchange, toOperationStatus, toOutcome } from './transform.js';
 
 /** What {@link createHttpConnector} needs. */
@@ -51,7 +52,7 @@ export function createHttpConnector(options: HttpConnectorOptions): GatewayConne
   return {
     name,
 
-    async execute(request: GatewayRequest, signal?: AbortSignal) {
+    async execute(request: GatewayRequest, signal?: AbortSignal, context?: GatewayCallContext) {
       const body: Record<string, unknown> = {
         amount: request.amount,
         currency: request.currency,
@@ -63,7 +64,7 @@ export function createHttpConnector(options: HttpConnectorOptions): GatewayConne
         `${baseUrl}/v1/${request.operation}`,
         {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': request.gatewayKey },
+          headers: { ...headersFor(context), 'content-type': 'application/json', 'idempotency-key': request.gatewayKey },
           body: JSON.stringify(body),
         },
         signal,
@@ -71,8 +72,8 @@ export function createHttpConnector(options: HttpConnectorOptions): GatewayConne
       return toOutcome(exchange);
     },
 
-    async status(key: string, signal?: AbortSignal) {
-      const exchange = await send(`${baseUrl}/v1/operations/${encodeURIComponent(key)}`, { method: 'GET' }, signal);
+    async status(key: string, signal?: AbortSignal, context?: GatewayCallContext) {
+      const exchange = await send(`${baseUrl}/v1/operations/${encodeURIComponent(key)}`, { method: 'GET', headers: headersFor(context) }, signal);
       return toOperationStatus(exchange);
     },
   };
@@ -103,6 +104,11 @@ export function createHttpConnector(options: HttpConnectorOptions): GatewayConne
       signal?.removeEventListener('abort', onCallerAbort);
     }
   }
+}
+
+/** The call's metadata and `traceparent` as headers (docs/metadata.md, "Gateway calls"). */
+function headersFor(context: GatewayCallContext | undefined): Record<string, string> {
+  return context ? metadataHeaders(context.metadata, context.traceparent) : {};
 }
 
 function headersOf(headers: Headers): Record<string, string> {

@@ -12,6 +12,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { type Runtime, sleep, systemRuntime } from '../../ports/clock.js';
 import { seededRandom } from '../../ports/seeded.js';
+import type { TransactionMetadata } from '../../events/metadata.js';
+import { metadataFromHeaders } from '../http/metadataHeaders.js';
 import { GATEWAY_OPERATIONS, type GatewayOperation } from '../port.js';
 import {
   createProcessor,
@@ -42,9 +44,27 @@ export interface SimulatorServer {
   port: number;
   /** The processor behind the server, for direct inspection (log, stats, faults). */
   processor: Processor;
+  /**
+   * The last calls received (up to 10 000, oldest first) with the Idem metadata headers and
+   * `traceparent` they carried (docs/metadata.md, "Gateway calls"): what a gateway's support
+   * would see.
+   */
+  calls(): readonly SimulatorCall[];
   /** Stops listening and destroys held and waiting sockets; resolves promptly. */
   close(): Promise<void>;
 }
+
+/** A call as the simulator received it. */
+export interface SimulatorCall {
+  method: string;
+  path: string;
+  /** The gateway key (`Idempotency-Key`), for operations. */
+  idempotencyKey?: string;
+  traceparent?: string;
+  metadata: TransactionMetadata;
+}
+
+const MAX_CALLS = 10_000;
 
 const LogEntrySchema = Type.Object({
   id: Type.String(),
@@ -124,7 +144,22 @@ export async function startSimulatorServer(options: SimulatorServerOptions = {})
   // One listener per delayed answer waits on this signal; hundreds at once are expected.
   setMaxListeners(0, closing.signal);
 
-  const app = Fastify({ logger: false }).withTypeProvider<TypeBoxTypeProvider>();
+  // Closing cuts every connection, busy or idle: a client's keep-alive pool must not hold it open.
+  const app = Fastify({ logger: false, forceCloseConnections: true }).withTypeProvider<TypeBoxTypeProvider>();
+  const calls: SimulatorCall[] = [];
+  app.addHook('onRequest', async (request) => {
+    if (!request.url.startsWith('/v1/') || request.url.startsWith('/v1/faults')) return;
+    const key = request.headers['idempotency-key'];
+    const traceparent = request.headers.traceparent;
+    calls.push({
+      method: request.method,
+      path: request.url,
+      ...(typeof key === 'string' ? { idempotencyKey: key } : {}),
+      ...(typeof traceparent === 'string' ? { traceparent } : {}),
+      metadata: metadataFromHeaders(request.headers),
+    });
+    if (calls.length >= 2 * MAX_CALLS) calls.splice(0, calls.length - MAX_CALLS);
+  });
 
   app.setErrorHandler((err: { statusCode?: number; validation?: unknown; message: string }, _req, reply) => {
     const status = err.validation !== undefined ? 400 : (err.statusCode ?? 500);
@@ -222,6 +257,7 @@ export async function startSimulatorServer(options: SimulatorServerOptions = {})
     url: `http://${host}:${address.port}`,
     port: address.port,
     processor,
+    calls: () => calls.slice(-MAX_CALLS),
     close() {
       closed ??= (async () => {
         closing.abort();

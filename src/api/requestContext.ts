@@ -1,0 +1,142 @@
+/**
+ * Every request's identity for support, logs and traces (docs/metadata.md): its `Request-Id`
+ * (the client's, when it sent a usable one), its standard transaction metadata as it grows
+ * (merchant after auth, key and operation at the gate, payment in the pipeline), its span (a
+ * child of the client's `traceparent` when there is one), and one log line when it ends.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { METADATA_FIELDS, type TransactionMetadata } from '../events/metadata.js';
+import type { RequestContext } from '../idempotency/gate.js';
+import { newId } from '../ports/ids.js';
+import { NO_SPAN, remoteSpan, type Span, type Tracer } from '../ports/tracing.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The standard transaction metadata known so far (docs/metadata.md); `request_id` always. */
+    metadata: TransactionMetadata;
+    /** The request's span: its own when tracing, the client's `traceparent` otherwise, else none. */
+    span: Span;
+  }
+}
+
+/** The response header naming the request, and the request header a client may set it with. */
+export const REQUEST_ID_HEADER = 'request-id';
+
+/** What a client's `Request-Id` may be: visible ASCII, no spaces, up to 128 characters. */
+const CLIENT_REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * Request ids: 14 random base-32 characters drawn once per process (70 bits: instances do not
+ * collide), then a counter in 10 — unique, and as cheap as fastify's own `req-1`, `req-2`.
+ */
+const PROCESS_PREFIX = newId({ bytes: (n) => randomBytes(n), float: () => 0 }, 'req', 14);
+let counter = 0;
+
+/** A new request id, `req_` and 24 base-32 characters. */
+export function newRequestId(): string {
+  return PROCESS_PREFIX + (counter++).toString(32).padStart(10, '0');
+}
+
+/** fastify's `genReqId`: the client's `Request-Id` when usable, else a new one. */
+export function requestIdOf(raw: IncomingMessage): string {
+  const sent = raw.headers[REQUEST_ID_HEADER];
+  return typeof sent === 'string' && CLIENT_REQUEST_ID.test(sent) ? sent : newRequestId();
+}
+
+/** The request's metadata and span, as the core takes them. */
+export function requestContext(request: FastifyRequest): RequestContext {
+  return { metadata: request.metadata, span: request.span };
+}
+
+/** The metadata but `request_id`, which the request's logger has bound already. */
+function unboundMetadata(request: FastifyRequest): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const m = request.metadata as Record<string, unknown> | null;
+  if (!m) return out;
+  for (const f of METADATA_FIELDS) if (f !== 'request_id' && m[f] !== undefined) out[f] = m[f];
+  return out;
+}
+
+/**
+ * fastify's request lines, one per request: no "incoming request" line, and a "request
+ * completed" (or "request errored") line carrying the request and response as fastify's did
+ * plus every metadata field known by then. Logged through `reply.log`, the request's first
+ * logger, which has only `request_id` bound, so no field appears twice.
+ */
+export class RequestLogController extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return;
+    const line = { ...unboundMetadata(request), req: request, res: reply, responseTime: reply.elapsedTime };
+    if (error) reply.log.error({ ...line, err: error }, 'request errored');
+    else reply.log.info(line, 'request completed');
+  }
+
+  override streamError(error: Error, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return;
+    reply.log.warn({ ...unboundMetadata(request), err: error }, 'response terminated with an error with headers already sent');
+  }
+
+  override writeHeadError(error: Error, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return;
+    reply.log.warn({ ...unboundMetadata(request), err: error }, error.message);
+  }
+
+  override serializerError(error: Error, request: FastifyRequest, reply: FastifyReply, metadata: { statusCode: number }): void {
+    if (this.isLogDisabled(request)) return;
+    reply.log.error({ ...unboundMetadata(request), err: error, statusCode: metadata.statusCode }, 'The serializer for the given status code failed');
+  }
+}
+
+/**
+ * Decorates requests with their metadata and span; with tracing, ends the span with the
+ * status. The per-request work is `openRequestContext` and `stampRequestId`, which the app
+ * calls from its own first `onRequest` and `onSend` hooks (a hook of their own would cost two
+ * more async steps on every request).
+ */
+export function registerRequestContext(app: FastifyInstance, tracer: Tracer): void {
+  app.decorateRequest('metadata', null as unknown as TransactionMetadata);
+  app.decorateRequest('span', null as unknown as Span);
+  if (tracer.enabled) {
+    app.addHook('onResponse', async (request, reply) => {
+      request.span.set({ ...request.metadata, 'http.response.status_code': reply.statusCode });
+      request.span.end();
+    });
+    app.addHook('onRequestAbort', async (request) => {
+      request.span.fail(new Error('the client closed the connection'));
+      request.span.end();
+    });
+  }
+}
+
+/**
+ * Gives the request its metadata and span, before anything else runs: a span of its own when
+ * tracing (a child of the client's `traceparent`), else the client's, else none. `logging`:
+ * false when the logger is silent, so no child logger is made for nothing.
+ */
+export function openRequestContext(request: FastifyRequest, tracer: Tracer, logging: boolean): void {
+  const sent = request.headers.traceparent;
+  const remote = typeof sent === 'string' ? remoteSpan(sent) : undefined;
+  const span = tracer.enabled
+    ? tracer.start(
+        `${request.method} ${request.routeOptions.url ?? 'unmatched'}`,
+        { 'http.request.method': request.method, 'http.route': request.routeOptions.url, request_id: request.id },
+        { parent: remote, kind: 'server' },
+      )
+    : (remote ?? NO_SPAN);
+  request.span = span;
+  if (span.traceId === undefined) {
+    request.metadata = { request_id: request.id };
+  } else {
+    request.metadata = { request_id: request.id, trace_id: span.traceId };
+    if (logging) request.log = request.log.child({ trace_id: span.traceId });
+  }
+}
+
+/** `Request-Id` on the answer (docs/metadata.md). */
+export function stampRequestId(request: FastifyRequest, reply: FastifyReply): void {
+  reply.header(REQUEST_ID_HEADER, request.id);
+}
