@@ -30,27 +30,37 @@ export interface ExactPhase {
 
 /** Exact matching over records already in matcher order ({@link byIdemOrder}, {@link byGatewayOrder}). */
 export function exactPhase(idem: readonly IdemRecord[], gateway: readonly GatewayRecord[]): ExactPhase {
-  // Per gateway, then by the record's own strings: no concatenated keys to hash.
+  // Per gateway, then by the record's own strings: no concatenated keys to hash. Records that
+  // lost their gateway key but kept a transaction or authorization id are few: those two
+  // indexes are built only when one is asked for.
   const byKey = new Map<string, Map<string, IdemRecord>>();
-  const byTransaction = new Map<string, Map<string, IdemRecord>>();
-  const byAuthorization = new Map<string, Map<string, IdemRecord[]>>();
+  let byTransaction: Map<string, Map<string, IdemRecord>> | undefined;
+  let byAuthorization: Map<string, Map<string, IdemRecord[]>> | undefined;
   const of = <V,>(map: Map<string, Map<string, V>>, gw: string) => {
     let inner = map.get(gw);
     if (!inner) map.set(gw, (inner = new Map()));
     return inner;
   };
-  for (const i of idem) {
-    of(byKey, i.gateway).set(i.gatewayKey, i);
-    if (i.transactionId !== undefined) of(byTransaction, i.gateway).set(i.transactionId, i);
-    if (i.authorizationId !== undefined) {
-      const auth = of(byAuthorization, i.gateway);
-      const list = auth.get(i.authorizationId);
-      if (list) list.push(i);
-      else auth.set(i.authorizationId, [i]);
+  for (const i of idem) of(byKey, i.gateway).set(i.gatewayKey, i);
+  const byTransactionOf = (g: GatewayRecord): IdemRecord | undefined => {
+    if (!byTransaction) {
+      byTransaction = new Map();
+      for (const i of idem) if (i.transactionId !== undefined) of(byTransaction, i.gateway).set(i.transactionId, i);
     }
-  }
+    return byTransaction.get(g.gateway)?.get(g.transactionId!);
+  };
   // An authorization id names an Idem operation only when one operation of that kind has it.
   const byAuthorizationOf = (g: GatewayRecord): IdemRecord | undefined => {
+    if (!byAuthorization) {
+      byAuthorization = new Map();
+      for (const i of idem) {
+        if (i.authorizationId === undefined) continue;
+        const auth = of(byAuthorization, i.gateway);
+        const list = auth.get(i.authorizationId);
+        if (list) list.push(i);
+        else auth.set(i.authorizationId, [i]);
+      }
+    }
     let found: IdemRecord | undefined;
     for (const i of byAuthorization.get(g.gateway)?.get(g.authorizationId!) ?? []) {
       if (i.operation !== g.operation) continue;
@@ -65,7 +75,7 @@ export function exactPhase(idem: readonly IdemRecord[], gateway: readonly Gatewa
     let rule: 'gateway_key' | 'transaction_id' | 'authorization_id' = 'gateway_key';
     if (g.gatewayKey !== undefined) i = byKey.get(g.gateway)?.get(g.gatewayKey);
     if (!i && g.transactionId !== undefined) {
-      i = byTransaction.get(g.gateway)?.get(g.transactionId);
+      i = byTransactionOf(g);
       rule = 'transaction_id';
     }
     if (!i && g.authorizationId !== undefined) {

@@ -40,7 +40,9 @@ export const DEFAULT_MATCH_SETTINGS: MatchSettings = {
 
 /** Each feature and its levels, strongest agreement first. */
 export const FEATURES = [
-  { name: 'amount', levels: ['exact', 'rounding', 'fee', 'other'] },
+  // 'unique': exact, and no other Idem record of the block and window is within rounding of
+  // the gateway amount (frequency-based agreement, as Winkler's: a rare value says more).
+  { name: 'amount', levels: ['unique', 'exact', 'rounding', 'fee', 'other'] },
   { name: 'time', levels: ['1min', '5min', 'window', 'beyond'] },
   { name: 'reference', levels: REFERENCE_LEVELS as readonly string[] },
   { name: 'merchant', levels: ['same', 'missing', 'different'] },
@@ -69,13 +71,16 @@ export function patternLevels(code: number): number[] {
 }
 
 /** The amount level of a gateway amount against Idem's (integer minor units). */
-export function amountLevel(idemAmount: number, gatewayAmount: number, s: MatchSettings): number {
+export function amountLevel(idemAmount: number, gatewayAmount: number, s: MatchSettings, alone = false): number {
   const d = gatewayAmount - idemAmount;
-  if (d === 0) return 0;
-  if (Math.abs(d) <= s.roundingMinor) return 1;
-  if (d < 0 && -d <= idemAmount * s.feeShare + s.feeFixedMinor) return 2;
-  return 3;
+  if (d === 0) return alone ? 0 : 1;
+  if (Math.abs(d) <= s.roundingMinor) return 2;
+  if (d < 0 && -d <= idemAmount * s.feeShare + s.feeFixedMinor) return 3;
+  return 4;
 }
+
+/** Amount levels a one-to-one match allows (unique, exact, rounding, fee); above is `other`. */
+export const AMOUNT_WITHIN_TOLERANCE = 3;
 
 export function timeLevel(dtMs: number, s: MatchSettings): number {
   const a = Math.abs(dtMs);
@@ -99,13 +104,16 @@ export interface IdemSide {
   core: string;
 }
 
-/** The agreement pattern of one pair. */
-export function comparePair(i: IdemSide, g: GatewaySide, s: MatchSettings): number {
+/**
+ * The agreement pattern of one pair. `alone`: the Idem record is the only one of its block and
+ * window within rounding of the gateway amount.
+ */
+export function comparePair(i: IdemSide, g: GatewaySide, s: MatchSettings, alone = false): number {
   const gr = g.record;
   const ir = i.record;
   const merchant = gr.merchantId === undefined ? 1 : gr.merchantId === ir.merchantId ? 0 : 2;
   return patternCode([
-    amountLevel(ir.amount, gr.amount, s),
+    amountLevel(ir.amount, gr.amount, s, alone),
     timeLevel(gr.at - ir.at, s),
     REF_INDEX.get(referenceLevel(i.core, g.reference))!,
     merchant,

@@ -6,7 +6,7 @@
  */
 import type { GatewayRecord, IdemRecord, Match, Matcher, MatchResult } from '../records.js';
 import { byGatewayOrder, byIdemOrder, exactPhase } from './exact.js';
-import { amountLevel, DEFAULT_MATCH_SETTINGS, type MatchSettings } from './features.js';
+import { AMOUNT_WITHIN_TOLERANCE, amountLevel, DEFAULT_MATCH_SETTINGS, type MatchSettings } from './features.js';
 
 export function firstMatchWithTolerance(settings: Partial<MatchSettings> = {}): Matcher {
   const s = { ...DEFAULT_MATCH_SETTINGS, ...settings };
@@ -28,7 +28,7 @@ export function firstMatchWithTolerance(settings: Partial<MatchSettings> = {}): 
       for (const g of gatewayIn) {
         if (exact.matchedGateway.has(g) || dup.has(g)) continue;
         const list = open.get(`${g.gateway}\u0000${g.currency}\u0000${g.operation}`) ?? [];
-        const at = list.findIndex((i) => Math.abs(g.at - i.at) <= s.windowMs && amountLevel(i.amount, g.amount, s) <= 2);
+        const at = list.findIndex((i) => Math.abs(g.at - i.at) <= s.windowMs && amountLevel(i.amount, g.amount, s) <= AMOUNT_WITHIN_TOLERANCE);
         if (at < 0) {
           unmatchedGateway.push(g);
           continue;

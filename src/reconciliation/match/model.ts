@@ -98,7 +98,21 @@ export function modelFromCounts(counts: ModelCounts, fit: MatchModel['fit'] = { 
 /** The prior alone, before any data. */
 export const PRIOR_MODEL: MatchModel = modelFromCounts(PRIOR);
 
-/** Old evidence weighed down by `factor` (0…1), to serve as the next window's prior. */
+/** How many pairs the counts stand for (matches and non-matches, prior included). */
+export function evidencePairs(c: ModelCounts): number {
+  return c.m[0]!.reduce((a, b) => a + b, 0) + c.u[0]!.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * The evidence to carry into the next window: all of it up to `maxPairs` pairs, scaled down
+ * beyond, so a quiet hour keeps what a busy one learned and a busy day cannot freeze the model.
+ */
+export function carryCounts(c: ModelCounts, maxPairs: number): ModelCounts {
+  const n = evidencePairs(c);
+  return n <= maxPairs ? c : decayCounts(c, maxPairs / n);
+}
+
+/** Old evidence weighed down by `factor` (0…1). */
 export function decayCounts(c: ModelCounts, factor: number): ModelCounts {
   return {
     m: c.m.map((r) => r.map((x) => x * factor)),

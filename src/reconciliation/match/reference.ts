@@ -17,14 +17,10 @@ const MAX_EDITS = 2;
 
 /** Upper-case letters and digits only. */
 export function normaliseReference(reference: string): string {
-  let out = '';
-  for (let i = 0; i < reference.length; i++) {
-    let c = reference.charCodeAt(i);
-    if (c >= 97 && c <= 122) c -= 32;
-    if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90)) out += String.fromCharCode(c);
-  }
-  return out;
+  return reference.toUpperCase().replace(NOT_ALPHANUMERIC, '');
 }
+
+const NOT_ALPHANUMERIC = /[^0-9A-Z]+/g;
 
 /**
  * The part of an Idem payment id that identifies it: the text after its last `_`, normalised.
@@ -49,6 +45,15 @@ function gramCode(text: string, at: number): number {
   let code = 0;
   for (let j = at; j < at + GRAM; j++) code = code * 36 + digit(text.charCodeAt(j));
   return code;
+}
+
+/**
+ * A gram's blocking key: its code folded to a small integer (a prime modulus below 2^30), so
+ * index keys need no allocation. Two grams may share a key; that only adds a candidate, which
+ * its features then judge.
+ */
+export function gramKey(code: number): number {
+  return code % 1_073_741_789;
 }
 
 /**

@@ -8,9 +8,9 @@
 import type { GatewayRecord, IdemRecord, Match, MatchEvidence, Matcher, MatchResult } from '../records.js';
 import { matchingWeight, maxWeightMatching } from './assignment.js';
 import { byGatewayOrder, byIdemOrder, exactPhase, SPLIT_OPERATIONS } from './exact.js';
-import { comparePair, DEFAULT_MATCH_SETTINGS, FEATURES, patternLevels, type GatewaySide, type IdemSide, type MatchSettings } from './features.js';
+import { AMOUNT_WITHIN_TOLERANCE, comparePair, DEFAULT_MATCH_SETTINGS, FEATURES, patternLevels, type GatewaySide, type IdemSide, type MatchSettings } from './features.js';
 import { emptyTrainingData, learnModel, PRIOR, type MatchModel, type ModelCounts } from './model.js';
-import { coreGrams, normaliseReference, referenceCore, referenceGrams } from './reference.js';
+import { coreGrams, gramKey, normaliseReference, referenceCore, referenceGrams } from './reference.js';
 
 export interface ScoredOptions {
   settings?: Partial<MatchSettings>;
@@ -43,8 +43,6 @@ const AMOUNT = FEATURES.findIndex((f) => f.name === 'amount');
 const REFERENCE = FEATURES.findIndex((f) => f.name === 'reference');
 /** Reference levels that tie a record to one payment: full, truncated, similar. */
 const REFERENCE_AGREES = 2;
-/** Amount levels a one-to-one match allows: exact, rounding, fee. */
-const AMOUNT_PLAUSIBLE = 2;
 
 interface Band {
   amounts: number[];
@@ -54,11 +52,15 @@ interface Band {
 /** Idem records of one batch, indexed for blocking. */
 class IdemIndex {
   private readonly grams = new Map<number, number[]>();
+  /** One bit per gram key (mod 2^20): most of a reference's grams are nobody's, and skip the map. */
+  private readonly gramBits = new Uint32Array(1 << 15);
   /** gateway → currency → operation → Idem records sorted by amount; `byMerchant` adds merchant. */
   private readonly byBlock = new Map<string, Map<string, Map<string, Band>>>();
   private readonly byMerchant = new Map<string, Map<string, Map<string, Map<string, Band>>>>();
   private readonly stamp: Int32Array;
   private query = 0;
+  /** Idem records within rounding of the last query's amount (any status), in its window. */
+  bandCount = 0;
 
   constructor(
     readonly sides: readonly IdemSide[],
@@ -66,7 +68,12 @@ class IdemIndex {
   ) {
     this.stamp = new Int32Array(sides.length).fill(-1);
     sides.forEach((side, k) => {
-      for (const gram of coreGrams(side.core)) push(this.grams, gram, k);
+      for (const gram of coreGrams(side.core)) {
+        const key = gramKey(gram);
+        push(this.grams, key, k);
+        const word = (key >>> 5) & 0x7fff;
+        this.gramBits[word] = this.gramBits[word]! | (1 << (key & 31));
+      }
       const r = side.record;
       const ops = nested(nested(this.byBlock, r.gateway), r.currency);
       let band = ops.get(r.operation);
@@ -105,11 +112,17 @@ class IdemIndex {
     };
     if (g.reference !== undefined) {
       for (const gram of referenceGrams(g.reference)) {
-        const list = this.grams.get(gram);
+        const key = gramKey(gram);
+        if ((this.gramBits[(key >>> 5) & 0x7fff]! & (1 << (key & 31))) === 0) continue;
+        const list = this.grams.get(key);
         if (list) for (const k of list) consider(k);
       }
     }
-    scan(this.byBlock.get(r.gateway)?.get(r.currency)?.get(r.operation), r.amount - s.roundingMinor, r.amount + s.roundingMinor, consider);
+    this.bandCount = 0;
+    scan(this.byBlock.get(r.gateway)?.get(r.currency)?.get(r.operation), r.amount - s.roundingMinor, r.amount + s.roundingMinor, (k) => {
+      if (Math.abs(r.at - this.sides[k]!.record.at) <= s.windowMs) this.bandCount++;
+      consider(k);
+    });
     if (r.merchantId !== undefined) {
       const band = this.byMerchant.get(r.gateway)?.get(r.currency)?.get(r.operation)?.get(r.merchantId);
       scan(band, r.amount + s.roundingMinor + 1, (r.amount + s.feeFixedMinor) / (1 - s.feeShare), consider);
@@ -183,7 +196,17 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
   // Labelled pairs: an exact match's partner matches; its other candidates do not.
   const data = emptyTrainingData();
   if (!options.model) {
-    const position = new Map(idem.map((r, k) => [r, k]));
+    // `idem` is sorted by (at, id): find a record's position by bisection, no map to build.
+    const position = (r: IdemRecord) => {
+      let a = 0;
+      let b = idem.length;
+      while (a < b) {
+        const mid = (a + b) >> 1;
+        if (byIdemOrder(idem[mid]!, r) < 0) a = mid + 1;
+        else b = mid;
+      }
+      return a;
+    };
     const oneToOne = exact.matches.filter((m) => {
       const g = m.gateway[0]!;
       return m.gateway.length === 1 && g.currency === m.idem.currency && g.operation === m.idem.operation;
@@ -192,9 +215,11 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
     for (let k = 0; k < oneToOne.length; k += step) {
       const m = oneToOne[k]!;
       const g = gSide(m.gateway[0]!);
-      const partner = position.get(m.idem)!;
-      count(data.positives, comparePair(iSides[partner]!, g, s));
-      for (const c of index.candidates(g, () => true)) if (c !== partner) count(data.negatives, comparePair(iSides[c]!, g, s));
+      const partner = position(m.idem);
+      const candidates = index.candidates(g, () => true);
+      const alone = index.bandCount === 1;
+      count(data.positives, comparePair(iSides[partner]!, g, s, alone));
+      for (const c of candidates) if (c !== partner) count(data.negatives, comparePair(iSides[c]!, g, s, alone));
     }
   }
 
@@ -205,8 +230,10 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
   const pairI: number[] = [];
   const pairP: number[] = [];
   residual.forEach((g, gk) => {
-    for (const k of index.candidates(g, (c) => free[c] === 1)) {
-      const p = comparePair(iSides[k]!, g, s);
+    const candidates = index.candidates(g, (c) => free[c] === 1);
+    const alone = index.bandCount === 1;
+    for (const k of candidates) {
+      const p = comparePair(iSides[k]!, g, s, alone);
       pairG.push(gk);
       pairI.push(k);
       pairP.push(p);
@@ -249,7 +276,7 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
     const lv = patternLevels(pairP[e]!);
     const i = idem[pairI[e]!]!;
     const g = residual[pairG[e]!]!.record;
-    if (SPLIT_OPERATIONS.has(i.operation) && lv[REFERENCE]! <= REFERENCE_AGREES && lv[AMOUNT]! > AMOUNT_PLAUSIBLE && g.amount > 0 && g.amount < i.amount) push(partsOf, pairI[e]!, e);
+    if (SPLIT_OPERATIONS.has(i.operation) && lv[REFERENCE]! <= REFERENCE_AGREES && lv[AMOUNT]! > AMOUNT_WITHIN_TOLERANCE && g.amount > 0 && g.amount < i.amount) push(partsOf, pairI[e]!, e);
   }
   for (const [k, parts] of [...partsOf].sort((a, b) => a[0] - b[0])) {
     const i = idem[k]!;
@@ -259,7 +286,7 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
     // A part's probability leaves the amount out: the exact sum stands for it.
     const partLogOdds = (e: number) => logOdds[e]! - model.levelWeights[AMOUNT]![patternLevels(pairP[e]!)[AMOUNT]!]!;
     const only = subsets.length === 1 ? subsets[0]! : undefined;
-    const singleElsewhere = (e: number) => pairsOf(pairG[e]!).some((f) => f !== e && logOdds[f]! > 0 && patternLevels(pairP[f]!)[AMOUNT]! <= AMOUNT_PLAUSIBLE);
+    const singleElsewhere = (e: number) => pairsOf(pairG[e]!).some((f) => f !== e && logOdds[f]! > 0 && patternLevels(pairP[f]!)[AMOUNT]! <= AMOUNT_WITHIN_TOLERANCE);
     if (only && only.every((e) => partLogOdds(e) >= target && !singleElsewhere(e))) {
       const weakest = only.reduce((a, b) => (partLogOdds(a) <= partLogOdds(b) ? a : b));
       const evidence = pairEvidence(model, i, residual[pairG[weakest]!]!.record, pairP[weakest]!);
