@@ -18,9 +18,10 @@ export function byGatewayOrder(a: GatewayRecord, b: GatewayRecord): number {
 
 export interface ExactPhase {
   matches: Match[];
-  /** The Idem and gateway records the phase settled. */
-  matchedIdem: Set<IdemRecord>;
-  matchedGateway: Set<GatewayRecord>;
+  /** By position in the (sorted) inputs: 1 where the phase settled the Idem record. */
+  idemMatched: Uint8Array;
+  /** By position in the (sorted) inputs: 1 matched, 2 a duplicate (see below). */
+  gatewayMatched: Uint8Array;
   /**
    * Gateway records carrying the key of an operation another record already answers (a
    * duplicate at the gateway): left unmatched, never offered to scoring.
@@ -33,77 +34,92 @@ export function exactPhase(idem: readonly IdemRecord[], gateway: readonly Gatewa
   // Per gateway, then by the record's own strings: no concatenated keys to hash. Records that
   // lost their gateway key but kept a transaction or authorization id are few: those two
   // indexes are built only when one is asked for.
-  const byKey = new Map<string, Map<string, IdemRecord>>();
-  let byTransaction: Map<string, Map<string, IdemRecord>> | undefined;
-  let byAuthorization: Map<string, Map<string, IdemRecord[]>> | undefined;
+  const byKey = new Map<string, Map<string, number>>();
+  let byTransaction: Map<string, Map<string, number>> | undefined;
+  let byAuthorization: Map<string, Map<string, number[]>> | undefined;
   const of = <V,>(map: Map<string, Map<string, V>>, gw: string) => {
     let inner = map.get(gw);
     if (!inner) map.set(gw, (inner = new Map()));
     return inner;
   };
-  for (const i of idem) of(byKey, i.gateway).set(i.gatewayKey, i);
-  const byTransactionOf = (g: GatewayRecord): IdemRecord | undefined => {
+  idem.forEach((i, k) => of(byKey, i.gateway).set(i.gatewayKey, k));
+  const byTransactionOf = (g: GatewayRecord): number | undefined => {
     if (!byTransaction) {
-      byTransaction = new Map();
-      for (const i of idem) if (i.transactionId !== undefined) of(byTransaction, i.gateway).set(i.transactionId, i);
+      const map = (byTransaction = new Map());
+      idem.forEach((i, k) => i.transactionId !== undefined && of(map, i.gateway).set(i.transactionId, k));
     }
     return byTransaction.get(g.gateway)?.get(g.transactionId!);
   };
   // An authorization id names an Idem operation only when one operation of that kind has it.
-  const byAuthorizationOf = (g: GatewayRecord): IdemRecord | undefined => {
+  const byAuthorizationOf = (g: GatewayRecord): number | undefined => {
     if (!byAuthorization) {
       byAuthorization = new Map();
-      for (const i of idem) {
+      for (let k = 0; k < idem.length; k++) {
+        const i = idem[k]!;
         if (i.authorizationId === undefined) continue;
         const auth = of(byAuthorization, i.gateway);
         const list = auth.get(i.authorizationId);
-        if (list) list.push(i);
-        else auth.set(i.authorizationId, [i]);
+        if (list) list.push(k);
+        else auth.set(i.authorizationId, [k]);
       }
     }
-    let found: IdemRecord | undefined;
-    for (const i of byAuthorization.get(g.gateway)?.get(g.authorizationId!) ?? []) {
-      if (i.operation !== g.operation) continue;
-      if (found) return undefined;
-      found = i;
+    let found: number | undefined;
+    for (const k of byAuthorization.get(g.gateway)?.get(g.authorizationId!) ?? []) {
+      if (idem[k]!.operation !== g.operation) continue;
+      if (found !== undefined) return undefined;
+      found = k;
     }
     return found;
   };
-  const groups = new Map<IdemRecord, { idem: IdemRecord; rule: 'gateway_key' | 'transaction_id' | 'authorization_id'; records: GatewayRecord[] }>();
-  for (const g of gateway) {
-    let i: IdemRecord | undefined;
+  // Gateway records per Idem position, in gateway order (most Idem records have one).
+  const first = new Int32Array(idem.length).fill(-1);
+  const rules: Array<'gateway_key' | 'transaction_id' | 'authorization_id'> = [];
+  const more = new Map<number, number[]>();
+  for (let gk = 0; gk < gateway.length; gk++) {
+    const g = gateway[gk]!;
+    let k: number | undefined;
     let rule: 'gateway_key' | 'transaction_id' | 'authorization_id' = 'gateway_key';
-    if (g.gatewayKey !== undefined) i = byKey.get(g.gateway)?.get(g.gatewayKey);
-    if (!i && g.transactionId !== undefined) {
-      i = byTransactionOf(g);
+    if (g.gatewayKey !== undefined) k = byKey.get(g.gateway)?.get(g.gatewayKey);
+    if (k === undefined && g.transactionId !== undefined) {
+      k = byTransactionOf(g);
       rule = 'transaction_id';
     }
-    if (!i && g.authorizationId !== undefined) {
-      i = byAuthorizationOf(g);
+    if (k === undefined && g.authorizationId !== undefined) {
+      k = byAuthorizationOf(g);
       rule = 'authorization_id';
     }
-    if (!i) continue;
-    const group = groups.get(i);
-    if (group) group.records.push(g);
-    else groups.set(i, { idem: i, rule, records: [g] });
+    if (k === undefined) continue;
+    if (first[k] === -1) {
+      first[k] = gk;
+      rules[k] = rule;
+    } else {
+      const list = more.get(k);
+      if (list) list.push(gk);
+      else more.set(k, [gk]);
+    }
   }
-  const out: ExactPhase = { matches: [], matchedIdem: new Set(), matchedGateway: new Set(), duplicates: [] };
-  for (const { idem: i, rule, records } of groups.values()) {
-    let taken = records;
-    if (records.length > 1) {
-      const sum = records.reduce((s, g) => s + g.amount, 0);
+  const out: ExactPhase = { matches: [], idemMatched: new Uint8Array(idem.length), gatewayMatched: new Uint8Array(gateway.length), duplicates: [] };
+  for (let k = 0; k < idem.length; k++) {
+    if (first[k] === -1) continue;
+    const i = idem[k]!;
+    const extra = more.get(k);
+    let taken = [first[k]!];
+    if (extra) {
+      const all = [first[k]!, ...extra];
+      const sum = all.reduce((s, gk) => s + gateway[gk]!.amount, 0);
       // Several records under one key: the parts of a split when they add up, else one answer
       // (the first with Idem's amount, else the first) and duplicates.
-      if (!(SPLIT_OPERATIONS.has(i.operation) && sum === i.amount)) taken = [records.find((g) => g.amount === i.amount) ?? records[0]!];
+      taken = SPLIT_OPERATIONS.has(i.operation) && sum === i.amount ? all : [all.find((gk) => gateway[gk]!.amount === i.amount) ?? all[0]!];
+      for (const gk of all) {
+        if (taken.includes(gk)) continue;
+        out.gatewayMatched[gk] = 2;
+        out.duplicates.push(gateway[gk]!);
+      }
     }
-    for (const g of records) {
-      if (taken.includes(g)) out.matchedGateway.add(g);
-      else out.duplicates.push(g);
-    }
-    out.matchedIdem.add(i);
-    out.matches.push({ idem: i, gateway: taken, evidence: { rule, probability: 1 } });
+    for (const gk of taken) out.gatewayMatched[gk] = 1;
+    out.idemMatched[k] = 1;
+    out.matches.push({ idem: i, gateway: taken.map((gk) => gateway[gk]!), evidence: { rule: rules[k]!, probability: 1 } });
   }
-  out.matches.sort((a, b) => byIdemOrder(a.idem, b.idem));
   out.duplicates.sort(byGatewayOrder);
   return out;
 }
@@ -118,8 +134,8 @@ export const exactKeyMatcher: Matcher = {
     return {
       matches: phase.matches,
       review: [],
-      unmatchedGateway: gateway.filter((g) => !phase.matchedGateway.has(g)),
-      unmatchedIdem: idem.filter((i) => !phase.matchedIdem.has(i)),
+      unmatchedGateway: gateway.filter((_, gk) => phase.gatewayMatched[gk] !== 1),
+      unmatchedIdem: idem.filter((_, k) => phase.idemMatched[k] === 0),
     };
   },
 };

@@ -1,8 +1,8 @@
 /**
  * The common approach of rule-based reconciliation tools, kept as the bench's baseline
- * (docs/reconciliation.md, "Figures"): exact keys, then each remaining gateway record, in the
- * order given, takes the first remaining Idem record of the same gateway, currency and operation
- * within the time window and the amount tolerances. No scores, no review, no splits.
+ * (docs/reconciliation.md, "Figures"): exact keys, then each remaining gateway record, in time
+ * order, takes the first remaining Idem record (in time order) of the same gateway, currency
+ * and operation within the time window and the amount tolerances. No scores, no review, no splits.
  */
 import type { GatewayRecord, IdemRecord, Match, Matcher, MatchResult } from '../records.js';
 import { byGatewayOrder, byIdemOrder, exactPhase } from './exact.js';
@@ -13,29 +13,30 @@ export function firstMatchWithTolerance(settings: Partial<MatchSettings> = {}): 
   return {
     name: 'first match with tolerance',
     match(idemIn, gatewayIn): MatchResult {
-      const exact = exactPhase([...idemIn].sort(byIdemOrder), [...gatewayIn].sort(byGatewayOrder));
-      const dup = new Set(exact.duplicates);
+      const idem = [...idemIn].sort(byIdemOrder);
+      const gateway = [...gatewayIn].sort(byGatewayOrder);
+      const exact = exactPhase(idem, gateway);
       const open = new Map<string, IdemRecord[]>();
-      for (const i of idemIn) {
-        if (exact.matchedIdem.has(i)) continue;
-        const k = `${i.gateway}\u0000${i.currency}\u0000${i.operation}`;
-        const list = open.get(k);
+      idem.forEach((i, k) => {
+        if (exact.idemMatched[k]) return;
+        const key = `${i.gateway}\u0000${i.currency}\u0000${i.operation}`;
+        const list = open.get(key);
         if (list) list.push(i);
-        else open.set(k, [i]);
-      }
+        else open.set(key, [i]);
+      });
       const matches: Match[] = [...exact.matches];
       const unmatchedGateway: GatewayRecord[] = [...exact.duplicates];
-      for (const g of gatewayIn) {
-        if (exact.matchedGateway.has(g) || dup.has(g)) continue;
+      gateway.forEach((g, gk) => {
+        if (exact.gatewayMatched[gk]) return;
         const list = open.get(`${g.gateway}\u0000${g.currency}\u0000${g.operation}`) ?? [];
         const at = list.findIndex((i) => Math.abs(g.at - i.at) <= s.windowMs && amountLevel(i.amount, g.amount, s) <= AMOUNT_WITHIN_TOLERANCE);
         if (at < 0) {
           unmatchedGateway.push(g);
-          continue;
+          return;
         }
         const [i] = list.splice(at, 1);
         matches.push({ idem: i!, gateway: [g], evidence: { rule: 'scored', probability: 1 } });
-      }
+      });
       return { matches, review: [], unmatchedGateway, unmatchedIdem: [...open.values()].flat() };
     },
   };

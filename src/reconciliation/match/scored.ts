@@ -191,7 +191,7 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
   const index = new IdemIndex(iSides, s);
   const gSide = (record: GatewayRecord): GatewaySide => ({ record, reference: record.reference === undefined ? undefined : normaliseReference(record.reference) });
   const free = new Uint8Array(idem.length);
-  idem.forEach((r, k) => (free[k] = exact.matchedIdem.has(r) ? 0 : 1));
+  for (let k = 0; k < idem.length; k++) free[k] = exact.idemMatched[k] ? 0 : 1;
 
   // Labelled pairs: an exact match's partner matches; its other candidates do not.
   const data = emptyTrainingData();
@@ -224,8 +224,7 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
   }
 
   // Unlabelled pairs: every candidate of every gateway record the exact phase left.
-  const duplicates = new Set(exact.duplicates);
-  const residual = gateway.filter((g) => !exact.matchedGateway.has(g) && !duplicates.has(g)).map(gSide);
+  const residual = gateway.filter((_, gk) => exact.gatewayMatched[gk] === 0).map(gSide);
   const pairG: number[] = [];
   const pairI: number[] = [];
   const pairP: number[] = [];
@@ -246,8 +245,8 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
   const matches: Match[] = [...exact.matches];
   const review: MatchResult['review'] = [];
   const gTaken = new Uint8Array(residual.length); // 1 matched, 2 in review
-  const iTaken = new Uint8Array(idem.length);
-  const inReview = new Set<IdemRecord>();
+  const iTaken = Uint8Array.from(exact.idemMatched);
+  const inReview = new Uint8Array(idem.length);
   const pairsOf = (gk: number) => {
     const out: number[] = [];
     for (let e = firstPair[gk]!; e < firstPair[gk + 1]!; e++) out.push(e);
@@ -261,10 +260,10 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
   const toReview = (gk: number, edges: number[]) => {
     if (gTaken[gk]) return;
     gTaken[gk] = 2;
+    for (const e of edges) inReview[pairI[e]!] = 1;
     const candidates = edges
       .map((e) => ({ idem: idem[pairI[e]!]!, evidence: pairEvidence(model, idem[pairI[e]!]!, residual[gk]!.record, pairP[e]!) }))
       .sort((a, b) => b.evidence.probability - a.evidence.probability || byIdemOrder(a.idem, b.idem));
-    for (const c of candidates) inReview.add(c.idem);
     review.push({ gateway: residual[gk]!.record, candidates });
   };
 
@@ -361,12 +360,11 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
 
   matches.sort((a, b) => byIdemOrder(a.idem, b.idem) || byGatewayOrder(a.gateway[0]!, b.gateway[0]!));
   review.sort((a, b) => byGatewayOrder(a.gateway, b.gateway));
-  const matchedIdem = new Set(matches.map((m) => m.idem));
   const result: ScoredMatchResult = {
     matches,
     review,
     unmatchedGateway: [...exact.duplicates, ...residual.filter((_, gk) => !gTaken[gk]).map((g) => g.record)].sort(byGatewayOrder),
-    unmatchedIdem: idem.filter((i) => !matchedIdem.has(i) && !inReview.has(i)),
+    unmatchedIdem: idem.filter((_, k) => !iTaken[k] && !inReview[k]),
     model,
     stats: { candidatePairs: pairG.length, blocks: blocks.size, largestBlock, oversizedBlocks, splits },
   };

@@ -108,7 +108,8 @@ export async function* reconcileStream(gateway: AsyncIterable<GatewayRecord>, id
     const window: IdemRecord[] = [];
     claimed = [];
     const later = laterKeys(ahead);
-    for (const x of available) (later.has(x.gatewayKey) || (x.transactionId !== undefined && later.has(x.transactionId)) ? claimed : window).push(x);
+    // Only a record near the window's end can have its keyed answer in the look-ahead.
+    for (const x of available) (x.at >= to - overlap && (later.has(x.gatewayKey) || (x.transactionId !== undefined && later.has(x.transactionId))) ? claimed : window).push(x);
 
     let result: MatchResult;
     let scored: ScoredMatchResult | undefined;
