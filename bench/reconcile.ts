@@ -16,10 +16,11 @@
  *    the same rows, and the exact-key matcher over the same stream.
  *
  *   npm run bench:reconcile -- [--size 1000000] [--payments 50000] [--seeds 1,2,3]
- *     [--train-seed 1000] [--window-min 5] [--json]
+ *     [--train-seed 1000] [--window-min 60] [--json]
  *
  * Environment: BENCH_PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres).
  */
+import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -45,7 +46,9 @@ export interface BenchOptions {
 
 export interface MatcherRow extends Quality {
   matcher: string;
+  /** Gateway records per second of wall time, and per second of this process's CPU time. */
   recordsPerS: number;
+  recordsPerCpuS: number;
 }
 
 export interface CalibrationRow {
@@ -61,9 +64,12 @@ export interface EndToEnd {
   idemRecords: number;
   loadS: number;
   bareReadS: number;
+  bareReadCpuS: number;
   exactS: number;
+  exactCpuS: number;
   scoredS: number;
   scoredRecordsPerS: number;
+  scoredCpuS: number;
   ratioToBareRead: number;
   peakRssMb: number;
   peakHeapMb: number;
@@ -72,6 +78,7 @@ export interface EndToEnd {
 }
 
 export interface BenchReport {
+  machine: { cores: number; loadAverage: number[] };
   options: { size: number; payments: number; seeds: number[]; trainSeed: number; windowMs: number };
   matchers: MatcherRow[];
   speedRatioToExact: number;
@@ -108,6 +115,7 @@ const BUCKETS = [0, 0.5, 0.9, 0.99, 0.999, 0.9999, 1.0000001];
 export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const log = o.json ? () => {} : o.log;
   log(`reconciliation matching: ${o.payments} payments per seed, seeds ${o.seeds.join(', ')}, windows of ${o.windowMs / 60_000} min, history from seed ${o.trainSeed}`);
+  log(`machine: ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} (other work on the machine slows every figure, the baselines' as much)`);
   const history = await train(o.trainSeed, o.payments, o.windowMs);
   const frozen = modelFromCounts(history);
 
@@ -121,20 +129,25 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   for (const m of matchers) {
     const q = tally();
     let seconds = 0;
+    let cpu = 0;
     for (const seed of o.seeds) {
       const c = corpus({ seed, payments: o.payments });
       const t0 = performance.now();
+      const u0 = process.cpuUsage();
       for await (const w of reconcileStream(fromSorted(c.gateway), fromSorted(c.idem), { ...m.options, windowMs: o.windowMs })) addQuality(q, w, c.truth);
+      const u = process.cpuUsage(u0);
+      cpu += (u.user + u.system) / 1e6;
       seconds += (performance.now() - t0) / 1000;
     }
     const f = finish(q);
-    rows.push({ matcher: m.name, ...f, recordsPerS: f.gatewayRecords / seconds });
+    rows.push({ matcher: m.name, ...f, recordsPerS: f.gatewayRecords / seconds, recordsPerCpuS: f.gatewayRecords / cpu });
   }
   const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
-  log('\n| matcher | precision | recall (matchable) | recall, keyless | ties auto-matched | review | unmatched | records/s |');
-  log('|---|---|---|---|---|---|---|---|');
+  log('\n| matcher | precision | recall (matchable) | recall, keyless | ties auto-matched | review | unmatched | records/s | records/CPU-s |');
+  log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    log(`| ${r.matcher} | ${pct(r.precision)} | ${pct(r.recall)} | ${pct(r.strippedRecall)} | ${r.tiesAutoMatched} | ${r.review} | ${r.unmatched} | ${Math.round(r.recordsPerS).toLocaleString('en')} |`);
+    const n = (x: number) => Math.round(x).toLocaleString('en');
+    log(`| ${r.matcher} | ${pct(r.precision)} | ${pct(r.recall)} | ${pct(r.strippedRecall)} | ${r.tiesAutoMatched} | ${r.review} | ${r.unmatched} | ${n(r.recordsPerS)} | ${n(r.recordsPerCpuS)} |`);
   }
   const idemRow = rows[rows.length - 1]!;
   const speedRatioToExact = idemRow.recordsPerS / rows[0]!.recordsPerS;
@@ -150,6 +163,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       match(idem, gateway) {
         const r = matchScored(idem, gateway, { model: frozen, collectCandidates: true });
         for (const p of r.candidates!) {
+          // A constructed tie has two identical candidates and one truth: no pairwise
+          // probability can be right for both, and review is what settles it.
+          if (c.truth.get(p.gateway.id)!.ambiguous) continue;
           const b = cal.find((x) => p.probability >= x.from && p.probability < x.to)!;
           b.pairs++;
           b.predicted += p.probability;
@@ -161,7 +177,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     for await (const w of reconcileStream(fromSorted(c.gateway), fromSorted(c.idem), { matcher: calibrating, windowMs: o.windowMs })) addQuality(heldOut, w, c.truth);
   }
   const calibration = cal.map((b) => ({ ...b, predicted: b.pairs ? b.predicted / b.pairs : NaN, observed: b.pairs ? b.observed / b.pairs : NaN }));
-  log(`\ncalibration on held-out seeds (model learned on seed ${o.trainSeed}, frozen): candidate pairs by predicted probability`);
+  log(`\ncalibration on held-out seeds (model learned on seed ${o.trainSeed}, frozen): candidate pairs by predicted probability (constructed ties left out)`);
   log('| predicted | pairs | mean predicted | observed match rate |');
   log('|---|---|---|---|');
   for (const b of calibration) log(`| [${b.from}, ${b.to > 1 ? 1 : b.to}${b.to > 1 ? ']' : ')'} | ${b.pairs} | ${b.pairs ? b.predicted.toFixed(4) : '–'} | ${b.pairs ? b.observed.toFixed(4) : '–'} |`);
@@ -169,6 +185,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   log(`frozen model's automatic matches on those seeds: precision ${pct(ho.precision)}, recall ${pct(ho.recall)}, ties auto-matched ${ho.tiesAutoMatched}`);
 
   const report: BenchReport = {
+    machine: { cores: cpus().length, loadAverage: loadavg() },
     options: { size: o.size, payments: o.payments, seeds: o.seeds, trainSeed: o.trainSeed, windowMs: o.windowMs },
     matchers: rows,
     speedRatioToExact,
@@ -230,7 +247,7 @@ const IDEM_SELECT = `SELECT id, payment_id, merchant_id, gateway, operation, gat
   (extract(epoch FROM at) * 1000)::float8, status, transaction_id, authorization_id FROM bench_idem_operations ORDER BY at, id`;
 
 /** Rows of `sql` through a server-side cursor, `batch` at a time, the next batch fetched while this one is used. */
-async function* cursorRows(url: string, sql: string, batch = 5000): AsyncGenerator<unknown[]> {
+async function* cursorRows(url: string, sql: string, batch = 10_000): AsyncGenerator<unknown[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -322,7 +339,7 @@ async function load(url: string, size: number, seed: number): Promise<{ gateway:
 }
 
 /** Peak RSS and heap while `work` runs, sampled every 50 ms. */
-async function measured<T>(work: () => Promise<T>): Promise<{ value: T; seconds: number; peakRssMb: number; peakHeapMb: number }> {
+async function measured<T>(work: () => Promise<T>): Promise<{ value: T; seconds: number; cpuS: number; peakRssMb: number; peakHeapMb: number }> {
   let rss = 0;
   let heap = 0;
   const sample = () => {
@@ -331,11 +348,14 @@ async function measured<T>(work: () => Promise<T>): Promise<{ value: T; seconds:
     heap = Math.max(heap, m.heapUsed);
   };
   const timer = setInterval(sample, 50);
+  global.gc?.();
   const t0 = performance.now();
+  const u0 = process.cpuUsage();
   try {
     const value = await work();
     sample();
-    return { value, seconds: (performance.now() - t0) / 1000, peakRssMb: rss / 2 ** 20, peakHeapMb: heap / 2 ** 20 };
+    const u = process.cpuUsage(u0);
+    return { value, seconds: (performance.now() - t0) / 1000, cpuS: (u.user + u.system) / 1e6, peakRssMb: rss / 2 ** 20, peakHeapMb: heap / 2 ** 20 };
   } finally {
     clearInterval(timer);
   }
@@ -366,7 +386,6 @@ async function endToEnd(o: BenchOptions, history: ModelCounts, log: (l: string) 
       }
       return { truth, gateway: gateway(), idem: idem() };
     };
-    if (global.gc) global.gc();
     const bare = await measured(async () => {
       const s = streams();
       let n = 0;
@@ -376,13 +395,12 @@ async function endToEnd(o: BenchOptions, history: ModelCounts, log: (l: string) 
       await Promise.all([drain(s.gateway), drain(s.idem)]);
       return n;
     });
-    log(`bare read of both tables (${bare.value.toLocaleString('en')} rows): ${bare.seconds.toFixed(1)} s`);
+    log(`bare read of both tables (${bare.value.toLocaleString('en')} rows): ${bare.seconds.toFixed(1)} s, ${bare.cpuS.toFixed(1)} s of CPU in this process`);
     const exact = await measured(async () => {
       const s = streams();
       return runStream(s.gateway, s.idem, s.truth, { matcher: exactKeyMatcher, windowMs: o.windowMs }, true);
     });
-    log(`exact-key matcher over the same stream: ${exact.seconds.toFixed(1)} s`);
-    if (global.gc) global.gc();
+    log(`exact-key matcher over the same stream: ${exact.seconds.toFixed(1)} s, ${exact.cpuS.toFixed(1)} s of CPU`);
     const scored = await measured(async () => {
       const s = streams();
       return runStream(s.gateway, s.idem, s.truth, { prior: history, windowMs: o.windowMs }, true);
@@ -393,16 +411,19 @@ async function endToEnd(o: BenchOptions, history: ModelCounts, log: (l: string) 
       idemRecords: counts.idem,
       loadS,
       bareReadS: bare.seconds,
+      bareReadCpuS: bare.cpuS,
       exactS: exact.seconds,
+      exactCpuS: exact.cpuS,
       scoredS: scored.seconds,
       scoredRecordsPerS: counts.gateway / scored.seconds,
+      scoredCpuS: scored.cpuS,
       ratioToBareRead: scored.seconds / bare.seconds,
       peakRssMb: scored.peakRssMb,
       peakHeapMb: scored.peakHeapMb,
       quality: q,
       exactQuality: exact.value.quality,
     };
-    log(`Idem's matcher, end to end: ${e.scoredS.toFixed(1)} s (${Math.round(e.scoredRecordsPerS).toLocaleString('en')} gateway records/s; ${e.ratioToBareRead.toFixed(2)}× the bare read), peak RSS ${e.peakRssMb.toFixed(0)} MB, peak heap ${e.peakHeapMb.toFixed(0)} MB`);
+    log(`Idem's matcher, end to end: ${e.scoredS.toFixed(1)} s, ${e.scoredCpuS.toFixed(1)} s of CPU in this process (${Math.round(e.scoredRecordsPerS).toLocaleString('en')} gateway records/s; ${e.ratioToBareRead.toFixed(2)}× the bare read), peak RSS ${e.peakRssMb.toFixed(0)} MB, peak heap ${e.peakHeapMb.toFixed(0)} MB`);
     log(`  precision ${pct(q.precision)}, recall ${pct(q.recall)} (keyless ${pct(q.strippedRecall)}), ties auto-matched ${q.tiesAutoMatched}, review ${q.review}, unmatched ${q.unmatched}; exact keys alone: recall ${pct(e.exactQuality.recall)}`);
     return e;
   } finally {
@@ -434,7 +455,7 @@ function options(): BenchOptions {
     payments: int('payments', values.payments, 30_000, 100),
     seeds: (values.seeds ?? '1,2,3').split(',').map((s) => int('seeds', s, 1, 0)),
     trainSeed: int('train-seed', values['train-seed'], 1000, 0),
-    windowMs: int('window-min', values['window-min'], 5, 1) * 60_000,
+    windowMs: int('window-min', values['window-min'], 60, 1) * 60_000,
     json: values.json ?? false,
     pgAdminUrl: process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     log: (l) => console.log(l),

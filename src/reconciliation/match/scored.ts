@@ -84,9 +84,10 @@ class IdemIndex {
       if (!mBand) merchants.set(r.merchantId, (mBand = { amounts: [], idx: [] }));
       mBand.idx.push(k);
     });
+    const amount = Float64Array.from(sides, (x) => x.record.amount);
     const sort = (band: Band) => {
-      band.idx.sort((a, b) => sides[a]!.record.amount - sides[b]!.record.amount || a - b);
-      band.amounts = band.idx.map((k) => sides[k]!.record.amount);
+      band.idx.sort((a, b) => amount[a]! - amount[b]! || a - b);
+      band.amounts = band.idx.map((k) => amount[k]!);
     };
     for (const cur of this.byBlock.values()) for (const ops of cur.values()) for (const band of ops.values()) sort(band);
     for (const cur of this.byMerchant.values()) for (const ops of cur.values()) for (const ms of ops.values()) for (const band of ms.values()) sort(band);
