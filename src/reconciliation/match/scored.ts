@@ -61,6 +61,8 @@ class IdemIndex {
   private query = 0;
   /** Idem records within rounding of the last query's amount (any status), in its window. */
   bandCount = 0;
+  /** Each Idem record's time, by position (the hot loops read it without chasing the record). */
+  private readonly at: Float64Array;
 
   constructor(
     readonly sides: readonly IdemSide[],
@@ -85,6 +87,7 @@ class IdemIndex {
       mBand.idx.push(k);
     });
     const amount = Float64Array.from(sides, (x) => x.record.amount);
+    this.at = Float64Array.from(sides, (x) => x.record.at);
     const sort = (band: Band) => {
       band.idx.sort((a, b) => amount[a]! - amount[b]! || a - b);
       band.amounts = band.idx.map((k) => amount[k]!);
@@ -106,9 +109,9 @@ class IdemIndex {
     const consider = (k: number) => {
       if (this.stamp[k] === q) return;
       this.stamp[k] = q;
+      if (Math.abs(r.at - this.at[k]!) > s.windowMs) return;
       const i = this.sides[k]!.record;
-      if (i.gateway !== r.gateway || i.currency !== r.currency || i.operation !== r.operation) return;
-      if (Math.abs(r.at - i.at) > s.windowMs || !accept(k)) return;
+      if (i.gateway !== r.gateway || i.currency !== r.currency || i.operation !== r.operation || !accept(k)) return;
       out.push(k);
     };
     if (g.reference !== undefined) {
@@ -121,7 +124,7 @@ class IdemIndex {
     }
     this.bandCount = 0;
     scan(this.byBlock.get(r.gateway)?.get(r.currency)?.get(r.operation), r.amount - s.roundingMinor, r.amount + s.roundingMinor, (k) => {
-      if (Math.abs(r.at - this.sides[k]!.record.at) <= s.windowMs) this.bandCount++;
+      if (Math.abs(r.at - this.at[k]!) <= s.windowMs) this.bandCount++;
       consider(k);
     });
     if (r.merchantId !== undefined) {
