@@ -73,6 +73,8 @@ export interface EndToEnd {
   ratioToBareRead: number;
   peakRssMb: number;
   peakHeapMb: number;
+  /** Largest heap right after a full collection between windows: what the pipeline keeps. */
+  liveHeapMb: number;
   quality: Quality;
   exactQuality: Quality;
 }
@@ -91,11 +93,19 @@ export interface BenchReport {
 async function runStream(gateway: AsyncIterable<GatewayRecord>, idem: AsyncIterable<IdemRecord>, truth: ReadonlyMap<string, Truth> & { delete?(k: string): boolean }, options: StreamOptions, forget = false) {
   const q = tally();
   const t0 = performance.now();
+  let liveHeap = 0;
   for await (const w of reconcileStream(gateway, idem, options)) {
     addQuality(q, w, truth);
-    if (forget) for (const g of windowGateway(w)) (truth as Map<string, Truth>).delete(g.id);
+    if (forget) {
+      for (const g of windowGateway(w)) (truth as Map<string, Truth>).delete(g.id);
+      // What the pipeline holds between windows: the heap right after a full collection.
+      if (global.gc) {
+        global.gc();
+        liveHeap = Math.max(liveHeap, process.memoryUsage().heapUsed);
+      }
+    }
   }
-  return { quality: finish(q), seconds: (performance.now() - t0) / 1000 };
+  return { quality: finish(q), seconds: (performance.now() - t0) / 1000, liveHeapMb: liveHeap / 2 ** 20 };
 }
 
 function windowGateway(w: MatchResult): GatewayRecord[] {
@@ -420,10 +430,11 @@ async function endToEnd(o: BenchOptions, history: ModelCounts, log: (l: string) 
       ratioToBareRead: scored.seconds / bare.seconds,
       peakRssMb: scored.peakRssMb,
       peakHeapMb: scored.peakHeapMb,
+      liveHeapMb: scored.value.liveHeapMb,
       quality: q,
       exactQuality: exact.value.quality,
     };
-    log(`Idem's matcher, end to end: ${e.scoredS.toFixed(1)} s, ${e.scoredCpuS.toFixed(1)} s of CPU in this process (${Math.round(e.scoredRecordsPerS).toLocaleString('en')} gateway records/s; ${e.ratioToBareRead.toFixed(2)}× the bare read), peak RSS ${e.peakRssMb.toFixed(0)} MB, peak heap ${e.peakHeapMb.toFixed(0)} MB`);
+    log(`Idem's matcher, end to end: ${e.scoredS.toFixed(1)} s, ${e.scoredCpuS.toFixed(1)} s of CPU in this process (${Math.round(e.scoredRecordsPerS).toLocaleString('en')} gateway records/s; ${e.ratioToBareRead.toFixed(2)}× the bare read), peak RSS ${e.peakRssMb.toFixed(0)} MB, peak heap ${e.peakHeapMb.toFixed(0)} MB (garbage included), live heap between windows at most ${e.liveHeapMb.toFixed(0)} MB`);
     log(`  precision ${pct(q.precision)}, recall ${pct(q.recall)} (keyless ${pct(q.strippedRecall)}), ties auto-matched ${q.tiesAutoMatched}, review ${q.review}, unmatched ${q.unmatched}; exact keys alone: recall ${pct(e.exactQuality.recall)}`);
     return e;
   } finally {
