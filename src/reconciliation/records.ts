@@ -51,6 +51,11 @@ export interface MatchEvidence {
   probability: number;
   /** Per feature: its observed value and its log-likelihood-ratio weight. */
   features?: Record<string, { value: number | string; weight: number }>;
+  /**
+   * Scored matches: how much better, in log-odds, the chosen assignment is than the best one
+   * without this pair (docs/reconciliation.md, "Review rules").
+   */
+  margin?: number;
 }
 
 export interface Match {

@@ -1,0 +1,141 @@
+/**
+ * Exact matching (docs/reconciliation.md, "Exact keys"): a gateway record that still carries
+ * the gateway idempotency key Idem sent, the gateway's transaction id, or an authorization id
+ * that names one Idem operation of that kind is matched by it, with certainty.
+ */
+import type { GatewayRecord, IdemRecord, Match, Matcher, MatchResult } from '../records.js';
+
+/** Operations a gateway may settle as several records that sum to one (split captures/refunds). */
+export const SPLIT_OPERATIONS: ReadonlySet<string> = new Set(['capture', 'refund']);
+
+export function byIdemOrder(a: IdemRecord, b: IdemRecord): number {
+  return a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+export function byGatewayOrder(a: GatewayRecord, b: GatewayRecord): number {
+  return a.at - b.at || (a.gateway < b.gateway ? -1 : a.gateway > b.gateway ? 1 : 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+export interface ExactPhase {
+  matches: Match[];
+  /** By position in the (sorted) inputs: 1 where the phase settled the Idem record. */
+  idemMatched: Uint8Array;
+  /** By position in the (sorted) inputs: 1 matched, 2 a duplicate (see below). */
+  gatewayMatched: Uint8Array;
+  /**
+   * Gateway records carrying the key of an operation another record already answers (a
+   * duplicate at the gateway): left unmatched, never offered to scoring.
+   */
+  duplicates: GatewayRecord[];
+}
+
+/** Exact matching over records already in matcher order ({@link byIdemOrder}, {@link byGatewayOrder}). */
+export function exactPhase(idem: readonly IdemRecord[], gateway: readonly GatewayRecord[]): ExactPhase {
+  // Per gateway, then by the record's own strings: no concatenated keys to hash. Records that
+  // lost their gateway key but kept a transaction or authorization id are few: those two
+  // indexes are built only when one is asked for.
+  const byKey = new Map<string, Map<string, number>>();
+  let byTransaction: Map<string, Map<string, number>> | undefined;
+  let byAuthorization: Map<string, Map<string, number[]>> | undefined;
+  const of = <V,>(map: Map<string, Map<string, V>>, gw: string) => {
+    let inner = map.get(gw);
+    if (!inner) map.set(gw, (inner = new Map()));
+    return inner;
+  };
+  idem.forEach((i, k) => of(byKey, i.gateway).set(i.gatewayKey, k));
+  const byTransactionOf = (g: GatewayRecord): number | undefined => {
+    if (!byTransaction) {
+      const map = (byTransaction = new Map());
+      idem.forEach((i, k) => i.transactionId !== undefined && of(map, i.gateway).set(i.transactionId, k));
+    }
+    return byTransaction.get(g.gateway)?.get(g.transactionId!);
+  };
+  // An authorization id names an Idem operation only when one operation of that kind has it.
+  const byAuthorizationOf = (g: GatewayRecord): number | undefined => {
+    if (!byAuthorization) {
+      byAuthorization = new Map();
+      for (let k = 0; k < idem.length; k++) {
+        const i = idem[k]!;
+        if (i.authorizationId === undefined) continue;
+        const auth = of(byAuthorization, i.gateway);
+        const list = auth.get(i.authorizationId);
+        if (list) list.push(k);
+        else auth.set(i.authorizationId, [k]);
+      }
+    }
+    let found: number | undefined;
+    for (const k of byAuthorization.get(g.gateway)?.get(g.authorizationId!) ?? []) {
+      if (idem[k]!.operation !== g.operation) continue;
+      if (found !== undefined) return undefined;
+      found = k;
+    }
+    return found;
+  };
+  // Gateway records per Idem position, in gateway order (most Idem records have one).
+  const first = new Int32Array(idem.length).fill(-1);
+  const rules: Array<'gateway_key' | 'transaction_id' | 'authorization_id'> = [];
+  const more = new Map<number, number[]>();
+  for (let gk = 0; gk < gateway.length; gk++) {
+    const g = gateway[gk]!;
+    let k: number | undefined;
+    let rule: 'gateway_key' | 'transaction_id' | 'authorization_id' = 'gateway_key';
+    if (g.gatewayKey !== undefined) k = byKey.get(g.gateway)?.get(g.gatewayKey);
+    if (k === undefined && g.transactionId !== undefined) {
+      k = byTransactionOf(g);
+      rule = 'transaction_id';
+    }
+    if (k === undefined && g.authorizationId !== undefined) {
+      k = byAuthorizationOf(g);
+      rule = 'authorization_id';
+    }
+    if (k === undefined) continue;
+    if (first[k] === -1) {
+      first[k] = gk;
+      rules[k] = rule;
+    } else {
+      const list = more.get(k);
+      if (list) list.push(gk);
+      else more.set(k, [gk]);
+    }
+  }
+  const out: ExactPhase = { matches: [], idemMatched: new Uint8Array(idem.length), gatewayMatched: new Uint8Array(gateway.length), duplicates: [] };
+  for (let k = 0; k < idem.length; k++) {
+    if (first[k] === -1) continue;
+    const i = idem[k]!;
+    const extra = more.get(k);
+    let taken = [first[k]!];
+    if (extra) {
+      const all = [first[k]!, ...extra];
+      const sum = all.reduce((s, gk) => s + gateway[gk]!.amount, 0);
+      // Several records under one key: the parts of a split when they add up, else one answer
+      // (the first with Idem's amount, else the first) and duplicates.
+      taken = SPLIT_OPERATIONS.has(i.operation) && sum === i.amount ? all : [all.find((gk) => gateway[gk]!.amount === i.amount) ?? all[0]!];
+      for (const gk of all) {
+        if (taken.includes(gk)) continue;
+        out.gatewayMatched[gk] = 2;
+        out.duplicates.push(gateway[gk]!);
+      }
+    }
+    for (const gk of taken) out.gatewayMatched[gk] = 1;
+    out.idemMatched[k] = 1;
+    out.matches.push({ idem: i, gateway: taken.map((gk) => gateway[gk]!), evidence: { rule: rules[k]!, probability: 1 } });
+  }
+  out.duplicates.sort(byGatewayOrder);
+  return out;
+}
+
+/** Exact keys only: everything without a key stays unmatched. The baseline of the bench. */
+export const exactKeyMatcher: Matcher = {
+  name: 'exact-key only',
+  match(idemIn, gatewayIn): MatchResult {
+    const idem = [...idemIn].sort(byIdemOrder);
+    const gateway = [...gatewayIn].sort(byGatewayOrder);
+    const phase = exactPhase(idem, gateway);
+    return {
+      matches: phase.matches,
+      review: [],
+      unmatchedGateway: gateway.filter((_, gk) => phase.gatewayMatched[gk] !== 1),
+      unmatchedIdem: idem.filter((_, k) => phase.idemMatched[k] === 0),
+    };
+  },
+};
