@@ -18,6 +18,9 @@ import { PROBLEM_TYPE, sendProblem } from './problems.js';
 import { registerGatewayRoutes } from './routes/gateways.js';
 import { registerHealthRoutes, type ReadinessProbe } from './routes/health.js';
 import { registerPaymentRoutes } from './routes/payments.js';
+import { registerReconciliationRoutes } from './routes/reconciliation.js';
+import type { Store } from '../store/port.js';
+import type { Runtime } from '../ports/clock.js';
 import type { GatewayView } from '../resilience/book.js';
 import { Problem } from './schemas.js';
 import { defaultServerLimits, type ServerLimits } from '../config/config.js';
@@ -29,6 +32,8 @@ export interface AppDeps {
   gateways: GatewayRouter;
   metrics: Metrics;
   probe: ReadinessProbe;
+  /** Where `/v1/reconciliation/cases` reads and resolves cases; absent: no such routes. */
+  reconciliation?: { store: Store; runtime: Runtime };
   /** What `GET /v1/gateways` shows: the policy's name and every gateway's learned health. */
   gatewayHealth?: { policy: string; view(): GatewayView[] };
   /** The process's logger (pino); request logs are its children. */
@@ -136,6 +141,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerIdempotency(v1, deps.gate);
     registerPaymentRoutes(v1, deps.payments, deps.gateways);
     if (deps.gatewayHealth) registerGatewayRoutes(v1, deps.gatewayHealth);
+    if (deps.reconciliation) registerReconciliationRoutes(v1, deps.reconciliation.store, deps.reconciliation.runtime);
   });
   return app;
 }

@@ -6,6 +6,7 @@ import { MemoryLedger } from './ledger.js';
 import { MemoryMerchants } from './merchants.js';
 import { MemoryOutbox } from './outbox.js';
 import { MemoryPayments } from './payments.js';
+import { MemoryReconciliation } from './reconciliation.js';
 import { MemoryState } from './state.js';
 
 export { MemoryConstraintError } from './engine.js';
@@ -53,6 +54,7 @@ export class MemoryStore implements Store {
     payments: new MemoryPayments(this.state),
     ledger: new MemoryLedger(this.state),
     outbox: new MemoryOutbox(this.state),
+    reconciliation: new MemoryReconciliation(this.state),
   });
   private readonly mutex = new Mutex();
   private readonly inside: AsyncLocalStorage<TxState> | null;

@@ -1,6 +1,8 @@
 import type { RawRow } from '../../idempotency/store.js';
 import type { Account } from '../../ledger/ledger.js';
 import type { AttemptRow, PaymentRow } from '../../payments/rows.js';
+import type { CaseRow, RemediationRow } from '../../reconciliation/cases.js';
+import type { StagedRecord } from '../port.js';
 import { Table } from './engine.js';
 
 /** A stored key: the row every store maps with `toKeyRow`, its times as epoch milliseconds. */
@@ -59,6 +61,30 @@ export interface EntryRecord {
   postings: Array<{ account: Account; amount: number }>;
 }
 
+export interface ReconCursorRecord {
+  gateway: string;
+  cursor: string | null;
+  since_at: number;
+  lease_until: number | null;
+  fence: number;
+  owner: string | null;
+  passes: number;
+  last_error: string | null;
+  updated_at: number;
+}
+
+export interface ReconRecord extends StagedRecord {
+  raw: unknown;
+  fetched_at: number;
+  fetched_fence: number;
+  settled_at: number | null;
+}
+
+export interface RemediationRecord extends RemediationRow {
+  run_after: number;
+  lease_until: number | null;
+}
+
 /** The tables and sequences; every operation works on them synchronously, under the store's mutex. */
 export class MemoryState {
   readonly merchants = new Table<string, MerchantRecord>();
@@ -69,17 +95,27 @@ export class MemoryState {
   readonly outbox = new Table<number, OutboxRecord>();
   readonly events = new Table<number, EventRecord>();
   readonly entries = new Table<number, EntryRecord>();
-  private readonly tables = [this.merchants, this.apiKeys, this.keys, this.payments, this.attempts, this.outbox, this.events, this.entries];
+  readonly reconCursors = new Table<string, ReconCursorRecord>();
+  /** By `gateway NUL record id`. */
+  readonly reconRecords = new Table<string, ReconRecord>();
+  readonly remediations = new Table<number, RemediationRecord>();
+  readonly cases = new Table<string, CaseRow>();
+  private readonly tables = [
+    this.merchants, this.apiKeys, this.keys, this.payments, this.attempts, this.outbox, this.events, this.entries,
+    this.reconCursors, this.reconRecords, this.remediations, this.cases,
+  ];
 
   // Sequences, like PostgreSQL's: never rolled back.
   private fenceSeq = 0;
   private outboxSeq = 0;
   private eventSeq = 0;
   private entrySeq = 0;
+  private remediationSeq = 0;
   nextFence = () => ++this.fenceSeq;
   nextOutboxId = () => ++this.outboxSeq;
   nextEventId = () => ++this.eventSeq;
   nextEntryId = () => ++this.entrySeq;
+  nextRemediationId = () => ++this.remediationSeq;
 
   begin(): void {
     for (const t of this.tables) t.begin();

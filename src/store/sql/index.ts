@@ -5,10 +5,11 @@ import { SqlLedger } from './ledger.js';
 import { SqlMerchants } from './merchants.js';
 import { SqlOutbox } from './outbox.js';
 import { SqlPayments } from './payments.js';
+import { SqlReconciliation } from './reconciliation.js';
 
 /**
  * All of Idem's SQL lives in this folder, one file per aggregate (keys, merchants, payments,
- * ledger, outbox), in one dialect for PostgreSQL and PGlite; src/db/ holds the connections and
+ * ledger, outbox, reconciliation), in one dialect for PostgreSQL and PGlite; src/db/ holds the connections and
  * migrations (docs/architecture.md).
  */
 
@@ -20,6 +21,7 @@ function sqlOps(q: Queryable): StoreOps {
     payments: new SqlPayments(q),
     ledger: new SqlLedger(q),
     outbox: new SqlOutbox(q),
+    reconciliation: new SqlReconciliation(q),
   });
 }
 
