@@ -82,7 +82,15 @@ export function gatewayLogDifferences(logs: GatewayLogs, payments: Iterable<Paym
   const remediated = new Set<string>();
   for (const [gateway, entries] of perGateway) {
     for (const e of entries) {
-      if (e.status === 'succeeded' && e.operation === 'void' && e.idempotency_key.startsWith(REMEDIATION_KEY_PREFIX) && typeof e.authorization_id === 'string') {
+      // Only a void under the key derived from the very authorization it released: a
+      // remediation that reached another authorization is no remediation (docs/reconciliation.md).
+      if (
+        e.status === 'succeeded' &&
+        e.operation === 'void' &&
+        typeof e.authorization_id === 'string' &&
+        e.idempotency_key.startsWith(REMEDIATION_KEY_PREFIX) &&
+        e.idempotency_key.endsWith(`.${e.authorization_id}`)
+      ) {
         remediated.add(`${gateway} ${e.authorization_id}`);
       }
     }

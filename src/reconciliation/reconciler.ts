@@ -22,6 +22,7 @@
 import type { GatewayConnector, GatewayOperation } from '../gateways/port.js';
 import type { Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
+import { canAdopt } from '../payments/states.js';
 import { exponentialBackoff } from '../resilience/backoff.js';
 import type { Store, StoreOps } from '../store/port.js';
 import { remediationKey, teamFor, type CaseClass, type CaseRow, type RemediationRow } from './cases.js';
@@ -285,7 +286,7 @@ export class Reconciler {
     const p = await tx.findPayment(v.merchantId, v.paymentId, true);
     if (!p) throw new MovedOn(`payment ${v.paymentId} is gone`);
     if (v.operation === 'authorize') {
-      if (p.status !== 'failed' || p.authorization_id !== null) throw new MovedOn(`payment ${p.id} is ${p.status}`);
+      if (!canAdopt(p.status, 'authorized') || p.authorization_id !== null) throw new MovedOn(`payment ${p.id} is ${p.status}`);
       await tx.updatePayment(p, { status: 'authorized', authorization_id: r.authorizationId!, amount_authorized: r.amount, gateway: r.gateway, decline_code: null }, at);
       await tx.postEntry(p.id, p.currency, { kind: 'authorize', amount: r.amount }, at);
       await tx.insertEvent(p.id, 'payment.authorized', { adopted: true }, at);
@@ -315,6 +316,7 @@ export class Reconciler {
       }
       const captured = p.amount_captured + r.amount;
       const status = captured >= p.amount_authorized ? 'captured' : 'partially_captured';
+      if (!canAdopt(p.status, status)) throw new MovedOn(`payment ${p.id} is ${p.status}`);
       await tx.postEntry(p.id, p.currency, { kind: 'capture', authorized: p.amount_authorized, captured: r.amount, attemptId }, at);
       await tx.updatePayment(p, { status, amount_captured: captured, amount_requested: null }, at);
       await tx.insertEvent(p.id, `payment.${status}`, { adopted: true }, at);

@@ -61,6 +61,6 @@ describe('npm run sim', () => {
     expect(ok.stdout).toMatch(/violations: +none/);
     const bad = run('--plant', 'nope');
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toContain('--plant takes one of skip-fence, failover-on-unknown, early-response');
+    expect(bad.stderr).toContain('--plant takes one of skip-fence, failover-on-unknown, early-response, void-real-authorization');
   });
 });
