@@ -166,7 +166,13 @@ function unmatchedVerdict(r: GatewayRecord, byId: ReadonlyMap<string, PaymentFac
     return { kind: 'void', reason: 'orphaned_authorization', paymentId: null, merchantId: null, authorizationId: r.authorizationId!, why: `authorization ${r.authorizationId} that no payment owns` };
   }
   const unrequested = (paymentId: string | null, merchantId: string | null, why: string): Verdict => ({ kind: 'case', class: 'unrequested_operation', paymentId, merchantId, attemptId: null, why });
-  if (owner === undefined) return unrequested(null, null, `${r.operation} ${r.id} on authorization ${r.authorizationId ?? '(none)'}, which no payment owns`);
+  if (owner === undefined) {
+    // The payment it names may not have recorded its authorization yet (its answer is still on
+    // the way): while it is in flight, wait for it rather than call the authorization nobody's.
+    const named = r.reference === undefined ? undefined : byId.get(r.reference);
+    if (named !== undefined && isInFlight(named.status)) return { kind: 'wait', why: `payment ${named.id} is ${named.status}` };
+    return unrequested(named?.id ?? null, named?.merchant_id ?? null, `${r.operation} ${r.id} on authorization ${r.authorizationId ?? '(none)'}, which no payment owns`);
+  }
   if (isInFlight(owner.status)) return { kind: 'wait', why: `payment ${owner.id} is ${owner.status}` };
   if (r.operation === 'capture' && capturable(r, owner)) {
     return { kind: 'adopt', operation: 'capture', paymentId: owner.id, merchantId: owner.merchant_id, attemptId: null, unrequested: true, why: `capture ${r.id} of ${r.amount} made outside Idem` };
