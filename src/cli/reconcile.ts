@@ -104,7 +104,7 @@ function summaryTable(gateways: readonly PassSummary[], remediations: Remediatio
     g.skipped ? '(leased elsewhere)' : String(g.fetched),
     String(g.staged),
     String(g.rejected.length),
-    String((g.verdicts.consistent ?? 0) + (g.verdicts.no_effect ?? 0) + (g.verdicts.own_remediation ?? 0)),
+    String((g.verdicts.consistent ?? 0) + (g.verdicts.no_effect ?? 0) + (g.verdicts.own_remediation ?? 0) + (g.verdicts.known ?? 0)),
     String(g.remediationsScheduled),
     String(g.adopted),
     String(g.casesOpened),

@@ -143,7 +143,7 @@ describe('classify', () => {
               expect(verdict.kind).toBe('own_remediation');
               break;
             case 'own_rekeyed':
-              expect(verdict.kind).toBe('wait');
+              expect(verdict.kind).toBe('known');
               break;
           }
         }

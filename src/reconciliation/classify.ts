@@ -31,6 +31,8 @@ export type Verdict =
   | { kind: 'consistent'; evidence: MatchEvidence; attemptId: string }
   /** A declined record: no money moved, nothing to do. */
   | { kind: 'no_effect' }
+  /** A record of an authorization a payment owns, under a key that is not Idem's (an export, a settlement file): nothing to do. */
+  | { kind: 'known'; why: string }
   /** The void of one of reconciliation's own remediations. */
   | { kind: 'own_remediation' }
   /** Idem's side may still move (a payment in flight); looked at again next pass. */
@@ -158,7 +160,7 @@ function matchedVerdict(r: GatewayRecord, idem: IdemRecord, evidence: MatchEvide
 function unmatchedVerdict(r: GatewayRecord, byId: ReadonlyMap<string, PaymentFacts>, byAuthorization: ReadonlyMap<string, PaymentFacts>): Verdict {
   const owner = r.authorizationId === undefined ? undefined : byAuthorization.get(`${r.gateway}\u0000${r.authorizationId}`);
   if (r.operation === 'authorize') {
-    if (owner !== undefined) return { kind: 'wait', why: `authorization ${r.authorizationId} belongs to payment ${owner.id}` };
+    if (owner !== undefined) return { kind: 'known', why: `authorization ${r.authorizationId} belongs to payment ${owner.id}` };
     const p = r.reference === undefined ? undefined : byId.get(r.reference);
     if (p !== undefined) {
       return { kind: 'void', reason: 'duplicate_authorization', paymentId: p.id, merchantId: p.merchant_id, authorizationId: r.authorizationId!, why: `authorization ${r.authorizationId} for payment ${p.id} under a key Idem never sent` };

@@ -233,6 +233,7 @@ export class Reconciler {
       case 'consistent':
       case 'no_effect':
       case 'own_remediation':
+      case 'known':
         return true;
       case 'void': {
         const key = remediationKey(r.gateway, v.authorizationId);
@@ -433,10 +434,11 @@ export class Reconciler {
       const result = done ? outcome.transactionId : `declined: ${outcome.declineCode}`;
       await tx.finishRemediation(row.id, row.fence, done ? 'done' : 'failed', result, now, now);
       if (done) {
-        if (row.payment_id !== null) {
-          const p = (await tx.reconciliationFacts({ references: [row.payment_id], authorizationIds: [], gatewayKeys: [] })).payments[0]!;
-          await tx.postEntry(row.payment_id, p.currency, { kind: 'remediation_hold', amount: row.amount, authorizationId: row.authorization_id }, at);
-          await tx.postEntry(row.payment_id, p.currency, { kind: 'remediation_release', amount: row.amount, authorizationId: row.authorization_id }, at);
+        const p = row.payment_id === null ? undefined : (await tx.reconciliationFacts({ references: [row.payment_id], authorizationIds: [], gatewayKeys: [] })).payments[0];
+        // The pair nets to zero; it is the payment's record of what the gateway held and released.
+        if (p !== undefined && p.currency === row.currency && row.amount > 0) {
+          await tx.postEntry(p.id, p.currency, { kind: 'remediation_hold', amount: row.amount, authorizationId: row.authorization_id }, at);
+          await tx.postEntry(p.id, p.currency, { kind: 'remediation_release', amount: row.amount, authorizationId: row.authorization_id }, at);
         }
         await recordReconciliationEvent(
           tx,
