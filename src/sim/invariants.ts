@@ -22,6 +22,13 @@ export interface RunFacts {
   answers: AnswerLog;
   /** Each payment's committed ledger entries, read back from the store. */
   journals: Map<string, JournalEntry[]>;
+  /**
+   * Gateway keys whose request the network delivered twice (outside the gateway contract: a
+   * copy may execute while Idem hears "not processed"). Their extra authorizations are
+   * reconciliation's to remediate (I7); any other second authorization under Idem's own keys
+   * is Idem's doing (I1), remediated or not.
+   */
+  duplicatedKeys?: ReadonlySet<string>;
   /** What reconciliation left once its bound has passed; absent: I7 is not checked. */
   reconciliation?: {
     /** `gateway authorization` of every authorization a payment owns. */
@@ -63,6 +70,17 @@ export function checkInvariants(f: RunFacts): Violation[] {
 
   // I1 and I4 from the processors' logs, held to the payments (src/ledger/gatewayLog.ts).
   for (const d of gatewayLogDifferences(f.gatewayLogs, all)) v(d.invariant, d.detail);
+  // I1 under Idem's own keys, whatever reconciliation repaired since: a remediation hides the
+  // money, not the bug that made a second authorization.
+  const ownAuthorizations = new Map<string, number>();
+  for (const log of f.gatewayLogs.values()) {
+    for (const e of log) {
+      if (e.operation !== 'authorize' || e.status !== 'succeeded' || !e.idempotency_key.startsWith(`${e.reference}.authorize.`)) continue;
+      if (f.duplicatedKeys?.has(e.idempotency_key)) continue;
+      ownAuthorizations.set(e.reference, (ownAuthorizations.get(e.reference) ?? 0) + 1);
+    }
+  }
+  for (const [id, n] of ownAuthorizations) if (n > 1) v('I1', `${id}: ${n} successful authorizations under Idem's own gateway keys`);
   for (const p of all) {
     // I3
     if (isInFlight(p.status)) v('I3', `${p.id} still ${p.status} after the recovery bound`);

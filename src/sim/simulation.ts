@@ -87,6 +87,7 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
     maxDelayMs: world.int(5, 400),
   };
   const processors: Processor[] = [];
+  const duplicatedKeys = new Set<string>();
   const gateways = ['sim-a', 'sim-b'].map((name, i) => {
     const processor = createProcessor({ clock: world.clock, random: seededRandom(seed * 31 + i + 1) });
     processor.setFaults({
@@ -102,7 +103,7 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
       count('processor.outage_window');
     }
     processors.push(processor);
-    return { name, processor: networkedProcessor(world, processor, name, () => network, count) };
+    return { name, processor: networkedProcessor(world, processor, name, () => network, count, (key) => duplicatedKeys.add(key)) };
   });
 
   const store = new MemoryStore({ detectReentry: false });
@@ -229,6 +230,7 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
     gatewayLogs: new Map(gateways.map((g, i) => [g.name, processors[i]!.log()])),
     answers: clients.answers,
     journals,
+    duplicatedKeys,
     reconciliation: {
       owned: new Set(rows.payments.filter((p) => p.authorization_id !== null).map((p) => `${p.gateway} ${p.authorization_id}`)),
       remediations: await store.listRemediations(null),

@@ -175,7 +175,8 @@ describe.skipIf(!ready)('reconciliation over real sockets (PostgreSQL, Redis, HT
     const key = remediationKey('sim', dup.authorization_id as string);
     const voidsBefore = sim.processor.stats().byOperation.void.received;
     await waitUntil('the void reached the gateway', () => sim.processor.stats().byOperation.void.received > voidsBefore, 60_000, 20);
-    const sender = [first, second].find((s) => s.output().includes(key));
+    const sends = (s: IdemServer) => s.output().split('\n').some((l) => l.includes('reconciliation: voiding') && l.includes(key));
+    const sender = [first, second].find(sends);
     expect(sender, 'one instance logged the void it sends').toBeDefined();
     await sender!.kill('SIGKILL');
     const survivor = sender === first ? second : first;
@@ -184,7 +185,7 @@ describe.skipIf(!ready)('reconciliation over real sockets (PostgreSQL, Redis, HT
     expect(voidsOf(key).map((e) => e.status)).toEqual(['succeeded']);
     const row = (await store.findRemediations([key]))[0]!;
     expect(row.tries, 'sent by the killed instance, then re-sent by the survivor under the same key').toBeGreaterThanOrEqual(2);
-    expect(survivor.output()).toContain(key);
+    expect(sends(survivor), 'the survivor re-sent the void').toBe(true);
     await fetch(`${sim.url}/v1/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ latency: { minMs: 0, maxMs: 0 } }) });
     const verify = await cli(['ledger', 'verify'], env);
     expect(verify.stdout + verify.stderr).toContain('ledger verified: balanced and matching');
