@@ -1,5 +1,5 @@
 /**
- * `npm run sim -- --seeds N [--from S] [--trace] [--duplicates] [--plant BUG]`: runs N schedules
+ * `npm run sim -- --seeds N [--from S] [--trace] [--no-duplicates] [--plant BUG]`: runs N schedules
  * from seed S, prints progress and a summary; for each failing seed, the violated invariants,
  * the end of its trace and the command that replays exactly that run.
  */
