@@ -39,6 +39,7 @@ import { gatewayHealthReporter } from './resilience/healthEvents.js';
 import { staticPolicy, type RetryPolicy } from './resilience/policy.js';
 import { SharedHealth, type ObservationLog } from './resilience/shared.js';
 import { RedisObservationLog } from './store/redis/observations.js';
+import { Reconciler, startReconcileLoop } from './reconciliation/reconciler.js';
 import { SqlObservationLog } from './store/sql/observations.js';
 import { startDeliveryWorker, type DeliveryWorker, type WebhookTransport } from './events/delivery.js';
 import { WebhookEndpoints } from './events/endpoints.js';
@@ -70,6 +71,8 @@ export interface Idem {
   events: { relay: EventRelay; deliveries: DeliveryWorker; nats: StreamPublisher | null } | null;
   /** Where spans go: OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, the override, else `noopTracer`. */
   tracer: Tracer;
+  /** Reconciliation against the gateways' logs (docs/reconciliation.md); its loop runs unless disabled. */
+  reconciler: Reconciler;
   /** Listens on `config.host:config.port`; resolves to the address. */
   listen(): Promise<string>;
   /** Where `/metrics` is served when it has a port of its own (IDEM_METRICS_PORT), once listening. */
@@ -107,6 +110,8 @@ export interface IdemOverrides {
   resolveHost?: (host: string) => Promise<string[]>;
   /** Use this tracer (tests: an in-memory exporter behind `otelTracer`) instead of the config's. */
   tracer?: Tracer;
+  /** Skip the background reconciliation loop (tests and `idem reconcile`, which run passes by hand). */
+  reconcile?: boolean;
 }
 
 const VERSION = '0.1.0';
@@ -283,6 +288,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       server: serverLimitsOf(config),
       metricsOnApi: config.metricsPort === undefined,
       events: eventApi,
+      reconciliation: { store, runtime },
       gatewayHealth: { policy: policy.name, view: () => book.view(config.gateways.map((g) => g.name), runtime.clock.now()) },
       probe: {
         database: async () => {
@@ -304,6 +310,21 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       closers.push(() => r.stop());
     }
 
+    const instance = newId(runtime.random, 'inst', 12);
+    const reconciler = new Reconciler({
+      store,
+      gateways,
+      runtime,
+      owner: instance,
+      leaseMs: config.leaseMs,
+      settlementWindowMs: config.settlementWindowMs,
+      log: app.log,
+    });
+    if (overrides.reconcile !== false && config.reconcileIntervalMs > 0) {
+      const loop = startReconcileLoop(reconciler, runtime, config.reconcileIntervalMs, app.log);
+      closers.push(() => loop.stop());
+    }
+
     let closed = false;
     const idem: Idem = {
       config,
@@ -320,6 +341,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       relay,
       events: eventWork,
       tracer,
+      reconciler,
       async listen() {
         if (config.metricsPort !== undefined) {
           const m = await startMetricsServer(metrics, config.host, config.metricsPort);
@@ -341,6 +363,25 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     if (ownsDb) await db.close().catch(() => {});
     throw err;
   }
+}
+
+/**
+ * A reconciler over `store` and the config's HTTP gateways only, for `idem reconcile` run as
+ * its own process (an in-process simulator's log lives in the `idem serve` that runs it).
+ */
+export function reconcilerForCli(config: Config, store: Store, runtime: Runtime = systemRuntime): Reconciler {
+  const simulators = new Map<string, Processor>();
+  const http = config.gateways.filter((g) => g.kind === 'http');
+  const connectors = new Map(http.map((g) => [g.name, connectorFor(g, runtime, simulators)]));
+  const gateways = {
+    names: http.map((g) => g.name),
+    connector(name: string): GatewayConnector {
+      const c = connectors.get(name);
+      if (!c) throw new Error(`no HTTP gateway named ${name}`);
+      return c;
+    },
+  };
+  return new Reconciler({ store, gateways, runtime, owner: newId(runtime.random, 'cli', 12), leaseMs: config.leaseMs, settlementWindowMs: config.settlementWindowMs });
 }
 
 function connectorFor(g: GatewayConfig, runtime: Runtime, simulators: Map<string, Processor>): GatewayConnector {

@@ -23,6 +23,9 @@ import { registerPaymentRoutes } from './routes/payments.js';
 import { registerEventRoutes, type EventStreamOptions } from './routes/events.js';
 import type { EventFeed } from '../events/feed.js';
 import type { WebhookEndpoints } from '../events/endpoints.js';
+import { registerReconciliationRoutes } from './routes/reconciliation.js';
+import type { Store } from '../store/port.js';
+import type { Runtime } from '../ports/clock.js';
 import type { GatewayView } from '../resilience/book.js';
 import { Problem } from './schemas.js';
 import { defaultServerLimits, type ServerLimits } from '../config/config.js';
@@ -34,6 +37,8 @@ export interface AppDeps {
   gateways: GatewayRouter;
   metrics: Metrics;
   probe: ReadinessProbe;
+  /** Where `/v1/reconciliation/cases` reads and resolves cases; absent: no such routes. */
+  reconciliation?: { store: Store; runtime: Runtime };
   /** What `GET /v1/gateways` shows: the policy's name and every gateway's learned health. */
   gatewayHealth?: { policy: string; view(): GatewayView[] };
   /** The process's logger (pino); request logs are its children. */
@@ -155,6 +160,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerPaymentRoutes(v1, deps.payments, deps.gateways);
     if (deps.gatewayHealth) registerGatewayRoutes(v1, deps.gatewayHealth);
     if (deps.events) registerEventRoutes(v1, deps.events.feed, deps.events.endpoints, deps.events.stream);
+    if (deps.reconciliation) registerReconciliationRoutes(v1, deps.reconciliation.store, deps.reconciliation.runtime);
   });
   return app;
 }

@@ -16,12 +16,13 @@ import { cryptoRandom } from '../ports/clock.js';
 import { urlForLog } from '../api/plugins/cardData.js';
 import { registerGatewaysCommand } from './gateways.js';
 import { registerKeyCommands } from './keys.js';
+import { registerReconcileCommand } from './reconcile.js';
 
 /** How long `serve` lets in-flight requests finish after SIGTERM before it cuts their connections. */
 const STOP_GRACE_MS = 10_000;
 
 const program = new Command();
-program.name('idem').description('Payment orchestration that moves money exactly once').showHelpAfterError();
+program.name('idem').description('Payment orchestration that moves money exactly once').showHelpAfterError().enablePositionalOptions();
 
 const portOption = () => new Option('--port <port>', 'port to listen on (env PORT, default 8080)');
 const dataDirOption = () => new Option('--data-dir <dir>', 'embedded database folder when DATABASE_URL is absent (default ./.idem)');
@@ -140,6 +141,7 @@ ledger
   });
 
 registerGatewaysCommand(program, fail);
+registerReconcileCommand(program, { configOrExit, withDatabase, fail });
 
 program
   .command('gateway-sim')

@@ -68,6 +68,10 @@ export interface Config extends ServerLimits {
   sweepIntervalMs: number;
   /** How often the outbox relay (recovery) looks for due work. */
   relayIntervalMs: number;
+  /** How often each instance runs a reconciliation pass (docs/reconciliation.md); 0: never. */
+  reconcileIntervalMs: number;
+  /** How long a gateway's log may lag a success Idem recorded before a settlement case. */
+  settlementWindowMs: number;
   /** Requests per second per merchant on /v1, per instance; 0: no limit. */
   rateLimitPerSecond: number;
   /** Requests a merchant may send at once; 0: the same as the rate. */
@@ -135,6 +139,8 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     keyTtlS: integer('IDEM_KEY_TTL_S', env.IDEM_KEY_TTL_S, 86_400, MIN_KEY_TTL_S, 365 * 86_400),
     sweepIntervalMs: integer('IDEM_SWEEP_INTERVAL_MS', env.IDEM_SWEEP_INTERVAL_MS, 60_000, 100, 86_400_000),
     relayIntervalMs: integer('IDEM_RELAY_INTERVAL_MS', env.IDEM_RELAY_INTERVAL_MS, 1_000, 10, 600_000),
+    reconcileIntervalMs: integer('IDEM_RECONCILE_INTERVAL_MS', env.IDEM_RECONCILE_INTERVAL_MS, 10_000, 0, 86_400_000),
+    settlementWindowMs: integer('IDEM_SETTLEMENT_WINDOW_MS', env.IDEM_SETTLEMENT_WINDOW_MS, 86_400_000, 1_000, 30 * 86_400_000),
     rateLimitPerSecond: integer('IDEM_RATE_LIMIT_RPS', env.IDEM_RATE_LIMIT_RPS, 0, 0, 1_000_000),
     rateLimitBurst: integer('IDEM_RATE_LIMIT_BURST', env.IDEM_RATE_LIMIT_BURST, 0, 0, 10_000_000),
     logLevel: oneOf('LOG_LEVEL', env.LOG_LEVEL, 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),

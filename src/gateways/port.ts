@@ -1,3 +1,5 @@
+import type { GatewayRecord } from '../reconciliation/records.js';
+
 /**
  * The gateway connector port. A connector moves bytes to one payment processor and maps every
  * answer onto one of four outcome classes (docs/payments.md, "The pipeline") in a pure
@@ -66,11 +68,33 @@ export interface GatewayCallContext {
   traceparent?: string | undefined;
 }
 
+/**
+ * One page of a gateway's transaction log (docs/reconciliation.md, "Gateway logs"). Each entry
+ * the gateway sent is either a valid record or rejected with the reason; a page that could not
+ * be read at all (down, garbage, a cursor that went backwards) is `ok: false`.
+ */
+export type TransactionLogPage =
+  | {
+      ok: true;
+      records: Array<{ record: GatewayRecord; raw: unknown }>;
+      rejected: Array<{ raw: unknown; reason: string }>;
+      /** Where the next page starts; pass it back as `cursor`. */
+      nextCursor: string | null;
+      hasMore: boolean;
+    }
+  | { ok: false; reason: string };
+
 export interface GatewayConnector {
   readonly name: string;
   execute(request: GatewayRequest, signal?: AbortSignal, context?: GatewayCallContext): Promise<GatewayOutcome>;
   /** Looks an operation up by its gateway key; `unknown` if the gateway can't tell now. */
   status(gatewayKey: string, signal?: AbortSignal, context?: GatewayCallContext): Promise<GatewayOperationStatus | StatusUnknown>;
+  /**
+   * Reads the gateway's transaction log incrementally: from `cursor` when given (a cursor this
+   * method returned), else from the records executed at or after `sinceMs`; at most `limit`.
+   * A connector without it cannot be reconciled.
+   */
+  transactions?(sinceMs: number, cursor: string | null, limit: number, signal?: AbortSignal): Promise<TransactionLogPage>;
 }
 
 /**

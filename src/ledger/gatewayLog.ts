@@ -9,6 +9,7 @@
  */
 import { GATEWAY_OPERATIONS, type GatewayOperation } from '../gateways/port.js';
 import { isInFlight } from '../payments/states.js';
+import { REMEDIATION_KEY_PREFIX } from '../reconciliation/cases.js';
 
 /** One executed operation in a gateway's own transaction log (the simulator's format). */
 export interface GatewayLogEntry {
@@ -20,6 +21,8 @@ export interface GatewayLogEntry {
   /** Idem's payment id. */
   reference: string;
   status: 'succeeded' | 'declined';
+  /** The authorization created (authorize) or acted on, when the log says. */
+  authorization_id?: string | null;
 }
 
 /**
@@ -55,6 +58,10 @@ export type GatewayLogs = readonly GatewayLogEntry[] | ReadonlyMap<string, reado
  * flight (the gateway may be ahead of Idem until it settles): the gateways authorized, captured
  * and refunded what Idem recorded, and voided exactly when Idem says `voided`.
  *
+ * An authorization that reconciliation voided (docs/reconciliation.md: a void under a
+ * `recon.void.` key, which only an orphaned or duplicate authorization gets) is not the
+ * payment's: it and its void are left out, so a remediated duplicate is no difference.
+ *
  * `payments === null`: Idem's side is not at hand; only the checks from the logs alone run, and
  * no reference counts as unknown.
  *
@@ -71,10 +78,28 @@ export function gatewayLogDifferences(logs: GatewayLogs, payments: Iterable<Paym
   const executions = new Map<string, number>();
   const succeeded = new Map<string, GatewayLogEntry[]>();
   const unknown = new Set<string>();
-  for (const [gateway, entries] of Array.isArray(logs) ? [[null, logs] as const] : [...(logs as ReadonlyMap<string, readonly GatewayLogEntry[]>)]) {
+  const perGateway = Array.isArray(logs) ? [[null, logs] as const] : [...(logs as ReadonlyMap<string, readonly GatewayLogEntry[]>)];
+  const remediated = new Set<string>();
+  for (const [gateway, entries] of perGateway) {
+    for (const e of entries) {
+      // Only a void under the key derived from the very authorization it released: a
+      // remediation that reached another authorization is no remediation (docs/reconciliation.md).
+      if (
+        e.status === 'succeeded' &&
+        e.operation === 'void' &&
+        typeof e.authorization_id === 'string' &&
+        e.idempotency_key.startsWith(REMEDIATION_KEY_PREFIX) &&
+        e.idempotency_key.endsWith(`.${e.authorization_id}`)
+      ) {
+        remediated.add(`${gateway} ${e.authorization_id}`);
+      }
+    }
+  }
+  for (const [gateway, entries] of perGateway) {
     for (const e of entries) {
       executions.set(e.idempotency_key, (executions.get(e.idempotency_key) ?? 0) + 1);
       if (e.status !== 'succeeded') continue;
+      if (typeof e.authorization_id === 'string' && remediated.has(`${gateway} ${e.authorization_id}`) && (e.operation === 'authorize' || e.operation === 'void')) continue;
       if (facts !== null && !facts.has(e.reference) && !unknown.has(`${gateway} ${e.reference}`)) {
         unknown.add(`${gateway} ${e.reference}`);
         i1(e.reference, `${gateway ?? 'a gateway'} executed ${e.operation} for ${e.reference}, which Idem does not know`);

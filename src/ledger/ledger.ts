@@ -17,6 +17,10 @@ import type { PaymentStatus } from '../payments/states.js';
  *                    DR gateway_receivable C     CR merchant_payable C
  * void A:            DR holds_outstanding A      CR gateway_holds A
  * refund R:          DR merchant_payable R       CR gateway_receivable R
+ * extra hold H (an authorization reconciliation found beside the payment's own and voided,
+ * docs/reconciliation.md), two entries posted together once the void succeeded:
+ *                    DR gateway_holds H          CR holds_outstanding H   (remediation_hold)
+ *                    DR holds_outstanding H      CR gateway_holds H       (remediation_release)
  */
 export type Account = 'gateway_holds' | 'holds_outstanding' | 'gateway_receivable' | 'merchant_payable';
 
@@ -30,7 +34,9 @@ export type LedgerEvent =
   | { kind: 'authorize'; amount: number }
   | { kind: 'capture'; authorized: number; captured: number; attemptId: string }
   | { kind: 'void'; authorized: number }
-  | { kind: 'refund'; amount: number; attemptId: string };
+  | { kind: 'refund'; amount: number; attemptId: string }
+  | { kind: 'remediation_hold'; amount: number; authorizationId: string }
+  | { kind: 'remediation_release'; amount: number; authorizationId: string };
 
 /** One committed journal entry as read back: its unique name, currency and postings by account. */
 export interface JournalEntry {
@@ -64,12 +70,24 @@ export function postingsFor(event: LedgerEvent): Posting[] {
         { account: 'merchant_payable', amount: event.amount },
         { account: 'gateway_receivable', amount: -event.amount },
       ];
+    case 'remediation_hold':
+      return [
+        { account: 'gateway_holds', amount: event.amount },
+        { account: 'holds_outstanding', amount: -event.amount },
+      ];
+    case 'remediation_release':
+      return [
+        { account: 'holds_outstanding', amount: event.amount },
+        { account: 'gateway_holds', amount: -event.amount },
+      ];
   }
 }
 
-/** The entry's unique name within its payment: one authorize, one void, one per capture/refund attempt. */
+/** The entry's unique name within its payment: one authorize, one void, one per capture/refund attempt, one pair per remediated authorization. */
 export function eventName(event: LedgerEvent): string {
-  return event.kind === 'capture' || event.kind === 'refund' ? `${event.kind}:${event.attemptId}` : event.kind;
+  if (event.kind === 'capture' || event.kind === 'refund') return `${event.kind}:${event.attemptId}`;
+  if (event.kind === 'remediation_hold' || event.kind === 'remediation_release') return `${event.kind}:${event.authorizationId}`;
+  return event.kind;
 }
 
 /** A payment's amounts beside its balances in the books, as an audit (`verifyLedger`) reads them. */

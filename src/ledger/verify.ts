@@ -48,10 +48,17 @@ export async function verifyLedger(store: Pick<LedgerStore, 'summarizeBooks'>, g
   };
 }
 
-/** Reads a gateway's whole transaction log over its HTTP API (`GET /v1/transactions`). */
+/** Reads a gateway's whole transaction log over its HTTP API (`GET /v1/transactions`), page by page. */
 export async function fetchGatewayLog(baseUrl: string): Promise<GatewayLogEntry[]> {
-  const res = await fetch(`${baseUrl.replace(/\/+$/, '')}/v1/transactions?since=1970-01-01T00:00:00.000Z`);
-  if (!res.ok) throw new Error(`GET ${baseUrl}/v1/transactions answered ${res.status}`);
-  const body = (await res.json()) as { data: GatewayLogEntry[] };
-  return body.data;
+  const base = `${baseUrl.replace(/\/+$/, '')}/v1/transactions`;
+  const out: GatewayLogEntry[] = [];
+  let query = 'since=1970-01-01T00:00:00.000Z&limit=10000';
+  for (;;) {
+    const res = await fetch(`${base}?${query}`);
+    if (!res.ok) throw new Error(`GET ${base} answered ${res.status}`);
+    const body = (await res.json()) as { data: GatewayLogEntry[]; next_cursor?: string; has_more?: boolean };
+    out.push(...body.data);
+    if (body.has_more !== true || body.next_cursor === undefined) return out;
+    query = `cursor=${encodeURIComponent(body.next_cursor)}&limit=10000`;
+  }
 }

@@ -57,3 +57,17 @@ export function isTerminal(status: PaymentStatus): boolean {
 export function isInFlight(status: string): boolean {
   return (IN_FLIGHT_STATUSES as readonly string[]).includes(status);
 }
+
+/**
+ * The edges reconciliation may take when it adopts what a gateway did execute (docs/
+ * reconciliation.md, "Remediation"): the state follows the money, never past what the
+ * gateway's log proves. Not open to requests: only to adoption.
+ */
+const adoptions: Partial<Record<PaymentStatus, readonly PaymentStatus[]>> = {
+  failed: ['authorized'],
+  authorized: ['captured', 'partially_captured'],
+};
+
+export function canAdopt(from: PaymentStatus, to: PaymentStatus): boolean {
+  return adoptions[from]?.includes(to) ?? false;
+}

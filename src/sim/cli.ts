@@ -1,5 +1,5 @@
 /**
- * `npm run sim -- --seeds N [--from S] [--trace] [--duplicates] [--plant BUG]`: runs N schedules
+ * `npm run sim -- --seeds N [--from S] [--trace] [--no-duplicates] [--plant BUG]`: runs N schedules
  * from seed S, prints progress and a summary; for each failing seed, the violated invariants,
  * the end of its trace and the command that replays exactly that run.
  */
@@ -17,7 +17,7 @@ interface Args {
 }
 
 function parse(argv: string[]): Args {
-  const args: Args = { seeds: 100, from: 1, trace: false, duplicates: false, plant: null };
+  const args: Args = { seeds: 100, from: 1, trace: false, duplicates: defaultSchedule.duplicateDelivery, plant: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -29,6 +29,7 @@ function parse(argv: string[]): Args {
     else if (a === '--from') args.from = Number(value());
     else if (a === '--trace') args.trace = true;
     else if (a === '--duplicates') args.duplicates = true;
+    else if (a === '--no-duplicates') args.duplicates = false;
     else if (a === '--plant') {
       const bug = value();
       if (!(plantedBugs as readonly string[]).includes(bug)) throw new Error(`--plant takes one of ${plantedBugs.join(', ')}`);

@@ -17,6 +17,8 @@ import type { MemoryStore } from '../store/memory/index.js';
 import { adaptivePolicy } from '../resilience/adaptive.js';
 import { HealthBook } from '../resilience/book.js';
 import type { PlantedBug } from './planted.js';
+import { REMEDIATION_KEY_PREFIX } from '../reconciliation/cases.js';
+import { Reconciler, startReconcileLoop } from '../reconciliation/reconciler.js';
 import type { World } from './world.js';
 
 /** Thrown into an open transaction of an instance that crashed, so the store rolls it back. */
@@ -46,6 +48,8 @@ export interface SimConfig {
   gatewayTimeoutMs: number;
   /** Upper bound of one store round trip. */
   storeDelayMs: number;
+  /** How often each instance runs a reconciliation pass (docs/reconciliation.md). */
+  reconcileIntervalMs: number;
 }
 
 const FENCED: ReadonlySet<string> = new Set(['guardKey', 'bindKeyResource', 'completeKey']);
@@ -117,6 +121,7 @@ export class SimInstance {
   readonly gate: Gate;
   readonly payments: PaymentService;
   readonly relay: Relay;
+  readonly reconciler: Reconciler;
   private readonly runtime: Runtime;
 
   constructor(
@@ -157,6 +162,23 @@ export class SimInstance {
       leaseMs: config.leaseMs,
       observe: (r) => world.log(name, `relay ${r}`),
     });
+    // Reconciliation, as every `idem serve` runs it: the same store, leases and connectors.
+    const connectors = new Map(
+      infra.gateways.map((g) => [g.name, this.plantedRemediation(createSimulatorConnector({ name: g.name, processor: g.processor, timers, timeoutMs: config.gatewayTimeoutMs }), g.processor)]),
+    );
+    const say = (obj: object, msg: string) => {
+      const o = obj as Record<string, unknown>;
+      world.log(name, `${msg}${o.gateway_key ? ` ${String(o.gateway_key)}` : ''}${o.payment_id ? ` ${String(o.payment_id)}` : ''}${o.reason ? ` (${String(o.reason)})` : ''}`);
+    };
+    this.reconciler = new Reconciler({
+      store,
+      gateways: { names: infra.gateways.map((g) => g.name), connector: (n) => connectors.get(n)! },
+      runtime: this.runtime,
+      owner: name,
+      leaseMs: config.leaseMs,
+      log: { info: () => {}, warn: say, error: say },
+    });
+    startReconcileLoop(this.reconciler, this.runtime, config.reconcileIntervalMs, { info: () => {}, warn: say, error: say });
   }
 
   /** Virtual time until which this process is frozen (a long GC pause, a stalled VM). */
@@ -321,6 +343,24 @@ export class SimInstance {
         return outcome.class === 'unknown' ? { class: 'not_processed', reason: `planted: ${outcome.reason}` } : outcome;
       },
       status: (key, signal) => connector.status(key, signal),
+    };
+  }
+
+  /**
+   * `void-real-authorization` (test only): a remediation void is sent for the payment's own
+   * authorization (the first Idem obtained for the same reference) instead of the extra one.
+   */
+  private plantedRemediation(connector: GatewayConnector, processor: Processor): GatewayConnector {
+    if (this.infra.plant !== 'void-real-authorization') return connector;
+    return {
+      ...connector,
+      execute: (request, signal) => {
+        if (request.operation !== 'void' || !request.gatewayKey.startsWith(REMEDIATION_KEY_PREFIX)) return connector.execute(request, signal);
+        const real = processor
+          .log()
+          .find((e) => e.operation === 'authorize' && e.status === 'succeeded' && e.reference === request.reference && e.idempotency_key.startsWith(`${request.reference}.`) && e.authorization_id !== request.authorizationId);
+        return connector.execute(real ? { ...request, authorizationId: real.authorization_id! } : request, signal);
+      },
     };
   }
 

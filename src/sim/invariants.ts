@@ -2,13 +2,14 @@ import type { SimulatorLogEntry } from '../gateways/simulator/processor.js';
 import { gatewayLogDifferences } from '../ledger/gatewayLog.js';
 import { expectedBalances, type JournalEntry } from '../ledger/ledger.js';
 import { isInFlight } from '../payments/states.js';
+import { REMEDIATION_KEY_PREFIX, remediationKey, type CaseRow, type RemediationRow } from '../reconciliation/cases.js';
 import type { PaymentView } from '../payments/view.js';
 import type { AnswerLog } from './clients.js';
 import { SIM_EPOCH } from './world.js';
 
 /** One broken invariant: which (I1–I5) and what was seen. */
 export interface Violation {
-  invariant: 'I1' | 'I2' | 'I3' | 'I4' | 'I5';
+  invariant: 'I1' | 'I2' | 'I3' | 'I4' | 'I5' | 'I7';
   detail: string;
 }
 
@@ -21,6 +22,20 @@ export interface RunFacts {
   answers: AnswerLog;
   /** Each payment's committed ledger entries, read back from the store. */
   journals: Map<string, JournalEntry[]>;
+  /**
+   * Gateway keys whose request the network delivered twice (outside the gateway contract: a
+   * copy may execute while Idem hears "not processed"). Their extra authorizations are
+   * reconciliation's to remediate (I7); any other second authorization under Idem's own keys
+   * is Idem's doing (I1), remediated or not.
+   */
+  duplicatedKeys?: ReadonlySet<string>;
+  /** What reconciliation left once its bound has passed; absent: I7 is not checked. */
+  reconciliation?: {
+    /** `gateway authorization` of every authorization a payment owns. */
+    owned: Set<string>;
+    remediations: RemediationRow[];
+    cases: CaseRow[];
+  };
 }
 
 /**
@@ -33,7 +48,10 @@ export interface RunFacts {
  * - I3 no payment is still in flight (the caller runs the world to the recovery bound first);
  * - I4 per payment, the committed ledger entries are unique and give the balances its state
  *   implies, and the gateways' logs agree with its amounts;
- * - I5 no answer to one merchant names another merchant's payment.
+ * - I5 no answer to one merchant names another merchant's payment;
+ * - I7 every authorization at a gateway is a payment's own, or was voided by reconciliation
+ *   under the key derived from it, or its void was refused and is a case; no remediation
+ *   reached a payment's own authorization; every remediation ran to an end, once.
  */
 export function checkInvariants(f: RunFacts): Violation[] {
   const out: Violation[] = [];
@@ -52,6 +70,17 @@ export function checkInvariants(f: RunFacts): Violation[] {
 
   // I1 and I4 from the processors' logs, held to the payments (src/ledger/gatewayLog.ts).
   for (const d of gatewayLogDifferences(f.gatewayLogs, all)) v(d.invariant, d.detail);
+  // I1 under Idem's own keys, whatever reconciliation repaired since: a remediation hides the
+  // money, not the bug that made a second authorization.
+  const ownAuthorizations = new Map<string, number>();
+  for (const log of f.gatewayLogs.values()) {
+    for (const e of log) {
+      if (e.operation !== 'authorize' || e.status !== 'succeeded' || !e.idempotency_key.startsWith(`${e.reference}.authorize.`)) continue;
+      if (f.duplicatedKeys?.has(e.idempotency_key)) continue;
+      ownAuthorizations.set(e.reference, (ownAuthorizations.get(e.reference) ?? 0) + 1);
+    }
+  }
+  for (const [id, n] of ownAuthorizations) if (n > 1) v('I1', `${id}: ${n} successful authorizations under Idem's own gateway keys`);
   for (const p of all) {
     // I3
     if (isInFlight(p.status)) v('I3', `${p.id} still ${p.status} after the recovery bound`);
@@ -73,6 +102,27 @@ export function checkInvariants(f: RunFacts): Violation[] {
     const want = expectedBalances(p);
     if (holds !== want.gateway_holds) v('I4', `${p.id} (${p.status}): gateway_holds ${holds}, state says ${want.gateway_holds}`);
     if (receivable !== want.gateway_receivable) v('I4', `${p.id} (${p.status}): gateway_receivable ${receivable}, state says ${want.gateway_receivable}`);
+  }
+
+  if (f.reconciliation) {
+    const { owned, remediations, cases } = f.reconciliation;
+    const caseKeys = new Set(cases.map((c) => c.dedupe_key));
+    for (const [gateway, log] of f.gatewayLogs) {
+      const voided = new Set(log.filter((e) => e.operation === 'void' && e.status === 'succeeded').map((e) => `${e.idempotency_key} ${e.authorization_id}`));
+      const perKey = new Map<string, number>();
+      for (const e of log) {
+        if (e.idempotency_key.startsWith(REMEDIATION_KEY_PREFIX)) perKey.set(e.idempotency_key, (perKey.get(e.idempotency_key) ?? 0) + 1);
+        if (e.operation === 'void' && e.status === 'succeeded' && e.idempotency_key.startsWith(REMEDIATION_KEY_PREFIX) && owned.has(`${gateway} ${e.authorization_id}`)) {
+          v('I7', `${gateway}: remediation ${e.idempotency_key} voided ${e.authorization_id}, the authorization of payment ${e.reference}`);
+        }
+        if (e.operation !== 'authorize' || e.status !== 'succeeded' || owned.has(`${gateway} ${e.authorization_id}`)) continue;
+        const key = remediationKey(gateway, e.authorization_id!);
+        if (voided.has(`${key} ${e.authorization_id}`) || caseKeys.has(`${gateway}:${key}:remediation_failed`)) continue;
+        v('I7', `${gateway}: authorization ${e.authorization_id} (key ${e.idempotency_key}, reference ${e.reference}) is no payment's and was not voided within the reconciliation bound`);
+      }
+      for (const [key, n] of perKey) if (n > 1) v('I7', `${gateway}: remediation ${key} executed ${n} times`);
+    }
+    for (const r of remediations) if (r.state === 'pending') v('I7', `${r.gateway}: remediation ${r.gateway_key} still pending after the reconciliation bound`);
   }
 
   // I2 and I5 from the clients' answers.

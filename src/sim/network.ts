@@ -30,8 +30,16 @@ export type FaultCounter = (kind: string) => void;
  * processor. A processor's own "timeout after processing" becomes a 504 (unknown outcome) on a
  * round trip already promised to arrive.
  */
-export function networkedProcessor(world: World, processor: Processor, name: string, faults: () => NetworkFaults, count: FaultCounter): Processor {
-  function roundTrip(what: string, deliver: () => SimulatorAnswer, duplicable: boolean): SimulatorAnswer {
+export function networkedProcessor(
+  world: World,
+  processor: Processor,
+  name: string,
+  faults: () => NetworkFaults,
+  count: FaultCounter,
+  /** Hears of every gateway key whose request the network delivered twice. */
+  onDuplicate: (gatewayKey: string) => void = () => {},
+): Processor {
+  function roundTrip(what: string, deliver: () => SimulatorAnswer, duplicable: boolean, key = ''): SimulatorAnswer {
     const f = faults();
     const there = 1 + world.int(0, f.maxDelayMs);
     const back = 1 + world.int(0, f.maxDelayMs);
@@ -64,6 +72,7 @@ export function networkedProcessor(world: World, processor: Processor, name: str
     if (dropAnswer) count('net.drop_answer');
     if (duplicate) {
       count('net.duplicate');
+      onDuplicate(key);
       // The copy lands before the answer is back at Idem, as when a proxy or load balancer
       // retries on its own: one the gateway receives after Idem has heard the answer and asked
       // again is beyond what a caller can prevent (reconciliation's work).
@@ -77,7 +86,7 @@ export function networkedProcessor(world: World, processor: Processor, name: str
 
   return {
     ...processor,
-    handle: (request: SimulatorRequest) => roundTrip(`${request.operation} ${request.idempotencyKey}`, () => processor.handle(request), true),
+    handle: (request: SimulatorRequest) => roundTrip(`${request.operation} ${request.idempotencyKey}`, () => processor.handle(request), true, request.idempotencyKey),
     status: (key: string) => roundTrip(`status ${key}`, () => processor.status(key), false),
   };
 }

@@ -9,8 +9,10 @@
  * - `early-response`: the stored response of a key is committed the moment `completeKey` runs,
  *   before the transaction holding the business change commits; a crash before that commit
  *   leaves a final answer for a change that never happened.
+ * - `void-real-authorization`: a remediation void reaches the gateway for the payment's own
+ *   authorization instead of the duplicate it was decided for (I7).
  */
-export const plantedBugs = ['skip-fence', 'failover-on-unknown', 'early-response'] as const;
+export const plantedBugs = ['skip-fence', 'failover-on-unknown', 'early-response', 'void-real-authorization'] as const;
 
 /** One of {@link plantedBugs}. */
 export type PlantedBug = (typeof plantedBugs)[number];

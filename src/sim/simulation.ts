@@ -22,6 +22,13 @@ export interface ScheduleOptions {
   /** After the faults stop, every payment must be final within this. */
   recoveryBoundMs: number;
   /**
+   * Once every payment is final, reconciliation has this long to void, adopt or raise as a
+   * case everything no payment owns (I7).
+   */
+  reconciliationBoundMs: number;
+  /** Chance that a run has operations planted straight at the gateways (a dashboard, a proxy, another integration). */
+  plantAtGateways: number;
+  /**
    * Let the network deliver a request to a gateway twice (the copy arrives before the answer is
    * back). Off by default: a copy may execute while the one Idem hears from was refused "not
    * processed", which is outside the gateway contract (docs/payments.md, "The pipeline"). Idem looks such keys
@@ -38,7 +45,9 @@ export const defaultSchedule: ScheduleOptions = {
   payments: [3, 6],
   faultWindowMs: 30_000,
   recoveryBoundMs: 180_000,
-  duplicateDelivery: false,
+  reconciliationBoundMs: 20_000,
+  plantAtGateways: 0.5,
+  duplicateDelivery: true,
 };
 
 const config: SimConfig = {
@@ -48,6 +57,7 @@ const config: SimConfig = {
   relayIntervalMs: 500,
   gatewayTimeoutMs: 1_000,
   storeDelayMs: 3,
+  reconcileIntervalMs: 5_000,
 };
 
 /** What one seed's run produced. */
@@ -77,6 +87,7 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
     maxDelayMs: world.int(5, 400),
   };
   const processors: Processor[] = [];
+  const duplicatedKeys = new Set<string>();
   const gateways = ['sim-a', 'sim-b'].map((name, i) => {
     const processor = createProcessor({ clock: world.clock, random: seededRandom(seed * 31 + i + 1) });
     processor.setFaults({
@@ -92,7 +103,7 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
       count('processor.outage_window');
     }
     processors.push(processor);
-    return { name, processor: networkedProcessor(world, processor, name, () => network, count) };
+    return { name, processor: networkedProcessor(world, processor, name, () => network, count, (key) => duplicatedKeys.add(key)) };
   });
 
   const store = new MemoryStore({ detectReentry: false });
@@ -173,6 +184,9 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
   });
   const scripts = paymentScripts(world, merchants, world.int(o.payments[0], o.payments[1]));
   clients.start(scripts);
+  if (world.chance(o.plantAtGateways)) {
+    for (let n = world.int(1, 3); n > 0; n--) world.after(world.int(0, o.faultWindowMs - 1), () => plantAtGateway(world, processors, count));
+  }
 
   const stopAt = SIM_EPOCH + o.faultWindowMs;
   await world.run(stopAt);
@@ -198,6 +212,11 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
     if (!(await settle())) break;
     if (clients.done && (await inFlight(store, merchants)) === 0) break;
   }
+  // Reconciliation's bound: what the gateways did that no payment owns is voided, adopted or a case by then.
+  if (stuck.length === 0) {
+    world.log('world', 'RECONCILIATION BOUND');
+    await world.run(world.now + o.reconciliationBoundMs);
+  }
   world.log('world', 'END');
   for (const s of slots) s.alive = false; // no timer of theirs runs again
   if (stuck.length > 0 || !(await settle())) return { seed, violations: stuck, trace: world.trace, faults, events: world.events, requests: clients.requests, payments: scripts.length };
@@ -205,13 +224,49 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
   await Promise.all(stateReads);
   const journals = new Map<string, JournalEntry[]>();
   for (const list of payments.values()) for (const p of list) journals.set(p.id, await store.listEntries(p.id));
+  const rows = await store.reconciliationFacts({ references: [...journals.keys()], authorizationIds: [], gatewayKeys: [] });
   const violations = checkInvariants({
     payments,
     gatewayLogs: new Map(gateways.map((g, i) => [g.name, processors[i]!.log()])),
     answers: clients.answers,
     journals,
+    duplicatedKeys,
+    reconciliation: {
+      owned: new Set(rows.payments.filter((p) => p.authorization_id !== null).map((p) => `${p.gateway} ${p.authorization_id}`)),
+      remediations: await store.listRemediations(null),
+      cases: await store.listCases({}),
+    },
   });
   return { seed, violations, trace: world.trace, faults, events: world.events, requests: clients.requests, payments: scripts.length };
+}
+
+/**
+ * An operation made at a gateway outside Idem, as a dashboard, a retrying proxy or another
+ * integration would: a second authorization of a payment Idem authorized, an authorization no
+ * payment owns, or a capture of a payment's authorization.
+ */
+function plantAtGateway(world: World, processors: Processor[], count: (kind: string) => void): void {
+  const i = world.int(0, processors.length - 1);
+  const processor = processors[i]!;
+  const n = world.int(1, 1_000_000);
+  const idems = processor.log().filter((e) => e.operation === 'authorize' && e.status === 'succeeded' && e.idempotency_key.startsWith('pay_'));
+  const pick = idems.length === 0 ? undefined : idems[world.int(0, idems.length - 1)]!;
+  const kind = world.int(1, 10);
+  const request = (op: 'authorize' | 'capture', key: string, amount: number, reference: string, authorizationId: string | null) =>
+    processor.handle({ operation: op, idempotencyKey: key, amount, currency: 'EUR', reference, token: op === 'authorize' ? 'tok_visa' : null, authorizationId });
+  if (kind <= 4 && pick) {
+    const a = request('authorize', `dashboard-dup-${n}`, pick.amount, pick.reference, null);
+    count('gateway.planted_duplicate');
+    world.log(`dashboard@${i}`, `duplicate authorization of ${pick.reference} → ${a.status}`);
+  } else if (kind <= 8 || !pick) {
+    const a = request('authorize', `dashboard-orphan-${n}`, world.int(1, 50) * 100, `order-orphan-${n}`, null);
+    count('gateway.planted_orphan');
+    world.log(`dashboard@${i}`, `orphan authorization → ${a.status}`);
+  } else {
+    const a = request('capture', `dashboard-capture-${n}`, pick.amount, pick.reference, pick.authorization_id);
+    count('gateway.planted_capture');
+    world.log(`dashboard@${i}`, `capture of ${pick.reference} outside Idem → ${a.status}`);
+  }
 }
 
 async function inFlight(store: MemoryStore, merchants: string[]): Promise<number> {

@@ -5,6 +5,8 @@ import type { AttemptRow, PaymentRow } from '../payments/rows.js';
 import type { NewPaymentEvent, NewSystemEvent, StoredEvent } from '../events/model.js';
 import type { DeliveryUpdate, DeliveryWork, EndpointRow } from '../events/webhooks.js';
 import type { PaymentView } from '../payments/view.js';
+import type { CaseRow, CaseStatus, NewCase, NewRemediation, RemediationRow } from '../reconciliation/cases.js';
+import type { GatewayRecord } from '../reconciliation/records.js';
 
 /** Idempotency keys: claims, fenced writes, expiry (semantics in src/idempotency/store.ts and docs/architecture.md). */
 export interface KeyStore {
@@ -160,6 +162,92 @@ export interface OutboxStore {
   guardWork(id: number, fence: number, leaseUntil: number): Promise<boolean>;
 }
 
+/** A window of one gateway's log, leased to one reconciliation pass (`claimReconcileWindow`). */
+export interface ReconcileWindow {
+  gateway: string;
+  /** The gateway's cursor after the last window read; null before the first. */
+  cursor: string | null;
+  /** Where the first window starts (ms), when there is no cursor yet. */
+  sinceAt: number;
+  /** Grows with every claim; a pass whose fence is gone cannot move the cursor. */
+  fence: number;
+}
+
+/** A staged gateway record with what reconciliation settled about it (null: not yet). */
+export interface StagedRecord extends GatewayRecord {
+  verdict: string | null;
+  verdictDetail: string | null;
+}
+
+/** What reconciliation reads of Idem's side for a set of gateway records. */
+export interface ReconciliationFacts {
+  payments: PaymentRow[];
+  /** Every attempt of those payments. */
+  attempts: AttemptRow[];
+}
+
+/**
+ * Continuous reconciliation's storage (docs/reconciliation.md): per-gateway cursors leased per
+ * window, staged gateway records, remediation work rows (leased, fenced, unique per gateway
+ * key) and cases. Times are ms on Idem's clock.
+ */
+export interface ReconciliationStore {
+  /**
+   * Leases the gateway's next window to `owner` until `now + leaseMs` with a new fence, if no
+   * other pass holds it; creates the gateway's cursor row starting at `sinceAt` the first time.
+   */
+  claimReconcileWindow(gateway: string, owner: string, now: number, leaseMs: number, sinceAt: number): Promise<ReconcileWindow | null>;
+  /** Extends the window's lease if `fence` still holds it. */
+  renewReconcileWindow(gateway: string, fence: number, leaseUntil: number): Promise<boolean>;
+  /**
+   * Ends the window held by `fence`: moves the cursor to `cursor` (unless undefined), records
+   * `error` (null clears it) and frees the lease. False if the fence no longer holds it.
+   */
+  closeReconcileWindow(gateway: string, fence: number, cursor: string | null | undefined, error: string | null, now: number): Promise<boolean>;
+  /** Every gateway's cursor row (for `idem reconcile` and the report). */
+  listReconcileCursors(): Promise<Array<{ gateway: string; cursor: string | null; passes: number; lastError: string | null; updatedAt: number }>>;
+  /** Stages records under their own ids (a record already staged is kept as it was); returns how many were new. */
+  stageRecords(records: readonly GatewayRecord[], raws: readonly unknown[], fence: number, now: number): Promise<number>;
+  /** The gateway's staged records not yet settled, oldest executed first. */
+  unsettledRecords(gateway: string, limit: number): Promise<StagedRecord[]>;
+  /** Staged records of a gateway (all, or those executed in [from, to)), oldest first. */
+  listStagedRecords(gateway: string | null, from?: number, to?: number): Promise<StagedRecord[]>;
+  /** Settles a record once: false if it was already settled. */
+  settleRecord(gateway: string, recordId: string, verdict: string, detail: string | null, now: number): Promise<boolean>;
+  /**
+   * Idem's side of a set of records: payments by id (`references`), by authorization id, or
+   * owning an attempt with one of `gatewayKeys`, and all their attempts. Any merchant.
+   */
+  reconciliationFacts(q: { references: readonly string[]; authorizationIds: readonly string[]; gatewayKeys: readonly string[] }): Promise<ReconciliationFacts>;
+  /**
+   * Succeeded attempts at `gateway` completed before `before` (ms) that no staged record of the
+   * gateway shows (by gateway key or transaction id) and no `missing_at_gateway` case names yet.
+   */
+  unseenSucceededAttempts(gateway: string, before: number, limit: number): Promise<AttemptRow[]>;
+  /** Writes a remediation unless one with its gateway key exists; true if written. */
+  insertRemediation(r: NewRemediation): Promise<boolean>;
+  /** Remediations by gateway key. */
+  findRemediations(gatewayKeys: readonly string[]): Promise<RemediationRow[]>;
+  /** Every remediation (of one gateway), oldest first. */
+  listRemediations(gateway: string | null): Promise<RemediationRow[]>;
+  /** As `claimDueWork`, for remediation rows: pending, due, lease free; leased with a new fence. */
+  claimDueRemediations(now: number, limit: number, leaseMs: number): Promise<RemediationRow[]>;
+  /**
+   * Ends or reschedules the remediation held by `fence`: `done`/`failed` with `result`, or
+   * back to `pending` due at `runAfter`. False if the fence no longer holds it.
+   */
+  finishRemediation(id: number, fence: number, state: 'done' | 'failed' | 'pending', result: string | null, runAfter: number, now: number): Promise<boolean>;
+  /** Extends the remediation's lease if `fence` still holds it (inside the transaction that records its result). */
+  guardRemediation(id: number, fence: number, leaseUntil: number): Promise<boolean>;
+  /** Opens a case unless one with its dedupe key exists; the new case, or null. */
+  openCase(c: NewCase): Promise<CaseRow | null>;
+  /** Cases, oldest first; `merchantId` undefined: every merchant's and the unowned ones. */
+  listCases(filter: { merchantId?: string; status?: CaseStatus; gateway?: string }): Promise<CaseRow[]>;
+  findCase(id: string): Promise<CaseRow | null>;
+  /** Resolves an open case; the resolved case, or null if there is no open case with that id. */
+  resolveCase(id: string, resolution: string, now: number): Promise<CaseRow | null>;
+}
+
 /**
  * The storage port: every read and write Idem's core makes, as operations rather than SQL, so
  * the same core runs on PostgreSQL, on embedded PGlite (`SqlStore`, one SQL dialect) and on
@@ -173,9 +261,9 @@ export interface OutboxStore {
  *
  * Times are milliseconds on Idem's clock (or `Date`s from it); nothing reads a database clock.
  */
-export type StoreOps = KeyStore & MerchantStore & PaymentStore & LedgerStore & OutboxStore & EventStore & WebhookStore;
+export type StoreOps = KeyStore & MerchantStore & PaymentStore & LedgerStore & OutboxStore & EventStore & WebhookStore & ReconciliationStore;
 
-export interface Store extends KeyStore, MerchantStore, PaymentStore, LedgerStore, OutboxStore, EventStore, WebhookStore {
+export interface Store extends KeyStore, MerchantStore, PaymentStore, LedgerStore, OutboxStore, EventStore, WebhookStore, ReconciliationStore {
   readonly kind: 'postgres' | 'pglite' | 'memory';
   /** Runs `fn` atomically: all its writes commit together, or none if it throws. */
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T>;
@@ -230,8 +318,14 @@ export const webhookOpNames = [
   'claimDeliveries', 'finishDelivery', 'noteEndpointResult', 'replayDeliveries',
 ] as const satisfies ReadonlyArray<keyof WebhookStore>;
 
+export const reconciliationOpNames = [
+  'claimReconcileWindow', 'renewReconcileWindow', 'closeReconcileWindow', 'listReconcileCursors', 'stageRecords', 'unsettledRecords', 'listStagedRecords',
+  'settleRecord', 'reconciliationFacts', 'unseenSucceededAttempts', 'insertRemediation', 'findRemediations', 'listRemediations',
+  'claimDueRemediations', 'finishRemediation', 'guardRemediation', 'openCase', 'listCases', 'findCase', 'resolveCase',
+] as const satisfies ReadonlyArray<keyof ReconciliationStore>;
+
 /** Every operation of {@link StoreOps}. */
-export const storeOpNames = [...keyOpNames, ...merchantOpNames, ...paymentOpNames, ...ledgerOpNames, ...outboxOpNames, ...eventOpNames, ...webhookOpNames] as const;
+export const storeOpNames = [...keyOpNames, ...merchantOpNames, ...paymentOpNames, ...ledgerOpNames, ...outboxOpNames, ...eventOpNames, ...webhookOpNames, ...reconciliationOpNames] as const;
 
 /** Type-checks only while `names` lists every operation of `T`. */
 type NamesAll<T, N extends ReadonlyArray<keyof T>> = [Exclude<keyof T, N[number]>] extends [never] ? true : false;
@@ -242,6 +336,7 @@ true satisfies NamesAll<LedgerStore, typeof ledgerOpNames>;
 true satisfies NamesAll<OutboxStore, typeof outboxOpNames>;
 true satisfies NamesAll<EventStore, typeof eventOpNames>;
 true satisfies NamesAll<WebhookStore, typeof webhookOpNames>;
+true satisfies NamesAll<ReconciliationStore, typeof reconciliationOpNames>;
 
 /**
  * One `StoreOps` object from one implementation per aggregate, each method bound to its
@@ -255,6 +350,7 @@ export function assembleOps(parts: {
   outbox: OutboxStore;
   events: EventStore;
   webhooks: WebhookStore;
+  reconciliation: ReconciliationStore;
 }): StoreOps {
   const ops: Record<string, unknown> = {};
   const take = (impl: object, names: readonly string[]) => {
@@ -267,5 +363,6 @@ export function assembleOps(parts: {
   take(parts.outbox, outboxOpNames);
   take(parts.events, eventOpNames);
   take(parts.webhooks, webhookOpNames);
+  take(parts.reconciliation, reconciliationOpNames);
   return ops as unknown as StoreOps;
 }

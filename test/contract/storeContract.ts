@@ -4,6 +4,7 @@ import type { KeyRequest } from '../../src/idempotency/store.js';
 import { StaleWriteError, type AttemptRow, type PaymentRow } from '../../src/payments/rows.js';
 import type { NewPaymentEvent } from '../../src/events/model.js';
 import type { NewPayment, Store } from '../../src/store/port.js';
+import type { GatewayRecord } from '../../src/reconciliation/records.js';
 
 export interface OpenedStore {
   store: Store;
@@ -645,6 +646,140 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         const [w2] = await c.store.claimDueWork(c.t(LEASE * 3), 10, LEASE);
         expect(await c.store.guardWork(w1!.id, w1!.fence, c.t(LEASE * 10))).toBe(false);
         expect(await c.store.guardWork(w2!.id, w2!.fence, c.t(LEASE * 4))).toBe(true);
+      });
+    });
+
+    describe('reconciliation', () => {
+      const record = (c: Case, gateway: string, id: string, over: Partial<GatewayRecord> = {}): GatewayRecord => ({
+        id,
+        gateway,
+        operation: 'authorize',
+        status: 'succeeded',
+        amount: 1000,
+        currency: 'EUR',
+        at: c.t(0),
+        gatewayKey: `key-${id}`,
+        transactionId: id,
+        authorizationId: `auth-${id}`,
+        reference: `ref-${id}`,
+        ...over,
+      });
+
+      test('a gateway window is leased to one pass at a time, fenced; only its holder moves the cursor', async (c) => {
+        const g = `gw${c.n}`;
+        const w1 = await c.store.claimReconcileWindow(g, 'a', c.t(0), LEASE, c.t(-5));
+        expect(w1).toMatchObject({ gateway: g, cursor: null, sinceAt: c.t(-5) });
+        expect(await c.store.claimReconcileWindow(g, 'b', c.t(LEASE - 1), LEASE, 0)).toBeNull();
+        expect(await c.store.renewReconcileWindow(g, w1!.fence, c.t(LEASE * 2))).toBe(true);
+        expect(await c.store.claimReconcileWindow(g, 'b', c.t(LEASE), LEASE, 0)).toBeNull();
+        const w2 = await c.store.claimReconcileWindow(g, 'b', c.t(LEASE * 2), LEASE, 0);
+        expect(w2!.fence).toBeGreaterThan(w1!.fence);
+        expect(await c.store.closeReconcileWindow(g, w1!.fence, '7', null, c.t(LEASE * 2))).toBe(false);
+        expect(await c.store.closeReconcileWindow(g, w2!.fence, '7', 'log down', c.t(LEASE * 2))).toBe(true);
+        const w3 = await c.store.claimReconcileWindow(g, 'a', c.t(LEASE * 2), LEASE, 0);
+        expect(w3).toMatchObject({ cursor: '7', sinceAt: c.t(-5) });
+        // Undefined keeps the cursor; the error is recorded for the operator.
+        expect(await c.store.closeReconcileWindow(g, w3!.fence, undefined, null, c.t(LEASE * 3))).toBe(true);
+        const cursors = (await c.store.listReconcileCursors()).filter((x) => x.gateway === g);
+        expect(cursors).toEqual([{ gateway: g, cursor: '7', passes: 2, lastError: null, updatedAt: c.t(LEASE * 3) }]);
+      });
+
+      test('stages records once under their own ids; settles each once', async (c) => {
+        const g = `gw${c.n}`;
+        const r1 = record(c, g, `t1_${c.n}`, { at: c.t(20) });
+        const r2 = record(c, g, `t2_${c.n}`, { at: c.t(10), operation: 'capture', gatewayKey: undefined as never, reference: undefined as never });
+        delete (r2 as Partial<GatewayRecord>).gatewayKey;
+        delete (r2 as Partial<GatewayRecord>).reference;
+        expect(await c.store.stageRecords([r1, r2], [{ raw: 1 }, { raw: 2 }], 1, c.t(30))).toBe(2);
+        expect(await c.store.stageRecords([{ ...r1, amount: 5 }], [{}], 2, c.t(31))).toBe(0);
+        const unsettled = await c.store.unsettledRecords(g, 10);
+        expect(unsettled).toEqual([
+          { ...r2, verdict: null, verdictDetail: null },
+          { ...r1, verdict: null, verdictDetail: null },
+        ]);
+        expect(await c.store.settleRecord(g, r1.id, 'consistent', 'gateway_key', c.t(40))).toBe(true);
+        expect(await c.store.settleRecord(g, r1.id, 'void', null, c.t(41))).toBe(false);
+        expect((await c.store.unsettledRecords(g, 10)).map((r) => r.id)).toEqual([r2.id]);
+        expect((await c.store.listStagedRecords(g)).map((r) => [r.id, r.verdict])).toEqual([
+          [r2.id, null],
+          [r1.id, 'consistent'],
+        ]);
+        expect((await c.store.listStagedRecords(g, c.t(15), c.t(25))).map((r) => r.id)).toEqual([r1.id]);
+      });
+
+      test("finds Idem's side by reference, by authorization and by attempt key, with every attempt", async (c) => {
+        const p1 = await c.store.insertPayment(c.newPayment('pay_1'));
+        const p2 = await c.store.insertPayment(c.newPayment('pay_2'));
+        const p3 = await c.store.insertPayment(c.newPayment('pay_3'));
+        await c.store.insertPayment(c.newPayment('pay_4'));
+        const p2v = await c.store.updatePayment(p2, { status: 'authorized', authorization_id: `auth_${c.n}` }, c.date(1));
+        const a3 = await c.store.insertAttempt(c.newAttempt(p3, 'authorize', 1), c.date(0));
+        await c.store.insertAttempt(c.newAttempt(p3, 'capture', 1), c.date(0));
+        const facts = await c.store.reconciliationFacts({ references: [p1.id, 'nobody'], authorizationIds: [`auth_${c.n}`], gatewayKeys: [a3.gateway_key] });
+        expect(facts.payments.map((p) => p.id).sort()).toEqual([p1.id, p2v.id, p3.id].sort());
+        expect(facts.attempts.map((a) => `${a.payment_id}:${a.operation}`).sort()).toEqual([`${p3.id}:authorize`, `${p3.id}:capture`]);
+      });
+
+      test('a remediation is written once per gateway key and claimed by one holder at a time, fenced', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        const key = `recon.void.gw${c.n}.auth_x`;
+        const row = {
+          gateway: `gw${c.n}`,
+          action: 'void' as const,
+          reason: 'duplicate_authorization' as const,
+          gateway_key: key,
+          authorization_id: 'auth_x',
+          record_id: 'txn_x',
+          amount: 1000,
+          currency: 'EUR',
+          reference: p.id,
+          payment_id: p.id,
+          merchant_id: c.merchant,
+          run_after: c.t(0),
+          created_at: c.t(0),
+        };
+        expect(await c.store.insertRemediation(row)).toBe(true);
+        expect(await c.store.insertRemediation({ ...row, record_id: 'txn_y' })).toBe(false);
+        await c.store.insertRemediation({ ...row, gateway_key: `${key}2`, payment_id: null, merchant_id: null, reason: 'orphaned_authorization' });
+        const claims = await Promise.all([1, 2, 3].map(() => c.store.claimDueRemediations(c.t(0), 1, LEASE)));
+        expect(claims.flat().map((r) => r.gateway_key).sort()).toEqual([key, `${key}2`]);
+        const first = claims.flat().find((r) => r.gateway_key === key)!;
+        expect(first).toMatchObject({ state: 'pending', tries: 0, record_id: 'txn_x', payment_id: p.id });
+        expect(await c.store.claimDueRemediations(c.t(LEASE - 1), 10, LEASE)).toEqual([]);
+        expect(await c.store.guardRemediation(first.id, first.fence, c.t(LEASE * 2))).toBe(true);
+        const [again] = (await c.store.claimDueRemediations(c.t(LEASE * 2), 10, LEASE)).filter((r) => r.gateway_key === key);
+        expect(again!.fence).toBeGreaterThan(first.fence);
+        expect(again!.tries).toBe(1);
+        expect(await c.store.finishRemediation(first.id, first.fence, 'done', 'txn_v', c.t(LEASE * 2), c.t(LEASE * 2))).toBe(false);
+        expect(await c.store.finishRemediation(again!.id, again!.fence, 'done', 'txn_v', c.t(LEASE * 2), c.t(LEASE * 2))).toBe(true);
+        expect(await c.store.finishRemediation(again!.id, again!.fence, 'failed', null, c.t(LEASE * 2), c.t(LEASE * 2))).toBe(false);
+        expect((await c.store.findRemediations([key]))[0]).toMatchObject({ state: 'done', result: 'txn_v', done_at: c.t(LEASE * 2) });
+      });
+
+      test('a case opens once per finding and is resolved once; listed per merchant and status', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        const other = await c.newMerchant();
+        const base = {
+          gateway: `gw${c.n}`,
+          class: 'unrequested_operation' as const,
+          team: 'support' as const,
+          evidence: { why: 'a capture made outside Idem', record: { id: 'txn_1' } },
+          action: 'adopted',
+          action_result: null,
+          opened_at: c.t(0),
+        };
+        const opened = await c.store.openCase({ ...base, id: `case_${c.n}_1`, dedupe_key: `d${c.n}1`, merchant_id: c.merchant, payment_id: p.id });
+        expect(opened).toMatchObject({ status: 'open', resolution: null, resolved_at: null, evidence: base.evidence });
+        expect(await c.store.openCase({ ...base, id: `case_${c.n}_2`, dedupe_key: `d${c.n}1`, merchant_id: c.merchant, payment_id: p.id })).toBeNull();
+        await c.store.openCase({ ...base, id: `case_${c.n}_3`, dedupe_key: `d${c.n}3`, merchant_id: other, payment_id: null, opened_at: c.t(1) });
+        await c.store.openCase({ ...base, id: `case_${c.n}_4`, dedupe_key: `d${c.n}4`, merchant_id: null, payment_id: null, opened_at: c.t(2) });
+        expect((await c.store.listCases({ merchantId: c.merchant })).map((x) => x.id)).toEqual([`case_${c.n}_1`]);
+        expect((await c.store.listCases({ gateway: `gw${c.n}` })).map((x) => x.id)).toEqual([`case_${c.n}_1`, `case_${c.n}_3`, `case_${c.n}_4`]);
+        const resolved = await c.store.resolveCase(`case_${c.n}_1`, 'confirmed', c.t(5));
+        expect(resolved).toMatchObject({ status: 'resolved', resolution: 'confirmed', resolved_at: c.t(5) });
+        expect(await c.store.resolveCase(`case_${c.n}_1`, 'again', c.t(6))).toBeNull();
+        expect((await c.store.listCases({ merchantId: c.merchant, status: 'open' })).length).toBe(0);
+        expect(await c.store.findCase(`case_${c.n}_1`)).toEqual(resolved);
       });
     });
 

@@ -6,6 +6,7 @@
 import type { Timers } from '../../ports/clock.js';
 import type { GatewayCallContext, GatewayConnector, GatewayRequest } from '../port.js';
 import { metadataHeaders } from './metadataHeaders.js';
+import { toTransactionLogPage } from './transactions.js';
 import { type HttpExchange, toOperationStatus, toOutcome } from './transform.js';
 
 /** What {@link createHttpConnector} needs. */
@@ -75,6 +76,14 @@ export function createHttpConnector(options: HttpConnectorOptions): GatewayConne
     async status(key: string, signal?: AbortSignal, context?: GatewayCallContext) {
       const exchange = await send(`${baseUrl}/v1/operations/${encodeURIComponent(key)}`, { method: 'GET', headers: headersFor(context) }, signal);
       return toOperationStatus(exchange);
+    },
+
+    async transactions(sinceMs: number, cursor: string | null, limit: number, signal?: AbortSignal) {
+      const query = new URLSearchParams({ limit: String(limit) });
+      if (cursor === null) query.set('since', new Date(sinceMs).toISOString());
+      else query.set('cursor', cursor);
+      const exchange = await send(`${baseUrl}/v1/transactions?${query.toString()}`, { method: 'GET' }, signal);
+      return toTransactionLogPage(name, exchange, cursor);
     },
   };
 

@@ -5,6 +5,7 @@
  * same mapping as the simulator's HTTP server (`./wire.ts`).
  */
 import { type Timers, sleep } from '../../ports/clock.js';
+import { toTransactionLogPage } from '../http/transactions.js';
 import { type HttpExchange, toOperationStatus, toOutcome } from '../http/transform.js';
 import type { GatewayConnector } from '../port.js';
 import type { Processor, SimulatorAnswer } from './processor.js';
@@ -53,6 +54,14 @@ export function createSimulatorConnector(options: SimulatorConnectorOptions): Ga
     async status(key, signal) {
       if (signal?.aborted) return toOperationStatus({ kind: 'no_answer', sent: false, reason: 'aborted_before_sending' });
       return toOperationStatus(await travel(processor.status(key), signal));
+    },
+
+    async transactions(sinceMs, cursor, limit, signal) {
+      if (signal?.aborted) return { ok: false, reason: 'aborted' };
+      // The server's query check: a cursor is a position, as the simulator hands it out.
+      const position = cursor === null ? null : /^[0-9]{1,15}$/.test(cursor) ? Number(cursor) : NaN;
+      if (Number.isNaN(position)) return { ok: false, reason: `transaction log refused cursor ${cursor}` };
+      return toTransactionLogPage(name, await travel(processor.transactions(sinceMs, position, limit), signal), cursor);
     },
   };
 }

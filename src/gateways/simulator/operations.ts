@@ -42,6 +42,12 @@ export interface OperationBook {
   execute(req: OperationRequest, key: string, declineDraw: number, declineRate: number, now: number): OperationResult;
   /** Log entries created at or after `sinceMs`. */
   since(sinceMs: number): SimulatorLogEntry[];
+  /**
+   * One page of the log: from position `cursor` (an earlier page's `next_cursor`) when given,
+   * else from the first entry created at or after `sinceMs`; at most `limit` entries. The
+   * cursor is the position after the page's last entry, as a decimal string.
+   */
+  page(sinceMs: number, cursor: number | null, limit: number): { data: SimulatorLogEntry[]; next_cursor: string; has_more: boolean };
   /** A copy of the whole log. */
   log(): SimulatorLogEntry[];
 }
@@ -149,6 +155,13 @@ export function createOperationBook(random: Random, onExecuted: (operation: Gate
   return {
     execute,
     since: (sinceMs) => entries.filter((e) => e.createdAtMs >= sinceMs).map(stripInternal),
+    page(sinceMs, cursor, limit) {
+      let start = cursor ?? entries.findIndex((e) => e.createdAtMs >= sinceMs);
+      if (start < 0) start = entries.length;
+      start = Math.min(start, entries.length);
+      const end = Math.min(entries.length, start + Math.max(0, limit));
+      return { data: entries.slice(start, end).map(stripInternal), next_cursor: String(end), has_more: end < entries.length };
+    },
     log: () => entries.map(stripInternal),
   };
 }

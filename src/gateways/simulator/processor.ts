@@ -62,8 +62,11 @@ export interface Processor {
   handle(request: SimulatorRequest): SimulatorAnswer;
   /** The stored answer for a gateway key: 200/402/409/422 as first answered, or 404. */
   status(idempotencyKey: string): SimulatorAnswer;
-  /** Log entries created at or after `sinceMs`, as `{ data: [...] }`. */
-  transactions(sinceMs: number): SimulatorAnswer;
+  /**
+   * Log entries created at or after `sinceMs`, as `{ data: [...], next_cursor, has_more }`; or,
+   * given `cursor` (an earlier answer's `next_cursor`), the entries after it; at most `limit`.
+   */
+  transactions(sinceMs: number, cursor?: number | null, limit?: number): SimulatorAnswer;
   /** A copy of the whole transaction log, bypassing faults (for tests and verification). */
   log(): SimulatorLogEntry[];
   stats(): SimulatorStats;
@@ -210,13 +213,12 @@ export function createProcessor(options: ProcessorOptions): Processor {
       return { status: stored.status, body: structuredClone(stored.body), latencyMs, answer: 'send' };
     },
 
-    transactions(sinceMs) {
+    transactions(sinceMs, cursor = null, limit = Number.MAX_SAFE_INTEGER) {
       const now = clock.now();
       const latencyMs = latency(random.float(), now);
       const down = outageAnswer(now, latencyMs);
       if (down) return down;
-      const data = book.since(sinceMs);
-      return { status: 200, body: { data }, latencyMs, answer: 'send' };
+      return { status: 200, body: book.page(sinceMs, cursor, limit), latencyMs, answer: 'send' };
     },
 
     log: () => book.log(),

@@ -216,8 +216,16 @@ export async function startSimulatorServer(options: SimulatorServerOptions = {})
     '/v1/transactions',
     {
       schema: {
-        querystring: Type.Object({ since: Type.Optional(Type.String()) }),
-        response: { 200: Type.Object({ data: Type.Array(LogEntrySchema) }), '4xx': AnswerSchema, '5xx': AnswerSchema },
+        querystring: Type.Object({
+          since: Type.Optional(Type.String()),
+          cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+        }),
+        response: {
+          200: Type.Object({ data: Type.Array(LogEntrySchema), next_cursor: Type.String(), has_more: Type.Boolean() }),
+          '4xx': AnswerSchema,
+          '5xx': AnswerSchema,
+        },
       },
     },
     async (request, reply) => {
@@ -225,7 +233,8 @@ export async function startSimulatorServer(options: SimulatorServerOptions = {})
       if (!Number.isFinite(since)) {
         return reply.code(400).send({ error: 'invalid_request', message: 'since must be an ISO 8601 time' });
       }
-      await deliver(request, reply as FastifyReply, processor.transactions(since));
+      const cursor = request.query.cursor === undefined ? null : Number(request.query.cursor);
+      await deliver(request, reply as FastifyReply, processor.transactions(since, cursor, request.query.limit ?? 1000));
       return reply;
     },
   );

@@ -8,6 +8,7 @@ import { MemoryOutbox } from './outbox.js';
 import { MemoryPayments } from './payments.js';
 import { MemoryEvents } from './events.js';
 import { MemoryWebhooks } from './webhooks.js';
+import { MemoryReconciliation } from './reconciliation.js';
 import { MemoryState } from './state.js';
 
 export { MemoryConstraintError } from './engine.js';
@@ -57,6 +58,7 @@ export class MemoryStore implements Store {
     outbox: new MemoryOutbox(this.state),
     events: new MemoryEvents(this.state),
     webhooks: new MemoryWebhooks(this.state),
+    reconciliation: new MemoryReconciliation(this.state),
   });
   private readonly mutex = new Mutex();
   private readonly inside: AsyncLocalStorage<TxState> | null;

@@ -3,6 +3,8 @@ import type { Account } from '../../ledger/ledger.js';
 import type { TransactionMetadata } from '../../events/metadata.js';
 import type { EndpointRow } from '../../events/webhooks.js';
 import type { AttemptRow, PaymentRow } from '../../payments/rows.js';
+import type { CaseRow, RemediationRow } from '../../reconciliation/cases.js';
+import type { StagedRecord } from '../port.js';
 import { Table } from './engine.js';
 
 /** A stored key: the row every store maps with `toKeyRow`, its times as epoch milliseconds. */
@@ -90,6 +92,30 @@ export interface EntryRecord {
   postings: Array<{ account: Account; amount: number }>;
 }
 
+export interface ReconCursorRecord {
+  gateway: string;
+  cursor: string | null;
+  since_at: number;
+  lease_until: number | null;
+  fence: number;
+  owner: string | null;
+  passes: number;
+  last_error: string | null;
+  updated_at: number;
+}
+
+export interface ReconRecord extends StagedRecord {
+  raw: unknown;
+  fetched_at: number;
+  fetched_fence: number;
+  settled_at: number | null;
+}
+
+export interface RemediationRecord extends RemediationRow {
+  run_after: number;
+  lease_until: number | null;
+}
+
 /** The tables and sequences; every operation works on them synchronously, under the store's mutex. */
 export class MemoryState {
   readonly merchants = new Table<string, MerchantRecord>();
@@ -110,9 +136,15 @@ export class MemoryState {
   readonly publishers = new Table<string, PublisherRecord>();
   /** gateway_health_reports: "gateway operation" → the state last reported. */
   readonly healthReports = new Table<string, string>();
+  readonly reconCursors = new Table<string, ReconCursorRecord>();
+  /** By `gateway NUL record id`. */
+  readonly reconRecords = new Table<string, ReconRecord>();
+  readonly remediations = new Table<number, RemediationRecord>();
+  readonly cases = new Table<string, CaseRow>();
   private readonly tables = [
     this.merchants, this.apiKeys, this.keys, this.payments, this.attempts, this.outbox, this.events, this.entries,
     this.feedHead, this.eventIds, this.lastSeq, this.endpoints, this.deliveries, this.publishers, this.healthReports,
+    this.reconCursors, this.reconRecords, this.remediations, this.cases,
   ];
 
   // Sequences, like PostgreSQL's: never rolled back.
@@ -121,11 +153,13 @@ export class MemoryState {
   private eventSeq = 0;
   private entrySeq = 0;
   private deliverySeq = 0;
+  private remediationSeq = 0;
   nextFence = () => ++this.fenceSeq;
   nextOutboxId = () => ++this.outboxSeq;
   nextEventId = () => ++this.eventSeq;
   nextEntryId = () => ++this.entrySeq;
   nextDeliveryId = () => ++this.deliverySeq;
+  nextRemediationId = () => ++this.remediationSeq;
 
   begin(): void {
     for (const t of this.tables) t.begin();

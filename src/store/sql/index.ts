@@ -7,10 +7,11 @@ import { SqlOutbox } from './outbox.js';
 import { SqlPayments } from './payments.js';
 import { SqlEvents } from './events.js';
 import { SqlWebhooks } from './webhooks.js';
+import { SqlReconciliation } from './reconciliation.js';
 
 /**
  * All of Idem's SQL lives in this folder, one file per aggregate (keys, merchants, payments,
- * ledger, outbox, events, webhooks), in one dialect for PostgreSQL and PGlite; src/db/ holds the connections and
+ * ledger, outbox, events, webhooks, reconciliation), in one dialect for PostgreSQL and PGlite; src/db/ holds the connections and
  * migrations (docs/architecture.md).
  */
 
@@ -24,6 +25,7 @@ function sqlOps(q: Queryable): StoreOps {
     outbox: new SqlOutbox(q),
     events: new SqlEvents(q),
     webhooks: new SqlWebhooks(q),
+    reconciliation: new SqlReconciliation(q),
   });
 }
 

@@ -1,0 +1,188 @@
+/**
+ * What each gateway record means and what to do about it (docs/reconciliation.md,
+ * "Discrepancy classes"), pure: from the records, Idem's payments and attempts and a matcher,
+ * one verdict per record. The reconciler (./reconciler.ts) writes the verdicts.
+ *
+ *   gateway records ─┐                     ┌─ consistent / no_effect / own_remediation (settle)
+ *   payments ────────┼─► matcher ─► rules ─┼─ wait (in flight: the pipeline may still move)
+ *   attempts ────────┘                     ├─ void (orphaned / duplicate authorization)
+ *                                          ├─ adopt (state and ledger follow the money)
+ *                                          └─ case (support / settlement)
+ *
+ * The rule no verdict may break: an authorization that a payment owns (its
+ * `authorization_id`) or that Idem's own succeeded attempt obtained is never voided.
+ */
+import type { AttemptRow, PaymentRow } from '../payments/rows.js';
+import { isInFlight } from '../payments/states.js';
+import { REMEDIATION_KEY_PREFIX, type CaseClass, type RemediationReason } from './cases.js';
+import type { GatewayRecord, IdemRecord, Matcher, MatchEvidence } from './records.js';
+
+/** What classification reads of a payment. */
+export type PaymentFacts = Pick<
+  PaymentRow,
+  'id' | 'merchant_id' | 'status' | 'currency' | 'amount' | 'authorization_id' | 'amount_authorized' | 'amount_captured' | 'gateway'
+>;
+
+/** What classification reads of an attempt. */
+export type AttemptFacts = Pick<AttemptRow, 'id' | 'payment_id' | 'operation' | 'gateway' | 'gateway_key' | 'amount' | 'status' | 'gateway_reference' | 'created_at'>;
+
+export type Verdict =
+  /** The record is an operation Idem asked for and recorded as the gateway did. */
+  | { kind: 'consistent'; evidence: MatchEvidence; attemptId: string }
+  /** A declined record: no money moved, nothing to do. */
+  | { kind: 'no_effect' }
+  /** A record of an authorization a payment owns, under a key that is not Idem's (an export, a settlement file): nothing to do. */
+  | { kind: 'known'; why: string }
+  /** The void of one of reconciliation's own remediations. */
+  | { kind: 'own_remediation' }
+  /** Idem's side may still move (a payment in flight); looked at again next pass. */
+  | { kind: 'wait'; why: string }
+  | { kind: 'void'; reason: RemediationReason; paymentId: string | null; merchantId: string | null; authorizationId: string; why: string }
+  | {
+      kind: 'adopt';
+      operation: 'authorize' | 'capture';
+      paymentId: string;
+      merchantId: string;
+      /** Idem's attempt for it (a matched one), or null when Idem never asked for it. */
+      attemptId: string | null;
+      /** Idem never asked for it: a case for support is opened beside the adoption. */
+      unrequested: boolean;
+      why: string;
+    }
+  | { kind: 'case'; class: CaseClass; paymentId: string | null; merchantId: string | null; attemptId: string | null; why: string };
+
+export interface Classified {
+  record: GatewayRecord;
+  verdict: Verdict;
+}
+
+/** Idem's attempts as the matcher's records. */
+export function idemRecords(payments: readonly PaymentFacts[], attempts: readonly AttemptFacts[]): IdemRecord[] {
+  const byId = new Map(payments.map((p) => [p.id, p]));
+  const out: IdemRecord[] = [];
+  for (const a of attempts) {
+    const p = byId.get(a.payment_id);
+    if (!p) continue;
+    // An authorize attempt obtained the payment's authorization only if it succeeded; every
+    // other operation acts on it.
+    const authorizationId = a.operation === 'authorize' ? (a.status === 'succeeded' ? p.authorization_id : null) : p.authorization_id;
+    out.push({
+      id: a.id,
+      paymentId: p.id,
+      merchantId: p.merchant_id,
+      gateway: a.gateway,
+      operation: a.operation,
+      gatewayKey: a.gateway_key,
+      amount: a.amount,
+      currency: p.currency,
+      at: a.created_at.getTime(),
+      status: a.status,
+      ...(a.gateway_reference !== null ? { transactionId: a.gateway_reference } : {}),
+      ...(authorizationId !== null ? { authorizationId } : {}),
+    });
+  }
+  return out;
+}
+
+/**
+ * Classifies every record. `payments` and `attempts` must hold every payment a record names
+ * (by reference or authorization) or whose attempt carries a record's key, with all their
+ * attempts (`ReconciliationStore.reconciliationFacts`).
+ *
+ * @example
+ * classify([orphanAuthorization], [], [], exactMatcher)
+ * // → [{ record, verdict: { kind: 'void', reason: 'orphaned_authorization', paymentId: null, … } }]
+ */
+export function classify(records: readonly GatewayRecord[], payments: readonly PaymentFacts[], attempts: readonly AttemptFacts[], matcher: Matcher): Classified[] {
+  const byId = new Map(payments.map((p) => [p.id, p]));
+  const byAuthorization = new Map<string, PaymentFacts>();
+  for (const p of payments) if (p.authorization_id !== null) byAuthorization.set(`${p.gateway}\u0000${p.authorization_id}`, p);
+  const attemptsById = new Map(attempts.map((a) => [a.id, a]));
+  const ours = records.filter((r) => r.status === 'succeeded' && !isOwnRemediation(r));
+  const result = matcher.match(idemRecords(payments, attempts), ours);
+  const matchOf = new Map(result.matches.flatMap((m) => m.gateway.map((g) => [g, m] as const)));
+  // Authorizations a payment owns, and those Idem's own succeeded attempts obtained.
+  const owned = new Set(byAuthorization.keys());
+  for (const m of result.matches) {
+    if (m.idem.operation !== 'authorize' || attemptsById.get(m.idem.id)?.status !== 'succeeded') continue;
+    for (const g of m.gateway) if (g.authorizationId !== undefined) owned.add(`${g.gateway}\u0000${g.authorizationId}`);
+  }
+
+  return records.map((record) => {
+    if (isOwnRemediation(record)) return { record, verdict: { kind: 'own_remediation' } };
+    if (record.status !== 'succeeded') return { record, verdict: { kind: 'no_effect' } };
+    const m = matchOf.get(record);
+    const verdict = m
+      ? matchedVerdict(record, m.idem, m.evidence, byId.get(m.idem.paymentId)!, attemptsById.get(m.idem.id)!)
+      : unmatchedVerdict(record, byId, byAuthorization);
+    // The one rule no verdict may break (docs/reconciliation.md).
+    if (verdict.kind === 'void' && owned.has(`${record.gateway}\u0000${verdict.authorizationId}`)) {
+      return { record, verdict: { kind: 'wait', why: `authorization ${verdict.authorizationId} belongs to a payment: never voided` } };
+    }
+    return { record, verdict };
+  });
+}
+
+/** A record of a void reconciliation itself sent (its derived gateway key). */
+export function isOwnRemediation(r: GatewayRecord): boolean {
+  return r.operation === 'void' && r.gatewayKey !== undefined && r.gatewayKey.startsWith(REMEDIATION_KEY_PREFIX);
+}
+
+function matchedVerdict(r: GatewayRecord, idem: IdemRecord, evidence: MatchEvidence, p: PaymentFacts, a: AttemptFacts): Verdict {
+  const on = { paymentId: p.id, merchantId: p.merchant_id, attemptId: a.id };
+  if (a.status === 'succeeded') {
+    if (r.currency !== p.currency) return { kind: 'case', class: 'currency_mismatch', ...on, why: `gateway executed ${r.operation} in ${r.currency}, Idem in ${p.currency}` };
+    // A void releases the whole authorization whatever amount its request carried.
+    if (r.operation !== 'void' && r.amount !== idem.amount) {
+      return { kind: 'case', class: 'amount_mismatch', ...on, why: `gateway executed ${r.operation} for ${r.amount}, Idem asked for ${idem.amount}` };
+    }
+    return { kind: 'consistent', evidence, attemptId: a.id };
+  }
+  if (a.status === 'pending' || a.status === 'unknown') return { kind: 'wait', why: `attempt ${a.id} is still ${a.status}: the pipeline resolves it` };
+  // The gateway executed an attempt Idem recorded as declined or not processed.
+  if (r.operation === 'authorize') {
+    if (p.authorization_id !== null && p.authorization_id !== r.authorizationId) {
+      return { kind: 'void', reason: 'duplicate_authorization', paymentId: p.id, merchantId: p.merchant_id, authorizationId: r.authorizationId!, why: `attempt ${a.id} (${a.status} in Idem) authorized ${r.authorizationId}; the payment owns ${p.authorization_id}` };
+    }
+    if (isInFlight(p.status)) return { kind: 'wait', why: `payment ${p.id} is ${p.status}` };
+    if (p.status === 'failed' && r.currency === p.currency && r.amount === a.amount) {
+      return { kind: 'adopt', operation: 'authorize', paymentId: p.id, merchantId: p.merchant_id, attemptId: a.id, unrequested: false, why: `attempt ${a.id} was ${a.status} in Idem; the gateway authorized ${r.authorizationId}` };
+    }
+    return { kind: 'case', class: 'contradiction', ...on, why: `gateway authorized ${r.authorizationId} for attempt ${a.id}, which Idem recorded ${a.status}; the payment is ${p.status}` };
+  }
+  if (isInFlight(p.status)) return { kind: 'wait', why: `payment ${p.id} is ${p.status}` };
+  if (r.operation === 'capture' && capturable(r, p)) {
+    return { kind: 'adopt', operation: 'capture', paymentId: p.id, merchantId: p.merchant_id, attemptId: a.id, unrequested: false, why: `attempt ${a.id} was ${a.status} in Idem; the gateway captured ${r.amount}` };
+  }
+  return { kind: 'case', class: 'contradiction', ...on, why: `gateway executed ${r.operation} ${r.id} for attempt ${a.id}, which Idem recorded ${a.status}; the payment is ${p.status}` };
+}
+
+function unmatchedVerdict(r: GatewayRecord, byId: ReadonlyMap<string, PaymentFacts>, byAuthorization: ReadonlyMap<string, PaymentFacts>): Verdict {
+  const owner = r.authorizationId === undefined ? undefined : byAuthorization.get(`${r.gateway}\u0000${r.authorizationId}`);
+  if (r.operation === 'authorize') {
+    if (owner !== undefined) return { kind: 'known', why: `authorization ${r.authorizationId} belongs to payment ${owner.id}` };
+    const p = r.reference === undefined ? undefined : byId.get(r.reference);
+    if (p !== undefined) {
+      return { kind: 'void', reason: 'duplicate_authorization', paymentId: p.id, merchantId: p.merchant_id, authorizationId: r.authorizationId!, why: `authorization ${r.authorizationId} for payment ${p.id} under a key Idem never sent` };
+    }
+    return { kind: 'void', reason: 'orphaned_authorization', paymentId: null, merchantId: null, authorizationId: r.authorizationId!, why: `authorization ${r.authorizationId} that no payment owns` };
+  }
+  const unrequested = (paymentId: string | null, merchantId: string | null, why: string): Verdict => ({ kind: 'case', class: 'unrequested_operation', paymentId, merchantId, attemptId: null, why });
+  if (owner === undefined) {
+    // The payment it names may not have recorded its authorization yet (its answer is still on
+    // the way): while it is in flight, wait for it rather than call the authorization nobody's.
+    const named = r.reference === undefined ? undefined : byId.get(r.reference);
+    if (named !== undefined && isInFlight(named.status)) return { kind: 'wait', why: `payment ${named.id} is ${named.status}` };
+    return unrequested(named?.id ?? null, named?.merchant_id ?? null, `${r.operation} ${r.id} on authorization ${r.authorizationId ?? '(none)'}, which no payment owns`);
+  }
+  if (isInFlight(owner.status)) return { kind: 'wait', why: `payment ${owner.id} is ${owner.status}` };
+  if (r.operation === 'capture' && capturable(r, owner)) {
+    return { kind: 'adopt', operation: 'capture', paymentId: owner.id, merchantId: owner.merchant_id, attemptId: null, unrequested: true, why: `capture ${r.id} of ${r.amount} made outside Idem` };
+  }
+  return unrequested(owner.id, owner.merchant_id, `${r.operation} ${r.id} of ${r.amount} made outside Idem; payment ${owner.id} is ${owner.status}`);
+}
+
+/** Whether the payment's state can take the capture as the gateway executed it. */
+function capturable(r: GatewayRecord, p: PaymentFacts): boolean {
+  return p.status === 'authorized' && r.currency === p.currency && r.amount > 0 && r.amount <= p.amount_authorized - p.amount_captured && r.authorizationId === p.authorization_id;
+}
