@@ -12,10 +12,19 @@ export interface LoadSpec {
   durationS: number;
   headers: Record<string, string>;
   body: string;
+  /** Requests per second offered in total (autocannon's overallRate); absent: as fast as answered. */
+  rate?: number;
   /** When set, every request carries `Idempotency-Key: <prefix><n>` with a fresh n. */
   uniqueKeyPrefix?: string;
   /** Checks one response; returns why it is wrong, or null when it is right. */
-  check: (response: { status: number; body: string; headers: Record<string, string>; key: string | undefined }) => string | null;
+  check: (response: CheckedResponse) => string | null;
+}
+
+export interface CheckedResponse {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+  key: string | undefined;
 }
 
 export interface LoadResult {
@@ -75,6 +84,7 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
     url: spec.url,
     connections: spec.connections,
     duration: spec.durationS,
+    ...(spec.rate ? { overallRate: spec.rate } : {}),
     requests: [request],
   });
   const responses = result.requests.total;

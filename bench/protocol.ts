@@ -1,6 +1,6 @@
 /** What the benchmark's parent and its server children say to each other (see bench/server.ts). */
 
-export type ServerMode = 'idem' | 'redis-get' | 'pg-insert';
+export type ServerMode = 'idem' | 'redis-get' | 'pg-insert' | 'powertools';
 
 /** What the child needs, passed in its environment. */
 export interface ServerEnv {
@@ -9,6 +9,18 @@ export interface ServerEnv {
   BENCH_REDIS_URL: string;
   /** `redis-get`: the Redis key to read on every request. */
   BENCH_REDIS_KEY?: string;
+  /**
+   * `powertools`: the response its guarded function returns the first time (Idem's stored
+   * payment, so both store and replay a response of the same size).
+   */
+  BENCH_RESPONSE_BODY?: string;
+  /**
+   * `idem`: the latency of both in-process simulated gateways, in ms (default 0), so a request
+   * spends that long waiting for its gateway while holding no database connection.
+   */
+  BENCH_GATEWAY_LATENCY_MS?: string;
+  /** `idem`: IDEM_SWEEP_INTERVAL_MS for the key sweeper (default: the config's). */
+  BENCH_SWEEP_INTERVAL_MS?: string;
   /** Count SQL statements, transactions and Redis commands (wrappers around the same clients). */
   BENCH_COUNT_QUERIES?: '1';
 }

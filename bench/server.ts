@@ -6,6 +6,10 @@
  *   with zero latency, logger off), plus one merchant to send requests as.
  * - `redis-get`: the replay baseline: a bare fastify route doing one Redis GET and sending the
  *   value.
+ * - `powertools`: the peer: AWS Powertools idempotency (`@aws-lambda-powertools/idempotency`
+ *   with its Redis persistence layer and the `@redis/client` it documents) guarding a fastify
+ *   route on the Idempotency-Key header, with the JSON body as the validated payload (another
+ *   body under the same key is refused 422, as Idem refuses it).
  * - `pg-insert`: the first-request baseline: a bare fastify route doing one PostgreSQL INSERT
  *   (autocommit, so one commit) through a pg Pool as large as Idem's.
  *
@@ -14,6 +18,10 @@
  * exits 0 (which is when `--cpu-prof` writes its profile).
  */
 import { randomBytes } from 'node:crypto';
+import { IdempotencyConfig, IdempotencyValidationError, makeIdempotent, PERSISTENCE_ATTRIBUTE_KEY_MAPPINGS as ATTR } from '@aws-lambda-powertools/idempotency';
+import { CachePersistenceLayer } from '@aws-lambda-powertools/idempotency/cache';
+import type { IdempotencyRecord } from '@aws-lambda-powertools/idempotency/persistence';
+import { createClient } from '@redis/client';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -72,7 +80,13 @@ function countRedis(redis: Redis, counts: QueryCounts): void {
 }
 
 async function startIdem(env: ServerEnv): Promise<{ close: () => Promise<void>; counts: QueryCounts | null }> {
-  const config = loadConfig({ DATABASE_URL: env.BENCH_DATABASE_URL, REDIS_URL: env.BENCH_REDIS_URL }, { host: '127.0.0.1', port: 0 });
+  const latency = Number(env.BENCH_GATEWAY_LATENCY_MS ?? 0);
+  const gateways =
+    latency > 0
+      ? { IDEM_GATEWAYS: JSON.stringify(['sim-a', 'sim-b'].map((name, priority) => ({ name, kind: 'simulator', priority, latency_ms: latency }))) }
+      : {};
+  const sweep = env.BENCH_SWEEP_INTERVAL_MS ? { IDEM_SWEEP_INTERVAL_MS: env.BENCH_SWEEP_INTERVAL_MS } : {};
+  const config = loadConfig({ DATABASE_URL: env.BENCH_DATABASE_URL, REDIS_URL: env.BENCH_REDIS_URL, ...gateways, ...sweep }, { host: '127.0.0.1', port: 0 });
   let counts: QueryCounts | null = null;
   let db: Database | undefined;
   if (env.BENCH_COUNT_QUERIES === '1') {
@@ -104,7 +118,7 @@ async function startRedisGet(env: ServerEnv): Promise<{ close: () => Promise<voi
   const key = env.BENCH_REDIS_KEY;
   if (!key) throw new Error('BENCH_REDIS_KEY is required for redis-get');
   // The same client options Idem's fast path uses.
-  const redis = new Redis(env.BENCH_REDIS_URL, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1000 });
+  const redis = new Redis(env.BENCH_REDIS_URL, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1000, enableAutoPipelining: true });
   await redis.connect();
   const counts = env.BENCH_COUNT_QUERIES === '1' ? emptyCounts() : null;
   if (counts) countRedis(redis, counts);
@@ -121,6 +135,75 @@ async function startRedisGet(env: ServerEnv): Promise<{ close: () => Promise<voi
     close: async () => {
       await app.close();
       redis.disconnect();
+    },
+  };
+}
+
+/** What the fix below needs of the `@redis/client` connection Powertools is given. */
+interface RedisClient {
+  set(key: string, value: string, options: { EX: number }): Promise<unknown>;
+}
+
+/**
+ * Powertools' Redis persistence as released (2.35.0), with the upstream fix for
+ * aws-powertools/powertools-lambda-typescript#5705 (merged in #5706, not released yet): its
+ * `_updateRecord` rewrites the record without the payload hash, so with payload validation on
+ * every replay of a completed record is refused. The fix writes the same record plus its
+ * `validation` field, in the same single SET.
+ */
+class CachePersistenceLayerKeepingValidation extends CachePersistenceLayer {
+  constructor(private readonly redis: RedisClient) {
+    // Powertools types its client loosely (any RESP version, modules); this is the client it documents.
+    super({ client: redis as ConstructorParameters<typeof CachePersistenceLayer>[0]['client'] });
+  }
+
+  protected override async _updateRecord(record: IdempotencyRecord): Promise<void> {
+    const item: Record<string, unknown> = {
+      [ATTR.statusAttr]: record.getStatus(),
+      [ATTR.expiryAttr]: record.expiryTimestamp,
+      [ATTR.dataAttr]: record.responseData,
+    };
+    if (this.isPayloadValidationEnabled() && record.payloadHash !== undefined) item[ATTR.validationKeyAttr] = record.payloadHash;
+    const ttl = record.expiryTimestamp ? record.expiryTimestamp - Math.floor(Date.now() / 1000) : this.expiresAfterSeconds;
+    await this.redis.set(record.idempotencyKey, JSON.stringify(item), { EX: ttl });
+  }
+}
+
+async function startPowertools(env: ServerEnv): Promise<{ close: () => Promise<void>; counts: QueryCounts | null }> {
+  const stored = env.BENCH_RESPONSE_BODY;
+  if (!stored) throw new Error('BENCH_RESPONSE_BODY is required for powertools');
+  const client = createClient({ url: env.BENCH_REDIS_URL });
+  await client.connect();
+  const persistenceStore = new CachePersistenceLayerKeepingValidation(client as unknown as RedisClient & ConstructorParameters<typeof CachePersistenceLayer>[0]['client']);
+  // Defaults otherwise: no local in-memory cache (every request asks Redis), MD5 hashes, one hour.
+  const config = new IdempotencyConfig({ eventKeyJmesPath: 'key', payloadValidationJmesPath: 'body', expiresAfterSeconds: 3600 });
+  // Outside Lambda there is no invocation deadline: say 30 s are left, so an in-progress record
+  // expires as it would under a 30 s Lambda timeout (and Powertools does not print a warning
+  // for every request, which would cost it CPU it does not cost in Lambda).
+  config.registerLambdaContext({ getRemainingTimeInMillis: () => 30_000 } as Parameters<IdempotencyConfig['registerLambdaContext']>[0]);
+  const create = makeIdempotent(async (_event: { key: string; body: unknown }) => JSON.parse(stored) as unknown, {
+    persistenceStore,
+    config,
+    keyPrefix: env.BENCH_REDIS_KEY ?? 'idem-bench-powertools',
+  });
+  const app = Fastify({ logger: false });
+  app.post('/v1/payments', async (request, reply) => {
+    const key = request.headers['idempotency-key'];
+    if (typeof key !== 'string' || key === '') return reply.code(400).send({ error: 'Idempotency-Key required' });
+    try {
+      return reply.code(201).send(await create({ key, body: request.body }));
+    } catch (err) {
+      if (err instanceof IdempotencyValidationError) return reply.code(422).send({ error: 'Idempotency-Key reused with another body' });
+      throw err;
+    }
+  });
+  const url = await listenBare(app);
+  send({ type: 'ready', url });
+  return {
+    counts: null,
+    close: async () => {
+      await app.close();
+      await client.quit();
     },
   };
 }
@@ -151,7 +234,13 @@ async function main(): Promise<void> {
   if (!process.send) throw new Error('bench/server.js is forked by bench/idempotency.js; run that instead');
   const env = process.env as unknown as ServerEnv;
   const started =
-    env.BENCH_MODE === 'idem' ? await startIdem(env) : env.BENCH_MODE === 'redis-get' ? await startRedisGet(env) : await startPgInsert(env);
+    env.BENCH_MODE === 'idem'
+      ? await startIdem(env)
+      : env.BENCH_MODE === 'redis-get'
+        ? await startRedisGet(env)
+        : env.BENCH_MODE === 'powertools'
+          ? await startPowertools(env)
+          : await startPgInsert(env);
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
