@@ -101,6 +101,8 @@ export function classify(records: readonly GatewayRecord[], payments: readonly P
   const ours = records.filter((r) => r.status === 'succeeded' && !isOwnRemediation(r));
   const result = matcher.match(idemRecords(payments, attempts), ours);
   const matchOf = new Map(result.matches.flatMap((m) => m.gateway.map((g) => [g, m] as const)));
+  // A matcher's "too close to call" is never guessed at, least of all voided.
+  const inReview = new Set(result.review.map((r) => r.gateway));
   // Authorizations a payment owns, and those Idem's own succeeded attempts obtained.
   const owned = new Set(byAuthorization.keys());
   for (const m of result.matches) {
@@ -111,6 +113,7 @@ export function classify(records: readonly GatewayRecord[], payments: readonly P
   return records.map((record) => {
     if (isOwnRemediation(record)) return { record, verdict: { kind: 'own_remediation' } };
     if (record.status !== 'succeeded') return { record, verdict: { kind: 'no_effect' } };
+    if (inReview.has(record)) return { record, verdict: { kind: 'wait', why: `the ${matcher.name} matcher put it to review` } };
     const m = matchOf.get(record);
     const verdict = m
       ? matchedVerdict(record, m.idem, m.evidence, byId.get(m.idem.paymentId)!, attemptsById.get(m.idem.id)!)

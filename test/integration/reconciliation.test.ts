@@ -169,13 +169,15 @@ describe.skipIf(!ready)('reconciliation over real sockets (PostgreSQL, Redis, HT
     const first = servers[0]!;
     const second = await start();
     const p = await pay(first, 'order-dup-killed', 3_000);
-    // Every answer now takes 3 s: the void is executed on arrival, its answer is still on the way.
-    await fetch(`${sim.url}/v1/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ latency: { minMs: 3_000, maxMs: 3_000 } }) });
+    // Every answer now takes 6 s: the void is executed on arrival, its answer is still on the way.
+    await fetch(`${sim.url}/v1/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ latency: { minMs: 6_000, maxMs: 6_000 } }) });
     const dup = await plant(sim, 'authorize', 'proxy-resent-2', { amount: 3_000, currency: 'EUR', reference: p.id, token: 'tok_visa' });
     const key = remediationKey('sim', dup.authorization_id as string);
     const voidsBefore = sim.processor.stats().byOperation.void.received;
     await waitUntil('the void reached the gateway', () => sim.processor.stats().byOperation.void.received > voidsBefore, 60_000, 20);
     const sends = (s: IdemServer) => s.output().split('\n').some((l) => l.includes('reconciliation: voiding') && l.includes(key));
+    // Its log line may still be on its way through the pipe; the answer takes 6 s.
+    await waitUntil('the sender logged the void', () => [first, second].some(sends), 5_000, 20);
     const sender = [first, second].find(sends);
     expect(sender, 'one instance logged the void it sends').toBeDefined();
     await sender!.kill('SIGKILL');
