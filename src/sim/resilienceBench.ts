@@ -210,9 +210,9 @@ async function runOnce(scenario: Scenario, policyName: PolicyName, seed: number)
   // Answers from the watched gateway since the moment to notice.
   let watchedAnswers = 0;
   // An independent budget of the documented size (docs/resilience.md): what the policy's own
-  // budget should have allowed, checked from outside it.
-  const shadow = new Map<string, RetryBudget>();
-  const shadowOf = (g: string) => shadow.get(g) ?? shadow.set(g, new RetryBudget(world.now)).get(g)!;
+  // budget should have allowed, checked from outside it once the run is over, every first try
+  // and retry replayed in time order.
+  const budgetEvents: Array<{ gateway: string; at: number; retry: boolean }> = [];
   // Per recovered outage (by its end): ms to the first success there, and to `healthy`.
   const settledBack = new Map<number, number>();
   const settledHealthy = new Map<number, number>();
@@ -229,10 +229,11 @@ async function runOnce(scenario: Scenario, policyName: PolicyName, seed: number)
       r.answers++;
       if (answer.first) {
         r.firsts++;
-        shadowOf(g).recordFirst(answer.at);
+        budgetEvents.push({ gateway: g, at: answer.at, retry: false });
       } else if (answer.outcome !== 'unknown') {
         r.retries++;
-        if (!shadowOf(g).tryRetry(answer.at)) r.overBudget++;
+        // A retry is charged when it is decided: its send, less the wait before it.
+        budgetEvents.push({ gateway: g, at: answer.at - answer.latencyMs - (answer.retryDelayMs ?? 0), retry: true });
       }
       if (after !== before) {
         r.stateChanges++;
@@ -299,6 +300,12 @@ async function runOnce(scenario: Scenario, policyName: PolicyName, seed: number)
   await world.run(start + (DURATION_S + 60) * SEC, () => latencies.length === total);
   await relay.stop();
   latencies.sort((x, y) => x - y);
+  const shadow = new Map<string, RetryBudget>();
+  for (const e of budgetEvents.sort((x, y) => x.at - y.at)) {
+    const b = shadow.get(e.gateway) ?? shadow.set(e.gateway, new RetryBudget(origin)).get(e.gateway)!;
+    if (!e.retry) b.recordFirst(e.at);
+    else if (!b.tryRetry(e.at)) r.overBudget++;
+  }
   const i1 = processors.reduce((n, p) => n + gatewayLogDifferences(p.log(), null).filter((d) => d.invariant === 'I1').length, 0);
   return {
     ...r,
