@@ -163,15 +163,28 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     // One stream per database: instances that share a database share what they learn.
     if (redis) observationLogs.push(new RedisObservationLog(redis, runtime.clock, `idem:gateway-observations:${hash('sha256', redact(config.databaseUrl ?? config.dataDir)).slice(0, 16)}`));
     if (db?.kind === 'postgres') observationLogs.push(new SqlObservationLog(db, runtime.clock));
+    const instance = newId(runtime.random, 'inst', 12);
     const shared = new SharedHealth({
       book,
       runtime,
-      instance: newId(runtime.random, 'inst', 12),
+      instance,
       logs: observationLogs,
       log,
       onChange: (c) => {
         metrics.gatewayStateChange(c);
         log.warn({ gateway: c.gateway, operation: c.operation, from: c.from, to: c.to, why: c.why }, `gateway ${c.gateway} is ${c.to}`);
+        // A system event (docs/events.md): the model lives in memory, so this write is the whole
+        // change's transaction. Each instance reports what it learned.
+        void store
+          .insertSystemEvent({
+            id: newId(runtime.random, 'evt'),
+            type: 'gateway.health_changed',
+            merchantId: null,
+            data: { gateway: c.gateway, operation: c.operation, from: c.from, to: c.to, why: c.why, instance },
+            metadata: { gateway: c.gateway, operation: c.operation },
+            createdAt: new Date(runtime.clock.now()),
+          })
+          .catch((err) => log.warn({ err: { message: (err as Error).message } }, 'could not write the gateway health event'));
       },
     });
     if (observationLogs.length > 0) {
