@@ -80,6 +80,15 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
   async function send(w: DeliveryWork): Promise<void> {
     const result = await o.transport.send(w.url, deliveryHeaders(w, runtime.clock.now()), w.body);
     const ok = result.kind === 'answered' && result.status >= 200 && result.status < 300;
+    if (ok) {
+      // Delivered: two single-row writes, no transaction needed (a crash between them leaves
+      // the endpoint marked failing until its next success).
+      const now = new Date(runtime.clock.now());
+      if (!(await store.finishDelivery(w.id, w.fence, { state: 'succeeded', nextAttemptAt: null, status: (result as { status: number }).status, error: null }, now))) return;
+      await store.noteEndpointResult(w.endpointId, true, now);
+      o.observe?.('delivered');
+      return;
+    }
     const decision = await store.transaction(async (tx) => {
       const now = new Date(runtime.clock.now());
       const failingSince = await tx.noteEndpointResult(w.endpointId, ok, now);

@@ -65,10 +65,11 @@ export function webhookHttpTransport(o: WebhookHttpOptions = {}): WebhookTranspo
     send(url: string, headers: Record<string, string>, body: string): Promise<SendResult> {
       return new Promise((resolve) => {
         let settled = false;
+        let timer: NodeJS.Timeout | undefined;
         const done = (r: SendResult) => {
           if (settled) return;
           settled = true;
-          clearTimeout(timer);
+          if (timer) clearTimeout(timer);
           resolve(r);
         };
         let target: URL;
@@ -100,7 +101,7 @@ export function webhookHttpTransport(o: WebhookHttpOptions = {}): WebhookTranspo
             done({ kind: 'answered', status: res.statusCode ?? 0, ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}) });
           }
         });
-        const timer = setTimeout(() => {
+        timer = setTimeout(() => {
           req.destroy();
           done({ kind: 'failed', error: `no answer within ${timeoutMs} ms` });
         }, timeoutMs);

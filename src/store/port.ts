@@ -129,7 +129,10 @@ export interface WebhookStore {
    * `perEndpoint` less what the caller already has in flight there (`busy`).
    */
   claimDeliveries(now: number, limit: number, leaseMs: number, perEndpoint: number, busy: ReadonlyMap<string, number>): Promise<DeliveryWork[]>;
-  /** Writes the result of one send and ends the lease, if `fence` still holds it; false otherwise. */
+  /**
+   * Writes the result of one send and ends the lease, if `fence` still holds it; false otherwise.
+   * A retry moves the payment's later deliveries to the same endpoint to its retry time.
+   */
   finishDelivery(id: number, fence: number, update: DeliveryUpdate, now: Date): Promise<boolean>;
   /** Notes a success (clears `failingSince`) or a failure (sets it if unset); returns `failingSince`. */
   noteEndpointResult(endpointId: string, ok: boolean, now: Date): Promise<Date | null>;

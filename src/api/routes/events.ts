@@ -210,7 +210,8 @@ async function serveStream(
   };
   closers.add(close);
   const unsubscribe = o.onPositioned?.(poke);
-  request.raw.socket.on('close', close);
+  const socket = request.raw.socket;
+  socket.on('close', close);
   res.on('close', close);
   res.on('error', close);
   let lastWrite = Date.now();
@@ -246,6 +247,7 @@ async function serveStream(
     request.log.warn({ err: { message: (err as Error).message } }, 'event stream ended by an error');
   } finally {
     close();
+    socket.off('close', close);
     unsubscribe?.();
     closers.delete(close);
     const n = (open.get(merchant) ?? 1) - 1;

@@ -54,7 +54,8 @@ export async function interestingPayment(
       const m = marks.shift()!;
       timeline.push(`${at(m.ms)}  ${m.text}`);
     }
-    const d = e.data;
+    // Attempt events carry the attempt under `data.attempt` (docs/events.md).
+    const d = { ...((e.data.attempt as Record<string, unknown> | undefined) ?? {}), ...e.data };
     const detail =
       e.type === 'attempt.started'
         ? `${String(d.operation)} #${String(d.attempt_no)} at ${String(d.gateway)}`

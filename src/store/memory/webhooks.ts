@@ -124,16 +124,24 @@ export class MemoryWebhooks implements WebhookStore {
   async finishDelivery(id: number, fence: number, u: DeliveryUpdate, now: Date): Promise<boolean> {
     const d = this.s.deliveries.get(id);
     if (!d || d.fence !== fence || d.state !== 'pending' || d.lease_until === null) return false;
+    const next = u.nextAttemptAt ? ms(u.nextAttemptAt) : d.next_attempt_at;
     this.s.deliveries.set(id, {
       ...d,
       state: u.state,
       attempts: d.attempts + 1,
-      next_attempt_at: u.nextAttemptAt ? ms(u.nextAttemptAt) : d.next_attempt_at,
+      next_attempt_at: next,
       lease_until: null,
       last_status: u.status,
       last_error: u.error,
       completed_at: u.state === 'pending' ? null : ms(now),
     });
+    if (u.state === 'pending' && d.payment_id !== null) {
+      for (const f of this.s.deliveries.values()) {
+        if (f.endpoint_id === d.endpoint_id && f.payment_id === d.payment_id && f.state === 'pending' && f.position > d.position && f.next_attempt_at < next) {
+          this.s.deliveries.set(f.id, { ...f, next_attempt_at: next });
+        }
+      }
+    }
     return true;
   }
 

@@ -103,8 +103,10 @@ export class SqlWebhooks implements WebhookStore {
       // claimer may have leased it since this statement's snapshot).
       `WITH busy AS (
          SELECT * FROM unnest($4::text[], $5::int[]) AS b (endpoint_id, n)
-       ), candidates AS (
-         SELECT d.id, d.endpoint_id, row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS rank
+       ), oldest AS (
+         -- The oldest sendable rows only, so a claim costs a bounded number of index probes
+         -- whatever the backlog: due, enabled, and first in their payment's queue.
+         SELECT d.id, d.endpoint_id, d.next_attempt_at
            FROM webhook_deliveries d
            JOIN webhook_endpoints w ON w.id = d.endpoint_id
           WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1)
@@ -112,6 +114,10 @@ export class SqlWebhooks implements WebhookStore {
             AND NOT EXISTS (
               SELECT 1 FROM webhook_deliveries e
                WHERE e.endpoint_id = d.endpoint_id AND e.payment_id = d.payment_id AND e.state = 'pending' AND e.position < d.position)
+          ORDER BY d.next_attempt_at, d.id
+          LIMIT $7
+       ), candidates AS (
+         SELECT id, endpoint_id, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rank FROM oldest
        ), due AS (
          SELECT d.id FROM webhook_deliveries d
            JOIN candidates c ON c.id = d.id
@@ -133,7 +139,7 @@ export class SqlWebhooks implements WebhookStore {
          JOIN webhook_endpoints w ON w.id = l.endpoint_id
          JOIN payment_events e ON e.event_id = l.event_id
         ORDER BY l.next_attempt_at, l.id`,
-      [new Date(now), limit, new Date(now + leaseMs), [...busy.keys()], [...busy.values()], perEndpoint],
+      [new Date(now), limit, new Date(now + leaseMs), [...busy.keys()], [...busy.values()], perEndpoint, Math.max(500, limit * 8)],
     );
     return rows.map((r) => {
       const ev = toStoredEvent({ ...r.ev, created_at: new Date(r.ev.created_at) });
@@ -155,19 +161,35 @@ export class SqlWebhooks implements WebhookStore {
   }
 
   async finishDelivery(id: number, fence: number, u: DeliveryUpdate, now: Date): Promise<boolean> {
-    const { rowCount } = await this.q.query(
-      `UPDATE webhook_deliveries SET state = $3, attempts = attempts + 1, next_attempt_at = coalesce($4, next_attempt_at), lease_until = NULL,
-              last_status = $5, last_error = $6, completed_at = CASE WHEN $3 = 'pending' THEN NULL ELSE $7::timestamptz END
-        WHERE id = $1 AND fence = $2 AND state = 'pending' AND lease_until IS NOT NULL`,
+    // A retried delivery's followers (same endpoint and payment, later events) wait with it:
+    // they are not due before it is, so claims do not scan them meanwhile.
+    const { rows } = await this.q.query<{ n: number }>(
+      `WITH finished AS (
+         UPDATE webhook_deliveries SET state = $3, attempts = attempts + 1, next_attempt_at = coalesce($4, next_attempt_at), lease_until = NULL,
+                last_status = $5, last_error = $6, completed_at = CASE WHEN $3 = 'pending' THEN NULL ELSE $7::timestamptz END
+          WHERE id = $1 AND fence = $2 AND state = 'pending' AND lease_until IS NOT NULL
+         RETURNING endpoint_id, payment_id, position, state, next_attempt_at
+       ), followers AS (
+         UPDATE webhook_deliveries d SET next_attempt_at = f.next_attempt_at
+           FROM finished f
+          WHERE f.state = 'pending' AND d.endpoint_id = f.endpoint_id AND d.payment_id = f.payment_id
+            AND d.state = 'pending' AND d.position > f.position AND d.next_attempt_at < f.next_attempt_at
+       )
+       SELECT count(*)::int AS n FROM finished`,
       [id, fence, u.state, u.nextAttemptAt, u.status, u.error, now],
     );
-    return rowCount === 1;
+    return rows[0]!.n === 1;
   }
 
   async noteEndpointResult(endpointId: string, ok: boolean, now: Date): Promise<Date | null> {
+    if (ok) {
+      // Most successes change nothing: then no row is written (or locked).
+      await this.q.query(`UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`, [endpointId]);
+      return null;
+    }
     const { rows } = await this.q.query<{ failing_since: Date | null }>(
-      `UPDATE webhook_endpoints SET failing_since = ${ok ? 'NULL' : 'coalesce(failing_since, $2)'} WHERE id = $1 RETURNING failing_since`,
-      ok ? [endpointId] : [endpointId, now],
+      `UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2) WHERE id = $1 RETURNING failing_since`,
+      [endpointId, now],
     );
     return rows[0]?.failing_since ?? null;
   }
