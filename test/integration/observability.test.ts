@@ -78,7 +78,7 @@ beforeAll(async () => {
   );
   url = await idem.listen();
   apiKey = (await createMerchant(idem.store, cryptoRandom, 'observed')).apiKey;
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await idem?.close();

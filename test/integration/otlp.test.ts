@@ -64,7 +64,7 @@ afterAll(async () => {
 async function serve(env: Record<string, string>): Promise<{ idem: IdemServer; apiKey: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'idem-otlp-'));
   dirs.push(dir);
-  const idem = await startIdemServer({ env: { IDEM_DATA_DIR: dir, ...env }, startTimeoutMs: 60_000 });
+  const idem = await startIdemServer({ env: { IDEM_DATA_DIR: dir, ...env }, startTimeoutMs: 150_000 });
   servers.push(idem);
   const apiKey = /API key, shown once: (\S+)/.exec(idem.output())?.[1];
   if (!apiKey) throw new Error(`no API key in: ${idem.output()}`);
@@ -110,7 +110,7 @@ describe('OTLP export', () => {
       expect(attr(attempt, f), f).toBeDefined();
     }
     expect(attr(attempt, 'trace_id')).toBe(CLIENT_TRACE);
-  }, 90_000);
+  }, 240_000);
 
   it('without OTEL_EXPORTER_OTLP_ENDPOINT nothing is exported, and the client\'s trace id still names the request', async () => {
     const before = received.length;
@@ -135,5 +135,5 @@ describe('OTLP export', () => {
     expect(lineOf()).toMatchObject({ trace_id: CLIENT_TRACE, idempotency_key: 'otlp-2', operation: 'create', merchant_id: expect.stringMatching(/^mer_/) });
     await new Promise((r) => setTimeout(r, 500));
     expect(received.length).toBe(before);
-  }, 90_000);
+  }, 240_000);
 });
