@@ -258,8 +258,12 @@ describe('standard transaction metadata, Request-Id and traces', () => {
       [a.requestId, 'success', true],
     ]);
 
-    await waitUntil('the recovery span', () => spans().some((s) => s.name === 'outbox.recover' && s.attributes.payment_id === lostId));
-    const recover = spans().find((s) => s.name === 'outbox.recover' && s.attributes.payment_id === lostId)!;
+    // The relay may look at the row while the owner's lease still holds the key ('busy'); the
+    // recovery is the look that took the key over.
+    const tookOver = (r: (typeof spans extends () => Array<infer S> ? S : never)) =>
+      spans().some((g) => g.name === 'idem.gate' && parentOf(g) === r.spanContext().spanId && g.attributes['idem.gate.decision'] === 'taken_over');
+    await waitUntil('the recovery span', () => spans().some((s) => s.name === 'outbox.recover' && s.attributes.payment_id === lostId && tookOver(s)));
+    const recover = spans().find((s) => s.name === 'outbox.recover' && s.attributes.payment_id === lostId && tookOver(s))!;
     expect(recover.links.map((l) => l.context.spanId)).toEqual([originalGate.spanContext().spanId]);
     expect(recover.links[0]!.context.traceId).toBe(original.spanContext().traceId);
     const recoveryTrace = spans().filter((s) => s.spanContext().traceId === recover.spanContext().traceId);
