@@ -88,23 +88,7 @@ export class MemoryEvents implements EventStore {
       this.s.events.set(e.id, positioned);
       for (const w of endpoints) {
         if (w.merchantId !== e.merchant_id || (w.eventTypes !== null && !w.eventTypes.includes(e.type))) continue;
-        const id = this.s.nextDeliveryId();
-        this.s.deliveries.set(id, {
-          id,
-          endpoint_id: w.id,
-          event_id: e.event_id,
-          position: head,
-          payment_id: e.payment_id,
-          state: 'pending',
-          attempts: 0,
-          next_attempt_at: ms(now),
-          lease_until: null,
-          fence: 0,
-          last_status: null,
-          last_error: null,
-          created_at: ms(now),
-          completed_at: null,
-        });
+        this.s.addDelivery(w.id, { event_id: e.event_id, position: head, payment_id: e.payment_id }, ms(now));
         deliveries++;
       }
     }

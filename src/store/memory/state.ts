@@ -159,6 +159,27 @@ export class MemoryState {
   nextEventId = () => ++this.eventSeq;
   nextEntryId = () => ++this.entrySeq;
   nextDeliveryId = () => ++this.deliverySeq;
+
+  /** A pending delivery of one positioned event to one endpoint, due at `now` (ms). */
+  addDelivery(endpointId: string, e: { event_id: string; position: number; payment_id: string | null }, now: number): void {
+    const id = this.nextDeliveryId();
+    this.deliveries.set(id, {
+      id,
+      endpoint_id: endpointId,
+      event_id: e.event_id,
+      position: e.position,
+      payment_id: e.payment_id,
+      state: 'pending',
+      attempts: 0,
+      next_attempt_at: now,
+      lease_until: null,
+      fence: 0,
+      last_status: null,
+      last_error: null,
+      created_at: now,
+      completed_at: null,
+    });
+  }
   nextRemediationId = () => ++this.remediationSeq;
 
   begin(): void {

@@ -163,23 +163,7 @@ export class MemoryWebhooks implements WebhookStore {
       .sort((a, b) => a.position! - b.position!)
       .slice(0, Math.max(0, limit));
     for (const e of events) {
-      const id = this.s.nextDeliveryId();
-      this.s.deliveries.set(id, {
-        id,
-        endpoint_id: endpointId,
-        event_id: e.event_id,
-        position: e.position!,
-        payment_id: e.payment_id,
-        state: 'pending',
-        attempts: 0,
-        next_attempt_at: ms(now),
-        lease_until: null,
-        fence: 0,
-        last_status: null,
-        last_error: null,
-        created_at: ms(now),
-        completed_at: null,
-      });
+      this.s.addDelivery(endpointId, { event_id: e.event_id, position: e.position!, payment_id: e.payment_id }, ms(now));
     }
     return events.length;
   }
