@@ -1,6 +1,7 @@
 import type { Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
 import type { Store } from '../store/port.js';
+import { serialPasses } from './passes.js';
 import { decideAfterSend, deliveryHeaders, type DeliveryWork, type SendResult } from './webhooks.js';
 
 /**
@@ -51,13 +52,12 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
   const inFlight = new Map<string, number>();
   const sends = new Set<Promise<void>>();
   let total = 0;
-  let claiming: Promise<void> | null = null;
-  let again = false;
   let stopped = false;
 
-  async function claimAndSend(): Promise<void> {
+  /** One claim; true when it filled its batch (more may be due). */
+  async function claimAndSend(): Promise<boolean> {
     const room = maxInFlight - total;
-    if (room <= 0 || stopped) return;
+    if (room <= 0 || stopped) return false;
     const work = await store.claimDeliveries(runtime.clock.now(), Math.min(room, 100), o.leaseMs, perEndpoint, new Map(inFlight));
     for (const w of work) {
       inFlight.set(w.endpointId, (inFlight.get(w.endpointId) ?? 0) + 1);
@@ -74,7 +74,7 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
         });
       sends.add(p);
     }
-    if (work.length === Math.min(room, 100) && work.length > 0) again = true;
+    return work.length === Math.min(room, 100) && work.length > 0;
   }
 
   async function send(w: DeliveryWork): Promise<void> {
@@ -120,22 +120,8 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
     }
   }
 
-  function kick(): void {
-    if (stopped) return;
-    if (claiming) {
-      again = true;
-      return;
-    }
-    claiming = claimAndSend()
-      .catch((err) => o.log?.warn({ err: { message: (err as Error).message } }, 'webhook claim failed; will retry'))
-      .finally(() => {
-        claiming = null;
-        if (again) {
-          again = false;
-          kick();
-        }
-      });
-  }
+  const passes = serialPasses(claimAndSend, (err) => o.log?.warn({ err: { message: (err as Error).message } }, 'webhook claim failed; will retry'));
+  const kick = passes.kick;
 
   const cancel = runtime.timers.every(o.intervalMs, kick);
 
@@ -143,15 +129,16 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
     kick,
     async drain() {
       kick();
-      while (claiming || sends.size > 0) {
-        await claiming;
+      while (passes.current() || sends.size > 0) {
+        await passes.current();
         await Promise.all([...sends]);
       }
     },
     async stop() {
       stopped = true;
+      passes.stop();
       cancel();
-      await claiming;
+      await passes.current();
       await Promise.all([...sends]);
     },
   };

@@ -1,6 +1,7 @@
 import type { Runtime } from '../ports/clock.js';
 import type { Store } from '../store/port.js';
 import { eventView, type StoredEvent } from './model.js';
+import { serialPasses } from './passes.js';
 
 /**
  * Where a stream publisher sends events (NATS JetStream: src/outbound/nats.ts). `publish`
@@ -53,27 +54,23 @@ export function startStreamPublisher(o: StreamPublisherOptions): StreamPublisher
   const { store, runtime } = o;
   const batch = o.batch ?? 256;
   let held: { position: number; fence: number; renewedAt: number } | null = null;
-  let round: Promise<void> | null = null;
-  let again = false;
-  let stopped = false;
-
-  async function publishRound(): Promise<void> {
+  /** One round; true when it filled its batch (more may be waiting). */
+  async function publishRound(): Promise<boolean> {
     const now = runtime.clock.now();
     if (!held) {
       const got = await store.claimPublisher(o.name, now, o.leaseMs);
-      if (!got) return; // another instance publishes
+      if (!got) return false; // another instance publishes
       held = { ...got, renewedAt: now };
     }
     const events = await store.listFeed(null, held.position, batch);
     if (events.length === 0) {
       if (now - held.renewedAt > o.leaseMs / 3) await advance(held.position);
-      return;
+      return false;
     }
     await Promise.all(events.map((e) => o.sink.publish(subjectOf(e), e.id, JSON.stringify(eventView(e)))));
-    if (await advance(events.at(-1)!.position!)) {
-      o.onPublished?.(events);
-      if (events.length === batch) again = true;
-    }
+    if (!(await advance(events.at(-1)!.position!))) return false;
+    o.onPublished?.(events);
+    return events.length === batch;
   }
 
   async function advance(position: number): Promise<boolean> {
@@ -87,30 +84,18 @@ export function startStreamPublisher(o: StreamPublisherOptions): StreamPublisher
     return true;
   }
 
-  function kick(): void {
-    if (stopped) return;
-    if (round) {
-      again = true;
-      return;
-    }
-    round = publishRound()
-      .catch((err) => o.log?.warn({ publisher: o.name, err: { message: (err as Error).message } }, 'event publishing failed; will publish again'))
-      .finally(() => {
-        round = null;
-        if (again) {
-          again = false;
-          kick();
-        }
-      });
-  }
+  const passes = serialPasses(publishRound, (err) =>
+    o.log?.warn({ publisher: o.name, err: { message: (err as Error).message } }, 'event publishing failed; will publish again'),
+  );
+  const kick = passes.kick;
 
   const cancel = runtime.timers.every(o.intervalMs, kick);
   return {
     kick,
     async stop() {
-      stopped = true;
+      passes.stop();
       cancel();
-      await round;
+      await passes.current();
       // Let another instance take over at once.
       if (held) await store.advancePublisher(o.name, held.fence, held.position, runtime.clock.now()).catch(() => {});
     },
