@@ -147,8 +147,9 @@ describe.each([
     // Each change of gw-a's state is one system event, though both instances learned it.
     const { rows } = await db.query<{ type: string }>(`SELECT type FROM payment_events WHERE payment_id IS NULL AND data->>'gateway' = 'gw-a' ORDER BY id`);
     const types = rows.map((r) => r.type);
-    expect(types[0]).toBe('gateway.down');
-    expect(types).toContain('gateway.recovering');
+    // (A slow first call may have flagged it `degraded` before the outage.)
+    expect(types).toContain('gateway.down');
+    expect(types.indexOf('gateway.recovering')).toBeGreaterThan(types.indexOf('gateway.down'));
     expect(types.filter((t, i) => t === types[i - 1])).toEqual([]);
     // Nothing executed twice at either gateway (I1, from their own logs).
     const logs = new Map(sims.map((s, i) => [`gw-${'ab'[i]}`, s.processor.log()]));
