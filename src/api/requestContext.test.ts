@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { containsCardNumber } from '../payments/cardData.js';
 import { newRequestId, requestIdOf } from './requestContext.js';
 
 const raw = (headers: Record<string, string | string[]>) => ({ headers }) as unknown as IncomingMessage;
@@ -16,5 +17,12 @@ describe('Request-Id', () => {
   it('makes ids that do not repeat', () => {
     const ids = new Set(Array.from({ length: 10_000 }, newRequestId));
     expect(ids.size).toBe(10_000);
+  });
+
+  it('never makes a run of digits a card-number scan could take for a PAN (its counter is letters)', () => {
+    for (const id of Array.from({ length: 10_000 }, newRequestId)) {
+      expect(id).toMatch(/^req_[0-9a-z]{14}[a-z]{10}$/);
+      expect(containsCardNumber(id), id).toBe(false);
+    }
   });
 });

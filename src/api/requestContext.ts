@@ -29,14 +29,23 @@ const CLIENT_REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
 /**
  * Request ids: 14 random base-32 characters drawn once per process (70 bits: instances do not
- * collide), then a counter in 10 — unique, and as cheap as fastify's own `req-1`, `req-2`.
+ * collide), then a counter in 10 letters — unique, and as cheap as fastify's own `req-1`,
+ * `req-2`. The counter is written in letters only (a…z), never digits: zero-padded digits after
+ * a prefix ending in digits made runs like `4710000000018`, which pass the Luhn check and read
+ * as a card number in every log line and event carrying the id.
  */
 const PROCESS_PREFIX = newId({ bytes: (n) => randomBytes(n), float: () => 0 }, 'req', 14);
 let counter = 0;
 
-/** A new request id, `req_` and 24 base-32 characters. */
+/** A new request id, `req_` and 24 characters: 14 base-32, then 10 letters. */
 export function newRequestId(): string {
-  return PROCESS_PREFIX + (counter++).toString(32).padStart(10, '0');
+  let n = counter++;
+  let letters = '';
+  for (let i = 0; i < 10; i++) {
+    letters = String.fromCharCode(97 + (n % 26)) + letters;
+    n = Math.floor(n / 26);
+  }
+  return PROCESS_PREFIX + letters;
 }
 
 /** fastify's `genReqId`: the client's `Request-Id` when usable, else a new one. */
