@@ -14,6 +14,8 @@ import type { PaymentRenderer, PaymentRequestKind } from './result.js';
 import { canTransition, type PaymentStatus } from './states.js';
 import { invalidState, validateCapture, validateRefund, validateVoid, type ValidRequest } from './validate.js';
 import type { PaymentView } from './view.js';
+import { attemptMetadata, requestMetadata, type RequestMetadata } from './requestMetadata.js';
+import { decodeCursor, encodeCursor } from './listCursor.js';
 import { eventView, type EventView } from '../events/model.js';
 
 export interface CreatePaymentInput {
@@ -42,27 +44,6 @@ export interface PaymentServiceOptions {
   tracer?: Tracer;
 }
 
-/**
- * What a request adds to the metadata of the events it writes (docs/metadata.md): the fields
- * the payment, attempt and key do not know.
- */
-export type RequestMetadata = Pick<TransactionMetadata, 'request_id' | 'trace_id'> & {
-  /** The request's span, kept on `attempt.started` so a recovery links to its trace. */
-  traceparent?: string;
-};
-
-/** The caller's metadata, completed from the request context the gate carries (docs/metadata.md). */
-function requestMetadata(claim: Claim, meta: RequestMetadata): RequestMetadata {
-  const c = claim.context;
-  if (!c) return meta;
-  const out: RequestMetadata = { ...meta };
-  const requestId = meta.request_id ?? c.metadata.request_id;
-  const traceId = meta.trace_id ?? c.metadata.trace_id ?? c.span.traceId;
-  if (requestId) out.request_id = requestId;
-  if (traceId) out.trace_id = traceId;
-  if (c.span.traceparent) out.traceparent = c.span.traceparent;
-  return out;
-}
 
 /** A payment and its open attempt, as the transaction that wrote them committed them. */
 type Opened = { payment: PaymentRow; attempt: AttemptRow };
@@ -505,22 +486,6 @@ function paymentSnapshot(p: PaymentRow): Omit<PaymentView, 'attempts'> {
   return rest;
 }
 
-/** The standard metadata of one attempt (docs/metadata.md), in the documented order. */
-function attemptMetadata(merchantId: string, claim: Claim, attempt: AttemptRow): TransactionMetadata {
-  const request = claim.context?.metadata;
-  return pickMetadata({
-    merchant_id: merchantId,
-    payment_id: attempt.payment_id,
-    idempotency_key: attempt.idempotency_key ?? (claim.key || undefined),
-    request_id: request?.request_id,
-    attempt_id: attempt.id,
-    attempt_no: attempt.attempt_no,
-    operation: attempt.operation,
-    gateway: attempt.gateway,
-    gateway_key: attempt.gateway_key,
-    trace_id: request?.trace_id ?? claim.context?.span.traceId,
-  });
-}
 
 /** The decline code of the request's last attempt, when it ended in a decline. */
 function lastDecline(view: PaymentView, kind: PaymentRequestKind): string | null {
@@ -545,22 +510,3 @@ function notFound(id: string): IdemError {
   return new IdemError('PAYMENT_NOT_FOUND', `no payment ${id}`, { extensions: { payment_id: id } });
 }
 
-function encodeCursor(p: PaymentView): string {
-  return Buffer.from(JSON.stringify([p.created_at, p.id])).toString('base64url');
-}
-
-function isCursorTime(text: string): boolean {
-  return /^[1-9]\d{3}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(text) && new Date(text).toISOString() === text;
-}
-
-function decodeCursor(cursor: string): { createdAt: string; id: string } {
-  try {
-    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
-    // Only what encodeCursor writes: anything else (a date JavaScript parses but PostgreSQL
-    // does not, a NUL in the id) would fail in the query as a 500.
-    if (typeof createdAt === 'string' && typeof id === 'string' && isCursorTime(createdAt) && /^pay_[0-9a-z]{1,64}$/.test(id)) return { createdAt, id };
-  } catch {
-    // fall through
-  }
-  throw new IdemError('VALIDATION_FAILED', 'cursor is not one this API returned');
-}
