@@ -19,7 +19,7 @@
  *   npm run bench:events -- [--rate 500] [--seconds 10] [--burst 1000] [--duration 10] [--json]
  *
  * Environment: BENCH_PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
- * BENCH_NATS_SERVER (default /usr/sbin/nats-server).
+ * BENCH_NATS_SERVER (default /usr/sbin/nats-server), BENCH_IDEM_NODE_OPTIONS (NODE_OPTIONS for Idem).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -111,6 +111,8 @@ async function main(): Promise<void> {
         IDEM_NATS_URL: `nats://127.0.0.1:${natsPort}`,
         IDEM_WEBHOOK_ALLOW_PRIVATE: '1',
         IDEM_GATEWAYS: JSON.stringify([{ name: 'sim', kind: 'simulator', latency_ms: 0 }]),
+        // e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile Idem under this load.
+        ...(process.env.BENCH_IDEM_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_IDEM_NODE_OPTIONS } : {}),
       },
       args: [],
       cwd: ROOT,

@@ -81,11 +81,9 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
     const result = await o.transport.send(w.url, deliveryHeaders(w, runtime.clock.now()), w.body);
     const ok = result.kind === 'answered' && result.status >= 200 && result.status < 300;
     if (ok) {
-      // Delivered: two single-row writes, no transaction needed (a crash between them leaves
-      // the endpoint marked failing until its next success).
+      // Delivered: one write, which also clears the endpoint's failing mark.
       const now = new Date(runtime.clock.now());
       if (!(await store.finishDelivery(w.id, w.fence, { state: 'succeeded', nextAttemptAt: null, status: (result as { status: number }).status, error: null }, now))) return;
-      await store.noteEndpointResult(w.endpointId, true, now);
       o.observe?.('delivered');
       return;
     }

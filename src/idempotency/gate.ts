@@ -39,6 +39,21 @@ export interface Claim {
   bindResource(tx: StoreOps, resourceId: string): Promise<void>;
   /** Stores the final response in the transaction that makes the final business change. */
   complete(tx: StoreOps, response: StoredResponse): Promise<void>;
+  /**
+   * For a write that checks the fence itself, in one statement (`Store.openPayment`): `write`
+   * gets the key's fence and the lease to renew; its null answer means the fence was lost,
+   * and this throws as `guard` would.
+   */
+  fenced<T>(write: (key: FencedKey) => Promise<T | null>): Promise<T>;
+}
+
+/** What a self-fencing write needs of the claim: the key, its fence, and the lease to renew. */
+export interface FencedKey {
+  merchantId: string;
+  key: string;
+  fence: number;
+  now: number;
+  leaseMs: number;
 }
 
 /**
@@ -240,6 +255,11 @@ export class Gate {
       },
       bindResource: async (tx, id) => {
         if (!(await tx.bindKeyResource(req.merchantId, req.key, fence, id))) throw lost();
+      },
+      fenced: async (write) => {
+        const written = await write({ merchantId: req.merchantId, key: req.key, fence, now: clock.now(), leaseMs });
+        if (written === null) throw lost();
+        return written;
       },
       complete: async (tx, response) => {
         if (!(await tx.completeKey(req.merchantId, req.key, fence, response, clock.now(), this.o.keyTtlMs))) throw lost();

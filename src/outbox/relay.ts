@@ -134,6 +134,10 @@ export function startRelay(o: RelayOptions): Relay {
       },
       async bindResource() {},
       async complete() {},
+      fenced() {
+        // Its payment exists (resourceId above): nothing here opens one.
+        throw new Error('a detached claim does not open payments');
+      },
     };
   }
 

@@ -1,9 +1,9 @@
-import type { PaymentChanges, Store, StoreOps } from '../store/port.js';
+import { newAttemptRow, newPaymentRow, type NewAttempt, type NewPayment, type Opened, type PaymentChanges, type Store, type StoreOps } from '../store/port.js';
 import { IdemError } from '../errors/registry.js';
 import { pickMetadata, type TransactionMetadata } from '../events/metadata.js';
 import { gatewayKey, type GatewayCallContext, type GatewayOperation, type GatewayOutcome, type GatewayRequest } from '../gateways/port.js';
 import type { GatewayRouter } from '../gateways/router.js';
-import type { Claim, OperationResult, RequestContext } from '../idempotency/gate.js';
+import type { Claim, OperationResult } from '../idempotency/gate.js';
 import { sleep, type Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
 import { NO_SPAN, noopTracer, type Span, type Tracer } from '../ports/tracing.js';
@@ -16,7 +16,7 @@ import { invalidState, validateCapture, validateRefund, validateVoid, type Valid
 import type { PaymentView } from './view.js';
 import { attemptMetadata, requestMetadata, type RequestMetadata } from './requestMetadata.js';
 import { decodeCursor, encodeCursor } from './listCursor.js';
-import { eventView, type EventView } from '../events/model.js';
+import { eventView, type EventView, type NewPaymentEvent } from '../events/model.js';
 
 export interface CreatePaymentInput {
   amount: number;
@@ -43,10 +43,6 @@ export interface PaymentServiceOptions {
   /** Opens a span per gateway attempt; `noopTracer` unless told. */
   tracer?: Tracer;
 }
-
-
-/** A payment and its open attempt, as the transaction that wrote them committed them. */
-type Opened = { payment: PaymentRow; attempt: AttemptRow };
 
 /**
  * The payment pipeline (docs/payments.md): validate → persist before the gateway call → call
@@ -78,29 +74,30 @@ export class PaymentService {
       const now = this.now();
       const candidates = gateways.candidates(input.gateway);
       const gateway = (this.policy.route?.(candidates, 'authorize') ?? candidates)[0]!;
-      opened = await store.transaction(async (tx) => {
-        await claim.guard(tx);
-        const payment = await tx.insertPayment({
-          id,
-          merchant_id: merchantId,
-          amount: input.amount,
-          currency: input.currency,
-          capture_method: input.captureMethod,
-          status: 'processing',
-          token: input.token,
-          reference: input.reference ?? null,
-          metadata: input.metadata ?? {},
-          preferred_gateway: input.gateway ?? null,
-          gateway,
-          idempotency_key: idempotencyKey,
-          created_at: now,
-          updated_at: now,
-        });
-        await this.emit(tx, payment, null, meta, 'payment.created', { payment: paymentSnapshot(payment) }, now);
-        const attempt = await this.openAttempt(tx, payment, 'authorize', 1, gateway, input.amount, idempotencyKey, now, meta);
-        await claim.bindResource(tx, id);
-        return { payment, attempt };
-      });
+      const payment: NewPayment = {
+        id,
+        merchant_id: merchantId,
+        amount: input.amount,
+        currency: input.currency,
+        capture_method: input.captureMethod,
+        status: 'processing',
+        token: input.token,
+        reference: input.reference ?? null,
+        metadata: input.metadata ?? {},
+        preferred_gateway: input.gateway ?? null,
+        gateway,
+        idempotency_key: idempotencyKey,
+        created_at: now,
+        updated_at: now,
+      };
+      const row = newPaymentRow(payment);
+      const attempt = this.newAttempt(row, 'authorize', 1, gateway, input.amount, idempotencyKey, now);
+      const events = [
+        this.event(row, null, meta, 'payment.created', { payment: paymentSnapshot(row) }, now),
+        this.attemptStartedEvent(row, newAttemptRow(attempt), meta, now),
+      ];
+      // One write, one round trip on SQL stores: fence, payment, attempt, outbox, events, binding.
+      opened = await claim.fenced((key) => store.openPayment({ key, payment, attempt, runAfter: this.runAfter(now), events }));
       paymentId = id;
     }
     return this.drive(merchantId, paymentId, 'create', claim, meta, opened);
@@ -210,6 +207,7 @@ export class PaymentService {
       this.logAnswer(metadata, outcome);
 
       let step: Step = { kind: 'pending' };
+      let next: Opened | null = null;
       const answer = await store.transaction(async (tx) => {
         await claim.guard(tx);
         const now = this.now();
@@ -217,7 +215,7 @@ export class PaymentService {
         if (!current) throw notFound(paymentId);
         await this.recordOutcome(tx, current, attempt, outcome, now, meta);
         step = decideNext(current, attempt, outcome, await this.factsFor(tx, current, attempt, outcome), this.policy);
-        await this.apply(tx, current, attempt, step, now, meta);
+        next = await this.apply(tx, current, attempt, step, now, meta);
         if (!isFinal(step)) return null;
         const payment = (await tx.loadView(merchantId, paymentId))!;
         const response = this.o.render({
@@ -236,6 +234,8 @@ export class PaymentService {
         const payment = (await store.loadView(merchantId, paymentId))!;
         return { kind: 'pending', response: this.o.render({ request: kind, outcome: 'pending', payment, declineCode: null }) };
       }
+      // The next round's payment and attempt are the ones this round has just committed.
+      known = next ?? undefined;
       after = s.kind === 'retry' ? { retryDelayMs: s.backoffMs } : null;
       if (s.kind === 'retry') await sleep(runtime.timers, s.backoffMs, claim.signal);
       if (claim.signal.aborted) throw claim.signal.reason ?? new Error('lease lost');
@@ -360,49 +360,53 @@ export class PaymentService {
     return { triesHere: await tx.countAttempts(p.id, attempt.operation, attempt.gateway), candidates: this.o.gateways.candidates(p.preferred_gateway) };
   }
 
-  /** Writes the decided step: the state change and its ledger entry, or the next attempt. */
-  private async apply(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, step: Step, now: Date, meta: RequestMetadata): Promise<void> {
-    const open = (gateway: string, attemptNo: number, relayDelayMs?: number) =>
-      this.openAttempt(tx, p, attempt.operation, attemptNo, gateway, attempt.amount, attempt.idempotency_key, now, meta, relayDelayMs);
+  /**
+   * Writes the decided step: the state change and its ledger entry, or the next attempt. Returns
+   * the payment and the attempt it opened, as written, for the next round.
+   */
+  private async apply(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, step: Step, now: Date, meta: RequestMetadata): Promise<Opened | null> {
+    const open = async (payment: PaymentRow, operation: GatewayOperation, gateway: string, attemptNo: number, relayDelayMs?: number): Promise<Opened> => ({
+      payment,
+      attempt: await this.openAttempt(tx, payment, operation, attemptNo, gateway, attempt.amount, attempt.idempotency_key, now, meta, relayDelayMs),
+    });
     const by = { key: attempt.idempotency_key, attempt, meta };
     switch (step.kind) {
       case 'success': {
         await tx.postEntry(p.id, p.currency, step.entry, now);
         if (step.status !== null) {
           await this.transition(tx, p, step.status, step.changes, now, by);
-          return;
+          return null;
         }
         const authorized = await tx.updatePayment(p, step.changes, now);
-        await this.openAttempt(tx, authorized, 'capture', (await tx.lastAttemptNo(p.id, 'capture')) + 1, attempt.gateway, attempt.amount, attempt.idempotency_key, now, meta);
-        return;
+        return open(authorized, 'capture', attempt.gateway, (await tx.lastAttemptNo(p.id, 'capture')) + 1);
       }
       case 'decline':
         await this.transition(tx, p, step.status, { decline_code: step.declineCode, amount_requested: null }, now, by);
-        return;
-      case 'retry':
-        await open(attempt.gateway, step.attemptNo);
-        return this.attemptEvent(tx, p, attempt, meta, 'attempt.retry_scheduled', { next_attempt_no: step.attemptNo, backoff_ms: step.backoffMs }, now);
+        return null;
+      case 'retry': {
+        const next = await open(p, attempt.operation, attempt.gateway, step.attemptNo);
+        await this.attemptEvent(tx, p, attempt, meta, 'attempt.retry_scheduled', { next_attempt_no: step.attemptNo, backoff_ms: step.backoffMs }, now);
+        return next;
+      }
       case 'failover': {
         const moved = await tx.updatePayment(p, { gateway: step.gateway }, now);
-        await this.openAttempt(tx, moved, attempt.operation, step.attemptNo, step.gateway, attempt.amount, attempt.idempotency_key, now, meta);
-        return this.attemptEvent(tx, moved, attempt, meta, 'payment.failover', { from: attempt.gateway, to: step.gateway }, now);
+        const next = await open(moved, attempt.operation, step.gateway, step.attemptNo);
+        await this.attemptEvent(tx, moved, attempt, meta, 'payment.failover', { from: attempt.gateway, to: step.gateway }, now);
+        return next;
       }
       case 'fail':
         await this.transition(tx, p, 'failed', {}, now, by);
-        return;
+        return null;
       case 'defer':
-        await open(attempt.gateway, step.attemptNo, step.afterMs);
-        return this.attemptEvent(tx, p, attempt, meta, 'attempt.deferred', { next_attempt_no: step.attemptNo }, now);
+        await open(p, attempt.operation, attempt.gateway, step.attemptNo, step.afterMs);
+        await this.attemptEvent(tx, p, attempt, meta, 'attempt.deferred', { next_attempt_no: step.attemptNo }, now);
+        return null;
       case 'pending':
-        return;
+        return null;
     }
   }
 
-  /**
-   * Writes an attempt and its outbox row; the relay runs it if the caller does not. The
-   * `attempt.started` event keeps the opening request's `request_id` and `traceparent`, so a
-   * recovery logs under that request and links its spans to its trace (docs/metadata.md).
-   */
+  /** Writes an attempt, its outbox row and its `attempt.started` event; the relay runs it if the caller does not. */
   private async openAttempt(
     tx: StoreOps,
     payment: PaymentRow,
@@ -414,16 +418,29 @@ export class PaymentService {
     now: Date,
     meta: RequestMetadata,
     relayDelayMs = this.relayDelayMs,
-    context?: RequestContext,
   ): Promise<AttemptRow> {
-    const id = newId(this.o.runtime.random, 'att');
-    const key = gatewayKey(payment.id, operation, attemptNo);
-    const attempt = await tx.insertAttempt(
-      { id, payment_id: payment.id, operation, attempt_no: attemptNo, gateway, gateway_key: key, amount, idempotency_key: idempotencyKey, created_at: now },
-      new Date(now.getTime() + relayDelayMs),
-    );
-    await this.attemptEvent(tx, payment, attempt, meta, 'attempt.started', meta.traceparent ? { traceparent: meta.traceparent } : {}, now);
+    const attempt = await tx.insertAttempt(this.newAttempt(payment, operation, attemptNo, gateway, amount, idempotencyKey, now), this.runAfter(now, relayDelayMs));
+    await tx.insertEvent(this.attemptStartedEvent(payment, attempt, meta, now));
     return attempt;
+  }
+
+  /** A new attempt's row: its own id and gateway key (docs/payments.md). */
+  private newAttempt(payment: PaymentRow, operation: GatewayOperation, attemptNo: number, gateway: string, amount: number, idempotencyKey: string | null, now: Date): NewAttempt {
+    const id = newId(this.o.runtime.random, 'att');
+    return { id, payment_id: payment.id, operation, attempt_no: attemptNo, gateway, gateway_key: gatewayKey(payment.id, operation, attemptNo), amount, idempotency_key: idempotencyKey, created_at: now };
+  }
+
+  /** When the relay may run a new attempt's outbox row. */
+  private runAfter(now: Date, relayDelayMs = this.relayDelayMs): Date {
+    return new Date(now.getTime() + relayDelayMs);
+  }
+
+  /**
+   * The `attempt.started` event keeps the opening request's `request_id` and `traceparent`, so
+   * a recovery logs under that request and links its spans to its trace (docs/metadata.md).
+   */
+  private attemptStartedEvent(payment: PaymentRow, attempt: AttemptRow, meta: RequestMetadata, now: Date): NewPaymentEvent {
+    return this.attemptEventOf(payment, attempt, meta, 'attempt.started', meta.traceparent ? { traceparent: meta.traceparent } : {}, now);
   }
 
   /** Changes the payment's status (the state machine allowing) and writes its event; returns the new row. */
@@ -441,16 +458,18 @@ export class PaymentService {
     return moved;
   }
 
-  /** A timeline event about one attempt: the attempt as it stands, and what the event adds. */
+  /** Writes a timeline event about one attempt in the caller's transaction. */
   private attemptEvent(tx: StoreOps, p: PaymentRow, a: AttemptRow, meta: RequestMetadata, type: string, data: Record<string, unknown>, now: Date): Promise<void> {
-    const attempt = { id: a.id, operation: a.operation, attempt_no: a.attempt_no, gateway: a.gateway, gateway_key: a.gateway_key, amount: a.amount };
-    return this.emit(tx, p, a, { ...meta, ...(a.idempotency_key !== null ? { idempotency_key: a.idempotency_key } : {}) }, type, { attempt, ...data }, now);
+    return tx.insertEvent(this.attemptEventOf(p, a, meta, type, data, now));
   }
 
-  /**
-   * Writes one payment event in the caller's transaction (docs/events.md), with the standard
-   * metadata: the payment's, the attempt's when there is one, and the request's.
-   */
+  /** A timeline event about one attempt: the attempt as it stands, and what the event adds. */
+  private attemptEventOf(p: PaymentRow, a: AttemptRow, meta: RequestMetadata, type: string, data: Record<string, unknown>, now: Date): NewPaymentEvent {
+    const attempt = { id: a.id, operation: a.operation, attempt_no: a.attempt_no, gateway: a.gateway, gateway_key: a.gateway_key, amount: a.amount };
+    return this.event(p, a, { ...meta, ...(a.idempotency_key !== null ? { idempotency_key: a.idempotency_key } : {}) }, type, { attempt, ...data }, now);
+  }
+
+  /** Writes one payment event in the caller's transaction (docs/events.md). */
   private emit(
     tx: StoreOps,
     p: Pick<PaymentRow, 'id' | 'merchant_id' | 'idempotency_key'>,
@@ -460,6 +479,21 @@ export class PaymentService {
     data: Record<string, unknown>,
     now: Date,
   ): Promise<void> {
+    return tx.insertEvent(this.event(p, a, meta, type, data, now));
+  }
+
+  /**
+   * One payment event with the standard metadata: the payment's, the attempt's when there is
+   * one, and the request's.
+   */
+  private event(
+    p: Pick<PaymentRow, 'id' | 'merchant_id' | 'idempotency_key'>,
+    a: AttemptRow | null,
+    meta: RequestMetadata & { idempotency_key?: string },
+    type: string,
+    data: Record<string, unknown>,
+    now: Date,
+  ): NewPaymentEvent {
     const metadata = pickMetadata({
       merchant_id: p.merchant_id,
       payment_id: p.id,
@@ -472,7 +506,7 @@ export class PaymentService {
       gateway_key: a?.gateway_key,
       trace_id: meta.trace_id,
     });
-    return tx.insertEvent({ id: newId(this.o.runtime.random, 'evt'), type, merchantId: p.merchant_id, paymentId: p.id, data, metadata, createdAt: now });
+    return { id: newId(this.o.runtime.random, 'evt'), type, merchantId: p.merchant_id, paymentId: p.id, data, metadata, createdAt: now };
   }
 
   private now(): Date {

@@ -12,7 +12,7 @@ import { startRelay, type Relay } from '../outbox/relay.js';
 import type { PaymentRequestKind } from '../payments/result.js';
 import { PaymentService, type CreatePaymentInput } from '../payments/service.js';
 import type { Cancel, Runtime, Timers } from '../ports/clock.js';
-import { storeOpNames, type Store, type StoreOps } from '../store/port.js';
+import { openPaymentInSteps, storeOpNames, type OpenPayment, type Store, type StoreOps } from '../store/port.js';
 import type { MemoryStore } from '../store/memory/index.js';
 import { adaptivePolicy } from '../resilience/adaptive.js';
 import { HealthBook } from '../resilience/book.js';
@@ -311,7 +311,7 @@ export class SimInstance {
       return ops as unknown as StoreOps;
     };
     const outside = wrap(shared, false);
-    return {
+    const store = {
       ...outside,
       kind: 'memory',
       transaction: async <T>(fn: (tx: StoreOps) => Promise<T>): Promise<T> => {
@@ -330,7 +330,11 @@ export class SimInstance {
         if (!this.alive) return new Promise<T>(() => {}); // committed, but the answer dies with the process
         return result;
       },
+      // The one-statement first write, as its steps: each a crash point, each fenced write
+      // open to the planted skip.
+      openPayment: (o: OpenPayment) => openPaymentInSteps(store, o),
     } as Store;
+    return store;
   }
 
   /** `failover-on-unknown` (test only): unknown outcomes reach the pipeline as not processed. */

@@ -131,7 +131,8 @@ export interface WebhookStore {
   claimDeliveries(now: number, limit: number, leaseMs: number, perEndpoint: number, busy: ReadonlyMap<string, number>): Promise<DeliveryWork[]>;
   /**
    * Writes the result of one send and ends the lease, if `fence` still holds it; false otherwise.
-   * A retry moves the payment's later deliveries to the same endpoint to its retry time.
+   * A retry moves the payment's later deliveries to the same endpoint to its retry time; a
+   * success clears the endpoint's `failingSince` (in the same write: one round trip).
    */
   finishDelivery(id: number, fence: number, update: DeliveryUpdate, now: Date): Promise<boolean>;
   /** Notes a success (clears `failingSince`) or a failure (sets it if unset); returns `failingSince`. */
@@ -270,6 +271,72 @@ export interface Store extends KeyStore, MerchantStore, PaymentStore, LedgerStor
   readonly kind: 'postgres' | 'pglite' | 'memory';
   /** Runs `fn` atomically: all its writes commit together, or none if it throws. */
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T>;
+  /**
+   * A new payment's first write, atomic on its own (docs/architecture.md, "The first write"):
+   * the key's fence checked and its lease renewed, the payment, its first attempt with its
+   * outbox row, its first events, and the key bound to the payment. Returns the rows as
+   * written; null when the fence was lost (nothing written). PostgreSQL and PGlite do it in
+   * one statement; {@link openPaymentInSteps} is the same write as a transaction of the
+   * single operations.
+   */
+  openPayment(o: OpenPayment): Promise<Opened | null>;
+}
+
+/** What {@link Store.openPayment} writes. */
+export interface OpenPayment {
+  /** The key that owns the payment: its fence, and its lease renewed to `now + leaseMs`. */
+  key: { merchantId: string; key: string; fence: number; now: number; leaseMs: number };
+  payment: NewPayment;
+  attempt: NewAttempt;
+  /** When the relay may run the attempt's outbox row (the inline call goes first). */
+  runAfter: Date;
+  /** The payment's first events, in order: their `seq` are 1, 2, … */
+  events: NewPaymentEvent[];
+}
+
+/** A payment and its open attempt, as the transaction that wrote them committed them. */
+export interface Opened {
+  payment: PaymentRow;
+  attempt: AttemptRow;
+}
+
+/** {@link Store.openPayment} as one transaction of the single operations, in the order the one statement writes. */
+export async function openPaymentInSteps(store: Pick<Store, 'transaction'>, o: OpenPayment): Promise<Opened | null> {
+  return store.transaction(async (tx) => {
+    const { merchantId, key, fence, now, leaseMs } = o.key;
+    if (!(await tx.guardKey(merchantId, key, fence, now, leaseMs))) return null;
+    const payment = await tx.insertPayment(o.payment);
+    const attempt = await tx.insertAttempt(o.attempt, o.runAfter);
+    for (const e of o.events) await tx.insertEvent(e);
+    // The guard above holds the key's row until commit: the bind cannot miss it.
+    if (!(await tx.bindKeyResource(merchantId, key, fence, payment.id))) throw new Error(`key ${key} lost its fence inside a transaction`);
+    return { payment, attempt };
+  });
+}
+
+/** The row a new payment is stored as: what {@link NewPayment} leaves out at its defaults. */
+export function newPaymentRow(p: NewPayment): PaymentRow {
+  return {
+    ...p,
+    reference: p.reference ?? null,
+    preferred_gateway: p.preferred_gateway ?? null,
+    gateway: p.gateway ?? null,
+    authorization_id: null,
+    amount_authorized: 0,
+    amount_captured: 0,
+    amount_refunded: 0,
+    amount_voided: 0,
+    amount_requested: null,
+    decline_code: null,
+    version: 0,
+    created_at: new Date(p.created_at),
+    updated_at: new Date(p.updated_at),
+  };
+}
+
+/** The row a new attempt is stored as: pending, nothing answered yet. */
+export function newAttemptRow(a: NewAttempt): AttemptRow {
+  return { ...a, status: 'pending', gateway_reference: null, decline_code: null, completed_at: null, created_at: new Date(a.created_at) };
 }
 
 export type NewPayment = Omit<

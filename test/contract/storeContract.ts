@@ -359,6 +359,44 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
       });
     });
 
+    describe('the first write (openPayment)', () => {
+      test('writes payment, attempt, outbox row, events and the binding; returns the rows as stored', async (c) => {
+        const claim = c.owned(await c.store.claimKey(c.req('k'), c.t(0), LEASE));
+        const payment = c.newPayment('pay_1', { metadata: { order: '42' }, reference: 'ref-1', gateway: 'sim-a' });
+        const attempt = c.newAttempt({ ...payment, version: 0 } as PaymentRow, 'authorize', 1);
+        const events = [c.event(payment, 'payment.created', { n: 1 }), c.event(payment, 'attempt.started', { n: 2 })];
+        const key = { merchantId: c.merchant, key: 'k', fence: claim.fence, now: c.t(5), leaseMs: LEASE };
+        const opened = await c.store.openPayment({ key, payment, attempt, runAfter: c.date(30_000), events });
+        expect(opened).not.toBeNull();
+        expect(opened!.payment).toEqual(await c.store.findPayment(c.merchant, payment.id));
+        const open = await c.store.findOpenAttempt(payment.id);
+        expect(open).toMatchObject(opened!.attempt);
+        expect(await c.store.loadView(c.merchant, payment.id)).toEqual(await c.store.loadView(c.merchant, opened!.payment.id));
+        expect((await c.store.listEvents(payment.id)).map((e) => [e.id, e.type, e.seq, e.data])).toEqual([
+          [events[0]!.id, 'payment.created', 1, { n: 1 }],
+          [events[1]!.id, 'attempt.started', 2, { n: 2 }],
+        ]);
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ resourceId: payment.id, leaseUntil: c.t(5 + LEASE), state: 'in_progress' });
+        // Its outbox row is due at runAfter, not before.
+        expect((await c.store.claimDueWork(c.t(29_999), 10, LEASE)).filter((w) => w.payment_id === payment.id)).toEqual([]);
+        expect((await c.store.claimDueWork(c.t(30_000), 10, LEASE)).filter((w) => w.payment_id === payment.id)).toHaveLength(1);
+      });
+
+      test('a lost fence writes nothing', async (c) => {
+        const first = c.owned(await c.store.claimKey(c.req('k'), c.t(0), LEASE));
+        // Taken over once the lease ended: the first owner's fence is stale.
+        const second = c.owned(await c.store.claimKey(c.req('k'), c.t(LEASE + 1), LEASE));
+        expect(second.fence).not.toBe(first.fence);
+        const payment = c.newPayment('pay_1');
+        const attempt = c.newAttempt({ ...payment, version: 0 } as PaymentRow, 'authorize', 1);
+        const key = { merchantId: c.merchant, key: 'k', fence: first.fence, now: c.t(LEASE + 2), leaseMs: LEASE };
+        expect(await c.store.openPayment({ key, payment, attempt, runAfter: c.date(0), events: [c.event(payment, 'payment.created')] })).toBeNull();
+        expect(await c.store.findPayment(c.merchant, payment.id)).toBeNull();
+        expect(await c.store.listEvents(payment.id)).toEqual([]);
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ resourceId: null, fence: second.fence });
+      });
+    });
+
     describe('attempts and their outbox rows', () => {
       test('an attempt is inserted pending with an outbox row due at runAfter', async (c) => {
         const p = await c.store.insertPayment(c.newPayment('pay_1'));
@@ -992,7 +1030,10 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         await c.store.insertEvent(c.event(p, 'payment.authorized', {}, 200));
         await position(c);
         const first = await c.store.claimDeliveries(c.t(0), 10, 1000, 10, new Map());
+        // A failing endpoint stops failing when a delivery succeeds, in the same write.
+        expect(await c.store.noteEndpointResult(w.id, false, c.date(0))).toEqual(c.date(0));
         await c.store.finishDelivery(first[0]!.id, first[0]!.fence, { state: 'succeeded', nextAttemptAt: null, status: 200, error: null }, c.date(0));
+        expect((await c.store.findEndpoint(c.merchant, w.id))!.failingSince).toBeNull();
         const second = await c.store.claimDeliveries(c.t(0), 10, 1000, 10, new Map());
         await c.store.finishDelivery(second[0]!.id, second[0]!.fence, { state: 'failed', nextAttemptAt: null, status: 500, error: 'HTTP 500' }, c.date(0));
         expect(await c.store.claimDeliveries(c.t(0), 10, 1000, 10, new Map())).toEqual([]);

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { assembleOps, storeOpNames as opNames, type Store, type StoreOps } from '../port.js';
+import { assembleOps, openPaymentInSteps, storeOpNames as opNames, type OpenPayment, type Opened, type Store, type StoreOps } from '../port.js';
 import { MemoryConstraintError, Mutex } from './engine.js';
 import { MemoryKeys } from './keys.js';
 import { MemoryLedger } from './ledger.js';
@@ -65,6 +65,10 @@ export class MemoryStore implements Store {
 
   constructor(options: { detectReentry?: boolean } = {}) {
     this.inside = options.detectReentry === false ? null : new AsyncLocalStorage<TxState>();
+  }
+
+  openPayment(o: OpenPayment): Promise<Opened | null> {
+    return openPaymentInSteps(this, o);
   }
 
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T> {

@@ -1,7 +1,7 @@
 import type { GatewayOperation } from '../../gateways/port.js';
 import { StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../../payments/rows.js';
 import type { PaymentView } from '../../payments/view.js';
-import type { AttemptResult, NewAttempt, NewPayment, PaymentChanges, PaymentStore } from '../port.js';
+import { newPaymentRow, type AttemptResult, type NewAttempt, type NewPayment, type PaymentChanges, type PaymentStore } from '../port.js';
 import { MemoryConstraintError, check, cmp, foreign, int8, jsonb, ms, notNull, unique } from './engine.js';
 import type { AttemptRecord, MemoryState } from './state.js';
 
@@ -29,30 +29,7 @@ export class MemoryPayments implements PaymentStore {
   constructor(private readonly s: MemoryState) {}
 
   async insertPayment(p: NewPayment): Promise<PaymentRow> {
-    const row: PaymentRow = {
-      id: p.id,
-      merchant_id: p.merchant_id,
-      amount: p.amount,
-      currency: p.currency,
-      capture_method: p.capture_method,
-      status: p.status,
-      token: p.token,
-      reference: p.reference ?? null,
-      metadata: jsonb(p.metadata),
-      preferred_gateway: p.preferred_gateway ?? null,
-      gateway: p.gateway ?? null,
-      authorization_id: null,
-      amount_authorized: 0,
-      amount_captured: 0,
-      amount_refunded: 0,
-      amount_voided: 0,
-      decline_code: null,
-      idempotency_key: p.idempotency_key,
-      version: 0,
-      created_at: new Date(p.created_at),
-      updated_at: new Date(p.updated_at),
-      amount_requested: null,
-    };
+    const row: PaymentRow = { ...newPaymentRow(p), metadata: jsonb(p.metadata) };
     checkPayment(row);
     unique(this.s.payments.has(row.id), 'payments_pkey', `id ${row.id}`);
     foreign(this.s.merchants.has(row.merchant_id), 'payments_merchant_id_fkey', `merchant ${row.merchant_id}`);

@@ -135,6 +135,10 @@ export class MemoryWebhooks implements WebhookStore {
       last_error: u.error,
       completed_at: u.state === 'pending' ? null : ms(now),
     });
+    if (u.state === 'succeeded') {
+      const w = this.s.endpoints.get(d.endpoint_id);
+      if (w && w.failingSince !== null) this.s.endpoints.set(d.endpoint_id, { ...w, failingSince: null });
+    }
     if (u.state === 'pending' && d.payment_id !== null) {
       for (const f of this.s.deliveries.values()) {
         if (f.endpoint_id === d.endpoint_id && f.payment_id === d.payment_id && f.state === 'pending' && f.position > d.position && f.next_attempt_at < next) {

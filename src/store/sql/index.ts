@@ -1,5 +1,5 @@
 import type { Database, Queryable } from '../../db/database.js';
-import { assembleOps, type Store, type StoreOps } from '../port.js';
+import { assembleOps, type OpenPayment, type Opened, type Store, type StoreOps } from '../port.js';
 import { SqlKeys } from './keys.js';
 import { SqlLedger } from './ledger.js';
 import { SqlMerchants } from './merchants.js';
@@ -49,5 +49,9 @@ export class SqlStore implements Store {
 
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T> {
     return this.db.transaction((tx) => fn(sqlOps(tx)));
+  }
+
+  openPayment(o: OpenPayment): Promise<Opened | null> {
+    return new SqlPayments(this.db).openPayment(o);
   }
 }

@@ -13,15 +13,14 @@ export class SqlLedger implements LedgerStore {
   async postEntry(paymentId: string, currency: string, event: LedgerEvent, now: Date): Promise<void> {
     const postings = postingsFor(event).filter((p) => p.amount !== 0);
     if (postings.reduce((s, p) => s + p.amount, 0) !== 0) throw new Error(`unbalanced ledger entry for ${paymentId}`);
-    const { rows } = await this.q.query<{ id: number }>(
-      `INSERT INTO ledger_entries (payment_id, event, currency, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-      [paymentId, eventName(event), currency, now],
-    );
-    const entryId = rows[0]!.id;
-    const values = postings.map((_, i) => `($1, $${i * 2 + 2}, $${i * 2 + 3})`).join(', ');
+    // One statement: the entry and its postings in one round trip.
     await this.q.query(
-      `INSERT INTO ledger_postings (entry_id, account, amount) VALUES ${values}`,
-      [entryId, ...postings.flatMap((p) => [p.account, p.amount])],
+      `WITH entry AS (
+         INSERT INTO ledger_entries (payment_id, event, currency, created_at) VALUES ($1, $2, $3, $4) RETURNING id
+       )
+       INSERT INTO ledger_postings (entry_id, account, amount)
+       SELECT entry.id, p.account, p.amount FROM entry, unnest($5::text[], $6::bigint[]) AS p (account, amount)`,
+      [paymentId, eventName(event), currency, now, postings.map((p) => p.account), postings.map((p) => p.amount)],
     );
   }
 

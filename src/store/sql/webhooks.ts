@@ -174,6 +174,11 @@ export class SqlWebhooks implements WebhookStore {
            FROM finished f
           WHERE f.state = 'pending' AND d.endpoint_id = f.endpoint_id AND d.payment_id = f.payment_id
             AND d.state = 'pending' AND d.position > f.position AND d.next_attempt_at < f.next_attempt_at
+       ), healthy AS (
+         -- A success: the endpoint is not failing (most successes find nothing to change).
+         UPDATE webhook_endpoints w SET failing_since = NULL
+           FROM finished f
+          WHERE f.state = 'succeeded' AND w.id = f.endpoint_id AND w.failing_since IS NOT NULL
        )
        SELECT count(*)::int AS n FROM finished`,
       [id, fence, u.state, u.nextAttemptAt, u.status, u.error, now],
