@@ -236,6 +236,8 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
         leaseMs: config.webhookTimeoutMs + 2_000,
         perEndpoint: config.webhookPerEndpoint,
         maxInFlight: config.webhookMaxInFlight,
+        laneSize: config.webhookLaneSize,
+        sendTimeoutMs: config.webhookTimeoutMs,
         log,
       });
       eventRelay.onPositioned(() => deliveries.kick());

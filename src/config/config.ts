@@ -94,6 +94,7 @@ export interface Config extends ServerLimits {
   webhookTimeoutMs: number;
   webhookPerEndpoint: number;
   webhookMaxInFlight: number;
+  webhookLaneSize: number;
   eventStreamsPerMerchant: number;
   eventStreamHeartbeatMs: number;
   natsUrl: string | undefined;
@@ -160,6 +161,7 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     webhookTimeoutMs: integer('IDEM_WEBHOOK_TIMEOUT_MS', env.IDEM_WEBHOOK_TIMEOUT_MS, 10_000, 100, 60_000),
     webhookPerEndpoint: integer('IDEM_WEBHOOK_PER_ENDPOINT', env.IDEM_WEBHOOK_PER_ENDPOINT, 16, 1, 256),
     webhookMaxInFlight: integer('IDEM_WEBHOOK_MAX_IN_FLIGHT', env.IDEM_WEBHOOK_MAX_IN_FLIGHT, 64, 1, 4096),
+    webhookLaneSize: integer('IDEM_WEBHOOK_LANE', env.IDEM_WEBHOOK_LANE, 8, 1, 100),
     eventStreamsPerMerchant: integer('IDEM_EVENT_STREAMS_PER_MERCHANT', env.IDEM_EVENT_STREAMS_PER_MERCHANT, 5, 1, 1_000),
     eventStreamHeartbeatMs: integer('IDEM_EVENT_STREAM_HEARTBEAT_MS', env.IDEM_EVENT_STREAM_HEARTBEAT_MS, 15_000, 100, 600_000),
     natsUrl: nonEmpty(env.IDEM_NATS_URL),

@@ -25,6 +25,13 @@ export interface DeliveryWorkerOptions {
   maxInFlight?: number;
   /** Sends in flight at once to one endpoint: a slow receiver holds only these. */
   perEndpoint?: number;
+  /**
+   * Deliveries claimed together per payment and endpoint and sent one after another (a lane):
+   * the payment's next event goes out without waiting for another claim. 1: one at a time.
+   */
+  laneSize?: number;
+  /** The transport's timeout: a lane sends its next delivery only while one more send fits in its lease. */
+  sendTimeoutMs?: number;
   log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
   observe?: (result: 'delivered' | 'retry' | 'failed' | 'disabled') => void;
 }
@@ -38,10 +45,11 @@ export interface DeliveryWorker {
 }
 
 /**
- * The webhook delivery worker (docs/events.md, "Webhooks"). It claims due deliveries (leased,
- * fenced, per-payment order kept by the claim), sends each without waiting for the others, and
- * writes the result with the rule of `decideAfterSend`. Payments never wait for it: it runs
- * apart from the pipeline, at most `perEndpoint` sends to one endpoint and `maxInFlight` in
+ * The webhook delivery worker (docs/events.md, "Webhooks"). It claims due deliveries in lanes
+ * (leased, fenced, per-payment order kept by the claim: a lane is a payment's next deliveries
+ * to one endpoint), sends the lanes without waiting for each other and each lane's deliveries
+ * one after another, and writes each result with the rule of `decideAfterSend`. Payments never wait for it: it runs
+ * apart from the pipeline, at most `perEndpoint` lanes to one endpoint and `maxInFlight` in
  * all, so a receiver that hangs holds its own slots until the transport's timeout and no
  * others.
  */
@@ -49,6 +57,8 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
   const { store, runtime } = o;
   const maxInFlight = o.maxInFlight ?? 64;
   const perEndpoint = o.perEndpoint ?? 16;
+  const laneSize = o.laneSize ?? 1;
+  const sendTimeoutMs = o.sendTimeoutMs ?? 0;
   const inFlight = new Map<string, number>();
   const sends = new Set<Promise<void>>();
   let total = 0;
@@ -58,34 +68,52 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
   async function claimAndSend(): Promise<boolean> {
     const room = maxInFlight - total;
     if (room <= 0 || stopped) return false;
-    const work = await store.claimDeliveries(runtime.clock.now(), Math.min(room, 100), o.leaseMs, perEndpoint, new Map(inFlight));
-    for (const w of work) {
-      inFlight.set(w.endpointId, (inFlight.get(w.endpointId) ?? 0) + 1);
+    const claimedAt = runtime.clock.now();
+    const work = await store.claimDeliveries(claimedAt, Math.min(room, 100), o.leaseMs, perEndpoint, new Map(inFlight), laneSize);
+    const lanes = new Map<number, DeliveryWork[]>();
+    for (const w of work) lanes.set(w.lane, [...(lanes.get(w.lane) ?? []), w]);
+    for (const lane of lanes.values()) {
+      const endpointId = lane[0]!.endpointId;
+      inFlight.set(endpointId, (inFlight.get(endpointId) ?? 0) + 1);
       total++;
-      const p: Promise<void> = send(w)
-        .catch((err) => o.log?.warn({ delivery: w.id, err: { message: (err as Error).message } }, 'webhook delivery write failed; the lease will end'))
+      const p: Promise<void> = sendLane(lane, claimedAt + o.leaseMs)
+        .catch((err) => o.log?.warn({ delivery: lane[0]!.id, err: { message: (err as Error).message } }, 'webhook delivery write failed; the lease will end'))
         .finally(() => {
-          const n = inFlight.get(w.endpointId)! - 1;
-          if (n === 0) inFlight.delete(w.endpointId);
-          else inFlight.set(w.endpointId, n);
+          const n = inFlight.get(endpointId)! - 1;
+          if (n === 0) inFlight.delete(endpointId);
+          else inFlight.set(endpointId, n);
           total--;
           sends.delete(p);
           kick();
         });
       sends.add(p);
     }
-    return work.length === Math.min(room, 100) && work.length > 0;
+    return lanes.size === Math.min(room, 100) && lanes.size > 0;
   }
 
-  async function send(w: DeliveryWork): Promise<void> {
+  /**
+   * Sends a lane in order. It stops at the first delivery not accepted (its retry holds the
+   * rest back), on stop, or when one more send might outlast the lease; what it did not send
+   * is released to be claimed again at once.
+   */
+  async function sendLane(lane: DeliveryWork[], leaseUntil: number): Promise<void> {
+    const release = (rest: DeliveryWork[]) => (rest.length > 0 ? store.releaseDeliveries(rest.map((w) => ({ id: w.id, fence: w.fence }))) : undefined);
+    for (let i = 0; i < lane.length; i++) {
+      if (i > 0 && (stopped || runtime.clock.now() + sendTimeoutMs >= leaseUntil)) return release(lane.slice(i));
+      if (!(await send(lane[i]!))) return release(lane.slice(i + 1));
+    }
+  }
+
+  /** Sends one delivery and writes what came of it; true when it was delivered and written. */
+  async function send(w: DeliveryWork): Promise<boolean> {
     const result = await o.transport.send(w.url, deliveryHeaders(w, runtime.clock.now()), w.body);
     const ok = result.kind === 'answered' && result.status >= 200 && result.status < 300;
     if (ok) {
       // Delivered: one write, which also clears the endpoint's failing mark.
       const now = new Date(runtime.clock.now());
-      if (!(await store.finishDelivery(w.id, w.fence, { state: 'succeeded', nextAttemptAt: null, status: (result as { status: number }).status, error: null }, now))) return;
+      if (!(await store.finishDelivery(w.id, w.fence, { state: 'succeeded', nextAttemptAt: null, status: (result as { status: number }).status, error: null }, now))) return false;
       o.observe?.('delivered');
-      return;
+      return true;
     }
     const decision = await store.transaction(async (tx) => {
       const now = new Date(runtime.clock.now());
@@ -107,7 +135,7 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
       }
       return d;
     });
-    if (!decision) return;
+    if (!decision) return false;
     const outcome = decision.endpoint === 'disable' ? 'disabled' : decision.update.state === 'succeeded' ? 'delivered' : decision.update.state === 'failed' ? 'failed' : 'retry';
     o.observe?.(outcome);
     if (outcome !== 'delivered') {
@@ -116,6 +144,7 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
         outcome === 'disabled' ? `webhook endpoint disabled: ${decision.reason}` : 'webhook delivery not accepted',
       );
     }
+    return outcome === 'delivered';
   }
 
   const passes = serialPasses(claimAndSend, (err) => o.log?.warn({ err: { message: (err as Error).message } }, 'webhook claim failed; will retry'));

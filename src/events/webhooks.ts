@@ -39,6 +39,8 @@ export interface DeliveryWork {
   paymentId: string | null;
   /** The JSON body, the same bytes every time it is sent. */
   body: string;
+  /** The id of its lane's first delivery: a lane is sent one delivery after another, in order. */
+  lane: number;
 }
 
 /** What the worker writes after one send. */

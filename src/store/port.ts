@@ -127,8 +127,15 @@ export interface WebhookStore {
    * skipping rows another claimer holds, never one whose payment has an earlier pending
    * delivery to the same endpoint (per-payment order), and no more per endpoint than
    * `perEndpoint` less what the caller already has in flight there (`busy`).
+   *
+   * With `laneSize` > 1 each leased delivery heads a lane: it and up to `laneSize - 1` of its
+   * payment's next pending deliveries to the same endpoint, consecutive, each due and free,
+   * all leased together, to be sent one after another (`limit`, `perEndpoint` and `busy` count
+   * lanes). Returned lane by lane, each in position order; `lane` is the first one's id.
    */
-  claimDeliveries(now: number, limit: number, leaseMs: number, perEndpoint: number, busy: ReadonlyMap<string, number>): Promise<DeliveryWork[]>;
+  claimDeliveries(now: number, limit: number, leaseMs: number, perEndpoint: number, busy: ReadonlyMap<string, number>, laneSize?: number): Promise<DeliveryWork[]>;
+  /** Ends the leases `fence` still holds on these pending deliveries (a lane cut short), so they may be claimed at once. */
+  releaseDeliveries(leases: ReadonlyArray<{ id: number; fence: number }>): Promise<void>;
   /**
    * Writes the result of one send and ends the lease, if `fence` still holds it; false otherwise.
    * A retry moves the payment's later deliveries to the same endpoint to its retry time; a
@@ -385,7 +392,7 @@ export const eventOpNames = [
 ] as const satisfies ReadonlyArray<keyof EventStore>;
 export const webhookOpNames = [
   'insertEndpoint', 'listEndpoints', 'findEndpoint', 'setEndpointStatus', 'rotateEndpointSecret', 'deleteEndpoint',
-  'claimDeliveries', 'finishDelivery', 'noteEndpointResult', 'replayDeliveries',
+  'claimDeliveries', 'releaseDeliveries', 'finishDelivery', 'noteEndpointResult', 'replayDeliveries',
 ] as const satisfies ReadonlyArray<keyof WebhookStore>;
 
 export const reconciliationOpNames = [

@@ -1007,6 +1007,36 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect(await c.store.deleteEndpoint(c.merchant, all.id)).toBe(true);
       });
 
+      test('lanes: a payment\'s next due deliveries come with the first, in order; released ones are claimable at once', async (c) => {
+        const w = await c.store.insertEndpoint({ id: `we_1_${c.n}`, merchantId: c.merchant, url: 'https://a.example/h', eventTypes: null, status: 'enabled', secret: 'whsec_a', createdAt: c.date(0) });
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        const q = await c.store.insertPayment(c.newPayment('pay_2'));
+        for (const t of ['payment.created', 'attempt.started', 'attempt.succeeded', 'payment.authorized']) await c.store.insertEvent(c.event(p, t));
+        await c.store.insertEvent(c.event(q, 'payment.created'));
+        await position(c);
+        const got = await c.store.claimDeliveries(c.t(0), 100, 1000, 10, new Map(), 3);
+        const lanes = new Map<number, string[]>();
+        for (const d of got) lanes.set(d.lane, [...(lanes.get(d.lane) ?? []), `${d.paymentId}:${JSON.parse(d.body).type}`]);
+        expect([...lanes.values()].sort()).toEqual(
+          [[`${p.id}:payment.created`, `${p.id}:attempt.started`, `${p.id}:attempt.succeeded`], [`${q.id}:payment.created`]].sort(),
+        );
+        for (const lane of lanes.keys()) expect(got.find((d) => d.lane === lane)!.id).toBe(lane);
+        // The fourth waits for its lane to end: not first in its queue.
+        expect(await c.store.claimDeliveries(c.t(0), 100, 1000, 10, new Map(), 3)).toEqual([]);
+        // The lane's first is retried: the rest are released but stay behind it.
+        const [first, second, third] = got.filter((d) => d.paymentId === p.id);
+        expect(await c.store.finishDelivery(first!.id, first!.fence, { state: 'pending', nextAttemptAt: c.date(50), status: 503, error: 'HTTP 503' }, c.date(0))).toBe(true);
+        await c.store.releaseDeliveries([second!, third!].map((d) => ({ id: d.id, fence: d.fence })));
+        expect(await c.store.claimDeliveries(c.t(10), 100, 1000, 10, new Map(), 3)).toEqual([]);
+        const again = await c.store.claimDeliveries(c.t(50), 100, 1000, 10, new Map(), 8);
+        expect(again.map((d) => JSON.parse(d.body).type)).toEqual(['payment.created', 'attempt.started', 'attempt.succeeded', 'payment.authorized']);
+        expect(new Set(again.map((d) => d.lane))).toEqual(new Set([first!.id]));
+        // A release with a stale fence changes nothing.
+        await c.store.releaseDeliveries([{ id: second!.id, fence: second!.fence }]);
+        expect(await c.store.claimDeliveries(c.t(50), 100, 1000, 10, new Map(), 8)).toEqual([]);
+        void w;
+      });
+
       test('no endpoint gets more than its room in one claim', async (c) => {
         const w = await c.store.insertEndpoint({ id: `we_1_${c.n}`, merchantId: c.merchant, url: 'https://a.example/h', eventTypes: null, status: 'enabled', secret: 'whsec_a', createdAt: c.date(0) });
         const v = await c.store.insertEndpoint({ id: `we_2_${c.n}`, merchantId: c.merchant, url: 'https://b.example/h', eventTypes: null, status: 'enabled', secret: 'whsec_b', createdAt: c.date(0) });

@@ -71,8 +71,6 @@ describe.skipIf(!ready)('events across a SIGKILL: webhooks, feed and stream', ()
         IDEM_NATS_URL: nats.url,
         IDEM_WEBHOOK_TIMEOUT_MS: '3000',
         IDEM_EVENT_STREAM_HEARTBEAT_MS: '1000',
-        // 2,400 events to one endpoint in per-payment order: room for many payments at once.
-        IDEM_WEBHOOK_PER_ENDPOINT: '32',
       },
       args: [],
       maxOutputChars: 20_000,

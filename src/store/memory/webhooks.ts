@@ -70,7 +70,7 @@ export class MemoryWebhooks implements WebhookStore {
     return true;
   }
 
-  async claimDeliveries(now: number, limit: number, leaseMs: number, perEndpoint: number, busy: ReadonlyMap<string, number>): Promise<DeliveryWork[]> {
+  async claimDeliveries(now: number, limit: number, leaseMs: number, perEndpoint: number, busy: ReadonlyMap<string, number>, laneSize = 1): Promise<DeliveryWork[]> {
     const pending = this.s.deliveries.values().filter((d) => d.state === 'pending');
     const blocked = (d: DeliveryRecord) =>
       d.payment_id !== null && pending.some((e) => e.endpoint_id === d.endpoint_id && e.payment_id === d.payment_id && e.position < d.position);
@@ -88,7 +88,23 @@ export class MemoryWebhooks implements WebhookStore {
       taken.set(d.endpoint_id, n + 1);
       due.push(d);
     }
-    return due.map((d) => {
+    // Each leader's lane: its payment's next pending deliveries to the endpoint, while each is due and free.
+    const sendable = (d: DeliveryRecord) => d.next_attempt_at <= now && (d.lease_until === null || d.lease_until <= now);
+    const lanes = due.flatMap((leader) => {
+      const lane = [leader];
+      if (leader.payment_id !== null) {
+        const queue = pending
+          .filter((f) => f.endpoint_id === leader.endpoint_id && f.payment_id === leader.payment_id && f.position > leader.position)
+          .sort((a, b) => a.position - b.position)
+          .slice(0, laneSize - 1);
+        for (const f of queue) {
+          if (!sendable(f)) break;
+          lane.push(f);
+        }
+      }
+      return lane.map((d) => ({ d, lane: leader.id }));
+    });
+    return lanes.map(({ d, lane }) => {
       const leased: DeliveryRecord = { ...d, lease_until: now + leaseMs, fence: this.s.nextFence() };
       this.s.deliveries.set(d.id, leased);
       const w = this.s.endpoints.get(d.endpoint_id)!;
@@ -117,8 +133,16 @@ export class MemoryWebhooks implements WebhookStore {
         eventId: e.event_id,
         paymentId: e.payment_id,
         body: JSON.stringify(eventView(ev)),
+        lane,
       };
     });
+  }
+
+  async releaseDeliveries(leases: ReadonlyArray<{ id: number; fence: number }>): Promise<void> {
+    for (const { id, fence } of leases) {
+      const d = this.s.deliveries.get(id);
+      if (d && d.fence === fence && d.state === 'pending') this.s.deliveries.set(id, { ...d, lease_until: null });
+    }
   }
 
   async finishDelivery(id: number, fence: number, u: DeliveryUpdate, now: Date): Promise<boolean> {

@@ -86,11 +86,12 @@ export class SqlWebhooks implements WebhookStore {
     return rowCount === 1;
   }
 
-  async claimDeliveries(now: number, limit: number, leaseMs: number, perEndpoint: number, busy: ReadonlyMap<string, number>): Promise<DeliveryWork[]> {
+  async claimDeliveries(now: number, limit: number, leaseMs: number, perEndpoint: number, busy: ReadonlyMap<string, number>, laneSize = 1): Promise<DeliveryWork[]> {
     const { rows } = await this.q.query<{
       id: number;
       fence: number;
       attempts: number;
+      lane: number;
       endpoint_id: string;
       url: string;
       secret: string;
@@ -99,8 +100,10 @@ export class SqlWebhooks implements WebhookStore {
       ev: Parameters<typeof toStoredEvent>[0];
     }>(
       // `candidates` ranks each endpoint's due deliveries so no endpoint gets more than its
-      // room; `due` locks them, re-checking state and lease on the locked row (a concurrent
-      // claimer may have leased it since this statement's snapshot).
+      // room; `leaders` locks them, re-checking state and lease on the locked row (a concurrent
+      // claimer may have leased it since this statement's snapshot); `followers` extends each
+      // leader into its lane: the payment's next deliveries to the endpoint while each is due
+      // and free. Nobody else can lease a follower meanwhile: it is not first in its queue.
       `WITH busy AS (
          SELECT * FROM unnest($4::text[], $5::int[]) AS b (endpoint_id, n)
        ), oldest AS (
@@ -118,8 +121,8 @@ export class SqlWebhooks implements WebhookStore {
           LIMIT $7
        ), candidates AS (
          SELECT id, endpoint_id, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rank FROM oldest
-       ), due AS (
-         SELECT d.id FROM webhook_deliveries d
+       ), leaders AS (
+         SELECT d.id, d.endpoint_id, d.payment_id, d.position FROM webhook_deliveries d
            JOIN candidates c ON c.id = d.id
            LEFT JOIN busy b ON b.endpoint_id = c.endpoint_id
           WHERE c.rank <= $6 - coalesce(b.n, 0)
@@ -127,19 +130,37 @@ export class SqlWebhooks implements WebhookStore {
           ORDER BY d.next_attempt_at, d.id
           LIMIT $2
           FOR UPDATE OF d SKIP LOCKED
+       ), queued AS (
+         SELECT f.id, l.id AS lane, f.position, (f.next_attempt_at <= $1 AND (f.lease_until IS NULL OR f.lease_until <= $1)) AS sendable
+           FROM leaders l
+           CROSS JOIN LATERAL (
+             SELECT f.id, f.position, f.next_attempt_at, f.lease_until FROM webhook_deliveries f
+              WHERE l.payment_id IS NOT NULL AND f.endpoint_id = l.endpoint_id AND f.payment_id = l.payment_id
+                AND f.state = 'pending' AND f.position > l.position
+              ORDER BY f.position
+              LIMIT $8
+           ) f
+       ), followers AS (
+         SELECT id, lane FROM (
+           SELECT id, lane, bool_and(sendable) OVER (PARTITION BY lane ORDER BY position) AS unbroken FROM queued
+         ) q WHERE unbroken
+       ), lanes AS (
+         SELECT id, id AS lane FROM leaders
+         UNION ALL
+         SELECT id, lane FROM followers
        ), leased AS (
          UPDATE webhook_deliveries d SET lease_until = $3, fence = nextval('idempotency_fence_seq')
-           FROM due WHERE d.id = due.id
-         RETURNING d.id, d.fence, d.attempts, d.endpoint_id, d.event_id, d.next_attempt_at
+           FROM lanes WHERE d.id = lanes.id AND d.state = 'pending'
+         RETURNING d.id, d.fence, d.attempts, d.endpoint_id, d.event_id, d.position, lanes.lane
        )
-       SELECT l.id, l.fence, l.attempts, l.endpoint_id, w.url, w.secret, w.previous_secret, w.previous_secret_until,
+       SELECT l.id, l.fence, l.attempts, l.lane, l.endpoint_id, w.url, w.secret, w.previous_secret, w.previous_secret_until,
               json_build_object('event_id', e.event_id, 'type', e.type, 'merchant_id', e.merchant_id, 'payment_id', e.payment_id,
                                 'seq', e.seq, 'position', e.position, 'data', e.data, 'metadata', e.metadata, 'created_at', e.created_at) AS ev
          FROM leased l
          JOIN webhook_endpoints w ON w.id = l.endpoint_id
          JOIN payment_events e ON e.event_id = l.event_id
-        ORDER BY l.next_attempt_at, l.id`,
-      [new Date(now), limit, new Date(now + leaseMs), [...busy.keys()], [...busy.values()], perEndpoint, Math.max(500, limit * 8)],
+        ORDER BY l.lane, l.position`,
+      [new Date(now), limit, new Date(now + leaseMs), [...busy.keys()], [...busy.values()], perEndpoint, Math.max(500, limit * 8), Math.max(0, laneSize - 1)],
     );
     return rows.map((r) => {
       const ev = toStoredEvent({ ...r.ev, created_at: new Date(r.ev.created_at) });
@@ -156,8 +177,19 @@ export class SqlWebhooks implements WebhookStore {
         eventId: ev.id,
         paymentId: ev.paymentId,
         body: JSON.stringify(eventView(ev)),
+        lane: r.lane,
       };
     });
+  }
+
+  async releaseDeliveries(leases: ReadonlyArray<{ id: number; fence: number }>): Promise<void> {
+    if (leases.length === 0) return;
+    await this.q.query(
+      `UPDATE webhook_deliveries d SET lease_until = NULL
+         FROM unnest($1::bigint[], $2::bigint[]) AS r (id, fence)
+        WHERE d.id = r.id AND d.fence = r.fence AND d.state = 'pending'`,
+      [leases.map((l) => l.id), leases.map((l) => l.fence)],
+    );
   }
 
   async finishDelivery(id: number, fence: number, u: DeliveryUpdate, now: Date): Promise<boolean> {
