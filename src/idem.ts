@@ -117,6 +117,9 @@ export interface IdemOverrides {
 const VERSION = '0.1.0';
 
 /** The composition root: opens the stores the config names, migrates, wires the core to HTTP. */
+/** Connections of the events pool (relay, webhook deliveries, stream publishers) per instance. */
+const EVENTS_POOL_MAX = 4;
+
 export async function createIdem(config: Config, overrides: IdemOverrides = {}): Promise<Idem> {
   const runtime = overrides.runtime ?? systemRuntime;
   const log = overrides.logger
@@ -225,10 +228,15 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     // Events (docs/events.md): positioned after commit, fanned out to webhooks, streamed.
     let eventWork: { relay: EventRelay; deliveries: DeliveryWorker; nats: StreamPublisher | null } | null = null;
     if (overrides.events !== false) {
-      const eventRelay = startEventRelay({ store, runtime, intervalMs: config.eventsIntervalMs, log });
+      // Events move on a small pool of their own, so the relay, the deliveries and the stream
+      // publishers never queue for a connection behind request traffic (docs/events.md).
+      const eventsDb = ownsDb && db.kind === 'postgres' && config.databaseUrl ? openPostgres(config.databaseUrl, { max: EVENTS_POOL_MAX, applicationName: 'idem-events' }) : null;
+      if (eventsDb) closers.push(() => eventsDb.close());
+      const eventStore = eventsDb ? new SqlStore(eventsDb) : store;
+      const eventRelay = startEventRelay({ store: eventStore, runtime, intervalMs: config.eventsIntervalMs, log });
       const http = overrides.webhookTransport ? null : webhookHttpTransport({ timeoutMs: config.webhookTimeoutMs, allowPrivate: config.webhookAllowPrivate, maxSocketsPerHost: config.webhookPerEndpoint });
       const deliveries = startDeliveryWorker({
-        store,
+        store: eventStore,
         runtime,
         transport: overrides.webhookTransport ?? http!,
         intervalMs: Math.max(config.eventsIntervalMs, 200),
@@ -244,7 +252,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       // NATS JetStream (IDEM_NATS_URL): every event, after commit, acked before the cursor moves.
       const sink = config.natsUrl ? connectNatsSink({ url: config.natsUrl, onStatus: (s) => log.info({ nats: s }, 'nats connection') }) : null;
       const nats = sink
-        ? startStreamPublisher({ store, runtime, sink, name: 'nats', intervalMs: Math.max(config.eventsIntervalMs, 100), leaseMs: 15_000, log })
+        ? startStreamPublisher({ store: eventStore, runtime, sink, name: 'nats', intervalMs: Math.max(config.eventsIntervalMs, 100), leaseMs: 15_000, log })
         : null;
       if (nats) eventRelay.onPositioned(() => nats.kick());
       closers.push(async () => {

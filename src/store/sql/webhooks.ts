@@ -100,36 +100,44 @@ export class SqlWebhooks implements WebhookStore {
       ev: Parameters<typeof toStoredEvent>[0];
     }>(
       // `candidates` ranks each endpoint's due deliveries so no endpoint gets more than its
-      // room; `leaders` locks them, re-checking state and lease on the locked row (a concurrent
-      // claimer may have leased it since this statement's snapshot); `followers` extends each
-      // leader into its lane: the payment's next deliveries to the endpoint while each is due
-      // and free. Nobody else can lease a follower meanwhile: it is not first in its queue.
+      // room; `leaders` locks the chosen; `followers` extends each leader into its lane: the
+      // payment's next deliveries to the endpoint while each is due and free. Nobody else can
+      // lease a follower meanwhile: it is not first in its queue.
       `WITH busy AS (
          SELECT * FROM unnest($4::text[], $5::int[]) AS b (endpoint_id, n)
        ), oldest AS (
          -- The oldest sendable rows only, so a claim costs a bounded number of index probes
-         -- whatever the backlog: due, enabled, and first in their payment's queue.
+         -- whatever the backlog: due, enabled, and first in their payment's queue. Every step
+         -- after this scan reads by key (the queue's head, a row by id): the plan cannot turn
+         -- into scans of the queue, whatever the statistics say (taken while it was empty, say).
          SELECT d.id, d.endpoint_id, d.next_attempt_at
            FROM webhook_deliveries d
            JOIN webhook_endpoints w ON w.id = d.endpoint_id
+           LEFT JOIN LATERAL (
+             SELECT e.position FROM webhook_deliveries e
+              WHERE e.endpoint_id = d.endpoint_id AND e.payment_id = d.payment_id AND e.state = 'pending'
+              ORDER BY e.endpoint_id, e.payment_id, e.position
+              LIMIT 1
+           ) head ON true
           WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1)
-            AND w.status = 'enabled'
-            AND NOT EXISTS (
-              SELECT 1 FROM webhook_deliveries e
-               WHERE e.endpoint_id = d.endpoint_id AND e.payment_id = d.payment_id AND e.state = 'pending' AND e.position < d.position)
+            AND w.status = 'enabled' AND NOT (d.endpoint_id = ANY ($9::text[]))
+            AND (d.payment_id IS NULL OR head.position = d.position)
           ORDER BY d.next_attempt_at, d.id
           LIMIT $7
        ), candidates AS (
-         SELECT id, endpoint_id, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rank FROM oldest
-       ), leaders AS (
-         SELECT d.id, d.endpoint_id, d.payment_id, d.position FROM webhook_deliveries d
-           JOIN candidates c ON c.id = d.id
-           LEFT JOIN busy b ON b.endpoint_id = c.endpoint_id
+         SELECT id, endpoint_id, next_attempt_at, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rank FROM oldest
+       ), chosen AS (
+         SELECT c.id FROM candidates c LEFT JOIN busy b ON b.endpoint_id = c.endpoint_id
           WHERE c.rank <= $6 - coalesce(b.n, 0)
-            AND d.state = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $1)
-          ORDER BY d.next_attempt_at, d.id
+          ORDER BY c.next_attempt_at, c.id
           LIMIT $2
-          FOR UPDATE OF d SKIP LOCKED
+       ), leaders AS (
+         -- Locked, re-checking state and lease on the locked row (a concurrent claimer may have
+         -- leased it since this statement's snapshot).
+         SELECT d.id, d.endpoint_id, d.payment_id, d.position FROM webhook_deliveries d
+          WHERE d.id = ANY (ARRAY(SELECT id FROM chosen))
+            AND d.state = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $1)
+          FOR UPDATE SKIP LOCKED
        ), queued AS (
          SELECT f.id, l.id AS lane, f.position, (f.next_attempt_at <= $1 AND (f.lease_until IS NULL OR f.lease_until <= $1)) AS sendable
            FROM leaders l
@@ -137,7 +145,7 @@ export class SqlWebhooks implements WebhookStore {
              SELECT f.id, f.position, f.next_attempt_at, f.lease_until FROM webhook_deliveries f
               WHERE l.payment_id IS NOT NULL AND f.endpoint_id = l.endpoint_id AND f.payment_id = l.payment_id
                 AND f.state = 'pending' AND f.position > l.position
-              ORDER BY f.position
+              ORDER BY f.endpoint_id, f.payment_id, f.position
               LIMIT $8
            ) f
        ), followers AS (
@@ -150,17 +158,22 @@ export class SqlWebhooks implements WebhookStore {
          SELECT id, lane FROM followers
        ), leased AS (
          UPDATE webhook_deliveries d SET lease_until = $3, fence = nextval('idempotency_fence_seq')
-           FROM lanes WHERE d.id = lanes.id AND d.state = 'pending'
-         RETURNING d.id, d.fence, d.attempts, d.endpoint_id, d.event_id, d.position, lanes.lane
+          WHERE d.id = ANY (ARRAY(SELECT id FROM lanes)) AND d.state = 'pending'
+         RETURNING d.id, d.fence, d.attempts, d.endpoint_id, d.event_id, d.position
        )
-       SELECT l.id, l.fence, l.attempts, l.lane, l.endpoint_id, w.url, w.secret, w.previous_secret, w.previous_secret_until,
+       SELECT l.id, l.fence, l.attempts, lanes.lane, l.endpoint_id, w.url, w.secret, w.previous_secret, w.previous_secret_until,
               json_build_object('event_id', e.event_id, 'type', e.type, 'merchant_id', e.merchant_id, 'payment_id', e.payment_id,
                                 'seq', e.seq, 'position', e.position, 'data', e.data, 'metadata', e.metadata, 'created_at', e.created_at) AS ev
          FROM leased l
+         JOIN lanes ON lanes.id = l.id
          JOIN webhook_endpoints w ON w.id = l.endpoint_id
          JOIN payment_events e ON e.event_id = l.event_id
-        ORDER BY l.lane, l.position`,
-      [new Date(now), limit, new Date(now + leaseMs), [...busy.keys()], [...busy.values()], perEndpoint, Math.max(500, limit * 8), Math.max(0, laneSize - 1)],
+        ORDER BY lanes.lane, l.position`,
+      // Candidates: twice what may be taken, from endpoints with room left. The scan behind them
+      // passes every pending row older than the last one (followers and leased rows included),
+      // so it is kept short: a claim's cost follows what it takes, not the backlog.
+      [new Date(now), limit, new Date(now + leaseMs), [...busy.keys()], [...busy.values()], perEndpoint, Math.max(64, limit * 2), Math.max(0, laneSize - 1),
+       [...busy].filter(([, n]) => n >= perEndpoint).map(([id]) => id)],
     );
     return rows.map((r) => {
       const ev = toStoredEvent({ ...r.ev, created_at: new Date(r.ev.created_at) });
