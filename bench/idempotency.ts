@@ -276,7 +276,7 @@ class Bench {
 
   async close(): Promise<void> {
     if (this.redis) {
-      for (const m of this.merchants) await this.deleteRedisKeys(`idem:*:${m}:*`);
+      for (const m of this.merchants) await this.deleteRedisKeys(`idem:{${m}:*`);
       await this.deleteRedisKeys(`idem-bench:${this.runId}:*`);
       this.redis.disconnect();
     }
