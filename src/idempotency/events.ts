@@ -16,6 +16,13 @@ export interface KeyEvents {
    * `healthy` says so.
    */
   listening?(merchantId: string, key: string): Promise<boolean>;
+  /**
+   * For notifiers that can lose a notice without knowing it (a Redis Cluster shard that hands
+   * its slots to another node, or refuses a publish with CLUSTERDOWN while subscriptions stay
+   * up): a held request re-reads its key at least this often even while listening, so a lost
+   * notice costs at most this long. Absent: waiters trust the notices while `healthy`.
+   */
+  readonly recheckMs?: number;
   /** Best effort: a lost notice only delays waiters until their own timer. */
   publish(merchantId: string, key: string): Promise<void>;
   /** False while the remote channel is down; waiters then re-check on a short timer instead. */

@@ -311,6 +311,7 @@ export class Gate {
       // not come soon, the holder may have died before claiming: claim ourselves.
       let wakeAt = Math.min(deadline, row?.leaseUntil ?? now + this.o.unclaimedLockGraceMs);
       if (!this.o.events.healthy || !live) wakeAt = Math.min(wakeAt, now + this.o.degradedRecheckMs);
+      else if (this.o.events.recheckMs !== undefined) wakeAt = Math.min(wakeAt, now + this.o.events.recheckMs);
       cancel = timers.after(Math.max(0, wakeAt - now), () => wake('timer'));
       const by = await woken;
       return by === 'timer' && row === null ? 'claim' : 'recheck';

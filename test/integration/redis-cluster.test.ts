@@ -202,12 +202,30 @@ describe.skipIf(!ready)('Redis Cluster: three shards, one killed mid-traffic and
         timings.push({ phase, ms: w.ms });
       }
     })();
+    // A watcher of our own on a key of the victim's shard, to see what a held request sees.
+    const own = (await connectRedis(parseRedisUrl(cluster!.url))) as Cluster;
+    const events = new ClusterKeyEvents(own);
     try {
+      const owners = await cluster!.slotOwners();
+      const onVictim = (key: string) => owners.some((o) => o.node === victim && hashSlot(lockKey('mer_watch', key)) >= o.from && hashSlot(lockKey('mer_watch', key)) <= o.to);
+      const victimKeys = Array.from({ length: 200 }, (_v, i) => `w-${i}`).filter(onVictim);
+      let woken = false;
+      const unwatch = events.watch('mer_watch', victimKeys[0]!, () => (woken = true));
+      expect(await events.listening('mer_watch', victimKeys[0]!)).toBe(true);
+
       await waitUntil('a first wave is done', () => timings.length > 0, 30_000);
       // Mid-wave: the next wave's first requests are at the 200-400 ms gateway, its duplicates held.
       await new Promise((r) => setTimeout(r, 100));
       await cluster!.nodes[victim]!.kill('SIGKILL');
       phase = 'shard down';
+      // The shard's waiters are woken at once, and a new wait there knows it cannot be notified.
+      await waitUntil('the watcher on the dead shard is woken', () => woken, 2_000, 10);
+      unwatch();
+      const started = Date.now();
+      const unwatchAgain = events.watch('mer_watch', victimKeys[1]!, () => {});
+      expect(await events.listening('mer_watch', victimKeys[1]!)).toBe(false);
+      expect(Date.now() - started).toBeLessThan(1_500);
+      unwatchAgain();
       await new Promise((r) => setTimeout(r, NODE_TIMEOUT_MS));
       phase = 'cluster down';
       await waitUntil('the cluster is down (the others agree the node failed)', async () => {
@@ -228,6 +246,8 @@ describe.skipIf(!ready)('Redis Cluster: three shards, one killed mid-traffic and
       stop = true;
       await traffic;
       sim.processor.setFaults({ latency: { minMs: 20, maxMs: 50 } });
+      await events.close();
+      own.disconnect();
     }
 
     const byPhase = Object.fromEntries(['before the kill', 'shard down', 'cluster down'].map((p) => [p, timings.filter((t) => t.phase === p).map((t) => t.ms)]));

@@ -33,7 +33,8 @@ interface NodeSubscriber {
  * group does not tell. A held request therefore starts waiting only once its key's notices
  * can reach it (`listening`); when they cannot (the shard is down, the subscribe failed or
  * timed out) the gate re-checks on its short timer instead, and when a shard's connection
- * drops, every request waiting on one of its keys is woken at once to do the same.
+ * drops, every request waiting on one of its keys is woken at once to do the same. Notices
+ * lost without a sign are covered by a 1 s re-read of the key (`recheckMs`).
  *
  *   held ── watch: SSUBSCRIBE on the key's shard ── listening? ── read row ── wait(notice | timer)
  *   owner ── complete in PostgreSQL ── SPUBLISH on the key's shard ──▶ this instance's watchers
@@ -47,6 +48,13 @@ export class ClusterKeyEvents implements KeyEvents {
   constructor(
     private readonly cluster: Cluster,
     private readonly timeoutMs = 1000,
+    /**
+     * A subscription can go deaf without its connection dropping: a shard that gives its slots
+     * to another node unsubscribes their channels silently, and a publish refused with
+     * CLUSTERDOWN is lost while the subscriptions stay up. Held requests re-read their key
+     * this often (1 s) as well as on notices, so such a loss costs a second, not the hold.
+     */
+    readonly recheckMs = 1000,
   ) {}
 
   get healthy(): boolean {
