@@ -132,20 +132,33 @@ describe.skipIf(!ready)('Redis Cluster: three shards, one killed mid-traffic and
     const listener = new ClusterKeyEvents(a);
     const publisher = new ClusterKeyEvents(b);
     try {
-        const owners = await cluster!.slotOwners();
-        const nodeOf = (key: string) => owners.find((o) => hashSlot(lockKey('mer_notice', key)) >= o.from && hashSlot(lockKey('mer_notice', key)) <= o.to)!.node;
-        // One key per shard.
-        const keys: string[] = [];
-        for (let i = 0; keys.length < 3; i++) if (!keys.some((k) => nodeOf(k) === nodeOf(`k-${i}`))) keys.push(`k-${i}`);
-        for (const key of keys) {
-          let woken!: () => void;
-          const notice = new Promise<void>((resolve) => (woken = resolve));
-          const unwatch = listener.watch('mer_notice', key, () => woken());
-          expect(await listener.listening('mer_notice', key), `listening on ${key} (node ${nodeOf(key)})`).toBe(true);
-          await publisher.publish('mer_notice', key);
-          await Promise.race([notice, new Promise((_r, reject) => setTimeout(() => reject(new Error(`no notice for ${key} within 2 s`)), 2000))]);
-          unwatch();
-        }
+      const owners = await cluster!.slotOwners();
+      const nodeOf = (key: string) => owners.find((o) => hashSlot(lockKey('mer_notice', key)) >= o.from && hashSlot(lockKey('mer_notice', key)) <= o.to)!.node;
+      // One key per shard.
+      const keys: string[] = [];
+      for (let i = 0; keys.length < 3; i++) if (!keys.some((k) => nodeOf(k) === nodeOf(`k-${i}`))) keys.push(`k-${i}`);
+      for (const key of keys) {
+        let woken!: () => void;
+        const notice = new Promise<void>((resolve) => (woken = resolve));
+        const unwatch = listener.watch('mer_notice', key, () => woken());
+        expect(await listener.listening('mer_notice', key), `listening on ${key} (node ${nodeOf(key)})`).toBe(true);
+        await publisher.publish('mer_notice', key);
+        await Promise.race([notice, new Promise((_r, reject) => setTimeout(() => reject(new Error(`no notice for ${key} within 2 s`)), 2000))]);
+        unwatch();
+      }
+      // A wait that ends before its subscription is confirmed, then a new one on the same key,
+      // at once or once the first has been let go: no SUNSUBSCRIBE may undo the new subscription.
+      const key = keys[0]!;
+      for (let round = 0; round < 4; round++) {
+        listener.watch('mer_notice', key, () => {})();
+        if (round % 2 === 1) await new Promise((r) => setTimeout(r, 50));
+        let woken = false;
+        const unwatch = listener.watch('mer_notice', key, () => (woken = true));
+        expect(await listener.listening('mer_notice', key)).toBe(true);
+        await publisher.publish('mer_notice', key);
+        await waitUntil(`round ${round}: a notice after subscribe / unsubscribe / subscribe`, () => woken, 2_000, 10);
+        unwatch();
+      }
     } finally {
       await listener.close();
       await publisher.close();
