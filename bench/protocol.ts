@@ -21,6 +21,8 @@ export interface ServerEnv {
   BENCH_GATEWAY_LATENCY_MS?: string;
   /** `idem`: IDEM_SWEEP_INTERVAL_MS for the key sweeper (default: the config's). */
   BENCH_SWEEP_INTERVAL_MS?: string;
+  /** `idem`: IDEM_PG_POOL_MAX, the instance's PostgreSQL pool (default: the config's, 20). */
+  BENCH_PG_POOL_MAX?: string;
   /** Count SQL statements, transactions and Redis commands (wrappers around the same clients). */
   BENCH_COUNT_QUERIES?: '1';
 }

@@ -86,18 +86,20 @@ async function startIdem(env: ServerEnv): Promise<{ close: () => Promise<void>; 
       ? { IDEM_GATEWAYS: JSON.stringify(['sim-a', 'sim-b'].map((name, priority) => ({ name, kind: 'simulator', priority, latency_ms: latency }))) }
       : {};
   const sweep = env.BENCH_SWEEP_INTERVAL_MS ? { IDEM_SWEEP_INTERVAL_MS: env.BENCH_SWEEP_INTERVAL_MS } : {};
-  const config = loadConfig({ DATABASE_URL: env.BENCH_DATABASE_URL, REDIS_URL: env.BENCH_REDIS_URL, ...gateways, ...sweep }, { host: '127.0.0.1', port: 0 });
+  const pool = env.BENCH_PG_POOL_MAX ? { IDEM_PG_POOL_MAX: env.BENCH_PG_POOL_MAX } : {};
+  const config = loadConfig({ DATABASE_URL: env.BENCH_DATABASE_URL, REDIS_URL: env.BENCH_REDIS_URL, ...gateways, ...sweep, ...pool }, { host: '127.0.0.1', port: 0 });
   let counts: QueryCounts | null = null;
   let db: Database | undefined;
   if (env.BENCH_COUNT_QUERIES === '1') {
     counts = emptyCounts();
-    db = counting(openPostgres(env.BENCH_DATABASE_URL), counts);
+    db = counting(openPostgres(env.BENCH_DATABASE_URL, { max: config.pgPoolMax }), counts);
   }
   const idem = await createIdem(config, { logger: false, ...(db ? { db } : {}) });
   const url = await idem.listen();
   const merchant = await createMerchant(idem.store, cryptoRandom, 'bench');
   if (counts) {
-    if (idem.redis) countRedis(idem.redis, counts);
+    // On one server: a cluster's commands go over one connection per node.
+    if (idem.redis instanceof Redis) countRedis(idem.redis, counts);
     Object.assign(counts, emptyCounts());
   }
   send({ type: 'ready', url, apiKey: merchant.apiKey, merchantId: merchant.id });

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { pino, type DestinationStream, type LoggerOptions } from 'pino';
 import { buildApp } from './api/app.js';
@@ -19,6 +19,8 @@ import { Gate } from './idempotency/gate.js';
 import { PgKeyEvents, notifyOver } from './store/pg/keyEvents.js';
 import { RedisFastPath } from './store/redis/fastPath.js';
 import { RedisKeyEvents } from './store/redis/keyEvents.js';
+import { ClusterKeyEvents } from './store/redis/clusterKeyEvents.js';
+import { connectRedis, type RedisClient } from './store/redis/connect.js';
 import { SqlStore } from './store/sql/index.js';
 import type { Store } from './store/port.js';
 import { startSweeper } from './idempotency/sweeper.js';
@@ -54,7 +56,8 @@ export interface Idem {
   config: Config;
   /** The SQL database behind `store`; null when a store was given instead (`IdemOverrides.store`). */
   db: Database | null;
-  redis: Redis | null;
+  /** One Redis server or a Redis Cluster (`REDIS_URL`); null without Redis. */
+  redis: RedisClient | null;
   app: FastifyInstance;
   gate: Gate;
   /** The storage port: over `db`, or the store given in `IdemOverrides.store`. */
@@ -127,7 +130,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       ? pino(overrides.logger, overrides.logDestination)
       : pino(overrides.logger)
     : pino({ enabled: false });
-  const db = overrides.db ?? (overrides.store ? null : config.databaseUrl ? openPostgres(config.databaseUrl) : await openPglite(config.dataDir));
+  const db = overrides.db ?? (overrides.store ? null : config.databaseUrl ? openPostgres(config.databaseUrl, { max: config.pgPoolMax }) : await openPglite(config.dataDir));
   const ownsDb = db !== null && !overrides.db;
   const closers: Array<() => Promise<unknown> | unknown> = [];
   try {
@@ -140,26 +143,19 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       closers.push(() => tracing.shutdown().catch(() => {}));
     }
 
-    let redis: Redis | null = null;
+    let redis: RedisClient | null = null;
     let fast: FastPath;
     let events: KeyEvents;
     if (db === null) {
       fast = new InProcessFastPath(runtime.clock);
       events = new LocalKeyEvents();
-    } else if (config.redisUrl) {
-      redis = new Redis(config.redisUrl, {
-        lazyConnect: true,
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 1,
-        commandTimeout: 1000,
-        retryStrategy: (times) => Math.min(times * 100, 1000),
-      });
-      // Redis is an accelerator: while it is away Idem serves from PostgreSQL alone.
-      redis.on('error', () => {});
-      await redis.connect().catch(() => {});
-      closers.push(() => redis!.disconnect());
-      fast = new RedisFastPath(redis);
-      events = await RedisKeyEvents.connect(redis);
+    } else if (config.redis) {
+      // Redis is an accelerator: while it (or a cluster shard) is away Idem serves from PostgreSQL alone.
+      const client = await connectRedis(config.redis);
+      redis = client;
+      closers.push(() => client.disconnect());
+      fast = new RedisFastPath(client);
+      events = client instanceof Cluster ? new ClusterKeyEvents(client) : await RedisKeyEvents.connect(client);
     } else if (db.kind === 'postgres' && config.databaseUrl) {
       fast = new InProcessFastPath(runtime.clock);
       events = await PgKeyEvents.connect(config.databaseUrl, notifyOver(db), runtime.timers);

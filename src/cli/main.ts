@@ -210,7 +210,8 @@ async function withDatabase(config: Config, fn: (db: Database) => Promise<void>)
 
 function fail(err: unknown): never {
   const prefix = err instanceof ConfigError ? 'idem: config: ' : 'idem: ';
-  process.stderr.write(prefix + ((err as Error).message ?? String(err)) + '\n');
+  const code = err instanceof ConfigError && err.code !== undefined ? ` [${err.code}]` : '';
+  process.stderr.write(prefix + ((err as Error).message ?? String(err)) + code + '\n');
   process.exit(err instanceof ConfigError ? 2 : 1);
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, parseRedisUrl } from './config.js';
 
 const fails = (env: Record<string, string>, flags = {}) => {
   try {
@@ -64,5 +64,58 @@ describe('loadConfig: hardening settings', () => {
     expect(fails({ IDEM_REQUEST_TIMEOUT_MS: '10' })).toContain('IDEM_REQUEST_TIMEOUT_MS');
     expect(fails({ IDEM_MAX_CONNECTIONS: '0' })).toContain('IDEM_MAX_CONNECTIONS');
     expect(fails({ IDEM_METRICS_PORT: 'x' })).toContain('IDEM_METRICS_PORT');
+  });
+});
+
+describe('REDIS_URL: one server or a Redis Cluster', () => {
+  const code = (url: string) => {
+    try {
+      parseRedisUrl(url);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return { code: (err as ConfigError).code, message: (err as Error).message };
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  it('reads redis:// and rediss:// as one server, unchanged', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://cache:6379/2' }).redis).toEqual({ mode: 'single', url: 'redis://cache:6379/2' });
+    expect(parseRedisUrl('rediss://u:p@cache:6380')).toEqual({ mode: 'single', url: 'rediss://u:p@cache:6380' });
+  });
+
+  it('reads redis+cluster:// as seed nodes, with credentials, TLS, IPv6 and the default port', () => {
+    expect(loadConfig({ REDIS_URL: 'redis+cluster://127.0.0.1:7000,127.0.0.1:7001,cache-3' }).redis).toEqual({
+      mode: 'cluster',
+      nodes: [
+        { host: '127.0.0.1', port: 7000 },
+        { host: '127.0.0.1', port: 7001 },
+        { host: 'cache-3', port: 6379 },
+      ],
+      username: undefined,
+      password: undefined,
+      tls: false,
+    });
+    expect(parseRedisUrl('rediss+cluster://idem:s%40cret@[::1]:7000/')).toEqual({ mode: 'cluster', nodes: [{ host: '::1', port: 7000 }], username: 'idem', password: 's@cret', tls: true });
+    expect(parseRedisUrl('redis+cluster://:pw@h:1/0')).toMatchObject({ username: undefined, password: 'pw' });
+  });
+
+  it('refuses what it cannot read, with a stable code and without the password', () => {
+    expect(code('http://x')).toMatchObject({ code: 'REDIS_URL_INVALID', message: expect.stringMatching(/^REDIS_URL must start with/) });
+    expect(code('redis://u:secret@a:1,b:2')).toMatchObject({ code: 'REDIS_URL_INVALID', message: expect.stringContaining('redis+cluster://host1:port1,host2:port2') });
+    expect(code('redis://u:secret@a:1,b:2').message).not.toContain('secret');
+    expect(code('redis+cluster://a:1/3')).toMatchObject({ code: 'REDIS_URL_INVALID', message: expect.stringContaining('only database 0') });
+    expect(code('redis+cluster://a:1?tls=1')).toMatchObject({ code: 'REDIS_URL_INVALID' });
+    expect(code('redis+cluster://')).toMatchObject({ code: 'REDIS_URL_INVALID' });
+    expect(code('redis+cluster://a:1,,b:2')).toEqual({ code: 'REDIS_CLUSTER_NODE_INVALID', message: 'REDIS_URL: cluster node 2 must be host:port (got "")' });
+    expect(code('redis+cluster://a:99999')).toMatchObject({ code: 'REDIS_CLUSTER_NODE_INVALID' });
+    expect(code('redis+cluster://a:1,A:1')).toMatchObject({ code: 'REDIS_CLUSTER_NODE_INVALID', message: expect.stringContaining('listed twice') });
+  });
+});
+
+describe('IDEM_PG_POOL_MAX', () => {
+  it('defaults to 20 connections per instance and takes 4 to 1000', () => {
+    expect(loadConfig({}).pgPoolMax).toBe(20);
+    expect(loadConfig({ IDEM_PG_POOL_MAX: '7' }).pgPoolMax).toBe(7);
+    expect(fails({ IDEM_PG_POOL_MAX: '3' })).toMatch(/^IDEM_PG_POOL_MAX must be an integer from 4 to 1000/);
   });
 });

@@ -3,7 +3,30 @@ import { readFileSync } from 'node:fs';
 /** A configuration problem, reported at start as one line. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  /**
+   * A stable code for problems a deployment script may want to tell apart (README,
+   * "Configuration"): `REDIS_URL_INVALID`, `REDIS_CLUSTER_NODE_INVALID`. Absent for the others.
+   */
+  readonly code: string | undefined;
+
+  constructor(message: string, code?: string) {
+    super(message);
+    this.code = code;
+  }
 }
+
+/** Where Redis is: one server, or the seed nodes of a Redis Cluster (README, "Redis Cluster"). */
+export type RedisTarget =
+  | { mode: 'single'; url: string }
+  | {
+      mode: 'cluster';
+      /** Seed nodes: any reachable one tells Idem the whole cluster's layout. */
+      nodes: Array<{ host: string; port: number }>;
+      username: string | undefined;
+      password: string | undefined;
+      /** `rediss+cluster://`: TLS to every node. */
+      tls: boolean;
+    };
 
 export interface GatewayConfig {
   name: string;
@@ -61,7 +84,12 @@ export interface Config extends ServerLimits {
   /** PostgreSQL connection string; absent → embedded PGlite in `dataDir`. */
   databaseUrl: string | undefined;
   dataDir: string;
+  /** `REDIS_URL` as given (print it with `redact`). */
   redisUrl: string | undefined;
+  /** `REDIS_URL` parsed: one server or a cluster's seed nodes. */
+  redis: RedisTarget | undefined;
+  /** Connections in each instance's PostgreSQL pool (`IDEM_PG_POOL_MAX`). */
+  pgPoolMax: number;
   holdTimeoutMs: number;
   leaseMs: number;
   keyTtlS: number;
@@ -115,6 +143,9 @@ export interface Flags {
 
 const MIN_KEY_TTL_S = 3600;
 
+/** Connections per instance's PostgreSQL pool unless `IDEM_PG_POOL_MAX` says otherwise. */
+export const DEFAULT_PG_POOL_MAX = 20;
+
 /**
  * Reads configuration from the environment and command-line flags (flags win). Throws
  * `ConfigError` with a one-line message naming the setting and what is wrong with it.
@@ -125,9 +156,7 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     throw new ConfigError(`DATABASE_URL must start with postgres:// or postgresql:// (got "${redact(databaseUrl)}")`);
   }
   const redisUrl = nonEmpty(env.REDIS_URL);
-  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
-    throw new ConfigError(`REDIS_URL must start with redis:// or rediss:// (got "${redact(redisUrl)}")`);
-  }
+  const redis = redisUrl === undefined ? undefined : parseRedisUrl(redisUrl);
   const leaseMs = integer('IDEM_LEASE_MS', env.IDEM_LEASE_MS, 30_000, 1_000, 600_000);
   return {
     host: flags.host ?? nonEmpty(env.HOST) ?? '127.0.0.1',
@@ -135,6 +164,8 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     databaseUrl,
     dataDir: flags.dataDir ?? nonEmpty(env.IDEM_DATA_DIR) ?? './.idem',
     redisUrl,
+    redis,
+    pgPoolMax: integer('IDEM_PG_POOL_MAX', env.IDEM_PG_POOL_MAX, DEFAULT_PG_POOL_MAX, 4, 1_000),
     holdTimeoutMs: integer('IDEM_HOLD_TIMEOUT_MS', env.IDEM_HOLD_TIMEOUT_MS, 10_000, 0, 600_000),
     leaseMs,
     keyTtlS: integer('IDEM_KEY_TTL_S', env.IDEM_KEY_TTL_S, 86_400, MIN_KEY_TTL_S, 365 * 86_400),
@@ -169,6 +200,65 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     serviceName: nonEmpty(env.OTEL_SERVICE_NAME) ?? 'idem',
     metricsPort: env.IDEM_METRICS_PORT === undefined || env.IDEM_METRICS_PORT.trim() === '' ? undefined : integer('IDEM_METRICS_PORT', env.IDEM_METRICS_PORT, 0, 0, 65_535),
   };
+}
+
+/**
+ * `REDIS_URL`: `redis://` or `rediss://` for one server (any URL ioredis reads), or
+ * `redis+cluster://[user[:password]@]host:port[,host:port…]` (`rediss+cluster://` for TLS) for
+ * a Redis Cluster, listing one or more seed nodes. A cluster has one database, so no path
+ * other than `/` or `/0`, and no query string.
+ *
+ * @example
+ *   parseRedisUrl('redis+cluster://10.0.0.1:7000,10.0.0.2:7000')
+ *   // → { mode: 'cluster', nodes: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7000 }], tls: false, … }
+ */
+export function parseRedisUrl(raw: string): RedisTarget {
+  const url = raw.trim();
+  const cluster = /^(rediss?)\+cluster:\/\/(.*)$/i.exec(url);
+  if (!cluster) {
+    if (!/^rediss?:\/\//i.test(url)) {
+      throw new ConfigError(`REDIS_URL must start with redis://, rediss://, redis+cluster:// or rediss+cluster:// (got "${redact(url)}")`, 'REDIS_URL_INVALID');
+    }
+    if (/^rediss?:\/\/[^/?#]*,/i.test(url)) {
+      throw new ConfigError(`REDIS_URL lists several hosts: for a Redis Cluster write redis+cluster://host1:port1,host2:port2 (got "${redact(url)}")`, 'REDIS_URL_INVALID');
+    }
+    return { mode: 'single', url };
+  }
+  const tls = cluster[1]!.toLowerCase() === 'rediss';
+  let rest = cluster[2]!;
+  if (/[?#]/.test(rest)) throw new ConfigError(`REDIS_URL: a cluster URL takes no query string or fragment (got "${redact(url)}")`, 'REDIS_URL_INVALID');
+  const slash = rest.indexOf('/');
+  if (slash >= 0) {
+    const path = rest.slice(slash);
+    if (path !== '/' && path !== '/0') throw new ConfigError(`REDIS_URL: a Redis Cluster has only database 0 (got path "${path}")`, 'REDIS_URL_INVALID');
+    rest = rest.slice(0, slash);
+  }
+  let username: string | undefined;
+  let password: string | undefined;
+  const at = rest.lastIndexOf('@');
+  if (at >= 0) {
+    const auth = rest.slice(0, at);
+    rest = rest.slice(at + 1);
+    const colon = auth.indexOf(':');
+    const user = colon >= 0 ? auth.slice(0, colon) : auth;
+    username = user === '' ? undefined : decodeURIComponent(user);
+    password = colon >= 0 ? decodeURIComponent(auth.slice(colon + 1)) : undefined;
+  }
+  if (rest === '') throw new ConfigError('REDIS_URL: a cluster URL needs at least one host:port', 'REDIS_URL_INVALID');
+  const seen = new Set<string>();
+  const nodes = rest.split(',').map((part, i) => {
+    const node = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+))(?::(\d{1,5}))?$/.exec(part.trim());
+    const port = node?.[3] === undefined ? 6379 : Number(node[3]);
+    if (!node || port < 1 || port > 65_535) {
+      throw new ConfigError(`REDIS_URL: cluster node ${i + 1} must be host:port (got "${part}")`, 'REDIS_CLUSTER_NODE_INVALID');
+    }
+    const host = node[1] ?? node[2]!;
+    const id = `${host.toLowerCase()}:${port}`;
+    if (seen.has(id)) throw new ConfigError(`REDIS_URL: cluster node ${id} is listed twice`, 'REDIS_CLUSTER_NODE_INVALID');
+    seen.add(id);
+    return { host, port };
+  });
+  return { mode: 'cluster', nodes, username, password, tls };
 }
 
 /** The OTLP endpoint for traces, checked to be an http(s) URL (the OpenTelemetry SDK reads it itself). */

@@ -4,10 +4,25 @@
  * held request; one remote subscription per instance carries every key's changes.
  *
  * The remote adapters live with the infrastructure (docs/architecture.md): Redis pub/sub in
- * src/store/redis/keyEvents.ts, PostgreSQL LISTEN/NOTIFY in src/store/pg/keyEvents.ts.
+ * src/store/redis/keyEvents.ts, Redis Cluster sharded pub/sub in
+ * src/store/redis/clusterKeyEvents.ts, PostgreSQL LISTEN/NOTIFY in src/store/pg/keyEvents.ts.
  */
 export interface KeyEvents {
   watch(merchantId: string, key: string, onChange: () => void): () => void;
+  /**
+   * For notifiers that subscribe per key (a Redis Cluster's sharded channels): resolves true
+   * once a change of this watched key would reach this instance, false when it cannot now (the
+   * waiter then re-checks on the short timer). Absent: notices reach the instance whenever
+   * `healthy` says so.
+   */
+  listening?(merchantId: string, key: string): Promise<boolean>;
+  /**
+   * For notifiers that can lose a notice without knowing it (a Redis Cluster shard that hands
+   * its slots to another node, or refuses a publish with CLUSTERDOWN while subscriptions stay
+   * up): a held request re-reads its key at least this often even while listening, so a lost
+   * notice costs at most this long. Absent: waiters trust the notices while `healthy`.
+   */
+  readonly recheckMs?: number;
   /** Best effort: a lost notice only delays waiters until their own timer. */
   publish(merchantId: string, key: string): Promise<void>;
   /** False while the remote channel is down; waiters then re-check on a short timer instead. */

@@ -297,7 +297,8 @@ export class Gate {
    * live owner, so the caller claims without waiting for the Redis lock.
    *
    *   held ── watch ── read row ── still running? ── wait(notice | lease end | deadline)
-   *   (watching before reading: a completion between the two still wakes us)
+   *   (watching before reading: a completion between the two still wakes us; a notifier that
+   *   subscribes per key must be listening before the read, or the wait is on the short timer)
    */
   private async hold(req: KeyRequest, deadline: number): Promise<'recheck' | 'claim'> {
     const { clock, timers } = this.o.runtime;
@@ -306,7 +307,11 @@ export class Gate {
     const unwatch = this.o.events.watch(req.merchantId, req.key, () => wake('notice'));
     let cancel = () => {};
     try {
-      const cached = await this.o.fast.getReplay(req.merchantId, req.key);
+      const listening = this.o.events.listening?.(req.merchantId, req.key);
+      let live = true;
+      let cached: CachedResponse | null;
+      if (listening) [live, cached] = await Promise.all([listening, this.o.fast.getReplay(req.merchantId, req.key)]);
+      else cached = await this.o.fast.getReplay(req.merchantId, req.key);
       if (cached) return 'recheck';
       const row = await this.o.store.readKey(req.merchantId, req.key);
       const now = clock.now();
@@ -325,7 +330,8 @@ export class Gate {
       // No row: the lock holder is about to claim, and its claim's end notifies us. If it does
       // not come soon, the holder may have died before claiming: claim ourselves.
       let wakeAt = Math.min(deadline, row?.leaseUntil ?? now + this.o.unclaimedLockGraceMs);
-      if (!this.o.events.healthy) wakeAt = Math.min(wakeAt, now + this.o.degradedRecheckMs);
+      if (!this.o.events.healthy || !live) wakeAt = Math.min(wakeAt, now + this.o.degradedRecheckMs);
+      else if (this.o.events.recheckMs !== undefined) wakeAt = Math.min(wakeAt, now + this.o.events.recheckMs);
       cancel = timers.after(Math.max(0, wakeAt - now), () => wake('timer'));
       const by = await woken;
       return by === 'timer' && row === null ? 'claim' : 'recheck';

@@ -5,6 +5,7 @@ import type { Database } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createIdem, type Idem } from '../../src/idem.js';
 import { SqlStore } from '../../src/store/sql/index.js';
+import { replayKey } from '../../src/store/redis/keys.js';
 import { createMerchant } from '../../src/merchants/merchants.js';
 import { cryptoRandom, systemTimers, type Runtime } from '../../src/ports/clock.js';
 import { ControlledGateway } from '../support/controlledGateway.js';
@@ -194,7 +195,7 @@ export function gateSuite(name: string, open: () => Promise<{ db: Database; redi
       expect(await idem.store.readKey(merchant, 'order-ttl')).not.toBeNull();
       skipped += 2 * 3600_000;
       // The Redis entry expires by Redis's own clock, which this test cannot skip ahead.
-      if (idem.redis) await idem.redis.del(`idem:r:${merchant}:order-ttl`);
+      if (idem.redis) await idem.redis.del(replayKey(merchant, 'order-ttl'));
       const swept = await idem.store.sweepKeys(runtime.clock.now(), 1000);
       expect(swept).toBeGreaterThan(0);
       expect(await idem.store.readKey(merchant, 'order-ttl')).toBeNull();

@@ -16,6 +16,7 @@ import { openPostgres } from '../../src/db/postgres.js';
 import { startSimulatorServer, type SimulatorServer } from '../../src/gateways/simulator/server.js';
 import { createMerchant } from '../../src/merchants/merchants.js';
 import { SqlStore } from '../../src/store/sql/index.js';
+import { replayKey } from '../../src/store/redis/keys.js';
 import { cryptoRandom } from '../../src/ports/clock.js';
 import { createHttpClient, type HttpAnswer, type HttpClient } from '../support/httpClient.js';
 import { startIdemServer, stopIdemServers, type IdemServer } from '../support/idemServer.js';
@@ -86,7 +87,7 @@ describe.skipIf(!ready)('Redis is killed mid-wave and restarted', () => {
     const r = new Redis(redis!.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     try {
       await r.connect();
-      const found = await Promise.all([...new Set(keys)].map((k) => r.exists(`idem:r:${merchant.id}:${k}`)));
+      const found = await Promise.all([...new Set(keys)].map((k) => r.exists(replayKey(merchant.id, k))));
       return found.reduce((a, b) => a + b, 0);
     } finally {
       r.disconnect();

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../store/redis/connect.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { IdemError } from '../../errors/registry.js';
 import type { Clock } from '../../ports/clock.js';
@@ -79,7 +79,7 @@ return {1, 0}
  */
 export class RedisLimiter implements Limiter {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly limit: Limit,
     private readonly fallback: Limiter,

@@ -1,11 +1,16 @@
-import type { Redis } from 'ioredis';
 import type { CachedResponse, FastPath, LockResult } from '../../idempotency/fastpath.js';
+import type { RedisClient } from './connect.js';
+import { lockKey, replayKey } from './keys.js';
 
 const UNLOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
-/** Redis: `SET NX PX` lock, replay entries with the key's remaining retention as TTL. */
+/**
+ * Redis (one server or a cluster): `SET NX PX` lock, replay entries with the key's remaining
+ * retention as TTL. A key's lock and replay entry share a hash tag (./keys.ts), so the pipeline
+ * in `finish` and the unlock script touch one slot.
+ */
 export class RedisFastPath implements FastPath {
-  constructor(private readonly redis: Redis) {
+  constructor(private readonly redis: RedisClient) {
     if (!('idemUnlock' in redis)) redis.defineCommand('idemUnlock', { numberOfKeys: 1, lua: UNLOCK });
   }
 
@@ -45,12 +50,4 @@ export class RedisFastPath implements FastPath {
     if (token !== null) (p as unknown as { idemUnlock(k: string, t: string): void }).idemUnlock(lockKey(merchantId, key), token);
     await p.exec().catch(() => {});
   }
-}
-
-function replayKey(merchantId: string, key: string): string {
-  return `idem:r:${merchantId}:${key}`;
-}
-
-function lockKey(merchantId: string, key: string): string {
-  return `idem:l:${merchantId}:${key}`;
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect.js';
 import type { GatewayObservation } from '../../resilience/book.js';
 import type { ObservationLog } from '../../resilience/shared.js';
 import type { Clock } from '../../ports/clock.js';
@@ -12,7 +12,7 @@ export class RedisObservationLog implements ObservationLog {
   readonly name = 'redis';
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly clock: Clock,
     private readonly stream = 'idem:gateway-observations',
     private readonly maxLen = 50_000,
