@@ -120,8 +120,10 @@ export interface IdemOverrides {
 const VERSION = '0.1.0';
 
 /** The composition root: opens the stores the config names, migrates, wires the core to HTTP. */
-/** Connections of the events pool (relay, webhook deliveries, stream publishers) per instance. */
-const EVENTS_POOL_MAX = 4;
+/** Connections of the events pool (relay, webhook deliveries, stream publishers): a fifth of the instance's, 1 to 4. */
+export function eventsPoolOf(pgPoolMax: number): number {
+  return Math.min(4, Math.max(1, Math.floor(pgPoolMax / 5)));
+}
 
 export async function createIdem(config: Config, overrides: IdemOverrides = {}): Promise<Idem> {
   const runtime = overrides.runtime ?? systemRuntime;
@@ -130,7 +132,10 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       ? pino(overrides.logger, overrides.logDestination)
       : pino(overrides.logger)
     : pino({ enabled: false });
-  const db = overrides.db ?? (overrides.store ? null : config.databaseUrl ? openPostgres(config.databaseUrl, { max: config.pgPoolMax }) : await openPglite(config.dataDir));
+  // IDEM_PG_POOL_MAX is the instance's whole budget: a fifth of it (at most 4) goes to the
+  // events pool when events run on PostgreSQL (docs/scale-out.md).
+  const eventsPoolMax = overrides.events !== false && config.databaseUrl && !overrides.db && !overrides.store ? eventsPoolOf(config.pgPoolMax) : 0;
+  const db = overrides.db ?? (overrides.store ? null : config.databaseUrl ? openPostgres(config.databaseUrl, { max: config.pgPoolMax - eventsPoolMax }) : await openPglite(config.dataDir));
   const ownsDb = db !== null && !overrides.db;
   const closers: Array<() => Promise<unknown> | unknown> = [];
   try {
@@ -226,7 +231,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     if (overrides.events !== false) {
       // Events move on a small pool of their own, so the relay, the deliveries and the stream
       // publishers never queue for a connection behind request traffic (docs/events.md).
-      const eventsDb = ownsDb && db.kind === 'postgres' && config.databaseUrl ? openPostgres(config.databaseUrl, { max: EVENTS_POOL_MAX, applicationName: 'idem-events' }) : null;
+      const eventsDb = eventsPoolMax > 0 && db?.kind === 'postgres' ? openPostgres(config.databaseUrl!, { max: eventsPoolMax, applicationName: 'idem-events' }) : null;
       if (eventsDb) closers.push(() => eventsDb.close());
       const eventStore = eventsDb ? new SqlStore(eventsDb) : store;
       const eventRelay = startEventRelay({ store: eventStore, runtime, intervalMs: config.eventsIntervalMs, log });
