@@ -148,13 +148,17 @@ export class SqlPayments implements PaymentStore {
   }
 
   async loadView(merchantId: string, id: string): Promise<PaymentView | null> {
-    const p = await this.findPayment(merchantId, id);
-    if (!p) return null;
-    const { rows } = await this.q.query<AttemptRow>(
-      `SELECT * FROM payment_attempts WHERE payment_id = $1 ORDER BY created_at, operation, attempt_no`,
-      [id],
+    // One round trip: the payment and its attempts (as JSON, times read back as Dates).
+    const { rows } = await this.q.query<PaymentRow & { attempts_json: Array<Omit<AttemptRow, 'created_at' | 'completed_at'> & { created_at: string; completed_at: string | null }> }>(
+      `SELECT p.*, coalesce((SELECT json_agg(a ORDER BY a.created_at, a.operation, a.attempt_no) FROM payment_attempts a WHERE a.payment_id = p.id), '[]') AS attempts_json
+         FROM payments p WHERE p.id = $1 AND p.merchant_id = $2`,
+      [id, merchantId],
     );
-    return toView(p, rows);
+    const r = rows[0];
+    if (!r) return null;
+    const { attempts_json, ...p } = r;
+    const attempts = attempts_json.map((a) => ({ ...a, created_at: new Date(a.created_at), completed_at: a.completed_at === null ? null : new Date(a.completed_at) }));
+    return toView(p, attempts);
   }
 
   async listViews(merchantId: string, limit: number, after: { createdAt: string; id: string } | null): Promise<PaymentView[]> {
