@@ -337,8 +337,20 @@ export class SimInstance {
     return store;
   }
 
-  /** `failover-on-unknown` (test only): unknown outcomes reach the pipeline as not processed. */
-  private plantedConnector(connector: GatewayConnector): GatewayConnector {
+  /**
+   * The gateway as the process sees it: an answer is taken in at an await of its own, where a
+   * stall or a crash can land (a GC pause while a call is in flight). And `failover-on-unknown`
+   * (test only): unknown outcomes reach the pipeline as not processed.
+   */
+  private plantedConnector(gateway: GatewayConnector): GatewayConnector {
+    const connector: GatewayConnector = {
+      ...gateway,
+      execute: async (request, signal, call) => {
+        const outcome = await gateway.execute(request, signal, call);
+        await this.step(false, `gateway answer ${request.operation}`);
+        return outcome;
+      },
+    };
     if (this.infra.plant !== 'failover-on-unknown') return connector;
     return {
       name: connector.name,
