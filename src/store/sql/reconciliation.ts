@@ -2,8 +2,8 @@ import type { Queryable } from '../../db/database.js';
 import type { GatewayOperation } from '../../gateways/port.js';
 import type { AttemptRow, PaymentRow } from '../../payments/rows.js';
 import type { CaseRow, CaseStatus, NewCase, NewRemediation, RemediationRow } from '../../reconciliation/cases.js';
-import type { GatewayRecord } from '../../reconciliation/records.js';
-import type { ReconcileWindow, ReconciliationFacts, ReconciliationStore, StagedRecord } from '../port.js';
+import type { GatewayRecord, MatchEvidence } from '../../reconciliation/records.js';
+import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, StagedRecord } from '../port.js';
 
 interface RecordSqlRow {
   gateway: string;
@@ -18,6 +18,7 @@ interface RecordSqlRow {
   reference: string | null;
   verdict: string | null;
   verdict_detail: string | null;
+  match_evidence: MatchEvidence | null;
 }
 
 function toStaged(r: RecordSqlRow): StagedRecord {
@@ -35,6 +36,7 @@ function toStaged(r: RecordSqlRow): StagedRecord {
     ...(r.reference !== null ? { reference: r.reference } : {}),
     verdict: r.verdict,
     verdictDetail: r.verdict_detail,
+    matchEvidence: r.match_evidence,
   };
 }
 
@@ -184,22 +186,24 @@ export class SqlReconciliation implements ReconciliationStore {
     return rows.map(toStaged);
   }
 
-  async settleRecord(gateway: string, recordId: string, verdict: string, detail: string | null, now: number): Promise<boolean> {
+  async settleRecord(gateway: string, recordId: string, verdict: string, detail: string | null, now: number, evidence: MatchEvidence | null = null): Promise<boolean> {
     const { rowCount } = await this.q.query(
-      `UPDATE reconciliation_records SET verdict = $3, verdict_detail = $4, settled_at = $5
+      `UPDATE reconciliation_records SET verdict = $3, verdict_detail = $4, settled_at = $5, match_evidence = $6
         WHERE gateway = $1 AND record_id = $2 AND verdict IS NULL`,
-      [gateway, recordId, verdict, detail, new Date(now)],
+      [gateway, recordId, verdict, detail, new Date(now), evidence === null ? null : JSON.stringify(evidence)],
     );
     return rowCount === 1;
   }
 
-  async reconciliationFacts(q: { references: readonly string[]; authorizationIds: readonly string[]; gatewayKeys: readonly string[] }): Promise<ReconciliationFacts> {
+  async reconciliationFacts(q: FactsQuery): Promise<ReconciliationFacts> {
+    const around = q.attemptsAt;
     const { rows: payments } = await this.q.query<PaymentRow>(
       `SELECT * FROM payments
         WHERE id = ANY($1::text[]) OR authorization_id = ANY($2::text[])
            OR id IN (SELECT payment_id FROM payment_attempts WHERE gateway_key = ANY($3::text[]))
+           OR id IN (SELECT payment_id FROM payment_attempts WHERE gateway = $4::text AND created_at >= $5::timestamptz AND created_at <= $6::timestamptz)
         ORDER BY id`,
-      [[...q.references], [...q.authorizationIds], [...q.gatewayKeys]],
+      [[...q.references], [...q.authorizationIds], [...q.gatewayKeys], around?.gateway ?? null, around ? new Date(around.from) : null, around ? new Date(around.to) : null],
     );
     if (payments.length === 0) return { payments, attempts: [] };
     const { rows: attempts } = await this.q.query<AttemptRow>(
