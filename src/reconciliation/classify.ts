@@ -71,8 +71,8 @@ export interface ReviewCandidate {
 export interface Classified {
   record: GatewayRecord;
   verdict: Verdict;
-  /** Why the record was matched to Idem's operation, when it was. */
-  evidence?: MatchEvidence;
+  /** Idem's operation (attempt) the record was matched to, when it was, and why. */
+  match?: { attemptId: string; evidence: MatchEvidence };
 }
 
 /** Idem's attempts as the matcher's records. */
@@ -147,7 +147,7 @@ export function classify(records: readonly GatewayRecord[], payments: readonly P
     if (verdict.kind === 'void' && owned.has(`${record.gateway}\u0000${verdict.authorizationId}`)) {
       return { record, verdict: { kind: 'wait', why: `authorization ${verdict.authorizationId} belongs to a payment: never voided` } };
     }
-    return m ? { record, verdict, evidence: m.evidence } : { record, verdict };
+    return m ? { record, verdict, match: { attemptId: m.idem.id, evidence: m.evidence } } : { record, verdict };
   });
 }
 

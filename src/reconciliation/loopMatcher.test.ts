@@ -105,7 +105,7 @@ describe('the loop matcher: exact, then scored for records that lost their keys'
         const inReview = new Set(result.review.map((r) => r.gateway.id));
         for (const c of classify(w.records, w.payments, w.attempts, exactThenScored())) {
           if (c.record.gatewayKey !== undefined) expect(c.verdict).toEqual(exact.get(c.record.id));
-          if (c.evidence?.rule === 'scored') expect(['consistent', 'case']).toContain(c.verdict.kind);
+          if (c.match?.evidence.rule === 'scored') expect(['consistent', 'case']).toContain(c.verdict.kind);
           if (inReview.has(c.record.id)) {
             expect(c.verdict).toMatchObject({ kind: 'case', class: 'match_review' });
             expect(c.verdict.kind === 'case' && c.verdict.candidates!.length).toBeGreaterThan(0);

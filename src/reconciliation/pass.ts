@@ -16,14 +16,14 @@ import { newId } from '../ports/ids.js';
 import { pickMetadata } from '../events/metadata.js';
 import type { NewPaymentEvent } from '../events/model.js';
 import { canAdopt } from '../payments/states.js';
-import type { Store, StoreOps } from '../store/port.js';
+import type { SettledMatch, Store, StoreOps } from '../store/port.js';
 import { inSpan, type Span, type Tracer } from '../ports/tracing.js';
 import { remediationKey } from './cases.js';
 import { openCase, type CaseworkContext, type ReconciliationLog } from './casework.js';
 import { classify, type Verdict } from './classify.js';
 import { recordReconciliationEvent } from './events.js';
 import { DEFAULT_MATCH_SETTINGS, type MatchSettings } from './match/features.js';
-import type { GatewayRecord, Matcher, MatchEvidence } from './records.js';
+import type { GatewayRecord, Matcher } from './records.js';
 
 /** What one pass did for one gateway. */
 export interface PassSummary {
@@ -141,16 +141,16 @@ export class GatewayPass {
           ? undefined
           : { gateway, from: Math.min(...keyless.map((r) => r.at)) - windowMs, to: Math.max(...keyless.map((r) => r.at)) + windowMs },
     });
-    for (const { record, verdict, evidence } of classify(records, facts.payments, facts.attempts, this.o.matcher)) {
+    for (const { record, verdict, match } of classify(records, facts.payments, facts.attempts, this.o.matcher)) {
       if (verdict.kind === 'wait') {
         summary.verdicts.wait = (summary.verdicts.wait ?? 0) + 1;
         continue;
       }
       try {
-        const applied = await store.transaction((tx) => this.apply(tx, record, verdict, evidence, summary, span));
+        const applied = await store.transaction((tx) => this.apply(tx, record, verdict, match, summary, span));
         if (applied) {
           summary.verdicts[verdict.kind] = (summary.verdicts[verdict.kind] ?? 0) + 1;
-          if (evidence !== undefined) summary.matched++;
+          if (match !== undefined) summary.matched++;
         }
       } catch (err) {
         if (!(err instanceof MovedOn)) throw err;
@@ -160,11 +160,11 @@ export class GatewayPass {
   }
 
   /** Writes one verdict; false if another pass had already settled the record. */
-  private async apply(tx: StoreOps, r: GatewayRecord, v: Exclude<Verdict, { kind: 'wait' }>, evidence: MatchEvidence | undefined, summary: PassSummary, span: Span): Promise<boolean> {
+  private async apply(tx: StoreOps, r: GatewayRecord, v: Exclude<Verdict, { kind: 'wait' }>, match: SettledMatch | undefined, summary: PassSummary, span: Span): Promise<boolean> {
     const now = this.o.runtime.clock.now();
     const at = new Date(now);
     const detail = 'why' in v ? v.why : v.kind === 'consistent' ? `${v.evidence.rule} → ${v.attemptId}` : null;
-    if (!(await tx.settleRecord(r.gateway, r.id, v.kind, detail, now, evidence ?? null))) return false;
+    if (!(await tx.settleRecord(r.gateway, r.id, v.kind, detail, now, match ?? null))) return false;
     switch (v.kind) {
       case 'consistent':
       case 'no_effect':
@@ -218,7 +218,7 @@ export class GatewayPass {
       }
       case 'case': {
         const found: Record<string, unknown> = {};
-        if (evidence !== undefined) found.match = evidence;
+        if (match !== undefined) found.match = match.evidence;
         if (v.candidates !== undefined) found.candidates = v.candidates;
         if (await openCase(this.casework, tx, r, v.class, v.paymentId, v.merchantId, v.attemptId, 'none', v.why, at, { evidence: found })) {
           summary.casesOpened++;

@@ -180,8 +180,15 @@ export interface ReconcileWindow {
 export interface StagedRecord extends GatewayRecord {
   verdict: string | null;
   verdictDetail: string | null;
-  /** Why the record was matched to Idem's attempt it was settled on; null when it was not matched. */
+  /** Idem's attempt the record was matched to when it was settled, and why; null when it was not matched. */
+  matchedAttemptId: string | null;
   matchEvidence: MatchEvidence | null;
+}
+
+/** The match a record is settled on: Idem's attempt and the evidence. */
+export interface SettledMatch {
+  attemptId: string;
+  evidence: MatchEvidence;
 }
 
 /** Which of Idem's payments reconciliation reads for a set of gateway records. */
@@ -229,8 +236,8 @@ export interface ReconciliationStore {
   unsettledRecords(gateway: string, limit: number): Promise<StagedRecord[]>;
   /** Staged records of a gateway (all, or those executed in [from, to)), oldest first. */
   listStagedRecords(gateway: string | null, from?: number, to?: number): Promise<StagedRecord[]>;
-  /** Settles a record once, with the evidence of its match if it was matched: false if it was already settled. */
-  settleRecord(gateway: string, recordId: string, verdict: string, detail: string | null, now: number, evidence?: MatchEvidence | null): Promise<boolean>;
+  /** Settles a record once, with its match if it was matched: false if it was already settled. */
+  settleRecord(gateway: string, recordId: string, verdict: string, detail: string | null, now: number, match?: SettledMatch | null): Promise<boolean>;
   /**
    * Idem's side of a set of records: payments by id (`references`), by authorization id,
    * owning an attempt with one of `gatewayKeys` or (`attemptsAt`) an attempt at a gateway in a
@@ -239,7 +246,8 @@ export interface ReconciliationStore {
   reconciliationFacts(q: FactsQuery): Promise<ReconciliationFacts>;
   /**
    * Succeeded attempts at `gateway` completed before `before` (ms) that no staged record of the
-   * gateway shows (by gateway key or transaction id) and no `missing_at_gateway` case names yet.
+   * gateway shows (by gateway key or transaction id, or matched to it by score) and no
+   * `missing_at_gateway` case names yet.
    */
   unseenSucceededAttempts(gateway: string, before: number, limit: number): Promise<AttemptRow[]>;
   /** Writes a remediation unless one with its gateway key exists; true if written. */

@@ -694,8 +694,8 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect(await c.store.stageRecords([{ ...r1, amount: 5 }], [{}], 2, c.t(31))).toBe(0);
         const unsettled = await c.store.unsettledRecords(g, 10);
         expect(unsettled).toEqual([
-          { ...r2, verdict: null, verdictDetail: null, matchEvidence: null },
-          { ...r1, verdict: null, verdictDetail: null, matchEvidence: null },
+          { ...r2, verdict: null, verdictDetail: null, matchedAttemptId: null, matchEvidence: null },
+          { ...r1, verdict: null, verdictDetail: null, matchedAttemptId: null, matchEvidence: null },
         ]);
         expect(await c.store.settleRecord(g, r1.id, 'consistent', 'gateway_key', c.t(40))).toBe(true);
         expect(await c.store.settleRecord(g, r1.id, 'void', null, c.t(41))).toBe(false);
@@ -707,10 +707,21 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect((await c.store.listStagedRecords(g, c.t(15), c.t(25))).map((r) => r.id)).toEqual([r1.id]);
       });
 
-      test("keeps the evidence of the match a record was settled on, as it was given", async (c) => {
+      test('keeps the attempt and the evidence of the match a record was settled on; an attempt matched so is seen at the gateway', async (c) => {
         const g = `gw${c.n}`;
-        const r1 = record(c, g, `e1_${c.n}`, { at: c.t(1) });
-        const r2 = record(c, g, `e2_${c.n}`, { at: c.t(2) });
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        const attempt = async (n: number) => {
+          const a = await c.store.insertAttempt({ ...c.newAttempt(p, 'capture', n), gateway: g }, c.date(0));
+          await c.store.recordAttempt(a, { status: 'succeeded', gatewayReference: `txn_never_logged_${n}` }, c.date(1));
+          return a;
+        };
+        const [a1, a2] = [await attempt(1), await attempt(2)];
+        expect((await c.store.unseenSucceededAttempts(g, c.t(10), 10)).map((a) => a.id)).toEqual([a1.id, a2.id]);
+        // Settlement-file lines: neither carries an attempt's key or transaction id.
+        const r1 = record(c, g, `e1_${c.n}`, { at: c.t(1), operation: 'capture' });
+        const r2 = record(c, g, `e2_${c.n}`, { at: c.t(2), operation: 'capture' });
+        delete (r1 as Partial<GatewayRecord>).gatewayKey;
+        delete (r2 as Partial<GatewayRecord>).gatewayKey;
         await c.store.stageRecords([r1, r2], [{}, {}], 1, c.t(3));
         const evidence: MatchEvidence = {
           rule: 'scored',
@@ -718,15 +729,16 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
           margin: 8.25,
           features: { amount: { value: -31, weight: 1.5 }, time: { value: 120_000, weight: 0.75 }, reference: { value: 'truncated', weight: 6.5 }, merchant: { value: 'missing', weight: 0 } },
         };
-        expect(await c.store.settleRecord(g, r1.id, 'consistent', 'scored → att_1', c.t(4), evidence)).toBe(true);
+        expect(await c.store.settleRecord(g, r1.id, 'consistent', `scored → ${a1.id}`, c.t(4), { attemptId: a1.id, evidence })).toBe(true);
         expect(await c.store.settleRecord(g, r2.id, 'case', 'in review', c.t(4))).toBe(true);
-        // A second settle changes nothing, evidence included.
-        expect(await c.store.settleRecord(g, r1.id, 'consistent', null, c.t(5), { rule: 'gateway_key', probability: 1 })).toBe(false);
+        // A second settle changes nothing, the match included.
+        expect(await c.store.settleRecord(g, r1.id, 'consistent', null, c.t(5), { attemptId: a2.id, evidence: { rule: 'gateway_key', probability: 1 } })).toBe(false);
         const staged = await c.store.listStagedRecords(g);
-        expect(staged.map((r) => [r.id, r.matchEvidence])).toEqual([
-          [r1.id, evidence],
-          [r2.id, null],
+        expect(staged.map((r) => [r.id, r.matchedAttemptId, r.matchEvidence])).toEqual([
+          [r1.id, a1.id, evidence],
+          [r2.id, null, null],
         ]);
+        expect((await c.store.unseenSucceededAttempts(g, c.t(10), 10)).map((a) => a.id)).toEqual([a2.id]);
       });
 
       test("finds Idem's side by reference, by authorization and by attempt key, with every attempt", async (c) => {

@@ -138,6 +138,11 @@ describe.skipIf(!(await postgresAvailable()))('the reconciliation loop with the 
     expect(staged.get('stl_0001')).toMatchObject({ verdict: 'consistent', matchEvidence: { rule: 'scored', features: { reference: { value: 'full' } } } });
     expect(staged.get('stl_0001')!.matchEvidence!.probability).toBeGreaterThanOrEqual(0.999);
     expect(staged.get('stl_0001')!.verdictDetail).toBe('scored → att_pay_3k9xab7mq2zt8vw4hn6pcr5d');
+    expect(staged.get('stl_0001')!.matchedAttemptId).toBe('att_pay_3k9xab7mq2zt8vw4hn6pcr5d');
+    // Matched by score, the attempt counts as seen at the gateway: no missing_at_gateway case later.
+    const unseen = (await store.unseenSucceededAttempts(GW, T0 + 48 * 3_600_000, 100)).map((a) => a.id);
+    expect(unseen).not.toContain('att_pay_3k9xab7mq2zt8vw4hn6pcr5d');
+    expect(unseen).not.toContain('att_pay_keyed0q7mz2xw4hn6pcr5d0');
     expect(staged.get('txn_pay_keyed0q7mz2xw4hn6pcr5d0')).toMatchObject({ verdict: 'consistent', matchEvidence: { rule: 'gateway_key', probability: 1 } });
     expect(staged.get('stl_0002')).toMatchObject({ verdict: 'case', matchEvidence: null });
     expect(staged.get('txn_orphan')).toMatchObject({ verdict: 'void', matchEvidence: null });

@@ -3,7 +3,7 @@ import type { GatewayOperation } from '../../gateways/port.js';
 import type { AttemptRow, PaymentRow } from '../../payments/rows.js';
 import type { CaseRow, CaseStatus, NewCase, NewRemediation, RemediationRow } from '../../reconciliation/cases.js';
 import type { GatewayRecord, MatchEvidence } from '../../reconciliation/records.js';
-import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, StagedRecord } from '../port.js';
+import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, SettledMatch, StagedRecord } from '../port.js';
 
 interface RecordSqlRow {
   gateway: string;
@@ -18,6 +18,7 @@ interface RecordSqlRow {
   reference: string | null;
   verdict: string | null;
   verdict_detail: string | null;
+  matched_attempt_id: string | null;
   match_evidence: MatchEvidence | null;
 }
 
@@ -36,6 +37,7 @@ function toStaged(r: RecordSqlRow): StagedRecord {
     ...(r.reference !== null ? { reference: r.reference } : {}),
     verdict: r.verdict,
     verdictDetail: r.verdict_detail,
+    matchedAttemptId: r.matched_attempt_id,
     matchEvidence: r.match_evidence,
   };
 }
@@ -186,11 +188,11 @@ export class SqlReconciliation implements ReconciliationStore {
     return rows.map(toStaged);
   }
 
-  async settleRecord(gateway: string, recordId: string, verdict: string, detail: string | null, now: number, evidence: MatchEvidence | null = null): Promise<boolean> {
+  async settleRecord(gateway: string, recordId: string, verdict: string, detail: string | null, now: number, match: SettledMatch | null = null): Promise<boolean> {
     const { rowCount } = await this.q.query(
-      `UPDATE reconciliation_records SET verdict = $3, verdict_detail = $4, settled_at = $5, match_evidence = $6
+      `UPDATE reconciliation_records SET verdict = $3, verdict_detail = $4, settled_at = $5, matched_attempt_id = $6, match_evidence = $7
         WHERE gateway = $1 AND record_id = $2 AND verdict IS NULL`,
-      [gateway, recordId, verdict, detail, new Date(now), evidence === null ? null : JSON.stringify(evidence)],
+      [gateway, recordId, verdict, detail, new Date(now), match?.attemptId ?? null, match === null ? null : JSON.stringify(match.evidence)],
     );
     return rowCount === 1;
   }
@@ -219,6 +221,7 @@ export class SqlReconciliation implements ReconciliationStore {
         WHERE a.gateway = $1 AND a.status = 'succeeded' AND a.completed_at < $2
           AND NOT EXISTS (SELECT 1 FROM reconciliation_records r WHERE r.gateway_key = a.gateway_key AND r.gateway = a.gateway)
           AND NOT EXISTS (SELECT 1 FROM reconciliation_records r WHERE r.gateway = a.gateway AND r.record_id = a.gateway_reference)
+          AND NOT EXISTS (SELECT 1 FROM reconciliation_records r WHERE r.gateway = a.gateway AND r.matched_attempt_id = a.id)
           AND NOT EXISTS (SELECT 1 FROM reconciliation_cases c WHERE c.dedupe_key = a.gateway || ':' || a.gateway_key || ':missing_at_gateway')
         ORDER BY a.completed_at, a.id LIMIT $3`,
       [gateway, new Date(before), limit],
