@@ -52,10 +52,10 @@ export class RemediationRunner {
     this.retryBackoff = exponentialBackoff({ baseMs: 1_000, capMs: 300_000, jitter: 'equal', random: o.runtime.random });
   }
 
-  /** Runs the remediations that are due (leased, fenced), each with its derived gateway key. */
   /**
-   * Claims the due remediations and runs each in a span of its own, the child of
-   * `parentOf(gateway)` when the caller has one (the pass over that gateway).
+   * Runs the remediations that are due (leased, fenced), each with its derived gateway key and
+   * in a span of its own: the child of `parentOf(gateway)` when the caller has one (the pass
+   * over that gateway).
    */
   async runDue(limit = 50, parentOf: (gateway: string) => Span | undefined = () => undefined): Promise<RemediationSummary> {
     const { store, runtime } = this.o;

@@ -123,6 +123,22 @@ export function referenceGrams(normalised: string, into: number[] = []): number[
   return grams;
 }
 
+/**
+ * {@link referenceGrams} into a scratch buffer: writes the codes from index 0 and returns how
+ * many (grows and returns a new buffer when it is too short: `into.length` is checked first).
+ */
+export function referenceGramsInto(normalised: string, into: Float64Array): number {
+  const n = normalised.length - GRAM + 1;
+  if (n <= 0) return 0;
+  let code = gramCode(normalised, 0);
+  into[0] = code;
+  for (let at = 1; at < n; at++) {
+    code = (code - digit(normalised.charCodeAt(at - 1)) * (GRAM_SPAN / 36)) * 36 + digit(normalised.charCodeAt(at + GRAM - 1));
+    into[at] = code;
+  }
+  return n;
+}
+
 // One scratch row for the edit distance: the matcher is synchronous, so it is never shared.
 let scratch = new Uint16Array(64);
 

@@ -10,7 +10,7 @@ import { matchingWeight, maxWeightMatching } from './assignment.js';
 import { byGatewayOrder, byIdemOrder, exactPhase, SPLIT_OPERATIONS } from './exact.js';
 import { AMOUNT_WITHIN_TOLERANCE, comparePair, DEFAULT_MATCH_SETTINGS, FEATURES, patternLevel, patternLevels, type GatewaySide, type IdemSide, type MatchSettings } from './features.js';
 import { emptyTrainingData, learnModel, PRIOR, type MatchModel, type ModelCounts } from './model.js';
-import { gramKey, normaliseReference, paymentIdGrams, referenceGrams } from './reference.js';
+import { gramKey, normaliseReference, paymentIdGrams, referenceGramsInto } from './reference.js';
 
 export interface ScoredOptions {
   settings?: Partial<MatchSettings>;
@@ -70,8 +70,10 @@ class IdemIndex {
   private readonly entryIdem: Int32Array;
   private readonly stamp: Int32Array;
   private query = 0;
-  private readonly out: number[] = [];
-  private readonly grams: number[] = [];
+  /** The last query's candidates: `found[0 .. count)`; reused from query to query (no list per query). */
+  found = new Int32Array(64);
+  count = 0;
+  private grams = new Float64Array(64);
   /** Idem records within rounding of the last query's amount (any status), in its window. */
   bandCount = 0;
 
@@ -143,24 +145,24 @@ class IdemIndex {
   /**
    * Candidates of a gateway record: same gateway, currency and operation, within the time
    * window, and sharing a reference gram, or within FX rounding of its amount, or (same
-   * merchant) within the fee tolerance above it. Ascending Idem positions; only those with
-   * `free[k]` set when `free` is given. The list is reused by the next call.
+   * merchant) within the fee tolerance above it: `found[0 .. count)`, ascending Idem positions;
+   * only those with `free[k]` set when `free` is given. Returns the count; the buffer is reused
+   * by the next call.
    */
-  candidates(g: GatewaySide, free: Uint8Array | null): readonly number[] {
+  candidates(g: GatewaySide, free: Uint8Array | null): number {
     const q = ++this.query;
-    const out = this.out;
-    out.length = 0;
+    this.count = 0;
     this.bandCount = 0;
     const r = g.record;
     const s = this.s;
     const b = this.blocks.get(r.gateway)?.get(r.currency)?.get(r.operation);
-    if (b === undefined) return out;
+    if (b === undefined) return 0;
     if (g.reference !== undefined) {
+      if (this.grams.length < g.reference.length) this.grams = new Float64Array(2 * g.reference.length);
       const grams = this.grams;
-      grams.length = 0;
-      referenceGrams(g.reference, grams);
-      for (const code of grams) {
-        const slot = this.slotOf(gramKey(code), false);
+      const n = referenceGramsInto(g.reference, grams);
+      for (let j = 0; j < n; j++) {
+        const slot = this.slotOf(gramKey(grams[j]!), false);
         if (slot < 0) continue;
         for (let e = this.slotHead[slot]!; e >= 0; e = this.entryNext[e]!) this.consider(this.entryIdem[e]!, r.at, b, free, q);
       }
@@ -179,15 +181,27 @@ class IdemIndex {
         for (let j = lowerBound(mb, m, r.amount + s.roundingMinor + 1), end = mb.start[m + 1]!; j < end && mb.amount[j]! <= hi; j++) this.consider(mb.order[j]!, r.at, b, free, q);
       }
     }
-    if (out.length > 1) out.sort((x, y) => x - y);
-    return out;
+    // Insertion sort: a record has a handful of candidates.
+    const found = this.found;
+    for (let j = 1; j < this.count; j++) {
+      const k = found[j]!;
+      let i = j - 1;
+      for (; i >= 0 && found[i]! > k; i--) found[i + 1] = found[i]!;
+      found[i + 1] = k;
+    }
+    return this.count;
   }
 
   private consider(k: number, at: number, b: number, free: Uint8Array | null, q: number): void {
     if (this.stamp[k] === q) return;
     this.stamp[k] = q;
     if (Math.abs(at - this.at[k]!) > this.s.windowMs || this.block[k] !== b || (free !== null && free[k] === 0)) return;
-    this.out.push(k);
+    if (this.count === this.found.length) {
+      const grown = new Int32Array(2 * this.found.length);
+      grown.set(this.found);
+      this.found = grown;
+    }
+    this.found[this.count++] = k;
   }
 }
 
@@ -206,7 +220,9 @@ function sortedBands(bandOf: Int32Array, bands: number, amount: Float64Array): B
   const order = new Int32Array(bandOf.length);
   for (let k = 0; k < bandOf.length; k++) order[fill[bandOf[k]!]!++] = k;
   for (let b = 0; b < bands; b++) order.subarray(start[b]!, start[b + 1]!).sort((x, y) => amount[x]! - amount[y]! || x - y);
-  return { start, order, amount: Float64Array.from(order, (k) => amount[k]!) };
+  const sorted = new Float64Array(order.length);
+  for (let j = 0; j < order.length; j++) sorted[j] = amount[order[j]!]!;
+  return { start, order, amount: sorted };
 }
 
 /** First index of band `b` whose amount is at least `lo`. */
@@ -261,8 +277,9 @@ export function pairEvidence(model: MatchModel, i: IdemRecord, g: GatewayRecord,
 export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly GatewayRecord[], options: ScoredOptions = {}): ScoredMatchResult {
   const s: MatchSettings = { ...DEFAULT_MATCH_SETTINGS, ...options.settings };
   const target = logit(s.targetPrecision);
-  const idem = [...idemIn].sort(byIdemOrder);
-  const gateway = [...gatewayIn].sort(byGatewayOrder);
+  // A stream hands its windows over in order already: no copy to sort then.
+  const idem = inOrder(idemIn, byIdemOrder);
+  const gateway = inOrder(gatewayIn, byGatewayOrder);
   const exact = exactPhase(idem, gateway);
   const iSides: IdemSide[] = idem.map((record) => ({ record }));
   const index = new IdemIndex(iSides, s);
@@ -293,10 +310,13 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
       const m = oneToOne[k]!;
       const g = gSide(m.gateway[0]!);
       const partner = position(m.idem);
-      const candidates = index.candidates(g, null);
+      const n = index.candidates(g, null);
       const alone = index.bandCount === 1;
       count(data.positives, comparePair(iSides[partner]!, g, s, alone));
-      for (const c of candidates) if (c !== partner) count(data.negatives, comparePair(iSides[c]!, g, s, alone));
+      for (let j = 0; j < n; j++) {
+        const c = index.found[j]!;
+        if (c !== partner) count(data.negatives, comparePair(iSides[c]!, g, s, alone));
+      }
     }
   }
 
@@ -306,9 +326,10 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
   const pairI: number[] = [];
   const pairP: number[] = [];
   residual.forEach((g, gk) => {
-    const candidates = index.candidates(g, free);
+    const n = index.candidates(g, free);
     const alone = index.bandCount === 1;
-    for (const k of candidates) {
+    for (let j = 0; j < n; j++) {
+      const k = index.found[j]!;
       const p = comparePair(iSides[k]!, g, s, alone);
       pairG.push(gk);
       pairI.push(k);
@@ -322,7 +343,7 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
   const matches: Match[] = [];
   const review: MatchResult['review'] = [];
   const gTaken = new Uint8Array(residual.length); // 1 matched, 2 in review
-  const iTaken = Uint8Array.from(exact.idemMatched);
+  const iTaken = exact.idemMatched.slice();
   const inReview = new Uint8Array(idem.length);
   const pairsOf = (gk: number) => {
     const out: number[] = [];
@@ -472,6 +493,11 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
     result.candidates = pairG.map((gk, e) => ({ idem: idem[pairI[e]!]!, gateway: residual[gk]!.record, probability: sigmoid(logOdds[e]!) }));
   }
   return result;
+}
+
+function inOrder<T>(records: readonly T[], order: (a: T, b: T) => number): readonly T[] {
+  for (let k = 1; k < records.length; k++) if (order(records[k - 1]!, records[k]!) > 0) return [...records].sort(order);
+  return records;
 }
 
 function mergeSorted<T>(a: readonly T[], b: readonly T[], order: (x: T, y: T) => number): T[] {
