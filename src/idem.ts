@@ -41,7 +41,8 @@ import { gatewayHealthReporter } from './resilience/healthEvents.js';
 import { staticPolicy, type RetryPolicy } from './resilience/policy.js';
 import { SharedHealth, type ObservationLog } from './resilience/shared.js';
 import { RedisObservationLog } from './store/redis/observations.js';
-import { Reconciler, startReconcileLoop } from './reconciliation/reconciler.js';
+import { startReconcileLoop } from './reconciliation/loop.js';
+import { Reconciler } from './reconciliation/reconciler.js';
 import { SqlObservationLog } from './store/sql/observations.js';
 import { startDeliveryWorker, type DeliveryWorker, type WebhookTransport } from './events/delivery.js';
 import { WebhookEndpoints } from './events/endpoints.js';
@@ -330,6 +331,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       leaseMs: config.leaseMs,
       settlementWindowMs: config.settlementWindowMs,
       log: app.log,
+      tracer,
     });
     if (overrides.reconcile !== false && config.reconcileIntervalMs > 0) {
       const loop = startReconcileLoop(reconciler, runtime, config.reconcileIntervalMs, app.log);

@@ -48,7 +48,11 @@ export type NewRemediation = Omit<RemediationRow, 'id' | 'state' | 'tries' | 'fe
  * - `amount_mismatch`, `currency_mismatch` (settlement): the gateway executed Idem's operation
  *   for another amount or currency;
  * - `missing_at_gateway` (settlement): Idem recorded a success the gateway's log still does
- *   not show after the settlement window.
+ *   not show after the settlement window;
+ * - `match_review` (support): a gateway record that lost its keys, which the scored matcher
+ *   could not tie to one of Idem's operations with the precision asked (a tie, a low score), or
+ *   tied to one whose state the gateway's record would change (a void, an adoption): a person
+ *   decides, with the candidates and their evidence; nothing is done on a guess.
  */
 export const CASE_CLASSES = [
   'unrequested_operation',
@@ -57,6 +61,7 @@ export const CASE_CLASSES = [
   'amount_mismatch',
   'currency_mismatch',
   'missing_at_gateway',
+  'match_review',
 ] as const;
 export type CaseClass = (typeof CASE_CLASSES)[number];
 

@@ -49,11 +49,30 @@ export type Verdict =
       unrequested: boolean;
       why: string;
     }
-  | { kind: 'case'; class: CaseClass; paymentId: string | null; merchantId: string | null; attemptId: string | null; why: string };
+  | {
+      kind: 'case';
+      class: CaseClass;
+      paymentId: string | null;
+      merchantId: string | null;
+      attemptId: string | null;
+      why: string;
+      /** `match_review`: Idem's candidates for the record, each with its evidence. */
+      candidates?: ReviewCandidate[];
+    };
+
+/** One of Idem's operations a gateway record in review might be. */
+export interface ReviewCandidate {
+  attemptId: string;
+  paymentId: string;
+  merchantId: string;
+  evidence: MatchEvidence;
+}
 
 export interface Classified {
   record: GatewayRecord;
   verdict: Verdict;
+  /** Idem's operation (attempt) the record was matched to, when it was, and why. */
+  match?: { attemptId: string; evidence: MatchEvidence };
 }
 
 /** Idem's attempts as the matcher's records. */
@@ -101,8 +120,8 @@ export function classify(records: readonly GatewayRecord[], payments: readonly P
   const ours = records.filter((r) => r.status === 'succeeded' && !isOwnRemediation(r));
   const result = matcher.match(idemRecords(payments, attempts), ours);
   const matchOf = new Map(result.matches.flatMap((m) => m.gateway.map((g) => [g, m] as const)));
-  // A matcher's "too close to call" is never guessed at, least of all voided.
-  const inReview = new Set(result.review.map((r) => r.gateway));
+  // A matcher's "too close to call" is never guessed at, least of all voided: a person decides.
+  const reviewOf = new Map(result.review.map((r) => [r.gateway, r.candidates] as const));
   // Authorizations a payment owns, and those Idem's own succeeded attempts obtained.
   const owned = new Set(byAuthorization.keys());
   for (const m of result.matches) {
@@ -113,17 +132,45 @@ export function classify(records: readonly GatewayRecord[], payments: readonly P
   return records.map((record) => {
     if (isOwnRemediation(record)) return { record, verdict: { kind: 'own_remediation' } };
     if (record.status !== 'succeeded') return { record, verdict: { kind: 'no_effect' } };
-    if (inReview.has(record)) return { record, verdict: { kind: 'wait', why: `the ${matcher.name} matcher put it to review` } };
+    const review = reviewOf.get(record);
+    if (review !== undefined) return { record, verdict: reviewCase(record, review, `the ${matcher.name} matcher could not tell which of Idem's operations it is`) };
     const m = matchOf.get(record);
-    const verdict = m
-      ? matchedVerdict(record, m.idem, m.evidence, byId.get(m.idem.paymentId)!, attemptsById.get(m.idem.id)!)
+    let verdict = m
+      ? matchedVerdict(record, m.idem, m.gateway, m.evidence, byId.get(m.idem.paymentId)!, attemptsById.get(m.idem.id)!)
       : unmatchedVerdict(record, byId, byAuthorization);
+    // A scored match is likely, not certain: it settles what agrees and raises what does not,
+    // but money moves (a void, an adoption) only on an exact key.
+    if (m !== undefined && m.evidence.rule === 'scored' && (verdict.kind === 'void' || verdict.kind === 'adopt')) {
+      verdict = reviewCase(record, [{ idem: m.idem, evidence: m.evidence }], `matched by score to ${m.idem.id}, whose state it would change (${verdict.kind}): ${verdict.why}`);
+    }
     // The one rule no verdict may break (docs/reconciliation.md).
     if (verdict.kind === 'void' && owned.has(`${record.gateway}\u0000${verdict.authorizationId}`)) {
       return { record, verdict: { kind: 'wait', why: `authorization ${verdict.authorizationId} belongs to a payment: never voided` } };
     }
-    return { record, verdict };
+    return m ? { record, verdict, match: { attemptId: m.idem.id, evidence: m.evidence } } : { record, verdict };
   });
+}
+
+/**
+ * A `match_review` case: the record and Idem's candidates with their evidence. Owned by the
+ * merchant when every candidate is that merchant's (and by the payment when there is one
+ * candidate), else the operator's.
+ */
+function reviewCase(record: GatewayRecord, candidates: ReadonlyArray<{ idem: IdemRecord; evidence: MatchEvidence }>, why: string): Verdict {
+  const merchants = new Set(candidates.map((c) => c.idem.merchantId));
+  const merchantId = merchants.size === 1 ? [...merchants][0]! : null;
+  const paymentId = candidates.length === 1 ? candidates[0]!.idem.paymentId : null;
+  const best = candidates[0];
+  const lead = best === undefined ? '' : `; best candidate ${best.idem.id}, p = ${best.evidence.probability.toFixed(4)}${best.evidence.margin !== undefined ? `, lead ${best.evidence.margin.toFixed(2)}` : ''}`;
+  return {
+    kind: 'case',
+    class: 'match_review',
+    paymentId,
+    merchantId,
+    attemptId: null,
+    why: `${record.operation} ${record.id} of ${record.amount} ${record.currency}: ${why} (${candidates.length} candidate(s)${lead})`,
+    candidates: candidates.map((c) => ({ attemptId: c.idem.id, paymentId: c.idem.paymentId, merchantId: c.idem.merchantId, evidence: c.evidence })),
+  };
 }
 
 /** A record of a void reconciliation itself sent (its derived gateway key). */
@@ -131,13 +178,15 @@ export function isOwnRemediation(r: GatewayRecord): boolean {
   return r.operation === 'void' && r.gatewayKey !== undefined && r.gatewayKey.startsWith(REMEDIATION_KEY_PREFIX);
 }
 
-function matchedVerdict(r: GatewayRecord, idem: IdemRecord, evidence: MatchEvidence, p: PaymentFacts, a: AttemptFacts): Verdict {
+function matchedVerdict(r: GatewayRecord, idem: IdemRecord, parts: readonly GatewayRecord[], evidence: MatchEvidence, p: PaymentFacts, a: AttemptFacts): Verdict {
   const on = { paymentId: p.id, merchantId: p.merchant_id, attemptId: a.id };
   if (a.status === 'succeeded') {
     if (r.currency !== p.currency) return { kind: 'case', class: 'currency_mismatch', ...on, why: `gateway executed ${r.operation} in ${r.currency}, Idem in ${p.currency}` };
-    // A void releases the whole authorization whatever amount its request carried.
-    if (r.operation !== 'void' && r.amount !== idem.amount) {
-      return { kind: 'case', class: 'amount_mismatch', ...on, why: `gateway executed ${r.operation} for ${r.amount}, Idem asked for ${idem.amount}` };
+    // A void releases the whole authorization whatever amount its request carried; the parts
+    // of a split capture or refund add up to Idem's amount.
+    const amount = parts.length > 1 ? parts.reduce((sum, g) => sum + g.amount, 0) : r.amount;
+    if (r.operation !== 'void' && amount !== idem.amount) {
+      return { kind: 'case', class: 'amount_mismatch', ...on, why: `gateway executed ${r.operation} for ${amount}, Idem asked for ${idem.amount}` };
     }
     return { kind: 'consistent', evidence, attemptId: a.id };
   }

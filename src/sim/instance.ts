@@ -18,7 +18,8 @@ import { adaptivePolicy } from '../resilience/adaptive.js';
 import { HealthBook } from '../resilience/book.js';
 import type { PlantedBug } from './planted.js';
 import { REMEDIATION_KEY_PREFIX } from '../reconciliation/cases.js';
-import { Reconciler, startReconcileLoop } from '../reconciliation/reconciler.js';
+import { startReconcileLoop } from '../reconciliation/loop.js';
+import { Reconciler } from '../reconciliation/reconciler.js';
 import type { World } from './world.js';
 
 /** Thrown into an open transaction of an instance that crashed, so the store rolls it back. */

@@ -6,7 +6,7 @@ import type { NewPaymentEvent, NewSystemEvent, StoredEvent } from '../events/mod
 import type { DeliveryUpdate, DeliveryWork, EndpointRow } from '../events/webhooks.js';
 import type { PaymentView } from '../payments/view.js';
 import type { CaseRow, CaseStatus, NewCase, NewRemediation, RemediationRow } from '../reconciliation/cases.js';
-import type { GatewayRecord } from '../reconciliation/records.js';
+import type { GatewayRecord, MatchEvidence } from '../reconciliation/records.js';
 
 /** Idempotency keys: claims, fenced writes, expiry (semantics in src/idempotency/store.ts and docs/architecture.md). */
 export interface KeyStore {
@@ -188,6 +188,27 @@ export interface ReconcileWindow {
 export interface StagedRecord extends GatewayRecord {
   verdict: string | null;
   verdictDetail: string | null;
+  /** Idem's attempt the record was matched to when it was settled, and why; null when it was not matched. */
+  matchedAttemptId: string | null;
+  matchEvidence: MatchEvidence | null;
+}
+
+/** The match a record is settled on: Idem's attempt and the evidence. */
+export interface SettledMatch {
+  attemptId: string;
+  evidence: MatchEvidence;
+}
+
+/** Which of Idem's payments reconciliation reads for a set of gateway records. */
+export interface FactsQuery {
+  references: readonly string[];
+  authorizationIds: readonly string[];
+  gatewayKeys: readonly string[];
+  /**
+   * Also the payments with an attempt at `gateway` created within [from, to] (ms): the
+   * candidates of records that lost their keys and references, for the scored matcher.
+   */
+  attemptsAt?: { gateway: string; from: number; to: number } | undefined;
 }
 
 /** What reconciliation reads of Idem's side for a set of gateway records. */
@@ -223,16 +244,18 @@ export interface ReconciliationStore {
   unsettledRecords(gateway: string, limit: number): Promise<StagedRecord[]>;
   /** Staged records of a gateway (all, or those executed in [from, to)), oldest first. */
   listStagedRecords(gateway: string | null, from?: number, to?: number): Promise<StagedRecord[]>;
-  /** Settles a record once: false if it was already settled. */
-  settleRecord(gateway: string, recordId: string, verdict: string, detail: string | null, now: number): Promise<boolean>;
+  /** Settles a record once, with its match if it was matched: false if it was already settled. */
+  settleRecord(gateway: string, recordId: string, verdict: string, detail: string | null, now: number, match?: SettledMatch | null): Promise<boolean>;
   /**
-   * Idem's side of a set of records: payments by id (`references`), by authorization id, or
-   * owning an attempt with one of `gatewayKeys`, and all their attempts. Any merchant.
+   * Idem's side of a set of records: payments by id (`references`), by authorization id,
+   * owning an attempt with one of `gatewayKeys` or (`attemptsAt`) an attempt at a gateway in a
+   * time range, and all their attempts. Any merchant.
    */
-  reconciliationFacts(q: { references: readonly string[]; authorizationIds: readonly string[]; gatewayKeys: readonly string[] }): Promise<ReconciliationFacts>;
+  reconciliationFacts(q: FactsQuery): Promise<ReconciliationFacts>;
   /**
    * Succeeded attempts at `gateway` completed before `before` (ms) that no staged record of the
-   * gateway shows (by gateway key or transaction id) and no `missing_at_gateway` case names yet.
+   * gateway shows (by gateway key or transaction id, or matched to it by score) and no
+   * `missing_at_gateway` case names yet.
    */
   unseenSucceededAttempts(gateway: string, before: number, limit: number): Promise<AttemptRow[]>;
   /** Writes a remediation unless one with its gateway key exists; true if written. */

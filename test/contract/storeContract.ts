@@ -4,7 +4,7 @@ import type { KeyRequest } from '../../src/idempotency/store.js';
 import { StaleWriteError, type AttemptRow, type PaymentRow } from '../../src/payments/rows.js';
 import type { NewPaymentEvent } from '../../src/events/model.js';
 import type { NewPayment, Store } from '../../src/store/port.js';
-import type { GatewayRecord } from '../../src/reconciliation/records.js';
+import type { GatewayRecord, MatchEvidence } from '../../src/reconciliation/records.js';
 
 export interface OpenedStore {
   store: Store;
@@ -732,8 +732,8 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect(await c.store.stageRecords([{ ...r1, amount: 5 }], [{}], 2, c.t(31))).toBe(0);
         const unsettled = await c.store.unsettledRecords(g, 10);
         expect(unsettled).toEqual([
-          { ...r2, verdict: null, verdictDetail: null },
-          { ...r1, verdict: null, verdictDetail: null },
+          { ...r2, verdict: null, verdictDetail: null, matchedAttemptId: null, matchEvidence: null },
+          { ...r1, verdict: null, verdictDetail: null, matchedAttemptId: null, matchEvidence: null },
         ]);
         expect(await c.store.settleRecord(g, r1.id, 'consistent', 'gateway_key', c.t(40))).toBe(true);
         expect(await c.store.settleRecord(g, r1.id, 'void', null, c.t(41))).toBe(false);
@@ -743,6 +743,40 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
           [r1.id, 'consistent'],
         ]);
         expect((await c.store.listStagedRecords(g, c.t(15), c.t(25))).map((r) => r.id)).toEqual([r1.id]);
+      });
+
+      test('keeps the attempt and the evidence of the match a record was settled on; an attempt matched so is seen at the gateway', async (c) => {
+        const g = `gw${c.n}`;
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        const attempt = async (n: number) => {
+          const a = await c.store.insertAttempt({ ...c.newAttempt(p, 'capture', n), gateway: g }, c.date(0));
+          await c.store.recordAttempt(a, { status: 'succeeded', gatewayReference: `txn_never_logged_${n}` }, c.date(1));
+          return a;
+        };
+        const [a1, a2] = [await attempt(1), await attempt(2)];
+        expect((await c.store.unseenSucceededAttempts(g, c.t(10), 10)).map((a) => a.id)).toEqual([a1.id, a2.id]);
+        // Settlement-file lines: neither carries an attempt's key or transaction id.
+        const r1 = record(c, g, `e1_${c.n}`, { at: c.t(1), operation: 'capture' });
+        const r2 = record(c, g, `e2_${c.n}`, { at: c.t(2), operation: 'capture' });
+        delete (r1 as Partial<GatewayRecord>).gatewayKey;
+        delete (r2 as Partial<GatewayRecord>).gatewayKey;
+        await c.store.stageRecords([r1, r2], [{}, {}], 1, c.t(3));
+        const evidence: MatchEvidence = {
+          rule: 'scored',
+          probability: 0.99971,
+          margin: 8.25,
+          features: { amount: { value: -31, weight: 1.5 }, time: { value: 120_000, weight: 0.75 }, reference: { value: 'truncated', weight: 6.5 }, merchant: { value: 'missing', weight: 0 } },
+        };
+        expect(await c.store.settleRecord(g, r1.id, 'consistent', `scored → ${a1.id}`, c.t(4), { attemptId: a1.id, evidence })).toBe(true);
+        expect(await c.store.settleRecord(g, r2.id, 'case', 'in review', c.t(4))).toBe(true);
+        // A second settle changes nothing, the match included.
+        expect(await c.store.settleRecord(g, r1.id, 'consistent', null, c.t(5), { attemptId: a2.id, evidence: { rule: 'gateway_key', probability: 1 } })).toBe(false);
+        const staged = await c.store.listStagedRecords(g);
+        expect(staged.map((r) => [r.id, r.matchedAttemptId, r.matchEvidence])).toEqual([
+          [r1.id, a1.id, evidence],
+          [r2.id, null, null],
+        ]);
+        expect((await c.store.unseenSucceededAttempts(g, c.t(10), 10)).map((a) => a.id)).toEqual([a2.id]);
       });
 
       test("finds Idem's side by reference, by authorization and by attempt key, with every attempt", async (c) => {
@@ -756,6 +790,27 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         const facts = await c.store.reconciliationFacts({ references: [p1.id, 'nobody'], authorizationIds: [`auth_${c.n}`], gatewayKeys: [a3.gateway_key] });
         expect(facts.payments.map((p) => p.id).sort()).toEqual([p1.id, p2v.id, p3.id].sort());
         expect(facts.attempts.map((a) => `${a.payment_id}:${a.operation}`).sort()).toEqual([`${p3.id}:authorize`, `${p3.id}:capture`]);
+      });
+
+      test("finds the payments with an attempt at a gateway within a time range, for records that lost their keys", async (c) => {
+        const gw = `gw${c.n}`;
+        const at = (p: PaymentRow, ms: number, gateway = gw) => c.store.insertAttempt({ ...c.newAttempt(p, 'authorize', 1), gateway, created_at: c.date(ms) }, c.date(ms));
+        const before = await c.store.insertPayment(c.newPayment('pay_before'));
+        const first = await c.store.insertPayment(c.newPayment('pay_first'));
+        const last = await c.store.insertPayment(c.newPayment('pay_last'));
+        const after = await c.store.insertPayment(c.newPayment('pay_after'));
+        const elsewhere = await c.store.insertPayment(c.newPayment('pay_elsewhere'));
+        await at(before, 999);
+        await at(first, 1_000);
+        await at(last, 2_000);
+        await at(after, 2_001);
+        await at(elsewhere, 1_500, `${gw}-other`);
+        await c.store.insertAttempt(c.newAttempt(last, 'capture', 1), c.date(5_000));
+        const facts = await c.store.reconciliationFacts({ references: [], authorizationIds: [], gatewayKeys: [], attemptsAt: { gateway: gw, from: c.t(1_000), to: c.t(2_000) } });
+        expect(facts.payments.map((p) => p.id).sort()).toEqual([first.id, last.id].sort());
+        // With all their attempts, whenever made.
+        expect(facts.attempts.map((a) => `${a.payment_id}:${a.operation}`).sort()).toEqual([`${first.id}:authorize`, `${last.id}:authorize`, `${last.id}:capture`].sort());
+        expect((await c.store.reconciliationFacts({ references: [], authorizationIds: [], gatewayKeys: [] })).payments).toEqual([]);
       });
 
       test('a remediation is written once per gateway key and claimed by one holder at a time, fenced', async (c) => {

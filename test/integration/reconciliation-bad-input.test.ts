@@ -12,7 +12,8 @@ import { migrate } from '../../src/db/migrate.js';
 import { openPglite } from '../../src/db/pglite.js';
 import { createHttpConnector } from '../../src/gateways/http/connector.js';
 import { systemRuntime, systemTimers } from '../../src/ports/clock.js';
-import { Reconciler, startReconcileLoop } from '../../src/reconciliation/reconciler.js';
+import { startReconcileLoop } from '../../src/reconciliation/loop.js';
+import { Reconciler } from '../../src/reconciliation/reconciler.js';
 import { SqlStore } from '../../src/store/sql/index.js';
 import { waitUntil } from '../support/payments.js';
 

@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox';
 import { IdemError } from '../../errors/registry.js';
 import type { Runtime } from '../../ports/clock.js';
 import { CASE_CLASSES, CASE_STATUSES, CASE_TEAMS, type CaseRow } from '../../reconciliation/cases.js';
-import { resolveCaseIn } from '../../reconciliation/reconciler.js';
+import { resolveCaseIn } from '../../reconciliation/casework.js';
 import type { Store } from '../../store/port.js';
 import type { GatedHandler } from '../plugins/idempotency.js';
 import { JSON_TYPE } from '../render.js';

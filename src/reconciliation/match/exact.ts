@@ -3,7 +3,7 @@
  * the gateway idempotency key Idem sent, the gateway's transaction id, or an authorization id
  * that names one Idem operation of that kind is matched by it, with certainty.
  */
-import type { GatewayRecord, IdemRecord, Match, Matcher, MatchResult } from '../records.js';
+import type { GatewayRecord, IdemRecord, Match, MatchEvidence, Matcher, MatchResult } from '../records.js';
 
 /** Operations a gateway may settle as several records that sum to one (split captures/refunds). */
 export const SPLIT_OPERATIONS: ReadonlySet<string> = new Set(['capture', 'refund']);
@@ -28,6 +28,13 @@ export interface ExactPhase {
    */
   duplicates: GatewayRecord[];
 }
+
+/** One shared, frozen evidence per exact rule: most matches of a batch are exact, and say the same. */
+const EXACT_EVIDENCE: Readonly<Record<'gateway_key' | 'transaction_id' | 'authorization_id', MatchEvidence>> = {
+  gateway_key: Object.freeze({ rule: 'gateway_key', probability: 1 }),
+  transaction_id: Object.freeze({ rule: 'transaction_id', probability: 1 }),
+  authorization_id: Object.freeze({ rule: 'authorization_id', probability: 1 }),
+};
 
 /** Exact matching over records already in matcher order ({@link byIdemOrder}, {@link byGatewayOrder}). */
 export function exactPhase(idem: readonly IdemRecord[], gateway: readonly GatewayRecord[]): ExactPhase {
@@ -118,7 +125,7 @@ export function exactPhase(idem: readonly IdemRecord[], gateway: readonly Gatewa
     }
     for (const gk of taken) out.gatewayMatched[gk] = 1;
     out.idemMatched[k] = 1;
-    out.matches.push({ idem: i, gateway: taken.map((gk) => gateway[gk]!), evidence: { rule: rules[k]!, probability: 1 } });
+    out.matches.push({ idem: i, gateway: taken.length === 1 ? [gateway[taken[0]!]!] : taken.map((gk) => gateway[gk]!), evidence: EXACT_EVIDENCE[rules[k]!] });
   }
   out.duplicates.sort(byGatewayOrder);
   return out;

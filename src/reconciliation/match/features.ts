@@ -5,7 +5,7 @@
  * compared here: they are blocking keys, so a pair that differs on them is never a candidate.
  */
 import type { GatewayRecord, IdemRecord } from '../records.js';
-import { REFERENCE_LEVELS, referenceLevel } from './reference.js';
+import { REFERENCE_LEVELS, referenceCore, referenceLevel } from './reference.js';
 
 /** Tolerances and the one precision target the matcher works to. */
 export interface MatchSettings {
@@ -66,6 +66,11 @@ export function patternCode(levels: readonly number[]): number {
   return code;
 }
 
+/** One feature's level in a pattern (`patternLevels(code)[feature]`, without the array). */
+export function patternLevel(code: number, feature: number): number {
+  return Math.floor(code / STRIDES[feature]!) % FEATURES[feature]!.levels.length;
+}
+
 export function patternLevels(code: number): number[] {
   return FEATURES.map((f, k) => Math.floor(code / STRIDES[k]!) % f.levels.length);
 }
@@ -98,10 +103,14 @@ export interface GatewaySide {
   reference: string | undefined;
 }
 
-/** What the matcher keeps of an Idem record: its reference core, computed once. */
+/**
+ * What the matcher keeps of an Idem record: its reference core, computed once — and only for
+ * records that are compared with something (most Idem records of a window are matched by an
+ * exact key and never are).
+ */
 export interface IdemSide {
   record: IdemRecord;
-  core: string;
+  core?: string;
 }
 
 /**
@@ -112,10 +121,11 @@ export function comparePair(i: IdemSide, g: GatewaySide, s: MatchSettings, alone
   const gr = g.record;
   const ir = i.record;
   const merchant = gr.merchantId === undefined ? 1 : gr.merchantId === ir.merchantId ? 0 : 2;
-  return patternCode([
-    amountLevel(ir.amount, gr.amount, s, alone),
-    timeLevel(gr.at - ir.at, s),
-    REF_INDEX.get(referenceLevel(i.core, g.reference))!,
-    merchant,
-  ]);
+  const core = (i.core ??= referenceCore(ir.paymentId));
+  return (
+    amountLevel(ir.amount, gr.amount, s, alone) * STRIDES[0]! +
+    timeLevel(gr.at - ir.at, s) * STRIDES[1]! +
+    REF_INDEX.get(referenceLevel(core, g.reference))! * STRIDES[2]! +
+    merchant * STRIDES[3]!
+  );
 }

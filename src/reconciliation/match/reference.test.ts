@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { coreGrams, normaliseReference, referenceCore, referenceGrams, referenceLevel, substringEditDistance } from './reference.js';
+import { coreGrams, normaliseReference, paymentIdGrams, referenceCore, referenceGrams, referenceLevel, substringEditDistance } from './reference.js';
 
 const pid = 'pay_3k9xab7mq2zt8vw4hn6pcr5d';
 const core = referenceCore(pid);
@@ -54,6 +54,19 @@ describe('reference similarity', () => {
         const grams = new Set(referenceGrams(before + c + after));
         for (const g of coreGrams(c)) expect(grams.has(g)).toBe(true);
       }),
+    );
+  });
+
+  it('reads the grams of a payment id as the grams of its normalised core, and normalises as the general rule does', () => {
+    const id = fc.string({ unit: fc.oneof(fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-. '), fc.constantFrom('ß', 'ı', 'é', 'ﬀ')), maxLength: 40 });
+    fc.assert(
+      fc.property(id, (paymentId) => {
+        const grams: number[] = [7];
+        paymentIdGrams(paymentId, grams);
+        expect(grams).toEqual([7, ...coreGrams(referenceCore(paymentId))]);
+        expect(normaliseReference(paymentId)).toBe(paymentId.toUpperCase().replace(/[^0-9A-Z]+/g, ''));
+      }),
+      { numRuns: 500 },
     );
   });
 });

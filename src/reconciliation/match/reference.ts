@@ -17,10 +17,23 @@ const MAX_EDITS = 2;
 
 /** Upper-case letters and digits only. */
 export function normaliseReference(reference: string): string {
-  return reference.toUpperCase().replace(NOT_ALPHANUMERIC, '');
+  // Most references are already upper-case letters and digits: test before building a string.
+  for (let j = 0; j < reference.length; j++) {
+    const c = reference.charCodeAt(j);
+    if (c < 48 || (c > 57 && c < 65) || c > 90) return reference.toUpperCase().replace(NOT_ALPHANUMERIC, '');
+  }
+  return reference;
 }
 
 const NOT_ALPHANUMERIC = /[^0-9A-Z]+/g;
+
+/** A character's base-36 digit after case folding (0-9, A-Z, a-z), −1 for anything else. */
+function digitOf(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 90) return c - 55;
+  if (c >= 97 && c <= 122) return c - 87;
+  return -1;
+}
 
 /**
  * The part of an Idem payment id that identifies it: the text after its last `_`, normalised.
@@ -67,9 +80,39 @@ export function coreGrams(core: string): number[] {
   return grams;
 }
 
-/** The code of every gram of a normalised gateway reference (rolling: one step per character). */
-export function referenceGrams(normalised: string): number[] {
-  const grams: number[] = [];
+/**
+ * `coreGrams(referenceCore(paymentId))` without building the core: the payment id's characters
+ * after its last `_` are folded and filtered as they are read. Appends to `into`.
+ */
+export function paymentIdGrams(paymentId: string, into: number[]): void {
+  const start = into.length;
+  let code = 0;
+  let n = 0;
+  for (let j = paymentId.lastIndexOf('_') + 1; j < paymentId.length; j++) {
+    const c = paymentId.charCodeAt(j);
+    // Beyond ASCII, case folding can make letters (ß → SS): the general path decides.
+    if (c > 127) {
+      into.length = start;
+      into.push(...coreGrams(referenceCore(paymentId)));
+      return;
+    }
+    const d = digitOf(c);
+    if (d < 0) continue;
+    code = code * 36 + d;
+    if (++n === GRAM) {
+      into.push(code);
+      code = 0;
+      n = 0;
+    }
+  }
+}
+
+/**
+ * The code of every gram of a normalised gateway reference (rolling: one step per character),
+ * appended to `into` when given.
+ */
+export function referenceGrams(normalised: string, into: number[] = []): number[] {
+  const grams = into;
   if (normalised.length < GRAM) return grams;
   let code = gramCode(normalised, 0);
   grams.push(code);
@@ -78,6 +121,22 @@ export function referenceGrams(normalised: string): number[] {
     grams.push(code);
   }
   return grams;
+}
+
+/**
+ * {@link referenceGrams} into a scratch buffer: writes the codes from index 0 and returns how
+ * many (grows and returns a new buffer when it is too short: `into.length` is checked first).
+ */
+export function referenceGramsInto(normalised: string, into: Float64Array): number {
+  const n = normalised.length - GRAM + 1;
+  if (n <= 0) return 0;
+  let code = gramCode(normalised, 0);
+  into[0] = code;
+  for (let at = 1; at < n; at++) {
+    code = (code - digit(normalised.charCodeAt(at - 1)) * (GRAM_SPAN / 36)) * 36 + digit(normalised.charCodeAt(at + GRAM - 1));
+    into[at] = code;
+  }
+  return n;
 }
 
 // One scratch row for the edit distance: the matcher is synchronous, so it is never shared.

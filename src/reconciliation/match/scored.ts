@@ -8,9 +8,9 @@
 import type { GatewayRecord, IdemRecord, Match, MatchEvidence, Matcher, MatchResult } from '../records.js';
 import { matchingWeight, maxWeightMatching } from './assignment.js';
 import { byGatewayOrder, byIdemOrder, exactPhase, SPLIT_OPERATIONS } from './exact.js';
-import { AMOUNT_WITHIN_TOLERANCE, comparePair, DEFAULT_MATCH_SETTINGS, FEATURES, patternLevels, type GatewaySide, type IdemSide, type MatchSettings } from './features.js';
+import { AMOUNT_WITHIN_TOLERANCE, comparePair, DEFAULT_MATCH_SETTINGS, FEATURES, patternLevel, patternLevels, type GatewaySide, type IdemSide, type MatchSettings } from './features.js';
 import { emptyTrainingData, learnModel, PRIOR, type MatchModel, type ModelCounts } from './model.js';
-import { coreGrams, gramKey, normaliseReference, referenceCore, referenceGrams } from './reference.js';
+import { gramKey, normaliseReference, paymentIdGrams, referenceGramsInto } from './reference.js';
 
 export interface ScoredOptions {
   settings?: Partial<MatchSettings>;
@@ -44,96 +44,197 @@ const REFERENCE = FEATURES.findIndex((f) => f.name === 'reference');
 /** Reference levels that tie a record to one payment: full, truncated, similar. */
 const REFERENCE_AGREES = 2;
 
-interface Band {
-  amounts: number[];
-  idx: number[];
-}
-
-/** Idem records of one batch, indexed for blocking. */
+/**
+ * Idem records of one batch, indexed for blocking. Built once per batch from flat typed arrays
+ * (no object or list per record): a block number per (gateway, currency, operation), the
+ * records of each block sorted by amount (and of each block and merchant), and an
+ * open-addressing table from reference gram keys to the records whose payment id has that gram.
+ */
 class IdemIndex {
-  private readonly grams = new Map<number, number[]>();
-  /** One bit per gram key (mod 2^20): most of a reference's grams are nobody's, and skip the map. */
-  private readonly gramBits = new Uint32Array(1 << 15);
-  /** gateway → currency → operation → Idem records sorted by amount; `byMerchant` adds merchant. */
-  private readonly byBlock = new Map<string, Map<string, Map<string, Band>>>();
-  private readonly byMerchant = new Map<string, Map<string, Map<string, Map<string, Band>>>>();
+  /** Per position: its time, amount and block (−1: never a candidate). */
+  private readonly at: Float64Array;
+  private readonly amount: Float64Array;
+  private readonly block: Int32Array;
+  /** gateway → currency → operation → block number. */
+  private readonly blocks = new Map<string, Map<string, Map<string, number>>>();
+  /** Per block: merchant → merchant band number. */
+  private readonly merchantBands: Array<Map<string, number>> = [];
+  /** Positions by (block, amount, position), and where each block starts; the same by merchant band. */
+  private readonly band: Band;
+  private readonly merchantBand: Band;
+  /** Gram table: slot → (gram key, first entry); entries chain positions sharing a key. */
+  private readonly slotKey: Int32Array;
+  private readonly slotHead: Int32Array;
+  private readonly slotBits: number;
+  private readonly entryNext: Int32Array;
+  private readonly entryIdem: Int32Array;
   private readonly stamp: Int32Array;
   private query = 0;
+  /** The last query's candidates: `found[0 .. count)`; reused from query to query (no list per query). */
+  found = new Int32Array(64);
+  count = 0;
+  private grams = new Float64Array(64);
   /** Idem records within rounding of the last query's amount (any status), in its window. */
   bandCount = 0;
-  /** Each Idem record's time, by position (the hot loops read it without chasing the record). */
-  private readonly at: Float64Array;
 
   constructor(
     readonly sides: readonly IdemSide[],
     private readonly s: MatchSettings,
   ) {
-    this.stamp = new Int32Array(sides.length).fill(-1);
-    sides.forEach((side, k) => {
-      for (const gram of coreGrams(side.core)) {
-        const key = gramKey(gram);
-        push(this.grams, key, k);
-        const word = (key >>> 5) & 0x7fff;
-        this.gramBits[word] = this.gramBits[word]! | (1 << (key & 31));
+    const n = sides.length;
+    this.at = new Float64Array(n);
+    this.amount = new Float64Array(n);
+    this.block = new Int32Array(n);
+    const merchantBandOf = new Int32Array(n);
+    const gramStart = new Int32Array(n + 1);
+    const grams: number[] = [];
+    let merchantBands = 0;
+    for (let k = 0; k < n; k++) {
+      const r = sides[k]!.record;
+      this.at[k] = r.at;
+      this.amount[k] = r.amount;
+      const byCurrency = nested(nested(this.blocks, r.gateway), r.currency);
+      let b = byCurrency.get(r.operation);
+      if (b === undefined) {
+        byCurrency.set(r.operation, (b = this.merchantBands.length));
+        this.merchantBands.push(new Map());
       }
-      const r = side.record;
-      const ops = nested(nested(this.byBlock, r.gateway), r.currency);
-      let band = ops.get(r.operation);
-      if (!band) ops.set(r.operation, (band = { amounts: [], idx: [] }));
-      band.idx.push(k);
-      const merchants = nested(nested(nested(this.byMerchant, r.gateway), r.currency), r.operation);
-      let mBand = merchants.get(r.merchantId);
-      if (!mBand) merchants.set(r.merchantId, (mBand = { amounts: [], idx: [] }));
-      mBand.idx.push(k);
-    });
-    const amount = Float64Array.from(sides, (x) => x.record.amount);
-    this.at = Float64Array.from(sides, (x) => x.record.at);
-    const sort = (band: Band) => {
-      band.idx.sort((a, b) => amount[a]! - amount[b]! || a - b);
-      band.amounts = band.idx.map((k) => amount[k]!);
-    };
-    for (const cur of this.byBlock.values()) for (const ops of cur.values()) for (const band of ops.values()) sort(band);
-    for (const cur of this.byMerchant.values()) for (const ops of cur.values()) for (const ms of ops.values()) for (const band of ms.values()) sort(band);
+      this.block[k] = b;
+      const merchants = this.merchantBands[b]!;
+      let m = merchants.get(r.merchantId);
+      if (m === undefined) merchants.set(r.merchantId, (m = merchantBands++));
+      merchantBandOf[k] = m;
+      paymentIdGrams(r.paymentId, grams);
+      gramStart[k + 1] = grams.length;
+    }
+    this.band = sortedBands(this.block, this.merchantBands.length, this.amount);
+    this.merchantBand = sortedBands(merchantBandOf, merchantBands, this.amount);
+
+    const entries = grams.length;
+    this.slotBits = Math.max(4, Math.ceil(Math.log2(2 * entries + 1)));
+    this.slotKey = new Int32Array(1 << this.slotBits);
+    this.slotHead = new Int32Array(1 << this.slotBits).fill(-1);
+    this.entryNext = new Int32Array(entries);
+    this.entryIdem = new Int32Array(entries);
+    // Entries are chained newest first; inserted from the last position down, each chain
+    // lists its positions in ascending order.
+    for (let k = n - 1; k >= 0; k--) {
+      for (let e = gramStart[k]!; e < gramStart[k + 1]!; e++) {
+        const slot = this.slotOf(gramKey(grams[e]!), true);
+        this.entryIdem[e] = k;
+        this.entryNext[e] = this.slotHead[slot]!;
+        this.slotHead[slot] = e;
+      }
+    }
+    this.stamp = new Int32Array(n).fill(-1);
+  }
+
+  /** The slot of a gram key: its own, the empty one it would take, or −1 (absent, `insert` false). */
+  private slotOf(key: number, insert: boolean): number {
+    const mask = (1 << this.slotBits) - 1;
+    for (let slot = Math.imul(key, 0x9e3779b1) >>> (32 - this.slotBits); ; slot = (slot + 1) & mask) {
+      if (this.slotHead[slot] === -1) {
+        if (!insert) return -1;
+        this.slotKey[slot] = key;
+        return slot;
+      }
+      if (this.slotKey[slot] === key) return slot;
+    }
   }
 
   /**
    * Candidates of a gateway record: same gateway, currency and operation, within the time
    * window, and sharing a reference gram, or within FX rounding of its amount, or (same
-   * merchant) within the fee tolerance above it. Ascending Idem positions.
+   * merchant) within the fee tolerance above it: `found[0 .. count)`, ascending Idem positions;
+   * only those with `free[k]` set when `free` is given. Returns the count; the buffer is reused
+   * by the next call.
    */
-  candidates(g: GatewaySide, accept: (k: number) => boolean): number[] {
+  candidates(g: GatewaySide, free: Uint8Array | null): number {
     const q = ++this.query;
-    const out: number[] = [];
+    this.count = 0;
+    this.bandCount = 0;
     const r = g.record;
     const s = this.s;
-    const consider = (k: number) => {
-      if (this.stamp[k] === q) return;
-      this.stamp[k] = q;
-      if (Math.abs(r.at - this.at[k]!) > s.windowMs) return;
-      const i = this.sides[k]!.record;
-      if (i.gateway !== r.gateway || i.currency !== r.currency || i.operation !== r.operation || !accept(k)) return;
-      out.push(k);
-    };
+    const b = this.blocks.get(r.gateway)?.get(r.currency)?.get(r.operation);
+    if (b === undefined) return 0;
     if (g.reference !== undefined) {
-      for (const gram of referenceGrams(g.reference)) {
-        const key = gramKey(gram);
-        if ((this.gramBits[(key >>> 5) & 0x7fff]! & (1 << (key & 31))) === 0) continue;
-        const list = this.grams.get(key);
-        if (list) for (const k of list) consider(k);
+      if (this.grams.length < g.reference.length) this.grams = new Float64Array(2 * g.reference.length);
+      const grams = this.grams;
+      const n = referenceGramsInto(g.reference, grams);
+      for (let j = 0; j < n; j++) {
+        const slot = this.slotOf(gramKey(grams[j]!), false);
+        if (slot < 0) continue;
+        for (let e = this.slotHead[slot]!; e >= 0; e = this.entryNext[e]!) this.consider(this.entryIdem[e]!, r.at, b, free, q);
       }
     }
-    this.bandCount = 0;
-    scan(this.byBlock.get(r.gateway)?.get(r.currency)?.get(r.operation), r.amount - s.roundingMinor, r.amount + s.roundingMinor, (k) => {
+    const band = this.band;
+    for (let j = lowerBound(band, b, r.amount - s.roundingMinor), end = band.start[b + 1]!; j < end && band.amount[j]! <= r.amount + s.roundingMinor; j++) {
+      const k = band.order[j]!;
       if (Math.abs(r.at - this.at[k]!) <= s.windowMs) this.bandCount++;
-      consider(k);
-    });
-    if (r.merchantId !== undefined) {
-      const band = this.byMerchant.get(r.gateway)?.get(r.currency)?.get(r.operation)?.get(r.merchantId);
-      scan(band, r.amount + s.roundingMinor + 1, (r.amount + s.feeFixedMinor) / (1 - s.feeShare), consider);
+      this.consider(k, r.at, b, free, q);
     }
-    if (out.length > 1) out.sort((a, b) => a - b);
-    return out;
+    if (r.merchantId !== undefined) {
+      const m = this.merchantBands[b]!.get(r.merchantId);
+      const mb = this.merchantBand;
+      const hi = (r.amount + s.feeFixedMinor) / (1 - s.feeShare);
+      if (m !== undefined) {
+        for (let j = lowerBound(mb, m, r.amount + s.roundingMinor + 1), end = mb.start[m + 1]!; j < end && mb.amount[j]! <= hi; j++) this.consider(mb.order[j]!, r.at, b, free, q);
+      }
+    }
+    // Insertion sort: a record has a handful of candidates.
+    const found = this.found;
+    for (let j = 1; j < this.count; j++) {
+      const k = found[j]!;
+      let i = j - 1;
+      for (; i >= 0 && found[i]! > k; i--) found[i + 1] = found[i]!;
+      found[i + 1] = k;
+    }
+    return this.count;
   }
+
+  private consider(k: number, at: number, b: number, free: Uint8Array | null, q: number): void {
+    if (this.stamp[k] === q) return;
+    this.stamp[k] = q;
+    if (Math.abs(at - this.at[k]!) > this.s.windowMs || this.block[k] !== b || (free !== null && free[k] === 0)) return;
+    if (this.count === this.found.length) {
+      const grown = new Int32Array(2 * this.found.length);
+      grown.set(this.found);
+      this.found = grown;
+    }
+    this.found[this.count++] = k;
+  }
+}
+
+/** Positions grouped by band and sorted by amount within each: `order[start[b] .. start[b + 1])`. */
+interface Band {
+  start: Int32Array;
+  order: Int32Array;
+  amount: Float64Array;
+}
+
+function sortedBands(bandOf: Int32Array, bands: number, amount: Float64Array): Band {
+  const start = new Int32Array(bands + 1);
+  for (let k = 0; k < bandOf.length; k++) start[bandOf[k]! + 1] = start[bandOf[k]! + 1]! + 1;
+  for (let b = 0; b < bands; b++) start[b + 1] = start[b + 1]! + start[b]!;
+  const fill = start.slice(0, bands);
+  const order = new Int32Array(bandOf.length);
+  for (let k = 0; k < bandOf.length; k++) order[fill[bandOf[k]!]!++] = k;
+  for (let b = 0; b < bands; b++) order.subarray(start[b]!, start[b + 1]!).sort((x, y) => amount[x]! - amount[y]! || x - y);
+  const sorted = new Float64Array(order.length);
+  for (let j = 0; j < order.length; j++) sorted[j] = amount[order[j]!]!;
+  return { start, order, amount: sorted };
+}
+
+/** First index of band `b` whose amount is at least `lo`. */
+function lowerBound(band: Band, b: number, lo: number): number {
+  let a = band.start[b]!;
+  let z = band.start[b + 1]!;
+  while (a < z) {
+    const mid = (a + z) >> 1;
+    if (band.amount[mid]! < lo) a = mid + 1;
+    else z = mid;
+  }
+  return a;
 }
 
 function nested<V>(map: Map<string, Map<string, V>>, key: string): Map<string, V> {
@@ -150,18 +251,6 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
 
 function count(counts: Float64Array, pattern: number): void {
   counts[pattern] = counts[pattern]! + 1;
-}
-
-function scan(band: Band | undefined, lo: number, hi: number, visit: (k: number) => void): void {
-  if (!band) return;
-  let a = 0;
-  let b = band.amounts.length;
-  while (a < b) {
-    const mid = (a + b) >> 1;
-    if (band.amounts[mid]! < lo) a = mid + 1;
-    else b = mid;
-  }
-  for (let j = a; j < band.amounts.length && band.amounts[j]! <= hi; j++) visit(band.idx[j]!);
 }
 
 /** Why a pair scored as it did: each feature's observed value and learned weight. */
@@ -188,10 +277,11 @@ export function pairEvidence(model: MatchModel, i: IdemRecord, g: GatewayRecord,
 export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly GatewayRecord[], options: ScoredOptions = {}): ScoredMatchResult {
   const s: MatchSettings = { ...DEFAULT_MATCH_SETTINGS, ...options.settings };
   const target = logit(s.targetPrecision);
-  const idem = [...idemIn].sort(byIdemOrder);
-  const gateway = [...gatewayIn].sort(byGatewayOrder);
+  // A stream hands its windows over in order already: no copy to sort then.
+  const idem = inOrder(idemIn, byIdemOrder);
+  const gateway = inOrder(gatewayIn, byGatewayOrder);
   const exact = exactPhase(idem, gateway);
-  const iSides: IdemSide[] = idem.map((record) => ({ record, core: referenceCore(record.paymentId) }));
+  const iSides: IdemSide[] = idem.map((record) => ({ record }));
   const index = new IdemIndex(iSides, s);
   const gSide = (record: GatewayRecord): GatewaySide => ({ record, reference: record.reference === undefined ? undefined : normaliseReference(record.reference) });
   const free = new Uint8Array(idem.length);
@@ -220,10 +310,13 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
       const m = oneToOne[k]!;
       const g = gSide(m.gateway[0]!);
       const partner = position(m.idem);
-      const candidates = index.candidates(g, () => true);
+      const n = index.candidates(g, null);
       const alone = index.bandCount === 1;
       count(data.positives, comparePair(iSides[partner]!, g, s, alone));
-      for (const c of candidates) if (c !== partner) count(data.negatives, comparePair(iSides[c]!, g, s, alone));
+      for (let j = 0; j < n; j++) {
+        const c = index.found[j]!;
+        if (c !== partner) count(data.negatives, comparePair(iSides[c]!, g, s, alone));
+      }
     }
   }
 
@@ -233,9 +326,10 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
   const pairI: number[] = [];
   const pairP: number[] = [];
   residual.forEach((g, gk) => {
-    const candidates = index.candidates(g, (c) => free[c] === 1);
+    const n = index.candidates(g, free);
     const alone = index.bandCount === 1;
-    for (const k of candidates) {
+    for (let j = 0; j < n; j++) {
+      const k = index.found[j]!;
       const p = comparePair(iSides[k]!, g, s, alone);
       pairG.push(gk);
       pairI.push(k);
@@ -246,10 +340,10 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
   const model = options.model ?? learnModel(options.prior ?? PRIOR, data);
   const logOdds = pairP.map((p) => model.priorLogOdds + model.weights[p]!);
 
-  const matches: Match[] = [...exact.matches];
+  const matches: Match[] = [];
   const review: MatchResult['review'] = [];
   const gTaken = new Uint8Array(residual.length); // 1 matched, 2 in review
-  const iTaken = Uint8Array.from(exact.idemMatched);
+  const iTaken = exact.idemMatched.slice();
   const inReview = new Uint8Array(idem.length);
   const pairsOf = (gk: number) => {
     const out: number[] = [];
@@ -276,10 +370,17 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
   let splits = 0;
   const partsOf = new Map<number, number[]>();
   for (let e = 0; e < pairG.length; e++) {
-    const lv = patternLevels(pairP[e]!);
     const i = idem[pairI[e]!]!;
     const g = residual[pairG[e]!]!.record;
-    if (SPLIT_OPERATIONS.has(i.operation) && lv[REFERENCE]! <= REFERENCE_AGREES && lv[AMOUNT]! > AMOUNT_WITHIN_TOLERANCE && g.amount > 0 && g.amount < i.amount) push(partsOf, pairI[e]!, e);
+    if (
+      SPLIT_OPERATIONS.has(i.operation) &&
+      patternLevel(pairP[e]!, REFERENCE) <= REFERENCE_AGREES &&
+      patternLevel(pairP[e]!, AMOUNT) > AMOUNT_WITHIN_TOLERANCE &&
+      g.amount > 0 &&
+      g.amount < i.amount
+    ) {
+      push(partsOf, pairI[e]!, e);
+    }
   }
   for (const [k, parts] of [...partsOf].sort((a, b) => a[0] - b[0])) {
     const i = idem[k]!;
@@ -324,6 +425,19 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
   let largestBlock = 0;
   let oversizedBlocks = 0;
   for (const blockEdges of blocks.values()) {
+    if (blockEdges.length === 1) {
+      // One pair and no competitor: its lead is its own log-odds (what the general case below
+      // computes, without building a matrix for it).
+      const e = blockEdges[0]!;
+      const gk = pairG[e]!;
+      largestBlock = Math.max(largestBlock, 1);
+      if (logOdds[e]! >= target) {
+        matches.push({ idem: idem[pairI[e]!]!, gateway: [residual[gk]!.record], evidence: pairEvidence(model, idem[pairI[e]!]!, residual[gk]!.record, pairP[e]!, logOdds[e]!) });
+        gTaken[gk] = 1;
+        iTaken[pairI[e]!] = 1;
+      } else toReview(gk, [e]);
+      continue;
+    }
     const rows = [...new Set(blockEdges.map((e) => pairG[e]!))];
     const cols = [...new Set(blockEdges.map((e) => pairI[e]!))];
     largestBlock = Math.max(largestBlock, rows.length, cols.length);
@@ -362,10 +476,13 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
     for (const gk of rows) if (!gTaken[gk]) toReview(gk, rowEdges(gk));
   }
 
-  matches.sort((a, b) => byIdemOrder(a.idem, b.idem) || byGatewayOrder(a.gateway[0]!, b.gateway[0]!));
+  // The exact phase's matches are already in Idem order, and each Idem record has one match at
+  // most: sorting the few scored ones and merging gives the order a full sort would.
+  matches.sort((a, b) => byIdemOrder(a.idem, b.idem));
+  const merged = mergeSorted(exact.matches, matches, (a, b) => byIdemOrder(a.idem, b.idem));
   review.sort((a, b) => byGatewayOrder(a.gateway, b.gateway));
   const result: ScoredMatchResult = {
-    matches,
+    matches: merged,
     review,
     unmatchedGateway: [...exact.duplicates, ...residual.filter((_, gk) => !gTaken[gk]).map((g) => g.record)].sort(byGatewayOrder),
     unmatchedIdem: idem.filter((_, k) => !iTaken[k] && !inReview[k]),
@@ -376,6 +493,22 @@ export function matchScored(idemIn: readonly IdemRecord[], gatewayIn: readonly G
     result.candidates = pairG.map((gk, e) => ({ idem: idem[pairI[e]!]!, gateway: residual[gk]!.record, probability: sigmoid(logOdds[e]!) }));
   }
   return result;
+}
+
+function inOrder<T>(records: readonly T[], order: (a: T, b: T) => number): readonly T[] {
+  for (let k = 1; k < records.length; k++) if (order(records[k - 1]!, records[k]!) > 0) return [...records].sort(order);
+  return records;
+}
+
+function mergeSorted<T>(a: readonly T[], b: readonly T[], order: (x: T, y: T) => number): T[] {
+  const out: T[] = new Array<T>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let o = 0;
+  while (i < a.length && j < b.length) out[o++] = order(a[i]!, b[j]!) <= 0 ? a[i++]! : b[j++]!;
+  while (i < a.length) out[o++] = a[i++]!;
+  while (j < b.length) out[o++] = b[j++]!;
+  return out;
 }
 
 /** Index sets (ascending, 2 to `maxParts` members) of `amounts` that add up to `total`. */

@@ -42,40 +42,61 @@ export interface WindowResult extends MatchResult {
 export const DEFAULT_STREAM_WINDOW_MS = 60 * 60_000;
 export const DEFAULT_HISTORY_PAIRS = 20_000;
 
-/** One record of look-ahead over an async iterator. */
+/**
+ * Look-ahead over an async source of records or of batches of records (a database read
+ * yields a fetch at a time: one await per batch, not per record).
+ */
 class Ahead<T extends { at: number }> {
-  private next: T | undefined;
+  private batch: readonly T[] = [];
+  private pos = 0;
   private done = false;
-  private readonly it: AsyncIterator<T>;
+  private readonly it: AsyncIterator<T | readonly T[]>;
 
-  constructor(source: AsyncIterable<T>) {
+  constructor(source: AsyncIterable<T | readonly T[]>) {
     this.it = source[Symbol.asyncIterator]();
   }
 
   async peek(): Promise<T | undefined> {
-    if (this.next === undefined && !this.done) {
+    while (this.pos >= this.batch.length && !this.done) {
       const r = await this.it.next();
       if (r.done) this.done = true;
-      else this.next = r.value;
+      else {
+        this.batch = isBatch(r.value) ? r.value : [r.value];
+        this.pos = 0;
+      }
     }
-    return this.next;
+    return this.batch[this.pos];
   }
 
   /** Takes every record with `at < before` into `into`. */
   async takeBefore(before: number, into: T[]): Promise<void> {
-    for (let x = await this.peek(); x !== undefined && x.at < before; x = await this.peek()) {
-      into.push(x);
-      this.next = undefined;
+    while ((await this.peek()) !== undefined) {
+      const batch = this.batch;
+      while (this.pos < batch.length) {
+        const x = batch[this.pos]!;
+        if (x.at >= before) return;
+        into.push(x);
+        this.pos++;
+      }
     }
   }
 }
 
+function isBatch<T>(value: T | readonly T[]): value is readonly T[] {
+  return Array.isArray(value);
+}
+
 /**
- * Matches two time-sorted streams window by window; yields each window's final results.
+ * Matches two time-sorted streams (of records, or of batches of records) window by window;
+ * yields each window's final results.
  * Every gateway record appears in exactly one window's results, every Idem record in one
  * window's matches, review candidates or unmatched list (the last window flushes the rest).
  */
-export async function* reconcileStream(gateway: AsyncIterable<GatewayRecord>, idem: AsyncIterable<IdemRecord>, options: StreamOptions = {}): AsyncGenerator<WindowResult> {
+export async function* reconcileStream(
+  gateway: AsyncIterable<GatewayRecord | readonly GatewayRecord[]>,
+  idem: AsyncIterable<IdemRecord | readonly IdemRecord[]>,
+  options: StreamOptions = {},
+): AsyncGenerator<WindowResult> {
   const settings = { ...DEFAULT_MATCH_SETTINGS, ...options.settings };
   const width = options.windowMs ?? DEFAULT_STREAM_WINDOW_MS;
   const overlap = settings.windowMs;
@@ -147,7 +168,7 @@ function laterKeys(ahead: readonly GatewayRecord[]): Set<string> {
   return keys;
 }
 
-/** An in-memory time-sorted array as a stream (tests, the bench's in-memory runs). */
-export async function* fromSorted<T>(records: readonly T[]): AsyncGenerator<T> {
-  for (const r of records) yield r;
+/** An in-memory time-sorted array as a stream of batches (tests, the bench's in-memory runs). */
+export async function* fromSorted<T>(records: readonly T[], batch = 10_000): AsyncGenerator<readonly T[]> {
+  for (let k = 0; k < records.length; k += batch) yield records.slice(k, k + batch);
 }

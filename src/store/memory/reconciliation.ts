@@ -1,7 +1,7 @@
 import type { AttemptRow, PaymentRow } from '../../payments/rows.js';
 import type { CaseRow, CaseStatus, NewCase, NewRemediation, RemediationRow } from '../../reconciliation/cases.js';
-import type { GatewayRecord } from '../../reconciliation/records.js';
-import type { ReconcileWindow, ReconciliationFacts, ReconciliationStore, StagedRecord } from '../port.js';
+import type { GatewayRecord, MatchEvidence } from '../../reconciliation/records.js';
+import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, SettledMatch, StagedRecord } from '../port.js';
 import { bytes, cmp, foreign, int8, jsonb } from './engine.js';
 import type { MemoryState } from './state.js';
 
@@ -67,7 +67,7 @@ export class MemoryReconciliation implements ReconciliationStore {
       int8('amount', r.amount);
       const id = `${r.gateway}\u0000${r.id}`;
       if (this.s.reconRecords.has(id)) return;
-      this.s.reconRecords.set(id, { ...structuredClone(r), verdict: null, verdictDetail: null, raw: jsonb(raws[i] ?? null), fetched_at: now, fetched_fence: fence, settled_at: null });
+      this.s.reconRecords.set(id, { ...structuredClone(r), verdict: null, verdictDetail: null, matchedAttemptId: null, matchEvidence: null, raw: jsonb(raws[i] ?? null), fetched_at: now, fetched_fence: fence, settled_at: null });
       n++;
     });
     return n;
@@ -85,19 +85,25 @@ export class MemoryReconciliation implements ReconciliationStore {
     );
   }
 
-  async settleRecord(gateway: string, recordId: string, verdict: string, detail: string | null, now: number): Promise<boolean> {
+  async settleRecord(gateway: string, recordId: string, verdict: string, detail: string | null, now: number, match: SettledMatch | null = null): Promise<boolean> {
     const id = `${gateway}\u0000${recordId}`;
     const r = this.s.reconRecords.get(id);
     if (!r || r.verdict !== null) return false;
-    this.s.reconRecords.set(id, { ...r, verdict, verdictDetail: detail, settled_at: now });
+    this.s.reconRecords.set(id, { ...r, verdict, verdictDetail: detail, matchedAttemptId: match?.attemptId ?? null, matchEvidence: match === null ? null : (jsonb(match.evidence) as MatchEvidence), settled_at: now });
     return true;
   }
 
-  async reconciliationFacts(q: { references: readonly string[]; authorizationIds: readonly string[]; gatewayKeys: readonly string[] }): Promise<ReconciliationFacts> {
+  async reconciliationFacts(q: FactsQuery): Promise<ReconciliationFacts> {
     const refs = new Set(q.references);
     const auths = new Set(q.authorizationIds);
     const keys = new Set(q.gatewayKeys);
-    const byKey = new Set(this.s.attempts.values().filter((a) => keys.has(a.gateway_key)).map((a) => a.payment_id));
+    const around = q.attemptsAt;
+    const byKey = new Set(
+      this.s.attempts
+        .values()
+        .filter((a) => keys.has(a.gateway_key) || (around !== undefined && a.gateway === around.gateway && a.created_at.getTime() >= around.from && a.created_at.getTime() <= around.to))
+        .map((a) => a.payment_id),
+    );
     const payments: PaymentRow[] = this.s.payments
       .values()
       .filter((p) => refs.has(p.id) || (p.authorization_id !== null && auths.has(p.authorization_id)) || byKey.has(p.id))
@@ -117,7 +123,7 @@ export class MemoryReconciliation implements ReconciliationStore {
       .values()
       .filter((a) => a.gateway === gateway && a.status === 'succeeded' && a.completed_at !== null && a.completed_at.getTime() < before)
       .filter((a) => {
-        const seen = this.s.reconRecords.values().some((r) => r.gateway === gateway && (r.gatewayKey === a.gateway_key || r.id === a.gateway_reference));
+        const seen = this.s.reconRecords.values().some((r) => r.gateway === gateway && (r.gatewayKey === a.gateway_key || r.id === a.gateway_reference || r.matchedAttemptId === a.id));
         const named = this.s.cases.values().some((c) => c.dedupe_key === `${gateway}:${a.gateway_key}:missing_at_gateway`);
         return !seen && !named;
       })
@@ -228,6 +234,8 @@ export class MemoryReconciliation implements ReconciliationStore {
           ...(r.reference !== undefined ? { reference: r.reference } : {}),
           verdict: r.verdict,
           verdictDetail: r.verdictDetail,
+          matchedAttemptId: r.matchedAttemptId,
+          matchEvidence: r.matchEvidence === null ? null : structuredClone(r.matchEvidence),
         };
         return out;
       });

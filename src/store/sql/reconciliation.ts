@@ -2,8 +2,8 @@ import type { Queryable } from '../../db/database.js';
 import type { GatewayOperation } from '../../gateways/port.js';
 import type { AttemptRow, PaymentRow } from '../../payments/rows.js';
 import type { CaseRow, CaseStatus, NewCase, NewRemediation, RemediationRow } from '../../reconciliation/cases.js';
-import type { GatewayRecord } from '../../reconciliation/records.js';
-import type { ReconcileWindow, ReconciliationFacts, ReconciliationStore, StagedRecord } from '../port.js';
+import type { GatewayRecord, MatchEvidence } from '../../reconciliation/records.js';
+import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, SettledMatch, StagedRecord } from '../port.js';
 
 interface RecordSqlRow {
   gateway: string;
@@ -18,6 +18,8 @@ interface RecordSqlRow {
   reference: string | null;
   verdict: string | null;
   verdict_detail: string | null;
+  matched_attempt_id: string | null;
+  match_evidence: MatchEvidence | null;
 }
 
 function toStaged(r: RecordSqlRow): StagedRecord {
@@ -35,6 +37,8 @@ function toStaged(r: RecordSqlRow): StagedRecord {
     ...(r.reference !== null ? { reference: r.reference } : {}),
     verdict: r.verdict,
     verdictDetail: r.verdict_detail,
+    matchedAttemptId: r.matched_attempt_id,
+    matchEvidence: r.match_evidence,
   };
 }
 
@@ -184,22 +188,24 @@ export class SqlReconciliation implements ReconciliationStore {
     return rows.map(toStaged);
   }
 
-  async settleRecord(gateway: string, recordId: string, verdict: string, detail: string | null, now: number): Promise<boolean> {
+  async settleRecord(gateway: string, recordId: string, verdict: string, detail: string | null, now: number, match: SettledMatch | null = null): Promise<boolean> {
     const { rowCount } = await this.q.query(
-      `UPDATE reconciliation_records SET verdict = $3, verdict_detail = $4, settled_at = $5
+      `UPDATE reconciliation_records SET verdict = $3, verdict_detail = $4, settled_at = $5, matched_attempt_id = $6, match_evidence = $7
         WHERE gateway = $1 AND record_id = $2 AND verdict IS NULL`,
-      [gateway, recordId, verdict, detail, new Date(now)],
+      [gateway, recordId, verdict, detail, new Date(now), match?.attemptId ?? null, match === null ? null : JSON.stringify(match.evidence)],
     );
     return rowCount === 1;
   }
 
-  async reconciliationFacts(q: { references: readonly string[]; authorizationIds: readonly string[]; gatewayKeys: readonly string[] }): Promise<ReconciliationFacts> {
+  async reconciliationFacts(q: FactsQuery): Promise<ReconciliationFacts> {
+    const around = q.attemptsAt;
     const { rows: payments } = await this.q.query<PaymentRow>(
       `SELECT * FROM payments
         WHERE id = ANY($1::text[]) OR authorization_id = ANY($2::text[])
            OR id IN (SELECT payment_id FROM payment_attempts WHERE gateway_key = ANY($3::text[]))
+           OR id IN (SELECT payment_id FROM payment_attempts WHERE gateway = $4::text AND created_at >= $5::timestamptz AND created_at <= $6::timestamptz)
         ORDER BY id`,
-      [[...q.references], [...q.authorizationIds], [...q.gatewayKeys]],
+      [[...q.references], [...q.authorizationIds], [...q.gatewayKeys], around?.gateway ?? null, around ? new Date(around.from) : null, around ? new Date(around.to) : null],
     );
     if (payments.length === 0) return { payments, attempts: [] };
     const { rows: attempts } = await this.q.query<AttemptRow>(
@@ -215,6 +221,7 @@ export class SqlReconciliation implements ReconciliationStore {
         WHERE a.gateway = $1 AND a.status = 'succeeded' AND a.completed_at < $2
           AND NOT EXISTS (SELECT 1 FROM reconciliation_records r WHERE r.gateway_key = a.gateway_key AND r.gateway = a.gateway)
           AND NOT EXISTS (SELECT 1 FROM reconciliation_records r WHERE r.gateway = a.gateway AND r.record_id = a.gateway_reference)
+          AND NOT EXISTS (SELECT 1 FROM reconciliation_records r WHERE r.gateway = a.gateway AND r.matched_attempt_id = a.id)
           AND NOT EXISTS (SELECT 1 FROM reconciliation_cases c WHERE c.dedupe_key = a.gateway || ':' || a.gateway_key || ':missing_at_gateway')
         ORDER BY a.completed_at, a.id LIMIT $3`,
       [gateway, new Date(before), limit],

@@ -1,0 +1,77 @@
+/**
+ * The loop's matcher (docs/reconciliation.md, "The loop"): the exact matcher first
+ * (./exactMatcher.ts), then Idem's scored matcher (./match/scored.ts) for the gateway records
+ * that lost their keys — settlement files, manual operations — against the Idem operations the
+ * exact matcher left. A record with a gateway key that is not Idem's was made by someone else
+ * and is never scored. What the scored matcher cannot call with the precision asked (ties, low
+ * scores) comes back as review, which classification turns into a `match_review` case.
+ *
+ * The model learns from each batch's exact matches on top of the evidence of earlier batches
+ * (capped, as in the stream: ./match/stream.ts), so a loop that has seen a few passes scores as
+ * well as a batch with many exact matches. Pure but for that carried evidence.
+ */
+import { exactMatcher } from './exactMatcher.js';
+import type { MatchSettings } from './match/features.js';
+import { carryCounts, PRIOR, type ModelCounts } from './match/model.js';
+import { matchScored } from './match/scored.js';
+import { DEFAULT_HISTORY_PAIRS } from './match/stream.js';
+import type { GatewayRecord, IdemRecord, Match, Matcher, MatchResult } from './records.js';
+
+export interface LoopMatcherOptions {
+  settings?: Partial<MatchSettings>;
+  /** Evidence to start from; the named priors by default (everything keyless goes to review until exact matches teach the model). */
+  prior?: ModelCounts;
+  historyPairs?: number;
+}
+
+/**
+ * @example
+ * const matcher = exactThenScored();
+ * classify(records, payments, attempts, matcher); // keyless records: matched by score, or a match_review case
+ */
+export function exactThenScored(options: LoopMatcherOptions = {}): Matcher & { readonly history: ModelCounts } {
+  let history = options.prior ?? PRIOR;
+  const historyPairs = options.historyPairs ?? DEFAULT_HISTORY_PAIRS;
+  return {
+    name: 'exact, then scored',
+    get history() {
+      return history;
+    },
+    match(idem: readonly IdemRecord[], gateway: readonly GatewayRecord[]): MatchResult {
+      const exact = exactMatcher.match(idem, gateway);
+      const keyless = exact.unmatchedGateway.filter((g) => g.gatewayKey === undefined);
+      if (keyless.length === 0 || exact.unmatchedIdem.length === 0) return exact;
+      // Scored over the exact matches too: its own exact phase labels their pairs, which is
+      // what the model learns from. Only what it says of the keyless records and of the Idem
+      // operations the exact matcher left is taken.
+      const scored = matchScored(idem, [...exact.matches.flatMap((m) => m.gateway), ...keyless], { prior: history, ...(options.settings ? { settings: options.settings } : {}) });
+      if (scored.model.fit.positives > 0) history = carryCounts(scored.model.counts, historyPairs);
+      const isKeyless = new Set(keyless);
+      const leftIdem = new Set(exact.unmatchedIdem);
+      const matches: Match[] = [...exact.matches];
+      const settled = new Set<GatewayRecord>();
+      const taken = new Set<IdemRecord>();
+      for (const m of scored.matches) {
+        if (m.evidence.rule !== 'scored' || !leftIdem.has(m.idem) || !m.gateway.every((g) => isKeyless.has(g))) continue;
+        matches.push(m);
+        taken.add(m.idem);
+        for (const g of m.gateway) settled.add(g);
+      }
+      const review: MatchResult['review'] = [];
+      for (const r of scored.review) {
+        if (!isKeyless.has(r.gateway) || settled.has(r.gateway)) continue;
+        const candidates = r.candidates.filter((c) => leftIdem.has(c.idem) && !taken.has(c.idem));
+        if (candidates.length === 0) continue;
+        review.push({ gateway: r.gateway, candidates });
+        settled.add(r.gateway);
+        for (const c of candidates) taken.add(c.idem);
+      }
+      return {
+        matches,
+        review,
+        unmatchedGateway: exact.unmatchedGateway.filter((g) => !settled.has(g)),
+        unmatchedIdem: exact.unmatchedIdem.filter((i) => !taken.has(i)),
+      };
+    },
+  };
+}
