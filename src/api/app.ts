@@ -15,7 +15,7 @@ import { LocalLimiter, registerRateLimit, type Limiter } from './plugins/rateLim
 import { MAX_URL_LENGTH, registerCardDataGuard } from './plugins/cardData.js';
 import { registerIdempotency } from './plugins/idempotency.js';
 import { PROBLEM_TYPE, sendProblem } from './problems.js';
-import { newRequestId, openRequestContext, REQUEST_ID_HEADER, registerRequestContext, RequestLogController, requestIdOf, stampRequestId } from './requestContext.js';
+import { newRequestId, openRequestContext, REQUEST_ID_HEADER, registerRequestContext, RequestLogController, requestIdOf, requestLogger, stampRequestId } from './requestContext.js';
 import { noopTracer, type Tracer } from '../ports/tracing.js';
 import { registerGatewayRoutes } from './routes/gateways.js';
 import { registerHealthRoutes, type ReadinessProbe } from './routes/health.js';
@@ -76,6 +76,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // on the request's logger, and one log line per request.
     genReqId: requestIdOf,
     logController: new RequestLogController({ requestIdLogLabel: 'request_id', disableRequestLogging: deps.log.level === 'silent' }),
+    childLoggerFactory: (logger, bindings, opts) => requestLogger(logger, bindings, opts),
     bodyLimit: BODY_LIMIT,
     requestTimeout: limits.requestTimeoutMs,
     connectionTimeout: limits.connectionTimeoutMs,

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { METADATA_FIELDS, type TransactionMetadata } from '../events/metadata.js';
 import type { RequestContext } from '../idempotency/gate.js';
 import { newId } from '../ports/ids.js';
@@ -148,4 +148,42 @@ export function openRequestContext(request: FastifyRequest, tracer: Tracer, logg
 /** `Request-Id` on the answer (docs/metadata.md). */
 export function stampRequestId(request: FastifyRequest, reply: FastifyReply): void {
   reply.header(REQUEST_ID_HEADER, request.id);
+}
+
+type LogFn = FastifyBaseLogger['info'];
+
+/**
+ * A request's logger without a pino child per request: each line goes to the process's logger
+ * with the request's bindings (its `request_id`) merged in, which is what a child would write.
+ * A request logs about one line; building a child (its bindings serialised up front) cost more
+ * than the line. Its children (the merchant, the key, added as the request goes) are the same
+ * with more bindings; asked for options (a route's own level), it makes a real child.
+ */
+export function requestLogger(parent: FastifyBaseLogger, bindings: Record<string, unknown>, opts: object | undefined): FastifyBaseLogger {
+  if (opts && Object.keys(opts).length > 0) return parent.child(bindings, opts as never);
+  const enabled = (parent as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.bind(parent) ?? (() => true);
+  const at = (level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'): LogFn =>
+    ((first: unknown, ...rest: unknown[]) => {
+      if (!enabled(level)) return;
+      const log = parent[level] as (...a: unknown[]) => void;
+      if (first instanceof Error) return log.call(parent, { ...bindings, err: first }, ...rest);
+      if (first !== null && typeof first === 'object') return log.call(parent, { ...bindings, ...first }, ...rest);
+      return log.call(parent, bindings, first, ...rest);
+    }) as LogFn;
+  return {
+    get level() {
+      return parent.level;
+    },
+    set level(_: string) {
+      // A request's level follows the process's (route levels come with `opts`, above).
+    },
+    fatal: at('fatal'),
+    error: at('error'),
+    warn: at('warn'),
+    info: at('info'),
+    debug: at('debug'),
+    trace: at('trace'),
+    silent: parent.silent,
+    child: (more, childOpts) => requestLogger(parent, { ...bindings, ...more }, childOpts),
+  } as FastifyBaseLogger;
 }

@@ -255,7 +255,19 @@ function merge(spans: Array<[number, number]>): Array<[number, number]> {
 
 /** True if `text` contains a primary account number (docs/security.md). */
 export function containsCardNumber(text: string): boolean {
-  return findInNormalised(normaliseForCards(text)).length > 0;
+  const normalised = normaliseForCards(text);
+  // Most texts (a payment's JSON, its headers) hold fewer digits than the shortest card
+  // number: one count answers them without the layout search.
+  return fewerDigitsThan(normalised, MIN_PAN) ? false : findInNormalised(normalised).length > 0;
+}
+
+function fewerDigitsThan(text: string, n: number): boolean {
+  let digits = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57 && ++digits >= n) return false;
+  }
+  return true;
 }
 
 /**
