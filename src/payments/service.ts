@@ -454,7 +454,7 @@ export class PaymentService {
   ): Promise<PaymentRow> {
     if (!canTransition(payment.status, to)) throw invalidState(payment, to);
     const moved = await tx.updatePayment(payment, { ...changes, status: to }, now);
-    await this.emit(tx, moved, by.attempt, { ...by.meta, ...(by.key !== null ? { idempotency_key: by.key } : {}) }, `payment.${to}`, { payment: paymentSnapshot(moved) }, now);
+    await tx.insertEvent(this.event(moved, by.attempt, { ...by.meta, ...(by.key !== null ? { idempotency_key: by.key } : {}) }, `payment.${to}`, { payment: paymentSnapshot(moved) }, now));
     return moved;
   }
 
@@ -467,19 +467,6 @@ export class PaymentService {
   private attemptEventOf(p: PaymentRow, a: AttemptRow, meta: RequestMetadata, type: string, data: Record<string, unknown>, now: Date): NewPaymentEvent {
     const attempt = { id: a.id, operation: a.operation, attempt_no: a.attempt_no, gateway: a.gateway, gateway_key: a.gateway_key, amount: a.amount };
     return this.event(p, a, { ...meta, ...(a.idempotency_key !== null ? { idempotency_key: a.idempotency_key } : {}) }, type, { attempt, ...data }, now);
-  }
-
-  /** Writes one payment event in the caller's transaction (docs/events.md). */
-  private emit(
-    tx: StoreOps,
-    p: Pick<PaymentRow, 'id' | 'merchant_id' | 'idempotency_key'>,
-    a: AttemptRow | null,
-    meta: RequestMetadata & { idempotency_key?: string },
-    type: string,
-    data: Record<string, unknown>,
-    now: Date,
-  ): Promise<void> {
-    return tx.insertEvent(this.event(p, a, meta, type, data, now));
   }
 
   /**
