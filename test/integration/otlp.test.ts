@@ -113,6 +113,9 @@ describe('OTLP export', () => {
   }, 240_000);
 
   it('without OTEL_EXPORTER_OTLP_ENDPOINT nothing is exported, and the client\'s trace id still names the request', async () => {
+    // The traced server above keeps exporting its background work (relay and reconciliation
+    // passes): stopped first (it flushes as it stops), so whatever arrives now is the new one's.
+    for (const s of servers.splice(0)) await s.stop();
     const before = received.length;
     const { idem, apiKey } = await serve({ OTEL_BSP_SCHEDULE_DELAY: '100', LOG_LEVEL: 'info' });
     const res = await fetch(`${idem.url}/v1/payments`, {
