@@ -302,7 +302,7 @@ export interface Store extends KeyStore, MerchantStore, PaymentStore, LedgerStor
   /** Runs `fn` atomically: all its writes commit together, or none if it throws. */
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T>;
   /**
-   * A new payment's first write, atomic on its own (docs/architecture.md, "The first write"):
+   * A new payment's first write, atomic on its own (docs/architecture.md, "Ports"):
    * the key's fence checked and its lease renewed, the payment, its first attempt with its
    * outbox row, its first events, and the key bound to the payment. Returns the rows as
    * written; null when the fence was lost (nothing written). PostgreSQL and PGlite do it in
