@@ -49,6 +49,40 @@ export interface AttemptRow {
   completed_at: Date | null;
 }
 
+/** A payment as written first: the columns with defaults are left out. */
+export type NewPayment = Omit<
+  PaymentRow,
+  'version' | 'amount_authorized' | 'amount_captured' | 'amount_refunded' | 'amount_voided' | 'amount_requested' | 'decline_code' | 'authorization_id'
+>;
+
+/** An attempt as written first: pending, nothing answered yet. */
+export type NewAttempt = Omit<AttemptRow, 'gateway_reference' | 'decline_code' | 'completed_at' | 'status'>;
+
+/** The row a new payment is stored as: what {@link NewPayment} leaves out at its defaults. */
+export function newPaymentRow(p: NewPayment): PaymentRow {
+  return {
+    ...p,
+    reference: p.reference ?? null,
+    preferred_gateway: p.preferred_gateway ?? null,
+    gateway: p.gateway ?? null,
+    authorization_id: null,
+    amount_authorized: 0,
+    amount_captured: 0,
+    amount_refunded: 0,
+    amount_voided: 0,
+    amount_requested: null,
+    decline_code: null,
+    version: 0,
+    created_at: new Date(p.created_at),
+    updated_at: new Date(p.updated_at),
+  };
+}
+
+/** The row a new attempt is stored as: pending, nothing answered yet. */
+export function newAttemptRow(a: NewAttempt): AttemptRow {
+  return { ...a, status: 'pending', gateway_reference: null, decline_code: null, completed_at: null, created_at: new Date(a.created_at) };
+}
+
 /** A compare-and-set found the payment or attempt changed since it was read: the transaction must roll back. */
 export class StaleWriteError extends Error {
   override readonly name = 'StaleWriteError';

@@ -1,22 +1,23 @@
-import { newAttemptRow, newPaymentRow, type NewAttempt, type NewPayment, type Opened, type PaymentChanges, type Store, type StoreOps } from '../store/port.js';
+import type { NewAttempt, NewPayment, Opened, PaymentChanges, Store, StoreOps } from '../store/port.js';
 import { IdemError } from '../errors/registry.js';
-import { pickMetadata, type TransactionMetadata } from '../events/metadata.js';
-import { gatewayKey, type GatewayCallContext, type GatewayOperation, type GatewayOutcome, type GatewayRequest } from '../gateways/port.js';
+import { gatewayKey, type GatewayOperation, type GatewayOutcome } from '../gateways/port.js';
 import type { GatewayRouter } from '../gateways/router.js';
 import type { Claim, OperationResult } from '../idempotency/gate.js';
 import { sleep, type Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
-import { NO_SPAN, noopTracer, type Span, type Tracer } from '../ports/tracing.js';
+import { noopTracer, type Tracer } from '../ports/tracing.js';
 import { staticPolicy, type RetryPolicy } from '../resilience/policy.js';
-import { decideNext, firstMove, isFinal, mayHaveExecuted, outcomeOfLookup, settleNotProcessed, type DecisionFacts, type Step } from './decide.js';
-import { toView, type AttemptRow, type PaymentRow } from './rows.js';
+import { decideNext, isFinal, mayHaveExecuted, type DecisionFacts, type Step } from './decide.js';
+import { GatewayRound } from './gatewayRound.js';
+import { newAttemptRow, newPaymentRow, type AttemptRow, type PaymentRow } from './rows.js';
+import { attemptEvent, attemptStartedEvent, paymentEvent, paymentSnapshot } from './timeline.js';
 import type { PaymentRenderer, PaymentRequestKind } from './result.js';
 import { canTransition, type PaymentStatus } from './states.js';
 import { invalidState, validateCapture, validateRefund, validateVoid, type ValidRequest } from './validate.js';
 import type { PaymentView } from './view.js';
 import { attemptMetadata, requestMetadata, type RequestMetadata } from './requestMetadata.js';
 import { decodeCursor, encodeCursor } from './listCursor.js';
-import { eventView, type EventView, type NewPaymentEvent } from '../events/model.js';
+import { eventView, type EventView } from '../events/model.js';
 
 export interface CreatePaymentInput {
   amount: number;
@@ -55,12 +56,12 @@ export interface PaymentServiceOptions {
 export class PaymentService {
   private readonly policy: RetryPolicy;
   private readonly relayDelayMs: number;
-  private readonly tracer: Tracer;
+  private readonly round: GatewayRound;
 
   constructor(private readonly o: PaymentServiceOptions) {
     this.policy = o.policy ?? staticPolicy();
     this.relayDelayMs = o.relayDelayMs ?? 30_000;
-    this.tracer = o.tracer ?? noopTracer;
+    this.round = new GatewayRound({ gateways: o.gateways, runtime: o.runtime, policy: this.policy, tracer: o.tracer ?? noopTracer, ...(o.log ? { log: o.log } : {}) });
   }
 
   /** `POST /v1/payments`: creates the payment and authorizes it (and captures if automatic). */
@@ -93,8 +94,8 @@ export class PaymentService {
       const row = newPaymentRow(payment);
       const attempt = this.newAttempt(row, 'authorize', 1, gateway, input.amount, idempotencyKey, now);
       const events = [
-        this.event(row, null, meta, 'payment.created', { payment: paymentSnapshot(row) }, now),
-        this.attemptStartedEvent(row, newAttemptRow(attempt), meta, now),
+        paymentEvent(runtime.random, row, null, meta, 'payment.created', { payment: paymentSnapshot(row) }, now),
+        attemptStartedEvent(runtime.random, row, newAttemptRow(attempt), meta, now),
       ];
       // One write, one round trip on SQL stores: fence, payment, attempt, outbox, events, binding.
       opened = await claim.fenced((key) => store.openPayment({ key, payment, attempt, runAfter: this.runAfter(now), events }));
@@ -200,11 +201,8 @@ export class PaymentService {
       if (!attempt) return this.finish(merchantId, paymentId, kind, claim);
 
       const metadata = attemptMetadata(merchantId, claim, attempt);
-      const outcome = await this.attemptSpan(claim.context?.span, metadata, (span) =>
-        this.callGateway(payment, attempt, mayHaveExecuted(attempt, !resumed), claim.signal, after, { metadata, traceparent: span.traceparent }),
-      );
+      const outcome = await this.round.run(payment, attempt, { ambiguous: mayHaveExecuted(attempt, !resumed), signal: claim.signal, after, parent: claim.context?.span, metadata });
       resumed = false;
-      this.logAnswer(metadata, outcome);
 
       let step: Step = { kind: 'pending' };
       let next: Opened | null = null;
@@ -240,82 +238,6 @@ export class PaymentService {
       if (s.kind === 'retry') await sleep(runtime.timers, s.backoffMs, claim.signal);
       if (claim.signal.aborted) throw claim.signal.reason ?? new Error('lease lost');
     }
-  }
-
-  /**
-   * One round with the gateway for an open attempt: a lookup first when its last answer was
-   * unknown, else a send with its own gateway key; a "not processed" answer is checked by a
-   * lookup before it may lead to a new key (`settleNotProcessed`).
-   */
-  private async callGateway(
-    payment: PaymentRow,
-    attempt: AttemptRow,
-    ambiguous: boolean,
-    signal: AbortSignal,
-    after: { retryDelayMs: number } | null,
-    call: GatewayCallContext,
-  ): Promise<GatewayOutcome> {
-    const connector = this.o.gateways.connector(attempt.gateway);
-    if (firstMove(attempt) === 'lookup') {
-      const found = outcomeOfLookup(await connector.status(attempt.gateway_key, signal, call));
-      if (found !== null) return found;
-    }
-    const { clock } = this.o.runtime;
-    const sentAt = clock.now();
-    const outcome = await connector.execute(gatewayRequest(payment, attempt), signal, call);
-    this.policy.observe?.({
-      at: clock.now(),
-      gateway: attempt.gateway,
-      operation: attempt.operation,
-      outcome: outcome.class,
-      latencyMs: clock.now() - sentAt,
-      ...(outcome.class === 'not_processed' || outcome.class === 'unknown' ? { reason: outcome.reason } : {}),
-      ...(outcome.class === 'not_processed' && outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
-      first: after === null,
-      ...(after ? { retryDelayMs: after.retryDelayMs } : {}),
-    });
-    if (outcome.class !== 'not_processed') return outcome;
-    // A gateway the model knows to be down refuses lookups too: skip the call, as if refused.
-    const lookup =
-      !ambiguous && this.policy.isDown?.(attempt.gateway, attempt.operation)
-        ? { found: 'unknown' as const, refused: true as const, reason: `${attempt.gateway} is down (learned); lookup skipped` }
-        : await connector.status(attempt.gateway_key, signal, call);
-    return settleNotProcessed(outcome, lookup, { mayHaveExecuted: ambiguous, operation: attempt.operation, gatewayKey: attempt.gateway_key });
-  }
-
-  /**
-   * One span per round with the gateway (its send, and the lookups that settle it), under the
-   * request's span; the gateway gets its `traceparent`. Without tracing: `fn` alone, handed the
-   * request's span (a client's `traceparent`, or none).
-   */
-  private async attemptSpan(parent: Span | undefined, metadata: TransactionMetadata, fn: (span: Span) => Promise<GatewayOutcome>): Promise<GatewayOutcome> {
-    const { tracer } = this;
-    if (!tracer.enabled) return fn(parent ?? NO_SPAN);
-    const span = tracer.start(`gateway ${metadata.operation}`, { ...metadata }, { parent, kind: 'client' });
-    // The attempt's own span id names it to the gateway; its trace id is the request's.
-    metadata.trace_id = span.traceId;
-    try {
-      const outcome = await fn(span);
-      span.set({ 'idem.outcome': outcome.class, ...(outcome.class === 'decline' ? { 'idem.decline_code': outcome.declineCode } : {}) });
-      return outcome;
-    } catch (err) {
-      span.fail(err);
-      throw err;
-    } finally {
-      span.end();
-    }
-  }
-
-  private logAnswer(metadata: TransactionMetadata, outcome: GatewayOutcome): void {
-    this.o.log?.info(
-      {
-        ...metadata,
-        outcome: outcome.class,
-        ...(outcome.class === 'decline' ? { decline_code: outcome.declineCode } : {}),
-        ...(outcome.class === 'not_processed' || outcome.class === 'unknown' ? { reason: outcome.reason } : {}),
-      },
-      'gateway answered',
-    );
   }
 
   /** Completes the request for a payment that has no open attempt (its end was reached before). */
@@ -420,7 +342,7 @@ export class PaymentService {
     relayDelayMs = this.relayDelayMs,
   ): Promise<AttemptRow> {
     const attempt = await tx.insertAttempt(this.newAttempt(payment, operation, attemptNo, gateway, amount, idempotencyKey, now), this.runAfter(now, relayDelayMs));
-    await tx.insertEvent(this.attemptStartedEvent(payment, attempt, meta, now));
+    await tx.insertEvent(attemptStartedEvent(this.o.runtime.random, payment, attempt, meta, now));
     return attempt;
   }
 
@@ -435,14 +357,6 @@ export class PaymentService {
     return new Date(now.getTime() + relayDelayMs);
   }
 
-  /**
-   * The `attempt.started` event keeps the opening request's `request_id` and `traceparent`, so
-   * a recovery logs under that request and links its spans to its trace (docs/metadata.md).
-   */
-  private attemptStartedEvent(payment: PaymentRow, attempt: AttemptRow, meta: RequestMetadata, now: Date): NewPaymentEvent {
-    return this.attemptEventOf(payment, attempt, meta, 'attempt.started', meta.traceparent ? { traceparent: meta.traceparent } : {}, now);
-  }
-
   /** Changes the payment's status (the state machine allowing) and writes its event; returns the new row. */
   private async transition(
     tx: StoreOps,
@@ -454,59 +368,19 @@ export class PaymentService {
   ): Promise<PaymentRow> {
     if (!canTransition(payment.status, to)) throw invalidState(payment, to);
     const moved = await tx.updatePayment(payment, { ...changes, status: to }, now);
-    await tx.insertEvent(this.event(moved, by.attempt, { ...by.meta, ...(by.key !== null ? { idempotency_key: by.key } : {}) }, `payment.${to}`, { payment: paymentSnapshot(moved) }, now));
+    await tx.insertEvent(paymentEvent(this.o.runtime.random, moved, by.attempt, { ...by.meta, ...(by.key !== null ? { idempotency_key: by.key } : {}) }, `payment.${to}`, { payment: paymentSnapshot(moved) }, now));
     return moved;
   }
 
   /** Writes a timeline event about one attempt in the caller's transaction. */
   private attemptEvent(tx: StoreOps, p: PaymentRow, a: AttemptRow, meta: RequestMetadata, type: string, data: Record<string, unknown>, now: Date): Promise<void> {
-    return tx.insertEvent(this.attemptEventOf(p, a, meta, type, data, now));
-  }
-
-  /** A timeline event about one attempt: the attempt as it stands, and what the event adds. */
-  private attemptEventOf(p: PaymentRow, a: AttemptRow, meta: RequestMetadata, type: string, data: Record<string, unknown>, now: Date): NewPaymentEvent {
-    const attempt = { id: a.id, operation: a.operation, attempt_no: a.attempt_no, gateway: a.gateway, gateway_key: a.gateway_key, amount: a.amount };
-    return this.event(p, a, { ...meta, ...(a.idempotency_key !== null ? { idempotency_key: a.idempotency_key } : {}) }, type, { attempt, ...data }, now);
-  }
-
-  /**
-   * One payment event with the standard metadata: the payment's, the attempt's when there is
-   * one, and the request's.
-   */
-  private event(
-    p: Pick<PaymentRow, 'id' | 'merchant_id' | 'idempotency_key'>,
-    a: AttemptRow | null,
-    meta: RequestMetadata & { idempotency_key?: string },
-    type: string,
-    data: Record<string, unknown>,
-    now: Date,
-  ): NewPaymentEvent {
-    const metadata = pickMetadata({
-      merchant_id: p.merchant_id,
-      payment_id: p.id,
-      idempotency_key: meta.idempotency_key ?? p.idempotency_key,
-      request_id: meta.request_id,
-      attempt_id: a?.id,
-      attempt_no: a?.attempt_no,
-      operation: a?.operation,
-      gateway: a?.gateway,
-      gateway_key: a?.gateway_key,
-      trace_id: meta.trace_id,
-    });
-    return { id: newId(this.o.runtime.random, 'evt'), type, merchantId: p.merchant_id, paymentId: p.id, data, metadata, createdAt: now };
+    return tx.insertEvent(attemptEvent(this.o.runtime.random, p, a, meta, type, data, now));
   }
 
   private now(): Date {
     return new Date(this.o.runtime.clock.now());
   }
 }
-
-/** The payment as its events carry it: the API's view without the attempts. */
-function paymentSnapshot(p: PaymentRow): Omit<PaymentView, 'attempts'> {
-  const { attempts: _attempts, ...rest } = toView(p, []);
-  return rest;
-}
-
 
 /** The decline code of the request's last attempt, when it ended in a decline. */
 function lastDecline(view: PaymentView, kind: PaymentRequestKind): string | null {
@@ -515,17 +389,6 @@ function lastDecline(view: PaymentView, kind: PaymentRequestKind): string | null
   return last?.status === 'declined' ? (last.decline_code ?? 'declined') : null;
 }
 
-function gatewayRequest(payment: PaymentRow, attempt: AttemptRow): GatewayRequest {
-  return {
-    operation: attempt.operation,
-    gatewayKey: attempt.gateway_key,
-    amount: attempt.amount,
-    currency: payment.currency,
-    reference: payment.id,
-    ...(attempt.operation === 'authorize' ? { token: payment.token } : {}),
-    ...(payment.authorization_id ? { authorizationId: payment.authorization_id } : {}),
-  };
-}
 
 function notFound(id: string): IdemError {
   return new IdemError('PAYMENT_NOT_FOUND', `no payment ${id}`, { extensions: { payment_id: id } });

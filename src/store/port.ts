@@ -1,7 +1,9 @@
 import type { GatewayOperation } from '../gateways/port.js';
 import type { ClaimResult, KeyRequest, KeyRow, StoredResponse } from '../idempotency/store.js';
 import type { BooksSummary, JournalEntry, LedgerEvent } from '../ledger/ledger.js';
-import type { AttemptRow, PaymentRow } from '../payments/rows.js';
+import type { AttemptRow, NewAttempt, NewPayment, PaymentRow } from '../payments/rows.js';
+
+export type { NewAttempt, NewPayment };
 import type { NewPaymentEvent, NewSystemEvent, StoredEvent } from '../events/model.js';
 import type { DeliveryUpdate, DeliveryWork, EndpointRow } from '../events/webhooks.js';
 import type { PaymentView } from '../payments/view.js';
@@ -344,35 +346,7 @@ export async function openPaymentInSteps(store: Pick<Store, 'transaction'>, o: O
   });
 }
 
-/** The row a new payment is stored as: what {@link NewPayment} leaves out at its defaults. */
-export function newPaymentRow(p: NewPayment): PaymentRow {
-  return {
-    ...p,
-    reference: p.reference ?? null,
-    preferred_gateway: p.preferred_gateway ?? null,
-    gateway: p.gateway ?? null,
-    authorization_id: null,
-    amount_authorized: 0,
-    amount_captured: 0,
-    amount_refunded: 0,
-    amount_voided: 0,
-    amount_requested: null,
-    decline_code: null,
-    version: 0,
-    created_at: new Date(p.created_at),
-    updated_at: new Date(p.updated_at),
-  };
-}
 
-/** The row a new attempt is stored as: pending, nothing answered yet. */
-export function newAttemptRow(a: NewAttempt): AttemptRow {
-  return { ...a, status: 'pending', gateway_reference: null, decline_code: null, completed_at: null, created_at: new Date(a.created_at) };
-}
-
-export type NewPayment = Omit<
-  PaymentRow,
-  'version' | 'amount_authorized' | 'amount_captured' | 'amount_refunded' | 'amount_voided' | 'amount_requested' | 'decline_code' | 'authorization_id'
->;
 
 export type PaymentChanges = Partial<
   Pick<
@@ -381,7 +355,6 @@ export type PaymentChanges = Partial<
   >
 >;
 
-export type NewAttempt = Omit<AttemptRow, 'gateway_reference' | 'decline_code' | 'completed_at' | 'status'>;
 
 export interface AttemptResult {
   status: 'succeeded' | 'declined' | 'not_processed' | 'unknown';

@@ -3,7 +3,7 @@ import type { EventStore } from '../port.js';
 import { check, date, foreign, jsonb, ms, notNull, unique } from './engine.js';
 import type { EventRecord, MemoryState } from './state.js';
 
-function toStored(e: EventRecord): StoredEvent {
+export function toStored(e: EventRecord): StoredEvent {
   return {
     id: e.event_id,
     type: e.type,

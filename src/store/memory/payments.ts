@@ -1,7 +1,7 @@
 import type { GatewayOperation } from '../../gateways/port.js';
-import { StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../../payments/rows.js';
+import { newPaymentRow, StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../../payments/rows.js';
 import type { PaymentView } from '../../payments/view.js';
-import { newPaymentRow, type AttemptResult, type NewAttempt, type NewPayment, type PaymentChanges, type PaymentStore } from '../port.js';
+import type { AttemptResult, NewAttempt, NewPayment, PaymentChanges, PaymentStore } from '../port.js';
 import { MemoryConstraintError, check, cmp, foreign, int8, jsonb, ms, notNull, unique } from './engine.js';
 import type { AttemptRecord, MemoryState } from './state.js';
 

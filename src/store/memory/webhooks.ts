@@ -1,7 +1,8 @@
-import { eventView, type StoredEvent } from '../../events/model.js';
+import { eventView } from '../../events/model.js';
 import type { DeliveryUpdate, DeliveryWork, EndpointRow } from '../../events/webhooks.js';
 import type { WebhookStore } from '../port.js';
-import { check, date, foreign, ms, notNull, unique } from './engine.js';
+import { check, foreign, ms, notNull, unique } from './engine.js';
+import { toStored } from './events.js';
 import type { DeliveryRecord, MemoryState } from './state.js';
 
 const copy = (e: EndpointRow): EndpointRow => structuredClone(e);
@@ -109,17 +110,7 @@ export class MemoryWebhooks implements WebhookStore {
       this.s.deliveries.set(d.id, leased);
       const w = this.s.endpoints.get(d.endpoint_id)!;
       const e = this.s.events.get(this.s.eventIds.get(d.event_id)!)!;
-      const ev: StoredEvent = {
-        id: e.event_id,
-        type: e.type,
-        merchantId: e.merchant_id,
-        paymentId: e.payment_id,
-        seq: e.seq,
-        position: e.position,
-        data: e.data,
-        metadata: e.metadata,
-        createdAt: date(e.created_at),
-      };
+      const ev = toStored(e);
       const secrets = [w.secret];
       if (w.previousSecret && w.previousSecretUntil && ms(w.previousSecretUntil) > now) secrets.push(w.previousSecret);
       return {

@@ -1,8 +1,8 @@
 import type { Queryable } from '../../db/database.js';
 import type { GatewayOperation } from '../../gateways/port.js';
-import { StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../../payments/rows.js';
+import { newAttemptRow, newPaymentRow, StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../../payments/rows.js';
 import type { PaymentView } from '../../payments/view.js';
-import { newAttemptRow, newPaymentRow, type AttemptResult, type NewAttempt, type NewPayment, type OpenPayment, type Opened, type PaymentChanges, type PaymentStore } from '../port.js';
+import type { AttemptResult, NewAttempt, NewPayment, OpenPayment, Opened, PaymentChanges, PaymentStore } from '../port.js';
 
 /** Payments, attempts with their outbox rows, and views in SQL (events: ./events.ts). Every status change is compare-and-set. */
 export class SqlPayments implements PaymentStore {
