@@ -83,6 +83,11 @@ export function newAttemptRow(a: NewAttempt): AttemptRow {
   return { ...a, status: 'pending', gateway_reference: null, decline_code: null, completed_at: null, created_at: new Date(a.created_at) };
 }
 
+/** The order a payment's attempts are shown in: by creation, then operation, then number. */
+export function attemptOrder(a: AttemptRow, b: AttemptRow): number {
+  return a.created_at.getTime() - b.created_at.getTime() || (a.operation < b.operation ? -1 : a.operation > b.operation ? 1 : 0) || a.attempt_no - b.attempt_no;
+}
+
 /** A compare-and-set found the payment or attempt changed since it was read: the transaction must roll back. */
 export class StaleWriteError extends Error {
   override readonly name = 'StaleWriteError';

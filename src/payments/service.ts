@@ -1,4 +1,6 @@
 import type { NewAttempt, NewPayment, Opened, PaymentChanges, Store, StoreOps } from '../store/port.js';
+import { runBatch, type Snapshot } from '../store/portBatch.js';
+import type { StoredResponse } from '../idempotency/store.js';
 import { IdemError } from '../errors/registry.js';
 import { gatewayKey, type GatewayOperation, type GatewayOutcome } from '../gateways/port.js';
 import type { GatewayRouter } from '../gateways/router.js';
@@ -197,6 +199,8 @@ export class PaymentService {
       const payment = known ? known.payment : await store.findPayment(merchantId, paymentId);
       if (!payment) throw notFound(paymentId);
       const attempt = known ? known.attempt : await store.findOpenAttempt(paymentId);
+      // Every attempt known too (a payment this request created): the round is one batch.
+      const snapshot: Snapshot | null = known?.attempts ? { payment: known.payment, attempts: known.attempts } : null;
       known = undefined;
       if (!attempt) return this.finish(merchantId, paymentId, kind, claim);
 
@@ -206,7 +210,7 @@ export class PaymentService {
 
       let step: Step = { kind: 'pending' };
       let next: Opened | null = null;
-      const answer = await store.transaction(async (tx) => {
+      const writeRound = async (tx: StoreOps): Promise<StoredResponse | null> => {
         await claim.guard(tx);
         const now = this.now();
         const current = await tx.findPayment(merchantId, paymentId, true);
@@ -225,7 +229,12 @@ export class PaymentService {
         });
         await claim.complete(tx, response);
         return response;
-      });
+      };
+      // The round as one batch read from what this request wrote; as a transaction when the
+      // batch needs more, or finds the rows changed (then nothing of it was written).
+      const batched = snapshot ? await runBatch(store, snapshot, writeRound) : null;
+      const answer = batched ? batched.value : await store.transaction(writeRound);
+      if (batched && next) next = { ...(next as Opened), attempts: batched.snapshot.attempts };
       if (answer) return { kind: 'final', response: answer };
       const s = step as Step;
       if (s.kind === 'pending' || s.kind === 'defer') {

@@ -12,6 +12,7 @@ import { startRelay, type Relay } from '../outbox/relay.js';
 import type { PaymentRequestKind } from '../payments/result.js';
 import { PaymentService, type CreatePaymentInput } from '../payments/service.js';
 import type { Cancel, Runtime, Timers } from '../ports/clock.js';
+import { writeBatchInSteps, type BatchWrite } from '../store/portBatch.js';
 import { openPaymentInSteps, storeOpNames, type OpenPayment, type Store, type StoreOps } from '../store/port.js';
 import type { MemoryStore } from '../store/memory/index.js';
 import { adaptivePolicy } from '../resilience/adaptive.js';
@@ -334,6 +335,8 @@ export class SimInstance {
       // The one-statement first write, as its steps: each a crash point, each fenced write
       // open to the planted skip.
       openPayment: (o: OpenPayment) => openPaymentInSteps(store, o),
+      // A round's batched writes, likewise as their steps.
+      writeBatch: (writes: readonly BatchWrite[]) => writeBatchInSteps(store, writes),
     } as Store;
     return store;
   }

@@ -2,6 +2,7 @@ import type { GatewayOperation } from '../gateways/port.js';
 import type { ClaimResult, KeyRequest, KeyRow, StoredResponse } from '../idempotency/store.js';
 import type { BooksSummary, JournalEntry, LedgerEvent } from '../ledger/ledger.js';
 import type { AttemptRow, NewAttempt, NewPayment, PaymentRow } from '../payments/rows.js';
+import type { BatchWrite } from './portBatch.js';
 
 export type { NewAttempt, NewPayment };
 import type { NewPaymentEvent, NewSystemEvent, StoredEvent } from '../events/model.js';
@@ -312,6 +313,13 @@ export interface Store extends KeyStore, MerchantStore, PaymentStore, LedgerStor
    * single operations.
    */
   openPayment(o: OpenPayment): Promise<Opened | null>;
+  /**
+   * A round's writes together (src/store/portBatch.ts, docs/architecture.md "Ports"): all of
+   * them, or none when one's check fails (the key's fence, the payment's version, the attempt
+   * still open, a unique key). True when written. PostgreSQL and PGlite send one statement;
+   * {@link writeBatchInSteps} is the same as a transaction of the single operations.
+   */
+  writeBatch(writes: readonly BatchWrite[]): Promise<boolean>;
 }
 
 /** What {@link Store.openPayment} writes. */
@@ -330,6 +338,11 @@ export interface OpenPayment {
 export interface Opened {
   payment: PaymentRow;
   attempt: AttemptRow;
+  /**
+   * Every attempt of the payment, when the writer knows them all (a payment it has just
+   * created): the next round can then be written as one batch (src/store/portBatch.ts).
+   */
+  attempts?: AttemptRow[];
 }
 
 /** {@link Store.openPayment} as one transaction of the single operations, in the order the one statement writes. */
@@ -342,7 +355,7 @@ export async function openPaymentInSteps(store: Pick<Store, 'transaction'>, o: O
     for (const e of o.events) await tx.insertEvent(e);
     // The guard above holds the key's row until commit: the bind cannot miss it.
     if (!(await tx.bindKeyResource(merchantId, key, fence, payment.id))) throw new Error(`key ${key} lost its fence inside a transaction`);
-    return { payment, attempt };
+    return { payment, attempt, attempts: [attempt] };
   });
 }
 

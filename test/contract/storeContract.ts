@@ -3,7 +3,8 @@ import type { GatewayOperation } from '../../src/gateways/port.js';
 import type { KeyRequest } from '../../src/idempotency/store.js';
 import { StaleWriteError, type AttemptRow, type PaymentRow } from '../../src/payments/rows.js';
 import type { NewPaymentEvent } from '../../src/events/model.js';
-import type { NewPayment, Store } from '../../src/store/port.js';
+import type { NewPayment, Store, StoreOps } from '../../src/store/port.js';
+import { runBatch } from '../../src/store/portBatch.js';
 import type { GatewayRecord, MatchEvidence } from '../../src/reconciliation/records.js';
 
 export interface OpenedStore {
@@ -394,6 +395,111 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect(await c.store.findPayment(c.merchant, payment.id)).toBeNull();
         expect(await c.store.listEvents(payment.id)).toEqual([]);
         expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ resourceId: null, fence: second.fence });
+      });
+    });
+
+    describe('a round as one batch (writeBatch)', () => {
+      /** A claimed key and a payment opened under it, as the pipeline's first write leaves them. */
+      const opened = async (c: Case) => {
+        const claim = c.owned(await c.store.claimKey(c.req('k'), c.t(0), LEASE));
+        const payment = c.newPayment('pay_1', { gateway: 'sim-a' });
+        const attempt = c.newAttempt({ ...payment, version: 0 } as PaymentRow, 'authorize', 1);
+        const key = { merchantId: c.merchant, key: 'k', fence: claim.fence, now: c.t(1), leaseMs: LEASE };
+        const o = (await c.store.openPayment({ key, payment, attempt, runAfter: c.date(30_000), events: [c.event(payment, 'payment.created')] }))!;
+        expect(o.attempts).toEqual([o.attempt]);
+        return { fence: claim.fence, snapshot: { payment: o.payment, attempts: o.attempts! } };
+      };
+      /** The authorization answered: recorded, the payment authorized, its journal entry, a capture opened; the view as answered. */
+      const authorized = (c: Case, fence: number, capture: boolean) => async (tx: StoreOps) => {
+        expect(await tx.guardKey(c.merchant, 'k', fence, c.t(10), LEASE)).toBe(true);
+        const p = (await tx.findPayment(c.merchant, c.id('pay_1'), true))!;
+        const [a] = (await tx.loadView(c.merchant, p.id))!.attempts;
+        const attempt = { ...c.newAttempt(p, 'authorize', 1), status: 'pending', gateway_reference: null, decline_code: null, completed_at: null } as AttemptRow;
+        expect(a!.id).toBe(attempt.id);
+        await tx.recordAttempt(attempt, { status: 'succeeded', gatewayReference: 'gw-ref-1' }, c.date(10));
+        await tx.insertEvent(c.event(p, 'attempt.succeeded', {}, 10));
+        await tx.postEntry(p.id, p.currency, { kind: 'authorize', amount: 1000 }, c.date(10));
+        const moved = await tx.updatePayment(p, { status: 'authorized', amount_authorized: 1000, authorization_id: 'gw-ref-1' }, c.date(10));
+        await tx.insertEvent(c.event(p, 'payment.authorized', {}, 10));
+        if (capture) {
+          const no = (await tx.lastAttemptNo(p.id, 'capture')) + 1;
+          await tx.insertAttempt({ ...c.newAttempt(moved, 'capture', no), created_at: c.date(10) }, c.date(40_000));
+          await tx.insertEvent(c.event(p, 'attempt.started', {}, 10));
+        } else {
+          expect(await tx.completeKey(c.merchant, 'k', fence, { status: 201, contentType: 'application/json', body: '{"ok":1}' }, c.t(10), TTL)).toBe(true);
+        }
+        return (await tx.loadView(c.merchant, p.id))!;
+      };
+
+      test('every write lands, and the reads answered from the snapshot are what the store then holds', async (c) => {
+        const { fence, snapshot } = await opened(c);
+        const r = await runBatch(c.store, snapshot, authorized(c, fence, true));
+        expect(r).not.toBeNull();
+        const id = c.id('pay_1');
+        expect(r!.value).toEqual(await c.store.loadView(c.merchant, id));
+        expect(r!.snapshot.payment).toEqual(await c.store.findPayment(c.merchant, id));
+        expect(r!.value.attempts.map((a) => [a.operation, a.status])).toEqual([['authorize', 'succeeded'], ['capture', 'pending']]);
+        expect(await c.store.findOpenAttempt(id)).toMatchObject({ operation: 'capture', attempt_no: 1 });
+        expect((await c.store.listEvents(id)).map((e) => [e.type, e.seq])).toEqual([
+          ['payment.created', 1], ['attempt.succeeded', 2], ['payment.authorized', 3], ['attempt.started', 4],
+        ]);
+        expect((await c.store.listEntries(id)).map((e) => e.event)).toEqual(['authorize']);
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ state: 'in_progress', leaseUntil: c.t(10 + LEASE) });
+        // The authorization's outbox row is done; the capture's is due at its runAfter.
+        expect((await c.store.claimDueWork(c.t(39_999), 10, LEASE)).filter((w) => w.payment_id === id)).toEqual([]);
+        expect((await c.store.claimDueWork(c.t(40_000), 10, LEASE)).filter((w) => w.payment_id === id)).toHaveLength(1);
+      });
+
+      test('a final round completes the key with its response', async (c) => {
+        const { fence, snapshot } = await opened(c);
+        const r = await runBatch(c.store, snapshot, authorized(c, fence, false));
+        expect(r!.value).toEqual(await c.store.loadView(c.merchant, c.id('pay_1')));
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ state: 'completed', response: { status: 201, body: '{"ok":1}' } });
+      });
+
+      /** Nothing of the round was written: the payment, its attempt, events, journal and key as opened. */
+      const untouched = async (c: Case, version = 0) => {
+        const id = c.id('pay_1');
+        expect(await c.store.findPayment(c.merchant, id)).toMatchObject({ status: 'processing', version });
+        expect(await c.store.findOpenAttempt(id)).toMatchObject({ operation: 'authorize', status: 'pending' });
+        expect((await c.store.listEvents(id)).map((e) => e.type)).toEqual(['payment.created']);
+        expect(await c.store.listEntries(id)).toEqual([]);
+      };
+
+      test('a lost fence writes nothing', async (c) => {
+        const { fence, snapshot } = await opened(c);
+        const second = c.owned(await c.store.claimKey(c.req('k'), c.t(LEASE + 2), LEASE));
+        expect(await runBatch(c.store, snapshot, authorized(c, fence, false))).toBeNull();
+        await untouched(c);
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ state: 'in_progress', fence: second.fence });
+      });
+
+      test('a payment changed since the snapshot writes nothing', async (c) => {
+        const { fence, snapshot } = await opened(c);
+        await c.store.updatePayment(snapshot.payment, { gateway: 'sim-b' }, c.date(5));
+        expect(await runBatch(c.store, snapshot, authorized(c, fence, false))).toBeNull();
+        await untouched(c, 1);
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ state: 'in_progress' });
+      });
+
+      test('an attempt recorded since the snapshot writes nothing', async (c) => {
+        const { fence, snapshot } = await opened(c);
+        await c.store.recordAttempt(snapshot.attempts[0]!, { status: 'declined', declineCode: 'do_not_honor' }, c.date(5));
+        // The snapshot still shows it pending, so the batch is sent; the store refuses it.
+        expect(await runBatch(c.store, snapshot, authorized(c, fence, false))).toBeNull();
+        expect(await c.store.findPayment(c.merchant, c.id('pay_1'))).toMatchObject({ status: 'processing', version: 0 });
+        expect(await c.store.listEntries(c.id('pay_1'))).toEqual([]);
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ state: 'in_progress' });
+      });
+
+      test('a read the snapshot cannot answer sends nothing', async (c) => {
+        const { fence, snapshot } = await opened(c);
+        const r = await runBatch(c.store, snapshot, async (tx) => {
+          await authorized(c, fence, false)(tx);
+          return tx.listEvents(c.id('pay_1'));
+        });
+        expect(r).toBeNull();
+        await untouched(c);
       });
     });
 

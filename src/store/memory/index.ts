@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { assembleOps, openPaymentInSteps, storeOpNames as opNames, type OpenPayment, type Opened, type Store, type StoreOps } from '../port.js';
+import { writeBatchInSteps, type BatchWrite } from '../portBatch.js';
 import { MemoryConstraintError, Mutex } from './engine.js';
 import { MemoryKeys } from './keys.js';
 import { MemoryLedger } from './ledger.js';
@@ -69,6 +70,10 @@ export class MemoryStore implements Store {
 
   openPayment(o: OpenPayment): Promise<Opened | null> {
     return openPaymentInSteps(this, o);
+  }
+
+  writeBatch(writes: readonly BatchWrite[]): Promise<boolean> {
+    return writeBatchInSteps(this, writes);
   }
 
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
 import type { GatewayOperation } from '../../gateways/port.js';
-import { newPaymentRow, StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../../payments/rows.js';
+import { attemptOrder, newPaymentRow, StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../../payments/rows.js';
 import type { PaymentView } from '../../payments/view.js';
 import type { AttemptResult, NewAttempt, NewPayment, PaymentChanges, PaymentStore } from '../port.js';
 import { MemoryConstraintError, check, cmp, foreign, int8, jsonb, ms, notNull, unique } from './engine.js';
@@ -151,7 +151,7 @@ export class MemoryPayments implements PaymentStore {
   }
 
   private byCreation(attempts: AttemptRecord[]): AttemptRecord[] {
-    return attempts.sort((a, b) => ms(a.created_at) - ms(b.created_at) || cmp(a.operation, b.operation) || a.attempt_no - b.attempt_no);
+    return attempts.sort(attemptOrder);
   }
 
   async loadView(merchantId: string, id: string): Promise<PaymentView | null> {

@@ -66,16 +66,26 @@ export class DeferredEvents {
     if (events.length === 1) return insertEvent(this.tx, events[0]!);
     // The caller holds each payment's row (inserted or locked in this transaction), so no
     // other transaction takes the same seq; the unique (payment_id, seq) would refuse it.
-    await this.tx.query(
-      `INSERT INTO payment_events (event_id, payment_id, merchant_id, type, data, metadata, created_at, seq)
+    await this.tx.query(insertEventsSql('$1'), [eventsJson(events)]);
+  }
+}
+
+/**
+ * Inserts the payment events of the JSON array parameter `param` (see {@link eventsJson}), each
+ * payment's numbered on from its last `seq`, in the array's order.
+ */
+export function insertEventsSql(param: string): string {
+  return `INSERT INTO payment_events (event_id, payment_id, merchant_id, type, data, metadata, created_at, seq)
        SELECT x.e->>'id', x.e->>'payment_id', x.e->>'merchant_id', x.e->>'type', x.e->'data', x.e->'metadata', (x.e->>'created_at')::timestamptz,
               coalesce((SELECT max(seq) FROM payment_events p WHERE p.payment_id = x.e->>'payment_id'), 0)
                 + row_number() OVER (PARTITION BY x.e->>'payment_id' ORDER BY x.n)
-         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x (e, n)
-        ORDER BY x.n`,
-      [JSON.stringify(events.map((e) => ({ id: e.id, payment_id: e.paymentId, merchant_id: e.merchantId, type: e.type, data: e.data, metadata: e.metadata, created_at: e.createdAt.toISOString() })))],
-    );
-  }
+         FROM jsonb_array_elements(${param}::jsonb) WITH ORDINALITY AS x (e, n)
+        ORDER BY x.n`;
+}
+
+/** Payment events as the parameter of {@link insertEventsSql}. */
+export function eventsJson(events: readonly NewPaymentEvent[]): string {
+  return JSON.stringify(events.map((e) => ({ id: e.id, payment_id: e.paymentId, merchant_id: e.merchantId, type: e.type, data: e.data, metadata: e.metadata, created_at: e.createdAt.toISOString() })));
 }
 
 async function insertEvent(q: Queryable, e: NewPaymentEvent): Promise<void> {

@@ -1,5 +1,7 @@
 import type { Database, Queryable } from '../../db/database.js';
 import { assembleOps, type OpenPayment, type Opened, type Store, type StoreOps } from '../port.js';
+import type { BatchWrite } from '../portBatch.js';
+import { writeBatch } from './batch.js';
 import { SqlKeys } from './keys.js';
 import { SqlLedger } from './ledger.js';
 import { SqlMerchants } from './merchants.js';
@@ -59,5 +61,9 @@ export class SqlStore implements Store {
 
   openPayment(o: OpenPayment): Promise<Opened | null> {
     return new SqlPayments(this.db).openPayment(o);
+  }
+
+  writeBatch(writes: readonly BatchWrite[]): Promise<boolean> {
+    return writeBatch(this.db, writes);
   }
 }

@@ -1,6 +1,13 @@
 import type { Queryable } from '../../db/database.js';
-import { eventName, postingsFor, type Account, type BooksSummary, type JournalEntry, type LedgerEvent, type PaymentBooks } from '../../ledger/ledger.js';
+import { eventName, postingsFor, type Account, type BooksSummary, type JournalEntry, type LedgerEvent, type PaymentBooks, type Posting } from '../../ledger/ledger.js';
 import type { LedgerStore } from '../port.js';
+
+/** An entry's postings, the zero ones left out; throws unless they balance. */
+export function balancedPostings(paymentId: string, event: LedgerEvent): Posting[] {
+  const postings = postingsFor(event).filter((p) => p.amount !== 0);
+  if (postings.reduce((s, p) => s + p.amount, 0) !== 0) throw new Error(`unbalanced ledger entry for ${paymentId}`);
+  return postings;
+}
 
 /** The double-entry journal in SQL; the postings themselves come from src/ledger/ledger.ts. */
 export class SqlLedger implements LedgerStore {
@@ -11,8 +18,7 @@ export class SqlLedger implements LedgerStore {
    * the same movement twice fails the transaction instead of moving money twice in the books.
    */
   async postEntry(paymentId: string, currency: string, event: LedgerEvent, now: Date): Promise<void> {
-    const postings = postingsFor(event).filter((p) => p.amount !== 0);
-    if (postings.reduce((s, p) => s + p.amount, 0) !== 0) throw new Error(`unbalanced ledger entry for ${paymentId}`);
+    const postings = balancedPostings(paymentId, event);
     // One statement: the entry and its postings in one round trip.
     await this.q.query(
       `WITH entry AS (

@@ -58,7 +58,8 @@ export class SqlPayments implements PaymentStore {
        JSON.stringify(events)],
     );
     if (rows[0]!.n !== 1) return null;
-    return { payment: newPaymentRow(p), attempt: newAttemptRow(a) };
+    const attempt = newAttemptRow(a);
+    return { payment: newPaymentRow(p), attempt, attempts: [attempt] };
   }
 
   async findPayment(merchantId: string, id: string, forUpdate = false): Promise<PaymentRow | null> {
