@@ -258,6 +258,8 @@ class Bench {
   sweep: { keys: number; seconds: number; during: Measurement } | null = null;
   sweepQuiet: Measurement | null = null;
   readonly instanceRounds: Array<{ one: Measurement; two: Measurement; three: Measurement }> = [];
+  /** The bare INSERT route in 1, 2 and 3 processes, in the same rounds. */
+  readonly instanceBaselineRounds: Array<{ one: Measurement; two: Measurement; three: Measurement }> = [];
   /** The PostgreSQL pool each instance of the instances row had. */
   instancePoolMax: number | null = null;
   private admin!: pg.Client;
@@ -597,21 +599,27 @@ class Bench {
    * (bulk-loaded with generate_series, then analysed), in alternating rounds. Goal ≥ 0.9.
    */
   async growth(): Promise<void> {
-    const name = `${this.dbName}_grown`;
-    await this.admin.query(`CREATE DATABASE ${name}`);
-    this.dbNames.push(name);
-    const url = new URL(this.o.pgAdminUrl);
-    url.pathname = '/' + name;
-    const grownUrl = url.toString();
-    const grown = new pg.Pool({ connectionString: grownUrl, max: 2, application_name: RUNNER_APP });
-    grown.on('error', () => {});
-    try {
-      const db = openPostgres(grownUrl);
+    // Two databases of the row's own, migrated: the bench database has taken the other rows'
+    // traffic by now (and its events wait for the relay), so it is not the empty one.
+    const fresh = async (suffix: string) => {
+      const name = `${this.dbName}_${suffix}`;
+      await this.admin.query(`CREATE DATABASE ${name}`);
+      this.dbNames.push(name);
+      const url = new URL(this.o.pgAdminUrl);
+      url.pathname = '/' + name;
+      const db = openPostgres(url.toString());
       try {
         await migrate(db);
       } finally {
         await db.close();
       }
+      const pool = new pg.Pool({ connectionString: url.toString(), max: 2, application_name: RUNNER_APP });
+      pool.on('error', () => {});
+      return { url: url.toString(), pool };
+    };
+    const { url: emptyUrl, pool: empty } = await fresh('empty');
+    const { url: grownUrl, pool: grown } = await fresh('grown');
+    try {
       const n = this.o.growthRows;
       process.stdout.write(`  growth: loading ${n.toLocaleString('en-US')} completed keys and payments`);
       const t0 = Date.now();
@@ -638,8 +646,8 @@ class Bench {
         const order: Array<'empty' | 'grown'> = round % 2 === 1 ? ['empty', 'grown'] : ['grown', 'empty'];
         const got: Partial<Record<'empty' | 'grown', Measurement>> = {};
         for (const which of order) {
-          const pool = which === 'empty' ? this.benchDb : grown;
-          const idem = await this.startIdem(`idem-growth-${which}`, which === 'grown' ? { BENCH_DATABASE_URL: grownUrl } : {});
+          const pool = which === 'empty' ? empty : grown;
+          const idem = await this.startIdem(`idem-growth-${which}`, { BENCH_DATABASE_URL: which === 'grown' ? grownUrl : emptyUrl });
           let measured: { m: Measurement; warm: LoadResult };
           try {
             measured = await this.measure(
@@ -658,6 +666,7 @@ class Bench {
       }
     } finally {
       await grown.end();
+      await empty.end();
     }
   }
 
@@ -707,6 +716,7 @@ class Bench {
     for (let round = 1; round <= this.o.rounds; round++) {
       const counts = round % 2 === 1 ? [1, 2, 3] : [3, 2, 1];
       const got: Record<number, Measurement> = {};
+      const base: Record<number, Measurement> = {};
       for (const n of counts) {
         const servers: Array<Server & { apiKey: string; merchantId: string }> = [];
         try {
@@ -766,8 +776,62 @@ class Bench {
         } finally {
           for (const sv of servers) await sv.stop();
         }
+        base[n] = await this.baselineSplit(n, round);
       }
       this.instanceRounds.push({ one: got[1]!, two: got[2]!, three: got[3]! });
+      this.instanceBaselineRounds.push({ one: base[1]!, two: base[2]!, three: base[3]! });
+    }
+  }
+
+  /**
+   * The instances row's baseline: the bare INSERT route in `n` processes, the same connections
+   * split between them, so the row shows what splitting one load over more processes than
+   * cores costs a route that does almost nothing.
+   */
+  private async baselineSplit(n: number, round: number): Promise<Measurement> {
+    const servers: Server[] = [];
+    try {
+      for (let i = 0; i < n; i++) servers.push(await startServer('pg-insert', this.serverEnv(), this.o, `baseline-x${n}-${i}`));
+      const name = `bare INSERT route, ${n} process${n > 1 ? 'es' : ''} #${round}`;
+      process.stdout.write(`  ${name}: warm-up ${this.o.warmupS} s`);
+      const per = Math.max(1, Math.floor(this.o.connections / n));
+      const spec = (sv: Server, i: number, durationS: number, tag: string): LoadSpec => ({
+        url: sv.url,
+        path: '/v1/payments',
+        connections: per,
+        durationS,
+        headers: { authorization: 'Bearer sk_unused' },
+        body: PAYMENT_BODY,
+        uniqueKeyPrefix: `bench-${this.runId}-bx${n}-${round}-${i}-${tag}-`,
+        check: (r) => (r.status !== 201 ? 'status is not 201' : null),
+      });
+      await Promise.all(servers.map((sv, i) => load(spec(sv, i, this.o.warmupS, 'w'))));
+      process.stdout.write(`, measuring ${this.o.durationS} s`);
+      const before = await Promise.all(servers.map((sv) => sv.snapshot()));
+      const results = await Promise.all(servers.map((sv, i) => load(spec(sv, i, this.o.durationS, 'm'))));
+      const after = await Promise.all(servers.map((sv) => sv.snapshot()));
+      const responses = results.reduce((t, r) => t + r.responses, 0);
+      const rps = results.reduce((t, r) => t + r.rps, 0);
+      process.stdout.write(`: ${Math.round(rps)} req/s\n`);
+      const result: LoadResult = {
+        rps,
+        responses,
+        ok: results.reduce((t, r) => t + r.ok, 0),
+        durationS: this.o.durationS,
+        latencyP50Ms: Math.max(...results.map((r) => r.latencyP50Ms)),
+        latencyP99Ms: Math.max(...results.map((r) => r.latencyP99Ms)),
+        non2xx: results.reduce((t, r) => t + r.non2xx, 0),
+        errors: results.reduce((t, r) => t + r.errors, 0),
+        timeouts: results.reduce((t, r) => t + r.timeouts, 0),
+        wrong: results.reduce((t, r) => t + r.wrong, 0),
+        samples: results.flatMap((r) => r.samples).slice(0, 3),
+      };
+      const cpu = after.reduce((t, a, i) => t + a.cpuMicros - before[i]!.cpuMicros, 0);
+      const m: Measurement = { name, result, serverCpuMicros: cpu / Math.max(1, responses), pgCpuMicros: null, otherCpus: null, problems: clean(result) ? [] : [describeFailures(result)] };
+      this.measurements.push(m);
+      return m;
+    } finally {
+      for (const sv of servers) await sv.stop();
     }
   }
 
@@ -793,16 +857,19 @@ class Bench {
       }
       const idem = await this.startIdem(`idem-sweep-${expired}`, { BENCH_SWEEP_INTERVAL_MS: '100' });
       const left = async () => Number((await this.benchDb.query<{ n: string }>(`SELECT count(*) AS n FROM idempotency_keys WHERE merchant_id = 'mer_sweep'`)).rows[0]!.n);
+      // Watched with one index probe every 250 ms: a count over a million rows every 50 ms
+      // took more of the machine than the sweeper did, and showed as other load.
+      const anyLeft = async () => (await this.benchDb.query(`SELECT 1 FROM idempotency_keys WHERE merchant_id = 'mer_sweep' LIMIT 1`)).rows.length > 0;
       const started = Date.now();
       let sweptAt: number | null = null;
       const watch = (async () => {
         if (expired === 0) return;
         while (Date.now() - started < (this.o.durationS + 60) * 1000) {
-          if ((await left()) === 0) {
+          if (!(await anyLeft())) {
             sweptAt = Date.now();
             return;
           }
-          await new Promise((resolve) => setTimeout(resolve, 50));
+          await new Promise((resolve) => setTimeout(resolve, 250));
         }
       })();
       let measured: { m: Measurement; warm: LoadResult };
@@ -944,6 +1011,8 @@ function report(bench: Bench): boolean {
   }
 
   const ratios: Record<string, { ratio: number; goal: number; met: boolean }> = {};
+  /** Ratios of the baselines themselves, no goal: what the machine does to a bare route. */
+  const references: Record<string, number> = {};
   const ratio = (label: string, subject: Measurement | undefined, baseline: Measurement | undefined, goal: number) => {
     if (!subject || !baseline) return;
     const value = subject.result.rps / baseline.result.rps;
@@ -1006,6 +1075,11 @@ function report(bench: Bench): boolean {
       console.log(
         `first request, aggregate of ${label} instance (median of ${per.length} rounds: ${per.map((r) => fmt(r, 2)).join(', ')}): ${fmt(value, 3)} (goal ≥ ${GOALS.instances}) ${value >= GOALS.instances ? 'met' : 'MISSED'}`,
       );
+      const basePer = bench.instanceBaselineRounds.map((r) => pick(r).result.rps / r.one.result.rps);
+      if (basePer.length > 0) {
+        references[`bare INSERT route: ${label}`] = median(basePer);
+        console.log(`  the bare INSERT route, aggregate of ${label.replace('instances', 'processes')} (median of ${basePer.length} rounds: ${basePer.map((r) => fmt(r, 2)).join(', ')}): ${fmt(median(basePer), 3)}`);
+      }
     }
   }
   const busy = ms.filter((m) => m.otherCpus !== null && m.otherCpus > BUSY_MACHINE_CPUS);
@@ -1040,6 +1114,7 @@ function report(bench: Bench): boolean {
           ...(m.redis ? { redis: m.redis } : {}),
         })),
         ratios,
+        references,
       }),
     );
   }

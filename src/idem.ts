@@ -311,7 +311,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     });
     closers.push(() => app.close());
     if (overrides.sweeper !== false) {
-      const stop = startSweeper({ store, runtime, intervalMs: config.sweepIntervalMs, log: app.log });
+      const stop = startSweeper({ store, runtime, intervalMs: config.sweepIntervalMs, ratePerSecond: config.sweepRatePerSecond, log: app.log });
       closers.push(stop);
     }
 

@@ -94,6 +94,8 @@ export interface Config extends ServerLimits {
   leaseMs: number;
   keyTtlS: number;
   sweepIntervalMs: number;
+  /** Expired keys the sweeper deletes per second at most while a backlog lasts. */
+  sweepRatePerSecond: number;
   /** How often the outbox relay (recovery) looks for due work. */
   relayIntervalMs: number;
   /** How often each instance runs a reconciliation pass (docs/reconciliation.md); 0: never. */
@@ -170,6 +172,7 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     leaseMs,
     keyTtlS: integer('IDEM_KEY_TTL_S', env.IDEM_KEY_TTL_S, 86_400, MIN_KEY_TTL_S, 365 * 86_400),
     sweepIntervalMs: integer('IDEM_SWEEP_INTERVAL_MS', env.IDEM_SWEEP_INTERVAL_MS, 60_000, 100, 86_400_000),
+    sweepRatePerSecond: integer('IDEM_SWEEP_RATE', env.IDEM_SWEEP_RATE, 25_000, 100, 10_000_000),
     relayIntervalMs: integer('IDEM_RELAY_INTERVAL_MS', env.IDEM_RELAY_INTERVAL_MS, 1_000, 10, 600_000),
     reconcileIntervalMs: integer('IDEM_RECONCILE_INTERVAL_MS', env.IDEM_RECONCILE_INTERVAL_MS, 10_000, 0, 86_400_000),
     settlementWindowMs: integer('IDEM_SETTLEMENT_WINDOW_MS', env.IDEM_SETTLEMENT_WINDOW_MS, 86_400_000, 1_000, 30 * 86_400_000),

@@ -1,25 +1,40 @@
-import type { Runtime } from '../ports/clock.js';
+import { sleep, type Runtime } from '../ports/clock.js';
 import type { Store } from '../store/port.js';
 
+/** Keys a sweep deletes per statement. */
+const DEFAULT_BATCH = 500;
+
 /**
- * Deletes completed keys past their retention, in batches, every `intervalMs`; after that a
- * key is new again. Safe on every instance at once (`SKIP LOCKED`). Returns a stop function.
+ * Deletes completed keys past their retention, every `intervalMs`; after that a key is new
+ * again. Safe on every instance at once (`SKIP LOCKED`). A backlog (a retention shortened, an
+ * instance down for a day) is deleted in batches paced to `ratePerSecond`, so the sweep takes a
+ * bounded share of the database from live traffic instead of all it can get
+ * (docs/performance.md, "The key sweeper"). Returns a stop function.
  */
 export function startSweeper(options: {
   store: Store;
   runtime: Runtime;
   intervalMs: number;
+  /** Keys deleted per second at most while a backlog lasts. */
+  ratePerSecond: number;
   batch?: number;
   log?: { warn(obj: object, msg: string): void };
 }): () => void {
-  const { store, runtime, intervalMs, batch = 1000, log } = options;
+  const { store, runtime, intervalMs, ratePerSecond, batch = DEFAULT_BATCH, log } = options;
+  const { clock, timers } = runtime;
+  // The time one batch is due at the rate; a batch that took longer is followed at once.
+  const batchMs = (batch * 1000) / ratePerSecond;
+  const stopped = new AbortController();
   let running = false;
   const sweep = async () => {
     if (running) return;
     running = true;
     try {
-      while ((await store.sweepKeys(runtime.clock.now(), batch)) === batch) {
-        // a full batch: more may be due
+      while (!stopped.signal.aborted) {
+        const started = clock.now();
+        if ((await store.sweepKeys(started, batch)) < batch) break;
+        // A full batch: more may be due, after the pause the rate leaves.
+        await sleep(timers, Math.max(0, batchMs - (clock.now() - started)), stopped.signal);
       }
     } catch (err) {
       log?.warn({ err: { message: (err as Error).message } }, 'idempotency key sweep failed; will retry');
@@ -27,5 +42,9 @@ export function startSweeper(options: {
       running = false;
     }
   };
-  return runtime.timers.every(intervalMs, () => void sweep());
+  const stopTimer = timers.every(intervalMs, () => void sweep());
+  return () => {
+    stopTimer();
+    stopped.abort();
+  };
 }
