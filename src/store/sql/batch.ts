@@ -25,7 +25,10 @@ export async function writeBatch(q: Queryable, writes: readonly BatchWrite[]): P
   // its row twice in one statement, which PostgreSQL does not order.
   const completed = new Set(writes.filter((w) => w.op === 'completeKey').map((w) => `${w.merchantId}\u0000${w.key}`));
   const events: NewPaymentEvent[] = [];
-  for (const w of writes) {
+  // The key's row first, as a transaction's guard takes it: its lock comes before the
+  // payment's, in the order a takeover's transaction takes them, so the two can't deadlock.
+  const keyFirst = [...writes.filter((w) => w.op === 'guardKey' || w.op === 'completeKey'), ...writes.filter((w) => w.op !== 'guardKey' && w.op !== 'completeKey')];
+  for (const w of keyFirst) {
     switch (w.op) {
       case 'guardKey':
         if (completed.has(`${w.merchantId}\u0000${w.key}`)) break;
