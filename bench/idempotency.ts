@@ -735,26 +735,7 @@ class Bench {
             uniqueKeyPrefix: `bench-${this.runId}-x${n}-${round}-${i}-${tag}-`,
             check: firstRequestCheck,
           });
-          const warm = await Promise.all(servers.map((sv, i) => load(spec(sv, i, this.o.warmupS, 'w'))));
-          process.stdout.write(`, measuring ${this.o.durationS} s`);
-          const before = await Promise.all(servers.map((sv) => sv.snapshot()));
-          const results = await Promise.all(servers.map((sv, i) => load(spec(sv, i, this.o.durationS, 'm'))));
-          const after = await Promise.all(servers.map((sv) => sv.snapshot()));
-          const responses = results.reduce((t, r) => t + r.responses, 0);
-          const result: LoadResult = {
-            rps: results.reduce((t, r) => t + r.rps, 0),
-            responses,
-            ok: results.reduce((t, r) => t + r.ok, 0),
-            durationS: this.o.durationS,
-            latencyP50Ms: Math.max(...results.map((r) => r.latencyP50Ms)),
-            latencyP99Ms: Math.max(...results.map((r) => r.latencyP99Ms)),
-            non2xx: results.reduce((t, r) => t + r.non2xx, 0),
-            errors: results.reduce((t, r) => t + r.errors, 0),
-            timeouts: results.reduce((t, r) => t + r.timeouts, 0),
-            wrong: results.reduce((t, r) => t + r.wrong, 0),
-            samples: results.flatMap((r) => r.samples).slice(0, 3),
-          };
-          process.stdout.write(`: ${Math.round(result.rps)} req/s\n`);
+          const { warm, results, result, cpuMicros } = await this.loadSplit(servers, spec);
           const problems: string[] = [];
           // A warm-up is judged on what it answered, not on answering within its seconds: a cold
           // instance (new pool, statements not yet prepared) on a busy machine may not.
@@ -769,8 +750,7 @@ class Bench {
           for (let i = 0; i < n; i++) {
             problems.push(...(await this.auditExactlyOnce(servers[i]!.merchantId, results[i]!.ok + warm[i]!.ok, per)).map((p) => `instance ${i + 1}: ${p}`));
           }
-          const cpu = after.reduce((t, a, i) => t + a.cpuMicros - before[i]!.cpuMicros, 0);
-          const m: Measurement = { name, result, serverCpuMicros: cpu / Math.max(1, responses), pgCpuMicros: null, otherCpus: null, problems };
+          const m: Measurement = { name, result, serverCpuMicros: cpuMicros / Math.max(1, result.responses), pgCpuMicros: null, otherCpus: null, problems };
           this.measurements.push(m);
           got[n] = m;
         } finally {
@@ -781,6 +761,37 @@ class Bench {
       this.instanceRounds.push({ one: got[1]!, two: got[2]!, three: got[3]! });
       this.instanceBaselineRounds.push({ one: base[1]!, two: base[2]!, three: base[3]! });
     }
+  }
+
+  /**
+   * One load split over several servers at once: a warm-up, then the measured run; rates and
+   * counts summed, latencies the worst server's, and the servers' CPU over the measured run.
+   */
+  private async loadSplit<S extends Server>(
+    servers: S[],
+    spec: (sv: S, i: number, durationS: number, tag: string) => LoadSpec,
+  ): Promise<{ warm: LoadResult[]; results: LoadResult[]; result: LoadResult; cpuMicros: number }> {
+    const warm = await Promise.all(servers.map((sv, i) => load(spec(sv, i, this.o.warmupS, 'w'))));
+    process.stdout.write(`, measuring ${this.o.durationS} s`);
+    const before = await Promise.all(servers.map((sv) => sv.snapshot()));
+    const results = await Promise.all(servers.map((sv, i) => load(spec(sv, i, this.o.durationS, 'm'))));
+    const after = await Promise.all(servers.map((sv) => sv.snapshot()));
+    const sum = (f: (r: LoadResult) => number) => results.reduce((t, r) => t + f(r), 0);
+    const result: LoadResult = {
+      rps: sum((r) => r.rps),
+      responses: sum((r) => r.responses),
+      ok: sum((r) => r.ok),
+      durationS: this.o.durationS,
+      latencyP50Ms: Math.max(...results.map((r) => r.latencyP50Ms)),
+      latencyP99Ms: Math.max(...results.map((r) => r.latencyP99Ms)),
+      non2xx: sum((r) => r.non2xx),
+      errors: sum((r) => r.errors),
+      timeouts: sum((r) => r.timeouts),
+      wrong: sum((r) => r.wrong),
+      samples: results.flatMap((r) => r.samples).slice(0, 3),
+    };
+    process.stdout.write(`: ${Math.round(result.rps)} req/s\n`);
+    return { warm, results, result, cpuMicros: after.reduce((t, a, i) => t + a.cpuMicros - before[i]!.cpuMicros, 0) };
   }
 
   /**
@@ -805,29 +816,8 @@ class Bench {
         uniqueKeyPrefix: `bench-${this.runId}-bx${n}-${round}-${i}-${tag}-`,
         check: (r) => (r.status !== 201 ? 'status is not 201' : null),
       });
-      await Promise.all(servers.map((sv, i) => load(spec(sv, i, this.o.warmupS, 'w'))));
-      process.stdout.write(`, measuring ${this.o.durationS} s`);
-      const before = await Promise.all(servers.map((sv) => sv.snapshot()));
-      const results = await Promise.all(servers.map((sv, i) => load(spec(sv, i, this.o.durationS, 'm'))));
-      const after = await Promise.all(servers.map((sv) => sv.snapshot()));
-      const responses = results.reduce((t, r) => t + r.responses, 0);
-      const rps = results.reduce((t, r) => t + r.rps, 0);
-      process.stdout.write(`: ${Math.round(rps)} req/s\n`);
-      const result: LoadResult = {
-        rps,
-        responses,
-        ok: results.reduce((t, r) => t + r.ok, 0),
-        durationS: this.o.durationS,
-        latencyP50Ms: Math.max(...results.map((r) => r.latencyP50Ms)),
-        latencyP99Ms: Math.max(...results.map((r) => r.latencyP99Ms)),
-        non2xx: results.reduce((t, r) => t + r.non2xx, 0),
-        errors: results.reduce((t, r) => t + r.errors, 0),
-        timeouts: results.reduce((t, r) => t + r.timeouts, 0),
-        wrong: results.reduce((t, r) => t + r.wrong, 0),
-        samples: results.flatMap((r) => r.samples).slice(0, 3),
-      };
-      const cpu = after.reduce((t, a, i) => t + a.cpuMicros - before[i]!.cpuMicros, 0);
-      const m: Measurement = { name, result, serverCpuMicros: cpu / Math.max(1, responses), pgCpuMicros: null, otherCpus: null, problems: clean(result) ? [] : [describeFailures(result)] };
+      const { result, cpuMicros } = await this.loadSplit(servers, spec);
+      const m: Measurement = { name, result, serverCpuMicros: cpuMicros / Math.max(1, result.responses), pgCpuMicros: null, otherCpus: null, problems: clean(result) ? [] : [describeFailures(result)] };
       this.measurements.push(m);
       return m;
     } finally {

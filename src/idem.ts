@@ -225,7 +225,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
         else shared.record(answer);
       },
     };
-    const payments = new PaymentService({ store, gateways, runtime, policy, relayDelayMs: config.leaseMs, render: renderPaymentResult, log, tracer });
+    const payments = new PaymentService({ store, gateways, runtime, policy, relayDelayMs: config.leaseMs, render: renderPaymentResult, log, tracer, observeRound: metrics.paymentRound });
     const auth = new MerchantAuth(store, runtime.clock, config.authCacheMs);
     // Events (docs/events.md): positioned after commit, fanned out to webhooks, streamed.
     let eventWork: { relay: EventRelay; deliveries: DeliveryWorker; nats: StreamPublisher | null } | null = null;

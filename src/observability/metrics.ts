@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { GateEvent } from '../idempotency/gate.js';
+import type { RoundWrite } from '../payments/service.js';
 import type { GatewayStateChange } from '../resilience/book.js';
 import type { GatewayAnswer } from '../resilience/policy.js';
 
@@ -24,6 +25,13 @@ export class Metrics {
     name: 'idem_recoveries_total',
     help: 'Outbox rows the relay ran, by result: final (the request was finished), pending (outcome still unknown), busy (owner alive), failed',
     labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly paymentRounds = new Counter({
+    name: 'idem_payment_rounds_total',
+    help: 'How each write after a gateway answer went out: batch (one statement from what the request wrote), batch_refused (the batch needed a read or found the rows changed; written as a transaction instead), transaction (no snapshot: an existing payment, a resumed request)',
+    labelNames: ['write'] as const,
     registers: [this.registry],
   });
 
@@ -57,6 +65,10 @@ export class Metrics {
 
   recovery = (result: 'final' | 'pending' | 'busy' | 'failed'): void => {
     this.recoveries.inc({ result });
+  };
+
+  paymentRound = (write: RoundWrite): void => {
+    this.paymentRounds.inc({ write });
   };
 
   gatewayAnswer = (a: GatewayAnswer): void => {

@@ -45,7 +45,15 @@ export interface PaymentServiceOptions {
   log?: { info(obj: object, msg: string): void };
   /** Opens a span per gateway attempt; `noopTracer` unless told. */
   tracer?: Tracer;
+  /** Told how each round's writes went out (`idem_payment_rounds_total`). */
+  observeRound?: (write: RoundWrite) => void;
 }
+
+/**
+ * How a round's writes after a gateway answer went out: as one batch over what the request
+ * wrote, as a transaction after the batch was refused, or as a transaction from the start.
+ */
+export type RoundWrite = 'batch' | 'batch_refused' | 'transaction';
 
 /**
  * The payment pipeline (docs/payments.md): validate → persist before the gateway call → call
@@ -233,6 +241,7 @@ export class PaymentService {
       // The round as one batch read from what this request wrote; as a transaction when the
       // batch needs more, or finds the rows changed (then nothing of it was written).
       const batched = snapshot ? await runBatch(store, snapshot, writeRound) : null;
+      this.o.observeRound?.(batched ? 'batch' : snapshot ? 'batch_refused' : 'transaction');
       const answer = batched ? batched.value : await store.transaction(writeRound);
       if (batched && next) next = { ...(next as Opened), attempts: batched.snapshot.attempts };
       if (answer) return { kind: 'final', response: answer };

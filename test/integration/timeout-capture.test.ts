@@ -161,6 +161,10 @@ describe.each([
       expect(gate.taken_over ?? 0, 'recovery took the open key over').toBeGreaterThanOrEqual(1);
       const metrics = await client.request('GET', `${idem.url}/metrics`);
       expect(metrics.text).toMatch(/^idem_recoveries_total\{result="final"\} [1-9]/m);
+      // The authorization of the payment this test created went out as one batch; the capture
+      // of an existing payment, and its recovery, as transactions.
+      expect(metrics.text).toMatch(/^idem_payment_rounds_total\{write="batch"\} [1-9]/m);
+      expect(metrics.text).toMatch(/^idem_payment_rounds_total\{write="transaction"\} [1-9]/m);
 
       // Exactly one capture executed and one received: recovery looked it up, nobody re-sent it.
       const log = sim.processor.log();
