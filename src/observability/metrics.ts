@@ -30,7 +30,7 @@ export class Metrics {
 
   readonly paymentRounds = new Counter({
     name: 'idem_payment_rounds_total',
-    help: 'How each write after a gateway answer went out: batch (one statement from what the request wrote), batch_refused (the batch needed a read or found the rows changed; written as a transaction instead), transaction (no snapshot: an existing payment, a resumed request)',
+    help: 'How each write after a gateway answer went out: batch (one statement from what the request wrote), batch_refused (the batch needed a read or found the rows changed; written as a transaction instead), transaction (no snapshot: recovery, a request that took a key over)',
     labelNames: ['write'] as const,
     registers: [this.registry],
   });

@@ -170,8 +170,9 @@ export class PaymentService {
     validate: (p: PaymentRow) => ValidRequest,
     meta: RequestMetadata,
   ): Promise<OperationResult> {
+    let opened: Opened | undefined;
     if (claim.resourceId === null) {
-      await this.o.store.transaction(async (tx) => {
+      opened = await this.o.store.transaction(async (tx) => {
         await claim.guard(tx);
         const now = this.now();
         const p = await tx.findPayment(merchantId, paymentId, true);
@@ -179,11 +180,14 @@ export class PaymentService {
         const { to, amount } = validate(p);
         const moved = await this.transition(tx, p, to, { amount_requested: amount }, now, { key: idempotencyKey, attempt: null, meta });
         const attemptNo = (await tx.lastAttemptNo(p.id, kind)) + 1;
-        await this.openAttempt(tx, moved, kind, attemptNo, p.gateway!, amount, idempotencyKey, now, meta);
+        const attempt = await this.openAttempt(tx, moved, kind, attemptNo, p.gateway!, amount, idempotencyKey, now, meta);
         await claim.bindResource(tx, p.id);
+        // The payment is locked until commit: these are all its attempts, so the round after
+        // the gateway call can be one batch.
+        return { payment: moved, attempt, attempts: await tx.listAttempts(p.id) };
       });
     }
-    return this.drive(merchantId, paymentId, kind, claim, meta);
+    return this.drive(merchantId, paymentId, kind, claim, meta, opened);
   }
 
   /**

@@ -64,6 +64,8 @@ export interface PaymentStore {
   findOpenAttempt(paymentId: string): Promise<AttemptRow | null>;
   lastAttemptNo(paymentId: string, operation: GatewayOperation): Promise<number>;
   countAttempts(paymentId: string, operation: GatewayOperation, gateway: string): Promise<number>;
+  /** Every attempt of the payment, in the order the view shows them (`attemptOrder`). */
+  listAttempts(paymentId: string): Promise<AttemptRow[]>;
   /** Compare-and-set from pending/unknown; closes the outbox row unless the result is `unknown`. Throws `StaleWriteError`. */
   recordAttempt(attempt: AttemptRow, result: AttemptResult, now: Date): Promise<void>;
   loadView(merchantId: string, id: string): Promise<PaymentView | null>;
@@ -391,7 +393,7 @@ export const keyOpNames = [
 ] as const satisfies ReadonlyArray<keyof KeyStore>;
 export const merchantOpNames = ['insertMerchant', 'merchantForKeyHash', 'countMerchants', 'merchantExists', 'listApiKeys', 'insertApiKey', 'revokeApiKeys'] as const satisfies ReadonlyArray<keyof MerchantStore>;
 export const paymentOpNames = [
-  'insertPayment', 'findPayment', 'updatePayment', 'insertAttempt', 'findOpenAttempt', 'lastAttemptNo', 'countAttempts',
+  'insertPayment', 'findPayment', 'updatePayment', 'insertAttempt', 'findOpenAttempt', 'lastAttemptNo', 'countAttempts', 'listAttempts',
   'recordAttempt', 'loadView', 'listViews',
 ] as const satisfies ReadonlyArray<keyof PaymentStore>;
 export const ledgerOpNames = ['postEntry', 'listEntries', 'summarizeBooks'] as const satisfies ReadonlyArray<keyof LedgerStore>;

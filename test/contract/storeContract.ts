@@ -514,6 +514,19 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect(work).toEqual({ id: expect.any(Number), payment_id: p.id, merchant_id: c.merchant, idempotency_key: 'idem-1', tries: 0, fence: expect.any(Number) });
       });
 
+      test('lists a payment\'s attempts in the order the view shows them', async (c) => {
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        await c.store.insertAttempt({ ...c.newAttempt(p, 'capture', 1), created_at: c.date(5) }, c.date(0));
+        await c.store.insertAttempt({ ...c.newAttempt(p, 'authorize', 2), created_at: c.date(1) }, c.date(0));
+        await c.store.insertAttempt({ ...c.newAttempt(p, 'authorize', 1), created_at: c.date(1) }, c.date(0));
+        const other = await c.store.insertPayment(c.newPayment('pay_2'));
+        await c.store.insertAttempt(c.newAttempt(other, 'authorize', 1), c.date(0));
+        const listed = await c.store.listAttempts(p.id);
+        expect(listed.map((a) => [a.operation, a.attempt_no])).toEqual([['authorize', 1], ['authorize', 2], ['capture', 1]]);
+        expect((await c.store.loadView(c.merchant, p.id))!.attempts.map((a) => a.id)).toEqual(listed.map((a) => a.id));
+        expect(await c.store.listAttempts('pay_none')).toEqual([]);
+      });
+
       test('gateway keys are unique, and so is (payment, operation, attempt_no)', async (c) => {
         const p = await c.store.insertPayment(c.newPayment('pay_1'));
         await c.store.insertAttempt(c.newAttempt(p, 'authorize', 1), c.date(0));

@@ -161,8 +161,8 @@ describe.each([
       expect(gate.taken_over ?? 0, 'recovery took the open key over').toBeGreaterThanOrEqual(1);
       const metrics = await client.request('GET', `${idem.url}/metrics`);
       expect(metrics.text).toMatch(/^idem_recoveries_total\{result="final"\} [1-9]/m);
-      // The authorization of the payment this test created went out as one batch; the capture
-      // of an existing payment, and its recovery, as transactions.
+      // The rounds of the requests themselves went out as batches (what each request had just
+      // written); recovery, which starts from the database, as transactions.
       expect(metrics.text).toMatch(/^idem_payment_rounds_total\{write="batch"\} [1-9]/m);
       expect(metrics.text).toMatch(/^idem_payment_rounds_total\{write="transaction"\} [1-9]/m);
 

@@ -127,6 +127,10 @@ export class MemoryPayments implements PaymentStore {
       .reduce((n, a) => Math.max(n, a.attempt_no), 0);
   }
 
+  async listAttempts(paymentId: string): Promise<AttemptRow[]> {
+    return structuredClone(this.byCreation(this.attemptsOf(paymentId)));
+  }
+
   async countAttempts(paymentId: string, operation: GatewayOperation, gateway: string): Promise<number> {
     return this.attemptsOf(paymentId).filter((a) => a.operation === operation && a.gateway === gateway).length;
   }

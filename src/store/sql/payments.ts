@@ -118,6 +118,14 @@ export class SqlPayments implements PaymentStore {
     return rows[0]?.n ?? 0;
   }
 
+  async listAttempts(paymentId: string): Promise<AttemptRow[]> {
+    const { rows } = await this.q.query<AttemptRow>(
+      `SELECT * FROM payment_attempts WHERE payment_id = $1 ORDER BY created_at, operation, attempt_no`,
+      [paymentId],
+    );
+    return rows;
+  }
+
   async countAttempts(paymentId: string, operation: GatewayOperation, gateway: string): Promise<number> {
     const { rows } = await this.q.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM payment_attempts WHERE payment_id = $1 AND operation = $2 AND gateway = $3`,
