@@ -49,6 +49,22 @@ export interface AttemptRow {
   completed_at: Date | null;
 }
 
+/** What a payment update may change (compare-and-set on its version, in every store). */
+export type PaymentChanges = Partial<
+  Pick<
+    PaymentRow,
+    'status' | 'gateway' | 'authorization_id' | 'amount_authorized' | 'amount_captured' | 'amount_refunded' | 'amount_voided' | 'amount_requested' | 'decline_code'
+  >
+>;
+
+/** A gateway answer as recorded on its attempt. */
+export interface AttemptResult {
+  status: 'succeeded' | 'declined' | 'not_processed' | 'unknown';
+  gatewayReference?: string | null;
+  declineCode?: string | null;
+  error?: string | null;
+}
+
 /** A payment as written first: the columns with defaults are left out. */
 export type NewPayment = Omit<
   PaymentRow,
@@ -81,6 +97,25 @@ export function newPaymentRow(p: NewPayment): PaymentRow {
 /** The row a new attempt is stored as: pending, nothing answered yet. */
 export function newAttemptRow(a: NewAttempt): AttemptRow {
   return { ...a, status: 'pending', gateway_reference: null, decline_code: null, completed_at: null, created_at: new Date(a.created_at) };
+}
+
+/** The row an update leaves: `changes` applied (one listed as `undefined` writes NULL, as in SQL), the version moved on. */
+export function changedPayment(p: PaymentRow, changes: PaymentChanges, now: Date): PaymentRow {
+  const row: PaymentRow = { ...p, version: p.version + 1, updated_at: new Date(now) };
+  for (const c of Object.keys(changes) as Array<keyof PaymentChanges>) (row as unknown as Record<string, unknown>)[c] = changes[c] ?? null;
+  return row;
+}
+
+/** The attempt a gateway answer leaves: final answers close it (`completed_at`), an unknown one leaves it open. */
+export function recordedAttempt<A extends AttemptRow>(a: A, result: AttemptResult, now: Date): A & { error: string | null } {
+  return {
+    ...a,
+    status: result.status,
+    gateway_reference: result.gatewayReference ?? null,
+    decline_code: result.declineCode ?? null,
+    error: result.error ?? null,
+    completed_at: result.status !== 'unknown' ? new Date(now) : null,
+  };
 }
 
 /** The order a payment's attempts are shown in: by creation, then operation, then number. */

@@ -1,10 +1,10 @@
 import type { GatewayOperation } from '../gateways/port.js';
 import type { ClaimResult, KeyRequest, KeyRow, StoredResponse } from '../idempotency/store.js';
 import type { BooksSummary, JournalEntry, LedgerEvent } from '../ledger/ledger.js';
-import type { AttemptRow, NewAttempt, NewPayment, PaymentRow } from '../payments/rows.js';
+import type { AttemptResult, AttemptRow, NewAttempt, NewPayment, PaymentChanges, PaymentRow } from '../payments/rows.js';
 import type { BatchWrite } from './portBatch.js';
 
-export type { NewAttempt, NewPayment };
+export type { AttemptResult, NewAttempt, NewPayment, PaymentChanges };
 import type { NewPaymentEvent, NewSystemEvent, StoredEvent } from '../events/model.js';
 import type { DeliveryUpdate, DeliveryWork, EndpointRow } from '../events/webhooks.js';
 import type { PaymentView } from '../payments/view.js';
@@ -361,22 +361,6 @@ export async function openPaymentInSteps(store: Pick<Store, 'transaction'>, o: O
   });
 }
 
-
-
-export type PaymentChanges = Partial<
-  Pick<
-    PaymentRow,
-    'status' | 'gateway' | 'authorization_id' | 'amount_authorized' | 'amount_captured' | 'amount_refunded' | 'amount_voided' | 'amount_requested' | 'decline_code'
-  >
->;
-
-
-export interface AttemptResult {
-  status: 'succeeded' | 'declined' | 'not_processed' | 'unknown';
-  gatewayReference?: string | null;
-  declineCode?: string | null;
-  error?: string | null;
-}
 
 export interface DueWork {
   id: number;

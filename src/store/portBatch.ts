@@ -1,8 +1,8 @@
 import type { NewPaymentEvent } from '../events/model.js';
 import type { StoredResponse } from '../idempotency/store.js';
 import type { LedgerEvent } from '../ledger/ledger.js';
-import { attemptOrder, newAttemptRow, StaleWriteError, toView, type AttemptRow, type NewAttempt, type PaymentRow } from '../payments/rows.js';
-import type { AttemptResult, PaymentChanges, Store, StoreOps } from './port.js';
+import { attemptOrder, changedPayment, newAttemptRow, recordedAttempt, StaleWriteError, toView, type AttemptResult, type AttemptRow, type NewAttempt, type PaymentChanges, type PaymentRow } from '../payments/rows.js';
+import type { Store, StoreOps } from './port.js';
 
 /**
  * A round's writes sent together (docs/architecture.md, "Ports"). When a request has just
@@ -102,13 +102,7 @@ class BatchRecorder {
         const known = s.attempts[i];
         if (!known || (known.status !== 'pending' && known.status !== 'unknown')) throw new StaleWriteError(`attempt ${attempt.id} was already recorded`);
         this.writes.push({ op: 'recordAttempt', attempt: copyAttempt(attempt), result: { ...result }, now: new Date(now) });
-        s.attempts[i] = {
-          ...known,
-          status: result.status,
-          gateway_reference: result.gatewayReference ?? null,
-          decline_code: result.declineCode ?? null,
-          completed_at: result.status !== 'unknown' ? new Date(now) : null,
-        };
+        s.attempts[i] = recordedAttempt(known, result, now);
       },
       updatePayment: async (current, changes, now) => {
         mine(current.id);
@@ -117,7 +111,7 @@ class BatchRecorder {
         if (current.version !== s.payment.version) throw new StaleWriteError(`payment ${current.id} changed under us (expected version ${current.version})`);
         this.paymentUpdated = true;
         this.writes.push({ op: 'updatePayment', current: copyPayment(s.payment), changes: { ...changes }, now: new Date(now) });
-        s.payment = { ...s.payment, ...changes, version: s.payment.version + 1, updated_at: new Date(now) };
+        s.payment = changedPayment(s.payment, changes, now);
         return copyPayment(s.payment);
       },
       postEntry: async (paymentId, currency, event, now) => {

@@ -1,5 +1,5 @@
 import type { GatewayOperation } from '../../gateways/port.js';
-import { attemptOrder, newPaymentRow, StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../../payments/rows.js';
+import { attemptOrder, changedPayment, newPaymentRow, recordedAttempt, StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../../payments/rows.js';
 import type { PaymentView } from '../../payments/view.js';
 import type { AttemptResult, NewAttempt, NewPayment, PaymentChanges, PaymentStore } from '../port.js';
 import { MemoryConstraintError, check, cmp, foreign, int8, jsonb, ms, notNull, unique } from './engine.js';
@@ -47,11 +47,7 @@ export class MemoryPayments implements PaymentStore {
     if (!p || p.version !== current.version) {
       throw new StaleWriteError(`payment ${current.id} changed under us (expected version ${current.version})`);
     }
-    const row: PaymentRow = { ...p };
-    // As in SQL, a change listed with `undefined` writes NULL.
-    for (const c of Object.keys(changes) as Array<keyof PaymentChanges>) (row as unknown as Record<string, unknown>)[c] = changes[c] ?? null;
-    row.version = p.version + 1;
-    row.updated_at = new Date(now);
+    const row = changedPayment(p, changes, now);
     checkPayment(row);
     this.s.payments.set(row.id, row);
     return structuredClone(row);
@@ -140,14 +136,7 @@ export class MemoryPayments implements PaymentStore {
     if (!a || (a.status !== 'pending' && a.status !== 'unknown')) throw new StaleWriteError(`attempt ${attempt.id} was already recorded`);
     check(attemptStatuses.includes(result.status), 'payment_attempts_status_check');
     const final = result.status !== 'unknown';
-    this.s.attempts.set(a.id, {
-      ...a,
-      status: result.status,
-      gateway_reference: result.gatewayReference ?? null,
-      decline_code: result.declineCode ?? null,
-      error: result.error ?? null,
-      completed_at: final ? new Date(now) : null,
-    });
+    this.s.attempts.set(a.id, recordedAttempt(a, result, now));
     for (const o of this.s.outbox.values()) {
       if (o.attempt_id !== a.id || o.state !== 'pending') continue;
       this.s.outbox.set(o.id, final ? { ...o, state: 'done', done_at: ms(now) } : { ...o, tries: o.tries + 1, run_after: ms(now) });
