@@ -7,7 +7,9 @@
  *
  *   stage 1   A, B ── private PostgreSQL ─ restarted 10×: -m fast, -m immediate, fast, …
  *                  └─ private Redis ────── SIGKILLed and restarted 3×
- *   stage 2   C, D ── private PostgreSQL (another database) ─ restarted 1× (fast)
+ *   stage 2   C, D ── private PostgreSQL (another database), no Redis: held requests woken
+ *                     by LISTEN/NOTIFY ─ restarted 2× (fast, immediate)
+ *   stage 3   E, F ── private PostgreSQL (another database) ─ restarted 1× (fast)
  *                  └─ Redis Cluster ──── one node SIGKILLed, restarted, cluster ok again
  *
  * Each fault waits until the store is back and traffic has succeeded again before the next.
@@ -64,6 +66,8 @@ interface Stage {
   merchant: { id: string; apiKey: string };
   /** One line per process that exited while the stage ran, with the end of its output. */
   deaths: string[];
+  /** Set once the test stops the stage: exits from then on are its own doing. */
+  stopping: boolean;
 }
 
 describe.skipIf(!ready)('stores restarted under traffic: two idem serve stay up, nothing twice', () => {
@@ -79,19 +83,24 @@ describe.skipIf(!ready)('stores restarted under traffic: two idem serve stay up,
   }, 120_000);
 
   afterAll(async () => {
-    for (const s of stages) {
-      await stopIdemServers(s.servers);
-      await Promise.all(s.sims.map((sim) => sim.close()));
-      await s.db.close().catch(() => {});
-    }
+    for (const s of stages) await closeStage(s);
     client?.close();
     await redis?.kill('SIGKILL');
     await cluster?.stop();
     await pgServer?.stop();
   });
 
-  /** A database of its own on the private server, two sims, a merchant, two `idem serve`. */
-  async function openStage(name: string, redisUrl: string, seed: number): Promise<Stage> {
+  /** Stops the stage's processes (SIGTERM) and gateways: the next stage runs on a quieter machine. */
+  async function closeStage(stage: Stage): Promise<void> {
+    if (stage.stopping) return;
+    stage.stopping = true;
+    await stopIdemServers(stage.servers);
+    await Promise.all(stage.sims.map((sim) => sim.close()));
+    await stage.db.close().catch(() => {});
+  }
+
+  /** A database of its own on the private server, two sims, a merchant, two `idem serve` (Redis if given). */
+  async function openStage(name: string, redisUrl: string | null, seed: number): Promise<Stage> {
     const admin = new pg.Client({ connectionString: pgServer!.url });
     await admin.connect();
     await admin.query(`CREATE DATABASE ${name}`);
@@ -101,7 +110,7 @@ describe.skipIf(!ready)('stores restarted under traffic: two idem serve stay up,
     const sims = await Promise.all(GATEWAYS.map((_g, i) => startSimulatorServer({ seed: seed + i, faults: { latency: { minMs: 2, maxMs: 25 } } })));
     const env = {
       DATABASE_URL: url.toString(),
-      REDIS_URL: redisUrl,
+      ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
       IDEM_GATEWAYS: JSON.stringify(sims.map((s, i) => ({ name: GATEWAYS[i], kind: 'http', base_url: s.url, timeout_ms: 2_000, priority: i }))),
       IDEM_LEASE_MS: '2000',
       IDEM_HOLD_TIMEOUT_MS: '5000',
@@ -109,14 +118,14 @@ describe.skipIf(!ready)('stores restarted under traffic: two idem serve stay up,
       IDEM_RECONCILE_INTERVAL_MS: '1000',
       IDEM_PG_POOL_MAX: '10',
     };
-    const stage: Stage = { name, db: openPostgres(url.toString(), { max: 3 }), sims, servers: [], merchant: { id: '', apiKey: '' }, deaths: [] };
+    const stage: Stage = { name, db: openPostgres(url.toString(), { max: 3 }), sims, servers: [], merchant: { id: '', apiKey: '' }, deaths: [], stopping: false };
     stages.push(stage);
     // One first, so the other does not race it through the migrations (both would be safe).
     for (const label of ['first', 'second']) {
       const server = await startIdemServer({ env });
       stage.servers.push(server);
       void server.exited.then(({ code, signal }) => {
-        if (stage.servers.includes(server)) stage.deaths.push(`${name} ${label} instance (pid ${server.pid}) exited: code ${code}, signal ${signal}\n${server.output().slice(-3_000)}`);
+        if (!stage.stopping) stage.deaths.push(`${name} ${label} instance (pid ${server.pid}) exited: code ${code}, signal ${signal}\n${server.output().slice(-3_000)}`);
       });
     }
     stage.merchant = await createMerchant(new SqlStore(stage.db), cryptoRandom, name);
@@ -127,7 +136,11 @@ describe.skipIf(!ready)('stores restarted under traffic: two idem serve stay up,
    * Retrying traffic against the stage, in rounds of fresh payments, until `faults` has run;
    * `faults` gets `recovered(what)`, which resolves once clients have had 20 more final answers.
    */
-  async function trafficDuring(stage: Stage, seed: number, faults: (recovered: (what: string) => Promise<void>) => Promise<void>): Promise<TrafficResult & { rounds: number }> {
+  async function trafficDuring(
+    stage: Stage,
+    seed: number,
+    faults: (recovered: (what: string) => Promise<void>) => Promise<void>,
+  ): Promise<TrafficResult & { rounds: number; timeline: string[] }> {
     const stats: TrafficStats = {
       requests: 0,
       inFlight: 0,
@@ -168,12 +181,16 @@ describe.skipIf(!ready)('stores restarted under traffic: two idem serve stay up,
         all.payments.push(...round.payments);
       }
     })();
+    const started = Date.now();
+    const timeline: string[] = [];
     const recovered = async (what: string) => {
       const before = finals();
+      const at = Date.now();
       await waitUntil(`traffic succeeds again after ${what}`, () => {
         if (stage.deaths.length > 0) throw new Error(`an instance died at ${what}:\n${stage.deaths.join('\n')}`);
         return finals() >= before + 20;
       }, 60_000, 50);
+      timeline.push(`${what} at ${((at - started) / 1000).toFixed(1)}s, traffic back in ${Date.now() - at}ms`);
     };
     try {
       await recovered('the start');
@@ -182,11 +199,11 @@ describe.skipIf(!ready)('stores restarted under traffic: two idem serve stay up,
       faultsOver = true;
       await traffic;
     }
-    return { ...all, rounds };
+    return { ...all, rounds, timeline };
   }
 
   /** After the faults: the loops finish what is in flight; then every check of the header. */
-  async function settleAndCheck(stage: Stage, traffic: TrafficResult & { rounds: number }, passesAtLastFault: number, what: string): Promise<void> {
+  async function settleAndCheck(stage: Stage, traffic: TrafficResult & { rounds: number; timeline: string[] }, passesAtLastFault: number, what: string): Promise<void> {
     const recoveryStarted = Date.now();
     await waitUntil(
       'every payment and key final, every event positioned, a reconciliation pass after the last fault',
@@ -215,6 +232,7 @@ describe.skipIf(!ready)('stores restarted under traffic: two idem serve stay up,
         `requests=${s.requests} retries=${s.retries} 503=${s.statuses['503'] ?? 0} other_5xx=${s.serverErrors - (s.statuses['503'] ?? 0)} conn_errors=${s.connectionErrors} ` +
         `202=${s.accepted202} 409=${s.inProgress409} | gateway_ops=${checks.gatewayOps} recovery=${recoveryMs}ms replayed=${replays.replayed}`,
     );
+    console.log(`[db-restart ${stage.name}] timeline: ${traffic.timeline.join('; ')}`);
     if (s.serverErrorBodies.size > 0) console.log(`[db-restart ${stage.name}] 5xx bodies: ${[...s.serverErrorBodies].slice(0, 5).join(' | ')}`);
 
     expect(stage.deaths, 'processes that exited').toEqual([]);
@@ -256,11 +274,35 @@ describe.skipIf(!ready)('stores restarted under traffic: two idem serve stay up,
         passes = await reconciliationPasses(stage.db);
       });
       await settleAndCheck(stage, traffic, passes, `faults: ${faults.join(',')}`);
+      await closeStage(stage);
       expect(faults.filter((f) => f.startsWith('pg-'))).toHaveLength(10);
       // The faults landed on traffic: some requests failed and were retried.
       expect(traffic.stats.serverErrors + traffic.stats.connectionErrors).toBeGreaterThan(0);
     },
     300_000,
+  );
+
+  it(
+    'PostgreSQL alone (held requests woken by LISTEN/NOTIFY) restarted twice, fast then immediate',
+    async () => {
+      const stage = await openStage('idem_restart_pg_only', null, SEED + 2000);
+      let passes = 0;
+      const traffic = await trafficDuring(stage, SEED + 2000, async (recovered) => {
+        for (const mode of ['fast', 'immediate'] as const) {
+          await pgServer!.restart(mode);
+          await recovered(`PostgreSQL restart (-m ${mode}) under LISTEN`);
+        }
+        passes = await reconciliationPasses(stage.db);
+      });
+      await settleAndCheck(stage, traffic, passes, 'faults: pg-fast,pg-immediate (no Redis)');
+      // Both instances listen again (PgKeyEvents re-dials its LISTEN client after a loss).
+      await waitUntil('both instances LISTEN again', async () => {
+        const { rows } = await stage.db.query<{ n: number }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'idem-listen' AND datname = current_database()`);
+        return Number(rows[0]!.n) === 2;
+      }, 30_000, 100);
+      await closeStage(stage);
+    },
+    180_000,
   );
 
   it(
@@ -280,6 +322,7 @@ describe.skipIf(!ready)('stores restarted under traffic: two idem serve stay up,
         passes = await reconciliationPasses(stage.db);
       });
       await settleAndCheck(stage, traffic, passes, 'faults: cluster-node-kill,cluster-node-restart,pg-fast');
+      await closeStage(stage);
     },
     240_000,
   );
