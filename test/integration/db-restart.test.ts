@@ -39,12 +39,12 @@ import {
   clientProblems,
   databaseChecks,
   line,
+  newStats,
   planPayments,
   replayDifferences,
   runTraffic,
   type Cluster,
   type TrafficResult,
-  type TrafficStats,
 } from '../support/pipelineTraffic.js';
 import { redisClusterToolsInstalled, startRedisCluster, type RedisCluster } from '../support/redisCluster.js';
 import { startRedisServer, type RedisServer } from '../support/redisServer.js';
@@ -141,20 +141,7 @@ describe.skipIf(!ready)('stores restarted under traffic: two idem serve stay up,
     seed: number,
     faults: (recovered: (what: string) => Promise<void>) => Promise<void>,
   ): Promise<TrafficResult & { rounds: number; timeline: string[] }> {
-    const stats: TrafficStats = {
-      requests: 0,
-      inFlight: 0,
-      retries: 0,
-      duplicates: 0,
-      connectionErrors: 0,
-      accepted202: 0,
-      inProgress409: 0,
-      serverErrors: 0,
-      serverErrorsNotRetryable: 0,
-      walkAways: 0,
-      serverErrorBodies: new Set(),
-      statuses: {},
-    };
+    const stats = newStats();
     const finals = () => (stats.statuses['200'] ?? 0) + (stats.statuses['201'] ?? 0);
     // Clients go to the processes that are alive: a dead one must fail the test, not the traffic.
     const live: Cluster = { live: () => stage.servers.filter((s) => stage.deaths.every((d) => !d.includes(`(pid ${s.pid})`))).map((s) => s.url) };

@@ -154,7 +154,8 @@ export function startTraffic(o: TrafficOptions): { stats: TrafficStats; done: Pr
   return { stats, done: runTraffic(o, stats) };
 }
 
-function newStats(): TrafficStats {
+/** Counters at zero, for traffic run in several rounds that share one set (`runTraffic(o, stats)`). */
+export function newStats(): TrafficStats {
   return {
     requests: 0,
     inFlight: 0,
