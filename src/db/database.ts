@@ -32,5 +32,7 @@ export function isConnectionError(err: unknown): boolean {
     // 08xxx connection exceptions, 57P0x operator intervention (shutdown), 53300 too many connections.
     if (/^08|^57P0|^53300$/.test(e.code)) return true;
   }
-  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(e.message ?? '');
+  // pg's words for a dropped socket and a client it stopped using after one; pg-pool's for a
+  // connection it could not open within connectionTimeoutMillis (the server restarting).
+  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(e.message ?? '');
 }

@@ -23,6 +23,7 @@ export function openPostgres(connectionString: string, options: { max?: number; 
     types,
   });
   // An idle client losing its connection must not crash the process; the next query reports it.
+  // (A checked-out client has no pool listener: `transaction` holds one of its own.)
   pool.on('error', () => {});
 
   const wrap = (client: pg.Pool | pg.PoolClient): Queryable => ({
@@ -56,6 +57,18 @@ export function openPostgres(connectionString: string, options: { max?: number; 
     ...wrap(pool),
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       const client = await pool.connect();
+      // pg-pool takes its idle `error` listener off a client it hands out. A connection that
+      // drops while this transaction holds the client (PostgreSQL restarted, failed over, a
+      // backend killed) emits `error` on it, with or without a statement running, and an
+      // `error` with no listener ends the process. Held here for the whole checkout, the error
+      // fails this transaction instead: its next statement (or COMMIT) rejects with a
+      // connection error, which the API answers 503 UNAVAILABLE with Retry-After.
+      // (Typed by assertion: set in a callback, so TypeScript must not narrow it to null.)
+      let lost = null as Error | null;
+      const onError = (err: Error): void => {
+        lost ??= err;
+      };
+      client.on('error', onError);
       let broken = false;
       try {
         await client.query('BEGIN');
@@ -65,14 +78,20 @@ export function openPostgres(connectionString: string, options: { max?: number; 
         if (commit.command === 'ROLLBACK') throw new Error('the transaction was rolled back: a statement in it failed');
         return result;
       } catch (err) {
-        try {
-          await client.query('ROLLBACK');
-        } catch {
-          broken = true;
+        if (lost) broken = true;
+        else {
+          try {
+            await client.query('ROLLBACK');
+          } catch {
+            broken = true;
+          }
         }
         throw err;
       } finally {
-        client.release(broken);
+        // Released first: the pool puts its own listener back (or destroys a broken client)
+        // before this one comes off, so the client is never without one.
+        client.release(lost ?? broken);
+        client.off('error', onError);
       }
     },
     async close() {

@@ -28,9 +28,11 @@ export function connectNatsSink(o: NatsSinkOptions): EventSink & { close(): Prom
     for (;;) {
       try {
         const nc = await connect({ servers: o.url, name: 'idem', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+        // The client reports a lost server here, never as a thrown error or an `error` event;
+        // the catch keeps an iterator ending in error from becoming an unhandled rejection.
         void (async () => {
           for await (const s of nc.status()) o.onStatus?.(s.type);
-        })();
+        })().catch(() => {});
         return { nc, js: jetstream(nc) };
       } catch (err) {
         if (closed) throw err;

@@ -32,7 +32,6 @@ import { openPglite } from '../../src/db/pglite.js';
 import { openPostgres } from '../../src/db/postgres.js';
 import type { SimulatorFaults } from '../../src/gateways/simulator/processor.js';
 import { startSimulatorServer, type SimulatorServer } from '../../src/gateways/simulator/server.js';
-import { verifyLedger } from '../../src/ledger/verify.js';
 import { SqlStore } from '../../src/store/sql/index.js';
 import { createMerchant } from '../../src/merchants/merchants.js';
 import { cryptoRandom } from '../../src/ports/clock.js';
@@ -41,12 +40,11 @@ import { startIdemServer, stopIdemServers } from '../support/idemServer.js';
 import { waitUntil } from '../support/payments.js';
 import {
   IN_FLIGHT,
-  finalAnswerDifferences,
-  gatewayLogDifferences,
+  clientProblems,
+  databaseChecks,
   line,
   planPayments,
   replayDifferences,
-  tally,
   trafficUnderKills,
   type InstanceSlot,
   type KillRecord,
@@ -79,60 +77,6 @@ function gatewaysEnv(sims: SimulatorServer[]): string {
 
 async function startSimulators(seed: number): Promise<SimulatorServer[]> {
   return Promise.all(GATEWAYS.map((_g, i) => startSimulatorServer({ seed: seed + i, faults: CHAOS })));
-}
-
-/** The invariants that need the database; `differences` empty means they hold. */
-async function databaseChecks(
-  db: Database,
-  merchantId: string,
-  sims: SimulatorServer[],
-  traffic: TrafficResult,
-): Promise<{ differences: string[]; states: Record<string, number>; gatewayOps: number }> {
-  const differences: string[] = [];
-  const { rows: payments } = await db.query<{ id: string; status: string; amount: number }>(
-    'SELECT id, status, amount FROM payments WHERE merchant_id = $1',
-    [merchantId],
-  );
-  // I3: every accepted payment is final, and so is every request (no key left in progress).
-  for (const p of payments) if (IN_FLIGHT.includes(p.status)) differences.push(`I3: ${p.id} is still ${p.status}`);
-  const { rows: open } = await db.query<{ key: string; resource_id: string | null }>(
-    `SELECT key, resource_id FROM idempotency_keys WHERE merchant_id = $1 AND state <> 'completed'`,
-    [merchantId],
-  );
-  for (const k of open) differences.push(`I3: key ${k.key} (payment ${k.resource_id}) is still in progress`);
-
-  // Each payment the clients drove to the end is in the state their last final answer showed.
-  const byId = new Map(payments.map((p) => [p.id, p]));
-  for (const [i, p] of traffic.payments.entries()) {
-    if (p.id === null) {
-      differences.push(`payment #${i}: no answer ever named it`);
-      continue;
-    }
-    const row = byId.get(p.id);
-    if (!row) differences.push(`payment #${i} (${p.id}): answered, but there is no payment row`);
-    else if (!p.walkedAway && p.lastStatus !== null && row.status !== p.lastStatus) {
-      differences.push(`${p.id}: the client's last final answer said ${p.lastStatus}, the payment is ${row.status}`);
-    }
-  }
-  if (payments.length !== traffic.payments.length) differences.push(`${payments.length} payment rows for ${traffic.payments.length} create keys`);
-
-  // I1 from the gateways' logs, then I4 (which also matches the ledger to those logs).
-  const log = sims.flatMap((s) => s.processor.log());
-  differences.push(...gatewayLogDifferences(log, new Map(payments.map((p) => [p.id, p.amount]))).map((d) => `I1: ${d}`));
-  const report = await verifyLedger(new SqlStore(db), log);
-  differences.push(...report.differences.map((d) => `I4: ${d}`));
-  if (report.inFlight.length > 0) differences.push(`I3: verifyLedger lists ${report.inFlight.length} payments in flight`);
-  return { differences, states: tally(payments.map((p) => p.status)), gatewayOps: log.length };
-}
-
-/** What the clients saw that they must not: no final answer in time, a refusal, or two finals that differ (I2). */
-function clientProblems(traffic: TrafficResult): string[] {
-  return [
-    ...traffic.keys.filter((k) => k.stuck).map((k) => `liveness: ${k.key} got no final answer within the client's deadline`),
-    // This traffic never asks for anything invalid, so anything but 200/201 is a fault.
-    ...traffic.keys.flatMap((k) => k.finals.filter((a) => a.status !== 200 && a.status !== 201).map((a) => `${k.key}: final answer ${a.status} ${a.text.slice(0, 240)}`)),
-    ...finalAnswerDifferences(traffic.keys).map((d) => `I2: ${d}`),
-  ];
 }
 
 function summary(mode: string, states: Record<string, number>, kills: KillRecord[], traffic: TrafficResult, extra: string): string {

@@ -10,7 +10,11 @@
  *   each sender: 5xx / connection error / 409 IDEM_IN_PROGRESS / 202 → same key again, next
  *   instance; a 202 sometimes makes the client walk away and leave the rest to recovery.
  */
+import type { Database } from '../../src/db/database.js';
 import type { SimulatorLogEntry } from '../../src/gateways/simulator/processor.js';
+import type { SimulatorServer } from '../../src/gateways/simulator/server.js';
+import { verifyLedger } from '../../src/ledger/verify.js';
+import { SqlStore } from '../../src/store/sql/index.js';
 import { gatewayLogDifferences as checkGatewayLog } from '../../src/ledger/gatewayLog.js';
 import { IN_FLIGHT_STATUSES } from '../../src/payments/states.js';
 import { seededRandom } from '../../src/ports/seeded.js';
@@ -102,6 +106,8 @@ export interface TrafficStats {
   accepted202: number;
   inProgress409: number;
   serverErrors: number;
+  /** 5xx answers that are not `503` with a `Retry-After` (what a client may retry on its own). */
+  serverErrorsNotRetryable: number;
   walkAways: number;
   /** Distinct 5xx bodies seen, for the report. */
   serverErrorBodies: Set<string>;
@@ -148,7 +154,8 @@ export function startTraffic(o: TrafficOptions): { stats: TrafficStats; done: Pr
   return { stats, done: runTraffic(o, stats) };
 }
 
-function newStats(): TrafficStats {
+/** Counters at zero, for traffic run in several rounds that share one set (`runTraffic(o, stats)`). */
+export function newStats(): TrafficStats {
   return {
     requests: 0,
     inFlight: 0,
@@ -158,6 +165,7 @@ function newStats(): TrafficStats {
     accepted202: 0,
     inProgress409: 0,
     serverErrors: 0,
+    serverErrorsNotRetryable: 0,
     walkAways: 0,
     serverErrorBodies: new Set(),
     statuses: {},
@@ -217,6 +225,7 @@ export async function runTraffic(o: TrafficOptions, stats: TrafficStats = newSta
       }
       if (answer.status >= 500) {
         stats.serverErrors++;
+        if (answer.status !== 503 || answer.headers['retry-after'] === undefined) stats.serverErrorsNotRetryable++;
         stats.serverErrorBodies.add(`${answer.status} ${answer.text.slice(0, 300)}`);
         await sleep(50 + Math.floor(jitter.float() * 100));
         continue;
@@ -552,4 +561,58 @@ export async function trafficUnderKills(o: {
   const traffic = await run.done.finally(() => (trafficOver = true));
   const killed = await kills;
   return { traffic, killed, stats, trafficMs: Date.now() - started, cluster };
+}
+
+/** The invariants that need the database; `differences` empty means they hold. */
+export async function databaseChecks(
+  db: Database,
+  merchantId: string,
+  sims: SimulatorServer[],
+  traffic: TrafficResult,
+): Promise<{ differences: string[]; states: Record<string, number>; gatewayOps: number }> {
+  const differences: string[] = [];
+  const { rows: payments } = await db.query<{ id: string; status: string; amount: number }>(
+    'SELECT id, status, amount FROM payments WHERE merchant_id = $1',
+    [merchantId],
+  );
+  // I3: every accepted payment is final, and so is every request (no key left in progress).
+  for (const p of payments) if (IN_FLIGHT.includes(p.status)) differences.push(`I3: ${p.id} is still ${p.status}`);
+  const { rows: open } = await db.query<{ key: string; resource_id: string | null }>(
+    `SELECT key, resource_id FROM idempotency_keys WHERE merchant_id = $1 AND state <> 'completed'`,
+    [merchantId],
+  );
+  for (const k of open) differences.push(`I3: key ${k.key} (payment ${k.resource_id}) is still in progress`);
+
+  // Each payment the clients drove to the end is in the state their last final answer showed.
+  const byId = new Map(payments.map((p) => [p.id, p]));
+  for (const [i, p] of traffic.payments.entries()) {
+    if (p.id === null) {
+      differences.push(`payment #${i}: no answer ever named it`);
+      continue;
+    }
+    const row = byId.get(p.id);
+    if (!row) differences.push(`payment #${i} (${p.id}): answered, but there is no payment row`);
+    else if (!p.walkedAway && p.lastStatus !== null && row.status !== p.lastStatus) {
+      differences.push(`${p.id}: the client's last final answer said ${p.lastStatus}, the payment is ${row.status}`);
+    }
+  }
+  if (payments.length !== traffic.payments.length) differences.push(`${payments.length} payment rows for ${traffic.payments.length} create keys`);
+
+  // I1 from the gateways' logs, then I4 (which also matches the ledger to those logs).
+  const log = sims.flatMap((s) => s.processor.log());
+  differences.push(...gatewayLogDifferences(log, new Map(payments.map((p) => [p.id, p.amount]))).map((d) => `I1: ${d}`));
+  const report = await verifyLedger(new SqlStore(db), log);
+  differences.push(...report.differences.map((d) => `I4: ${d}`));
+  if (report.inFlight.length > 0) differences.push(`I3: verifyLedger lists ${report.inFlight.length} payments in flight`);
+  return { differences, states: tally(payments.map((p) => p.status)), gatewayOps: log.length };
+}
+
+/** What the clients saw that they must not: no final answer in time, a refusal, or two finals that differ (I2). */
+export function clientProblems(traffic: TrafficResult): string[] {
+  return [
+    ...traffic.keys.filter((k) => k.stuck).map((k) => `liveness: ${k.key} got no final answer within the client's deadline`),
+    // This traffic never asks for anything invalid, so anything but 200/201 is a fault.
+    ...traffic.keys.flatMap((k) => k.finals.filter((a) => a.status !== 200 && a.status !== 201).map((a) => `${k.key}: final answer ${a.status} ${a.text.slice(0, 240)}`)),
+    ...finalAnswerDifferences(traffic.keys).map((d) => `I2: ${d}`),
+  ];
 }

@@ -39,10 +39,22 @@ export class PgKeyEvents implements KeyEvents {
     client.on('notification', (msg) => {
       if (msg.payload) this.local.deliver(msg.payload);
     });
+    // For the client's whole life, set before it connects: an `error` without a listener (the
+    // database restarted under a LISTEN) would end the process.
     client.on('error', () => this.lost(client));
     client.on('end', () => this.lost(client));
-    await client.connect();
-    await client.query(`LISTEN ${PG_CHANNEL}`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${PG_CHANNEL}`);
+    } catch (err) {
+      // Connected but not listening (the server went away in between): not left open.
+      await client.end().catch(() => {});
+      throw err;
+    }
+    if (this.closed) {
+      await client.end().catch(() => {});
+      return;
+    }
     this.listener = client;
   }
 
