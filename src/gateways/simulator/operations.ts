@@ -65,8 +65,6 @@ export interface OperationBook {
   execute(req: OperationRequest, key: string, declineDraw: number, declineRate: number, now: number): StoredOperation;
   /** The answer stored under `key`, while it is retained. */
   stored(key: string, now: number): StoredOperation | undefined;
-  /** Retained log entries created at or after `sinceMs`. */
-  since(sinceMs: number, now: number): SimulatorLogEntry[];
   /**
    * One page of the log: from position `cursor` (an earlier page's `next_cursor`) when given,
    * else from the first entry created at or after `sinceMs`; at most `limit` entries. The
@@ -308,10 +306,6 @@ export function createOperationBook(options: OperationBookOptions): OperationBoo
     stored(key, now) {
       forget(now);
       return byKey.get(key)?.stored();
-    },
-    since(sinceMs, now) {
-      forget(now);
-      return records.slice(lowerBound(sinceMs)).map((r) => r.entry());
     },
     page(sinceMs, cursor, limit, now) {
       forget(now);

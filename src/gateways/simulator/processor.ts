@@ -65,6 +65,7 @@ export interface Processor {
   /**
    * Log entries created at or after `sinceMs`, as `{ data: [...], next_cursor, has_more }`; or,
    * given `cursor` (an earlier answer's `next_cursor`), the entries after it; at most `limit`.
+   * `410 { error: 'log_expired' }` when the read would start among entries dropped for retention.
    */
   transactions(sinceMs: number, cursor?: number | null, limit?: number): SimulatorAnswer;
   /** A copy of the retained transaction log (all of it without a retention), bypassing faults (for tests and verification). */
