@@ -208,11 +208,13 @@ async function main(): Promise<void> {
     for (let m = 1; m <= minutes && !stopping.signal.aborted; m++) {
       const until = startedAt + m * 60_000;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(0, until - performance.now()));
-        stopping.signal.addEventListener('abort', () => {
+        const wake = () => {
           clearTimeout(t);
+          stopping.signal.removeEventListener('abort', wake);
           resolve();
-        });
+        };
+        const t = setTimeout(wake, Math.max(0, until - performance.now()));
+        stopping.signal.addEventListener('abort', wake);
       });
       const w = window;
       window = { ok: 0, failed: 0, skipped: 0, latencies: [], problems: [] };
