@@ -27,6 +27,7 @@ import { startSweeper } from './idempotency/sweeper.js';
 import { startRelay, type Relay } from './outbox/relay.js';
 import { MerchantAuth } from './merchants/merchants.js';
 import { Metrics } from './observability/metrics.js';
+import { heapAfterGc } from './observability/heap.js';
 import { startMetricsServer } from './observability/metricsServer.js';
 import { startOtlpTracing } from './observability/tracing.js';
 import { noopTracer, type Tracer } from './ports/tracing.js';
@@ -187,7 +188,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
 
     const simulators = new Map<string, Processor>();
     const gateways = new GatewayRouter(
-      config.gateways.map((g) => ({ name: g.name, priority: g.priority, connector: overrides.connectors?.get(g.name) ?? connectorFor(g, runtime, simulators) })),
+      config.gateways.map((g) => ({ name: g.name, priority: g.priority, connector: overrides.connectors?.get(g.name) ?? connectorFor(g, runtime, simulators, config.simulatorRetentionMs) })),
     );
     // Gateway health (docs/resilience.md): learned from every instance's answers through a
     // shared log (Redis, else PostgreSQL; embedded and in-memory runs are one instance).
@@ -277,6 +278,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       },
     };
     const rateLimit = config.rateLimitPerSecond > 0 ? { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst || config.rateLimitPerSecond } : null;
+    const debugHeap = config.debugHeap ? () => heapAfterGc({ simulators: Object.fromEntries([...simulators].map(([name, p]) => [name, p.held()])) }) : undefined;
     const app = await buildApp({
       gate,
       auth,
@@ -299,6 +301,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       authFailures: { clock: runtime.clock, perMinute: config.authFailuresPerMinute },
       server: serverLimitsOf(config),
       metricsOnApi: config.metricsPort === undefined,
+      ...(debugHeap ? { debugHeap } : {}),
       events: eventApi,
       reconciliation: { store, runtime },
       gatewayHealth: { policy: policy.name, view: () => book.view(config.gateways.map((g) => g.name), runtime.clock.now()) },
@@ -357,7 +360,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       reconciler,
       async listen() {
         if (config.metricsPort !== undefined) {
-          const m = await startMetricsServer(metrics, config.host, config.metricsPort);
+          const m = await startMetricsServer(metrics, config.host, config.metricsPort, debugHeap);
           closers.push(() => m.close());
           idem.metricsUrl = m.url;
         }
@@ -385,7 +388,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
 export function reconcilerForCli(config: Config, store: Store, runtime: Runtime = systemRuntime): Reconciler {
   const simulators = new Map<string, Processor>();
   const http = config.gateways.filter((g) => g.kind === 'http');
-  const connectors = new Map(http.map((g) => [g.name, connectorFor(g, runtime, simulators)]));
+  const connectors = new Map(http.map((g) => [g.name, connectorFor(g, runtime, simulators, config.simulatorRetentionMs)]));
   const gateways = {
     names: http.map((g) => g.name),
     connector(name: string): GatewayConnector {
@@ -397,12 +400,13 @@ export function reconcilerForCli(config: Config, store: Store, runtime: Runtime 
   return new Reconciler({ store, gateways, runtime, owner: newId(runtime.random, 'cli', 12), leaseMs: config.leaseMs, settlementWindowMs: config.settlementWindowMs });
 }
 
-function connectorFor(g: GatewayConfig, runtime: Runtime, simulators: Map<string, Processor>): GatewayConnector {
+function connectorFor(g: GatewayConfig, runtime: Runtime, simulators: Map<string, Processor>, retentionMs: number): GatewayConnector {
   if (g.kind === 'http') return createHttpConnector({ name: g.name, baseUrl: g.baseUrl!, timeoutMs: g.timeoutMs, timers: runtime.timers });
   const processor = createProcessor({
     clock: runtime.clock,
     random: runtime.random,
     faults: { latency: { minMs: g.latencyMs, maxMs: g.latencyMs }, declineRate: g.declineRate },
+    retentionMs,
   });
   simulators.set(g.name, processor);
   return createSimulatorConnector({ name: g.name, processor, timers: runtime.timers, timeoutMs: g.timeoutMs });

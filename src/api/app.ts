@@ -26,6 +26,7 @@ import type { WebhookEndpoints } from '../events/endpoints.js';
 import { registerReconciliationRoutes } from './routes/reconciliation.js';
 import type { Store } from '../store/port.js';
 import type { Runtime } from '../ports/clock.js';
+import type { HeapReport } from '../observability/heap.js';
 import type { GatewayView } from '../resilience/book.js';
 import { Problem } from './schemas.js';
 import { defaultServerLimits, type ServerLimits } from '../config/config.js';
@@ -56,6 +57,8 @@ export interface AppDeps {
   server?: Partial<ServerLimits>;
   /** False when `/metrics` is served on a port of its own (IDEM_METRICS_PORT). */
   metricsOnApi?: boolean;
+  /** IDEM_DEBUG_HEAP=1: `GET /debug/heap` beside `/metrics` (src/observability/heap.ts); absent: no such route. */
+  debugHeap?: () => HeapReport;
   version?: string;
   /** The event feed, its stream and webhook endpoints (docs/events.md); absent: no such routes. */
   events?: { feed: EventFeed; endpoints: WebhookEndpoints; stream: EventStreamOptions };
@@ -140,6 +143,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
       reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
     );
+    const debugHeap = deps.debugHeap;
+    if (debugHeap) app.get('/debug/heap', { schema: { hide: true } }, async (_request, reply) => reply.header('cache-control', 'no-store').send(debugHeap()));
   }
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

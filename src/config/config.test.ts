@@ -119,3 +119,20 @@ describe('IDEM_PG_POOL_MAX', () => {
     expect(fails({ IDEM_PG_POOL_MAX: '3' })).toMatch(/^IDEM_PG_POOL_MAX must be an integer from 4 to 1000/);
   });
 });
+
+describe('IDEM_SIMULATOR_RETENTION_MS and IDEM_DEBUG_HEAP', () => {
+  it('keeps a simulated gateway\'s history 3 minutes by default, at least 10 reconciliation intervals', () => {
+    expect(loadConfig({}).simulatorRetentionMs).toBe(180_000);
+    expect(loadConfig({ IDEM_SIMULATOR_RETENTION_MS: '600000', IDEM_RECONCILE_INTERVAL_MS: '60000' }).simulatorRetentionMs).toBe(600_000);
+    expect(fails({ IDEM_SIMULATOR_RETENTION_MS: '1000' })).toMatch(/^IDEM_SIMULATOR_RETENTION_MS must be an integer from 60000/);
+    expect(fails({ IDEM_RECONCILE_INTERVAL_MS: '30000' })).toMatch(/^IDEM_SIMULATOR_RETENTION_MS \(180000\) must be at least 10 × IDEM_RECONCILE_INTERVAL_MS \(30000\)/);
+    // Reconciliation off: nothing reads the log, any retention will do.
+    expect(loadConfig({ IDEM_RECONCILE_INTERVAL_MS: '0', IDEM_SIMULATOR_RETENTION_MS: '60000' }).simulatorRetentionMs).toBe(60_000);
+  });
+
+  it('serves no heap endpoint unless IDEM_DEBUG_HEAP=1', () => {
+    expect(loadConfig({}).debugHeap).toBe(false);
+    expect(loadConfig({ IDEM_DEBUG_HEAP: 'yes' }).debugHeap).toBe(false);
+    expect(loadConfig({ IDEM_DEBUG_HEAP: '1' }).debugHeap).toBe(true);
+  });
+});

@@ -102,6 +102,14 @@ export interface Config extends ServerLimits {
   reconcileIntervalMs: number;
   /** How long a gateway's log may lag a success Idem recorded before a settlement case. */
   settlementWindowMs: number;
+  /**
+   * How long an in-process simulated gateway keeps its log, its answer per key and idle
+   * authorizations (`IDEM_SIMULATOR_RETENTION_MS`): at least ten reconciliation intervals, so
+   * reconciliation reads every entry before it leaves (docs/testing.md, "The simulated processor").
+   */
+  simulatorRetentionMs: number;
+  /** `IDEM_DEBUG_HEAP=1`: serve `GET /debug/heap` (heap statistics after a forced GC) for the soak bench; off by default. */
+  debugHeap: boolean;
   /** Requests per second per merchant on /v1, per instance; 0: no limit. */
   rateLimitPerSecond: number;
   /** Requests a merchant may send at once; 0: the same as the rate. */
@@ -145,6 +153,13 @@ export interface Flags {
 
 const MIN_KEY_TTL_S = 3600;
 
+/**
+ * Three minutes: eighteen default reconciliation intervals, six leases, and short enough that a
+ * sandbox at a steady rate holds a steady amount (the soak bench's verdict starts at minute 5).
+ */
+export const DEFAULT_SIMULATOR_RETENTION_MS = 180_000;
+const SIMULATOR_RETENTION_INTERVALS = 10;
+
 /** Connections per instance's PostgreSQL pool unless `IDEM_PG_POOL_MAX` says otherwise. */
 export const DEFAULT_PG_POOL_MAX = 20;
 
@@ -160,6 +175,13 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
   const redisUrl = nonEmpty(env.REDIS_URL);
   const redis = redisUrl === undefined ? undefined : parseRedisUrl(redisUrl);
   const leaseMs = integer('IDEM_LEASE_MS', env.IDEM_LEASE_MS, 30_000, 1_000, 600_000);
+  const reconcileIntervalMs = integer('IDEM_RECONCILE_INTERVAL_MS', env.IDEM_RECONCILE_INTERVAL_MS, 10_000, 0, 86_400_000);
+  const simulatorRetentionMs = integer('IDEM_SIMULATOR_RETENTION_MS', env.IDEM_SIMULATOR_RETENTION_MS, DEFAULT_SIMULATOR_RETENTION_MS, 60_000, 30 * 86_400_000);
+  if (simulatorRetentionMs < SIMULATOR_RETENTION_INTERVALS * reconcileIntervalMs) {
+    throw new ConfigError(
+      `IDEM_SIMULATOR_RETENTION_MS (${simulatorRetentionMs}) must be at least ${SIMULATOR_RETENTION_INTERVALS} × IDEM_RECONCILE_INTERVAL_MS (${reconcileIntervalMs}), so reconciliation reads every simulated gateway's entry before it is dropped`,
+    );
+  }
   return {
     host: flags.host ?? nonEmpty(env.HOST) ?? '127.0.0.1',
     port: integer(flags.port !== undefined ? '--port' : 'PORT', flags.port ?? env.PORT, 8080, 0, 65_535),
@@ -174,7 +196,9 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     sweepIntervalMs: integer('IDEM_SWEEP_INTERVAL_MS', env.IDEM_SWEEP_INTERVAL_MS, 60_000, 100, 86_400_000),
     sweepRatePerSecond: integer('IDEM_SWEEP_RATE', env.IDEM_SWEEP_RATE, 25_000, 100, 10_000_000),
     relayIntervalMs: integer('IDEM_RELAY_INTERVAL_MS', env.IDEM_RELAY_INTERVAL_MS, 1_000, 10, 600_000),
-    reconcileIntervalMs: integer('IDEM_RECONCILE_INTERVAL_MS', env.IDEM_RECONCILE_INTERVAL_MS, 10_000, 0, 86_400_000),
+    reconcileIntervalMs,
+    simulatorRetentionMs,
+    debugHeap: env.IDEM_DEBUG_HEAP === '1',
     settlementWindowMs: integer('IDEM_SETTLEMENT_WINDOW_MS', env.IDEM_SETTLEMENT_WINDOW_MS, 86_400_000, 1_000, 30 * 86_400_000),
     rateLimitPerSecond: integer('IDEM_RATE_LIMIT_RPS', env.IDEM_RATE_LIMIT_RPS, 0, 0, 1_000_000),
     rateLimitBurst: integer('IDEM_RATE_LIMIT_BURST', env.IDEM_RATE_LIMIT_BURST, 0, 0, 10_000_000),

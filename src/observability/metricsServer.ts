@@ -1,13 +1,20 @@
 import { createServer, type Server } from 'node:http';
+import type { HeapReport } from './heap.js';
 import type { Metrics } from './metrics.js';
 
 /**
  * `/metrics` on a port of its own (IDEM_METRICS_PORT), so the scrape endpoint can stay on a
- * private network while the API port faces clients. Answers nothing else.
+ * private network while the API port faces clients. Answers nothing else, but `/debug/heap`
+ * when `debugHeap` is given (IDEM_DEBUG_HEAP=1).
  */
-export async function startMetricsServer(metrics: Metrics, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
+export async function startMetricsServer(metrics: Metrics, host: string, port: number, debugHeap?: () => HeapReport): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '').split('?', 1)[0] !== '/metrics') {
+    const path = (req.url ?? '').split('?', 1)[0];
+    if (req.method === 'GET' && path === '/debug/heap' && debugHeap) {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(debugHeap()));
+      return;
+    }
+    if (req.method !== 'GET' || path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }

@@ -21,7 +21,11 @@ const MAX_ID = 255;
 export function toTransactionLogPage(gateway: string, exchange: HttpExchange, requestedCursor: string | null): TransactionLogPage {
   try {
     if (exchange.kind === 'no_answer') return { ok: false, reason: `transaction log unreachable: ${exchange.reason}` };
-    if (exchange.status !== 200) return { ok: false, reason: `transaction log answered HTTP ${exchange.status}` };
+    if (exchange.status !== 200) {
+      // The gateway's own words, when it gives some (e.g. the simulator's 410 log_expired), say what to do.
+      const said = exchange.body !== null && typeof exchange.body === 'object' ? (exchange.body as Record<string, unknown>).message : undefined;
+      return { ok: false, reason: `transaction log answered HTTP ${exchange.status}${typeof said === 'string' ? `: ${said.slice(0, 300)}` : ''}` };
+    }
     const body = exchange.body;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return { ok: false, reason: 'transaction log answered something that is not a page' };
     const data = (body as Record<string, unknown>).data;

@@ -13,8 +13,8 @@
 import type { Clock, Random } from '../../ports/clock.js';
 import { GATEWAY_OPERATIONS, type GatewayOperation } from '../port.js';
 import { defaultSimulatorFaults, latencyOf, mergeFaults, outageRetryAfter, type SimulatorFaults } from './faults.js';
-import { createOperationBook, type OperationResult, type SimulatorLogEntry } from './operations.js';
-import { invalidRequest, type OperationRequest, operationRequest, sameRequest, type SimulatorRequest } from './request.js';
+import { createOperationBook, type SimulatorLogEntry } from './operations.js';
+import { invalidRequest, operationRequest, sameRequest, type SimulatorRequest } from './request.js';
 
 export { defaultSimulatorFaults, type SimulatorDegradedWindow, type SimulatorFaults, type SimulatorWindow } from './faults.js';
 export { SIMULATOR_LOG_STATUSES, type SimulatorLogEntry, type SimulatorLogStatus } from './operations.js';
@@ -65,10 +65,13 @@ export interface Processor {
   /**
    * Log entries created at or after `sinceMs`, as `{ data: [...], next_cursor, has_more }`; or,
    * given `cursor` (an earlier answer's `next_cursor`), the entries after it; at most `limit`.
+   * `410 { error: 'log_expired' }` when the read would start among entries dropped for retention.
    */
   transactions(sinceMs: number, cursor?: number | null, limit?: number): SimulatorAnswer;
-  /** A copy of the whole transaction log, bypassing faults (for tests and verification). */
+  /** A copy of the retained transaction log (all of it without a retention), bypassing faults (for tests and verification). */
   log(): SimulatorLogEntry[];
+  /** What the processor holds now and has dropped for retention (see {@link ProcessorOptions.retentionMs}). */
+  held(): { entries: number; keys: number; authorizations: number; dropped: number };
   stats(): SimulatorStats;
   faults(): SimulatorFaults;
   /** Merges `partial` into the current faults; throws `RangeError` on an invalid setting. */
@@ -81,10 +84,16 @@ export interface ProcessorOptions {
   /** Use `seededRandom(seed)` for reproducible faults and ids. */
   random: Random;
   faults?: Partial<SimulatorFaults>;
-}
-
-interface StoredOperation extends OperationResult {
-  request: OperationRequest;
+  /**
+   * How long the processor keeps its history (ms): log entries, the answer per idempotency
+   * key, and authorizations nothing touched for that long. Like a real processor's key
+   * retention, a key asked about after it answers 404 and may execute again, and an
+   * authorization forgotten declines `unknown_authorization`. A log read that would start
+   * among dropped entries answers 410 `log_expired`. Default `Infinity`: everything is kept
+   * (tests, the deterministic simulation, `idem gateway-sim`, whose whole log
+   * `idem ledger verify` reads).
+   */
+  retentionMs?: number;
 }
 
 /**
@@ -98,7 +107,6 @@ interface StoredOperation extends OperationResult {
 export function createProcessor(options: ProcessorOptions): Processor {
   const { clock, random } = options;
   let faults = mergeFaults(defaultSimulatorFaults(), options.faults ?? {});
-  const operations = new Map<string, StoredOperation>();
   const stats: SimulatorStats = {
     received: 0,
     executed: 0,
@@ -111,9 +119,13 @@ export function createProcessor(options: ProcessorOptions): Processor {
     statusQueries: 0,
     byOperation: Object.fromEntries(GATEWAY_OPERATIONS.map((op) => [op, { received: 0, executed: 0, replayed: 0 }])) as SimulatorStats['byOperation'],
   };
-  const book = createOperationBook(random, (operation) => {
-    stats.executed++;
-    stats.byOperation[operation].executed++;
+  const book = createOperationBook({
+    random,
+    onExecuted: (operation) => {
+      stats.executed++;
+      stats.byOperation[operation].executed++;
+    },
+    ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
   });
 
   const latency = (u: number, now: number) => latencyOf(faults, u, now);
@@ -162,7 +174,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
 
       const req = operationRequest(request);
       const key = request.idempotencyKey;
-      let stored = operations.get(key);
+      let stored = book.stored(key, now);
       const replayed = stored !== undefined;
       if (stored !== undefined) {
         if (!sameRequest(stored.request, req)) {
@@ -181,13 +193,12 @@ export function createProcessor(options: ProcessorOptions): Processor {
         stats.replayed++;
         stats.byOperation[request.operation].replayed++;
       } else {
-        stored = { request: req, ...book.execute(req, key, uDecline, faults.declineRate, now) };
-        operations.set(key, stored);
+        stored = book.execute(req, key, uDecline, faults.declineRate, now);
       }
 
       if (uTimeout < faults.timeoutAfterProcessingRate) {
         stats.dropped++;
-        return { status: stored.status, body: structuredClone(stored.body), latencyMs, answer: 'drop' };
+        return { status: stored.status, body: stored.body, latencyMs, answer: 'drop' };
       }
       if (uAmbiguous < faults.ambiguousErrorRate) {
         stats.ambiguous++;
@@ -195,7 +206,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       }
       return {
         status: stored.status,
-        body: structuredClone(stored.body),
+        body: stored.body,
         ...(replayed ? { headers: { 'idempotent-replayed': 'true' } } : {}),
         latencyMs,
         answer: 'send',
@@ -208,9 +219,9 @@ export function createProcessor(options: ProcessorOptions): Processor {
       stats.statusQueries++;
       const down = outageAnswer(now, latencyMs);
       if (down) return down;
-      const stored = operations.get(key);
+      const stored = book.stored(key, now);
       if (stored === undefined) return { status: 404, body: { error: 'not_found' }, latencyMs, answer: 'send' };
-      return { status: stored.status, body: structuredClone(stored.body), latencyMs, answer: 'send' };
+      return { status: stored.status, body: stored.body, latencyMs, answer: 'send' };
     },
 
     transactions(sinceMs, cursor = null, limit = Number.MAX_SAFE_INTEGER) {
@@ -218,10 +229,15 @@ export function createProcessor(options: ProcessorOptions): Processor {
       const latencyMs = latency(random.float(), now);
       const down = outageAnswer(now, latencyMs);
       if (down) return down;
-      return { status: 200, body: book.page(sinceMs, cursor, limit), latencyMs, answer: 'send' };
+      const page = book.page(sinceMs, cursor, limit, now);
+      if (!page.ok) return { status: 410, body: { error: page.error, message: page.message }, latencyMs, answer: 'send' };
+      const { ok: _ok, ...body } = page;
+      return { status: 200, body, latencyMs, answer: 'send' };
     },
 
-    log: () => book.log(),
+    log: () => book.log(clock.now()),
+
+    held: () => book.size(clock.now()),
 
     stats: () => structuredClone(stats),
 
