@@ -125,7 +125,9 @@ describe('IDEM_SIMULATOR_RETENTION_MS and IDEM_DEBUG_HEAP', () => {
     expect(loadConfig({}).simulatorRetentionMs).toBe(180_000);
     expect(loadConfig({ IDEM_SIMULATOR_RETENTION_MS: '600000', IDEM_RECONCILE_INTERVAL_MS: '60000' }).simulatorRetentionMs).toBe(600_000);
     expect(fails({ IDEM_SIMULATOR_RETENTION_MS: '1000' })).toMatch(/^IDEM_SIMULATOR_RETENTION_MS must be an integer from 60000/);
-    expect(fails({ IDEM_RECONCILE_INTERVAL_MS: '30000' })).toMatch(/^IDEM_SIMULATOR_RETENTION_MS \(180000\) must be at least 10 × IDEM_RECONCILE_INTERVAL_MS \(30000\)/);
+    expect(fails({ IDEM_RECONCILE_INTERVAL_MS: '30000', IDEM_SIMULATOR_RETENTION_MS: '180000' })).toMatch(/^IDEM_SIMULATOR_RETENTION_MS \(180000\) must be at least 10 × IDEM_RECONCILE_INTERVAL_MS \(30000\)/);
+    // Unset, it follows a longer interval instead of stopping Idem.
+    expect(loadConfig({ IDEM_RECONCILE_INTERVAL_MS: '30000' }).simulatorRetentionMs).toBe(300_000);
     // Reconciliation off: nothing reads the log, any retention will do.
     expect(loadConfig({ IDEM_RECONCILE_INTERVAL_MS: '0', IDEM_SIMULATOR_RETENTION_MS: '60000' }).simulatorRetentionMs).toBe(60_000);
   });

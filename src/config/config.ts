@@ -176,8 +176,17 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
   const redis = redisUrl === undefined ? undefined : parseRedisUrl(redisUrl);
   const leaseMs = integer('IDEM_LEASE_MS', env.IDEM_LEASE_MS, 30_000, 1_000, 600_000);
   const reconcileIntervalMs = integer('IDEM_RECONCILE_INTERVAL_MS', env.IDEM_RECONCILE_INTERVAL_MS, 10_000, 0, 86_400_000);
-  const simulatorRetentionMs = integer('IDEM_SIMULATOR_RETENTION_MS', env.IDEM_SIMULATOR_RETENTION_MS, DEFAULT_SIMULATOR_RETENTION_MS, 60_000, 30 * 86_400_000);
-  if (simulatorRetentionMs < SIMULATOR_RETENTION_INTERVALS * reconcileIntervalMs) {
+  // Unset, the retention follows a longer reconciliation interval, so setting only the interval
+  // never stops Idem (and never matters with real gateways, which keep their own history).
+  const leastRetentionMs = SIMULATOR_RETENTION_INTERVALS * reconcileIntervalMs;
+  const simulatorRetentionMs = integer(
+    'IDEM_SIMULATOR_RETENTION_MS',
+    env.IDEM_SIMULATOR_RETENTION_MS,
+    Math.max(DEFAULT_SIMULATOR_RETENTION_MS, leastRetentionMs),
+    60_000,
+    30 * 86_400_000,
+  );
+  if (simulatorRetentionMs < leastRetentionMs) {
     throw new ConfigError(
       `IDEM_SIMULATOR_RETENTION_MS (${simulatorRetentionMs}) must be at least ${SIMULATOR_RETENTION_INTERVALS} × IDEM_RECONCILE_INTERVAL_MS (${reconcileIntervalMs}), so reconciliation reads every simulated gateway's entry before it is dropped`,
     );
