@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { GateEvent } from '../idempotency/gate.js';
 import type { RoundWrite } from '../payments/service.js';
 import type { GatewayStateChange } from '../resilience/book.js';
+import type { ConcurrencyLimit } from '../resilience/concurrencyLimit.js';
 import type { GatewayAnswer } from '../resilience/policy.js';
 
 /** Idem's Prometheus metrics, on a registry of its own (one per instance of the app). */
@@ -9,7 +10,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly gateEvents = new Counter({
     name: 'idem_gate_events_total',
-    help: 'Idempotency gate outcomes: executed, replayed, held, reused, hold_timeout, taken_over, fence_lost',
+    help: 'Idempotency gate outcomes: executed, replayed, held, reused, hold_timeout, taken_over, fence_lost, shed (a first request refused 503 at the concurrency limit)',
     labelNames: ['event'] as const,
     registers: [this.registry],
   });
@@ -54,6 +55,38 @@ export class Metrics {
     labelNames: ['gateway', 'operation', 'state'] as const,
     registers: [this.registry],
   });
+
+  /**
+   * The concurrency limit's state, read when scraped (docs/resilience.md, "Shedding overload"):
+   * the limit, first requests in flight, and first requests shed since start.
+   */
+  watchConcurrency(limit: Pick<ConcurrencyLimit, 'state'>): void {
+    new Gauge({
+      name: 'idem_concurrency_limit',
+      help: 'First requests this instance works on at once before it sheds more with 503 (learned from latency unless fixed)',
+      registers: [this.registry],
+      collect() {
+        this.set(limit.state.limit);
+      },
+    });
+    new Gauge({
+      name: 'idem_concurrency_in_flight',
+      help: 'First requests in progress under the concurrency limit',
+      registers: [this.registry],
+      collect() {
+        this.set(limit.state.inFlight);
+      },
+    });
+    new Counter({
+      name: 'idem_shed_total',
+      help: 'First requests refused 503 UNAVAILABLE at the concurrency limit, before any work',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(limit.state.shed);
+      },
+    });
+  }
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'idem_' });
