@@ -18,6 +18,11 @@ export interface LoadSpec {
   uniqueKeyPrefix?: string;
   /** Checks one response; returns why it is wrong, or null when it is right. */
   check: (response: CheckedResponse) => string | null;
+  /**
+   * A response the server shed as it should (the overload row: 503 `UNAVAILABLE` with
+   * `Retry-After`): counted apart, neither right nor wrong. Absent: nothing is shed.
+   */
+  shed?: (response: CheckedResponse) => boolean;
 }
 
 export interface CheckedResponse {
@@ -43,6 +48,13 @@ export interface LoadResult {
   /** Responses that failed `check` (non-2xx included). */
   wrong: number;
   samples: string[];
+  /** Responses `shed` accepted. */
+  shed: number;
+  /**
+   * Latency of the right responses alone (from the request being written to its answer), when
+   * `shed` is given: what an admitted request took while others were shed.
+   */
+  admitted?: { p50Ms: number; p99Ms: number };
 }
 
 /** Keys stay unique across every run of one process (warm-ups included). */
@@ -51,6 +63,8 @@ let keySeq = 0;
 export async function load(spec: LoadSpec): Promise<LoadResult> {
   let ok = 0;
   let wrong = 0;
+  let shed = 0;
+  const admittedMs: number[] = [];
   const samples: string[] = [];
   const headers = { 'content-type': 'application/json', ...spec.headers };
   const request: autocannon.Request = {
@@ -61,9 +75,16 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
     onResponse(status, body, context, responseHeaders) {
       const lower: Record<string, string> = {};
       for (const [k, v] of Object.entries(responseHeaders ?? {})) lower[k.toLowerCase()] = String(v);
-      const why = spec.check({ status, body, headers: lower, key: (context as { key?: string }).key });
+      const response = { status, body, headers: lower, key: (context as { key?: string }).key };
+      if (spec.shed?.(response)) {
+        shed++;
+        return;
+      }
+      const why = spec.check(response);
       if (why === null) {
         ok++;
+        const sentAt = (context as { sentAt?: number }).sentAt;
+        if (spec.shed && sentAt !== undefined) admittedMs.push(performance.now() - sentAt);
         return;
       }
       wrong++;
@@ -77,6 +98,8 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
     request.setupRequest = (req, context) => {
       const key = `${prefix}${++keySeq}`;
       (context as { key?: string }).key = key;
+      // One request per connection at a time: it is written as soon as it is set up.
+      (context as { sentAt?: number }).sentAt = performance.now();
       return { ...req, headers: { ...headers, 'idempotency-key': key } };
     };
   }
@@ -100,10 +123,18 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
     timeouts: result.timeouts,
     wrong,
     samples,
+    shed,
+    ...(spec.shed ? { admitted: { p50Ms: percentile(admittedMs, 0.5), p99Ms: percentile(admittedMs, 0.99) } } : {}),
   };
+}
+
+function percentile(values: number[], q: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 }
 
 /** True when the run saw nothing but right answers. */
 export function clean(r: LoadResult): boolean {
-  return r.errors === 0 && r.timeouts === 0 && r.non2xx === 0 && r.wrong === 0 && r.ok > 0;
+  return r.errors === 0 && r.timeouts === 0 && r.non2xx === r.shed && r.wrong === 0 && r.ok > 0;
 }

@@ -6,7 +6,7 @@ import { newId } from '../ports/ids.js';
 import { noopTracer, type Span, type Tracer } from '../ports/tracing.js';
 import type { ConcurrencyLimit, Slot } from '../resilience/concurrencyLimit.js';
 import type { KeyEvents } from './events.js';
-import type { CachedResponse, FastPath } from './fastpath.js';
+import type { CachedResponse, FastPath, LockResult } from './fastpath.js';
 import { FenceLostError, type KeyRequest, type StoredResponse } from './store.js';
 
 /**
@@ -99,6 +99,9 @@ export interface GateOptions {
 /** Retry-After on a shed request: the least HTTP can say, so a client is back before any queue would have answered it. */
 export const SHED_RETRY_AFTER_S = 1;
 
+/** Key rows read at once to tell a shed candidate from a replay or a duplicate (see `admit`). */
+const SHED_CHECKS = 2;
+
 /** How the gate decided, as its span records it (`idem.gate.decision`). */
 type GateDecision = 'claimed' | 'taken_over' | 'replayed' | 'busy' | 'reused' | 'in_progress' | 'shed' | 'failed';
 
@@ -114,6 +117,8 @@ interface GateNote {
  */
 export class Gate {
   private readonly o: Required<Omit<GateOptions, 'observe' | 'admission'>> & Pick<GateOptions, 'observe' | 'admission'>;
+  /** Key rows being read for shed candidates now (at most SHED_CHECKS). */
+  private shedChecks = 0;
 
   constructor(options: GateOptions) {
     this.o = { degradedRecheckMs: 200, unclaimedLockGraceMs: 1000, tracer: noopTracer, ...options };
@@ -170,23 +175,44 @@ export class Gate {
 
   /**
    * Where a first request meets the concurrency limit: after the replay cache (a replay is
-   * cheap and its client is waiting) and before the lock and the claim (the first writes).
-   * Asked once, on the first pass only: a request held, or one that claimed the key and lost
-   * its lease, is never asked again, so nothing that claimed its key is ever shed.
+   * cheap and its client is waiting) and before the claim (the first database write). Asked
+   * once, on the first pass only: a request held, or one that claimed the key and lost its
+   * lease, is never asked again, so nothing that claimed its key is ever shed. Past the limit,
+   * what tells a first request from a duplicate is as cheap as can be, since under overload
+   * most requests come this way: the lock (busy: a duplicate to hold), then the key's row —
+   * read by at most SHED_CHECKS requests at once, because those reads wait in the same
+   * PostgreSQL pool as the admitted requests, and queueing them there is the overload itself.
    *
-   *   replay cache ── hit ──────────────────────────────► replay
+   *   replay cache ── hit ─────────────────────────────────────► replay
    *        └ miss ── limit: slot? ── yes ── lock ── claim ── run   (slot freed at the answer)
-   *                            └ no ── read key row (no write)
-   *                                     ├ none ──────────► 503 UNAVAILABLE, Retry-After
-   *                                     └ exists ── lock ── claim ──► replay · hold · 422
+   *                            └ no ── lock ── busy ───────────────► hold
+   *                                     └ ours/none ── row (≤ SHED_CHECKS at once)?
+   *                                          ├ exists ── claim ──► replay · hold · 422
+   *                                          └ none, or no read ──► unlock, 503 + Retry-After
    */
-  private async admit(req: KeyRequest, slot: { held: Slot | null }, note: GateNote | null): Promise<void> {
-    const { admission, store, runtime } = this.o;
+  private async admit(req: KeyRequest, slot: { held: Slot | null }, note: GateNote | null): Promise<{ lock: LockResult; token: string } | null> {
+    const { admission, store, runtime, fast } = this.o;
     slot.held = admission!.tryAcquire(runtime.clock.now());
-    if (slot.held !== null) return;
+    if (slot.held !== null) return null;
+    const token = newId(runtime.random, 'lock', 16);
+    const lock = await fast.tryLock(req.merchantId, req.key, token, this.o.leaseMs);
+    if (lock === 'busy') return { lock, token };
     // A key already stored is a replay, a duplicate to hold or a reuse to refuse: answered as
-    // usual (cheap, and its client is already waiting). Only an unknown key is a first request.
-    if ((await store.readKey(req.merchantId, req.key)) !== null) return;
+    // usual. Only an unknown key is a first request. Past SHED_CHECKS reads at once, a key
+    // known only to PostgreSQL (its cached answer lost with Redis) is shed too: its retry
+    // after Retry-After is replayed.
+    if (this.shedChecks < SHED_CHECKS) {
+      this.shedChecks++;
+      try {
+        if ((await store.readKey(req.merchantId, req.key)) !== null) return { lock, token };
+      } catch (err) {
+        await this.letGo(req, lock === 'acquired' ? token : null, null);
+        throw err;
+      } finally {
+        this.shedChecks--;
+      }
+    }
+    await this.letGo(req, lock === 'acquired' ? token : null, null);
     this.observe('shed');
     if (note) note.decision = 'shed';
     throw new IdemError('UNAVAILABLE', `this instance is at its limit of requests in progress; nothing was done with Idempotency-Key "${req.key}": retry it after Retry-After`, {
@@ -221,15 +247,17 @@ export class Gate {
     for (;;) {
       const cached = await this.o.fast.getReplay(req.merchantId, req.key);
       if (cached) return this.replay(req, cached);
+      // Past the limit, admit has already tried the lock: its result stands for this pass's.
+      let taken: { lock: LockResult; token: string } | null = null;
       if (!asked) {
         asked = true;
-        await this.admit(req, slot!, note);
+        taken = await this.admit(req, slot!, note);
       }
 
       let ours: string | null = null;
       if (!skipLock) {
-        const token = newId(this.o.runtime.random, 'lock', 16);
-        const lock = await this.o.fast.tryLock(req.merchantId, req.key, token, this.o.leaseMs);
+        const token = taken?.token ?? newId(this.o.runtime.random, 'lock', 16);
+        const lock = taken?.lock ?? (await this.o.fast.tryLock(req.merchantId, req.key, token, this.o.leaseMs));
         if (lock === 'busy') {
           this.unslot(slot);
           if (!wait) return null;

@@ -8,21 +8,28 @@
  * ## The algorithm
  *
  * A gradient limiter in the manner of Netflix's concurrency-limits `Gradient2` and TCP Vegas,
- * written for Idem (no code taken from either):
+ * with a probe in the manner of BBR's ProbeRTT, written for Idem (no code taken from them):
  *
  * 1. Every admitted request's latency (admission to answer) is a sample. Samples are gathered
  *    in windows of at least `windowMs` and `minSamples`; a window's figure is its mean.
- * 2. The **floor** is the latency of a request that does not queue: the lowest window mean
- *    seen, falling at once to any lower window and rising toward higher ones only with the
- *    time constant `floorRiseMs` — so it follows a real change in the work (a slower gateway,
- *    a bigger database) over tens of seconds, while a burst of queueing does not lift it.
+ * 2. The **floor** is the latency of a request that does not queue. It falls at once to any
+ *    lower window; it rises toward higher ones (time constant `floorRiseMs`) only in windows
+ *    where nothing was shed — then the work itself got slower (a slower gateway), since our
+ *    own queue is what shedding keeps short.
  * 3. The **gradient** is `tolerance × floor / window mean`, clamped to [0.5, 1]: 1 while
- *    requests take at most `tolerance` times the floor (no queue worth the name), below 1 as
- *    they queue. The target is `limit × gradient + √limit` — the square root is a small queue
- *    allowed on purpose, so the limit keeps probing upward when latency is at the floor.
+ *    requests take at most `tolerance` times the floor, below 1 as they queue. The target is
+ *    `limit × gradient + √limit` — the square root is a small queue allowed on purpose, so the
+ *    limit keeps probing upward while latency stays at the floor.
  * 4. The limit moves `smoothing` of the way to the target each window and stays in
- *    [`min`, `max`]. It does not grow while fewer than half its slots were used in the window:
- *    latency measured at low load says nothing about more load (Gradient2's "app-limited").
+ *    [`min`, `max`]. It does not grow on a window that used under half its slots: latency
+ *    measured at low load says nothing about more load (Gradient2's "app-limited").
+ * 5. While shedding, a **probe** re-measures the floor, which a saturated server never shows
+ *    otherwise (a first window measured at 20 in flight is 20 requests deep): for one window,
+ *    admissions are capped at `probeShare` of the limit. The probe's own requests' mean is
+ *    the new floor (lower: at once; higher: half the way, so a real change is followed). When
+ *    it is 20 % below what the full-limit requests took meanwhile, they were queueing: the
+ *    next probe comes after `probeSoonMs`, else after `probeEveryMs` (and never sooner than
+ *    20 floors, since a probe costs about two latencies at a quarter of the limit).
  *
  * Under overload the window mean rises past `tolerance × floor`, the gradient falls and the
  * limit shrinks (by at most 10 % a window with the defaults) until the requests it admits no
@@ -33,10 +40,11 @@
  * | prior | default | overridden |
  * |---|---|---|
  * | initial limit | 20 (the PostgreSQL pool: a first request holds one connection at a time) | from the first window (≥ 100 ms and 10 answers), 20 % of the way a window |
- * | min / max | 4 / 1,000 | never: bounds (`max` is also the limit of `IDEM_CONCURRENCY_LIMIT=adaptive`) |
- * | floor | the first window's mean | at once by any lower window; upward with a 30 s time constant |
+ * | min / max | 4 / 1,000 | never: bounds (`max` is `IDEM_CONCURRENCY_MAX`) |
+ * | floor | the first window's mean | at once by any lower window or probe; upward only without shedding (30 s time constant) or by probes |
  * | tolerance | 2 × the floor | never: a stated trade-off between queueing and throughput |
  * | smoothing | 0.2 a window | never |
+ * | probe | ¼ of the limit, every 10 s while shedding (1 s while it finds queueing) | never |
  *
  * Pure: every method takes the time (`now`, from the injected clock of the `Runtime` port), and
  * nothing here schedules anything.
