@@ -225,18 +225,24 @@ const PAYMENT_BODY = JSON.stringify({
   reference: 'bench',
 });
 
-/** A first request's answer: 201, not replayed, this request's key, authorized. */
-function firstRequestCheck(r: CheckedResponse): string | null {
-  return r.status !== 201
-    ? 'status is not 201'
-    : r.headers['idempotent-replayed'] !== 'false'
-      ? 'not a first response'
-      : !r.body.includes(`"idempotency_key":${JSON.stringify(r.key)}`)
-        ? 'answer is for another key'
-        : !r.body.includes('"status":"authorized"')
-          ? 'payment is not authorized'
-          : null;
+/** A first request's answer: 201, not replayed, this request's key, in `status`. */
+function firstAnswerCheck(status: 'authorized' | 'captured'): (r: CheckedResponse) => string | null {
+  return (r) =>
+    r.status !== 201
+      ? 'status is not 201'
+      : r.headers['idempotent-replayed'] !== 'false'
+        ? 'not a first response'
+        : !r.body.includes(`"idempotency_key":${JSON.stringify(r.key)}`)
+          ? 'answer is for another key'
+          : !r.body.includes(`"status":"${status}"`)
+            ? `payment is not ${status}`
+            : null;
 }
+
+/** A first request with manual capture, answered: authorized. */
+const firstRequestCheck = firstAnswerCheck('authorized');
+/** A first request with automatic capture, answered: captured. */
+const capturedCheck = firstAnswerCheck('captured');
 
 /** The latency row: concurrent clients, and the gateways' latency against zero. */
 const LATENCY_CLIENTS = 400;
@@ -247,19 +253,6 @@ const CHANGED_BODY = JSON.stringify({ ...JSON.parse(PAYMENT_BODY), amount: 2000 
 
 /** End to end: create and capture in one request (authorize + capture at the gateway). */
 const AUTOMATIC_BODY = JSON.stringify({ ...JSON.parse(PAYMENT_BODY), capture_method: 'automatic' });
-
-/** A first request with automatic capture, answered: 201, this request's key, captured. */
-function capturedCheck(r: CheckedResponse): string | null {
-  return r.status !== 201
-    ? 'status is not 201'
-    : r.headers['idempotent-replayed'] !== 'false'
-      ? 'not a first response'
-      : !r.body.includes(`"idempotency_key":${JSON.stringify(r.key)}`)
-        ? 'answer is for another key'
-        : !r.body.includes('"status":"captured"')
-          ? 'payment is not captured'
-          : null;
-}
 
 /** The overload row's connection counts; the first is the baseline the others are held to. */
 const OVERLOAD_CONNECTIONS = [50, 400, 1_500];
@@ -571,14 +564,7 @@ class Bench {
         headers: { authorization: `Bearer ${idem.apiKey}` },
         body: AUTOMATIC_BODY,
         uniqueKeyPrefix: `bench-${this.runId}-e2e-`,
-        check: (r) =>
-          r.status !== 201
-            ? 'status is not 201'
-            : !r.body.includes(`"idempotency_key":${JSON.stringify(r.key)}`)
-              ? 'answer is for another key'
-              : !r.body.includes('"status":"captured"')
-                ? 'payment is not captured'
-                : null,
+        check: capturedCheck,
       });
       await this.drain(idem.merchantId);
     } finally {

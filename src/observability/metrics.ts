@@ -61,31 +61,19 @@ export class Metrics {
    * the limit, first requests in flight, and first requests shed since start.
    */
   watchConcurrency(limit: Pick<ConcurrencyLimit, 'state'>): void {
-    new Gauge({
-      name: 'idem_concurrency_limit',
-      help: 'First requests this instance works on at once before it sheds more with 503 (learned from latency unless fixed)',
-      registers: [this.registry],
-      collect() {
-        this.set(limit.state.limit);
-      },
-    });
-    new Gauge({
-      name: 'idem_concurrency_in_flight',
-      help: 'First requests in progress under the concurrency limit',
-      registers: [this.registry],
-      collect() {
-        this.set(limit.state.inFlight);
-      },
-    });
-    new Counter({
-      name: 'idem_shed_total',
-      help: 'First requests refused 503 UNAVAILABLE at the concurrency limit, before any work',
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc(limit.state.shed);
-      },
-    });
+    const read = (name: string, help: string, value: () => number, kind: typeof Gauge | typeof Counter) =>
+      new kind({
+        name,
+        help,
+        registers: [this.registry],
+        collect(this: Gauge | Counter) {
+          this.reset();
+          this.inc(value());
+        },
+      });
+    read('idem_concurrency_limit', 'First requests this instance works on at once before it sheds more with 503 (learned from latency unless fixed)', () => limit.state.limit, Gauge);
+    read('idem_concurrency_in_flight', 'First requests in progress under the concurrency limit', () => limit.state.inFlight, Gauge);
+    read('idem_shed_total', 'First requests refused 503 UNAVAILABLE at the concurrency limit, before any work', () => limit.state.shed, Counter);
   }
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
