@@ -44,7 +44,7 @@ import { DEFAULT_PG_POOL_MAX, defaultServerLimits } from '../src/config/config.j
 import { migrate } from '../src/db/migrate.js';
 import { startRedisCluster, type RedisCluster } from '../test/support/redisCluster.js';
 import { openPostgres } from '../src/db/postgres.js';
-import { clean, load, type CheckedResponse, type LoadResult, type LoadSpec } from './load.js';
+import { clean, load as autocannonLoad, politeLoad, type CheckedResponse, type LoadResult, type LoadSpec } from './load.js';
 import { machineCpuMicros, processCpuMicros } from './machine.js';
 import { BASELINE_TABLE, type ParentMessage, type QueryCounts, type ServerEnv, type ServerMessage, type ServerMode } from './protocol.js';
 
@@ -282,7 +282,7 @@ class Bench {
   sweepQuiet: Measurement | null = null;
   readonly instanceRounds: Array<{ one: Measurement; two: Measurement; three: Measurement }> = [];
   /** The overload row: one run per connection count, shedding on, then 1,500 with it off. */
-  readonly overloadRuns: Array<{ connections: number; shedding: boolean; m: Measurement }> = [];
+  readonly overloadRuns: Array<{ connections: number; shedding: boolean; polite: boolean; m: Measurement }> = [];
   /** The bare INSERT route in 1, 2 and 3 processes, in the same rounds. */
   readonly instanceBaselineRounds: Array<{ one: Measurement; two: Measurement; three: Measurement }> = [];
   /** The PostgreSQL pool each instance of the instances row had. */
@@ -379,8 +379,9 @@ class Bench {
   private async measure(
     name: string,
     server: Server,
-    spec: Omit<LoadSpec, 'durationS' | 'connections' | 'url'> & { connections?: number },
+    spec: Omit<LoadSpec, 'durationS' | 'connections' | 'url'> & { connections?: number; polite?: boolean },
   ): Promise<{ m: Measurement; warm: LoadResult }> {
+    const load = spec.polite ? politeLoad : autocannonLoad;
     process.stdout.write(`  ${name}: warm-up ${this.o.warmupS} s`);
     // A checkpoint now, so no measurement pays for the previous one's dirty pages.
     await this.admin.query('CHECKPOINT');
@@ -789,10 +790,10 @@ class Bench {
     servers: S[],
     spec: (sv: S, i: number, durationS: number, tag: string) => LoadSpec,
   ): Promise<{ warm: LoadResult[]; results: LoadResult[]; result: LoadResult; cpuMicros: number }> {
-    const warm = await Promise.all(servers.map((sv, i) => load(spec(sv, i, this.o.warmupS, 'w'))));
+    const warm = await Promise.all(servers.map((sv, i) => autocannonLoad(spec(sv, i, this.o.warmupS, 'w'))));
     process.stdout.write(`, measuring ${this.o.durationS} s`);
     const before = await Promise.all(servers.map((sv) => sv.snapshot()));
-    const results = await Promise.all(servers.map((sv, i) => load(spec(sv, i, this.o.durationS, 'm'))));
+    const results = await Promise.all(servers.map((sv, i) => autocannonLoad(spec(sv, i, this.o.durationS, 'm'))));
     const after = await Promise.all(servers.map((sv) => sv.snapshot()));
     const sum = (f: (r: LoadResult) => number) => results.reduce((t, r) => t + f(r), 0);
     const result: LoadResult = {
@@ -909,27 +910,34 @@ class Bench {
   /**
    * Shedding overload (SPEC I10): first requests with automatic capture against a fresh
    * instance (PostgreSQL + Redis) per connection count, with its default concurrency limit;
-   * then 1,500 connections with shedding off, for reference. autocannon re-sends at once on
-   * every connection, a shed one too (with a new key): the harshest client there is, since it
-   * ignores Retry-After. Every answer is checked (a capture for its own key, or a clean 503),
-   * and every run audited: no key shed left a row, every admitted key made one payment.
+   * then 1,500 connections with shedding off, for reference. Two kinds of client: autocannon,
+   * which re-sends at once on every connection, a shed one too (with a new key) — the harshest
+   * client there is, since it ignores Retry-After — and clients that wait out Retry-After and
+   * send the same key again (`politeLoad`), as Idem's own do. Every answer is checked (a
+   * capture for its own key, or a clean 503), and every run audited: no key shed left a row,
+   * every admitted key made one payment.
    */
   async overload(): Promise<void> {
     const limit = openFilesLimit();
     const most = Math.max(...OVERLOAD_CONNECTIONS);
     if (limit !== null && limit < most + 200) throw new Error(`the overload row opens ${most} connections in this process and in the server's: raise ulimit -n (${limit}) to at least ${most + 200}`);
     process.stdout.write(`  overload: ulimit -n ${limit ?? 'unknown'}; the server's IDEM_MAX_CONNECTIONS is ${defaultServerLimits.maxConnections}\n`);
-    const runs: Array<{ connections: number; shedding: boolean }> = [...OVERLOAD_CONNECTIONS.map((connections) => ({ connections, shedding: true })), { connections: most, shedding: false }];
-    for (const { connections, shedding } of runs) {
-      const idem = await this.startIdem(`idem-overload-${connections}${shedding ? '' : '-off'}`, shedding ? {} : { BENCH_CONCURRENCY_LIMIT: 'off' });
+    const runs: Array<{ connections: number; shedding: boolean; polite: boolean }> = [
+      ...OVERLOAD_CONNECTIONS.map((connections) => ({ connections, shedding: true, polite: false })),
+      { connections: most, shedding: false, polite: false },
+      ...OVERLOAD_CONNECTIONS.map((connections) => ({ connections, shedding: true, polite: true })),
+    ];
+    for (const { connections, shedding, polite } of runs) {
+      const idem = await this.startIdem(`idem-overload-${connections}${shedding ? '' : '-off'}${polite ? '-polite' : ''}`, shedding ? {} : { BENCH_CONCURRENCY_LIMIT: 'off' });
       let measured: { m: Measurement; warm: LoadResult };
       try {
-        measured = await this.measure(`overload, ${connections} connections${shedding ? '' : ', shedding off'}`, idem, {
+        measured = await this.measure(`overload, ${connections} ${polite ? 'clients honouring Retry-After' : 'connections (autocannon)'}${shedding ? '' : ', shedding off'}`, idem, {
+          polite,
           path: '/v1/payments',
           headers: { authorization: `Bearer ${idem.apiKey}` },
           body: AUTOMATIC_BODY,
           connections,
-          uniqueKeyPrefix: `bench-${this.runId}-ov${connections}${shedding ? '' : 'off'}-`,
+          uniqueKeyPrefix: `bench-${this.runId}-ov${connections}${shedding ? '' : 'off'}${polite ? 'p' : ''}-`,
           check: capturedCheck,
           shed: cleanShed,
         });
@@ -950,7 +958,7 @@ class Bench {
       // than captures answered, but for those still in flight when the load generator stopped.
       if (keys !== payments) problems.push(`${keys} keys but ${payments} payments`);
       if (payments < answered || payments > answered + 2 * connections) problems.push(`${payments} payments for ${answered} answered 201`);
-      this.overloadRuns.push({ connections, shedding, m: measured.m });
+      this.overloadRuns.push({ connections, shedding, polite, m: measured.m });
     }
   }
 
@@ -1218,19 +1226,22 @@ function reportOverload(bench: Bench, ratios: Record<string, { ratio: number; go
   console.log(line(cols));
   for (const r of rows) console.log(line(r));
   console.log('(admitted = answered 201 captured; shed = clean 503 UNAVAILABLE with Retry-After, share of all answers; other failures = socket errors, timeouts, wrong answers, other non-2xx)');
-  const base = runs.find((r) => r.shedding && r.connections === OVERLOAD_CONNECTIONS[0]);
-  const top = runs.find((r) => r.shedding && r.connections === OVERLOAD_CONNECTIONS.at(-1));
-  if (!base || !top) return;
-  const rps = (m: Measurement) => m.result.ok / m.result.durationS;
-  const p99 = (m: Measurement) => m.result.admitted?.p99Ms ?? m.result.latencyP99Ms;
-  const p99Ratio = p99(top.m) / Math.max(1, p99(base.m));
-  const rpsRatio = rps(top.m) / Math.max(1, rps(base.m));
-  const failures = runs.filter((r) => r.shedding).reduce((t, { m: { result: r } }) => t + r.errors + r.timeouts + r.wrong + (r.non2xx - r.shed), 0);
-  ratios['overload: admitted p99 at 1,500 / 50 connections'] = { ratio: p99Ratio, goal: 2, met: p99Ratio <= 2 };
-  ratios['overload: admitted req/s at 1,500 / 50 connections'] = { ratio: rpsRatio, goal: 0.9, met: rpsRatio >= 0.9 };
-  console.log(`overload: admitted p99 at ${top.connections} / ${base.connections} connections: ${fmt(p99Ratio, 2)} (goal ≤ 2) ${p99Ratio <= 2 ? 'met' : 'MISSED'}`);
-  console.log(`overload: admitted req/s at ${top.connections} / ${base.connections} connections: ${fmt(rpsRatio, 3)} (goal ≥ 0.9) ${rpsRatio >= 0.9 ? 'met' : 'MISSED'}`);
-  console.log(`overload: answers neither admitted nor a clean shed, all shedding runs: ${failures} (goal 0) ${failures === 0 ? 'met' : 'MISSED'}`);
+  for (const polite of [false, true]) {
+    const label = polite ? 'clients honouring Retry-After' : 'autocannon';
+    const base = runs.find((r) => r.shedding && r.polite === polite && r.connections === OVERLOAD_CONNECTIONS[0]);
+    const top = runs.find((r) => r.shedding && r.polite === polite && r.connections === OVERLOAD_CONNECTIONS.at(-1));
+    if (!base || !top) continue;
+    const rps = (m: Measurement) => m.result.ok / m.result.durationS;
+    const p99 = (m: Measurement) => m.result.admitted?.p99Ms ?? m.result.latencyP99Ms;
+    const p99Ratio = p99(top.m) / Math.max(1, p99(base.m));
+    const rpsRatio = rps(top.m) / Math.max(1, rps(base.m));
+    const failures = runs.filter((r) => r.shedding && r.polite === polite).reduce((t, { m: { result: r } }) => t + r.errors + r.timeouts + r.wrong + (r.non2xx - r.shed), 0);
+    ratios[`overload (${label}): admitted p99 at 1,500 / 50`] = { ratio: p99Ratio, goal: 2, met: p99Ratio <= 2 };
+    ratios[`overload (${label}): admitted req/s at 1,500 / 50`] = { ratio: rpsRatio, goal: 0.9, met: rpsRatio >= 0.9 };
+    console.log(`overload (${label}): admitted p99 at ${top.connections} / ${base.connections}: ${fmt(p99Ratio, 2)} (goal ≤ 2) ${p99Ratio <= 2 ? 'met' : 'MISSED'}`);
+    console.log(`overload (${label}): admitted req/s at ${top.connections} / ${base.connections}: ${fmt(rpsRatio, 3)} (goal ≥ 0.9) ${rpsRatio >= 0.9 ? 'met' : 'MISSED'}`);
+    console.log(`overload (${label}): answers neither admitted nor a clean shed, all shedding runs: ${failures} (goal 0) ${failures === 0 ? 'met' : 'MISSED'}`);
+  }
 }
 
 function fmt(n: number, digits: number): string {

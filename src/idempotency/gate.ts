@@ -186,7 +186,8 @@ export class Gate {
    *   replay cache ── hit ─────────────────────────────────────► replay
    *        └ miss ── limit: slot? ── yes ── lock ── claim ── run   (slot freed at the answer)
    *                            └ no ── lock ── busy ───────────────► hold
-   *                                     └ ours/none ── row (≤ SHED_CHECKS at once)?
+   *                                     └ ours/none ── row (≤ SHED_CHECKS at once; all
+   *                                          │          while Redis is away)?
    *                                          ├ exists ── claim ──► replay · hold · 422
    *                                          └ none, or no read ──► unlock, 503 + Retry-After
    */
@@ -200,8 +201,9 @@ export class Gate {
     // A key already stored is a replay, a duplicate to hold or a reuse to refuse: answered as
     // usual. Only an unknown key is a first request. Past SHED_CHECKS reads at once, a key
     // known only to PostgreSQL (its cached answer lost with Redis) is shed too: its retry
-    // after Retry-After is replayed.
-    if (this.shedChecks < SHED_CHECKS) {
+    // after Retry-After is replayed. With Redis away ('unavailable') the lock tells nothing
+    // and every request goes to PostgreSQL anyway: then every candidate's row is read.
+    if (lock === 'unavailable' || this.shedChecks < SHED_CHECKS) {
       this.shedChecks++;
       try {
         if ((await store.readKey(req.merchantId, req.key)) !== null) return { lock, token };

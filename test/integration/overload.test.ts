@@ -41,6 +41,7 @@ beforeAll(async () => {
     env: {
       DATABASE_URL: database.url,
       REDIS_URL,
+      IDEM_CONCURRENCY_LIMIT: 'adaptive', // the default, which test/support/idemServer.ts turns off
       IDEM_GATEWAYS: JSON.stringify([{ name: 'sim', kind: 'http', base_url: proxy.url, timeout_ms: 120_000 }]),
     },
   });
