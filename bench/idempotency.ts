@@ -9,6 +9,10 @@
  *   doing one PostgreSQL INSERT.
  * - Gateway latency (400 clients, 100 ms vs 0 ms), growth (millions of stored keys and
  *   payments vs empty tables), the key sweeper under load, and 1/2/3 instances.
+ * - Overload: first requests with automatic capture at 50, 400 and 1,500 connections against
+ *   one instance shedding with its default (adaptive) concurrency limit, and at 1,500 with
+ *   shedding off for reference: admitted throughput and latency against the 50-connection
+ *   figures of the same run, every other answer a clean 503 with Retry-After.
  *
  * Every server runs in its own child process (bench/server.ts); this process only generates
  * load. Same connections and duration for subject and baseline, one warm-up before each
@@ -17,7 +21,7 @@
  *
  *   tsc -p bench/tsconfig.json && node dist-bench/bench/idempotency.js [--duration 10]
  *     [--connections 50] [--warmup 3] [--rounds 3] [--rate n] [--growth-rows n] [--sweep-rows n]
- *     [--only replay|first|e2e|latency|growth|sweeper|instances] [--diagnose] [--cpu-prof] [--json]
+ *     [--only replay|first|e2e|latency|growth|sweeper|instances|overload] [--diagnose] [--cpu-prof] [--json]
  *     [--pg-pool-max n] [--redis-cluster]
  *
  * Environment: BENCH_DURATION, BENCH_CONNECTIONS, BENCH_WARMUP, BENCH_ROUNDS, BENCH_RATE,
@@ -28,7 +32,7 @@
  * connections, else what fits), BENCH_REDIS_CLUSTER=1 (the instances row on a private
  * three-node Redis Cluster: needs redis-server and redis-cli).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -36,11 +40,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { DEFAULT_PG_POOL_MAX } from '../src/config/config.js';
+import { DEFAULT_PG_POOL_MAX, defaultServerLimits } from '../src/config/config.js';
 import { migrate } from '../src/db/migrate.js';
 import { startRedisCluster, type RedisCluster } from '../test/support/redisCluster.js';
 import { openPostgres } from '../src/db/postgres.js';
-import { clean, load, type CheckedResponse, type LoadResult, type LoadSpec } from './load.js';
+import { clean, load as autocannonLoad, politeLoad, type CheckedResponse, type LoadResult, type LoadSpec } from './load.js';
 import { machineCpuMicros, processCpuMicros } from './machine.js';
 import { BASELINE_TABLE, type ParentMessage, type QueryCounts, type ServerEnv, type ServerMessage, type ServerMode } from './protocol.js';
 
@@ -52,7 +56,7 @@ interface Options {
   rounds: number;
   /** Fixed offered load (requests/s) instead of as fast as answered: CPU per response is then the figure. */
   rate: number | null;
-  only: 'replay' | 'first' | 'e2e' | 'latency' | 'growth' | 'instances' | 'sweeper' | 'all';
+  only: 'replay' | 'first' | 'e2e' | 'latency' | 'growth' | 'instances' | 'sweeper' | 'overload' | 'all';
   /** Expired keys the sweeper row loads and times the sweeper removing. */
   sweepRows: number;
   /** Completed keys and payments stored before the growth row's "grown" measurement. */
@@ -95,8 +99,8 @@ function options(): Options {
   };
   const durationS = int('--duration / BENCH_DURATION', values.duration ?? env.BENCH_DURATION, 10, 1, 3600);
   const only = values.only ?? 'all';
-  if (!['replay', 'first', 'e2e', 'latency', 'growth', 'instances', 'sweeper', 'all'].includes(only)) {
-    throw new Error('--only must be replay, first, e2e, latency, growth, instances, sweeper or all');
+  if (!['replay', 'first', 'e2e', 'latency', 'growth', 'instances', 'sweeper', 'overload', 'all'].includes(only)) {
+    throw new Error('--only must be replay, first, e2e, latency, growth, instances, sweeper, overload or all');
   }
   return {
     durationS,
@@ -221,18 +225,24 @@ const PAYMENT_BODY = JSON.stringify({
   reference: 'bench',
 });
 
-/** A first request's answer: 201, not replayed, this request's key, authorized. */
-function firstRequestCheck(r: CheckedResponse): string | null {
-  return r.status !== 201
-    ? 'status is not 201'
-    : r.headers['idempotent-replayed'] !== 'false'
-      ? 'not a first response'
-      : !r.body.includes(`"idempotency_key":${JSON.stringify(r.key)}`)
-        ? 'answer is for another key'
-        : !r.body.includes('"status":"authorized"')
-          ? 'payment is not authorized'
-          : null;
+/** A first request's answer: 201, not replayed, this request's key, in `status`. */
+function firstAnswerCheck(status: 'authorized' | 'captured'): (r: CheckedResponse) => string | null {
+  return (r) =>
+    r.status !== 201
+      ? 'status is not 201'
+      : r.headers['idempotent-replayed'] !== 'false'
+        ? 'not a first response'
+        : !r.body.includes(`"idempotency_key":${JSON.stringify(r.key)}`)
+          ? 'answer is for another key'
+          : !r.body.includes(`"status":"${status}"`)
+            ? `payment is not ${status}`
+            : null;
 }
+
+/** A first request with manual capture, answered: authorized. */
+const firstRequestCheck = firstAnswerCheck('authorized');
+/** A first request with automatic capture, answered: captured. */
+const capturedCheck = firstAnswerCheck('captured');
 
 /** The latency row: concurrent clients, and the gateways' latency against zero. */
 const LATENCY_CLIENTS = 400;
@@ -243,6 +253,19 @@ const CHANGED_BODY = JSON.stringify({ ...JSON.parse(PAYMENT_BODY), amount: 2000 
 
 /** End to end: create and capture in one request (authorize + capture at the gateway). */
 const AUTOMATIC_BODY = JSON.stringify({ ...JSON.parse(PAYMENT_BODY), capture_method: 'automatic' });
+
+/** The overload row's connection counts; the first is the baseline the others are held to. */
+const OVERLOAD_CONNECTIONS = [50, 400, 1_500];
+
+/** A clean shed: 503, problem+json with code UNAVAILABLE, and a Retry-After in seconds. */
+function cleanShed(r: CheckedResponse): boolean {
+  return (
+    r.status === 503 &&
+    /^\d+$/.test(r.headers['retry-after'] ?? '') &&
+    (r.headers['content-type'] ?? '').startsWith('application/problem+json') &&
+    r.body.includes('"code":"UNAVAILABLE"')
+  );
+}
 
 class Bench {
   private readonly runId = randomBytes(4).toString('hex');
@@ -258,6 +281,8 @@ class Bench {
   sweep: { keys: number; seconds: number; during: Measurement } | null = null;
   sweepQuiet: Measurement | null = null;
   readonly instanceRounds: Array<{ one: Measurement; two: Measurement; three: Measurement }> = [];
+  /** The overload row: one run per connection count, shedding on, then 1,500 with it off. */
+  readonly overloadRuns: Array<{ connections: number; shedding: boolean; polite: boolean; m: Measurement }> = [];
   /** The bare INSERT route in 1, 2 and 3 processes, in the same rounds. */
   readonly instanceBaselineRounds: Array<{ one: Measurement; two: Measurement; three: Measurement }> = [];
   /** The PostgreSQL pool each instance of the instances row had. */
@@ -354,8 +379,9 @@ class Bench {
   private async measure(
     name: string,
     server: Server,
-    spec: Omit<LoadSpec, 'durationS' | 'connections' | 'url'> & { connections?: number },
+    spec: Omit<LoadSpec, 'durationS' | 'connections' | 'url'> & { connections?: number; polite?: boolean },
   ): Promise<{ m: Measurement; warm: LoadResult }> {
+    const load = spec.polite ? politeLoad : autocannonLoad;
     process.stdout.write(`  ${name}: warm-up ${this.o.warmupS} s`);
     // A checkpoint now, so no measurement pays for the previous one's dirty pages.
     await this.admin.query('CHECKPOINT');
@@ -539,14 +565,7 @@ class Bench {
         headers: { authorization: `Bearer ${idem.apiKey}` },
         body: AUTOMATIC_BODY,
         uniqueKeyPrefix: `bench-${this.runId}-e2e-`,
-        check: (r) =>
-          r.status !== 201
-            ? 'status is not 201'
-            : !r.body.includes(`"idempotency_key":${JSON.stringify(r.key)}`)
-              ? 'answer is for another key'
-              : !r.body.includes('"status":"captured"')
-                ? 'payment is not captured'
-                : null,
+        check: capturedCheck,
       });
       await this.drain(idem.merchantId);
     } finally {
@@ -771,10 +790,10 @@ class Bench {
     servers: S[],
     spec: (sv: S, i: number, durationS: number, tag: string) => LoadSpec,
   ): Promise<{ warm: LoadResult[]; results: LoadResult[]; result: LoadResult; cpuMicros: number }> {
-    const warm = await Promise.all(servers.map((sv, i) => load(spec(sv, i, this.o.warmupS, 'w'))));
+    const warm = await Promise.all(servers.map((sv, i) => autocannonLoad(spec(sv, i, this.o.warmupS, 'w'))));
     process.stdout.write(`, measuring ${this.o.durationS} s`);
     const before = await Promise.all(servers.map((sv) => sv.snapshot()));
-    const results = await Promise.all(servers.map((sv, i) => load(spec(sv, i, this.o.durationS, 'm'))));
+    const results = await Promise.all(servers.map((sv, i) => autocannonLoad(spec(sv, i, this.o.durationS, 'm'))));
     const after = await Promise.all(servers.map((sv) => sv.snapshot()));
     const sum = (f: (r: LoadResult) => number) => results.reduce((t, r) => t + f(r), 0);
     const result: LoadResult = {
@@ -788,6 +807,7 @@ class Bench {
       errors: sum((r) => r.errors),
       timeouts: sum((r) => r.timeouts),
       wrong: sum((r) => r.wrong),
+      shed: sum((r) => r.shed),
       samples: results.flatMap((r) => r.samples).slice(0, 3),
     };
     process.stdout.write(`: ${Math.round(result.rps)} req/s\n`);
@@ -887,6 +907,61 @@ class Bench {
     await run(`first request while ${this.o.sweepRows.toLocaleString('en-US')} expired keys are swept`, this.o.sweepRows);
   }
 
+  /**
+   * Shedding overload (SPEC I10): first requests with automatic capture against a fresh
+   * instance (PostgreSQL + Redis) per connection count, with its default concurrency limit;
+   * then 1,500 connections with shedding off, for reference. Two kinds of client: autocannon,
+   * which re-sends at once on every connection, a shed one too (with a new key) — the harshest
+   * client there is, since it ignores Retry-After — and clients that wait out Retry-After and
+   * send the same key again (`politeLoad`), as Idem's own do. Every answer is checked (a
+   * capture for its own key, or a clean 503), and every run audited: no key shed left a row,
+   * every admitted key made one payment.
+   */
+  async overload(): Promise<void> {
+    const limit = openFilesLimit();
+    const most = Math.max(...OVERLOAD_CONNECTIONS);
+    if (limit !== null && limit < most + 200) throw new Error(`the overload row opens ${most} connections in this process and in the server's: raise ulimit -n (${limit}) to at least ${most + 200}`);
+    process.stdout.write(`  overload: ulimit -n ${limit ?? 'unknown'}; the server's IDEM_MAX_CONNECTIONS is ${defaultServerLimits.maxConnections}\n`);
+    const runs: Array<{ connections: number; shedding: boolean; polite: boolean }> = [
+      ...OVERLOAD_CONNECTIONS.map((connections) => ({ connections, shedding: true, polite: false })),
+      { connections: most, shedding: false, polite: false },
+      ...OVERLOAD_CONNECTIONS.map((connections) => ({ connections, shedding: true, polite: true })),
+    ];
+    for (const { connections, shedding, polite } of runs) {
+      const idem = await this.startIdem(`idem-overload-${connections}${shedding ? '' : '-off'}${polite ? '-polite' : ''}`, shedding ? {} : { BENCH_CONCURRENCY_LIMIT: 'off' });
+      let measured: { m: Measurement; warm: LoadResult };
+      try {
+        measured = await this.measure(`overload, ${connections} ${polite ? 'clients honouring Retry-After' : 'connections (autocannon)'}${shedding ? '' : ', shedding off'}`, idem, {
+          polite,
+          path: '/v1/payments',
+          headers: { authorization: `Bearer ${idem.apiKey}` },
+          body: AUTOMATIC_BODY,
+          connections,
+          uniqueKeyPrefix: `bench-${this.runId}-ov${connections}${shedding ? '' : 'off'}${polite ? 'p' : ''}-`,
+          check: capturedCheck,
+          shed: cleanShed,
+        });
+        await this.drain(idem.merchantId);
+      } finally {
+        await idem.stop();
+      }
+      const q = async (sql: string) => Number((await this.benchDb.query<{ n: string }>(sql, [idem.merchantId])).rows[0]!.n);
+      const payments = await q(`SELECT count(*) AS n FROM payments WHERE merchant_id = $1`);
+      const keys = await q(`SELECT count(*) AS n FROM idempotency_keys WHERE merchant_id = $1`);
+      const duplicated = await q(`SELECT count(*) AS n FROM (SELECT idempotency_key FROM payments WHERE merchant_id = $1 GROUP BY 1 HAVING count(*) > 1) d`);
+      const notCaptured = await q(`SELECT count(*) AS n FROM payments WHERE merchant_id = $1 AND status <> 'captured'`);
+      const answered = measured.m.result.ok + measured.warm.ok;
+      const problems = measured.m.problems;
+      if (duplicated > 0) problems.push(`${duplicated} idempotency keys created more than one payment`);
+      if (notCaptured > 0) problems.push(`${notCaptured} payments are not captured`);
+      // A shed request leaves nothing: every key stored is a payment made, and no more payments
+      // than captures answered, but for those still in flight when the load generator stopped.
+      if (keys !== payments) problems.push(`${keys} keys but ${payments} payments`);
+      if (payments < answered || payments > answered + 2 * connections) problems.push(`${payments} payments for ${answered} answered 201`);
+      this.overloadRuns.push({ connections, shedding, polite, m: measured.m });
+    }
+  }
+
   private async drain(merchantId: string, pool: pg.Pool = this.benchDb): Promise<void> {
     const until = Date.now() + 15_000;
     while (Date.now() < until) {
@@ -928,8 +1003,18 @@ async function post(url: string, headers: Record<string, string>, body: string):
   return { status: res.status, replayed: res.headers.get('idempotent-replayed'), body: await res.text() };
 }
 
+/** This process's open-files limit (its children inherit it); null where the shell cannot say. */
+function openFilesLimit(): number | null {
+  try {
+    const out = execFileSync('/bin/sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim();
+    return out === 'unlimited' ? Number.POSITIVE_INFINITY : Number(out) || null;
+  } catch {
+    return null;
+  }
+}
+
 function describeFailures(r: LoadResult): string {
-  const parts = [`${r.wrong} wrong answers`, `${r.non2xx} non-2xx`, `${r.errors} socket errors`, `${r.timeouts} timeouts`];
+  const parts = [`${r.wrong} wrong answers`, `${r.non2xx - r.shed} non-2xx other than clean sheds`, `${r.errors} socket errors`, `${r.timeouts} timeouts`];
   if (r.ok === 0) parts.push('no right answer at all');
   return parts.join(', ') + (r.samples.length ? `; e.g. ${r.samples.join(' | ')}` : '');
 }
@@ -958,7 +1043,8 @@ function report(bench: Bench): boolean {
   );
   const cols = ['', 'req/s', 'p50 ms', 'p99 ms', 'server CPU/req', 'PG CPU/req', 'other load'];
   if (o.diagnose) cols.push('SQL stmts/req', 'SQL round trips/req', 'SQL xacts/req', 'Redis cmds/req');
-  const rows = ms.map((m) => {
+  // The overload row has a table of its own: its req/s and latencies mix answers and sheds.
+  const rows = ms.filter((m) => !bench.overloadRuns.some((r) => r.m === m)).map((m) => {
     const row = [
       m.name,
       fmt(m.result.rps, 0),
@@ -1072,6 +1158,7 @@ function report(bench: Bench): boolean {
       }
     }
   }
+  if (bench.overloadRuns.length > 0) reportOverload(bench, ratios);
   const busy = ms.filter((m) => m.otherCpus !== null && m.otherCpus > BUSY_MACHINE_CPUS);
   if (busy.length > 0) {
     console.log(`warning: other processes used more than ${BUSY_MACHINE_CPUS} CPU during: ${busy.map((m) => m.name).join('; ')}; those figures are suspect`);
@@ -1111,6 +1198,53 @@ function report(bench: Bench): boolean {
   return !failed;
 }
 
+/**
+ * The overload row: admitted (201) throughput and latency, the share shed, and anything that
+ * was neither; goals against the 50-connection run of the same bench: at 1,500 connections
+ * admitted p99 ≤ 2 × and admitted throughput ≥ 0.9 ×, and nothing but clean sheds besides.
+ */
+function reportOverload(bench: Bench, ratios: Record<string, { ratio: number; goal: number; met: boolean }>): void {
+  const runs = bench.overloadRuns;
+  const cols = ['overload (first request, automatic capture)', 'admitted req/s', 'admitted p50 ms', 'admitted p99 ms', 'shed', 'other failures', 'server CPU/answer', 'other load'];
+  const rows = runs.map(({ m }) => {
+    const r = m.result;
+    // `errors` counts timeouts too (autocannon's way, kept by politeLoad).
+    const other = r.errors + r.wrong + (r.non2xx - r.shed);
+    return [
+      m.name,
+      fmt(r.ok / r.durationS, 0),
+      fmt(r.admitted?.p50Ms ?? r.latencyP50Ms, 0),
+      fmt(r.admitted?.p99Ms ?? r.latencyP99Ms, 0),
+      `${fmt((100 * r.shed) / Math.max(1, r.responses), 1)} %`,
+      String(other),
+      `${fmt(m.serverCpuMicros, 0)} µs`,
+      m.otherCpus === null ? '-' : `${fmt(m.otherCpus, 2)} CPU`,
+    ];
+  });
+  const widths = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log('');
+  console.log(line(cols));
+  for (const r of rows) console.log(line(r));
+  console.log('(admitted = answered 201 captured; shed = clean 503 UNAVAILABLE with Retry-After, share of all answers; other failures = socket errors and timeouts, wrong answers, other non-2xx)');
+  for (const polite of [false, true]) {
+    const label = polite ? 'clients honouring Retry-After' : 'autocannon';
+    const base = runs.find((r) => r.shedding && r.polite === polite && r.connections === OVERLOAD_CONNECTIONS[0]);
+    const top = runs.find((r) => r.shedding && r.polite === polite && r.connections === OVERLOAD_CONNECTIONS.at(-1));
+    if (!base || !top) continue;
+    const rps = (m: Measurement) => m.result.ok / m.result.durationS;
+    const p99 = (m: Measurement) => m.result.admitted?.p99Ms ?? m.result.latencyP99Ms;
+    const p99Ratio = p99(top.m) / Math.max(1, p99(base.m));
+    const rpsRatio = rps(top.m) / Math.max(1, rps(base.m));
+    const failures = runs.filter((r) => r.shedding && r.polite === polite).reduce((t, { m: { result: r } }) => t + r.errors + r.wrong + (r.non2xx - r.shed), 0);
+    ratios[`overload (${label}): admitted p99 at 1,500 / 50`] = { ratio: p99Ratio, goal: 2, met: p99Ratio <= 2 };
+    ratios[`overload (${label}): admitted req/s at 1,500 / 50`] = { ratio: rpsRatio, goal: 0.9, met: rpsRatio >= 0.9 };
+    console.log(`overload (${label}): admitted p99 at ${top.connections} / ${base.connections}: ${fmt(p99Ratio, 2)} (goal ≤ 2) ${p99Ratio <= 2 ? 'met' : 'MISSED'}`);
+    console.log(`overload (${label}): admitted req/s at ${top.connections} / ${base.connections}: ${fmt(rpsRatio, 3)} (goal ≥ 0.9) ${rpsRatio >= 0.9 ? 'met' : 'MISSED'}`);
+    console.log(`overload (${label}): answers neither admitted nor a clean shed, all shedding runs: ${failures} (goal 0) ${failures === 0 ? 'met' : 'MISSED'}`);
+  }
+}
+
 function fmt(n: number, digits: number): string {
   return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
@@ -1130,6 +1264,7 @@ async function main(): Promise<void> {
     if (o.only === 'all' || o.only === 'growth') await bench.growth();
     if (o.only === 'all' || o.only === 'instances') await bench.instances();
     if (o.only === 'all' || o.only === 'sweeper') await bench.sweeper();
+    if (o.only === 'all' || o.only === 'overload') await bench.overload();
     ok = report(bench);
   } finally {
     await bench.close();

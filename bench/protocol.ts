@@ -23,6 +23,8 @@ export interface ServerEnv {
   BENCH_SWEEP_INTERVAL_MS?: string;
   /** `idem`: IDEM_PG_POOL_MAX, the instance's PostgreSQL pool (default: the config's, 20). */
   BENCH_PG_POOL_MAX?: string;
+  /** `idem`: IDEM_CONCURRENCY_LIMIT (default: the config's, `adaptive`). */
+  BENCH_CONCURRENCY_LIMIT?: string;
   /** Count SQL statements, transactions and Redis commands (wrappers around the same clients). */
   BENCH_COUNT_QUERIES?: '1';
 }

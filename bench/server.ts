@@ -87,7 +87,8 @@ async function startIdem(env: ServerEnv): Promise<{ close: () => Promise<void>; 
       : {};
   const sweep = env.BENCH_SWEEP_INTERVAL_MS ? { IDEM_SWEEP_INTERVAL_MS: env.BENCH_SWEEP_INTERVAL_MS } : {};
   const pool = env.BENCH_PG_POOL_MAX ? { IDEM_PG_POOL_MAX: env.BENCH_PG_POOL_MAX } : {};
-  const config = loadConfig({ DATABASE_URL: env.BENCH_DATABASE_URL, REDIS_URL: env.BENCH_REDIS_URL, ...gateways, ...sweep, ...pool }, { host: '127.0.0.1', port: 0 });
+  const shedding = env.BENCH_CONCURRENCY_LIMIT ? { IDEM_CONCURRENCY_LIMIT: env.BENCH_CONCURRENCY_LIMIT } : {};
+  const config = loadConfig({ DATABASE_URL: env.BENCH_DATABASE_URL, REDIS_URL: env.BENCH_REDIS_URL, ...gateways, ...sweep, ...pool, ...shedding }, { host: '127.0.0.1', port: 0 });
   let counts: QueryCounts | null = null;
   let db: Database | undefined;
   if (env.BENCH_COUNT_QUERIES === '1') {

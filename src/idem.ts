@@ -37,6 +37,7 @@ import { systemRuntime, type Runtime } from './ports/clock.js';
 import { newId } from './ports/ids.js';
 import { hash } from 'node:crypto';
 import { adaptivePolicy } from './resilience/adaptive.js';
+import { concurrencyLimitFor } from './resilience/concurrencyLimit.js';
 import { HealthBook } from './resilience/book.js';
 import { gatewayHealthReporter } from './resilience/healthEvents.js';
 import { staticPolicy, type RetryPolicy } from './resilience/policy.js';
@@ -174,6 +175,8 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
 
     const metrics = new Metrics({ defaultMetrics: true });
     const store = overrides.store ?? new SqlStore(db!);
+    const admission = concurrencyLimitFor(config.concurrencyLimit, config.concurrencyMax);
+    if (admission) metrics.watchConcurrency(admission);
     const gate = new Gate({
       store,
       fast,
@@ -184,6 +187,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       keyTtlMs: config.keyTtlS * 1000,
       observe: metrics.gate,
       tracer,
+      ...(admission ? { admission } : {}),
     });
 
     const simulators = new Map<string, Processor>();

@@ -19,6 +19,15 @@ describe('loadConfig', () => {
     expect(c.gateways.map((g) => g.name)).toEqual(['sim-a', 'sim-b']);
   });
 
+  it('sheds overload by default: IDEM_CONCURRENCY_LIMIT adaptive, a number, or off', () => {
+    expect(loadConfig({})).toMatchObject({ concurrencyLimit: 'adaptive', concurrencyMax: 1_000 });
+    expect(loadConfig({ IDEM_CONCURRENCY_LIMIT: '64' }).concurrencyLimit).toBe(64);
+    expect(loadConfig({ IDEM_CONCURRENCY_LIMIT: 'OFF' }).concurrencyLimit).toBe('off');
+    expect(fails({ IDEM_CONCURRENCY_LIMIT: 'lots' })).toMatch(/^IDEM_CONCURRENCY_LIMIT must be adaptive, off or an integer/);
+    expect(fails({ IDEM_CONCURRENCY_LIMIT: '0' })).toMatch(/^IDEM_CONCURRENCY_LIMIT must be an integer from 1/);
+    expect(fails({ IDEM_CONCURRENCY_MAX: '2' })).toMatch(/^IDEM_CONCURRENCY_MAX must be an integer from 4/);
+  });
+
   it('lets flags win over the environment', () => {
     expect(loadConfig({ PORT: '9000' }, { port: '9100', dataDir: '/tmp/x' })).toMatchObject({ port: 9100, dataDir: '/tmp/x' });
   });

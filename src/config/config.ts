@@ -114,6 +114,14 @@ export interface Config extends ServerLimits {
   rateLimitPerSecond: number;
   /** Requests a merchant may send at once; 0: the same as the rate. */
   rateLimitBurst: number;
+  /**
+   * First requests in progress at once per instance, past which more are shed with 503
+   * (docs/resilience.md, "Shedding overload"): `adaptive` learns it from latency, a number
+   * fixes it, `off` sheds nothing.
+   */
+  concurrencyLimit: 'adaptive' | 'off' | number;
+  /** The adaptive limit's ceiling. */
+  concurrencyMax: number;
   logLevel: string;
   /** `adaptive`: the learned gateway health model decides retries and routing; `static`: fixed tries and priority (docs/resilience.md). */
   resilience: 'adaptive' | 'static';
@@ -211,6 +219,8 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     settlementWindowMs: integer('IDEM_SETTLEMENT_WINDOW_MS', env.IDEM_SETTLEMENT_WINDOW_MS, 86_400_000, 1_000, 30 * 86_400_000),
     rateLimitPerSecond: integer('IDEM_RATE_LIMIT_RPS', env.IDEM_RATE_LIMIT_RPS, 0, 0, 1_000_000),
     rateLimitBurst: integer('IDEM_RATE_LIMIT_BURST', env.IDEM_RATE_LIMIT_BURST, 0, 0, 10_000_000),
+    concurrencyLimit: concurrencyLimit(env.IDEM_CONCURRENCY_LIMIT),
+    concurrencyMax: integer('IDEM_CONCURRENCY_MAX', env.IDEM_CONCURRENCY_MAX, 1_000, 4, 1_000_000),
     logLevel: oneOf('LOG_LEVEL', env.LOG_LEVEL, 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     resilience: oneOf('IDEM_RESILIENCE', env.IDEM_RESILIENCE, 'adaptive', ['adaptive', 'static']),
     gateways: gateways(env.IDEM_GATEWAYS),
@@ -388,6 +398,15 @@ function rate(name: string, raw: unknown): number {
   if (raw === undefined) return 0;
   if (typeof raw !== 'number' || !(raw >= 0 && raw <= 1)) throw new ConfigError(`${name} must be a number from 0 to 1`);
   return raw;
+}
+
+/** `IDEM_CONCURRENCY_LIMIT`: `adaptive` (default), `off`, or a fixed number of requests. */
+function concurrencyLimit(raw: string | undefined): 'adaptive' | 'off' | number {
+  const v = nonEmpty(raw)?.toLowerCase();
+  if (v === undefined || v === 'adaptive') return 'adaptive';
+  if (v === 'off') return 'off';
+  if (!/^\d+$/.test(v)) throw new ConfigError(`IDEM_CONCURRENCY_LIMIT must be adaptive, off or an integer from 1 to 1000000 (got "${raw}")`);
+  return integer('IDEM_CONCURRENCY_LIMIT', v, 0, 1, 1_000_000);
 }
 
 function oneOf<T extends string>(name: string, raw: string | undefined, fallback: T, allowed: readonly T[]): T {

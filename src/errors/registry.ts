@@ -25,7 +25,7 @@ export const errorCodes = {
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
   STREAM_LIMIT_REACHED: { status: 429, title: 'Too many open event streams' },
   INTERNAL: { status: 500, title: 'Internal error' },
-  UNAVAILABLE: { status: 503, title: 'A required store is unavailable' },
+  UNAVAILABLE: { status: 503, title: 'Unavailable for now; retry later' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -4,8 +4,9 @@ import type { TransactionMetadata } from '../events/metadata.js';
 import type { Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
 import { noopTracer, type Span, type Tracer } from '../ports/tracing.js';
+import type { ConcurrencyLimit, Slot } from '../resilience/concurrencyLimit.js';
 import type { KeyEvents } from './events.js';
-import type { CachedResponse, FastPath } from './fastpath.js';
+import type { CachedResponse, FastPath, LockResult } from './fastpath.js';
 import { FenceLostError, type KeyRequest, type StoredResponse } from './store.js';
 
 /**
@@ -71,7 +72,7 @@ export interface GateAnswer extends StoredResponse {
   result: OperationResult['kind'];
 }
 
-export type GateEvent = 'executed' | 'replayed' | 'held' | 'reused' | 'hold_timeout' | 'taken_over' | 'fence_lost';
+export type GateEvent = 'executed' | 'replayed' | 'held' | 'reused' | 'hold_timeout' | 'taken_over' | 'fence_lost' | 'shed';
 
 export interface GateOptions {
   store: Store;
@@ -86,12 +87,23 @@ export interface GateOptions {
   /** How long a held request trusts a Redis lock whose holder has not claimed in PostgreSQL. */
   unclaimedLockGraceMs?: number;
   observe?: (event: GateEvent) => void;
+  /**
+   * The concurrency limit first requests pass through `execute` (docs/resilience.md, "Shedding
+   * overload"); absent: none. Replays, held duplicates and `tryExecute` (recovery) never ask it.
+   */
+  admission?: Pick<ConcurrencyLimit, 'tryAcquire' | 'release'>;
   /** Opens a span per gate decision (docs/metadata.md, "Traces"); `noopTracer` unless told. */
   tracer?: Tracer;
 }
 
+/** Retry-After on a shed request: the least HTTP can say, so a client is back before any queue would have answered it. */
+export const SHED_RETRY_AFTER_S = 1;
+
+/** Key rows read at once to tell a shed candidate from a replay or a duplicate (see `admit`). */
+const SHED_CHECKS = 2;
+
 /** How the gate decided, as its span records it (`idem.gate.decision`). */
-type GateDecision = 'claimed' | 'taken_over' | 'replayed' | 'busy' | 'reused' | 'in_progress' | 'failed';
+type GateDecision = 'claimed' | 'taken_over' | 'replayed' | 'busy' | 'reused' | 'in_progress' | 'shed' | 'failed';
 
 /** What `enter` notes for the decision span. */
 interface GateNote {
@@ -104,7 +116,9 @@ interface GateNote {
  * are held until it finishes and then get its stored response byte for byte.
  */
 export class Gate {
-  private readonly o: Required<Omit<GateOptions, 'observe'>> & Pick<GateOptions, 'observe'>;
+  private readonly o: Required<Omit<GateOptions, 'observe' | 'admission'>> & Pick<GateOptions, 'observe' | 'admission'>;
+  /** Key rows being read for shed candidates now (at most SHED_CHECKS). */
+  private shedChecks = 0;
 
   constructor(options: GateOptions) {
     this.o = { degradedRecheckMs: 200, unclaimedLockGraceMs: 1000, tracer: noopTracer, ...options };
@@ -138,7 +152,7 @@ export class Gate {
       else if (answer.replayed) note.decision = 'replayed';
       return answer;
     } catch (err) {
-      note.decision = err instanceof IdemError && err.code === 'IDEM_KEY_REUSED' ? 'reused' : err instanceof IdemError && err.code === 'IDEM_IN_PROGRESS' ? 'in_progress' : 'failed';
+      if (note.decision !== 'shed') note.decision = err instanceof IdemError && err.code === 'IDEM_KEY_REUSED' ? 'reused' : err instanceof IdemError && err.code === 'IDEM_IN_PROGRESS' ? 'in_progress' : 'failed';
       span.fail(err);
       throw err;
     } finally {
@@ -148,7 +162,84 @@ export class Gate {
   }
 
   private async enter(req: KeyRequest, op: Operation, wait: boolean, context: RequestContext | undefined, note: GateNote | null): Promise<GateAnswer | null> {
+    const { admission } = this.o;
+    // Recovery (tryExecute) finishes work already accepted: it is never shed.
+    if (!wait || !admission) return this.pass(req, op, wait, context, note, null);
+    const slot: { held: Slot | null } = { held: null };
+    try {
+      return await this.pass(req, op, wait, context, note, slot);
+    } finally {
+      if (slot.held) admission.release(slot.held, this.o.runtime.clock.now(), false);
+    }
+  }
+
+  /**
+   * Where a first request meets the concurrency limit: after the replay cache (a replay is
+   * cheap and its client is waiting) and before the claim (the first database write). Asked
+   * once, on the first pass only: a request held, or one that claimed the key and lost its
+   * lease, is never asked again, so nothing that claimed its key is ever shed. Past the limit,
+   * what tells a first request from a duplicate is as cheap as can be, since under overload
+   * most requests come this way: the lock (busy: a duplicate to hold), then the key's row —
+   * read by at most SHED_CHECKS requests at once, because those reads wait in the same
+   * PostgreSQL pool as the admitted requests, and queueing them there is the overload itself.
+   *
+   *   replay cache ── hit ─────────────────────────────────────► replay
+   *        └ miss ── limit: slot? ── yes ── lock ── claim ── run   (slot freed at the answer)
+   *                            └ no ── lock ── busy ───────────────► hold
+   *                                     └ ours/none ── row (≤ SHED_CHECKS at once; all
+   *                                          │          while Redis is away)?
+   *                                          ├ exists ── claim ──► replay · hold · 422
+   *                                          └ none, or no read ──► unlock, 503 + Retry-After
+   */
+  private async admit(req: KeyRequest, slot: { held: Slot | null }, note: GateNote | null): Promise<{ lock: LockResult; token: string } | null> {
+    const { admission, store, runtime, fast } = this.o;
+    slot.held = admission!.tryAcquire(runtime.clock.now());
+    if (slot.held !== null) return null;
+    const token = newId(runtime.random, 'lock', 16);
+    const lock = await fast.tryLock(req.merchantId, req.key, token, this.o.leaseMs);
+    if (lock === 'busy') return { lock, token };
+    // A key already stored is a replay, a duplicate to hold or a reuse to refuse: answered as
+    // usual. Only an unknown key is a first request. Past SHED_CHECKS reads at once, a key
+    // known only to PostgreSQL (its cached answer lost with Redis) is shed too: its retry
+    // after Retry-After is replayed. With Redis away ('unavailable') the lock tells nothing
+    // and every request goes to PostgreSQL anyway: then every candidate's row is read.
+    if (lock === 'unavailable' || this.shedChecks < SHED_CHECKS) {
+      this.shedChecks++;
+      try {
+        if ((await store.readKey(req.merchantId, req.key)) !== null) return { lock, token };
+      } catch (err) {
+        await this.letGo(req, lock === 'acquired' ? token : null, null);
+        throw err;
+      } finally {
+        this.shedChecks--;
+      }
+    }
+    await this.letGo(req, lock === 'acquired' ? token : null, null);
+    this.observe('shed');
+    if (note) note.decision = 'shed';
+    throw new IdemError('UNAVAILABLE', `this instance is at its limit of requests in progress; nothing was done with Idempotency-Key "${req.key}": retry it after Retry-After`, {
+      headers: { 'retry-after': String(SHED_RETRY_AFTER_S) },
+    });
+  }
+
+  /** Frees the slot of a request that turned out to be no first request (held, replayed, refused). */
+  private unslot(slot: { held: Slot | null } | null): void {
+    if (slot?.held) {
+      this.o.admission!.release(slot.held, this.o.runtime.clock.now(), false);
+      slot.held = null;
+    }
+  }
+
+  private async pass(
+    req: KeyRequest,
+    op: Operation,
+    wait: boolean,
+    context: RequestContext | undefined,
+    note: GateNote | null,
+    slot: { held: Slot | null } | null,
+  ): Promise<GateAnswer | null> {
     const { clock } = this.o.runtime;
+    let asked = slot === null;
     let deadline = clock.now() + this.o.holdTimeoutMs;
     let held = false;
     // The Redis lock only keeps duplicates from racing into PostgreSQL. When it is held but
@@ -158,12 +249,19 @@ export class Gate {
     for (;;) {
       const cached = await this.o.fast.getReplay(req.merchantId, req.key);
       if (cached) return this.replay(req, cached);
+      // Past the limit, admit has already tried the lock: its result stands for this pass's.
+      let taken: { lock: LockResult; token: string } | null = null;
+      if (!asked) {
+        asked = true;
+        taken = await this.admit(req, slot!, note);
+      }
 
       let ours: string | null = null;
       if (!skipLock) {
-        const token = newId(this.o.runtime.random, 'lock', 16);
-        const lock = await this.o.fast.tryLock(req.merchantId, req.key, token, this.o.leaseMs);
+        const token = taken?.token ?? newId(this.o.runtime.random, 'lock', 16);
+        const lock = taken?.lock ?? (await this.o.fast.tryLock(req.merchantId, req.key, token, this.o.leaseMs));
         if (lock === 'busy') {
+          this.unslot(slot);
           if (!wait) return null;
           if (!held) this.observe('held');
           held = true;
@@ -183,6 +281,7 @@ export class Gate {
         throw err;
       }
       if (claim.kind === 'existing') {
+        this.unslot(slot);
         const { row } = claim;
         if (row.fingerprint !== req.fingerprint) {
           await this.letGo(req, ours, null);
@@ -207,7 +306,15 @@ export class Gate {
         if (note) note.decision = 'taken_over';
       }
       const answer = await this.run(req, claim.fence, claim.resourceId, ours, op, context);
-      if (answer !== 'lost') return answer;
+      if (answer !== 'lost') {
+        // The one measured latency: a first request's, from admission to its answer.
+        if (slot?.held) {
+          this.o.admission!.release(slot.held, clock.now(), true);
+          slot.held = null;
+        }
+        return answer;
+      }
+      this.unslot(slot);
       if (!wait) return null;
       // Our lease ran out and another execution owns the key now: wait for its answer, as a
       // held duplicate would, for a whole hold period from now.

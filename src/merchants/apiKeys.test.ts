@@ -65,4 +65,21 @@ describe('API keys: list, create, revoke, rotate; the auth cache', () => {
     expect(await auth.authenticate('sk_wrong')).toBeNull();
     expect(reads).toBe(2);
   });
+
+  it('shares one database read among the requests that find a key expired at once', async () => {
+    const m = await createMerchant(store, random, 'herd');
+    let reads = 0;
+    const counting = Object.assign(Object.create(store) as SqlStore, {
+      merchantForKeyHash: (hash: string) => {
+        reads++;
+        return store.merchantForKeyHash(hash);
+      },
+    });
+    const auth = new MerchantAuth(counting, clock, 10_000);
+    expect(new Set(await Promise.all(Array.from({ length: 50 }, () => auth.authenticate(m.apiKey))))).toEqual(new Set([m.id]));
+    expect(reads).toBe(1);
+    now += 10_001;
+    await Promise.all(Array.from({ length: 50 }, () => auth.authenticate(m.apiKey)));
+    expect(reads).toBe(2);
+  });
 });

@@ -39,6 +39,12 @@ export async function createMerchant(store: Store, random: Random, name: string)
  */
 export class MerchantAuth {
   private readonly cache = new Map<string, { merchantId: string | null; until: number }>();
+  /**
+   * Lookups under way, by key hash: when a cached key expires under load, every request that
+   * arrives before the database answers shares the one read (at 1,500 connections each expiry
+   * queued 1,500 reads in the pool ahead of the requests being served).
+   */
+  private readonly reading = new Map<string, Promise<string | null>>();
 
   constructor(
     private readonly store: Store,
@@ -60,6 +66,14 @@ export class MerchantAuth {
     const now = this.clock.now();
     const hit = this.cache.get(hash);
     if (hit && hit.until > now) return hit.merchantId;
+    const under = this.reading.get(hash);
+    if (under) return under;
+    const read = this.lookUp(hash, now).finally(() => this.reading.delete(hash));
+    this.reading.set(hash, read);
+    return read;
+  }
+
+  private async lookUp(hash: string, now: number): Promise<string | null> {
     const merchantId = await this.store.merchantForKeyHash(hash);
     this.cache.delete(hash);
     if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { GateEvent } from '../idempotency/gate.js';
 import type { RoundWrite } from '../payments/service.js';
 import type { GatewayStateChange } from '../resilience/book.js';
+import type { ConcurrencyLimit } from '../resilience/concurrencyLimit.js';
 import type { GatewayAnswer } from '../resilience/policy.js';
 
 /** Idem's Prometheus metrics, on a registry of its own (one per instance of the app). */
@@ -9,7 +10,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly gateEvents = new Counter({
     name: 'idem_gate_events_total',
-    help: 'Idempotency gate outcomes: executed, replayed, held, reused, hold_timeout, taken_over, fence_lost',
+    help: 'Idempotency gate outcomes: executed, replayed, held, reused, hold_timeout, taken_over, fence_lost, shed (a first request refused 503 at the concurrency limit)',
     labelNames: ['event'] as const,
     registers: [this.registry],
   });
@@ -54,6 +55,26 @@ export class Metrics {
     labelNames: ['gateway', 'operation', 'state'] as const,
     registers: [this.registry],
   });
+
+  /**
+   * The concurrency limit's state, read when scraped (docs/resilience.md, "Shedding overload"):
+   * the limit, first requests in flight, and first requests shed since start.
+   */
+  watchConcurrency(limit: Pick<ConcurrencyLimit, 'state'>): void {
+    const read = (name: string, help: string, value: () => number, kind: typeof Gauge | typeof Counter) =>
+      new kind({
+        name,
+        help,
+        registers: [this.registry],
+        collect(this: Gauge | Counter) {
+          this.reset();
+          this.inc(value());
+        },
+      });
+    read('idem_concurrency_limit', 'First requests this instance works on at once before it sheds more with 503 (learned from latency unless fixed)', () => limit.state.limit, Gauge);
+    read('idem_concurrency_in_flight', 'First requests in progress under the concurrency limit', () => limit.state.inFlight, Gauge);
+    read('idem_shed_total', 'First requests refused 503 UNAVAILABLE at the concurrency limit, before any work', () => limit.state.shed, Counter);
+  }
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'idem_' });

@@ -28,6 +28,28 @@ export function postPayment(
 }
 
 /**
+ * `postPayment` as a well-behaved client sends it: a `503` with `Retry-After` (an instance
+ * shedding load, or its database away) is sent again with the same key and body after the
+ * seconds it asks, up to `tries` times. Answers the first other answer and how many 503s came
+ * before it.
+ */
+export async function postPaymentRetrying(
+  client: HttpClient,
+  baseUrl: string,
+  apiKey: string,
+  idempotencyKey: string,
+  body: Record<string, unknown> = paymentBody(),
+  tries = 30,
+): Promise<{ answer: HttpAnswer; unavailable: number }> {
+  for (let unavailable = 0; ; unavailable++) {
+    const answer = await postPayment(client, baseUrl, apiKey, idempotencyKey, body);
+    const retryAfter = answer.headers['retry-after'];
+    if (answer.status !== 503 || retryAfter === undefined || !/^\d+$/.test(retryAfter) || unavailable + 1 >= tries) return { answer, unavailable };
+    await new Promise((r) => setTimeout(r, Number(retryAfter) * 1000));
+  }
+}
+
+/**
  * What a client of one (merchant, key) must see, however many duplicates it sent: one status,
  * one body byte for byte, and exactly one answer that says it was not a replay. Returns the
  * parsed body.
