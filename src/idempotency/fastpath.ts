@@ -21,6 +21,12 @@ export interface FastPath {
   /** Caches the final response (if any) and releases the lock if `token` still holds it. */
   finish(merchantId: string, key: string, token: string | null, response: CachedResponse | null, ttlMs: number): Promise<void>;
   readonly healthy: boolean;
+  /**
+   * Whether the fast path knows the key now (a replay cached or a lock held), in one cheap
+   * look that changes nothing; `unavailable` when it cannot tell. Optional: without it the gate
+   * never sheds a request before reading its body.
+   */
+  known?(merchantId: string, key: string): Promise<'known' | 'unknown' | 'unavailable'>;
 }
 
 /** Embedded mode: one process, so an in-process lock is the whole gate; no replay cache. */

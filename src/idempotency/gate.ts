@@ -91,13 +91,20 @@ export interface GateOptions {
    * The concurrency limit first requests pass through `execute` (docs/resilience.md, "Shedding
    * overload"); absent: none. Replays, held duplicates and `tryExecute` (recovery) never ask it.
    */
-  admission?: Pick<ConcurrencyLimit, 'tryAcquire' | 'release'>;
+  admission?: Pick<ConcurrencyLimit, 'tryAcquire' | 'release' | 'full' | 'refuse'>;
   /** Opens a span per gate decision (docs/metadata.md, "Traces"); `noopTracer` unless told. */
   tracer?: Tracer;
 }
 
 /** Retry-After on a shed request: the least HTTP can say, so a client is back before any queue would have answered it. */
 export const SHED_RETRY_AFTER_S = 1;
+
+/** The answer to a shed request: nothing was done with its key. */
+function shedAnswer(key: string): IdemError {
+  return new IdemError('UNAVAILABLE', `this instance is at its limit of requests in progress; nothing was done with Idempotency-Key "${key}": retry it after Retry-After`, {
+    headers: { 'retry-after': String(SHED_RETRY_AFTER_S) },
+  });
+}
 
 /** Key rows read at once to tell a shed candidate from a replay or a duplicate (see `admit`). */
 const SHED_CHECKS = 2;
@@ -174,6 +181,24 @@ export class Gate {
   }
 
   /**
+   * The same decision as {@link admit}'s, taken before the request's body is read, for the
+   * requests it would shed anyway: at the limit, with every key-row read slot busy, and a key
+   * the fast path knows nothing of (no replay cached, no lock held). Under overload most
+   * requests come this way, and a shed that costs a fraction of a request's work is what keeps
+   * the admitted ones from queueing behind the shed ones (docs/resilience.md, "Shedding
+   * overload"). Anything else — below the limit, a read slot free, a known key, Redis away —
+   * goes on to the gate as usual. Throws the shed answer (503 `UNAVAILABLE`, `Retry-After`).
+   */
+  async screen(merchantId: string, key: string): Promise<void> {
+    const { admission, fast } = this.o;
+    if (!admission || !fast.known || !admission.full() || this.shedChecks < SHED_CHECKS) return;
+    if ((await fast.known(merchantId, key)) !== 'unknown') return;
+    admission.refuse();
+    this.observe('shed');
+    throw shedAnswer(key);
+  }
+
+  /**
    * Where a first request meets the concurrency limit: after the replay cache (a replay is
    * cheap and its client is waiting) and before the claim (the first database write). Asked
    * once, on the first pass only: a request held, or one that claimed the key and lost its
@@ -217,9 +242,7 @@ export class Gate {
     await this.letGo(req, lock === 'acquired' ? token : null, null);
     this.observe('shed');
     if (note) note.decision = 'shed';
-    throw new IdemError('UNAVAILABLE', `this instance is at its limit of requests in progress; nothing was done with Idempotency-Key "${req.key}": retry it after Retry-After`, {
-      headers: { 'retry-after': String(SHED_RETRY_AFTER_S) },
-    });
+    throw shedAnswer(req.key);
   }
 
   /** Frees the slot of a request that turned out to be no first request (held, replayed, refused). */

@@ -3,6 +3,11 @@ import { IdemError } from '../errors/registry.js';
 /** Idempotency keys are 1–255 printable ASCII characters (0x20–0x7E). */
 const VALID_KEY = /^[\x20-\x7e]{1,255}$/;
 
+/** True when `header` is a key {@link parseIdempotencyKey} would accept as it is. */
+export function isIdempotencyKey(header: string): boolean {
+  return VALID_KEY.test(header);
+}
+
 /**
  * Reads the `Idempotency-Key` header value, refusing a missing one with `IDEM_KEY_MISSING` and
  * a malformed one (empty, longer than 255, anything outside printable ASCII, sent twice) with

@@ -95,6 +95,20 @@ export class ConcurrencyLimit {
   }
 
   /**
+   * True when {@link tryAcquire} would refuse now; changes nothing. Lets a caller refuse a
+   * request before spending anything on it (see {@link refuse}).
+   */
+  full(): boolean {
+    return this.inFlight >= (this.probe?.cap ?? Math.floor(this.value));
+  }
+
+  /** Counts a request refused after {@link full} said so, as {@link tryAcquire} counts its own. */
+  refuse(): void {
+    this.shedCount++;
+    this.binding = true;
+  }
+
+  /**
    * Gives the slot back. `measured`: the request did its work and its latency says something
    * about load (false for failures, which may end at once, and for requests that turned out to
    * be replays or duplicates). Releasing twice is harmless.

@@ -143,3 +143,71 @@ describe('gate: where the concurrency limit sheds', () => {
     expect(violations).toEqual([]);
   });
 });
+
+describe('gate.screen: the shed decided before the body is read', () => {
+  /**
+   * A gate at a limit of one with its one request in flight, a fast path that knows the keys
+   * in `knownKeys`, and key-row reads of `candidate-…` keys that wait until `releaseReads` (so
+   * those shed candidates hold the read slots busy).
+   */
+  async function atLimit(knownKeys: string[]) {
+    const now = 1_000_000;
+    const runtime: Runtime = { clock: { now: () => now }, timers: { after: () => () => {}, every: () => () => {} }, random: seededRandom(3) };
+    const store = new MemoryStore();
+    await store.insertMerchant({ id: 'mer_1', name: 'm', keyHash: 'h', keyPrefix: 'p' });
+    let releaseReads = () => {};
+    const reads = new Promise<void>((r) => (releaseReads = r));
+    const readKey = store.readKey.bind(store);
+    store.readKey = async (m, k) => {
+      if (k.startsWith('candidate-')) await reads;
+      return readKey(m, k);
+    };
+    const fast = new InProcessFastPath(runtime.clock);
+    const known = async (_m: string, key: string) => (knownKeys.includes(key) ? ('known' as const) : ('unknown' as const));
+    const limit = new ConcurrencyLimit(fixedLimit(1));
+    const gate = new Gate({ store, fast: Object.assign(fast, { known }), events: new LocalKeyEvents(), runtime, holdTimeoutMs: 60_000, leaseMs: 30_000, keyTtlMs: 3_600_000, admission: limit });
+    let finishFirst = () => {};
+    const request = (key: string, op: Operation) =>
+      gate.execute({ merchantId: 'mer_1', key, method: 'POST', path: '/v1/payments', fingerprint: 'f' }, op).catch((err: unknown) => err);
+    const answer = { status: 201, contentType: 'application/json', body: '{}' };
+    const first = request('first', async (claim) => {
+      await new Promise<void>((r) => (finishFirst = r));
+      await store.transaction(async (tx) => {
+        await claim.guard(tx);
+        await claim.complete(tx, answer);
+      });
+      return { kind: 'final', response: answer };
+    });
+    await settle();
+    return { gate, limit, store, request, releaseReads, first, finish: () => finishFirst() };
+  }
+
+  const shedError = async (p: Promise<unknown>) => {
+    const err = await p.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    return err instanceof IdemError ? { code: err.code, retryAfter: err.headers['retry-after'] } : err;
+  };
+
+  it('sheds an unknown key only once the limit is reached and every key-row read slot is busy; lets a known key through', async () => {
+    const t = await atLimit(['known']);
+    // Read slots free: the gate reads the key row instead (admit), so screen lets it pass.
+    expect(await shedError(t.gate.screen('mer_1', 'unknown-1'))).toBeNull();
+    // Two shed candidates hold both read slots.
+    const waiting = [t.request('candidate-1', async () => ({ kind: 'final', response: { status: 201, contentType: 'application/json', body: '{}' } })), t.request('candidate-2', async () => ({ kind: 'final', response: { status: 201, contentType: 'application/json', body: '{}' } }))];
+    await settle();
+    expect(await shedError(t.gate.screen('mer_1', 'unknown-2'))).toEqual({ code: 'UNAVAILABLE', retryAfter: '1' });
+        expect(await shedError(t.gate.screen('mer_1', 'known'))).toBeNull();
+    // The limit counts each refusal: the two candidates' (before their reads) and the screen's.
+    expect(t.limit.state.shed).toBe(3);
+    // Below the limit nothing is screened out.
+    t.releaseReads();
+    t.finish();
+    await t.first;
+    await Promise.all(waiting);
+    expect(t.limit.state.inFlight).toBe(0);
+    expect(await shedError(t.gate.screen('mer_1', 'unknown-3'))).toBeNull();
+    expect(await t.store.readKey('mer_1', 'unknown-2')).toBeNull();
+  });
+});

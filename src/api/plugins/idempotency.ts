@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { fingerprint } from '../../idempotency/fingerprint.js';
 import type { Claim, Gate, OperationResult } from '../../idempotency/gate.js';
-import { parseIdempotencyKey } from '../../idempotency/key.js';
+import { isIdempotencyKey, parseIdempotencyKey } from '../../idempotency/key.js';
 import { requestContext } from '../requestContext.js';
 
 declare module 'fastify' {
@@ -37,6 +37,18 @@ export function registerIdempotency(app: FastifyInstance, gate: Gate): void {
     const handler = route.handler as unknown as GatedHandler;
     const operation = route.config?.operation;
     const preValidation = route.preValidation ? [route.preValidation].flat() : [];
+    const preParsing = route.preParsing ? [route.preParsing].flat() : [];
+    route.preParsing = [
+      // Past the concurrency limit, a first request is shed before its body is read (after
+      // auth and the card-data checks of the URL and headers). A missing or bad key is left
+      // for preValidation to refuse with its own code.
+      async (request: FastifyRequest) => {
+        const key = request.headers['idempotency-key'];
+        const sent = request.raw.headersDistinct?.['idempotency-key'];
+        if (request.merchantId && typeof key === 'string' && (sent === undefined || sent.length === 1) && isIdempotencyKey(key)) await gate.screen(request.merchantId, key);
+      },
+      ...preParsing,
+    ];
     route.preValidation = [
       async (request: FastifyRequest) => {
         // Node joins a repeated header into one "a, b" string; the distinct values tell it was sent twice.

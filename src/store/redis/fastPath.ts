@@ -40,6 +40,17 @@ export class RedisFastPath implements FastPath {
     }
   }
 
+  async known(merchantId: string, key: string): Promise<'known' | 'unknown' | 'unavailable'> {
+    if (!this.healthy) return 'unavailable';
+    try {
+      // One round trip: both names share the key's hash tag, so one slot on a cluster.
+      const n = await this.redis.exists(replayKey(merchantId, key), lockKey(merchantId, key));
+      return n > 0 ? 'known' : 'unknown';
+    } catch {
+      return 'unavailable';
+    }
+  }
+
   async finish(merchantId: string, key: string, token: string | null, response: CachedResponse | null, ttlMs: number): Promise<void> {
     if (!this.healthy) return;
     const p = this.redis.pipeline();
