@@ -42,6 +42,19 @@ function run(limit: ConcurrencyLimit, s: { clients: number; knee: number; floorM
 }
 
 describe('ConcurrencyLimit', () => {
+  it('keeps its limit through slow windows at low concurrency, so light traffic is never shed (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 2, max: 40 }), fc.integer({ min: 50, max: 2_000 }), (clients, floorMs, spikeMs) => {
+        const limit = new ConcurrencyLimit(adaptiveLimit());
+        // A few clients; every other second the work is `spikeMs` slow (a pause, a pass).
+        const { shed, final } = run(limit, { clients, knee: 100, floorMs, seconds: 20, latency: (_n, t) => (Math.floor(t / 1000) % 2 === 1 ? spikeMs : floorMs) });
+        expect(shed).toBe(0);
+        expect(final.limit).toBe(adaptiveLimit().initial);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
   it('keeps the limit within [min, max] whatever the latencies and their order (property)', () => {
     fc.assert(
       fc.property(

@@ -21,8 +21,10 @@
  *    `limit × gradient + √limit` — the square root is a small queue allowed on purpose, so the
  *    limit keeps probing upward while latency stays at the floor.
  * 4. The limit moves `smoothing` of the way to the target each window and stays in
- *    [`min`, `max`]. It does not grow on a window that used under half its slots: latency
- *    measured at low load says nothing about more load (Gradient2's "app-limited").
+ *    [`min`, `max`]. It does not move on a window that used under half its slots: latency
+ *    measured at low load says nothing about more load (Gradient2's "app-limited"), neither
+ *    that more would fit nor that the limit is too high — a slow window at low concurrency (a
+ *    GC pause, a reconciliation pass, a slower gateway) is the work, not a queue of ours.
  * 5. While shedding, a **probe** re-measures the floor, which a saturated server never shows
  *    otherwise (a first window measured at 20 in flight is 20 requests deep): for one window,
  *    admissions are capped at `probeShare` of the limit. The probe's own requests' mean is
@@ -146,9 +148,11 @@ export class ConcurrencyLimit {
     }
     this.lastMean = mean;
     const gradient = clamp((tolerance * this.floor) / Math.max(mean, 1e-9), 0.5, 1);
-    let target = this.value * gradient + Math.sqrt(this.value);
-    // Little load says nothing about more load: no growth on a window that used under half.
-    if (target > this.value && this.windowPeak < this.value / 2) target = this.value;
+    // Little load says nothing about more load: a window that used under half the limit moves
+    // it neither way. Not up (its latency was measured far from the limit); not down (a slow
+    // window at low concurrency — a GC pause, a reconciliation pass, a slower gateway — is the
+    // work, not our queue; shrinking on it left a limit of 4 shedding at a quarter of capacity).
+    const target = this.windowPeak < this.value / 2 ? this.value : this.value * gradient + Math.sqrt(this.value);
     this.value = clamp(this.value * (1 - smoothing) + target * smoothing, this.o.min, this.o.max);
     this.lastUpdate = now;
     this.window.reset(now);
