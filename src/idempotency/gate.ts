@@ -4,7 +4,8 @@ import type { TransactionMetadata } from '../events/metadata.js';
 import type { Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
 import { noopTracer, type Span, type Tracer } from '../ports/tracing.js';
-import type { ConcurrencyLimit, Slot } from '../resilience/concurrencyLimit.js';
+import type { ConcurrencyLimit } from '../resilience/concurrencyLimit.js';
+import { Admission, type AdmissionSlot } from './admission.js';
 import type { KeyEvents } from './events.js';
 import type { CachedResponse, FastPath, LockResult } from './fastpath.js';
 import { FenceLostError, type KeyRequest, type StoredResponse } from './store.js';
@@ -96,19 +97,6 @@ export interface GateOptions {
   tracer?: Tracer;
 }
 
-/** Retry-After on a shed request: the least HTTP can say, so a client is back before any queue would have answered it. */
-export const SHED_RETRY_AFTER_S = 1;
-
-/** The answer to a shed request: nothing was done with its key. */
-function shedAnswer(key: string): IdemError {
-  return new IdemError('UNAVAILABLE', `this instance is at its limit of requests in progress; nothing was done with Idempotency-Key "${key}": retry it after Retry-After`, {
-    headers: { 'retry-after': String(SHED_RETRY_AFTER_S) },
-  });
-}
-
-/** Key rows read at once to tell a shed candidate from a replay or a duplicate (see `admit`). */
-const SHED_CHECKS = 2;
-
 /** How the gate decided, as its span records it (`idem.gate.decision`). */
 type GateDecision = 'claimed' | 'taken_over' | 'replayed' | 'busy' | 'reused' | 'in_progress' | 'shed' | 'failed';
 
@@ -124,11 +112,14 @@ interface GateNote {
  */
 export class Gate {
   private readonly o: Required<Omit<GateOptions, 'observe' | 'admission'>> & Pick<GateOptions, 'observe' | 'admission'>;
-  /** Key rows being read for shed candidates now (at most SHED_CHECKS). */
-  private shedChecks = 0;
+  private readonly admission: Admission | null;
 
   constructor(options: GateOptions) {
     this.o = { degradedRecheckMs: 200, unclaimedLockGraceMs: 1000, tracer: noopTracer, ...options };
+    const { admission: limit, store, fast, runtime, leaseMs } = this.o;
+    this.admission = limit
+      ? new Admission({ limit, store, fast, runtime, leaseMs, letGo: (req, token) => this.letGo(req, token, null), observe: (event) => this.observe(event) })
+      : null;
   }
 
   /** `context`: the request being served; the operation's claim carries it, under the gate's span. */
@@ -169,88 +160,20 @@ export class Gate {
   }
 
   private async enter(req: KeyRequest, op: Operation, wait: boolean, context: RequestContext | undefined, note: GateNote | null): Promise<GateAnswer | null> {
-    const { admission } = this.o;
+    const { admission } = this;
     // Recovery (tryExecute) finishes work already accepted: it is never shed.
     if (!wait || !admission) return this.pass(req, op, wait, context, note, null);
-    const slot: { held: Slot | null } = { held: null };
+    const slot: AdmissionSlot = { held: null };
     try {
       return await this.pass(req, op, wait, context, note, slot);
     } finally {
-      if (slot.held) admission.release(slot.held, this.o.runtime.clock.now(), false);
+      admission.unslot(slot);
     }
   }
 
-  /**
-   * The same decision as {@link admit}'s, taken before the request's body is read, for the
-   * requests it would shed anyway: at the limit, with every key-row read slot busy, and a key
-   * the fast path knows nothing of (no replay cached, no lock held). Under overload most
-   * requests come this way, and a shed that costs a fraction of a request's work is what keeps
-   * the admitted ones from queueing behind the shed ones (docs/resilience.md, "Shedding
-   * overload"). Anything else — below the limit, a read slot free, a known key, Redis away —
-   * goes on to the gate as usual. Throws the shed answer (503 `UNAVAILABLE`, `Retry-After`).
-   */
+  /** Sheds a first request before its body is read, when it would be shed anyway (see {@link Admission.screen}). */
   async screen(merchantId: string, key: string): Promise<void> {
-    const { admission, fast } = this.o;
-    if (!admission || !fast.known || !admission.full() || this.shedChecks < SHED_CHECKS) return;
-    if ((await fast.known(merchantId, key)) !== 'unknown') return;
-    admission.refuse();
-    this.observe('shed');
-    throw shedAnswer(key);
-  }
-
-  /**
-   * Where a first request meets the concurrency limit: after the replay cache (a replay is
-   * cheap and its client is waiting) and before the claim (the first database write). Asked
-   * once, on the first pass only: a request held, or one that claimed the key and lost its
-   * lease, is never asked again, so nothing that claimed its key is ever shed. Past the limit,
-   * what tells a first request from a duplicate is as cheap as can be, since under overload
-   * most requests come this way: the lock (busy: a duplicate to hold), then the key's row —
-   * read by at most SHED_CHECKS requests at once, because those reads wait in the same
-   * PostgreSQL pool as the admitted requests, and queueing them there is the overload itself.
-   *
-   *   replay cache ── hit ─────────────────────────────────────► replay
-   *        └ miss ── limit: slot? ── yes ── lock ── claim ── run   (slot freed at the answer)
-   *                            └ no ── lock ── busy ───────────────► hold
-   *                                     └ ours/none ── row (≤ SHED_CHECKS at once; all
-   *                                          │          while Redis is away)?
-   *                                          ├ exists ── claim ──► replay · hold · 422
-   *                                          └ none, or no read ──► unlock, 503 + Retry-After
-   */
-  private async admit(req: KeyRequest, slot: { held: Slot | null }, note: GateNote | null): Promise<{ lock: LockResult; token: string } | null> {
-    const { admission, store, runtime, fast } = this.o;
-    slot.held = admission!.tryAcquire(runtime.clock.now());
-    if (slot.held !== null) return null;
-    const token = newId(runtime.random, 'lock', 16);
-    const lock = await fast.tryLock(req.merchantId, req.key, token, this.o.leaseMs);
-    if (lock === 'busy') return { lock, token };
-    // A key already stored is a replay, a duplicate to hold or a reuse to refuse: answered as
-    // usual. Only an unknown key is a first request. Past SHED_CHECKS reads at once, a key
-    // known only to PostgreSQL (its cached answer lost with Redis) is shed too: its retry
-    // after Retry-After is replayed. With Redis away ('unavailable') the lock tells nothing
-    // and every request goes to PostgreSQL anyway: then every candidate's row is read.
-    if (lock === 'unavailable' || this.shedChecks < SHED_CHECKS) {
-      this.shedChecks++;
-      try {
-        if ((await store.readKey(req.merchantId, req.key)) !== null) return { lock, token };
-      } catch (err) {
-        await this.letGo(req, lock === 'acquired' ? token : null, null);
-        throw err;
-      } finally {
-        this.shedChecks--;
-      }
-    }
-    await this.letGo(req, lock === 'acquired' ? token : null, null);
-    this.observe('shed');
-    if (note) note.decision = 'shed';
-    throw shedAnswer(req.key);
-  }
-
-  /** Frees the slot of a request that turned out to be no first request (held, replayed, refused). */
-  private unslot(slot: { held: Slot | null } | null): void {
-    if (slot?.held) {
-      this.o.admission!.release(slot.held, this.o.runtime.clock.now(), false);
-      slot.held = null;
-    }
+    await this.admission?.screen(merchantId, key);
   }
 
   private async pass(
@@ -259,7 +182,7 @@ export class Gate {
     wait: boolean,
     context: RequestContext | undefined,
     note: GateNote | null,
-    slot: { held: Slot | null } | null,
+    slot: AdmissionSlot | null,
   ): Promise<GateAnswer | null> {
     const { clock } = this.o.runtime;
     let asked = slot === null;
@@ -276,7 +199,9 @@ export class Gate {
       let taken: { lock: LockResult; token: string } | null = null;
       if (!asked) {
         asked = true;
-        taken = await this.admit(req, slot!, note);
+        taken = await this.admission!.admit(req, slot!, () => {
+          if (note) note.decision = 'shed';
+        });
       }
 
       let ours: string | null = null;
@@ -284,7 +209,7 @@ export class Gate {
         const token = taken?.token ?? newId(this.o.runtime.random, 'lock', 16);
         const lock = taken?.lock ?? (await this.o.fast.tryLock(req.merchantId, req.key, token, this.o.leaseMs));
         if (lock === 'busy') {
-          this.unslot(slot);
+          if (slot) this.admission!.unslot(slot);
           if (!wait) return null;
           if (!held) this.observe('held');
           held = true;
@@ -304,7 +229,7 @@ export class Gate {
         throw err;
       }
       if (claim.kind === 'existing') {
-        this.unslot(slot);
+        if (slot) this.admission!.unslot(slot);
         const { row } = claim;
         if (row.fingerprint !== req.fingerprint) {
           await this.letGo(req, ours, null);
@@ -331,13 +256,10 @@ export class Gate {
       const answer = await this.run(req, claim.fence, claim.resourceId, ours, op, context);
       if (answer !== 'lost') {
         // The one measured latency: a first request's, from admission to its answer.
-        if (slot?.held) {
-          this.o.admission!.release(slot.held, clock.now(), true);
-          slot.held = null;
-        }
+        if (slot) this.admission!.answered(slot);
         return answer;
       }
-      this.unslot(slot);
+      if (slot) this.admission!.unslot(slot);
       if (!wait) return null;
       // Our lease ran out and another execution owns the key now: wait for its answer, as a
       // held duplicate would, for a whole hold period from now.

@@ -1,0 +1,128 @@
+import { IdemError } from '../errors/registry.js';
+import type { Runtime } from '../ports/clock.js';
+import { newId } from '../ports/ids.js';
+import type { ConcurrencyLimit, Slot } from '../resilience/concurrencyLimit.js';
+import type { Store } from '../store/port.js';
+import type { FastPath, LockResult } from './fastpath.js';
+import type { KeyRequest } from './store.js';
+
+/** Retry-After on a shed request: the least HTTP can say, so a client is back before any queue would have answered it. */
+export const SHED_RETRY_AFTER_S = 1;
+
+/** Key rows read at once to tell a shed candidate from a replay or a duplicate (see `admit`). */
+const SHED_CHECKS = 2;
+
+/** A first request's place under the limit: `held` while it has one. */
+export interface AdmissionSlot {
+  held: Slot | null;
+}
+
+/** What {@link Admission} needs from the gate it serves. */
+export interface AdmissionOptions {
+  limit: Pick<ConcurrencyLimit, 'tryAcquire' | 'release' | 'full' | 'refuse'>;
+  store: Pick<Store, 'readKey'>;
+  fast: FastPath;
+  runtime: Runtime;
+  leaseMs: number;
+  /** Releases the Redis lock `token` (null: none of ours) of a request shed after taking it, and tells waiters. */
+  letGo: (req: KeyRequest, token: string | null) => Promise<void>;
+  observe: (event: 'shed') => void;
+}
+
+/**
+ * Where first requests meet the concurrency limit (docs/resilience.md, "Shedding overload"):
+ * which requests are shed, and the slots of those admitted. The gate asks it; nothing else does.
+ */
+export class Admission {
+  /** Key rows being read for shed candidates now (at most SHED_CHECKS). */
+  private shedChecks = 0;
+
+  constructor(private readonly o: AdmissionOptions) {}
+
+  /**
+   * The same decision as {@link admit}'s, taken before the request's body is read, for the
+   * requests it would shed anyway: at the limit, with every key-row read slot busy, and a key
+   * the fast path knows nothing of (no replay cached, no lock held). Under overload most
+   * requests come this way, and a shed that costs a fraction of a request's work is what keeps
+   * the admitted ones from queueing behind the shed ones. Anything else — below the limit, a
+   * read slot free, a known key, Redis away — goes on to the gate as usual. Throws the shed
+   * answer (503 `UNAVAILABLE`, `Retry-After`).
+   */
+  async screen(merchantId: string, key: string): Promise<void> {
+    const { limit, fast } = this.o;
+    if (!fast.known || !limit.full() || this.shedChecks < SHED_CHECKS) return;
+    if ((await fast.known(merchantId, key)) !== 'unknown') return;
+    limit.refuse();
+    this.o.observe('shed');
+    throw shedAnswer(key);
+  }
+
+  /**
+   * Where a first request meets the concurrency limit: after the replay cache (a replay is
+   * cheap and its client is waiting) and before the claim (the first database write). Asked
+   * once, on the first pass only: a request held, or one that claimed the key and lost its
+   * lease, is never asked again, so nothing that claimed its key is ever shed. Past the limit,
+   * what tells a first request from a duplicate is as cheap as can be, since under overload
+   * most requests come this way: the lock (busy: a duplicate to hold), then the key's row —
+   * read by at most SHED_CHECKS requests at once, because those reads wait in the same
+   * PostgreSQL pool as the admitted requests, and queueing them there is the overload itself.
+   *
+   *   replay cache ── hit ─────────────────────────────────────► replay
+   *        └ miss ── limit: slot? ── yes ── lock ── claim ── run   (slot freed at the answer)
+   *                            └ no ── lock ── busy ───────────────► hold
+   *                                     └ ours/none ── row (≤ SHED_CHECKS at once; all
+   *                                          │          while Redis is away)?
+   *                                          ├ exists ── claim ──► replay · hold · 422
+   *                                          └ none, or no read ──► unlock, 503 + Retry-After
+   *
+   * Returns null with a slot taken, or (no slot) the lock it tried, which stands for the
+   * gate's; `onShed` runs just before the shed answer is thrown.
+   */
+  async admit(req: KeyRequest, slot: AdmissionSlot, onShed: () => void): Promise<{ lock: LockResult; token: string } | null> {
+    const { limit, store, runtime, fast } = this.o;
+    slot.held = limit.tryAcquire(runtime.clock.now());
+    if (slot.held !== null) return null;
+    const token = newId(runtime.random, 'lock', 16);
+    const lock = await fast.tryLock(req.merchantId, req.key, token, this.o.leaseMs);
+    if (lock === 'busy') return { lock, token };
+    // A key already stored is a replay, a duplicate to hold or a reuse to refuse: answered as
+    // usual. Only an unknown key is a first request. Past SHED_CHECKS reads at once, a key
+    // known only to PostgreSQL (its cached answer lost with Redis) is shed too: its retry
+    // after Retry-After is replayed. With Redis away ('unavailable') the lock tells nothing
+    // and every request goes to PostgreSQL anyway: then every candidate's row is read.
+    if (lock === 'unavailable' || this.shedChecks < SHED_CHECKS) {
+      this.shedChecks++;
+      try {
+        if ((await store.readKey(req.merchantId, req.key)) !== null) return { lock, token };
+      } catch (err) {
+        await this.o.letGo(req, lock === 'acquired' ? token : null);
+        throw err;
+      } finally {
+        this.shedChecks--;
+      }
+    }
+    await this.o.letGo(req, lock === 'acquired' ? token : null);
+    this.o.observe('shed');
+    onShed();
+    throw shedAnswer(req.key);
+  }
+
+  /** The request did its work: its slot goes back with its latency, the limit's one sample. */
+  answered(slot: AdmissionSlot): void {
+    if (slot.held) this.o.limit.release(slot.held, this.o.runtime.clock.now(), true);
+    slot.held = null;
+  }
+
+  /** Frees the slot of a request that turned out to be no first request (held, replayed, refused) or failed. */
+  unslot(slot: AdmissionSlot): void {
+    if (slot.held) this.o.limit.release(slot.held, this.o.runtime.clock.now(), false);
+    slot.held = null;
+  }
+}
+
+/** The answer to a shed request: nothing was done with its key. */
+function shedAnswer(key: string): IdemError {
+  return new IdemError('UNAVAILABLE', `this instance is at its limit of requests in progress; nothing was done with Idempotency-Key "${key}": retry it after Retry-After`, {
+    headers: { 'retry-after': String(SHED_RETRY_AFTER_S) },
+  });
+}
