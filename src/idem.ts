@@ -308,6 +308,8 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       ...(debugHeap ? { debugHeap } : {}),
       events: eventApi,
       reconciliation: { store, runtime },
+      views: { store, clock: runtime.clock },
+      ...(config.operatorKey ? { operatorKey: config.operatorKey } : {}),
       gatewayHealth: { policy: policy.name, view: () => book.view(config.gateways.map((g) => g.name), runtime.clock.now()) },
       probe: {
         database: async () => {

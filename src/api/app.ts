@@ -24,6 +24,8 @@ import { registerEventRoutes, type EventStreamOptions } from './routes/events.js
 import type { EventFeed } from '../events/feed.js';
 import type { WebhookEndpoints } from '../events/endpoints.js';
 import { registerReconciliationRoutes } from './routes/reconciliation.js';
+import { registerViewRoutes } from './routes/views.js';
+import { registerDashboard } from './routes/dashboard.js';
 import type { Store } from '../store/port.js';
 import type { Runtime } from '../ports/clock.js';
 import type { HeapReport } from '../observability/heap.js';
@@ -51,6 +53,15 @@ export interface AppDeps {
    * instances (Redis); absent: a bucket per instance.
    */
   rateLimit?: { clock: Clock; perSecond: number; burst: number; limiter?: Limiter };
+  /**
+   * The dashboard's reads (docs/dashboard.md): a payment's ledger, webhook deliveries and gateway
+   * records, the overview, merchants for the operator; absent: no such routes and no operator.
+   */
+  views?: { store: Store; clock: Clock };
+  /** IDEM_OPERATOR_KEY: reads across merchants, never moves money (docs/dashboard.md); needs `views`. */
+  operatorKey?: string;
+  /** Where `/dashboard` is served from (the bundle `npm run build` writes); absent: `dist/dashboard`. */
+  dashboardDir?: string;
   /** Failed authentications allowed per address per minute; absent or 0: no limit. */
   authFailures?: { clock: Clock; perMinute: number };
   /** Socket-level limits; absent: the defaults below. */
@@ -156,7 +167,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Order: auth (reads one header) → per-merchant limit → card-number scan (URL, headers,
     // then the body as it is parsed) → the idempotency gate.
     const af = deps.authFailures;
-    registerAuth(v1, deps.auth, af && af.perMinute > 0 ? { failures: new LocalLimiter(af.clock, { perSecond: af.perMinute / 60, burst: af.perMinute }) } : {});
+    registerAuth(v1, deps.auth, {
+      ...(af && af.perMinute > 0 ? { failures: new LocalLimiter(af.clock, { perSecond: af.perMinute / 60, burst: af.perMinute }) } : {}),
+      ...(deps.operatorKey && deps.views ? { operator: { key: deps.operatorKey, merchantExists: (id: string) => deps.views!.store.merchantExists(id) } } : {}),
+    });
     if (deps.rateLimit) {
       const { clock, perSecond, burst, limiter } = deps.rateLimit;
       registerRateLimit(v1, limiter ?? new LocalLimiter(clock, { perSecond, burst }), perSecond);
@@ -167,7 +181,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (deps.gatewayHealth) registerGatewayRoutes(v1, deps.gatewayHealth);
     if (deps.events) registerEventRoutes(v1, deps.events.feed, deps.events.endpoints, deps.events.stream);
     if (deps.reconciliation) registerReconciliationRoutes(v1, deps.reconciliation.store, deps.reconciliation.runtime);
+    if (deps.views) registerViewRoutes(v1, deps.views.store, deps.views.clock, deps.metrics);
   });
+  registerDashboard(app, deps.dashboardDir);
   return app;
 }
 

@@ -74,6 +74,7 @@ program
     const gateways = config.gateways.map((g) => `${g.name}${g.kind === 'simulator' ? ' [SIMULATED]' : ''}`).join(', ');
     const metrics = idem.metricsUrl ? `, metrics on ${idem.metricsUrl}/metrics` : '';
     process.stdout.write(`Idem listening on ${address} (${store}${config.redisUrl ? `, Redis ${redact(config.redisUrl)}` : ''}; gateways: ${gateways}${metrics})\n`);
+    process.stdout.write(`Dashboard: ${address}/dashboard (docs/dashboard.md)\n`);
     let stopping = false;
     const stop = async () => {
       if (stopping) return;

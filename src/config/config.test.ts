@@ -147,3 +147,12 @@ describe('IDEM_SIMULATOR_RETENTION_MS and IDEM_DEBUG_HEAP', () => {
     expect(loadConfig({ IDEM_DEBUG_HEAP: '1' }).debugHeap).toBe(true);
   });
 });
+
+describe('loadConfig: the operator key', () => {
+  it('is absent unless set, and refused when short or with characters a bearer token cannot carry', () => {
+    expect(loadConfig({}).operatorKey).toBeUndefined();
+    expect(loadConfig({ IDEM_OPERATOR_KEY: 'op_0123456789abcdefghijklmnopqrstuv' }).operatorKey).toBe('op_0123456789abcdefghijklmnopqrstuv');
+    expect(() => loadConfig({ IDEM_OPERATOR_KEY: 'short' })).toThrow(/IDEM_OPERATOR_KEY/);
+    expect(() => loadConfig({ IDEM_OPERATOR_KEY: 'op 0123456789abcdefghijklmnopqrstuvwxyz' })).toThrow(/IDEM_OPERATOR_KEY/);
+  });
+});

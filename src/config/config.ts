@@ -132,6 +132,8 @@ export interface Config extends ServerLimits {
   authFailuresPerMinute: number;
   /** How long a resolved (or unknown) API key is remembered; a revoked key stops working within this. */
   authCacheMs: number;
+  /** IDEM_OPERATOR_KEY: a bearer key that reads across merchants and never moves money (docs/dashboard.md); absent: none. */
+  operatorKey: string | undefined;
   /** When set, `/metrics` is served on this port only (not on the API port). */
   metricsPort: number | undefined;
   /** Events (docs/events.md): positioning and delivery interval, webhook limits, streams, NATS. */
@@ -233,6 +235,7 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     maxRequestsPerSocket: integer('IDEM_MAX_REQUESTS_PER_SOCKET', env.IDEM_MAX_REQUESTS_PER_SOCKET, defaultServerLimits.maxRequestsPerSocket, 0, 100_000_000),
     authFailuresPerMinute: integer('IDEM_AUTH_FAILURES_PER_MINUTE', env.IDEM_AUTH_FAILURES_PER_MINUTE, 120, 0, 1_000_000),
     authCacheMs: integer('IDEM_AUTH_CACHE_MS', env.IDEM_AUTH_CACHE_MS, 10_000, 0, 600_000),
+    operatorKey: operatorKey(env.IDEM_OPERATOR_KEY),
     eventsIntervalMs: integer('IDEM_EVENTS_INTERVAL_MS', env.IDEM_EVENTS_INTERVAL_MS, 50, 5, 60_000),
     webhookAllowPrivate: env.IDEM_WEBHOOK_ALLOW_PRIVATE === '1',
     webhookTimeoutMs: integer('IDEM_WEBHOOK_TIMEOUT_MS', env.IDEM_WEBHOOK_TIMEOUT_MS, 10_000, 100, 60_000),
@@ -379,6 +382,13 @@ function gateways(raw: string | undefined): GatewayConfig[] {
       declineRate: rate(`${where}.decline_rate`, g.decline_rate ?? g.declineRate),
     };
   });
+}
+
+/** At least 32 characters a bearer token may carry: it reads every merchant's payments. */
+function operatorKey(raw: string | undefined): string | undefined {
+  const key = nonEmpty(raw);
+  if (key !== undefined && !/^[A-Za-z0-9_\-.]{32,200}$/.test(key)) throw new ConfigError('IDEM_OPERATOR_KEY must be 32-200 characters of A-Z a-z 0-9 _ - .');
+  return key;
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

@@ -44,6 +44,8 @@ export interface MerchantStore {
   merchantForKeyHash(keyHash: string): Promise<string | null>;
   countMerchants(): Promise<number>;
   merchantExists(merchantId: string): Promise<boolean>;
+  /** Every merchant, by id (the operator's view, docs/dashboard.md). */
+  listMerchants(): Promise<Array<{ id: string; name: string }>>;
   /** Every key of a merchant (prefixes, never the keys), oldest first, revoked ones included. */
   listApiKeys(merchantId: string): Promise<ApiKeyRow[]>;
   /** Adds a key to an existing merchant; false if there is no such merchant. */
@@ -107,6 +109,8 @@ export interface EventStore {
    * every event, system ones included (`null`, for the publishers); optionally of some types.
    */
   listFeed(merchantId: string | null, afterPosition: number, limit: number, types?: readonly string[]): Promise<StoredEvent[]>;
+  /** How many events of each type each minute since `since` (ms), for one merchant or (null) all. */
+  eventActivity(merchantId: string | null, since: number): Promise<EventActivity>;
   /** One of the merchant's events by id (positioned or not yet). */
   findEvent(merchantId: string, id: string): Promise<StoredEvent | null>;
   /** Takes the publisher's lease if it is free at `now` (a new fence); null if another holds it. */
@@ -151,6 +155,30 @@ export interface WebhookStore {
   noteEndpointResult(endpointId: string, ok: boolean, now: Date): Promise<Date | null>;
   /** Queues the endpoint's events created in [from, to) again (new deliveries, same event ids); returns how many. */
   replayDeliveries(merchantId: string, endpointId: string, from: Date, to: Date, now: Date, limit: number): Promise<number>;
+  /** The merchant's deliveries to one endpoint or of one payment's events, newest first. */
+  listDeliveries(merchantId: string, filter: { endpointId?: string; paymentId?: string }, limit: number): Promise<DeliveryRow[]>;
+}
+
+/** One webhook delivery as it stands: how often it was sent, the receiver's last answer, when it settled. */
+export interface DeliveryRow {
+  id: number;
+  endpointId: string;
+  eventId: string;
+  eventType: string;
+  paymentId: string | null;
+  state: 'pending' | 'succeeded' | 'failed';
+  attempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  nextAttemptAt: Date;
+  createdAt: Date;
+  completedAt: Date | null;
+}
+
+/** Events per minute and type since a time (the dashboard's overview), and the newest positioned event. */
+export interface EventActivity {
+  buckets: Array<{ minute: number; type: string; count: number }>;
+  lastEventId: string | null;
 }
 
 /** The double-entry journal (src/ledger/ledger.ts holds the pure postings). */
@@ -375,7 +403,7 @@ export interface DueWork {
 export const keyOpNames = [
   'claimKey', 'readKey', 'renewKey', 'guardKey', 'bindKeyResource', 'completeKey', 'forgetKey', 'endKeyLease', 'sweepKeys',
 ] as const satisfies ReadonlyArray<keyof KeyStore>;
-export const merchantOpNames = ['insertMerchant', 'merchantForKeyHash', 'countMerchants', 'merchantExists', 'listApiKeys', 'insertApiKey', 'revokeApiKeys'] as const satisfies ReadonlyArray<keyof MerchantStore>;
+export const merchantOpNames = ['insertMerchant', 'merchantForKeyHash', 'countMerchants', 'merchantExists', 'listMerchants', 'listApiKeys', 'insertApiKey', 'revokeApiKeys'] as const satisfies ReadonlyArray<keyof MerchantStore>;
 export const paymentOpNames = [
   'insertPayment', 'findPayment', 'updatePayment', 'insertAttempt', 'findOpenAttempt', 'lastAttemptNo', 'countAttempts', 'listAttempts',
   'recordAttempt', 'loadView', 'listViews',
@@ -383,11 +411,11 @@ export const paymentOpNames = [
 export const ledgerOpNames = ['postEntry', 'listEntries', 'summarizeBooks'] as const satisfies ReadonlyArray<keyof LedgerStore>;
 export const outboxOpNames = ['claimDueWork', 'rescheduleWork', 'guardWork'] as const satisfies ReadonlyArray<keyof OutboxStore>;
 export const eventOpNames = [
-  'insertEvent', 'insertSystemEvent', 'reportGatewayHealth', 'listEvents', 'positionEvents', 'listFeed', 'findEvent', 'claimPublisher', 'advancePublisher',
+  'insertEvent', 'insertSystemEvent', 'reportGatewayHealth', 'listEvents', 'positionEvents', 'listFeed', 'eventActivity', 'findEvent', 'claimPublisher', 'advancePublisher',
 ] as const satisfies ReadonlyArray<keyof EventStore>;
 export const webhookOpNames = [
   'insertEndpoint', 'listEndpoints', 'findEndpoint', 'setEndpointStatus', 'rotateEndpointSecret', 'deleteEndpoint',
-  'claimDeliveries', 'releaseDeliveries', 'finishDelivery', 'noteEndpointResult', 'replayDeliveries',
+  'claimDeliveries', 'releaseDeliveries', 'finishDelivery', 'noteEndpointResult', 'replayDeliveries', 'listDeliveries',
 ] as const satisfies ReadonlyArray<keyof WebhookStore>;
 
 export const reconciliationOpNames = [

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { IdemError } from '../../errors/registry.js';
 import type { MerchantAuth } from '../../merchants/merchants.js';
@@ -7,8 +8,23 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated merchant; set on every /v1 route before the handler runs. */
     merchantId: string;
+    /**
+     * True when the operator key (IDEM_OPERATOR_KEY) authenticated the request: a read, scoped
+     * to the merchant its `Idem-Merchant` header names, or (`merchantId` '') to none, which the
+     * routes that can answer across merchants do (docs/dashboard.md).
+     */
+    operator: boolean;
   }
 }
+
+/** The operator's read-only key, and how an operator's request names a merchant. */
+export interface OperatorAccess {
+  key: string;
+  merchantExists(merchantId: string): Promise<boolean>;
+}
+
+const MERCHANT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** RFC 6750: the scheme name is case-insensitive; one or more spaces before the token. */
 const BEARER = /^bearer +([A-Za-z0-9_\-.]{1,200}) *$/i;
@@ -31,6 +47,8 @@ export interface AuthOptions {
    * `RATE_LIMITED` without its key being looked up. Absent: no limit.
    */
   failures?: LocalLimiter;
+  /** IDEM_OPERATOR_KEY; absent: no operator. */
+  operator?: OperatorAccess;
 }
 
 /**
@@ -40,7 +58,10 @@ export interface AuthOptions {
  */
 export function registerAuth(app: FastifyInstance, auth: MerchantAuth, options: AuthOptions = {}): void {
   app.decorateRequest('merchantId', '');
+  app.decorateRequest('operator', false);
   const failures = options.failures;
+  const operator = options.operator;
+  const operatorDigest = operator ? digest(operator.key) : null;
   const refuse = (request: FastifyRequest, detail: string, error?: 'invalid_request' | 'invalid_token'): never => {
     if (failures) {
       const { allowed, retryAfterMs } = failures.takeNow(request.ip);
@@ -58,12 +79,31 @@ export function registerAuth(app: FastifyInstance, auth: MerchantAuth, options: 
     if (header === undefined) refuse(request, 'send Authorization: Bearer <api key>');
     if (authorizationCount(request) > 1) refuse(request, 'send one Authorization header, not several', 'invalid_request');
     if (!m) refuse(request, 'send Authorization: Bearer <api key>', 'invalid_request');
+    if (operatorDigest && timingSafeEqual(digest(m![1]!), operatorDigest)) return admitOperator(request, operator!);
     const merchantId = await auth.authenticate(m![1]!);
     if (merchantId === null) refuse(request, 'the API key is not valid', 'invalid_token');
     request.merchantId = merchantId!;
     request.metadata.merchant_id = merchantId!;
     request.log = request.log.child({ merchant_id: merchantId });
   });
+}
+
+/**
+ * The operator key reads and never moves money: anything but GET and HEAD is refused 403 before
+ * the body is read or an idempotency key is claimed. `Idem-Merchant` scopes the reads.
+ */
+async function admitOperator(request: FastifyRequest, operator: OperatorAccess): Promise<void> {
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    throw new IdemError('OPERATOR_READ_ONLY', `the operator key reads; ${request.method} needs the merchant's own API key`);
+  }
+  request.operator = true;
+  const named = request.headers['idem-merchant'];
+  if (named === undefined) return;
+  if (typeof named !== 'string' || !MERCHANT_ID.test(named)) throw new IdemError('VALIDATION_FAILED', 'Idem-Merchant must be one merchant id');
+  if (!(await operator.merchantExists(named))) throw new IdemError('MERCHANT_NOT_FOUND', `no merchant ${named}`, { extensions: { merchant_id: named } });
+  request.merchantId = named;
+  request.metadata.merchant_id = named;
+  request.log = request.log.child({ merchant_id: named, operator: true });
 }
 
 function tooManyFailures(retryAfterMs: number): IdemError {

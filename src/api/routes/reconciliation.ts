@@ -67,7 +67,9 @@ export function registerReconciliationRoutes(app: FastifyInstance, store: Store,
     { schema: { summary: 'Reconciliation cases about this merchant\u2019s payments, oldest first', headers: AuthHeaders, querystring: ListQuery, response: { 200: CaseList, ...problemResponses } } },
     async (request) => {
       const { status } = request.query as Static<typeof ListQuery>;
-      const cases = await store.listCases({ merchantId: request.merchantId, ...(status !== undefined ? { status } : {}) });
+      // The operator key without Idem-Merchant sees every merchant's cases (docs/dashboard.md).
+      const scope = request.operator && request.merchantId === '' ? {} : { merchantId: request.merchantId };
+      const cases = await store.listCases({ ...scope, ...(status !== undefined ? { status } : {}) });
       return { object: 'list' as const, data: cases.map(caseView) };
     },
   );
@@ -78,7 +80,7 @@ export function registerReconciliationRoutes(app: FastifyInstance, store: Store,
     async (request) => {
       const { id } = request.params as Static<typeof CaseParams>;
       const c = await store.findCase(id);
-      if (!c || c.merchant_id !== request.merchantId) throw notFound(id);
+      if (!c || (c.merchant_id !== request.merchantId && !(request.operator && request.merchantId === ''))) throw notFound(id);
       return caseView(c);
     },
   );

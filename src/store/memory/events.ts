@@ -1,5 +1,5 @@
 import type { NewPaymentEvent, NewSystemEvent, StoredEvent } from '../../events/model.js';
-import type { EventStore } from '../port.js';
+import type { EventActivity, EventStore } from '../port.js';
 import { check, date, foreign, jsonb, ms, notNull, unique } from './engine.js';
 import type { EventRecord, MemoryState } from './state.js';
 
@@ -105,6 +105,20 @@ export class MemoryEvents implements EventStore {
       .sort((a, b) => a.position! - b.position!)
       .slice(0, Math.max(0, limit))
       .map(toStored);
+  }
+
+  async eventActivity(merchantId: string | null, since: number): Promise<EventActivity> {
+    const mine = this.s.events.values().filter((e) => merchantId === null || e.merchant_id === merchantId);
+    const counts = new Map<string, { minute: number; type: string; count: number }>();
+    for (const e of mine.filter((e) => e.created_at >= since)) {
+      const minute = Math.floor(e.created_at / 60_000) * 60_000;
+      const b = counts.get(`${minute} ${e.type}`) ?? { minute, type: e.type, count: 0 };
+      b.count++;
+      counts.set(`${minute} ${e.type}`, b);
+    }
+    const buckets = [...counts.values()].sort((a, b) => a.minute - b.minute || (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
+    const positioned = mine.filter((e) => e.position !== null).sort((a, b) => b.position! - a.position!);
+    return { buckets, lastEventId: positioned[0]?.event_id ?? null };
   }
 
   async findEvent(merchantId: string, id: string): Promise<StoredEvent | null> {

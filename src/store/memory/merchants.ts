@@ -27,6 +27,10 @@ export class MemoryMerchants implements MerchantStore {
     return this.s.merchants.size;
   }
 
+  async listMerchants(): Promise<Array<{ id: string; name: string }>> {
+    return [...this.s.merchants.values()].map((m) => ({ id: m.id, name: m.name })).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
   async merchantExists(merchantId: string): Promise<boolean> {
     return this.s.merchants.has(merchantId);
   }

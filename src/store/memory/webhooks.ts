@@ -1,6 +1,6 @@
 import { eventView } from '../../events/model.js';
 import type { DeliveryUpdate, DeliveryWork, EndpointRow } from '../../events/webhooks.js';
-import type { WebhookStore } from '../port.js';
+import type { DeliveryRow, WebhookStore } from '../port.js';
 import { check, foreign, ms, notNull, unique } from './engine.js';
 import { toStored } from './events.js';
 import type { DeliveryRecord, MemoryState } from './state.js';
@@ -170,6 +170,30 @@ export class MemoryWebhooks implements WebhookStore {
     const failingSince = ok ? null : (w.failingSince ?? new Date(now));
     this.s.endpoints.set(endpointId, { ...w, failingSince });
     return failingSince ? new Date(failingSince) : null;
+  }
+
+  async listDeliveries(merchantId: string, filter: { endpointId?: string; paymentId?: string }, limit: number): Promise<DeliveryRow[]> {
+    const type = (eventId: string) => this.s.events.get(this.s.eventIds.get(eventId)!)!.type;
+    return this.s.deliveries
+      .values()
+      .filter((d) => this.s.endpoints.get(d.endpoint_id)?.merchantId === merchantId)
+      .filter((d) => (filter.endpointId === undefined || d.endpoint_id === filter.endpointId) && (filter.paymentId === undefined || d.payment_id === filter.paymentId))
+      .sort((a, b) => b.id - a.id)
+      .slice(0, Math.max(0, limit))
+      .map((d) => ({
+        id: d.id,
+        endpointId: d.endpoint_id,
+        eventId: d.event_id,
+        eventType: type(d.event_id),
+        paymentId: d.payment_id,
+        state: d.state,
+        attempts: d.attempts,
+        lastStatus: d.last_status,
+        lastError: d.last_error,
+        nextAttemptAt: new Date(d.next_attempt_at),
+        createdAt: new Date(d.created_at),
+        completedAt: d.completed_at === null ? null : new Date(d.completed_at),
+      }));
   }
 
   async replayDeliveries(merchantId: string, endpointId: string, from: Date, to: Date, now: Date, limit: number): Promise<number> {

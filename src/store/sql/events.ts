@@ -1,7 +1,7 @@
 import type { Queryable } from '../../db/database.js';
 import type { TransactionMetadata } from '../../events/metadata.js';
 import type { NewPaymentEvent, NewSystemEvent, StoredEvent } from '../../events/model.js';
-import type { EventStore } from '../port.js';
+import type { EventActivity, EventStore } from '../port.js';
 
 interface EventSqlRow {
   event_id: string;
@@ -179,6 +179,20 @@ export class SqlEvents implements EventStore {
     }
     const { rows } = await this.q.query<EventSqlRow>(`SELECT ${COLUMNS} FROM payment_events WHERE ${where} ORDER BY position LIMIT $2`, params);
     return rows.map(toStoredEvent);
+  }
+
+  async eventActivity(merchantId: string | null, since: number): Promise<EventActivity> {
+    const { rows } = await this.q.query<{ minute: string; type: string; n: number }>(
+      `SELECT (floor(extract(epoch FROM created_at) / 60) * 60000)::bigint AS minute, type, count(*)::int AS n
+         FROM payment_events WHERE created_at >= $1 AND ($2::text IS NULL OR merchant_id = $2)
+        GROUP BY 1, 2 ORDER BY 1, 2`,
+      [new Date(since), merchantId],
+    );
+    const { rows: last } = await this.q.query<{ event_id: string }>(
+      `SELECT event_id FROM payment_events WHERE position IS NOT NULL AND ($1::text IS NULL OR merchant_id = $1) ORDER BY position DESC LIMIT 1`,
+      [merchantId],
+    );
+    return { buckets: rows.map((r) => ({ minute: Number(r.minute), type: r.type, count: r.n })), lastEventId: last[0]?.event_id ?? null };
   }
 
   async findEvent(merchantId: string, id: string): Promise<StoredEvent | null> {

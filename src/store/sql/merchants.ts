@@ -27,6 +27,11 @@ export class SqlMerchants implements MerchantStore {
     return rows[0]?.n ?? 0;
   }
 
+  async listMerchants(): Promise<Array<{ id: string; name: string }>> {
+    const { rows } = await this.q.query<{ id: string; name: string }>('SELECT id, name FROM merchants ORDER BY id');
+    return rows;
+  }
+
   async merchantExists(merchantId: string): Promise<boolean> {
     const { rows } = await this.q.query('SELECT 1 FROM merchants WHERE id = $1', [merchantId]);
     return rows.length > 0;

@@ -1,7 +1,22 @@
 import type { Queryable } from '../../db/database.js';
 import { eventView } from '../../events/model.js';
 import type { DeliveryUpdate, DeliveryWork, EndpointRow } from '../../events/webhooks.js';
-import type { WebhookStore } from '../port.js';
+import type { DeliveryRow, WebhookStore } from '../port.js';
+
+interface DeliverySqlRow {
+  id: string | number;
+  endpoint_id: string;
+  event_id: string;
+  type: string;
+  payment_id: string | null;
+  state: DeliveryRow['state'];
+  attempts: number;
+  last_status: number | null;
+  last_error: string | null;
+  next_attempt_at: Date | string;
+  created_at: Date | string;
+  completed_at: Date | string | null;
+}
 import { toStoredEvent } from './events.js';
 
 interface EndpointSqlRow {
@@ -242,6 +257,32 @@ export class SqlWebhooks implements WebhookStore {
       [endpointId, now],
     );
     return rows[0]?.failing_since ?? null;
+  }
+
+  async listDeliveries(merchantId: string, filter: { endpointId?: string; paymentId?: string }, limit: number): Promise<DeliveryRow[]> {
+    const { rows } = await this.q.query<DeliverySqlRow>(
+      `SELECT d.id, d.endpoint_id, d.event_id, e.type, d.payment_id, d.state, d.attempts, d.last_status, d.last_error, d.next_attempt_at, d.created_at, d.completed_at
+         FROM webhook_deliveries d
+         JOIN webhook_endpoints w ON w.id = d.endpoint_id
+         JOIN payment_events e ON e.event_id = d.event_id
+        WHERE w.merchant_id = $1 AND ($2::text IS NULL OR d.endpoint_id = $2) AND ($3::text IS NULL OR d.payment_id = $3)
+        ORDER BY d.id DESC LIMIT $4`,
+      [merchantId, filter.endpointId ?? null, filter.paymentId ?? null, limit],
+    );
+    return rows.map((r) => ({
+      id: Number(r.id),
+      endpointId: r.endpoint_id,
+      eventId: r.event_id,
+      eventType: r.type,
+      paymentId: r.payment_id,
+      state: r.state,
+      attempts: r.attempts,
+      lastStatus: r.last_status,
+      lastError: r.last_error,
+      nextAttemptAt: new Date(r.next_attempt_at),
+      createdAt: new Date(r.created_at),
+      completedAt: r.completed_at === null ? null : new Date(r.completed_at),
+    }));
   }
 
   async replayDeliveries(merchantId: string, endpointId: string, from: Date, to: Date, now: Date, limit: number): Promise<number> {

@@ -1,0 +1,42 @@
+// A time-series chart on uPlot. Its points are also on the element (`data-points`) and summed up
+// in its accessible name, so a person using a screen reader, and a test, read what it draws.
+import uPlot from 'uplot';
+import { useEffect, useRef } from 'preact/hooks';
+import { html } from './ui.js';
+
+const COLOURS = ['#1b6ac9', '#2e8540', '#b3261e', '#9a6700', '#6f42c1', '#00838f', '#5d4037'];
+
+/**
+ * @param {{ title: string, xs: number[], series: Array<{ label: string, values: Array<number|null> }>, unit?: string }} props
+ *   xs in seconds since the epoch.
+ */
+export function Chart({ title, xs, series, unit = '' }) {
+  const box = useRef(null);
+  const plot = useRef(null);
+  const data = [xs, ...series.map((s) => s.values)];
+  const shape = series.map((s) => s.label).join('|');
+  useEffect(() => {
+    const width = Math.max(260, box.current.clientWidth || 360);
+    plot.current = new uPlot(
+      {
+        width,
+        height: 160,
+        legend: { show: true },
+        cursor: { show: false },
+        scales: { x: { time: true } },
+        axes: [{ stroke: '#333' }, { stroke: '#333', values: (_u, ticks) => ticks.map((t) => `${t}${unit}`) }],
+        series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: COLOURS[i % COLOURS.length], width: 2, points: { show: xs.length < 40 } }))],
+      },
+      data,
+      box.current,
+    );
+    return () => plot.current?.destroy();
+  }, [shape]);
+  useEffect(() => plot.current?.setData(data), [JSON.stringify(data)]);
+  const last = series.map((s) => `${s.label} ${s.values.length ? (s.values[s.values.length - 1] ?? '—') : '—'}${unit}`).join(', ');
+  const points = JSON.stringify(Object.fromEntries(series.map((s) => [s.label, s.values])));
+  return html`<figure class="chart">
+    <figcaption>${title}</figcaption>
+    <div ref=${box} role="img" aria-label=${`${title}: ${xs.length} points; latest ${last}`} data-points=${points} data-chart=${title}></div>
+  </figure>`;
+}
