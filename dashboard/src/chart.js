@@ -15,26 +15,34 @@ export function Chart({ title, xs, series, unit = '' }) {
   const plot = useRef(null);
   const data = [xs, ...series.map((s) => s.values)];
   const shape = series.map((s) => s.label).join('|');
+  const drawn = xs.length >= 2;
   useEffect(() => {
+    if (!drawn) return undefined;
     const width = Math.max(260, box.current.clientWidth || 360);
     plot.current = new uPlot(
       {
         width,
         height: 160,
-        legend: { show: true },
+        legend: { show: true, live: false },
         cursor: { show: false },
         scales: { x: { time: true } },
-        axes: [{ stroke: '#333' }, { stroke: '#333', values: (_u, ticks) => ticks.map((t) => `${t}${unit}`) }],
-        series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: COLOURS[i % COLOURS.length], width: 2, points: { show: xs.length < 40 } }))],
+        axes: [{ stroke: '#333' }, { stroke: '#333', size: 64, values: (_u, ticks) => ticks.map((t) => `${t}${unit}`) }],
+        series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: true, points: { show: true, size: 4 } }))],
       },
       data,
       box.current,
     );
-    return () => plot.current?.destroy();
-  }, [shape]);
+    return () => {
+      plot.current?.destroy();
+      plot.current = null;
+    };
+  }, [shape, drawn]);
   useEffect(() => plot.current?.setData(data), [JSON.stringify(data)]);
   const last = series.map((s) => `${s.label} ${s.values.length ? (s.values[s.values.length - 1] ?? '—') : '—'}${unit}`).join(', ');
   const points = JSON.stringify(Object.fromEntries(series.map((s) => [s.label, s.values])));
+  if (!drawn) {
+    return html`<figure class="chart"><figcaption>${title}</figcaption><p class="hint" data-chart=${title} data-points=${points}>Collecting samples…</p></figure>`;
+  }
   return html`<figure class="chart">
     <figcaption>${title}</figcaption>
     <div ref=${box} role="img" aria-label=${`${title}: ${xs.length} points; latest ${last}`} data-points=${points} data-chart=${title}></div>
