@@ -7,10 +7,10 @@ import { html } from './ui.js';
 const COLOURS = ['#1b6ac9', '#2e8540', '#b3261e', '#9a6700', '#6f42c1', '#00838f', '#5d4037'];
 
 /**
- * @param {{ title: string, xs: number[], series: Array<{ label: string, values: Array<number|null> }>, unit?: string }} props
+ * @param {{ title: string, xs: number[], series: Array<{ label: string, values: Array<number|null> }>, unit?: string, range?: [number, number] }} props
  *   xs in seconds since the epoch.
  */
-export function Chart({ title, xs, series, unit = '' }) {
+export function Chart({ title, xs, series, unit = '', range }) {
   const box = useRef(null);
   const plot = useRef(null);
   const data = [xs, ...series.map((s) => s.values)];
@@ -25,7 +25,7 @@ export function Chart({ title, xs, series, unit = '' }) {
         height: 160,
         legend: { show: true, live: false },
         cursor: { show: false },
-        scales: { x: { time: true } },
+        scales: { x: { time: true }, ...(range ? { y: { range } } : {}) },
         axes: [{ stroke: '#333' }, { stroke: '#333', size: 64, values: (_u, ticks) => ticks.map((t) => `${t}${unit}`) }],
         series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: true, points: { show: true, size: 4 } }))],
       },

@@ -5,7 +5,7 @@ import htm from 'htm';
 
 export const html = htm.bind(h);
 
-export const money = (amount, currency) => `${(amount / 100).toFixed(2)} ${currency}`;
+export const money = (amount, currency) => `${(amount / 100).toFixed(2)}${currency ? ` ${currency}` : ''}`;
 export const time = (iso) => (iso ? new Date(iso).toLocaleTimeString([], { hour12: false }) : '—');
 export const dateTime = (iso) => (iso ? new Date(iso).toISOString().replace('T', ' ').slice(0, 19) : '—');
 

@@ -67,9 +67,9 @@ describe.skipIf(!ready)('dashboard in headless Chromium', () => {
     paymentKeys.push(key);
     const res = await api('POST', '/v1/payments', { amount: 1250, currency: 'EUR', capture_method: 'manual', payment_method: { type: 'card', token: 'tok_visa' }, reference }, { 'idempotency-key': key });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
-    return res.body as { id: string; status: string; gateway: string };
+    return res.body as unknown as { id: string; status: string; gateway: string };
   };
-  const shot = (name: string) => page.screenshot({ path: join(SCREENS, `${name}.png`), fullPage: true });
+  const shot = (name: string, fullPage = true) => page.screenshot({ path: join(SCREENS, `${name}.png`), fullPage });
   /** axe-core finds no serious or critical violation, and Tab reaches every control. */
   const accessible = async (screen: string) => {
     expect(await seriousViolations(page), `axe on ${screen}`).toEqual([]);
@@ -272,6 +272,7 @@ describe.skipIf(!ready)('dashboard in headless Chromium', () => {
     const answered200 = deliveries.getByRole('row').filter({ has: page.getByRole('status', { name: 'delivery: succeeded' }) }).filter({ has: page.getByRole('cell', { name: '200', exact: true }) });
     expect(await answered200.count()).toBeGreaterThan(0);
     await accessible('webhooks');
+    await shot('07-webhooks');
     const before = receiver.arrivals.length;
     await page.getByRole('button', { name: 'Replay events' }).click();
     const queued = page.getByRole('status').filter({ hasText: /^Queued \d+ events again\.$/ });
@@ -279,7 +280,9 @@ describe.skipIf(!ready)('dashboard in headless Chromium', () => {
     const n = Number(/Queued (\d+)/.exec((await queued.textContent())!)![1]);
     expect(n).toBeGreaterThan(0);
     await waitUntil(`the receiver got the ${n} replayed deliveries`, () => receiver.arrivals.length >= before + n, 30_000, 100);
-    await shot('07-webhooks-replayed');
+    // The table follows: every replayed delivery shown sent, none left pending.
+    await expect.poll(() => deliveries.getByRole('status', { name: 'delivery: pending' }).count(), { timeout: 15_000 }).toBe(0);
+    await shot('08-webhooks-replayed', false);
   });
 
   it('signs in as the operator: every merchant readable, no resolve or replay offered, a POST refused', async () => {
@@ -301,7 +304,7 @@ describe.skipIf(!ready)('dashboard in headless Chromium', () => {
       body: JSON.stringify({ amount: 100, currency: 'EUR', capture_method: 'manual', payment_method: { type: 'card', token: 'tok_visa' } }),
     });
     expect([refused.status, ((await refused.json()) as { code: string }).code]).toEqual([403, 'OPERATOR_READ_ONLY']);
-    expect(await p.evaluate(() => localStorage.length)).toBe(0);
+    expect(await p.evaluate('localStorage.length')).toBe(0);
     expect(await context.cookies()).toEqual([]);
     await p.close();
   });
@@ -310,9 +313,9 @@ describe.skipIf(!ready)('dashboard in headless Chromium', () => {
     expect(requested.length).toBeGreaterThan(20);
     const secrets = [apiKey, OPERATOR_KEY, 'tok_visa', ...paymentKeys];
     for (const url of requested) for (const s of secrets) expect(decodeURIComponent(url), `a request URL`).not.toContain(s);
-    expect(await page.evaluate(() => localStorage.length)).toBe(0);
+    expect(await page.evaluate('localStorage.length')).toBe(0);
     expect(await context.cookies()).toEqual([]);
-    expect(await page.evaluate(() => Object.keys(sessionStorage))).toContain('idem.apiKey');
+    expect(await page.evaluate('Object.keys(sessionStorage)')).toContain('idem.apiKey');
     const log = idem.output();
     const dashboardLines = log.split('\n').filter((l) => l.includes('"request_id":"dash_'));
     expect(dashboardLines.length, 'the dashboard\u2019s requests are in the log').toBeGreaterThan(20);

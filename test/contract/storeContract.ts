@@ -1250,6 +1250,37 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect((await c.store.claimDeliveries(c.t(60), 10, 1000, 10, new Map()))[0]!.secrets).toEqual(['whsec_b']);
       });
 
+      test('the dashboard\u2019s reads: deliveries per endpoint and per payment, events per minute and type, merchants', async (c) => {
+        const w = await c.store.insertEndpoint({ id: `we_1_${c.n}`, merchantId: c.merchant, url: 'https://a.example/h', eventTypes: null, status: 'enabled', secret: 'whsec_a', createdAt: c.date(0) });
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        const created = c.event(p, 'payment.created', {}, 100);
+        const authorized = c.event(p, 'payment.authorized', {}, 61_000);
+        await c.store.insertEvent(created);
+        await c.store.insertEvent(authorized);
+        await position(c);
+        const [first] = await c.store.claimDeliveries(c.t(0), 1, 1000, 10, new Map());
+        await c.store.finishDelivery(first!.id, first!.fence, { state: 'succeeded', nextAttemptAt: null, status: 200, error: null }, c.date(400));
+        const listed = await c.store.listDeliveries(c.merchant, { endpointId: w.id }, 10);
+        expect(listed.map((d) => [d.eventId, d.eventType, d.paymentId, d.state, d.attempts, d.lastStatus])).toEqual([
+          [authorized.id, 'payment.authorized', p.id, 'pending', 0, null],
+          [created.id, 'payment.created', p.id, 'succeeded', 1, 200],
+        ]);
+        expect(listed[1]!.completedAt).toEqual(c.date(400));
+        expect((await c.store.listDeliveries(c.merchant, { paymentId: p.id }, 1)).map((d) => d.eventId)).toEqual([authorized.id]);
+        expect(await c.store.listDeliveries(c.merchant, { paymentId: 'pay_nobody' }, 10)).toEqual([]);
+        expect(await c.store.listDeliveries(await c.newMerchant(), { endpointId: w.id }, 10)).toEqual([]);
+        expect(await c.store.eventActivity(c.merchant, c.t(0))).toEqual({
+          buckets: [
+            { minute: c.t(0), type: 'payment.created', count: 1 },
+            { minute: c.t(60_000), type: 'payment.authorized', count: 1 },
+          ],
+          lastEventId: authorized.id,
+        });
+        expect((await c.store.eventActivity(c.merchant, c.t(60_000))).buckets).toEqual([{ minute: c.t(60_000), type: 'payment.authorized', count: 1 }]);
+        expect(await c.store.eventActivity(await c.newMerchant(), c.t(0))).toEqual({ buckets: [], lastEventId: null });
+        expect((await c.store.listMerchants()).filter((m) => m.id === c.merchant)).toEqual([{ id: c.merchant, name: `Merchant ${c.merchant}` }]);
+      });
+
       test('a publisher cursor is leased and fenced', async (c) => {
         const name = `nats_${c.n}`;
         const a = await c.store.claimPublisher(name, c.t(0), 1000);

@@ -65,35 +65,39 @@ export async function seriousViolations(page: Page): Promise<string[]> {
     .flatMap((v) => v.nodes.map((n) => `${v.id} (${v.impact}): ${JSON.stringify(n.target)}`));
 }
 
+// In-page code (run by page.evaluate, as text: this project's types have no DOM).
+const MARK_CONTROLS = `(() => {
+  const controls = [...document.querySelectorAll('a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled])')]
+    .filter((el) => el.getClientRects().length > 0);
+  controls.forEach((el, i) => el.setAttribute('data-tab-probe', String(i)));
+  // Start from the top: focus a throwaway element before everything else (a click moves
+  // Chrome's starting point for Tab, and a blur does not move it back).
+  const start = document.createElement('span');
+  start.tabIndex = -1;
+  document.body.prepend(start);
+  start.focus();
+  start.addEventListener('blur', () => start.remove(), { once: true });
+  return controls.length;
+})()`;
+const FOCUSED_PROBE = `document.activeElement ? document.activeElement.getAttribute('data-tab-probe') : null`;
+const UNREACHED = (seen: string[]) => `(() => {
+  const seen = ${JSON.stringify(seen)};
+  const missed = [...document.querySelectorAll('[data-tab-probe]')].filter((el) => !seen.includes(el.getAttribute('data-tab-probe')));
+  document.querySelectorAll('[data-tab-probe]').forEach((el) => el.removeAttribute('data-tab-probe'));
+  return missed.map((el) => el.tagName.toLowerCase() + ' "' + ((el.textContent || '').trim().slice(0, 40) || el.getAttribute('aria-label') || el.id) + '"');
+})()`;
+
 /**
- * Presses Tab from the top of the page until focus comes round again, and answers the visible
+ * Presses Tab from the top of the page until every control had focus, and answers the visible
  * controls (links, buttons, inputs, selects, textareas) focus never reached.
  */
 export async function controlsTabMisses(page: Page): Promise<string[]> {
-  const total = await page.evaluate(() => {
-    const controls = [...document.querySelectorAll<HTMLElement>('a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled])')].filter(
-      (el) => el.offsetParent !== null || el.getClientRects().length > 0,
-    );
-    controls.forEach((el, i) => el.setAttribute('data-tab-probe', String(i)));
-    // Start from the top: focus a throwaway element before everything else (a click moves
-    // Chrome's starting point for Tab, and a blur does not move it back).
-    const start = document.createElement('span');
-    start.tabIndex = -1;
-    document.body.prepend(start);
-    start.focus();
-    start.addEventListener('blur', () => start.remove(), { once: true });
-    return controls.length;
-  });
+  const total = (await page.evaluate(MARK_CONTROLS)) as number;
   const reached = new Set<string>();
-  for (let i = 0; i < 2 * total + 10; i++) {
+  for (let i = 0; i < 2 * total + 10 && reached.size < total; i++) {
     await page.keyboard.press('Tab');
-    const probe = await page.evaluate(() => document.activeElement?.getAttribute('data-tab-probe') ?? null);
+    const probe = (await page.evaluate(FOCUSED_PROBE)) as string | null;
     if (probe !== null) reached.add(probe);
-    if (reached.size === total) break;
   }
-  return page.evaluate((seen) => {
-    const missed = [...document.querySelectorAll<HTMLElement>('[data-tab-probe]')].filter((el) => !seen.includes(el.getAttribute('data-tab-probe')!));
-    document.querySelectorAll('[data-tab-probe]').forEach((el) => el.removeAttribute('data-tab-probe'));
-    return missed.map((el) => `${el.tagName.toLowerCase()} "${(el.textContent ?? '').trim().slice(0, 40) || el.getAttribute('aria-label') || el.id}"`);
-  }, [...reached]);
+  return (await page.evaluate(UNREACHED([...reached]))) as string[];
 }

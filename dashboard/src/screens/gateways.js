@@ -42,7 +42,7 @@ function Gateway({ g }) {
       <dt>Retry budget</dt><dd>${fmt(g.retry_budget.retries)} of ${fmt(g.retry_budget.allowed)} allowed</dd>
     </dl>
     <div class="charts">
-      <${Chart} title=${`${g.name} success rate`} unit=" %" xs=${xs} series=${[{ label: 'success', values: h.map((s) => s.success) }]} />
+      <${Chart} title=${`${g.name} success rate`} unit=" %" range=${[0, 100]} xs=${xs} series=${[{ label: 'success', values: h.map((s) => s.success) }]} />
       <${Chart} title=${`${g.name} latency`} unit=" ms" xs=${xs} series=${[
         { label: 'p50', values: h.map((s) => s.p50) },
         { label: 'p99', values: h.map((s) => s.p99) },

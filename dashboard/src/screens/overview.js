@@ -70,7 +70,7 @@ export function Overview({ live }) {
       ${tiles.map(([k, v]) => html`<li><span class="tile-label">${k}</span> <strong class="tile-value">${v}</strong></li>`)}
     </ul>
     <div class="charts">
-      <${Chart} title="Approval rate per minute" unit=" %" xs=${xs} series=${[{ label: 'approved', values: counts.map(approval) }]} />
+      <${Chart} title="Approval rate per minute" unit=" %" range=${[0, 100]} xs=${xs} series=${[{ label: 'approved', values: counts.map(approval) }]} />
       <${Chart} title="Payments per minute by final state" xs=${xs} series=${FINAL.map((s) => ({ label: s, values: counts.map((c) => c[`payment.${s}`] ?? 0) }))} />
       <${Chart} title="Retries and failovers per minute" xs=${xs} series=${[
         { label: 'retries', values: counts.map((c) => c['attempt.retry_scheduled'] ?? 0) },

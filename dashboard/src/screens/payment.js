@@ -23,12 +23,12 @@ function Entry({ e }) {
       : e.type === 'webhook.delivery'
         ? `${e.delivery.event_type} to ${e.delivery.endpoint_id}: ${e.delivery.state}, ${e.delivery.attempts} send(s), last status ${e.delivery.last_status ?? '—'}${e.delivery.duration_ms === null ? '' : `, settled in ${e.delivery.duration_ms} ms`}`
         : attempt
-          ? `${attempt.operation} #${attempt.attempt_no} at ${attempt.gateway}: ${attempt.status}${attempt.decline_code ? ` (${attempt.decline_code})` : ''}`
+          ? `${attempt.operation} #${attempt.attempt_no} at ${attempt.gateway}, ${money(attempt.amount, '')}${e.data.decline_code ? ` (${e.data.decline_code})` : ''}`
           : e.data?.why ?? e.data?.payment?.status ?? '';
   const meta = META.filter((k) => e.metadata?.[k] !== undefined).map((k) => [k, e.metadata[k]]);
   return html`<li class=${`saga-${kind}`}>
     <span class="saga-kind">${kind}</span>
-    <time datetime=${e.created_at}>${dateTime(e.created_at)}</time>
+    <time datetime=${e.created_at}>${dateTime(e.created_at)}</time>${' '}
     <strong>${e.type}</strong> <span>${detail}</span>
     ${meta.length ? html`<dl class="meta">${meta.map(([k, v]) => html`<dt>${k}</dt><dd class="mono">${String(v)}</dd>`)}</dl>` : null}
   </li>`;

@@ -22,10 +22,23 @@ function Deliveries({ endpoint, live, readOnly }) {
       setReplayError(err);
     }
   };
-  const now = Date.now();
+  // The range offered first, fixed when the screen opens: the refresh every 3 s keeps what a person typed.
+  const [range] = useState(() => ({ from: local(Date.now() - 60 * 60_000), to: local(Date.now() + 60_000) }));
   return html`<article class="card" aria-labelledby="deliveries-title">
     <h3 id="deliveries-title">Deliveries to ${endpoint.url}</h3>
     <${Problem} error=${error} />
+    ${readOnly
+      ? null
+      : html`<form onSubmit=${replay} class="replay">
+          <h4>Replay a time range</h4>
+          <label for="replay-from">From</label>
+          <input id="replay-from" name="from" type="datetime-local" required defaultValue=${range.from} />
+          <label for="replay-to">To</label>
+          <input id="replay-to" name="to" type="datetime-local" required defaultValue=${range.to} />
+          <button type="submit">Replay events</button>
+          ${replayed ? html`<p role="status">Queued ${replayed.queued} events again.</p>` : null}
+          <${Problem} error=${replayError} />
+        </form>`}
     <table class="list">
       <caption class="visually-hidden">Delivery attempts, newest first</caption>
       <thead><tr><th scope="col">Event</th><th scope="col">Payment</th><th scope="col">State</th><th scope="col">Sends</th><th scope="col">Last status</th><th scope="col">Took</th><th scope="col">Queued</th></tr></thead>
@@ -41,18 +54,6 @@ function Deliveries({ endpoint, live, readOnly }) {
         </tr>`,
       )}</tbody>
     </table>
-    ${readOnly
-      ? null
-      : html`<form onSubmit=${replay} class="replay">
-          <h4>Replay a time range</h4>
-          <label for="replay-from">From</label>
-          <input id="replay-from" name="from" type="datetime-local" required value=${local(now - 60 * 60_000)} />
-          <label for="replay-to">To</label>
-          <input id="replay-to" name="to" type="datetime-local" required value=${local(now + 60_000)} />
-          <button type="submit">Replay events</button>
-          ${replayed ? html`<p role="status">Queued ${replayed.queued} events again.</p>` : null}
-          <${Problem} error=${replayError} />
-        </form>`}
   </article>`;
 }
 
