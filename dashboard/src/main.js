@@ -65,8 +65,10 @@ function Shell({ who, onSignOut }) {
     setMerchant(e.currentTarget.value);
   };
   const current = SCREENS.some(([k]) => k === screen) ? screen : 'overview';
-  const view =
-    current === 'payments' && id ? html`<${Payment} id=${id} live=${live.n} />`
+  const needsMerchant = !scoped && (current === 'payments' || current === 'webhooks');
+  const view = needsMerchant
+    ? html`<section><h2>${current === 'payments' ? 'Payments' : 'Webhooks'}</h2><p>Pick a merchant above: the operator key reads one merchant's payments and webhooks at a time.</p></section>`
+    : current === 'payments' && id ? html`<${Payment} id=${id} live=${live.n} />`
     : current === 'gateways' ? html`<${Gateways} />`
     : current === 'payments' ? html`<${Payments} live=${live.n} />`
     : current === 'cases' ? html`<${Cases} live=${live.n} readOnly=${operator} />`

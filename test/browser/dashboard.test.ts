@@ -295,8 +295,15 @@ describe.skipIf(!ready)('dashboard in headless Chromium', () => {
     await p.getByText('operator, read-only').waitFor();
     const options = await p.getByLabel('Merchant').locator('option').allTextContents();
     expect(options.filter((o) => /Browser Shop|Second Shop/.test(o)).length).toBe(2);
+    // Across merchants: the overview of all of them.
+    await p.getByText('All merchants, the last hour').waitFor();
+    // One merchant: its webhooks readable, no replay offered.
+    const shop = await p.getByLabel('Merchant').locator('option', { hasText: 'Browser Shop' }).getAttribute('value');
+    await p.getByLabel('Merchant').selectOption(shop!);
     await p.getByRole('link', { name: 'Webhooks', exact: true }).click();
     await p.getByRole('heading', { level: 2, name: 'Webhooks' }).waitFor();
+    await p.getByRole('button', { name: receiver.url }).waitFor();
+    await p.getByRole('heading', { level: 3, name: `Deliveries to ${receiver.url}` }).waitFor();
     expect(await p.getByRole('button', { name: 'Replay events' }).count()).toBe(0);
     const refused = await fetch(`${idem.url}/v1/payments`, {
       method: 'POST',
