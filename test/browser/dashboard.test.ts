@@ -10,7 +10,7 @@ import { startSimulatorServer, type SimulatorServer } from '../../src/gateways/s
 import { createMerchant } from '../../src/merchants/merchants.js';
 import { cryptoRandom } from '../../src/ports/clock.js';
 import { SqlStore } from '../../src/store/sql/index.js';
-import { chromiumAvailable, controlsTabMisses, launchChromium, seriousViolations, type LaunchedBrowser } from '../support/browser.js';
+import { CHROMIUM, chromiumAvailable, controlsTabMisses, launchChromium, seriousViolations, type LaunchedBrowser } from '../support/browser.js';
 import { startIdemServer, type IdemServer } from '../support/idemServer.js';
 import { gatewayEntries, waitUntil } from '../support/payments.js';
 import { createTestDatabase, postgresAvailable } from '../support/services.js';
@@ -34,7 +34,7 @@ const hasChromium = chromiumAvailable();
 const hasPostgres = await postgresAvailable();
 const ready = hasChromium && hasPostgres;
 if (!ready) {
-  const missing = [hasChromium ? '' : 'chromium (/usr/bin/chromium: apt-get install chromium)', hasPostgres ? '' : 'PostgreSQL'].filter(Boolean).join(' and ');
+  const missing = [hasChromium ? '' : `chromium (${CHROMIUM}; apt-get install chromium)`, hasPostgres ? '' : 'PostgreSQL'].filter(Boolean).join(' and ');
   if (process.env.CI === 'true') throw new Error(`the dashboard browser test needs ${missing}, and CI=true`);
   console.warn(`\n!!! SKIPPING the dashboard browser test: ${missing} unavailable.\n`);
 }
@@ -123,6 +123,12 @@ describe.skipIf(!ready)('dashboard in headless Chromium', () => {
     await receiver?.close();
     await db?.close();
     await database?.drop();
+  });
+
+  it('the checks can fail: axe finds an unnamed button, Tab misses a control taken out of the order', async () => {
+    await page.setContent('<main><h1>Planted</h1><button></button><button tabindex="-1">skipped</button><a href="#x">reached</a></main>');
+    expect((await seriousViolations(page)).join('\n')).toContain('button-name');
+    expect(await controlsTabMisses(page)).toEqual(['button "skipped"']);
   });
 
   it('signs in with a merchant key and shows the overview with the last hour charted', async () => {
