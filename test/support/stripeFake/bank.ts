@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 const FIXTURES = JSON.parse(readFileSync(new URL('../../fixtures/stripe/fixtures3.json', import.meta.url), 'utf8')) as { resources: Record<string, Record<string, unknown>> };
 
 /** A fresh copy of Stripe's example object of `resource`, with `fields` over it. */
-export function stripeObject(resource: 'payment_intent' | 'charge' | 'refund' | 'balance_transaction', fields: Record<string, unknown>): Record<string, unknown> {
+export function stripeObject(resource: 'payment_intent' | 'charge' | 'refund' | 'balance_transaction', fields: Record<string, unknown>): Record<string, any> {
   return { ...structuredClone(FIXTURES.resources[resource]!), ...fields };
 }
 

@@ -69,7 +69,7 @@ export async function startStripeFake(options: { secretKey?: string; now?: () =>
     const route = operationOf(url.pathname);
     if (route === undefined) return send(res, { status: 404, body: { error: { type: 'invalid_request_error', message: `Unrecognized request URL (POST: ${url.pathname})` } } });
     if (faults.rateLimit) {
-      const headers = faults.retryAfterSeconds === undefined ? {} : { 'retry-after': String(faults.retryAfterSeconds) };
+      const headers: Record<string, string> = faults.retryAfterSeconds === undefined ? {} : { 'retry-after': String(faults.retryAfterSeconds) };
       return send(res, { status: 429, body: { error: { type: 'invalid_request_error', code: 'rate_limit', message: 'Too many requests hit the API too quickly.' } } }, headers);
     }
     // Stripe's idempotency: the key, the route and the parameters.
