@@ -136,7 +136,17 @@ describe('Stripe connector on the local fake', () => {
     expect(first).toMatchObject({ ok: true, hasMore: true, rejected: [] });
     if (!first.ok) return;
     expect(first.records.map((r) => r.record)).toEqual([
-      expect.objectContaining({ gateway: 'stripe', operation: 'capture', status: 'succeeded', amount: 4000, currency: 'EUR', authorizationId: pi, reference: payment, transactionId: capture.class === 'success' ? capture.transactionId : '' }),
+      expect.objectContaining({
+        gateway: 'stripe',
+        operation: 'capture',
+        status: 'succeeded',
+        amount: 4000,
+        currency: 'EUR',
+        gatewayKey: gatewayKey(payment, 'capture', 1),
+        authorizationId: pi,
+        reference: payment,
+        transactionId: capture.class === 'success' ? capture.transactionId : '',
+      }),
     ]);
     expect(first.records[0]!.raw).toMatchObject({ amount: 4000, fee: Math.round(4000 * 0.029) + 30, net: 4000 - (Math.round(4000 * 0.029) + 30) });
     const second = await stripe.transactions!(since, first.nextCursor, 10);

@@ -30,12 +30,12 @@ export async function readStripeTransactions(
       const after = CURSOR.exec(cursor)?.[1];
       if (after === undefined) return { ok: false, reason: `stripe transaction cursor ${cursor} is not one this connector hands out` };
       // Stripe lists newest first; `ending_before` is the page just newer than the cursor.
-      const page = await stripe.balanceTransactions.list({ ending_before: after, limit: Math.min(limit, 100), expand: ['data.source'] });
+      const page = await stripe.balanceTransactions.list({ ending_before: after, limit: Math.min(limit, 100), expand: ['data.source', 'data.source.payment_intent'] });
       const entries = [...page.data].reverse();
       return toStripeLogPage(gateway, entries, entries.length > 0 ? `bt:${entries.at(-1)!.id}` : cursor, page.has_more);
     }
     const all: Stripe.BalanceTransaction[] = [];
-    for await (const bt of stripe.balanceTransactions.list({ created: { gte: Math.floor(sinceMs / 1000) }, limit: 100, expand: ['data.source'] })) {
+    for await (const bt of stripe.balanceTransactions.list({ created: { gte: Math.floor(sinceMs / 1000) }, limit: 100, expand: ['data.source', 'data.source.payment_intent'] })) {
       all.push(bt);
       if (all.length >= FIRST_READ_LIMIT) break;
     }
@@ -64,6 +64,7 @@ export function toStripeLogPage(gateway: string, entries: readonly unknown[], ne
       continue;
     }
     const metadata = (source.metadata ?? {}) as Record<string, string>;
+
     const refund = type === 'refund' || type === 'payment_refund';
     const amount = refund ? source.amount : (source.amount_captured ?? source.amount);
     const currency = typeof source.currency === 'string' ? source.currency.toUpperCase() : '';
@@ -71,8 +72,11 @@ export function toStripeLogPage(gateway: string, entries: readonly unknown[], ne
       rejected.push({ raw, reason: `balance transaction ${bt.id}: its source has no id, amount or currency` });
       continue;
     }
-    const paymentIntent = typeof source.payment_intent === 'string' ? source.payment_intent : undefined;
-    const key = refund ? metadata.idem_gateway_key : undefined;
+    // A charge's PaymentIntent comes expanded: its `idem_capture_key` names the capture.
+    const intent = source.payment_intent as unknown;
+    const paymentIntent = typeof intent === 'string' ? intent : typeof (intent as { id?: unknown })?.id === 'string' ? (intent as { id: string }).id : undefined;
+    const intentMetadata = ((intent as { metadata?: unknown } | null)?.metadata ?? {}) as Record<string, string>;
+    const key = refund ? metadata.idem_gateway_key : intentMetadata.idem_capture_key;
     records.push({
       record: {
         id: bt.id,

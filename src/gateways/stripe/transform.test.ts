@@ -21,11 +21,11 @@ const connection = (code: string, message = 'An error occurred with our connecti
 const PI = fixtures.resources.payment_intent!.id as string;
 
 describe('Stripe outcome table: objects', () => {
-  it('authorize: requires_capture or succeeded → success (charge id, PaymentIntent id)', () => {
+  it('authorize: requires_capture or succeeded → success (the PaymentIntent is the authorization)', () => {
     for (const status of ['requires_capture', 'succeeded']) {
-      expect(toStripeOutcome('authorize', intent({ status, latest_charge: 'ch_1' }))).toEqual({ class: 'success', transactionId: 'ch_1', authorizationId: PI });
+      expect(toStripeOutcome('authorize', intent({ status, latest_charge: 'ch_1' }))).toEqual({ class: 'success', transactionId: PI, authorizationId: PI });
     }
-    expect(toStripeOutcome('authorize', intent({ status: 'requires_capture', latest_charge: null }))).toEqual({ class: 'success', transactionId: PI, authorizationId: PI });
+    expect(toStripeOutcome('authorize', intent({ status: 'canceled', latest_charge: 'ch_1' }))).toMatchObject({ class: 'success' });
   });
 
   it('authorize: requires_payment_method with last_payment_error → decline with its decline_code', () => {
@@ -40,8 +40,9 @@ describe('Stripe outcome table: objects', () => {
     expect(toStripeOutcome('authorize', intent({ status: 'processing' }))).toEqual({ class: 'unknown', reason: 'payment_intent processing' });
   });
 
-  it('capture: succeeded → success; anything else → unknown', () => {
+  it('capture: succeeded → success (its Charge id, as balance transactions name it); anything else → unknown', () => {
     expect(toStripeOutcome('capture', intent({ status: 'succeeded', latest_charge: 'ch_2' }))).toEqual({ class: 'success', transactionId: 'ch_2', authorizationId: PI });
+    expect(toStripeOutcome('capture', intent({ status: 'succeeded', latest_charge: { id: 'ch_3', object: 'charge' } }))).toMatchObject({ transactionId: 'ch_3' });
     expect(toStripeOutcome('capture', intent({ status: 'requires_capture' }))).toMatchObject({ class: 'unknown' });
   });
 
@@ -135,7 +136,7 @@ describe('Stripe lookups: what a found object says about a key', () => {
   });
 
   it('a settled object → found with its outcome; one still moving → unknown', () => {
-    expect(toStripeStatus('authorize', intent({ status: 'requires_capture', latest_charge: 'ch_1' }))).toEqual({ found: true, outcome: { class: 'success', transactionId: 'ch_1', authorizationId: PI } });
+    expect(toStripeStatus('authorize', intent({ status: 'requires_capture', latest_charge: 'ch_1' }))).toEqual({ found: true, outcome: { class: 'success', transactionId: PI, authorizationId: PI } });
     expect(toStripeStatus('refund', refund({ status: 'failed', failure_reason: 'unknown' }))).toMatchObject({ found: true, outcome: { class: 'decline' } });
     expect(toStripeStatus('authorize', intent({ status: 'processing' }))).toMatchObject({ found: 'unknown' });
   });

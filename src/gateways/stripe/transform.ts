@@ -77,7 +77,9 @@ function fromObject(operation: GatewayOperation, object: unknown): GatewayOutcom
   if (kind !== 'payment_intent') return { class: 'unknown', reason: `${operation} answered with a ${kind ?? 'nameless'} object` };
   const status = str(object, 'status');
   const charge = chargeId(object);
-  const success: GatewayOutcome = { class: 'success', transactionId: charge ?? id, authorizationId: id };
+  // The authorization is the PaymentIntent; a capture is its Charge (what a balance transaction
+  // names, docs/gateways.md "Stripe: reconciliation"), so the two never share a transaction id.
+  const success: GatewayOutcome = { class: 'success', transactionId: id, authorizationId: id };
   switch (operation) {
     case 'authorize':
       if (status === 'requires_capture' || status === 'succeeded') return success;
@@ -91,7 +93,7 @@ function fromObject(operation: GatewayOperation, object: unknown): GatewayOutcom
       if (status === 'requires_action') return { class: 'decline', declineCode: 'authentication_required', message: 'the card asks for customer authentication, which a server-side authorization cannot give' };
       return { class: 'unknown', reason: `payment_intent ${status ?? 'without a status'}` };
     case 'capture':
-      return status === 'succeeded' ? success : { class: 'unknown', reason: `capture left the payment_intent ${status ?? 'without a status'}` };
+      return status === 'succeeded' ? { class: 'success', transactionId: charge ?? id, authorizationId: id } : { class: 'unknown', reason: `capture left the payment_intent ${status ?? 'without a status'}` };
     case 'void':
       return status === 'canceled' ? { class: 'success', transactionId: id, authorizationId: id } : { class: 'unknown', reason: `cancel left the payment_intent ${status ?? 'without a status'}` };
   }

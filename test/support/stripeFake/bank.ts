@@ -183,8 +183,14 @@ export function createBank(now: () => number) {
         hasMore = older.length > limit;
         list = older.slice(0, limit);
       }
-      const expand = ([] as string[]).concat(q.expand ?? []).includes('data.source');
-      const data = list.map((bt) => (expand ? { ...bt, source: charges.get(bt.source) ?? refunds.get(bt.source) ?? bt.source } : bt));
+      const expand = ([] as string[]).concat(q.expand ?? []);
+      const sourceOf = (bt: Obj): Obj => {
+        const source = charges.get(bt.source) ?? refunds.get(bt.source);
+        if (source === undefined) return bt.source;
+        const intentOf = expand.includes('data.source.payment_intent') ? intents.get(source.payment_intent) : undefined;
+        return intentOf === undefined ? source : { ...source, payment_intent: structuredClone(intentOf) };
+      };
+      const data = list.map((bt) => (expand.includes('data.source') ? { ...bt, source: sourceOf(bt) } : bt));
       return { status: 200, body: { object: 'list', data, has_more: hasMore, url: '/v1/balance_transactions' } };
     },
   };
