@@ -123,7 +123,7 @@ describe('Stripe connector on the local fake', () => {
     }
   });
 
-  it('reconciliation: balance transactions since a cursor, captures and refunds with gross, fee and net', async () => {
+  it('reconciliation: Charges and balance transactions since a cursor — authorizations, captures (gross, fee, net), refunds', async () => {
     const { stripe } = await setup();
     const since = Date.now() - 1000;
     const payment = 'pay_recon';
@@ -132,10 +132,25 @@ describe('Stripe connector on the local fake', () => {
     const capture = await stripe.execute({ operation: 'capture', gatewayKey: gatewayKey(payment, 'capture', 1), amount: 4000, currency: 'EUR', reference: payment, authorizationId: pi });
     await stripe.execute({ operation: 'refund', gatewayKey: gatewayKey(payment, 'refund', 1), amount: 1500, currency: 'EUR', reference: payment, authorizationId: pi });
 
-    const first = await stripe.transactions!(since, null, 1);
-    expect(first).toMatchObject({ ok: true, hasMore: true, rejected: [] });
-    if (!first.ok) return;
-    expect(first.records.map((r) => r.record)).toEqual([
+    // Page by page (two entries at a time) until the log says there is no more.
+    const records = [];
+    const raws = [];
+    let cursor: string | null = null;
+    for (let pages = 0; ; pages++) {
+      expect(pages, 'pages read before has_more went false').toBeLessThan(10);
+      const page = await stripe.transactions!(since, cursor, 2);
+      expect(page).toMatchObject({ ok: true, rejected: [] });
+      if (!page.ok) return;
+      records.push(...page.records.map((r) => r.record));
+      raws.push(...page.records.map((r) => r.raw));
+      cursor = page.nextCursor;
+      if (!page.hasMore) break;
+    }
+    const fee = Math.round(4000 * 0.029) + 30;
+    // Within one second the two lists' order is Stripe's to choose: compared as a set.
+    expect(records).toHaveLength(3);
+    expect(records).toEqual(expect.arrayContaining([
+      expect.objectContaining({ gateway: 'stripe', operation: 'authorize', status: 'succeeded', amount: 5000, gatewayKey: gatewayKey(payment, 'authorize', 1), authorizationId: pi, reference: payment }),
       expect.objectContaining({
         gateway: 'stripe',
         operation: 'capture',
@@ -147,15 +162,15 @@ describe('Stripe connector on the local fake', () => {
         reference: payment,
         transactionId: capture.class === 'success' ? capture.transactionId : '',
       }),
-    ]);
-    expect(first.records[0]!.raw).toMatchObject({ amount: 4000, fee: Math.round(4000 * 0.029) + 30, net: 4000 - (Math.round(4000 * 0.029) + 30) });
-    const second = await stripe.transactions!(since, first.nextCursor, 10);
-    expect(second).toMatchObject({ ok: true, hasMore: false });
-    if (!second.ok) return;
-    expect(second.records.map((r) => r.record)).toEqual([expect.objectContaining({ operation: 'refund', amount: 1500, gatewayKey: gatewayKey(payment, 'refund', 1), authorizationId: pi })]);
-    // Nothing new since: the cursor stays.
-    const third = await stripe.transactions!(since, second.nextCursor, 10);
-    expect(third).toMatchObject({ ok: true, records: [], nextCursor: second.nextCursor, hasMore: false });
+      expect.objectContaining({ operation: 'refund', amount: 1500, gatewayKey: gatewayKey(payment, 'refund', 1), authorizationId: pi }),
+    ]));
+    expect(raws).toContainEqual(expect.objectContaining({ amount: 4000, fee, net: 4000 - fee }));
+    // Nothing new since: the cursor stays; something new comes after it.
+    const idle = await stripe.transactions!(since, cursor, 10);
+    expect(idle).toMatchObject({ ok: true, records: [], nextCursor: cursor, hasMore: false });
+    await stripe.execute(authorize('pay_recon2', 700));
+    const next = await stripe.transactions!(since, cursor, 10);
+    expect(next.ok && next.records.map((r) => [r.record.operation, r.record.amount])).toEqual([['authorize', 700]]);
     expect(await stripe.transactions!(since, 'garbage', 10)).toMatchObject({ ok: false });
   });
 });

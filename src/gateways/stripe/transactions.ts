@@ -1,9 +1,8 @@
 /**
  * Stripe as a reconciliation source (docs/gateways.md, "Stripe: reconciliation"): its balance
- * transactions, read forward from a cursor, each with its source (the Charge a capture made, or
- * the Refund) expanded. Only money that moved is there: authorizations and voids move none, so
- * they are settled by lookups, not by this log. Each record carries the gross amount the matcher
- * compares with what Idem asked for; the fee and net stay in the staged raw record.
+ * transactions (captures and refunds, each source expanded; the gross amount is what the matcher
+ * compares, the fee and net stay in the staged raw record) and its Charges (authorizations),
+ * both read forward from one cursor. Voids move no money and make no Charge: lookups settle them.
  */
 import type Stripe from 'stripe';
 import type { GatewayRecord } from '../../reconciliation/records.js';
@@ -12,11 +11,17 @@ import { describeOutcome, toStripeOutcome } from './transform.js';
 
 /** How many entries a first read (no cursor yet) walks back over at most to find the oldest since `sinceMs`. */
 const FIRST_READ_LIMIT = 10_000;
-const CURSOR = /^bt:(txn_[A-Za-z0-9_]+)$/;
+/** Where each feed stands: the newest balance transaction and Charge already read (`-`: none yet). */
+const CURSOR = /^bt:(txn_[A-Za-z0-9_]+|-);ch:((?:ch|py)_[A-Za-z0-9_]+|-)$/;
+
+type ListParams = { ending_before?: string; created?: { gte: number }; limit: number; expand?: string[] };
+type Lister<T> = (params: ListParams) => Stripe.ApiListPromise<T>;
 
 /**
- * One page of gateway `gateway`'s balance transactions, oldest first: from `cursor` (the newest
- * one already read), or from `sinceMs` on a first read.
+ * One page of gateway `gateway`'s log, oldest first, from two of Stripe's lists read forward
+ * side by side: balance transactions (captures, refunds: money that moved, with fees) and
+ * Charges (authorizations, approved or declined). From `cursor`, or from `sinceMs` on a first
+ * read; at most `limit` entries, shared between the two.
  */
 export async function readStripeTransactions(
   stripe: Stripe,
@@ -25,25 +30,77 @@ export async function readStripeTransactions(
   cursor: string | null,
   limit: number,
 ): Promise<TransactionLogPage> {
+  const at = cursor === null ? ['-', '-'] : CURSOR.exec(cursor)?.slice(1);
+  if (at === undefined) return { ok: false, reason: `stripe transaction cursor ${cursor} is not one this connector hands out` };
+  const half = Math.max(1, Math.ceil(limit / 2));
   try {
-    if (cursor !== null) {
-      const after = CURSOR.exec(cursor)?.[1];
-      if (after === undefined) return { ok: false, reason: `stripe transaction cursor ${cursor} is not one this connector hands out` };
-      // Stripe lists newest first; `ending_before` is the page just newer than the cursor.
-      const page = await stripe.balanceTransactions.list({ ending_before: after, limit: Math.min(limit, 100), expand: ['data.source', 'data.source.payment_intent'] });
-      const entries = [...page.data].reverse();
-      return toStripeLogPage(gateway, entries, entries.length > 0 ? `bt:${entries.at(-1)!.id}` : cursor, page.has_more);
-    }
-    const all: Stripe.BalanceTransaction[] = [];
-    for await (const bt of stripe.balanceTransactions.list({ created: { gte: Math.floor(sinceMs / 1000) }, limit: 100, expand: ['data.source', 'data.source.payment_intent'] })) {
-      all.push(bt);
-      if (all.length >= FIRST_READ_LIMIT) break;
-    }
-    const oldestFirst = all.reverse().slice(0, limit);
-    return toStripeLogPage(gateway, oldestFirst, oldestFirst.length > 0 ? `bt:${oldestFirst.at(-1)!.id}` : null, all.length > limit);
+    const moved = await readForward((p) => stripe.balanceTransactions.list({ ...p, expand: ['data.source', 'data.source.payment_intent'] }), sinceMs, at[0]!, half);
+    const charged = await readForward((p) => stripe.charges.list(p), sinceMs, at[1]!, half);
+    const page = toStripeLogPage(gateway, moved.entries, null, false);
+    const charges = toChargeRecords(gateway, charged.entries);
+    if (!page.ok) return page;
+    return {
+      ok: true,
+      records: [...page.records, ...charges.records].sort((a, b) => a.record.at - b.record.at),
+      rejected: [...page.rejected, ...charges.rejected],
+      nextCursor: `bt:${moved.last};ch:${charged.last}`,
+      hasMore: moved.hasMore || charged.hasMore,
+    };
   } catch (error) {
-    return { ok: false, reason: `stripe balance transactions: ${describeOutcome(toStripeOutcome('authorize', { kind: 'error', error }))}` };
+    return { ok: false, reason: `stripe log: ${describeOutcome(toStripeOutcome('authorize', { kind: 'error', error }))}` };
   }
+}
+
+/** Stripe lists newest first: `ending_before` is the page just newer than the cursor; a first read walks back to `sinceMs`. */
+async function readForward<T extends { id: string }>(list: Lister<T>, sinceMs: number, after: string, limit: number): Promise<{ entries: T[]; last: string; hasMore: boolean }> {
+  if (after !== '-') {
+    const page = await list({ ending_before: after, limit: Math.min(limit, 100) });
+    const entries = [...page.data].reverse();
+    return { entries, last: entries.at(-1)?.id ?? after, hasMore: page.has_more };
+  }
+  const all: T[] = [];
+  for await (const item of list({ created: { gte: Math.floor(sinceMs / 1000) }, limit: 100 })) {
+    all.push(item);
+    if (all.length >= FIRST_READ_LIMIT) break;
+  }
+  const entries = all.reverse().slice(0, limit);
+  return { entries, last: entries.at(-1)?.id ?? '-', hasMore: all.length > limit };
+}
+
+/**
+ * Pure: Charges → authorization records (Stripe copied the PaymentIntent's metadata, with the
+ * authorization's gateway key, to the Charge at confirmation). Pending ones are not final yet.
+ */
+export function toChargeRecords(gateway: string, charges: readonly unknown[]): { records: Array<{ record: GatewayRecord; raw: unknown }>; rejected: Array<{ raw: unknown; reason: string }> } {
+  const records: Array<{ record: GatewayRecord; raw: unknown }> = [];
+  const rejected: Array<{ raw: unknown; reason: string }> = [];
+  for (const raw of charges) {
+    const c = raw as Partial<Stripe.Charge>;
+    if (c.status === 'pending') continue;
+    const currency = typeof c.currency === 'string' ? c.currency.toUpperCase() : '';
+    if (typeof c.id !== 'string' || typeof c.created !== 'number' || typeof c.amount !== 'number' || !/^[A-Z]{3}$/.test(currency)) {
+      rejected.push({ raw, reason: 'charge without an id, a time, an amount or a currency' });
+      continue;
+    }
+    const metadata = (c.metadata ?? {}) as Record<string, string>;
+    const paymentIntent = typeof c.payment_intent === 'string' ? c.payment_intent : c.payment_intent?.id;
+    records.push({
+      record: {
+        id: c.id,
+        gateway,
+        operation: 'authorize',
+        status: c.status === 'succeeded' ? 'succeeded' : 'declined',
+        amount: c.amount,
+        currency,
+        at: c.created * 1000,
+        ...(metadata.idem_gateway_key ? { gatewayKey: metadata.idem_gateway_key } : {}),
+        ...(paymentIntent ? { authorizationId: paymentIntent } : {}),
+        ...(metadata.idem_payment_id ? { reference: metadata.idem_payment_id } : {}),
+      },
+      raw: { id: c.id, amount: c.amount, currency: c.currency, status: c.status, payment_intent: paymentIntent ?? null },
+    });
+  }
+  return { records, rejected };
 }
 
 /**

@@ -168,21 +168,6 @@ export function createBank(now: () => number) {
 
     /** Newest first, Stripe's list paging: `starting_after` goes older, `ending_before` newer. */
     balanceTransactions(q: Obj): FakeAnswer {
-      const limit = Math.min(100, Number(q.limit ?? 10));
-      const gte = q.created?.gte === undefined ? -Infinity : Number(q.created.gte);
-      let list = [...balance].reverse().filter((bt) => bt.created >= gte);
-      let hasMore: boolean;
-      if (q.ending_before !== undefined) {
-        const at = list.findIndex((bt) => bt.id === q.ending_before);
-        const newer = at < 0 ? [] : list.slice(0, at);
-        hasMore = newer.length > limit;
-        list = newer.slice(Math.max(0, newer.length - limit));
-      } else {
-        const at = q.starting_after === undefined ? -1 : list.findIndex((bt) => bt.id === q.starting_after);
-        const older = list.slice(at + 1);
-        hasMore = older.length > limit;
-        list = older.slice(0, limit);
-      }
       const expand = ([] as string[]).concat(q.expand ?? []);
       const sourceOf = (bt: Obj): Obj => {
         const source = charges.get(bt.source) ?? refunds.get(bt.source);
@@ -190,10 +175,36 @@ export function createBank(now: () => number) {
         const intentOf = expand.includes('data.source.payment_intent') ? intents.get(source.payment_intent) : undefined;
         return intentOf === undefined ? source : { ...source, payment_intent: structuredClone(intentOf) };
       };
-      const data = list.map((bt) => (expand.includes('data.source') ? { ...bt, source: sourceOf(bt) } : bt));
-      return { status: 200, body: { object: 'list', data, has_more: hasMore, url: '/v1/balance_transactions' } };
+      const page = listPage(balance, q, '/v1/balance_transactions');
+      if (expand.includes('data.source')) (page.body as Obj).data = (page.body as Obj).data.map((bt: Obj) => ({ ...bt, source: sourceOf(bt) }));
+      return page;
+    },
+
+    charges(q: Obj): FakeAnswer {
+      return listPage([...charges.values()], q, '/v1/charges');
     },
   };
 }
 
 export type Bank = ReturnType<typeof createBank>;
+
+/** One page of `items` (oldest first) as Stripe lists: newest first, `created[gte]`, cursors, `has_more`. */
+function listPage(items: readonly Obj[], q: Obj, url: string): FakeAnswer {
+  const limit = Math.min(100, Number(q.limit ?? 10));
+  const gte = q.created?.gte === undefined ? -Infinity : Number(q.created.gte);
+  const list = [...items].reverse().filter((o) => o.created >= gte);
+  let data: Obj[];
+  let hasMore: boolean;
+  if (q.ending_before !== undefined) {
+    const at = list.findIndex((o) => o.id === q.ending_before);
+    const newer = at < 0 ? [] : list.slice(0, at);
+    hasMore = newer.length > limit;
+    data = newer.slice(Math.max(0, newer.length - limit));
+  } else {
+    const at = q.starting_after === undefined ? -1 : list.findIndex((o) => o.id === q.starting_after);
+    const older = list.slice(at + 1);
+    hasMore = older.length > limit;
+    data = older.slice(0, limit);
+  }
+  return { status: 200, body: { object: 'list', data: structuredClone(data), has_more: hasMore, url } };
+}
