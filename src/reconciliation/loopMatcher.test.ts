@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { classify, idemRecords, type AttemptFacts, type PaymentFacts } from './classify.js';
-import { exactMatcher } from './exactMatcher.js';
+import { exactMatcher } from './match/exact.js';
 import { exactThenScored } from './loopMatcher.js';
 import type { GatewayRecord } from './records.js';
 

@@ -1,7 +1,7 @@
 /**
  * The loop's matcher (docs/reconciliation.md, "The loop"): the exact matcher first
- * (./exactMatcher.ts), then Idem's scored matcher (./match/scored.ts) for the gateway records
- * that lost their keys — settlement files, manual operations — against the Idem operations the
+ * (./match/exact.ts, the one the scored matcher runs first too), then Idem's scored matcher
+ * (./match/scored.ts) for the gateway records that lost their keys — settlement files, manual operations — against the Idem operations the
  * exact matcher left. A record with a gateway key that is not Idem's was made by someone else
  * and is never scored. What the scored matcher cannot call with the precision asked (ties, low
  * scores) comes back as review, which classification turns into a `match_review` case.
@@ -10,7 +10,7 @@
  * (capped, as in the stream: ./match/stream.ts), so a loop that has seen a few passes scores as
  * well as a batch with many exact matches. Pure but for that carried evidence.
  */
-import { exactMatcher } from './exactMatcher.js';
+import { exactMatcher } from './match/exact.js';
 import type { MatchSettings } from './match/features.js';
 import { carryCounts, PRIOR, type ModelCounts } from './match/model.js';
 import { matchScored } from './match/scored.js';
