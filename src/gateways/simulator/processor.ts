@@ -150,12 +150,13 @@ export function createProcessor(options: ProcessorOptions): Processor {
   return {
     handle(request) {
       const now = clock.now();
-      // Five draws per request, always, in this order: see SimulatorFaults.
+      // Six draws per request, always, in this order: see SimulatorFaults.
       const uLatency = random.float();
       const uBefore = random.float();
       const uTimeout = random.float();
       const uAmbiguous = random.float();
       const uDecline = random.float();
+      const uKeyless = random.float();
       const latencyMs = latency(uLatency, now);
 
       stats.received++;
@@ -193,7 +194,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
         stats.replayed++;
         stats.byOperation[request.operation].replayed++;
       } else {
-        stored = book.execute(req, key, uDecline, faults.declineRate, now);
+        stored = book.execute(req, key, uDecline, faults.declineRate, now, uKeyless < faults.keylessRecordRate);
       }
 
       if (uTimeout < faults.timeoutAfterProcessingRate) {
