@@ -100,7 +100,7 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
   const processors: Processor[] = [];
   const duplicatedKeys = new Set<string>();
   const gateways = ['sim-a', 'sim-b'].map((name, i) => {
-    const processor = createProcessor({ clock: world.clock, random: seededRandom(seed * 31 + i + 1) });
+    const processor = createProcessor({ clock: world.clock, random: seededRandom(seed * 31 + i + 1), listingRandom: seededRandom(seed * 31 + i + 1_000_003) });
     processor.setFaults({
       declineRate: 0.1,
       errorBeforeProcessingRate: world.random.float() * 0.2,

@@ -17,9 +17,10 @@ export interface SimulatorDegradedWindow extends SimulatorWindow {
 
 /**
  * Faults the processor injects. Every probabilistic fault draws from the seeded random source:
- * each operation request consumes exactly six floats (latency, error before processing,
- * timeout after processing, ambiguous error, decline, keyless record) whatever the settings, so
- * changing one rate does not shift the draws of the others.
+ * each operation request consumes exactly five floats (latency, error before processing,
+ * timeout after processing, ambiguous error, decline) whatever the settings, so changing one
+ * rate does not shift the draws of the others. Which entries the log lists without their key
+ * is drawn apart (`ProcessorOptions.listingRandom`).
  */
 export interface SimulatorFaults {
   /** Uniform latency per answer, whole milliseconds in [minMs, maxMs]. */
