@@ -25,7 +25,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import type { GatewayOperation } from '../src/gateways/port.js';
-import { exactKeyMatcher } from '../src/reconciliation/match/exact.js';
+import { exactMatcher } from '../src/reconciliation/match/exact.js';
 import { firstMatchWithTolerance } from '../src/reconciliation/match/firstMatch.js';
 import { modelFromCounts, PRIOR, PRIOR_MODEL, type ModelCounts } from '../src/reconciliation/match/model.js';
 import { matchScored, scoredMatcher } from '../src/reconciliation/match/scored.js';
@@ -142,7 +142,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const frozen = modelFromCounts(history);
 
   const matchers: Array<{ name: string; options: StreamOptions }> = [
-    { name: exactKeyMatcher.name, options: { matcher: exactKeyMatcher } },
+    { name: exactMatcher.name, options: { matcher: exactMatcher } },
     { name: 'first match with tolerance', options: { matcher: firstMatchWithTolerance() } },
     { name: 'idem, priors only (no learning)', options: { matcher: scoredMatcher({ model: PRIOR_MODEL }) } },
     { name: 'idem scored global (learned)', options: { prior: history } },
@@ -466,7 +466,7 @@ async function endToEnd(o: BenchOptions, history: ModelCounts, log: (l: string) 
     log(`bare read of both tables (${bare.value.toLocaleString('en')} rows): ${bare.seconds.toFixed(1)} s, ${bare.cpuS.toFixed(1)} s of CPU in this process`);
     const exact = await measured(async () => {
       const s = streams();
-      return runStream(s.gateway, s.idem, s.truth, { matcher: exactKeyMatcher, windowMs: o.windowMs }, true);
+      return runStream(s.gateway, s.idem, s.truth, { matcher: exactMatcher, windowMs: o.windowMs }, true);
     });
     log(`exact-key matcher over the same stream: ${exact.seconds.toFixed(1)} s, ${exact.cpuS.toFixed(1)} s of CPU`);
     const scored = await measured(async () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { GatewayOperation } from '../gateways/port.js';
 import { REMEDIATION_KEY_PREFIX, remediationKey } from './cases.js';
 import { classify, idemRecords, type AttemptFacts, type PaymentFacts } from './classify.js';
-import { exactMatcher } from './exactMatcher.js';
+import { exactMatcher } from './match/exact.js';
 import type { GatewayRecord } from './records.js';
 
 /**

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { classify, idemRecords, type AttemptFacts, type PaymentFacts } from './classify.js';
-import { exactMatcher } from './exactMatcher.js';
+import { exactMatcher } from './match/exact.js';
 import { exactThenScored } from './loopMatcher.js';
 import type { GatewayRecord } from './records.js';
 
@@ -134,5 +134,18 @@ describe('the loop matcher: exact, then scored for records that lost their keys'
     expect(c!.verdict).toMatchObject({ kind: 'case', class: 'match_review', merchantId: 'm', paymentId: null });
     expect(c!.verdict.kind === 'case' && c!.verdict.candidates!.map((x) => x.attemptId).sort()).toEqual(['att_pay_twin_a', 'att_pay_twin_b']);
     for (const x of c!.verdict.kind === 'case' ? c!.verdict.candidates! : []) expect(x.evidence).toMatchObject({ rule: 'scored', probability: expect.any(Number) });
+  });
+
+  it('opens a review case for each of two bare lines between the same twins: neither becomes an orphan because the other named the candidates first', () => {
+    const payment = (id: string): PaymentFacts => ({ id, merchant_id: 'm', status: 'authorized', currency: 'EUR', amount: 2_500, authorization_id: `auth_${id}`, amount_authorized: 2_500, amount_captured: 0, gateway: 'g' });
+    const attempt = (p: PaymentFacts, at: number): AttemptFacts => ({ id: `att_${p.id}`, payment_id: p.id, operation: 'authorize', gateway: 'g', gateway_key: `${p.id}.authorize.1`, amount: 2_500, status: 'succeeded', gateway_reference: null, created_at: new Date(at) });
+    const [a, b] = [payment('pay_twin_a'), payment('pay_twin_b')];
+    const line = (id: string, at: number): GatewayRecord => ({ id, gateway: 'g', operation: 'authorize', status: 'succeeded', amount: 2_500, currency: 'EUR', at, transactionId: id, authorizationId: `psp_${id}` });
+    const verdicts = classify([line('stl_1', T0 + 20_000), line('stl_2', T0 + 21_000)], [a, b], [attempt(a, T0), attempt(b, T0 + 1_000)], exactThenScored());
+    expect(verdicts.map((c) => c.verdict)).toMatchObject([
+      { kind: 'case', class: 'match_review' },
+      { kind: 'case', class: 'match_review' },
+    ]);
+    for (const c of verdicts) expect(c.verdict.kind === 'case' && c.verdict.candidates!.map((x) => x.attemptId).sort()).toEqual(['att_pay_twin_a', 'att_pay_twin_b']);
   });
 });

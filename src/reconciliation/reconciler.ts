@@ -25,6 +25,7 @@ import { noopTracer, type Span, type Tracer } from '../ports/tracing.js';
 import type { Store } from '../store/port.js';
 import type { CaseRow } from './cases.js';
 import { resolveCaseIn, type ReconciliationLog } from './casework.js';
+import { LearnedModel } from './learned.js';
 import { exactThenScored } from './loopMatcher.js';
 import { emptySummary, GatewayPass, type PassSummary } from './pass.js';
 import type { Matcher } from './records.js';
@@ -41,7 +42,11 @@ export interface ReconcilerOptions {
   runtime: Runtime;
   /** Who holds a window's lease (an instance id), for the operator. */
   owner: string;
-  /** Default: the exact matcher, then the scored one for records that lost their keys (./loopMatcher.ts). */
+  /**
+   * Default: the exact matcher, then the scored one for records that lost their keys
+   * (./loopMatcher.ts), its learned evidence stored and restored through the store
+   * (./learned.ts). A matcher given here is used as it is; its evidence is its owner's.
+   */
   matcher?: Matcher;
   /** Spans of each pass and each remediation (docs/metadata.md, "Traces"); default none. */
   tracer?: Tracer;
@@ -66,16 +71,19 @@ export class Reconciler {
   private readonly pass: GatewayPass;
   private readonly remediations: RemediationRunner;
   private readonly tracer: Tracer;
+  private readonly learned: LearnedModel | null;
 
   constructor(private readonly o: ReconcilerOptions) {
     this.leaseMs = o.leaseMs ?? 30_000;
     this.sinceAt = o.sinceAt ?? 0;
     this.tracer = o.tracer ?? noopTracer;
     this.remediations = new RemediationRunner({ store: o.store, gateways: o.gateways, runtime: o.runtime, leaseMs: this.leaseMs, tracer: this.tracer, log: o.log });
+    const loop = o.matcher === undefined ? exactThenScored() : null;
+    this.learned = loop === null ? null : new LearnedModel(o.store, loop, o.runtime.clock, o.log);
     this.pass = new GatewayPass({
       store: o.store,
       runtime: o.runtime,
-      matcher: o.matcher ?? exactThenScored(),
+      matcher: o.matcher ?? loop!,
       tracer: this.tracer,
       pageSize: o.pageSize ?? 500,
       maxPages: o.maxPages ?? 20,
@@ -146,7 +154,9 @@ export class Reconciler {
     span.set({ 'idem.reconcile.fence': window.fence, 'idem.reconcile.cursor': window.cursor ?? undefined, 'idem.reconcile.since': new Date(window.sinceAt).toISOString() });
     const release = keepLease(runtime, this.leaseMs, () => store.renewReconcileWindow(gateway, window.fence, runtime.clock.now() + this.leaseMs));
     try {
+      await this.learned?.load();
       await this.pass.readWindow(gateway, connector, window, summary, span);
+      await this.learned?.save();
       return summary;
     } finally {
       release();

@@ -48,6 +48,7 @@ async function main(): Promise<number> {
   const failed: number[] = [];
   let events = 0;
   let requests = 0;
+  const reconciled = { keyless: 0, scored: 0, review: 0 };
   const started = performance.now();
   const step = Math.max(1, Math.floor(args.seeds / 10));
   let current = args.from;
@@ -62,6 +63,7 @@ async function main(): Promise<number> {
     const r = await runSchedule(seed, schedule);
     events += r.events;
     requests += r.requests;
+    for (const k of ['keyless', 'scored', 'review'] as const) reconciled[k] += r.reconciled[k];
     for (const [k, n] of r.faults) faults.set(k, (faults.get(k) ?? 0) + n);
     if (args.trace) console.log(r.trace.join('\n'));
     if (r.violations.length > 0) {
@@ -84,6 +86,7 @@ async function main(): Promise<number> {
   console.log(`  seeds run:           ${args.seeds} (${args.from}..${args.from + args.seeds - 1})`);
   console.log(`  schedules/second:    ${(args.seeds / seconds).toFixed(1)} (${seconds.toFixed(1)} s, ${events} events, ${requests} client requests)`);
   console.log(`  faults injected:     ${[...faults].sort().map(([k, n]) => `${k}=${n}`).join(' ') || 'none'}`);
+  console.log(`  reconciliation:      ${reconciled.keyless} keyless records staged, ${reconciled.scored} settled on a scored match, ${reconciled.review} match_review cases`);
   console.log(`  violations:          ${[...violations].sort().map(([k, n]) => `${k}=${n}`).join(' ') || 'none'}`);
   if (failed.length > 0) console.log(`  failing seeds:       ${failed.slice(0, 20).join(' ')}${failed.length > 20 ? ' …' : ''}`);
   process.off('beforeExit', stranded);

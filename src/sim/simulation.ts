@@ -26,6 +26,11 @@ export interface ScheduleOptions {
    * case everything no payment owns (I7).
    */
   reconciliationBoundMs: number;
+  /**
+   * Share of each processor's log entries read without their key (`keylessRecordRate`), as a
+   * settlement file lists them: reconciliation must match those by score (docs/reconciliation.md).
+   */
+  keylessRecords: number;
   /** Chance that a run has operations planted straight at the gateways (a dashboard, a proxy, another integration). */
   plantAtGateways: number;
   /**
@@ -46,6 +51,7 @@ export const defaultSchedule: ScheduleOptions = {
   faultWindowMs: 30_000,
   recoveryBoundMs: 180_000,
   reconciliationBoundMs: 20_000,
+  keylessRecords: 0.05,
   plantAtGateways: 0.5,
   duplicateDelivery: true,
 };
@@ -69,6 +75,11 @@ export interface RunResult {
   events: number;
   requests: number;
   payments: number;
+  /**
+   * What reconciliation saw of the keyless records: staged without a key, settled on a scored
+   * match, and `match_review` cases opened (none when the run stopped before its bound).
+   */
+  reconciled: { keyless: number; scored: number; review: number };
 }
 
 /**
@@ -89,12 +100,13 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
   const processors: Processor[] = [];
   const duplicatedKeys = new Set<string>();
   const gateways = ['sim-a', 'sim-b'].map((name, i) => {
-    const processor = createProcessor({ clock: world.clock, random: seededRandom(seed * 31 + i + 1) });
+    const processor = createProcessor({ clock: world.clock, random: seededRandom(seed * 31 + i + 1), listingRandom: seededRandom(seed * 31 + i + 1_000_003) });
     processor.setFaults({
       declineRate: 0.1,
       errorBeforeProcessingRate: world.random.float() * 0.2,
       timeoutAfterProcessingRate: world.random.float() * 0.1,
       ambiguousErrorRate: world.random.float() * 0.05,
+      keylessRecordRate: o.keylessRecords,
     });
     if (world.chance(0.3)) {
       const start = world.int(0, o.faultWindowMs - 1000);
@@ -219,12 +231,20 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
   }
   world.log('world', 'END');
   for (const s of slots) s.alive = false; // no timer of theirs runs again
-  if (stuck.length > 0 || !(await settle())) return { seed, violations: stuck, trace: world.trace, faults, events: world.events, requests: clients.requests, payments: scripts.length };
+  const none = { keyless: 0, scored: 0, review: 0 };
+  if (stuck.length > 0 || !(await settle())) return { seed, violations: stuck, trace: world.trace, faults, events: world.events, requests: clients.requests, payments: scripts.length, reconciled: none };
   const payments = new Map(await Promise.all(merchants.map(async (m) => [m, await store.listViews(m, 10_000, null)] as const)));
   await Promise.all(stateReads);
   const journals = new Map<string, JournalEntry[]>();
   for (const list of payments.values()) for (const p of list) journals.set(p.id, await store.listEntries(p.id));
   const rows = await store.reconciliationFacts({ references: [...journals.keys()], authorizationIds: [], gatewayKeys: [] });
+  const staged = await store.listStagedRecords(null);
+  const cases = await store.listCases({});
+  const reconciled = {
+    keyless: staged.filter((r) => r.gatewayKey === undefined).length,
+    scored: staged.filter((r) => r.matchEvidence?.rule === 'scored').length,
+    review: cases.filter((c) => c.class === 'match_review').length,
+  };
   const violations = checkInvariants({
     payments,
     gatewayLogs: new Map(gateways.map((g, i) => [g.name, processors[i]!.log()])),
@@ -234,10 +254,10 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
     reconciliation: {
       owned: new Set(rows.payments.filter((p) => p.authorization_id !== null).map((p) => `${p.gateway} ${p.authorization_id}`)),
       remediations: await store.listRemediations(null),
-      cases: await store.listCases({}),
+      cases,
     },
   });
-  return { seed, violations, trace: world.trace, faults, events: world.events, requests: clients.requests, payments: scripts.length };
+  return { seed, violations, trace: world.trace, faults, events: world.events, requests: clients.requests, payments: scripts.length, reconciled };
 }
 
 /**

@@ -9,6 +9,7 @@ import type { NewPaymentEvent, NewSystemEvent, StoredEvent } from '../events/mod
 import type { DeliveryUpdate, DeliveryWork, EndpointRow } from '../events/webhooks.js';
 import type { PaymentView } from '../payments/view.js';
 import type { CaseRow, CaseStatus, NewCase, NewRemediation, RemediationRow } from '../reconciliation/cases.js';
+import type { ModelCounts } from '../reconciliation/match/model.js';
 import type { GatewayRecord, MatchEvidence } from '../reconciliation/records.js';
 
 /** Idempotency keys: claims, fenced writes, expiry (semantics in src/idempotency/store.ts and docs/architecture.md). */
@@ -244,6 +245,13 @@ export interface FactsQuery {
   attemptsAt?: { gateway: string; from: number; to: number } | undefined;
 }
 
+/** A learned match model as stored (`saveMatchModel`): its evidence and when it was written. */
+export interface StoredMatchModel {
+  counts: ModelCounts;
+  /** ms on Idem's clock. */
+  updatedAt: number;
+}
+
 /** What reconciliation reads of Idem's side for a set of gateway records. */
 export interface ReconciliationFacts {
   payments: PaymentRow[];
@@ -313,6 +321,10 @@ export interface ReconciliationStore {
   findCase(id: string): Promise<CaseRow | null>;
   /** Resolves an open case; the resolved case, or null if there is no open case with that id. */
   resolveCase(id: string, resolution: string, now: number): Promise<CaseRow | null>;
+  /** The match model stored under `name` (the scored matcher's learned evidence), or null. */
+  loadMatchModel(name: string): Promise<StoredMatchModel | null>;
+  /** Writes the model under `name`, replacing what was there. */
+  saveMatchModel(name: string, counts: ModelCounts, now: number): Promise<void>;
 }
 
 /**
@@ -421,7 +433,8 @@ export const webhookOpNames = [
 export const reconciliationOpNames = [
   'claimReconcileWindow', 'renewReconcileWindow', 'closeReconcileWindow', 'listReconcileCursors', 'stageRecords', 'unsettledRecords', 'listStagedRecords',
   'settleRecord', 'reconciliationFacts', 'unseenSucceededAttempts', 'insertRemediation', 'findRemediations', 'listRemediations',
-  'claimDueRemediations', 'finishRemediation', 'guardRemediation', 'openCase', 'listCases', 'findCase', 'resolveCase',
+  'claimDueRemediations', 'finishRemediation', 'guardRemediation', 'openCase', 'listCases', 'findCase', 'resolveCase', 'loadMatchModel',
+  'saveMatchModel',
 ] as const satisfies ReadonlyArray<keyof ReconciliationStore>;
 
 /** Every operation of {@link StoreOps}. */

@@ -864,6 +864,41 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect((await c.store.listStagedRecords(g, c.t(15), c.t(25))).map((r) => r.id)).toEqual([r1.id]);
       });
 
+      test('keeps the merchant the gateway reported on a staged record, and none when it said none', async (c) => {
+        const g = `gw${c.n}`;
+        const told = record(c, g, `m1_${c.n}`, { at: c.t(1), merchantId: 'mer_told' });
+        const silent = record(c, g, `m2_${c.n}`, { at: c.t(2) });
+        expect(await c.store.stageRecords([told, silent], [{}, {}], 1, c.t(3))).toBe(2);
+        const staged = await c.store.unsettledRecords(g, 10);
+        expect(staged.map((r) => [r.id, r.merchantId])).toEqual([
+          [told.id, 'mer_told'],
+          [silent.id, undefined],
+        ]);
+        expect('merchantId' in staged[1]!).toBe(false);
+        expect(await c.store.settleRecord(g, told.id, 'consistent', null, c.t(4))).toBe(true);
+        expect((await c.store.listStagedRecords(g)).find((r) => r.id === told.id)).toMatchObject({ merchantId: 'mer_told', verdict: 'consistent' });
+      });
+
+      test('keeps one match model per name, the last written, as written', async (c) => {
+        const name = `model${c.n}`;
+        expect(await c.store.loadMatchModel(name)).toBeNull();
+        const counts = { m: [[1.5, 0.25], [2, 0, 0.125]], u: [[0.5, 1], [1, 1, 1]], matches: 3.75, pairs: 12 };
+        await c.store.saveMatchModel(name, counts, c.t(5));
+        expect(await c.store.loadMatchModel(name)).toEqual({ counts, updatedAt: c.t(5) });
+        const later = { ...counts, matches: 4.5, pairs: 20 };
+        await c.store.saveMatchModel(name, later, c.t(9));
+        expect(await c.store.loadMatchModel(name)).toEqual({ counts: later, updatedAt: c.t(9) });
+        expect(await c.store.loadMatchModel(`${name}_other`)).toBeNull();
+        // A rolled-back transaction leaves the model as it was.
+        await expect(
+          c.store.transaction(async (tx) => {
+            await tx.saveMatchModel(name, counts, c.t(12));
+            throw new Error('roll back');
+          }),
+        ).rejects.toThrow('roll back');
+        expect((await c.store.loadMatchModel(name))!.updatedAt).toBe(c.t(9));
+      });
+
       test('keeps the attempt and the evidence of the match a record was settled on; an attempt matched so is seen at the gateway', async (c) => {
         const g = `gw${c.n}`;
         const p = await c.store.insertPayment(c.newPayment('pay_1'));

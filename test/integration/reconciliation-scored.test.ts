@@ -15,7 +15,6 @@ import { openPostgres } from '../../src/db/postgres.js';
 import type { GatewayConnector, GatewayRequest, TransactionLogPage } from '../../src/gateways/port.js';
 import { createMerchant } from '../../src/merchants/merchants.js';
 import { otelTracer } from '../../src/observability/tracing.js';
-import type { PaymentRow } from '../../src/payments/rows.js';
 import { cryptoRandom, systemTimers, type Runtime } from '../../src/ports/clock.js';
 import { seededRandom } from '../../src/ports/seeded.js';
 import { exactThenScored } from '../../src/reconciliation/loopMatcher.js';
@@ -25,6 +24,7 @@ import { Reconciler } from '../../src/reconciliation/reconciler.js';
 import type { GatewayRecord } from '../../src/reconciliation/records.js';
 import { SqlStore } from '../../src/store/sql/index.js';
 import { corpus } from '../support/reconciliationCorpus.js';
+import { authorizedPayment } from '../support/reconciledPayments.js';
 import { createTestDatabase, postgresAvailable } from '../support/services.js';
 
 const GW = 'sim-scored';
@@ -63,31 +63,7 @@ describe.skipIf(!(await postgresAvailable()))('the reconciliation loop with the 
     },
   };
 
-  /** An authorized payment with its succeeded authorize attempt at `at`. */
-  async function authorized(id: string, amount: number, at: number): Promise<PaymentRow> {
-    const p = await store.insertPayment({
-      id,
-      merchant_id: merchant,
-      amount,
-      currency: 'EUR',
-      capture_method: 'manual',
-      status: 'processing',
-      token: 'tok_visa',
-      reference: null,
-      metadata: {},
-      preferred_gateway: null,
-      gateway: GW,
-      idempotency_key: `idem-${id}`,
-      created_at: new Date(at),
-      updated_at: new Date(at),
-    });
-    const a = await store.insertAttempt(
-      { id: `att_${id}`, payment_id: id, operation: 'authorize', attempt_no: 1, gateway: GW, gateway_key: `${id}.authorize.1`, amount, idempotency_key: `idem-${id}`, created_at: new Date(at) },
-      new Date(at),
-    );
-    await store.recordAttempt(a, { status: 'succeeded', gatewayReference: `txn_${id}` }, new Date(at + 500));
-    return store.updatePayment(p, { status: 'authorized', authorization_id: `auth_${id}`, amount_authorized: amount }, new Date(at + 500));
-  }
+
 
   beforeAll(async () => {
     database = await createTestDatabase('idem_recon_scored');
@@ -100,16 +76,16 @@ describe.skipIf(!(await postgresAvailable()))('the reconciliation loop with the 
     for (let i = 0; i < 6; i++) {
       const id = `pay_keyed${i}q7mz2xw4hn6pcr5d${i}`;
       const at = T0 + i * 60_000;
-      await authorized(id, 1_000 + 137 * i, at);
+      await authorizedPayment(store, { id, merchantId: merchant, gateway: GW, amount: 1_000 + 137 * i, at });
       log.push({ ...base, id: `txn_${id}`, amount: 1_000 + 137 * i, at: at + 300, gatewayKey: `${id}.authorize.1`, transactionId: `txn_${id}`, authorizationId: `auth_${id}`, reference: id });
     }
     // A settlement file's line for another of Idem's authorizations: no key, the reference rewritten.
     const filed = 'pay_3k9xab7mq2zt8vw4hn6pcr5d';
-    await authorized(filed, 4_321, T0 + 20 * 60_000);
+    await authorizedPayment(store, { id: filed, merchantId: merchant, gateway: GW, amount: 4_321, at: T0 + 20 * 60_000 });
     log.push({ ...base, id: 'stl_0001', amount: 4_321, at: T0 + 22 * 60_000, transactionId: 'stl_0001', reference: `INV/${filed.slice(4).toUpperCase()}` });
     // Twin payments, one bare line: nothing tells which of the two it is.
-    await authorized('pay_twinaaaa7mq2zt8vw4hn6pc', 2_500, T0 + 30 * 60_000);
-    await authorized('pay_twinbbbb7mq2zt8vw4hn6pc', 2_500, T0 + 30 * 60_000 + 1_000);
+    await authorizedPayment(store, { id: 'pay_twinaaaa7mq2zt8vw4hn6pc', merchantId: merchant, gateway: GW, amount: 2_500, at: T0 + 30 * 60_000 });
+    await authorizedPayment(store, { id: 'pay_twinbbbb7mq2zt8vw4hn6pc', merchantId: merchant, gateway: GW, amount: 2_500, at: T0 + 30 * 60_000 + 1_000 });
     log.push({ ...base, id: 'stl_0002', amount: 2_500, at: T0 + 31 * 60_000, transactionId: 'stl_0002' });
     // An authorization no payment owns, made under someone else's key.
     log.push({ ...base, id: 'txn_orphan', amount: 900, at: T0 + 40 * 60_000, gatewayKey: 'someone-else-1', transactionId: 'txn_orphan', authorizationId: 'auth_orphan', reference: 'order-nobody' });

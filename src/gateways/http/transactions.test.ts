@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cursorBefore, toGatewayRecord, toTransactionLogPage } from './transactions.js';
+import type { GatewayRecord } from '../../reconciliation/records.js';
 import type { HttpExchange } from './transform.js';
 
 const entry = {
@@ -57,6 +58,13 @@ describe('toTransactionLogPage', () => {
     expect(refused(page({ data: [], next_cursor: '10' }), '10')).toMatchObject({ ok: true, records: [] });
   });
 
+  it('reads the merchant an entry names, and no key for an entry that left it off', () => {
+    const { idempotency_key: _key, ...keyless } = entry;
+    const { gatewayKey: _gatewayKey, ...record } = toGatewayRecord('sim', entry) as GatewayRecord;
+    expect(toGatewayRecord('sim', { ...keyless, merchant_id: 'mer_a' })).toEqual({ ...record, merchantId: 'mer_a' });
+    expect(toGatewayRecord('sim', keyless)).not.toHaveProperty('gatewayKey');
+  });
+
   it('rejects each malformed entry with its reason and keeps the good ones', () => {
     const bad = [
       null,
@@ -70,6 +78,7 @@ describe('toTransactionLogPage', () => {
       { ...entry, created_at: 'yesterday' },
       { ...entry, authorization_id: null },
       { ...entry, idempotency_key: 42 },
+      { ...entry, merchant_id: 7 },
     ];
     const r = toTransactionLogPage('sim', page({ data: [...bad, entry], next_cursor: '12' }), null);
     if (!r.ok) throw new Error(r.reason);

@@ -74,9 +74,11 @@ export function toGatewayRecord(gateway: string, raw: unknown): GatewayRecord | 
   const key = optional('idempotency_key');
   const authorizationId = optional('authorization_id');
   const reference = optional('reference');
+  const merchantId = optional('merchant_id');
   if (key === null) return `${id}: idempotency_key is not a string`;
   if (authorizationId === null) return `${id}: authorization_id is not a string`;
   if (reference === null) return `${id}: reference is not a string`;
+  if (merchantId === null) return `${id}: merchant_id is not a string`;
   if (status === 'succeeded' && authorizationId === undefined) return `${id}: a succeeded ${op} without an authorization_id`;
   return {
     id,
@@ -90,6 +92,7 @@ export function toGatewayRecord(gateway: string, raw: unknown): GatewayRecord | 
     transactionId: id,
     ...(authorizationId !== undefined ? { authorizationId } : {}),
     ...(reference !== undefined ? { reference } : {}),
+    ...(merchantId !== undefined ? { merchantId } : {}),
   };
 }
 

@@ -44,10 +44,10 @@ export function createSimulatorConnector(options: SimulatorConnectorOptions): Ga
   return {
     name,
 
-    async execute(request, signal) {
+    async execute(request, signal, context) {
       if (signal?.aborted) return toOutcome({ kind: 'no_answer', sent: false, reason: 'aborted_before_sending' });
       // The same body and mapping as over HTTP (./wire.ts).
-      const answer = processor.handle(toSimulatorRequest(request.operation, request.gatewayKey, operationBody(request)));
+      const answer = processor.handle(toSimulatorRequest(request.operation, request.gatewayKey, operationBody(request), context?.metadata.merchant_id));
       return toOutcome(await travel(answer, signal));
     },
 

@@ -19,7 +19,8 @@ export interface SimulatorDegradedWindow extends SimulatorWindow {
  * Faults the processor injects. Every probabilistic fault draws from the seeded random source:
  * each operation request consumes exactly five floats (latency, error before processing,
  * timeout after processing, ambiguous error, decline) whatever the settings, so changing one
- * rate does not shift the draws of the others.
+ * rate does not shift the draws of the others. Which entries the log lists without their key
+ * is drawn apart (`ProcessorOptions.listingRandom`).
  */
 export interface SimulatorFaults {
   /** Uniform latency per answer, whole milliseconds in [minMs, maxMs]. */
@@ -32,6 +33,15 @@ export interface SimulatorFaults {
   timeoutAfterProcessingRate: number;
   /** Share executed and logged, answered 500. */
   ambiguousErrorRate: number;
+  /**
+   * Share of executed operations whose transaction-log entry (`GET /v1/transactions`) leaves
+   * the idempotency key off, as a settlement file or a manual export does: reconciliation must
+   * match them by their other fields (docs/reconciliation.md). The answer and the status
+   * lookup still carry the key, and so does `log()`, the truth the invariants read. Default 0:
+   * `idem ledger verify` reads the log by key; the deterministic simulator sets a few
+   * (`ScheduleOptions.keylessRecords`, src/sim/simulation.ts).
+   */
+  keylessRecordRate: number;
   /** Scheduled outages: every request (status and log queries too) gets 503 `processed:false`. */
   outages: SimulatorWindow[];
   /** Scheduled degraded periods adding latency. Overlapping windows add up. */
@@ -42,7 +52,7 @@ export interface SimulatorFaults {
   retryAfterSeconds: number;
 }
 
-/** The faults of a processor created without any: no latency, no failures. */
+/** The faults of a processor created without any: no latency, no failures, every log entry with its key. */
 export function defaultSimulatorFaults(): SimulatorFaults {
   return {
     latency: { minMs: 0, maxMs: 0 },
@@ -50,6 +60,7 @@ export function defaultSimulatorFaults(): SimulatorFaults {
     errorBeforeProcessingRate: 0,
     timeoutAfterProcessingRate: 0,
     ambiguousErrorRate: 0,
+    keylessRecordRate: 0,
     outages: [],
     degraded: [],
     outage: false,
@@ -88,7 +99,7 @@ export function mergeFaults(current: SimulatorFaults, partial: Partial<Simulator
     ...stripUndefined(partial),
     latency: { ...current.latency, ...(partial.latency ?? {}) },
   };
-  const rates = ['declineRate', 'errorBeforeProcessingRate', 'timeoutAfterProcessingRate', 'ambiguousErrorRate'] as const;
+  const rates = ['declineRate', 'errorBeforeProcessingRate', 'timeoutAfterProcessingRate', 'ambiguousErrorRate', 'keylessRecordRate'] as const;
   for (const name of rates) {
     const v = next[name];
     if (!(typeof v === 'number' && v >= 0 && v <= 1)) throw new RangeError(`${name} must be a number in [0, 1], got ${String(v)}`);

@@ -37,6 +37,8 @@ export interface SimulatorLogEntry extends GatewayLogEntry {
   decline_code?: string;
   /** ISO 8601, from the injected clock. */
   created_at: string;
+  /** The merchant the request named (Idem's `Idem-Merchant-Id`), when it named one. */
+  merchant_id?: string;
 }
 
 /** The first answer to an operation: the processor keeps it per key and replays it. */
@@ -50,9 +52,12 @@ export interface StoredOperation extends OperationResult {
   request: OperationRequest;
 }
 
+/** A log entry as a page lists it: a keyless one without its idempotency key. */
+export type ListedLogEntry = SimulatorLogEntry | Omit<SimulatorLogEntry, 'idempotency_key'>;
+
 /** One page of the log, or why it cannot be read from where it was asked. */
 export type LogPage =
-  | { ok: true; data: SimulatorLogEntry[]; next_cursor: string; has_more: boolean }
+  | { ok: true; data: ListedLogEntry[]; next_cursor: string; has_more: boolean }
   | { ok: false; error: 'log_expired'; message: string };
 
 /** The processor's book; see {@link createOperationBook}. */
@@ -60,19 +65,20 @@ export interface OperationBook {
   /**
    * Executes a valid request that is new under its key, logs it and stores its answer under
    * the key. `declineDraw` below `declineRate` declines an authorization whose token does not
-   * decide by itself.
+   * decide by itself. A `keyless` entry is read from the log (`page`) without its key.
    */
-  execute(req: OperationRequest, key: string, declineDraw: number, declineRate: number, now: number): StoredOperation;
+  execute(req: OperationRequest, key: string, declineDraw: number, declineRate: number, now: number, keyless?: boolean): StoredOperation;
   /** The answer stored under `key`, while it is retained. */
   stored(key: string, now: number): StoredOperation | undefined;
   /**
    * One page of the log: from position `cursor` (an earlier page's `next_cursor`) when given,
    * else from the first entry created at or after `sinceMs`; at most `limit` entries. The
    * cursor is the position after the page's last entry, as a decimal string. A read that would
-   * start among entries dropped for retention is refused with `log_expired`.
+   * start among entries dropped for retention is refused with `log_expired`. Entries executed
+   * `keyless` come without their idempotency key, as a settlement file would list them.
    */
   page(sinceMs: number, cursor: number | null, limit: number, now: number): LogPage;
-  /** A copy of the retained log. */
+  /** A copy of the retained log, every entry with its key: the truth the invariants read. */
   log(now: number): SimulatorLogEntry[];
   /** What the book holds now (entries, keys, authorizations) and has dropped, for tests and the soak bench. */
   size(now: number): { entries: number; keys: number; authorizations: number; dropped: number };
@@ -119,7 +125,18 @@ class LogRecord {
     /** Never below the previous record's, so the log stays in time order for binary search. */
     readonly createdAtMs: number,
     readonly createdAt: string,
+    /** Its log entry leaves the key off when read as a page (see `SimulatorFaults.keylessRecordRate`). */
+    readonly keyless: boolean,
   ) {}
+
+  /** The entry as the log reads it (`page`): without its key when it is a keyless one. */
+  listed(): ListedLogEntry {
+    const e = this.entry();
+    if (this.request.merchantId !== null) e.merchant_id = this.request.merchantId;
+    if (!this.keyless) return e;
+    const { idempotency_key: _key, ...rest } = e;
+    return rest;
+  }
 
   entry(): SimulatorLogEntry {
     const e: SimulatorLogEntry = {
@@ -200,7 +217,7 @@ export function createOperationBook(options: OperationBookOptions): OperationBoo
     authorizations.set(auth.id, auth);
   }
 
-  function append(req: OperationRequest, key: string, amount: number, authorizationId: string | null, refusal: Refusal | null, now: number): StoredOperation {
+  function append(req: OperationRequest, key: string, amount: number, authorizationId: string | null, refusal: Refusal | null, now: number, keyless: boolean): StoredOperation {
     const id = newId(random, 'txn');
     const at = Math.max(now, lastAtMs);
     lastAtMs = at;
@@ -216,6 +233,7 @@ export function createOperationBook(options: OperationBookOptions): OperationBoo
       refusal === null ? null : refusal.message,
       at,
       new Date(now).toISOString(),
+      keyless,
     );
     records.push(record);
     byKey.set(key, record);
@@ -235,9 +253,9 @@ export function createOperationBook(options: OperationBookOptions): OperationBoo
     return lo;
   }
 
-  function execute(req: OperationRequest, key: string, declineDraw: number, declineRate: number, now: number): StoredOperation {
+  function execute(req: OperationRequest, key: string, declineDraw: number, declineRate: number, now: number, keyless = false): StoredOperation {
     forget(now);
-    const decline = (refusal: Refusal, authorizationId: string | null) => append(req, key, req.amount, authorizationId, refusal, now);
+    const decline = (refusal: Refusal, authorizationId: string | null) => append(req, key, req.amount, authorizationId, refusal, now, keyless);
 
     if (req.operation === 'authorize') {
       const token = req.token ?? '';
@@ -258,7 +276,7 @@ export function createOperationBook(options: OperationBookOptions): OperationBoo
         touchedAtMs: now,
       };
       authorizations.set(auth.id, auth);
-      return append(req, key, req.amount, auth.id, null, now);
+      return append(req, key, req.amount, auth.id, null, now, keyless);
     }
 
     const authId = req.authorizationId;
@@ -273,7 +291,7 @@ export function createOperationBook(options: OperationBookOptions): OperationBoo
     const invalidState = (message: string) => decline({ status: 409, code: 'invalid_state', message }, auth.id);
     const exceeds = (available: number) =>
       decline({ status: 422, code: 'amount_exceeds_available', message: `at most ${available} available` }, auth.id);
-    const succeed = (amount: number) => append(req, key, amount, auth.id, null, now);
+    const succeed = (amount: number) => append(req, key, amount, auth.id, null, now, keyless);
 
     switch (req.operation) {
       case 'capture': {
@@ -320,7 +338,7 @@ export function createOperationBook(options: OperationBookOptions): OperationBoo
       }
       const end = Math.min(next, start + Math.max(0, limit));
       const from = head + (start - dropped);
-      const data = records.slice(from, from + (end - start)).map((r) => r.entry());
+      const data = records.slice(from, from + (end - start)).map((r) => r.listed());
       return { ok: true, data, next_cursor: String(end), has_more: end < next };
     },
     log(now) {

@@ -196,6 +196,53 @@ describe('processor: status and transactions', () => {
   });
 });
 
+describe('processor: keyless log entries and the merchant', () => {
+  type Listed = { id: string; idempotency_key?: string; merchant_id?: string };
+  const listed = (processor: ReturnType<typeof setup>['processor']) => processor.transactions(0).body.data as Listed[];
+
+  it('lists a share of its entries without their key, drawn from the seed; the answer, the status lookup and log() keep it', () => {
+    const { processor } = setup({ keylessRecordRate: 0.3 }, 7);
+    for (let i = 0; i < 200; i++) processor.handle(authorize(`k${i}`, 1000, { reference: `pay_${i}` }));
+    const entries = listed(processor);
+    const keyless = entries.filter((e) => e.idempotency_key === undefined);
+    expect(keyless.length).toBeGreaterThan(200 * 0.2);
+    expect(keyless.length).toBeLessThan(200 * 0.4);
+    expect(processor.log().every((e) => e.idempotency_key.startsWith('k'))).toBe(true);
+    const k = processor.log().find((e) => e.id === keyless[0]!.id)!.idempotency_key;
+    expect(processor.status(k).body).toMatchObject({ idempotency_key: k });
+    // The same seed lists the same entries without their key.
+    const again = setup({ keylessRecordRate: 0.3 }, 7).processor;
+    for (let i = 0; i < 200; i++) again.handle(authorize(`k${i}`, 1000, { reference: `pay_${i}` }));
+    expect(listed(again)).toEqual(entries);
+  });
+
+  it('draws the keyless share from its listing source: changing it changes no id, outcome or latency', () => {
+    const run = (keylessRecordRate: number) => {
+      const clock = { t: T0, now: () => T0 };
+      const faults = { keylessRecordRate, declineRate: 0.3, timeoutAfterProcessingRate: 0.2, latency: { minMs: 0, maxMs: 50 } };
+      const processor = createProcessor({ clock, random: seededRandom(11), listingRandom: seededRandom(99), faults });
+      const answers = Array.from({ length: 50 }, (_, i) => processor.handle(authorize(`k${i}`)));
+      return { answers, log: processor.log(), keyless: listed(processor).filter((e) => e.idempotency_key === undefined).length };
+    };
+    const [none, half] = [run(0), run(0.5)];
+    expect({ ...half, keyless: 0 }).toEqual(none);
+    expect(half.keyless).toBeGreaterThan(0);
+    const all = setup({ keylessRecordRate: 1 }).processor;
+    all.handle(authorize('k1'));
+    expect(listed(all)[0]).not.toHaveProperty('idempotency_key');
+  });
+
+  it('logs the merchant a request names, outside the request\'s identity', () => {
+    const { processor } = setup();
+    const a = processor.handle(authorize('k1', 1000, { merchantId: 'mer_a' }));
+    expect(listed(processor)[0]).toMatchObject({ id: a.body.id, idempotency_key: 'k1', merchant_id: 'mer_a' });
+    expect(a.body).not.toHaveProperty('merchant_id');
+    // A re-send naming no merchant is the same request: the first answer again, nothing executed.
+    expect(processor.handle(authorize('k1')).body).toEqual(a.body);
+    expect(processor.stats().executed).toBe(1);
+  });
+});
+
 describe('processor: faults', () => {
   it('error before processing: 503 processed:false with Retry-After, nothing executed or logged', () => {
     const { processor } = setup({ errorBeforeProcessingRate: 1, retryAfterSeconds: 3 });

@@ -85,6 +85,13 @@ export interface ProcessorOptions {
   random: Random;
   faults?: Partial<SimulatorFaults>;
   /**
+   * Where the choice of the entries the log lists without their key (`keylessRecordRate`) is
+   * drawn from, one draw per executed operation, so that choice never moves a fault's draw or
+   * an id (the deterministic simulator gives each processor its own seeded stream). Absent: the
+   * fault source, only while the rate is positive.
+   */
+  listingRandom?: Random;
+  /**
    * How long the processor keeps its history (ms): log entries, the answer per idempotency
    * key, and authorizations nothing touched for that long. Like a real processor's key
    * retention, a key asked about after it answers 404 and may execute again, and an
@@ -129,6 +136,12 @@ export function createProcessor(options: ProcessorOptions): Processor {
   });
 
   const latency = (u: number, now: number) => latencyOf(faults, u, now);
+  // One draw per executed operation from the listing source, whatever the rate; from the fault
+  // source only while the rate is positive (a processor given no listing source of its own).
+  const listedKeyless = (): boolean => {
+    if (options.listingRandom) return options.listingRandom.float() < faults.keylessRecordRate;
+    return faults.keylessRecordRate > 0 && random.float() < faults.keylessRecordRate;
+  };
 
   /** The 503 an outage gives, or undefined when the processor is up. */
   function outageAnswer(now: number, latencyMs: number): SimulatorAnswer | undefined {
@@ -193,7 +206,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
         stats.replayed++;
         stats.byOperation[request.operation].replayed++;
       } else {
-        stored = book.execute(req, key, uDecline, faults.declineRate, now);
+        stored = book.execute(req, key, uDecline, faults.declineRate, now, listedKeyless());
       }
 
       if (uTimeout < faults.timeoutAfterProcessingRate) {

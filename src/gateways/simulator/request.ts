@@ -19,6 +19,8 @@ export interface SimulatorRequest {
   authorizationId?: string | null;
   /** Card token for authorize; `tok_decline_<code>` always declines with `<code>`. */
   token?: string | null;
+  /** The merchant the caller acts for (Idem's `Idem-Merchant-Id`), logged with the entry; not part of the request's identity. */
+  merchantId?: string | null;
 }
 
 /** A valid request without its key, absent fields as null: what the processor stores per key. */
@@ -29,6 +31,7 @@ export interface OperationRequest {
   reference: string;
   authorizationId: string | null;
   token: string | null;
+  merchantId: string | null;
 }
 
 const CURRENCY = /^[A-Z]{3}$/;
@@ -57,6 +60,7 @@ export function operationRequest(r: SimulatorRequest): OperationRequest {
     reference: r.reference,
     authorizationId: r.authorizationId ?? null,
     token: r.token ?? null,
+    merchantId: r.merchantId ?? null,
   };
 }
 

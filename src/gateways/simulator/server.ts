@@ -79,6 +79,13 @@ const LogEntrySchema = Type.Object({
   created_at: Type.String(),
 });
 
+/** A log entry as `GET /v1/transactions` lists it: a keyless one without its key, the merchant when the request named one. */
+const ListedEntrySchema = Type.Object({
+  ...LogEntrySchema.properties,
+  idempotency_key: Type.Optional(Type.String()),
+  merchant_id: Type.Optional(Type.String()),
+});
+
 /** Every non-200 operation answer: a decline (log entry + error) or an error. */
 const AnswerSchema = Type.Object({
   ...Type.Partial(LogEntrySchema).properties,
@@ -100,6 +107,7 @@ const FaultsSchema = Type.Object({
   errorBeforeProcessingRate: Type.Number({ minimum: 0, maximum: 1 }),
   timeoutAfterProcessingRate: Type.Number({ minimum: 0, maximum: 1 }),
   ambiguousErrorRate: Type.Number({ minimum: 0, maximum: 1 }),
+  keylessRecordRate: Type.Number({ minimum: 0, maximum: 1 }),
   outages: Type.Array(WindowSchema),
   degraded: Type.Array(Type.Object({ ...WindowSchema.properties, latencyMs: Type.Integer({ minimum: 0 }) })),
   outage: Type.Boolean(),
@@ -191,7 +199,7 @@ export async function startSimulatorServer(options: SimulatorServerOptions = {})
       `/v1/${operation}`,
       { schema: { body: OperationBody, headers: OperationHeaders, response: OperationResponses } },
       async (request, reply) => {
-        const answer = processor.handle(toSimulatorRequest(operation, request.headers['idempotency-key'], request.body));
+        const answer = processor.handle(toSimulatorRequest(operation, request.headers['idempotency-key'], request.body, metadataFromHeaders(request.headers).merchant_id));
         await deliver(request, reply as FastifyReply, answer);
         return reply;
       },
@@ -222,7 +230,7 @@ export async function startSimulatorServer(options: SimulatorServerOptions = {})
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
         }),
         response: {
-          200: Type.Object({ data: Type.Array(LogEntrySchema), next_cursor: Type.String(), has_more: Type.Boolean() }),
+          200: Type.Object({ data: Type.Array(ListedEntrySchema), next_cursor: Type.String(), has_more: Type.Boolean() }),
           '4xx': AnswerSchema,
           '5xx': AnswerSchema,
         },

@@ -35,8 +35,8 @@ export function operationBody(request: GatewayRequest): OperationBody {
   };
 }
 
-/** An operation's body and key as the processor's request. */
-export function toSimulatorRequest(operation: GatewayOperation, idempotencyKey: string, body: OperationBody): SimulatorRequest {
+/** An operation's body and key (and the merchant the caller names) as the processor's request. */
+export function toSimulatorRequest(operation: GatewayOperation, idempotencyKey: string, body: OperationBody, merchantId?: string): SimulatorRequest {
   return {
     operation,
     idempotencyKey,
@@ -45,6 +45,7 @@ export function toSimulatorRequest(operation: GatewayOperation, idempotencyKey: 
     reference: body.reference,
     authorizationId: body.authorization_id ?? null,
     token: body.token ?? null,
+    merchantId: merchantId ?? null,
   };
 }
 

@@ -1,7 +1,10 @@
 /**
- * Exact matching (docs/reconciliation.md, "Exact keys"): a gateway record that still carries
- * the gateway idempotency key Idem sent, the gateway's transaction id, or an authorization id
- * that names one Idem operation of that kind is matched by it, with certainty.
+ * Exact matching (docs/reconciliation.md, "Exact keys"), the one exact matcher: the loop's
+ * first step (../loopMatcher.ts) and the scored matcher's first phase (./scored.ts). A gateway
+ * record that still carries the gateway idempotency key Idem sent, else the gateway's
+ * transaction id, else — for a record that carries no key at all, as settlement files do — an
+ * authorization id that names exactly one Idem operation of that kind that no stronger rule
+ * took, is matched by it, with certainty. Rule by rule over all records. Pure.
  */
 import type { GatewayRecord, IdemRecord, Match, MatchEvidence, Matcher, MatchResult } from '../records.js';
 
@@ -30,7 +33,9 @@ export interface ExactPhase {
 }
 
 /** One shared, frozen evidence per exact rule: most matches of a batch are exact, and say the same. */
-const EXACT_EVIDENCE: Readonly<Record<'gateway_key' | 'transaction_id' | 'authorization_id', MatchEvidence>> = {
+type ExactRule = 'gateway_key' | 'transaction_id' | 'authorization_id';
+
+const EXACT_EVIDENCE: Readonly<Record<ExactRule, MatchEvidence>> = {
   gateway_key: Object.freeze({ rule: 'gateway_key', probability: 1 }),
   transaction_id: Object.freeze({ rule: 'transaction_id', probability: 1 }),
   authorization_id: Object.freeze({ rule: 'authorization_id', probability: 1 }),
@@ -57,45 +62,13 @@ export function exactPhase(idem: readonly IdemRecord[], gateway: readonly Gatewa
     }
     return byTransaction.get(g.gateway)?.get(g.transactionId!);
   };
-  // An authorization id names an Idem operation only when one operation of that kind has it.
-  const byAuthorizationOf = (g: GatewayRecord): number | undefined => {
-    if (!byAuthorization) {
-      byAuthorization = new Map();
-      for (let k = 0; k < idem.length; k++) {
-        const i = idem[k]!;
-        if (i.authorizationId === undefined) continue;
-        const auth = of(byAuthorization, i.gateway);
-        const list = auth.get(i.authorizationId);
-        if (list) list.push(k);
-        else auth.set(i.authorizationId, [k]);
-      }
-    }
-    let found: number | undefined;
-    for (const k of byAuthorization.get(g.gateway)?.get(g.authorizationId!) ?? []) {
-      if (idem[k]!.operation !== g.operation) continue;
-      if (found !== undefined) return undefined;
-      found = k;
-    }
-    return found;
-  };
   // Gateway records per Idem position, in gateway order (most Idem records have one).
   const first = new Int32Array(idem.length).fill(-1);
-  const rules: Array<'gateway_key' | 'transaction_id' | 'authorization_id'> = [];
+  const rules: ExactRule[] = [];
   const more = new Map<number, number[]>();
-  for (let gk = 0; gk < gateway.length; gk++) {
-    const g = gateway[gk]!;
-    let k: number | undefined;
-    let rule: 'gateway_key' | 'transaction_id' | 'authorization_id' = 'gateway_key';
-    if (g.gatewayKey !== undefined) k = byKey.get(g.gateway)?.get(g.gatewayKey);
-    if (k === undefined && g.transactionId !== undefined) {
-      k = byTransactionOf(g);
-      rule = 'transaction_id';
-    }
-    if (k === undefined && g.authorizationId !== undefined) {
-      k = byAuthorizationOf(g);
-      rule = 'authorization_id';
-    }
-    if (k === undefined) continue;
+  const attached = new Uint8Array(gateway.length);
+  const attach = (gk: number, k: number, rule: ExactRule) => {
+    attached[gk] = 1;
     if (first[k] === -1) {
       first[k] = gk;
       rules[k] = rule;
@@ -104,6 +77,45 @@ export function exactPhase(idem: readonly IdemRecord[], gateway: readonly Gatewa
       if (list) list.push(gk);
       else more.set(k, [gk]);
     }
+  };
+  // Rule by rule over all records, so a stronger rule is never pre-empted by a weaker one.
+  for (let gk = 0; gk < gateway.length; gk++) {
+    const g = gateway[gk]!;
+    const k = g.gatewayKey === undefined ? undefined : byKey.get(g.gateway)?.get(g.gatewayKey);
+    if (k !== undefined) attach(gk, k, 'gateway_key');
+  }
+  for (let gk = 0; gk < gateway.length; gk++) {
+    const g = gateway[gk]!;
+    if (attached[gk] || g.transactionId === undefined) continue;
+    const k = byTransactionOf(g);
+    if (k !== undefined) attach(gk, k, 'transaction_id');
+  }
+  // An authorization id names an Idem operation only when one operation of that kind that no
+  // stronger rule took has it, and only for a record without a key: a record with a key that
+  // is not one of Idem's was made by someone else (a dashboard, another integration), however
+  // its authorization matches.
+  for (let gk = 0; gk < gateway.length; gk++) {
+    const g = gateway[gk]!;
+    if (attached[gk] || g.gatewayKey !== undefined || g.authorizationId === undefined) continue;
+    if (!byAuthorization) {
+      byAuthorization = new Map();
+      for (let k = 0; k < idem.length; k++) {
+        const i = idem[k]!;
+        if (i.authorizationId === undefined || first[k] !== -1) continue;
+        const auth = of(byAuthorization, i.gateway);
+        const list = auth.get(i.authorizationId);
+        if (list) list.push(k);
+        else auth.set(i.authorizationId, [k]);
+      }
+    }
+    let found: number | undefined;
+    let ambiguous = false;
+    for (const k of byAuthorization.get(g.gateway)?.get(g.authorizationId) ?? []) {
+      if (idem[k]!.operation !== g.operation || rules[k] === 'authorization_id') continue;
+      if (found !== undefined) ambiguous = true;
+      found = k;
+    }
+    if (found !== undefined && !ambiguous) attach(gk, found, 'authorization_id');
   }
   const out: ExactPhase = { matches: [], idemMatched: new Uint8Array(idem.length), gatewayMatched: new Uint8Array(gateway.length), duplicates: [] };
   for (let k = 0; k < idem.length; k++) {
@@ -131,8 +143,14 @@ export function exactPhase(idem: readonly IdemRecord[], gateway: readonly Gatewa
   return out;
 }
 
-/** Exact keys only: everything without a key stays unmatched. The baseline of the bench. */
-export const exactKeyMatcher: Matcher = {
+/**
+ * The exact matcher as the port: everything no exact rule names stays unmatched. The loop's
+ * first step and the baseline of the bench.
+ *
+ * @example
+ * exactMatcher.match([attempt], [recordWithItsKey]).matches[0].evidence // → { rule: 'gateway_key', probability: 1 }
+ */
+export const exactMatcher: Matcher = {
   name: 'exact-key only',
   match(idemIn, gatewayIn): MatchResult {
     const idem = [...idemIn].sort(byIdemOrder);

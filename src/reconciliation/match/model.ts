@@ -95,6 +95,21 @@ export function modelFromCounts(counts: ModelCounts, fit: MatchModel['fit'] = { 
   return { counts, m, u, lambda, levelWeights: lw, weights, priorLogOdds: Math.log(lambda / (1 - lambda)), fit };
 }
 
+/**
+ * Whether `x` is evidence this build's features can use (as read back from storage): one row
+ * per feature with one finite, non-negative count per level, and 0 < matches < pairs.
+ */
+export function isModelCounts(x: unknown): x is ModelCounts {
+  if (x === null || typeof x !== 'object') return false;
+  const c = x as Record<string, unknown>;
+  const rows = (v: unknown) =>
+    Array.isArray(v) &&
+    v.length === FEATURES.length &&
+    v.every((row, k) => Array.isArray(row) && row.length === FEATURES[k]!.levels.length && row.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0));
+  const count = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  return rows(c.m) && rows(c.u) && count(c.matches) && count(c.pairs) && c.matches > 0 && c.matches < c.pairs;
+}
+
 /** The prior alone, before any data. */
 export const PRIOR_MODEL: MatchModel = modelFromCounts(PRIOR);
 

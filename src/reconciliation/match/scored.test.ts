@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { GatewayRecord, IdemRecord, MatchResult } from '../records.js';
 import { corpus, quality } from '../../../test/support/reconciliationCorpus.js';
-import { exactKeyMatcher, SPLIT_OPERATIONS } from './exact.js';
+import { exactMatcher, SPLIT_OPERATIONS } from './exact.js';
 import { firstMatchWithTolerance } from './firstMatch.js';
 import { PRIOR_MODEL } from './model.js';
 import { matchScored, scoredMatcher, subsetsSumming } from './scored.js';
@@ -156,7 +156,7 @@ describe('the scored global matcher', () => {
 describe('matching quality on a seeded corpus', () => {
   const c = corpus({ seed: 11, payments: 4000 });
   const idem = quality(scoredMatcher().match(c.idem, c.gateway), c.truth);
-  const exact = quality(exactKeyMatcher.match(c.idem, c.gateway), c.truth);
+  const exact = quality(exactMatcher.match(c.idem, c.gateway), c.truth);
   const first = quality(firstMatchWithTolerance().match(c.idem, c.gateway), c.truth);
 
   it('auto-matches with precision ≥ 99.9 % and recall ≥ 98 % of what is matchable, and no tie', () => {

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { corpus, quality, tally, addQuality, finish } from '../../../test/support/reconciliationCorpus.js';
 import type { IdemRecord } from '../records.js';
-import { exactKeyMatcher } from './exact.js';
+import { exactMatcher } from './exact.js';
 import { fromSorted, reconcileStream } from './stream.js';
 
 describe('reconcileStream', () => {
@@ -42,7 +42,7 @@ describe('reconcileStream', () => {
     expect(streamed.precision).toBeGreaterThanOrEqual(0.999);
     expect(streamed.recall).toBeGreaterThanOrEqual(0.98);
     expect(streamed.tiesAutoMatched).toBe(0);
-    const exact = quality(exactKeyMatcher.match(c.idem, c.gateway), c.truth);
+    const exact = quality(exactMatcher.match(c.idem, c.gateway), c.truth);
     expect(streamed.recall).toBeGreaterThan(exact.recall + 0.2);
   });
 });

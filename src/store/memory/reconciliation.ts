@@ -1,7 +1,8 @@
 import type { AttemptRow, PaymentRow } from '../../payments/rows.js';
 import type { CaseRow, CaseStatus, NewCase, NewRemediation, RemediationRow } from '../../reconciliation/cases.js';
+import type { ModelCounts } from '../../reconciliation/match/model.js';
 import type { GatewayRecord, MatchEvidence } from '../../reconciliation/records.js';
-import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, SettledMatch, StagedRecord } from '../port.js';
+import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, SettledMatch, StagedRecord, StoredMatchModel } from '../port.js';
 import { bytes, cmp, foreign, int8, jsonb } from './engine.js';
 import type { MemoryState } from './state.js';
 
@@ -216,6 +217,15 @@ export class MemoryReconciliation implements ReconciliationStore {
     return structuredClone(row);
   }
 
+  async loadMatchModel(name: string): Promise<StoredMatchModel | null> {
+    const m = this.s.matchModels.get(name);
+    return m ? structuredClone(m) : null;
+  }
+
+  async saveMatchModel(name: string, counts: ModelCounts, now: number): Promise<void> {
+    this.s.matchModels.set(name, { counts: jsonb(counts) as ModelCounts, updatedAt: now });
+  }
+
   private sorted(rows: Array<StagedRecord & object>): StagedRecord[] {
     return rows
       .sort((a, b) => a.at - b.at || bytes(a.gateway, b.gateway) || bytes(a.id, b.id))
@@ -232,6 +242,7 @@ export class MemoryReconciliation implements ReconciliationStore {
           transactionId: r.id,
           ...(r.authorizationId !== undefined ? { authorizationId: r.authorizationId } : {}),
           ...(r.reference !== undefined ? { reference: r.reference } : {}),
+          ...(r.merchantId !== undefined ? { merchantId: r.merchantId } : {}),
           verdict: r.verdict,
           verdictDetail: r.verdictDetail,
           matchedAttemptId: r.matchedAttemptId,

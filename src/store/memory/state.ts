@@ -4,7 +4,7 @@ import type { TransactionMetadata } from '../../events/metadata.js';
 import type { EndpointRow } from '../../events/webhooks.js';
 import type { AttemptRow, PaymentRow } from '../../payments/rows.js';
 import type { CaseRow, RemediationRow } from '../../reconciliation/cases.js';
-import type { StagedRecord } from '../port.js';
+import type { StagedRecord, StoredMatchModel } from '../port.js';
 import { Table } from './engine.js';
 
 /** A stored key: the row every store maps with `toKeyRow`, its times as epoch milliseconds. */
@@ -141,10 +141,12 @@ export class MemoryState {
   readonly reconRecords = new Table<string, ReconRecord>();
   readonly remediations = new Table<number, RemediationRecord>();
   readonly cases = new Table<string, CaseRow>();
+  /** reconciliation_models: name → the stored evidence. */
+  readonly matchModels = new Table<string, StoredMatchModel>();
   private readonly tables = [
     this.merchants, this.apiKeys, this.keys, this.payments, this.attempts, this.outbox, this.events, this.entries,
     this.feedHead, this.eventIds, this.lastSeq, this.endpoints, this.deliveries, this.publishers, this.healthReports,
-    this.reconCursors, this.reconRecords, this.remediations, this.cases,
+    this.reconCursors, this.reconRecords, this.remediations, this.cases, this.matchModels,
   ];
 
   // Sequences, like PostgreSQL's: never rolled back.

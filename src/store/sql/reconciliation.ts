@@ -2,8 +2,9 @@ import type { Queryable } from '../../db/database.js';
 import type { GatewayOperation } from '../../gateways/port.js';
 import type { AttemptRow, PaymentRow } from '../../payments/rows.js';
 import type { CaseRow, CaseStatus, NewCase, NewRemediation, RemediationRow } from '../../reconciliation/cases.js';
+import { evidencePairs, type ModelCounts } from '../../reconciliation/match/model.js';
 import type { GatewayRecord, MatchEvidence } from '../../reconciliation/records.js';
-import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, SettledMatch, StagedRecord } from '../port.js';
+import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, SettledMatch, StagedRecord, StoredMatchModel } from '../port.js';
 
 interface RecordSqlRow {
   gateway: string;
@@ -16,6 +17,7 @@ interface RecordSqlRow {
   gateway_key: string | null;
   authorization_id: string | null;
   reference: string | null;
+  merchant_id: string | null;
   verdict: string | null;
   verdict_detail: string | null;
   matched_attempt_id: string | null;
@@ -35,6 +37,7 @@ function toStaged(r: RecordSqlRow): StagedRecord {
     transactionId: r.record_id,
     ...(r.authorization_id !== null ? { authorizationId: r.authorization_id } : {}),
     ...(r.reference !== null ? { reference: r.reference } : {}),
+    ...(r.merchant_id !== null ? { merchantId: r.merchant_id } : {}),
     verdict: r.verdict,
     verdictDetail: r.verdict_detail,
     matchedAttemptId: r.matched_attempt_id,
@@ -144,9 +147,9 @@ export class SqlReconciliation implements ReconciliationStore {
     const { rows } = await this.q.query<{ n: number }>(
       `WITH staged AS (
          INSERT INTO reconciliation_records (gateway, record_id, operation, status, amount, currency, executed_at, gateway_key,
-                                             authorization_id, reference, raw, fetched_at, fetched_fence)
+                                             authorization_id, reference, merchant_id, raw, fetched_at, fetched_fence)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[], $8::text[],
-                              $9::text[], $10::text[], $11::jsonb[]) AS r, (SELECT $12::timestamptz, $13::bigint) AS t
+                              $9::text[], $10::text[], $11::text[], $12::jsonb[]) AS r, (SELECT $13::timestamptz, $14::bigint) AS t
          ON CONFLICT (gateway, record_id) DO NOTHING
          RETURNING 1
        )
@@ -162,6 +165,7 @@ export class SqlReconciliation implements ReconciliationStore {
         records.map((r) => r.gatewayKey ?? null),
         records.map((r) => r.authorizationId ?? null),
         records.map((r) => r.reference ?? null),
+        records.map((r) => r.merchantId ?? null),
         raws.map((raw) => JSON.stringify(raw ?? null)),
         new Date(now),
         fence,
@@ -326,5 +330,19 @@ export class SqlReconciliation implements ReconciliationStore {
       [id, resolution, new Date(now)],
     );
     return rows[0] ? toCase(rows[0]) : null;
+  }
+
+  async loadMatchModel(name: string): Promise<StoredMatchModel | null> {
+    const { rows } = await this.q.query<{ counts: ModelCounts; updated_at: Date }>(`SELECT counts, updated_at FROM reconciliation_models WHERE name = $1`, [name]);
+    const r = rows[0];
+    return r ? { counts: r.counts, updatedAt: r.updated_at.getTime() } : null;
+  }
+
+  async saveMatchModel(name: string, counts: ModelCounts, now: number): Promise<void> {
+    await this.q.query(
+      `INSERT INTO reconciliation_models (name, counts, evidence_pairs, updated_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (name) DO UPDATE SET counts = EXCLUDED.counts, evidence_pairs = EXCLUDED.evidence_pairs, updated_at = EXCLUDED.updated_at`,
+      [name, JSON.stringify(counts), evidencePairs(counts), new Date(now)],
+    );
   }
 }
