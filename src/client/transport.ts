@@ -38,6 +38,8 @@ export interface AttemptReport {
   code: string | undefined;
   body: string | null;
   error: unknown;
+  /** The answer's headers; null when no answer came. */
+  headers: Headers | null;
   /** The wait before the next attempt; null when this attempt was the last. */
   retryInMs: number | null;
 }
@@ -123,7 +125,7 @@ export class Transport {
         const next = backoffMs(retry, meta.attempts - 1, runtime.random(), floor);
         if (meta.attempts < retry.maxAttempts && runtime.now() + next - started <= retry.deadlineMs) wait = next;
       }
-      hooks.afterAttempt?.({ method: req.method, path: req.path, idempotencyKey: key, attempt: meta.attempts, status: meta.status, code, body: res ? meta.rawBody : null, error, retryInMs: wait });
+      hooks.afterAttempt?.({ method: req.method, path: req.path, idempotencyKey: key, attempt: meta.attempts, status: meta.status, code, body: res ? meta.rawBody : null, error, headers: res?.headers ?? null, retryInMs: wait });
       if (wait !== null) {
         await runtime.sleep(wait);
         continue;

@@ -7,7 +7,7 @@
  * A seeded few intents end in a final 4xx on purpose — a declined card (402) or a refund over
  * what was captured (422) — so "no 4xx is retried" is checked on real refusals.
  */
-import { IdemApiError, IdemClient, type AttemptReport, type CallMeta, type CallResult, type Payment } from '../../src/client/index.js';
+import { IdemApiError, IdemClient, type ApiCall, type AttemptReport, type CallMeta, type CallOptions, type CallResult, type CreatePaymentParams, type Payment } from '../../src/client/index.js';
 import { seededRandom } from '../../src/ports/seeded.js';
 
 export type CheckoutOp = 'create' | 'capture' | 'refund';
@@ -106,18 +106,20 @@ export async function runCheckouts(client: IdemClient, intents: Intent[], concur
   return calls;
 }
 
+/** The SDK call for a payment POST given by its path (`/v1/payments`, `…/{id}/capture|void|refunds`). */
+export function paymentCall(client: IdemClient, path: string, body: Record<string, unknown>, options: CallOptions): ApiCall<Payment> {
+  const [, , , id, verb] = path.split('/');
+  if (id === undefined) return client.payments.create(body as CreatePaymentParams, options);
+  if (verb === 'capture') return client.payments.capture(id, body, options);
+  if (verb === 'void') return client.payments.void(id, options);
+  if (verb === 'refunds') return client.payments.refund(id, body, options);
+  throw new Error(`not a payment POST: ${path}`);
+}
+
 /** Sends the call again with its key (same route and body); answers Idem's status, replay flag and body. */
 export async function replayCall(client: IdemClient, call: CallRecord): Promise<CallMeta> {
-  const options = { idempotencyKey: call.meta.idempotencyKey! };
-  const id = call.path.split('/')[3]!;
-  const run =
-    call.op === 'create'
-      ? client.payments.create(call.body as Parameters<IdemClient['payments']['create']>[0], options)
-      : call.op === 'capture'
-        ? client.payments.capture(id, call.body, options)
-        : client.payments.refund(id, call.body, options);
   try {
-    return (await run.withMeta()).meta;
+    return (await paymentCall(client, call.path, call.body, { idempotencyKey: call.meta.idempotencyKey! }).withMeta()).meta;
   } catch (err) {
     if (err instanceof IdemApiError) return err.meta;
     throw err;
