@@ -143,7 +143,7 @@ describe('idem/client under faults: embedded (PGlite), one instance', () => {
     const m = /API key, shown once: (sk_\S+)/.exec(server.output());
     if (!m) throw new Error(`embedded serve printed no API key:\n${server.output()}`);
     await checkoutsUnderFaults('embedded', [server], m[1]!, sims, SEED);
-  }, 300_000);
+  }, 600_000);
 });
 
 const pgReady = (await postgresAvailable()) && (await redisAvailable());
@@ -162,5 +162,5 @@ describe.skipIf(!pgReady)('idem/client under faults: PostgreSQL + Redis, two ins
     cleanups.push(() => db.close());
     const merchant = await createMerchant(new SqlStore(db), cryptoRandom, 'sdk-faults');
     await checkoutsUnderFaults('postgres+redis, 2 instances', servers, merchant.apiKey, sims, SEED + 100);
-  }, 300_000);
+  }, 600_000);
 });
