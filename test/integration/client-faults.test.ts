@@ -138,7 +138,7 @@ describe('idem/client under faults: embedded (PGlite), one instance', () => {
     const sims = await startSimulators(SEED);
     const dir = mkdtempSync(join(tmpdir(), 'idem-sdk-faults-'));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-    const server = await startIdemServer({ env: { IDEM_GATEWAYS: gatewaysEnv(sims) }, args: ['--data-dir', dir], startTimeoutMs: 120_000 });
+    const server = await startIdemServer({ env: { IDEM_GATEWAYS: gatewaysEnv(sims) }, args: ['--data-dir', dir], startTimeoutMs: 300_000 });
     cleanups.push(() => stopIdemServers([server]));
     const m = /API key, shown once: (sk_\S+)/.exec(server.output());
     if (!m) throw new Error(`embedded serve printed no API key:\n${server.output()}`);
@@ -157,7 +157,7 @@ describe.skipIf(!pgReady)('idem/client under faults: PostgreSQL + Redis, two ins
     const servers: IdemServer[] = [];
     cleanups.push(() => stopIdemServers(servers));
     // One first, so the other does not race it through the migrations.
-    for (let i = 0; i < 2; i++) servers.push(await startIdemServer({ env, startTimeoutMs: 120_000 }));
+    for (let i = 0; i < 2; i++) servers.push(await startIdemServer({ env, startTimeoutMs: 300_000 }));
     const db = openPostgres(database.url, { max: 2 });
     cleanups.push(() => db.close());
     const merchant = await createMerchant(new SqlStore(db), cryptoRandom, 'sdk-faults');
