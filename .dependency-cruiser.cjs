@@ -2,6 +2,7 @@
  * Idem's layering, enforced (`npm run lint`, part of `npm test`). docs/architecture.md draws it:
  *
  *   api, cli, sim, bench ──► outbox, store adapters, gateway connectors ──► domain ──► ports
+ *   client (idem/client) ──► itself only
  *
  * The domain folders (payments, idempotency, ledger, resilience, reconciliation, events,
  * merchants) decide; they reach storage, time, randomness and gateways only through ports
@@ -48,6 +49,14 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/', pathNot: '\\.test\\.ts$' },
       to: { path: '^(test|bench)/' },
+    },
+    {
+      name: 'client-imports-only-client',
+      comment:
+        'idem/client (src/client/) runs in other services and in browser bundles: it imports nothing but itself — no server code, no npm package, no Node built-in (docs/client.md).',
+      severity: 'error',
+      from: { path: '^src/client/', pathNot: '\\.test\\.ts$' },
+      to: { pathNot: '^src/client/' },
     },
     {
       name: 'no-circular',

@@ -3,8 +3,8 @@
  * measuring the wrong thing, so each response is compared with what it should be and the
  * failures are counted and sampled.
  */
-import http from 'node:http';
 import autocannon from 'autocannon';
+import { IdemClient, type CreatePaymentParams } from '../src/client/index.js';
 
 export interface LoadSpec {
   url: string;
@@ -141,78 +141,69 @@ export function clean(r: LoadResult): boolean {
 }
 
 /**
- * The same load from clients that honour `Retry-After`, as Idem's own clients do (the demo's
- * traffic, docs/errors.md): each of `connections` clients sends one request at a time over
- * its own kept-alive socket; a response `shed` accepts is sent again with the same key after
- * the seconds its `Retry-After` asks, anything else ends that key and the next one starts.
- * Counted as `load` counts (only answers that arrive within `durationS`); a request without an
- * answer within 10 s is a timeout, as in autocannon.
+ * The same load from clients that honour `Retry-After`, as Idem's own clients do: each of
+ * `connections` clients is `idem/client` (docs/client.md) sending one `POST /v1/payments` at a
+ * time; a response `shed` accepts is sent again with the same key after the seconds its
+ * `Retry-After` asks (the SDK's backoff, floored by it), anything else ends that key and the
+ * next one starts. Counted as `load` counts (only answers that arrive within `durationS`); a
+ * request without an answer within 10 s is a timeout, as in autocannon.
  */
 export async function politeLoad(spec: LoadSpec): Promise<LoadResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections, maxFreeSockets: spec.connections });
-  const target = new URL(spec.path, spec.url);
+  if (spec.path !== '/v1/payments') throw new Error(`politeLoad sends POST /v1/payments, not ${spec.path}`);
+  const apiKey = (spec.headers.authorization ?? '').replace(/^Bearer /, '');
+  const body = JSON.parse(spec.body) as CreatePaymentParams;
   const started = performance.now();
   const end = started + spec.durationS * 1000;
   const r = { responses: 0, ok: 0, wrong: 0, shed: 0, non2xx: 0, errors: 0, timeouts: 0 };
   const samples: string[] = [];
   const all: number[] = [];
   const admitted: number[] = [];
-  const send = (key: string | undefined) =>
-    new Promise<CheckedResponse>((resolve, reject) => {
-      const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(spec.body)), ...spec.headers };
-      if (key !== undefined) headers['idempotency-key'] = key;
-      const req = http.request(target, { method: 'POST', headers, agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const lower: Record<string, string> = {};
-          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) lower[k] = String(v);
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: lower, key });
-        });
-      });
-      req.setTimeout(10_000, () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
-      req.on('error', reject);
-      req.end(spec.body);
-    });
   const client = async () => {
+    let t0 = 0;
+    let stop = new AbortController();
+    const idem = new IdemClient({
+      baseUrl: spec.url,
+      apiKey,
+      timeoutMs: 10_000,
+      retry: { maxAttempts: Infinity, deadlineMs: spec.durationS * 1000 + 15_000, baseMs: 1, capMs: 1 },
+      hooks: {
+        beforeAttempt: () => (t0 = performance.now()),
+        afterAttempt: (a) => {
+          const t1 = performance.now();
+          if (a.status === null) {
+            // As autocannon counts them: a timeout is an error too. Either ends the key.
+            if (t1 < end) {
+              r.errors++;
+              if ((a.error as { name?: string } | undefined)?.name === 'TimeoutError') r.timeouts++;
+            }
+            return stop.abort();
+          }
+          if (t1 > end) return stop.abort();
+          r.responses++;
+          all.push(t1 - t0);
+          if (a.status < 200 || a.status > 299) r.non2xx++;
+          const answer: CheckedResponse = { status: a.status, body: a.body ?? '', headers: Object.fromEntries(a.headers?.entries() ?? []), key: a.idempotencyKey ?? undefined };
+          if (spec.shed?.(answer)) {
+            r.shed++;
+            if (a.retryInMs === null || t1 + a.retryInMs >= end) stop.abort();
+            return;
+          }
+          const why = spec.check(answer);
+          if (why === null) {
+            r.ok++;
+            admitted.push(t1 - t0);
+          } else {
+            r.wrong++;
+            if (samples.length < 3) samples.push(`${why} (status ${answer.status}: ${answer.body.slice(0, 300)})`);
+          }
+          if (a.retryInMs !== null) stop.abort(); // checked as final: not sent again
+        },
+      },
+    });
     while (performance.now() < end) {
       const key = spec.uniqueKeyPrefix === undefined ? undefined : `${spec.uniqueKeyPrefix}${++keySeq}`;
-      for (;;) {
-        const t0 = performance.now();
-        let answer: CheckedResponse;
-        try {
-          answer = await send(key);
-        } catch (err) {
-          // As autocannon counts them: a timeout is an error too.
-          if (performance.now() < end) {
-            r.errors++;
-            if ((err as { code?: string }).code === 'TIMEOUT') r.timeouts++;
-          }
-          break;
-        }
-        const t1 = performance.now();
-        if (t1 > end) return;
-        r.responses++;
-        all.push(t1 - t0);
-        if (answer.status < 200 || answer.status > 299) r.non2xx++;
-        if (spec.shed?.(answer)) {
-          r.shed++;
-          const waitMs = Number(answer.headers['retry-after']) * 1000;
-          if (t1 + waitMs >= end) return;
-          await new Promise((resolve) => setTimeout(resolve, waitMs));
-          continue;
-        }
-        const why = spec.check(answer);
-        if (why === null) {
-          r.ok++;
-          admitted.push(t1 - t0);
-        } else {
-          r.wrong++;
-          if (samples.length < 3) samples.push(`${why} (status ${answer.status}: ${answer.body.slice(0, 300)})`);
-        }
-        break;
-      }
+      stop = new AbortController();
+      await idem.payments.create(body, { ...(key !== undefined ? { idempotencyKey: key } : {}), signal: stop.signal }).catch(() => {});
     }
   };
   let giveUp: NodeJS.Timeout | undefined;
@@ -221,7 +212,6 @@ export async function politeLoad(spec: LoadSpec): Promise<LoadResult> {
     await Promise.race([Promise.all(Array.from({ length: spec.connections }, client)), new Promise((resolve) => (giveUp = setTimeout(resolve, spec.durationS * 1000 + 15_000)))]);
   } finally {
     clearTimeout(giveUp);
-    agent.destroy();
   }
   const durationS = spec.durationS;
   return {

@@ -31,6 +31,8 @@ function plant(files: Record<string, string>): string {
     'src/store/sql/payments.ts': "import type { Store } from '../port.js';\nexport const sqlStore = {} as Store;\n",
     'src/db/database.ts': 'export interface Database { query(sql: string): Promise<unknown> }\n',
     'src/payments/service.ts': "import type { Store } from '../store/port.js';\nexport function pay(s: Store) { return s.clock.now(); }\n",
+    'src/client/index.ts': "import { retry } from './retry.js';\nexport const client = { retry };\n",
+    'src/client/retry.ts': 'export const retry = (status: number) => status >= 500;\n',
   };
   for (const [path, text] of Object.entries({ ...base, ...files })) {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
@@ -62,6 +64,9 @@ describe('npm run lint: the layering rules', () => {
     ['domain-imports-no-adapter', { 'src/ledger/leak.ts': "import { sqlStore } from '../store/sql/payments.js';\nexport const s = sqlStore;\n" }],
     ['domain-imports-no-adapter', { 'src/payments/leak.ts': "import type { Database } from '../db/database.js';\nexport type D = Database;\n" }],
     ['ports-import-nothing-inward', { 'src/ports/leak.ts': "import type { Store } from '../store/port.js';\nexport type S = Store;\n" }],
+    ['client-imports-only-client', { 'src/client/leak.ts': "import type { Store } from '../store/port.js';\nexport type S = Store;\n" }],
+    ['client-imports-only-client', { 'src/client/leak.ts': "import { createHmac } from 'node:crypto';\nexport const h = createHmac;\n" }],
+    ['client-imports-only-client', { 'src/client/leak.ts': "import { Redis } from 'ioredis';\nexport const r = Redis;\n" }],
     [
       'no-circular',
       {

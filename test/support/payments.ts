@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import { IdemClient, IdemClientError, type CallMeta, type CreatePaymentParams } from '../../src/client/index.js';
 import type { SimulatorLogEntry } from '../../src/gateways/simulator/processor.js';
 import type { HttpAnswer, HttpClient } from './httpClient.js';
 
@@ -28,25 +29,34 @@ export function postPayment(
 }
 
 /**
- * `postPayment` as a well-behaved client sends it: a `503` with `Retry-After` (an instance
- * shedding load, or its database away) is sent again with the same key and body after the
- * seconds it asks, up to `tries` times. Answers the first other answer and how many 503s came
- * before it.
+ * `POST /v1/payments` as a well-behaved client sends it: through `idem/client` (docs/client.md),
+ * which sends a `503` (an instance shedding load, or its database away), any other 5xx, a
+ * connection error, a `202` or a `409 IDEM_IN_PROGRESS` again with the same key and body,
+ * waiting at least the `Retry-After` asked, up to `tries` requests. Answers the final answer and
+ * how many 503s came before it.
  */
 export async function postPaymentRetrying(
-  client: HttpClient,
   baseUrl: string,
   apiKey: string,
   idempotencyKey: string,
   body: Record<string, unknown> = paymentBody(),
   tries = 30,
-): Promise<{ answer: HttpAnswer; unavailable: number }> {
-  for (let unavailable = 0; ; unavailable++) {
-    const answer = await postPayment(client, baseUrl, apiKey, idempotencyKey, body);
-    const retryAfter = answer.headers['retry-after'];
-    if (answer.status !== 503 || retryAfter === undefined || !/^\d+$/.test(retryAfter) || unavailable + 1 >= tries) return { answer, unavailable };
-    await new Promise((r) => setTimeout(r, Number(retryAfter) * 1000));
+): Promise<{ status: number; replayed: boolean; text: string; unavailable: number }> {
+  let unavailable = 0;
+  const idem = new IdemClient({
+    baseUrl,
+    apiKey,
+    retry: { maxAttempts: tries, deadlineMs: 120_000, baseMs: 100, capMs: 1_000 },
+    hooks: { afterAttempt: (a) => void (a.status === 503 && a.retryInMs !== null && unavailable++) },
+  });
+  let meta: CallMeta;
+  try {
+    meta = (await idem.payments.create(body as CreatePaymentParams, { idempotencyKey }).withMeta()).meta;
+  } catch (err) {
+    if (!(err instanceof IdemClientError)) throw err;
+    meta = err.meta;
   }
+  return { status: meta.status ?? 0, replayed: meta.replayed, text: meta.rawBody, unavailable };
 }
 
 /**

@@ -7,9 +7,10 @@
  *
  *   client ─┬─ key k ──► instance A ──╳ SIGKILL ── restart (same env, new port)
  *           └─ key k ──► instance B (duplicate, at the same time)
- *   each sender: 5xx / connection error / 409 IDEM_IN_PROGRESS / 202 → same key again, next
- *   instance; a 202 sometimes makes the client walk away and leave the rest to recovery.
+ *   each sender (idem/client): 5xx / connection error / 409 IDEM_IN_PROGRESS / 202 → same key
+ *   again, next instance; a 202 sometimes makes the client walk away and leave the rest to recovery.
  */
+import { IdemApiError, IdemClient, IdemClientError, type CallMeta } from '../../src/client/index.js';
 import type { Database } from '../../src/db/database.js';
 import type { SimulatorLogEntry } from '../../src/gateways/simulator/processor.js';
 import type { SimulatorServer } from '../../src/gateways/simulator/server.js';
@@ -21,6 +22,7 @@ import { seededRandom } from '../../src/ports/seeded.js';
 import type { Random } from '../../src/ports/clock.js';
 import type { HttpAnswer, HttpClient } from './httpClient.js';
 import type { IdemServer } from './idemServer.js';
+import { paymentCall } from './sdkCheckouts.js';
 
 export type OperationKind = 'create' | 'capture' | 'void' | 'refund';
 
@@ -185,59 +187,58 @@ export async function runTraffic(o: TrafficOptions, stats: TrafficStats = newSta
 
   const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-  /** One client sending one key until it has a final answer, walks away, or runs out of time. */
+  /**
+   * One client sending one key until it has a final answer, walks away, or runs out of time:
+   * `idem/client` with the key given, each attempt on the next live instance.
+   */
   async function sender(rec: KeyRecord, plan: OperationPlan, startAt: number): Promise<HttpAnswer | 'walked_away' | 'stuck'> {
-    const deadline = Date.now() + (o.operationDeadlineMs ?? 60_000);
     let target = startAt;
-    for (let n = 0; ; n++) {
-      if (Date.now() > deadline) return 'stuck';
-      const live = o.cluster.live();
-      if (live.length === 0) {
-        await sleep(50);
-        continue;
-      }
-      const url = live[target++ % live.length]!;
-      stats.requests++;
-      if (n > 0) stats.retries++;
-      let answer: HttpAnswer;
-      stats.inFlight++;
-      try {
-        answer = await o.client.request('POST', url + rec.path, {
-          headers: { authorization: `Bearer ${o.apiKey}`, 'idempotency-key': rec.key },
-          body: rec.body,
-          timeoutMs: 20_000,
-        });
-      } catch {
-        stats.connectionErrors++;
-        await sleep(40 + Math.floor(jitter.float() * 80));
-        continue;
-      } finally {
-        stats.inFlight--;
-      }
-      stats.statuses[answer.status] = (stats.statuses[answer.status] ?? 0) + 1;
-      rec.paymentId ??= paymentIdOf(answer);
-      if (FINAL_STATUS.has(answer.status)) return answer;
-      if (answer.status === 202) {
-        stats.accepted202++;
-        if (plan.walkAwayOn202) return 'walked_away';
-        await sleep(50 + Math.floor(jitter.float() * 100));
-        continue;
-      }
-      if (answer.status >= 500) {
-        stats.serverErrors++;
-        if (answer.status !== 503 || answer.headers['retry-after'] === undefined) stats.serverErrorsNotRetryable++;
-        stats.serverErrorBodies.add(`${answer.status} ${answer.text.slice(0, 300)}`);
-        await sleep(50 + Math.floor(jitter.float() * 100));
-        continue;
-      }
-      if (answer.status === 409 && codeOf(answer) === 'IDEM_IN_PROGRESS') {
-        stats.inProgress409++;
-        await sleep(100 + Math.floor(jitter.float() * 100));
-        continue;
-      }
-      // Anything else (400, 404, 409 PAYMENT_INVALID_STATE, 422) is a definitive answer too: the
+    const walkAway = new AbortController();
+    const idem = new IdemClient({
+      baseUrl: async () => {
+        for (let live = o.cluster.live(); ; live = o.cluster.live()) {
+          if (live.length > 0) return live[target++ % live.length]!;
+          await sleep(50);
+        }
+      },
+      apiKey: o.apiKey,
+      random: () => jitter.float(),
+      retry: { maxAttempts: Infinity, deadlineMs: o.operationDeadlineMs ?? 60_000, baseMs: 50, capMs: 200 },
+      timeoutMs: 20_000,
+      hooks: {
+        beforeAttempt: ({ attempt }) => {
+          stats.requests++;
+          if (attempt > 1) stats.retries++;
+          stats.inFlight++;
+        },
+        afterAttempt: (a) => {
+          stats.inFlight--;
+          if (a.status === null) {
+            stats.connectionErrors++;
+            return;
+          }
+          stats.statuses[a.status] = (stats.statuses[a.status] ?? 0) + 1;
+          rec.paymentId ??= paymentIdOf(a.body ?? '');
+          if (a.status === 202) {
+            stats.accepted202++;
+            if (plan.walkAwayOn202) walkAway.abort();
+          } else if (a.status >= 500) {
+            stats.serverErrors++;
+            if (a.status !== 503 || !a.headers?.has('retry-after')) stats.serverErrorsNotRetryable++;
+            stats.serverErrorBodies.add(`${a.status} ${(a.body ?? '').slice(0, 300)}`);
+          } else if (a.status === 409 && a.code === 'IDEM_IN_PROGRESS') stats.inProgress409++;
+        },
+      },
+    });
+    try {
+      return answerOf((await paymentCall(idem, rec.path, JSON.parse(rec.body) as Record<string, unknown>, { idempotencyKey: rec.key, signal: walkAway.signal }).withMeta()).meta);
+    } catch (err) {
+      if (walkAway.signal.aborted) return 'walked_away';
+      // A final refusal (400, 404, 409 PAYMENT_INVALID_STATE, 422) is a definitive answer too: the
       // test fails on it, since this traffic never asks for anything invalid.
-      return answer;
+      if (err instanceof IdemApiError && err.status < 500) return answerOf(err.meta);
+      if (err instanceof IdemClientError) return 'stuck';
+      throw err;
     }
   }
 
@@ -335,21 +336,18 @@ function finalView(rec: KeyRecord): ViewLike | null {
   return JSON.parse(answer.text) as ViewLike;
 }
 
-function paymentIdOf(answer: HttpAnswer): string | null {
+/** The SDK's account of a final answer, as the checks read answers. */
+function answerOf(meta: CallMeta): HttpAnswer {
+  return { status: meta.status ?? 0, headers: { 'idempotent-replayed': String(meta.replayed) }, bytes: Buffer.from(meta.rawBody, 'utf8'), text: meta.rawBody };
+}
+
+function paymentIdOf(text: string): string | null {
   try {
-    const body = JSON.parse(answer.text) as { id?: unknown; object?: unknown; payment_id?: unknown };
+    const body = JSON.parse(text) as { id?: unknown; object?: unknown; payment_id?: unknown };
     if (body.object === 'payment' && typeof body.id === 'string') return body.id;
     return typeof body.payment_id === 'string' ? body.payment_id : null;
   } catch {
     return null;
-  }
-}
-
-export function codeOf(answer: HttpAnswer): string | undefined {
-  try {
-    return (JSON.parse(answer.text) as { code?: string }).code;
-  } catch {
-    return undefined;
   }
 }
 

@@ -24,9 +24,7 @@ export async function interestingPayment(
     .slice(0, 8);
   let best: { o: CheckoutOutcome; events: Array<{ type: string; data: Record<string, unknown>; created_at: string }>; score: number } | null = null;
   for (const o of candidates) {
-    const { data: events } = await client
-      .get<{ data: Array<{ type: string; data: Record<string, unknown>; created_at: string }> }>(`/v1/payments/${o.paymentId}/events`)
-      .catch(() => ({ data: [] }));
+    const { data: events } = await client.idem.payments.timeline(o.paymentId!, { retry: { maxAttempts: 3 } }).catch(() => ({ data: [] }));
     const types = new Set(events.map((e) => e.type));
     const score = (wasCut(o) ? 3 : 0) + (types.has('attempt.unknown') ? 2 : 0) + (types.has('payment.failover') || types.has('attempt.not_processed') ? 1 : 0);
     if (best === null || score > best.score) best = { o, events, score };

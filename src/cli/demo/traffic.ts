@@ -1,10 +1,10 @@
 /**
- * The demo's traffic: seeded checkouts, and a merchant's checkout backend that retries with the
- * same idempotency key until it has a final answer (docs/idempotency.md), counting everything
- * it saw for the summary.
+ * The demo's traffic: seeded checkouts, and a merchant's checkout backend on `idem/client`
+ * (docs/client.md), which retries with the same idempotency key until it has a final answer,
+ * counting everything it saw for the summary.
  */
+import { IdemApiError, IdemClient, IdemClientError, type ApiCall, type CallOptions, type Payment } from '../../client/index.js';
 import { seededRandom } from '../../ports/seeded.js';
-import { exponentialBackoff } from '../../resilience/backoff.js';
 import { isInFlight } from '../../payments/states.js';
 
 /** How long one client request may keep retrying before the demo gives up on it. */
@@ -30,10 +30,10 @@ export interface CheckoutOutcome {
 export async function checkout(client: Client, seed: number, index: number): Promise<CheckoutOutcome> {
   const rng = seededRandom((Math.imul(seed, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b)) >>> 0);
   const o: CheckoutOutcome = { index, paymentId: null, keys: [], sawPending: false, abandoned: false };
-  const step = async (path: string, key: string, body: Record<string, unknown>) => {
+  const step = async (key: string, call: Call) => {
     o.keys.push(key);
     const twice = rng.float() < DUPLICATE_RATE;
-    const answer = await client.post(path, key, body, twice);
+    const answer = await client.send(key, call, twice);
     if (answer.sawPending) o.sawPending = true;
     return answer;
   };
@@ -43,14 +43,15 @@ export async function checkout(client: Client, seed: number, index: number): Pro
     const declined = rng.float() < 0.06;
     const preferB = rng.float() < 0.35;
     const prefix = `demo-${seed}-${index}`;
-    const created = await step('/v1/payments', `${prefix}-create`, {
+    const create = {
       amount,
       currency: 'EUR',
-      capture_method: automatic ? 'automatic' : 'manual',
-      payment_method: { type: 'card', token: declined ? 'tok_decline_insufficient_funds' : 'tok_visa' },
+      capture_method: automatic ? ('automatic' as const) : ('manual' as const),
+      payment_method: { type: 'card' as const, token: declined ? 'tok_decline_insufficient_funds' : 'tok_visa' },
       reference: `order-${seed}-${index}`,
       ...(preferB ? { gateway: 'sim-b' } : {}),
-    });
+    };
+    const created = await step(`${prefix}-create`, (idem, options) => idem.payments.create(create, options));
     let payment = created.json as { id?: string; payment_id?: string; status?: string; amount_captured?: number; amount_authorized?: number };
     o.paymentId = payment.id ?? payment.payment_id ?? null;
     if (o.paymentId === null || created.status !== 201) return o;
@@ -59,17 +60,21 @@ export async function checkout(client: Client, seed: number, index: number): Pro
       const r = rng.float();
       if (r < 0.7) {
         const partial = rng.float() < 0.3;
-        const captured = await step(`/v1/payments/${o.paymentId}/capture`, `${prefix}-capture`, partial ? { amount: Math.ceil(amount / 2) } : {});
+        const id = o.paymentId;
+        const captured = await step(`${prefix}-capture`, (idem, options) => idem.payments.capture(id, partial ? { amount: Math.ceil(amount / 2) } : {}, options));
         if (captured.status !== 200) return o;
         payment = captured.json as typeof payment;
       } else {
-        await step(`/v1/payments/${o.paymentId}/void`, `${prefix}-void`, {});
+        const id = o.paymentId;
+        await step(`${prefix}-void`, (idem, options) => idem.payments.void(id, options));
         return o;
       }
     }
     if ((payment.status === 'captured' || payment.status === 'partially_captured') && rng.float() < 0.4) {
       const partial = rng.float() < 0.5;
-      await step(`/v1/payments/${o.paymentId}/refunds`, `${prefix}-refund`, partial ? { amount: Math.ceil((payment.amount_captured ?? 2) / 2) } : {});
+      const id = o.paymentId;
+      const captured = payment.amount_captured ?? 2;
+      await step(`${prefix}-refund`, (idem, options) => idem.payments.refund(id, partial ? { amount: Math.ceil(captured / 2) } : {}, options));
     }
     return o;
   } catch (err) {
@@ -131,7 +136,13 @@ export interface FinalAnswer {
   sawPending: boolean;
 }
 
-/** A merchant's checkout backend: same key on every retry, a few duplicates, counts everything. */
+/** One SDK call of a checkout step, with the step's key in `options`. */
+export type Call = (idem: IdemClient, options: CallOptions) => ApiCall<Payment>;
+
+/**
+ * A merchant's checkout backend: `idem/client` with the step's key on every retry (the client
+ * keeps it), a few duplicates sent at the same time, and counts of everything it saw.
+ */
 export class Client {
   sent = 0;
   duplicates = 0;
@@ -141,31 +152,58 @@ export class Client {
   /** The first few 5xx bodies, for the summary. */
   readonly serverErrors: string[] = [];
   inFlight = 0;
+  /** The SDK the checkouts use: asks the door for Idem's address before every attempt. */
+  readonly idem: IdemClient;
   private readonly pending = new Map<string, number>();
+  /** Keys that were answered 202 (outcome unknown) at least once. */
+  private readonly sawPending = new Set<string>();
   /** Every final answer (status and exact body) per key, to check I2. */
   private readonly finals = new Map<string, Set<string>>();
 
-  constructor(
-    private readonly door: Door,
-    private readonly apiKey: string,
-  ) {}
+  constructor(door: Door, apiKey: string) {
+    this.idem = new IdemClient({
+      baseUrl: () => door.url(),
+      apiKey,
+      retry: { maxAttempts: Infinity, deadlineMs: REQUEST_DEADLINE_MS, baseMs: 100, capMs: 1_000 },
+      timeoutMs: 20_000,
+      hooks: {
+        beforeAttempt: ({ idempotencyKey }) => {
+          this.sent++;
+          this.inFlight++;
+          if (idempotencyKey !== null) this.pending.set(idempotencyKey, (this.pending.get(idempotencyKey) ?? 0) + 1);
+        },
+        afterAttempt: (a) => {
+          this.inFlight--;
+          if (a.idempotencyKey !== null) {
+            const left = (this.pending.get(a.idempotencyKey) ?? 1) - 1;
+            if (left === 0) this.pending.delete(a.idempotencyKey);
+            else this.pending.set(a.idempotencyKey, left);
+          }
+          if (a.status === 202 && a.idempotencyKey !== null) this.sawPending.add(a.idempotencyKey);
+          if (a.retryInMs === null) return;
+          this.retries++;
+          // Reset, refused (Idem was killed) or no answer in time; 202; 409; 5xx: the same key again.
+          if (a.status === null) this.retriedAfter.connection++;
+          else if (a.status === 202) this.retriedAfter.pending++;
+          else if (a.status === 409) this.retriedAfter.inProgress++;
+          else {
+            this.retriedAfter.serverError++;
+            if (this.serverErrors.length < 5) this.serverErrors.push(`${a.status} ${(a.body ?? '').slice(0, 300)}`);
+          }
+        },
+      },
+    });
+  }
 
   pendingKeys(): string[] {
     return [...this.pending.keys()];
   }
 
-  /** POSTs with `key` (twice at once when `twice`) until a final answer; retries the same key. */
-  async post(path: string, key: string, body: Record<string, unknown>, twice: boolean): Promise<FinalAnswer> {
+  /** Runs `call` with `key` (twice at once when `twice`) until a final answer. */
+  async send(key: string, call: Call, twice: boolean): Promise<FinalAnswer> {
     if (twice) this.duplicates++;
-    const answers = await Promise.all(Array.from({ length: twice ? 2 : 1 }, () => this.untilFinal(path, key, body)));
+    const answers = await Promise.all(Array.from({ length: twice ? 2 : 1 }, () => this.untilFinal(key, call)));
     return answers[0]!;
-  }
-
-  async get<T>(path: string, timeoutMs = 10_000): Promise<T> {
-    const url = await this.door.url();
-    const res = await fetch(url + path, { headers: { authorization: `Bearer ${this.apiKey}` }, signal: AbortSignal.timeout(timeoutMs) });
-    if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${await res.text()}`);
-    return (await res.json()) as T;
   }
 
   differentFinalAnswers(): number {
@@ -174,60 +212,22 @@ export class Client {
     return n;
   }
 
-  private async untilFinal(path: string, key: string, body: Record<string, unknown>): Promise<FinalAnswer> {
-    const deadline = Date.now() + REQUEST_DEADLINE_MS;
-    let sawPending = false;
-    for (let attempt = 0; ; attempt++) {
-      if (attempt > 0) this.retries++;
-      if (Date.now() > deadline) throw new GaveUp(`${key}: no final answer within ${REQUEST_DEADLINE_MS} ms`);
-      const base = await this.door.url();
-      this.sent++;
-      this.inFlight++;
-      this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
-      let status: number;
-      let text: string;
-      let retryAfter: string | null;
-      try {
-        const res = await fetch(base + path, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${this.apiKey}`, 'idempotency-key': key, 'content-type': 'application/json' },
-          body: JSON.stringify(body),
-          signal: AbortSignal.timeout(20_000),
-        });
-        status = res.status;
-        retryAfter = res.headers.get('retry-after');
-        text = await res.text();
-      } catch {
-        // Reset, refused (Idem was killed) or no answer in time: the same key again, later.
-        this.retriedAfter.connection++;
-        await delay(100);
-        continue;
-      } finally {
-        this.inFlight--;
-        const left = (this.pending.get(key) ?? 1) - 1;
-        if (left === 0) this.pending.delete(key);
-        else this.pending.set(key, left);
+  private async untilFinal(key: string, call: Call): Promise<FinalAnswer> {
+    let meta;
+    try {
+      ({ meta } = await call(this.idem, { idempotencyKey: key }).withMeta());
+    } catch (err) {
+      // A final refusal (4xx) is an answer; anything else means no final answer before the deadline.
+      if (!(err instanceof IdemApiError) || err.status >= 500) {
+        if (err instanceof IdemClientError) throw new GaveUp(`${key}: no final answer within ${REQUEST_DEADLINE_MS} ms (${err.message})`);
+        throw err;
       }
-      const json = parseJson(text);
-      const retry = status === 202 || status >= 500 || (status === 409 && json.code === 'IDEM_IN_PROGRESS');
-      if (retry) {
-        if (status === 202) {
-          sawPending = true;
-          this.retriedAfter.pending++;
-        } else if (status === 409) this.retriedAfter.inProgress++;
-        else {
-          this.retriedAfter.serverError++;
-          if (this.serverErrors.length < 5) this.serverErrors.push(`${status} ${text.slice(0, 300)}`);
-        }
-        const afterMs = retryAfter !== null && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : 0;
-        await delay(exponentialBackoff({ baseMs: 100, capMs: 1_000 }).delay(attempt, afterMs > 0 ? 250 : 0));
-        continue;
-      }
-      let seen = this.finals.get(key);
-      if (!seen) this.finals.set(key, (seen = new Set()));
-      seen.add(`${status} ${text}`);
-      return { status, json, sawPending };
+      meta = err.meta;
     }
+    let seen = this.finals.get(key);
+    if (!seen) this.finals.set(key, (seen = new Set()));
+    seen.add(`${meta.status} ${meta.rawBody}`);
+    return { status: meta.status ?? 0, json: parseJson(meta.rawBody), sawPending: this.sawPending.has(key) };
   }
 }
 
@@ -244,9 +244,7 @@ export async function countInFlight(client: Client): Promise<number> {
   let n = 0;
   let cursor: string | null = null;
   do {
-    const page: { data: Array<{ status: string }>; next_cursor: string | null } = await client.get(
-      `/v1/payments?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-    );
+    const page = await client.idem.payments.list({ limit: 100, ...(cursor ? { cursor } : {}) }, { retry: { maxAttempts: 3 } });
     n += page.data.filter((p) => isInFlight(p.status)).length;
     cursor = page.next_cursor;
   } while (cursor !== null);
