@@ -24,6 +24,8 @@ import { registerEventRoutes, type EventStreamOptions } from './routes/events.js
 import type { EventFeed } from '../events/feed.js';
 import type { WebhookEndpoints } from '../events/endpoints.js';
 import { registerReconciliationRoutes } from './routes/reconciliation.js';
+import { registerGatewayNotificationRoutes } from './routes/gatewayNotifications.js';
+import type { AdyenNotificationTarget } from '../gateways/adyen/receive.js';
 import type { Store } from '../store/port.js';
 import type { Runtime } from '../ports/clock.js';
 import type { HeapReport } from '../observability/heap.js';
@@ -62,6 +64,8 @@ export interface AppDeps {
   version?: string;
   /** The event feed, its stream and webhook endpoints (docs/events.md); absent: no such routes. */
   events?: { feed: EventFeed; endpoints: WebhookEndpoints; stream: EventStreamOptions };
+  /** Gateways whose processor sends notifications, by name (docs/gateways.md); absent: no such route. */
+  notifications?: { targets: ReadonlyMap<string, AdyenNotificationTarget>; clock: Clock };
 }
 
 export { defaultServerLimits, type ServerLimits };
@@ -168,6 +172,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (deps.events) registerEventRoutes(v1, deps.events.feed, deps.events.endpoints, deps.events.stream);
     if (deps.reconciliation) registerReconciliationRoutes(v1, deps.reconciliation.store, deps.reconciliation.runtime);
   });
+  // Processors' notifications: no bearer key (each item's HMAC is checked), no idempotency
+  // gate (the processor sends no Idempotency-Key; duplicates are harmless by design).
+  const notifications = deps.notifications;
+  if (notifications) {
+    await app.register(async (hooks) => {
+      registerCardDataGuard(hooks);
+      registerGatewayNotificationRoutes(hooks, notifications.targets, notifications.clock);
+    });
+  }
   return app;
 }
 
