@@ -3,16 +3,18 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type DestinationStream, type LoggerOptions } from 'pino';
 import { buildApp } from './api/app.js';
 import { renderPaymentResult } from './api/render.js';
-import { redact, serverLimitsOf, type Config, type GatewayConfig } from './config/config.js';
+import { ConfigError, redact, serverLimitsOf, type Config, type GatewayConfig } from './config/config.js';
 import type { Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { openPglite } from './db/pglite.js';
 import { openPostgres } from './db/postgres.js';
+import { resolveCredential } from './gateways/credentials.js';
 import { createHttpConnector } from './gateways/http/connector.js';
 import type { GatewayConnector } from './gateways/port.js';
 import { GatewayRouter } from './gateways/router.js';
 import { createSimulatorConnector } from './gateways/simulator/connector.js';
 import { createProcessor, type Processor } from './gateways/simulator/processor.js';
+import { createStripeConnector } from './gateways/stripe/connector.js';
 import { LocalKeyEvents, type KeyEvents } from './idempotency/events.js';
 import { InProcessFastPath, type FastPath } from './idempotency/fastpath.js';
 import { Gate } from './idempotency/gate.js';
@@ -137,6 +139,9 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     : pino({ enabled: false });
   // IDEM_PG_POOL_MAX is the instance's whole budget: a fifth of it (at most 4) goes to the
   // events pool when events run on PostgreSQL (docs/scale-out.md).
+  // Connectors first: a bad gateway credential stops start-up before anything is opened.
+  const simulators = new Map<string, Processor>();
+  const connectors = config.gateways.map((g) => overrides.connectors?.get(g.name) ?? connectorFor(g, runtime, simulators, config.simulatorRetentionMs));
   const eventsPoolMax = overrides.events !== false && config.databaseUrl && !overrides.db && !overrides.store ? eventsPoolOf(config.pgPoolMax) : 0;
   const db = overrides.db ?? (overrides.store ? null : config.databaseUrl ? openPostgres(config.databaseUrl, { max: config.pgPoolMax - eventsPoolMax }) : await openPglite(config.dataDir));
   const ownsDb = db !== null && !overrides.db;
@@ -190,10 +195,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       ...(admission ? { admission } : {}),
     });
 
-    const simulators = new Map<string, Processor>();
-    const gateways = new GatewayRouter(
-      config.gateways.map((g) => ({ name: g.name, priority: g.priority, connector: overrides.connectors?.get(g.name) ?? connectorFor(g, runtime, simulators, config.simulatorRetentionMs) })),
-    );
+    const gateways = new GatewayRouter(config.gateways.map((g, i) => ({ name: g.name, priority: g.priority, connector: connectors[i]! })));
     // Gateway health (docs/resilience.md): learned from every instance's answers through a
     // shared log (Redis, else PostgreSQL; embedded and in-memory runs are one instance).
     const book = new HealthBook({}, runtime.clock.now());
@@ -386,26 +388,38 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
 }
 
 /**
- * A reconciler over `store` and the config's HTTP gateways only, for `idem reconcile` run as
+ * A reconciler over `store` and the config's gateways outside this process, for `idem reconcile` run as
  * its own process (an in-process simulator's log lives in the `idem serve` that runs it).
  */
 export function reconcilerForCli(config: Config, store: Store, runtime: Runtime = systemRuntime): Reconciler {
   const simulators = new Map<string, Processor>();
-  const http = config.gateways.filter((g) => g.kind === 'http');
+  const http = config.gateways.filter((g) => g.kind !== 'simulator');
   const connectors = new Map(http.map((g) => [g.name, connectorFor(g, runtime, simulators, config.simulatorRetentionMs)]));
   const gateways = {
     names: http.map((g) => g.name),
     connector(name: string): GatewayConnector {
       const c = connectors.get(name);
-      if (!c) throw new Error(`no HTTP gateway named ${name}`);
+      if (!c) throw new Error(`no gateway named ${name} outside this process`);
       return c;
     },
   };
   return new Reconciler({ store, gateways, runtime, owner: newId(runtime.random, 'cli', 12), leaseMs: config.leaseMs, settlementWindowMs: config.settlementWindowMs });
 }
 
+/**
+ * One gateway's connector, by `kind` (docs/gateways.md, "Adding a connector"). A real
+ * processor's secret is read here, once, from `credentials_ref`; a bad or missing one stops
+ * start-up with a `ConfigError` naming the gateway.
+ */
 function connectorFor(g: GatewayConfig, runtime: Runtime, simulators: Map<string, Processor>, retentionMs: number): GatewayConnector {
   if (g.kind === 'http') return createHttpConnector({ name: g.name, baseUrl: g.baseUrl!, timeoutMs: g.timeoutMs, timers: runtime.timers });
+  if (g.kind === 'stripe') {
+    return createStripeConnector({ name: g.name, secret: resolveCredential(g.name, g.credentialsRef!), baseUrl: g.baseUrl, timeoutMs: g.timeoutMs, clock: runtime.clock });
+  }
+  if (g.kind === 'adyen') {
+    resolveCredential(g.name, g.credentialsRef!);
+    throw new ConfigError(`gateway "${g.name}": kind "adyen" is not available in this build yet`);
+  }
   const processor = createProcessor({
     clock: runtime.clock,
     random: runtime.random,

@@ -46,6 +46,22 @@ describe('loadConfig', () => {
     expect(fails({ IDEM_GATEWAYS: '/nonexistent/gateways.json' })).toMatch(/cannot read file/);
   });
 
+  it('takes the real processors, each with a credentials reference, never a secret', () => {
+    const c = loadConfig({
+      IDEM_GATEWAYS: '[{"name":"st","kind":"stripe","credentials_ref":"env:STRIPE_KEY"},{"name":"ad","kind":"adyen","credentials_ref":"/etc/idem/adyen.key","base_url":"http://127.0.0.1:9"}]',
+    });
+    expect(c.gateways).toEqual([
+      expect.objectContaining({ name: 'st', kind: 'stripe', credentialsRef: 'env:STRIPE_KEY' }),
+      expect.objectContaining({ name: 'ad', kind: 'adyen', credentialsRef: '/etc/idem/adyen.key', baseUrl: 'http://127.0.0.1:9' }),
+    ]);
+    expect(fails({ IDEM_GATEWAYS: '[{"name":"st","kind":"stripe"}]' })).toMatch(/credentials_ref is required for kind "stripe" \(gateway "st"\)/);
+    // A secret pasted where its reference belongs is refused without being echoed.
+    const pasted = fails({ IDEM_GATEWAYS: '[{"name":"st","kind":"stripe","credentials_ref":"sk_test_51Abc"}]' });
+    expect(pasted).toMatch(/credentials_ref must be "env:NAME" or a file path/);
+    expect(pasted).not.toContain('sk_test');
+    expect(fails({ IDEM_GATEWAYS: '[{"name":"st","kind":"stripe","credentials_ref":"env:K","base_url":"ftp://x"}]' })).toMatch(/base_url/);
+  });
+
   it('reads gateways inline with priorities', () => {
     const c = loadConfig({ IDEM_GATEWAYS: '[{"name":"b","kind":"http","base_url":"http://127.0.0.1:4011/","priority":2},{"name":"a","kind":"simulator","latency_ms":5}]' });
     expect(c.gateways).toEqual([

@@ -5,7 +5,7 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   /**
    * A stable code for problems a deployment script may want to tell apart (README,
-   * "Configuration"): `REDIS_URL_INVALID`, `REDIS_CLUSTER_NODE_INVALID`. Absent for the others.
+   * "Configuration"): `REDIS_URL_INVALID`, `REDIS_CLUSTER_NODE_INVALID`, `GATEWAY_CREDENTIALS`. Absent for the others.
    */
   readonly code: string | undefined;
 
@@ -28,12 +28,24 @@ export type RedisTarget =
       tls: boolean;
     };
 
+/** The kinds of gateway `IDEM_GATEWAYS` accepts. */
+export const GATEWAY_KINDS = ['simulator', 'http', 'stripe', 'adyen'] as const;
+export type GatewayKind = (typeof GATEWAY_KINDS)[number];
+
 export interface GatewayConfig {
   name: string;
-  /** `simulator`: in-process simulated gateway; `http`: a processor speaking the simulator's HTTP API. */
-  kind: 'simulator' | 'http';
+  /**
+   * `simulator`: in-process simulated gateway; `http`: a processor speaking the simulator's HTTP
+   * API; `stripe`, `adyen`: the real processors on their official libraries (docs/gateways.md).
+   */
+  kind: GatewayKind;
+  /** For `http`: where it listens. For `stripe` / `adyen`: overrides the processor's API host (tests). */
   baseUrl?: string;
-  /** Name of an environment variable holding the credentials; never the credentials themselves. */
+  /**
+   * Where the secret is: `env:NAME` (or a bare `NAME`) for an environment variable, or a file
+   * path (`file:/path`, or `/path`) readable by the owner only. Never the secret itself;
+   * resolved by `src/gateways/credentials.ts` when Idem starts.
+   */
   credentialsRef?: string;
   /** Lower goes first. */
   priority: number;
@@ -349,7 +361,7 @@ function gateways(raw: string | undefined): GatewayConfig[] {
     throw new ConfigError('IDEM_GATEWAYS must be a non-empty JSON array of gateways (or { "gateways": [...] })');
   }
   const seen = new Set<string>();
-  return list.map((g: Record<string, unknown>, i) => {
+  return list.map((g: Record<string, unknown>, i): GatewayConfig => {
     const where = `IDEM_GATEWAYS[${i}]`;
     if (typeof g !== 'object' || g === null) throw new ConfigError(`${where} must be an object`);
     const name = g.name;
@@ -359,18 +371,24 @@ function gateways(raw: string | undefined): GatewayConfig[] {
     if (seen.has(name)) throw new ConfigError(`${where}.name "${name}" is used twice`);
     seen.add(name);
     const kind = g.kind;
-    if (kind !== 'simulator' && kind !== 'http') throw new ConfigError(`${where}.kind must be "simulator" or "http"`);
+    if (!(GATEWAY_KINDS as readonly unknown[]).includes(kind)) throw new ConfigError(`${where}.kind must be one of ${GATEWAY_KINDS.map((k) => `"${k}"`).join(', ')}`);
     const baseUrl = g.base_url ?? g.baseUrl;
     if (kind === 'http' && (typeof baseUrl !== 'string' || !/^https?:\/\//.test(baseUrl))) {
       throw new ConfigError(`${where}.base_url must be an http(s) URL for kind "http"`);
     }
+    if (baseUrl !== undefined && (typeof baseUrl !== 'string' || !/^https?:\/\/[^\s]+$/.test(baseUrl))) {
+      throw new ConfigError(`${where}.base_url must be an http(s) URL`);
+    }
     const credentialsRef = g.credentials_ref ?? g.credentialsRef;
-    if (credentialsRef !== undefined && typeof credentialsRef !== 'string') {
-      throw new ConfigError(`${where}.credentials_ref must be the name of an environment variable`);
+    if (credentialsRef !== undefined && (typeof credentialsRef !== 'string' || !CREDENTIALS_REF.test(credentialsRef))) {
+      throw new ConfigError(`${where}.credentials_ref must be "env:NAME" or a file path`);
+    }
+    if ((kind === 'stripe' || kind === 'adyen') && credentialsRef === undefined) {
+      throw new ConfigError(`${where}.credentials_ref is required for kind "${kind}" (gateway "${name}")`);
     }
     return {
       name,
-      kind,
+      kind: kind as GatewayKind,
       ...(typeof baseUrl === 'string' ? { baseUrl: baseUrl.replace(/\/+$/, '') } : {}),
       ...(typeof credentialsRef === 'string' ? { credentialsRef } : {}),
       priority: integer(`${where}.priority`, g.priority, i, 0, 1_000_000),
@@ -380,6 +398,9 @@ function gateways(raw: string | undefined): GatewayConfig[] {
     };
   });
 }
+
+/** `env:NAME`, a bare upper-case environment variable `NAME` (so a pasted `sk_…` key is never taken for one), `file:PATH`, or a path (`/…`, `./…`, `../…`). */
+const CREDENTIALS_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|[A-Z_][A-Z0-9_]*|file:.+|\.{0,2}\/.+)$/;
 
 function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v.trim() === '' ? undefined : v.trim();

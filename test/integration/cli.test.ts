@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -39,6 +39,21 @@ describe('idem command line', () => {
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^idem: config: IDEM_LEASE_MS must be an integer/);
+  });
+
+  it('stops at start when a gateway credential is missing or open to others, naming the gateway, never the secret', async () => {
+    const gateways = (ref: string) => JSON.stringify([{ name: 'stripe-eu', kind: 'stripe', credentials_ref: ref }]);
+    const missing = await idem(['serve', '--data-dir', dataDir()], { IDEM_GATEWAYS: gateways('env:IDEM_TEST_STRIPE_KEY') });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^idem: config: gateway "stripe-eu": credentials_ref "env:IDEM_TEST_STRIPE_KEY": environment variable IDEM_TEST_STRIPE_KEY is not set or empty \[GATEWAY_CREDENTIALS\]/);
+    const dir = dataDir();
+    const keyFile = join(dir, 'stripe.key');
+    writeFileSync(keyFile, 'sk_test_never_printed', { mode: 0o644 });
+    chmodSync(keyFile, 0o644);
+    const open = await idem(['serve', '--data-dir', dataDir()], { IDEM_GATEWAYS: gateways(keyFile) });
+    expect(open.code).toBe(2);
+    expect(open.stderr).toMatch(/gateway "stripe-eu".*mode 0644/);
+    expect(open.stdout + open.stderr).not.toContain('sk_test_never_printed');
   });
 
   it('migrates, creates a merchant and prints its key once', async () => {
