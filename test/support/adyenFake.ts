@@ -17,8 +17,6 @@ import addFormats from 'ajv-formats';
 import type { GatewayOperation } from '../../src/gateways/port.js';
 import type { GatewayLogEntry } from '../../src/ledger/verify.js';
 
-const DOCUMENT = JSON.parse(readFileSync(new URL('../fixtures/adyen/CheckoutService-v71.json', import.meta.url), 'utf8')) as Record<string, unknown>;
-
 /** What the fake does with the next request (of any operation) that carries a new key. */
 export type AdyenFault = 'lose_answer' | 'error_500' | 'rate_limited' | 'refuse_connection';
 
@@ -55,6 +53,8 @@ export class AdyenFake {
   readonly violations: Array<{ path: string; errors: string }> = [];
   /** Every request received: path, Idempotency-Key and the status answered. */
   readonly requests: Array<{ path: string; key: string | undefined; status: number }> = [];
+  /** Every request as it arrived (answered or not), with its Idempotency-Key. */
+  readonly arrivals: Array<{ path: string; key: string | undefined }> = [];
   /** What it executed, once per key. */
   readonly log: GatewayLogEntry[] = [];
   /** Notifications waiting to be released (mode `hold`). */
@@ -62,33 +62,27 @@ export class AdyenFake {
   /** Every notification delivered, with the answer it got. */
   readonly delivered: Array<{ item: NotificationItem; status: number; body: string }> = [];
   notificationMode: NotificationMode = 'auto';
+  /** While true, every request with a new key executes and its answer is lost (the socket is reset). */
+  loseAnswers = false;
   private notifyUrl: string | null = null;
   private readonly faults: AdyenFault[] = [];
   private readonly byKey = new Map<string, Stored>();
   private readonly inFlight = new Set<string>();
   private readonly authorizations = new Map<string, { amount: number; currency: string; captured: number; refunded: number; voided: boolean; reference: string }>();
-  private readonly validators = new Map<string, ValidateFunction>();
   private readonly sending = new Set<Promise<unknown>>();
   private server: Server | null = null;
   private outage = false;
-
-  constructor() {
-    const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: true });
-    addFormats.default(ajv);
-    ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && Math.abs(n) < 2 ** 31 });
-    ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
-    ajv.addSchema({ ...DOCUMENT, $id: 'checkout' });
-    for (const { route } of ROUTES) this.validators.set(route.schema, ajv.compile({ $ref: `checkout#/components/schemas/${route.schema}` }));
-  }
+  private port = 0;
 
   async start(): Promise<string> {
+    validatorFor('PaymentRequest'); // compiled before the first request, whose timeout must not pay for it
     this.server = createServer((req, res) => void this.handle(req, res));
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     return this.baseUrl;
   }
 
   get baseUrl(): string {
-    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}/v71`;
+    return `http://127.0.0.1:${this.outage ? this.port : (this.server!.address() as AddressInfo).port}/v71`;
   }
 
   /** Where notifications go (Idem's `POST /v1/gateways/<name>/notifications`). */
@@ -101,9 +95,22 @@ export class AdyenFake {
     this.faults.push(...faults);
   }
 
-  /** While on, every request is answered 503 before anything is executed. */
-  setOutage(on: boolean): void {
+  /** While on, nothing listens on the fake's port: connections are refused, nothing executes. */
+  async setOutage(on: boolean): Promise<void> {
+    if (on === this.outage) return;
     this.outage = on;
+    if (on) {
+      this.port = (this.server!.address() as AddressInfo).port;
+      await new Promise<void>((resolve) => {
+        this.server!.closeAllConnections();
+        this.server!.close(() => resolve());
+      });
+    } else {
+      await new Promise<void>((resolve, reject) => {
+        this.server!.once('error', reject);
+        this.server!.listen(this.port, '127.0.0.1', () => resolve());
+      });
+    }
   }
 
   /** Sends the held notifications: in reverse order, each twice, or drops them. */
@@ -142,6 +149,7 @@ export class AdyenFake {
 
   async stop(): Promise<void> {
     await this.settled();
+    if (this.outage) return;
     await new Promise<void>((resolve) => {
       this.server?.closeAllConnections();
       this.server?.close(() => resolve());
@@ -154,6 +162,7 @@ export class AdyenFake {
     const text = Buffer.concat(chunks).toString('utf8');
     const path = (req.url ?? '').split('?')[0]!;
     const key = typeof req.headers['idempotency-key'] === 'string' ? req.headers['idempotency-key'] : undefined;
+    this.arrivals.push({ path, key });
     const found = ROUTES.map(({ pattern, route }) => ({ m: pattern.exec(path), route })).find((x) => x.m !== null);
     const answer = (status: number, body: unknown) => {
       this.requests.push({ path, key, status });
@@ -172,7 +181,6 @@ export class AdyenFake {
       return answer(400, { status: 400, errorCode: '702', message: 'Structure could not be parsed', errorType: 'validation' });
     }
     this.check(path, found.route.schema, body, key, req.headers['content-type']);
-    if (this.outage) return answer(503, { status: 503, errorCode: '000', message: 'Service unavailable', errorType: 'internal' });
     if (key === undefined) return this.execute(found.route, found.m![1], body, text, null, answer, res);
     const stored = this.byKey.get(key);
     if (stored) {
@@ -184,7 +192,7 @@ export class AdyenFake {
   }
 
   private check(path: string, schema: string, body: unknown, key: string | undefined, contentType: string | undefined): void {
-    const validate = this.validators.get(schema)!;
+    const validate = validatorFor(schema);
     const problems: string[] = [];
     if (!validate(body)) problems.push(...(validate.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '(body)'} ${e.message ?? ''} ${JSON.stringify(e.params)}`));
     if (key !== undefined && key.length > 64) problems.push('Idempotency-Key is longer than 64 characters');
@@ -193,7 +201,7 @@ export class AdyenFake {
   }
 
   private execute(route: Route, psp: string | undefined, body: unknown, text: string, key: string | null, answer: (s: number, b: unknown) => void, res: ServerResponse): void {
-    const fault = this.faults.shift();
+    const fault = this.faults.shift() ?? (this.loseAnswers ? 'lose_answer' : undefined);
     if (fault === 'refuse_connection') return void res.socket?.destroy();
     if (fault === 'rate_limited') {
       res.setHeader('retry-after', '1');
@@ -271,6 +279,22 @@ export class AdyenFake {
     const sending = this.deliver(item).finally(() => this.sending.delete(sending));
     this.sending.add(sending);
   }
+}
+
+let validators: Map<string, ValidateFunction> | null = null;
+
+/** The request schemas of the published document, compiled once per test file (the document is large). */
+function validatorFor(schema: string): ValidateFunction {
+  if (validators === null) {
+    const document = JSON.parse(readFileSync(new URL('../fixtures/adyen/CheckoutService-v71.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+    const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: true });
+    addFormats.default(ajv);
+    ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && Math.abs(n) < 2 ** 31 });
+    ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
+    ajv.addSchema({ ...document, $id: 'checkout' });
+    validators = new Map(ROUTES.map(({ route }) => [route.schema, ajv.compile({ $ref: `checkout#/components/schemas/${route.schema}` })]));
+  }
+  return validators.get(schema)!;
 }
 
 /** Adyen's pspReferences are 16 upper-case letters and digits. */

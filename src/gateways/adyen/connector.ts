@@ -28,7 +28,7 @@ export interface AdyenConnectorOptions {
   apiKey: string;
   merchantAccount: string;
   /** Checkout base URL including the version, e.g. {@link ADYEN_TEST_BASE_URL} or a live prefix URL. */
-  baseUrl?: string;
+  baseUrl?: string | undefined;
   /** Whole request budget; on expiry the outcome is `unknown`. */
   timeoutMs: number;
   timers: Timers;
