@@ -107,6 +107,25 @@ describe('Adyen through Idem: received, then settled by notification', () => {
     expect(fake.violations, 'requests that break Adyen\u2019s published document').toEqual([]);
   });
 
+  it('an authorisation no payment owns reaches reconciliation through its notification and is voided once', async () => {
+    fake.notificationMode = 'auto';
+    const elsewhere = await fetch(`${fake.baseUrl}/payments`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': fake.apiKey, 'idempotency-key': 'order-elsewhere-1' },
+      body: JSON.stringify({ amount: { value: 4200, currency: 'EUR' }, merchantAccount: fake.merchantAccount, reference: 'order-elsewhere-1', paymentMethod: { type: 'scheme', storedPaymentMethodId: 'tok_visa' }, returnUrl: 'https://shop.example/return' }),
+    });
+    const psp = ((await elsewhere.json()) as { pspReference: string }).pspReference;
+    await fake.settled();
+    const pass = await idem.reconciler.runPass(['adyen'], { since: 0 });
+    expect(pass.gateways[0]).toMatchObject({ gateway: 'adyen', error: null, remediationsScheduled: 1 });
+    await waitUntil('the orphaned authorisation is voided and its CANCELLATION notification stored', async () => {
+      await idem.reconciler.runRemediations();
+      const remediations = await store.listRemediations('adyen');
+      return remediations.some((r) => r.authorization_id === psp && r.state === 'done');
+    });
+    expect(fake.log.filter((e) => e.operation === 'void' && e.authorization_id === psp)).toHaveLength(1);
+  });
+
   it('refuses a bad signature, malformed and oversized notifications, storing nothing; an unknown reference is stored for reconciliation only', async () => {
     const item = fake.signed({ pspReference: 'QFQTPCQ8HXSKGK82', merchantAccountCode: fake.merchantAccount, merchantReference: 'pay_nobody.capture.1', amount: { value: 100, currency: 'EUR' }, eventCode: 'CAPTURE', eventDate: new Date().toISOString(), success: 'true', originalReference: 'ZZZZZZZZZZZZZZZZ' });
     const forged = fake.signed({ ...item, additionalData: undefined } as unknown as NotificationItem, 'AB'.repeat(32));
@@ -140,7 +159,8 @@ describe('Adyen through Idem: received, then settled by notification', () => {
     expect(await store.findPayment(merchant.id, 'pay_nobody')).toBeNull();
     const page = await idem.gateways.connector('adyen').transactions!(0, null, 1000);
     expect(page.ok && page.records.some((r) => r.record.transactionId === 'QFQTPCQ8HXSKGK82' && r.record.gatewayKey === 'pay_nobody.capture.1')).toBe(true);
-    expect(page.ok && page.records.filter((r) => r.record.transactionId === 'QFQTPCQ8HXSKGK82')).toHaveLength(1);
+    // The refused ones left nothing behind: the one stored is the signed one, once.
+    expect(page.ok && page.records.filter((r) => r.record.transactionId === 'QFQTPCQ8HXSKGK82').map((r) => r.record.amount)).toEqual([100]);
 
     const logs = logLines.join('');
     expect(logs).toContain('notification refused: its HMAC signature does not verify');

@@ -7,6 +7,7 @@
  * status lookup Idem makes for an attempt it recorded.
  */
 import { hmacValidator } from '@adyen/api-library';
+import { REMEDIATION_KEY_PREFIX } from '../../reconciliation/cases.js';
 import type { GatewayRecord } from '../../reconciliation/records.js';
 import type { GatewayOperation, GatewayOperationStatus, GatewayOutcome } from '../port.js';
 
@@ -162,8 +163,9 @@ function outcomeOf(n: AdyenNotification): GatewayOutcome {
 /** Idem's gateway key shape, `<payment id>.<operation>.<attempt no>` (`gatewayKey`, src/gateways/port.ts). */
 const GATEWAY_KEY = /^[A-Za-z0-9_-]{1,200}\.(authorize|capture|void|refund)\.[1-9][0-9]{0,5}$/;
 
-/** The operation a gateway key names, or null when the reference is not one of Idem's keys. */
+/** The operation a gateway key names (a remediation's is a void), or null when the reference is not one of Idem's keys. */
 export function operationOfKey(reference: string): GatewayOperation | null {
+  if (reference.startsWith(REMEDIATION_KEY_PREFIX)) return 'void';
   const m = GATEWAY_KEY.exec(reference);
   return m === null ? null : (m[1] as GatewayOperation);
 }
@@ -187,7 +189,7 @@ export function toGatewayRecord(n: StoredNotification): GatewayRecord | string {
     transactionId: n.pspReference,
     authorizationId: n.originalReference ?? n.pspReference,
     // Idem sends its payment id as the reference elsewhere; here it is the key's first part.
-    reference: operationOfKey(n.merchantReference) === null ? n.merchantReference : n.merchantReference.replace(/\.[a-z]+\.[0-9]+$/, ''),
+    reference: GATEWAY_KEY.test(n.merchantReference) ? n.merchantReference.replace(/\.[a-z]+\.[0-9]+$/, '') : n.merchantReference,
   };
   if (operationOfKey(n.merchantReference) !== null) record.gatewayKey = n.merchantReference;
   return record;
