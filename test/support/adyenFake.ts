@@ -276,7 +276,10 @@ export class AdyenFake {
       this.held.push(item);
       return;
     }
-    const sending = this.deliver(item).finally(() => this.sending.delete(sending));
+    // Idem may be gone (a test ending): Adyen would retry later; the fake records the failure.
+    const sending = this.deliver(item)
+      .catch(() => this.delivered.push({ item, status: 0, body: 'no answer' }))
+      .finally(() => this.sending.delete(sending));
     this.sending.add(sending);
   }
 }
