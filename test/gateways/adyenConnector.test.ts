@@ -22,4 +22,17 @@ describe('Adyen connector against the fake (real sockets)', () => {
     expect(cap).toEqual({ class: 'unknown', reason: 'adyen_received' });
     expect(fake.violations).toEqual([]);
   });
+
+  it('the fake’s validator counts a request that breaks the published document (so "0 violations" can fail)', async () => {
+    const before = fake.violations.length;
+    await fetch(`${fake.baseUrl}/payments`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': fake.apiKey, 'idempotency-key': 'planted-1' },
+      // No returnUrl (required), an amount as a string, and a field the document does not have.
+      body: JSON.stringify({ amount: { value: '10', currency: 'EUR' }, merchantAccount: fake.merchantAccount, reference: 'planted', paymentMethod: { type: 'scheme', storedPaymentMethodId: 'tok_visa' }, cardNumber: 'x' }),
+    });
+    expect(fake.violations.length).toBe(before + 1);
+    expect(fake.violations.at(-1)!.errors).toMatch(/returnUrl|additional|integer/);
+    fake.violations.splice(before);
+  });
 });
