@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type DestinationStream, type LoggerOptions } from 'pino';
 import { buildApp } from './api/app.js';
 import { renderPaymentResult } from './api/render.js';
-import { ConfigError, redact, serverLimitsOf, type Config, type GatewayConfig } from './config/config.js';
+import { redact, serverLimitsOf, type Config, type GatewayConfig } from './config/config.js';
 import type { Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { openPglite } from './db/pglite.js';
@@ -15,6 +15,9 @@ import { GatewayRouter } from './gateways/router.js';
 import { createSimulatorConnector } from './gateways/simulator/connector.js';
 import { createProcessor, type Processor } from './gateways/simulator/processor.js';
 import { createStripeConnector } from './gateways/stripe/connector.js';
+import { MemoryNotificationLog } from './gateways/adyen/memoryLog.js';
+import { AdyenGateways } from './gateways/adyen/wiring.js';
+import { SqlNotificationLog } from './store/sql/gatewayNotifications.js';
 import { LocalKeyEvents, type KeyEvents } from './idempotency/events.js';
 import { InProcessFastPath, type FastPath } from './idempotency/fastpath.js';
 import { Gate } from './idempotency/gate.js';
@@ -141,7 +144,8 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
   // events pool when events run on PostgreSQL (docs/scale-out.md).
   // Connectors first: a bad gateway credential stops start-up before anything is opened.
   const simulators = new Map<string, Processor>();
-  const connectors = config.gateways.map((g) => overrides.connectors?.get(g.name) ?? connectorFor(g, runtime, simulators, config.simulatorRetentionMs));
+  const adyen = new AdyenGateways();
+  const connectors = config.gateways.map((g) => overrides.connectors?.get(g.name) ?? connectorFor(g, runtime, simulators, config.simulatorRetentionMs, adyen));
   const eventsPoolMax = overrides.events !== false && config.databaseUrl && !overrides.db && !overrides.store ? eventsPoolOf(config.pgPoolMax) : 0;
   const db = overrides.db ?? (overrides.store ? null : config.databaseUrl ? openPostgres(config.databaseUrl, { max: config.pgPoolMax - eventsPoolMax }) : await openPglite(config.dataDir));
   const ownsDb = db !== null && !overrides.db;
@@ -180,6 +184,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
 
     const metrics = new Metrics({ defaultMetrics: true });
     const store = overrides.store ?? new SqlStore(db!);
+    adyen.log.bind(db ? new SqlNotificationLog(db) : new MemoryNotificationLog());
     const admission = concurrencyLimitFor(config.concurrencyLimit, config.concurrencyMax);
     if (admission) metrics.watchConcurrency(admission);
     const gate = new Gate({
@@ -312,6 +317,10 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       reconciliation: { store, runtime },
       views: { store, clock: runtime.clock },
       ...(config.operatorKey ? { operatorKey: config.operatorKey } : {}),
+      notifications: {
+        clock: runtime.clock,
+        targets: adyen.targets(async (gateway, keys) => new Set((await store.reconciliationFacts({ references: [], authorizationIds: [], gatewayKeys: keys })).attempts.filter((a) => a.gateway === gateway).map((a) => a.gateway_key))),
+      },
       gatewayHealth: { policy: policy.name, view: () => book.view(config.gateways.map((g) => g.name), runtime.clock.now()) },
       probe: {
         database: async () => {
@@ -413,15 +422,12 @@ export function reconcilerForCli(config: Config, store: Store, runtime: Runtime 
  * processor's secret is read here, once, from `credentials_ref`; a bad or missing one stops
  * start-up with a `ConfigError` naming the gateway.
  */
-function connectorFor(g: GatewayConfig, runtime: Runtime, simulators: Map<string, Processor>, retentionMs: number): GatewayConnector {
+function connectorFor(g: GatewayConfig, runtime: Runtime, simulators: Map<string, Processor>, retentionMs: number, adyen = new AdyenGateways()): GatewayConnector {
   if (g.kind === 'http') return createHttpConnector({ name: g.name, baseUrl: g.baseUrl!, timeoutMs: g.timeoutMs, timers: runtime.timers });
   if (g.kind === 'stripe') {
     return createStripeConnector({ name: g.name, secret: resolveCredential(g.name, g.credentialsRef!), baseUrl: g.baseUrl, timeoutMs: g.timeoutMs, clock: runtime.clock });
   }
-  if (g.kind === 'adyen') {
-    resolveCredential(g.name, g.credentialsRef!);
-    throw new ConfigError(`gateway "${g.name}": kind "adyen" is not available in this build yet`);
-  }
+  if (g.kind === 'adyen') return adyen.connector(g, resolveCredential(g.name, g.credentialsRef!), runtime.timers);
   const processor = createProcessor({
     clock: runtime.clock,
     random: runtime.random,

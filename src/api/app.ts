@@ -26,6 +26,8 @@ import type { WebhookEndpoints } from '../events/endpoints.js';
 import { registerReconciliationRoutes } from './routes/reconciliation.js';
 import { registerViewRoutes } from './routes/views.js';
 import { registerDashboard } from './routes/dashboard.js';
+import { registerGatewayNotificationRoutes } from './routes/gatewayNotifications.js';
+import type { AdyenNotificationTarget } from '../gateways/adyen/receive.js';
 import type { Store } from '../store/port.js';
 import type { Runtime } from '../ports/clock.js';
 import type { HeapReport } from '../observability/heap.js';
@@ -73,6 +75,8 @@ export interface AppDeps {
   version?: string;
   /** The event feed, its stream and webhook endpoints (docs/events.md); absent: no such routes. */
   events?: { feed: EventFeed; endpoints: WebhookEndpoints; stream: EventStreamOptions };
+  /** Gateways whose processor sends notifications, by name (docs/gateways.md); absent: no such route. */
+  notifications?: { targets: ReadonlyMap<string, AdyenNotificationTarget>; clock: Clock };
 }
 
 export { defaultServerLimits, type ServerLimits };
@@ -184,6 +188,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (deps.views) registerViewRoutes(v1, deps.views.store, deps.views.clock, deps.metrics);
   });
   registerDashboard(app, deps.dashboardDir);
+  // Processors' notifications: no bearer key (each item's HMAC is checked), no idempotency
+  // gate (the processor sends no Idempotency-Key; duplicates are harmless by design).
+  const notifications = deps.notifications;
+  if (notifications) {
+    await app.register(async (hooks) => {
+      registerCardDataGuard(hooks);
+      registerGatewayNotificationRoutes(hooks, notifications.targets, notifications.clock);
+    });
+  }
   return app;
 }
 

@@ -19,7 +19,7 @@ export function toProblem(err: unknown): { problem: Problem; headers: Record<str
   if (fe && typeof fe.code === 'string' && fe.code.startsWith('FST_ERR_CTP_')) {
     const detail =
       fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-        ? 'the body is larger than this route accepts (64 KiB for POST /v1/payments, 8 KiB for the other POSTs)'
+        ? 'the body is larger than this route accepts (64 KiB for POST /v1/payments and processor notifications, 8 KiB for the other POSTs)'
         : fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
           ? 'send the body as application/json'
           : fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'

@@ -7,7 +7,7 @@
  *   void under recon.void.<gw>.<auth> ─ lease renewed while the gateway takes its time
  *   finish if fence 12 still holds ──── else the row's new holder records the result
  */
-import type { GatewayConnector, GatewayOperation } from '../gateways/port.js';
+import type { GatewayConnector, GatewayOperation, GatewayOperationStatus, GatewayOutcome, StatusUnknown } from '../gateways/port.js';
 import type { Runtime } from '../ports/clock.js';
 import { exponentialBackoff } from '../resilience/backoff.js';
 import { inSpan, type Span, type Tracer } from '../ports/tracing.js';
@@ -93,8 +93,8 @@ export class RemediationRunner {
     // The lease is renewed while the gateway takes its time; if this process dies, it ends and
     // another instance re-sends under the same key.
     const release = keepLease(runtime, this.o.leaseMs, () => store.guardRemediation(row.id, row.fence, runtime.clock.now() + this.o.leaseMs));
-    const outcome = await this.o.gateways
-      .connector(row.gateway)
+    const connector = this.o.gateways.connector(row.gateway);
+    const outcome = await connector
       .execute({
         operation: 'void' satisfies GatewayOperation,
         gatewayKey: row.gateway_key,
@@ -103,6 +103,9 @@ export class RemediationRunner {
         reference: row.reference,
         authorizationId: row.authorization_id,
       })
+      // A processor that answers a void for later (Adyen's `received`) tells its result by
+      // notification: the lookup under the same key reads it (docs/gateways.md).
+      .then(async (sent) => (sent.class === 'unknown' ? settledByLookup(sent, await connector.status(row.gateway_key).catch(() => null)) : sent))
       .finally(release);
     const now = runtime.clock.now();
     const at = new Date(now);
@@ -152,4 +155,9 @@ export class RemediationRunner {
     this.o.log?.warn({ gateway: row.gateway, gateway_key: row.gateway_key, authorization_id: row.authorization_id, payment_id: row.payment_id, result: outcome.class }, done ? 'reconciliation: voided' : 'reconciliation: void refused');
     return done ? 'done' : 'failed';
   }
+}
+
+/** The outcome a lookup found for a send whose outcome was unknown, else the unknown outcome. */
+function settledByLookup(sent: GatewayOutcome, looked: GatewayOperationStatus | StatusUnknown | null): GatewayOutcome {
+  return looked?.found === true ? looked.outcome : sent;
 }

@@ -25,7 +25,7 @@ export interface HttpConnectorOptions {
  * Error codes that prove the request never left this process: no connection was made, so the
  * gateway cannot have acted on it. Anything else after `fetch` started is treated as "sent".
  */
-const NOT_SENT_CODES = new Set([
+const NOT_SENT_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ENOTFOUND',
   'EAI_AGAIN',
@@ -87,31 +87,39 @@ export function createHttpConnector(options: HttpConnectorOptions): GatewayConne
     },
   };
 
-  async function send(url: string, init: RequestInit, signal: AbortSignal | undefined): Promise<HttpExchange> {
-    if (signal?.aborted) return { kind: 'no_answer', sent: false, reason: 'aborted_before_sending' };
-    const controller = new AbortController();
-    let timedOut = false;
-    const cancelTimer = timers.after(timeoutMs, () => {
-      timedOut = true;
-      controller.abort();
-    });
-    const onCallerAbort = () => controller.abort();
-    signal?.addEventListener('abort', onCallerAbort, { once: true });
-    try {
-      const response = await fetch(url, { ...init, signal: controller.signal });
-      const text = await response.text();
-      return { kind: 'answer', status: response.status, headers: headersOf(response.headers), body: parseBody(text) };
-    } catch (err) {
-      if (controller.signal.aborted) {
-        // The timeout or the caller fired after fetch started: the request may be on the wire.
-        return { kind: 'no_answer', sent: true, reason: timedOut ? 'timeout' : 'aborted' };
-      }
-      const code = errorCode(err);
-      return { kind: 'no_answer', sent: !NOT_SENT_CODES.has(code), reason: code };
-    } finally {
-      cancelTimer();
-      signal?.removeEventListener('abort', onCallerAbort);
+  function send(url: string, init: RequestInit, signal: AbortSignal | undefined): Promise<HttpExchange> {
+    return sendExchange(url, init, timeoutMs, timers, signal);
+  }
+}
+
+/**
+ * One request with Node's fetch within `timeoutMs` (on the injected timers), reported as what
+ * happened on the wire: an answer, or no answer and whether the request may have been sent.
+ */
+export async function sendExchange(url: string, init: RequestInit, timeoutMs: number, timers: Timers, signal: AbortSignal | undefined): Promise<HttpExchange> {
+  if (signal?.aborted) return { kind: 'no_answer', sent: false, reason: 'aborted_before_sending' };
+  const controller = new AbortController();
+  let timedOut = false;
+  const cancelTimer = timers.after(timeoutMs, () => {
+    timedOut = true;
+    controller.abort();
+  });
+  const onCallerAbort = () => controller.abort();
+  signal?.addEventListener('abort', onCallerAbort, { once: true });
+  try {
+    const response = await fetch(url, { ...init, signal: controller.signal });
+    const text = await response.text();
+    return { kind: 'answer', status: response.status, headers: headersOf(response.headers), body: parseBody(text) };
+  } catch (err) {
+    if (controller.signal.aborted) {
+      // The timeout or the caller fired after fetch started: the request may be on the wire.
+      return { kind: 'no_answer', sent: true, reason: timedOut ? 'timeout' : 'aborted' };
     }
+    const code = errorCode(err);
+    return { kind: 'no_answer', sent: !NOT_SENT_CODES.has(code), reason: code };
+  } finally {
+    cancelTimer();
+    signal?.removeEventListener('abort', onCallerAbort);
   }
 }
 

@@ -1,0 +1,147 @@
+/**
+ * The Adyen connector (docs/gateways.md, "Adyen"): Checkout v71 `/payments`, and `/captures`,
+ * `/cancels`, `/refunds` on a payment's pspReference, through the official
+ * `@adyen/api-library` (which builds and serialises each request and sets `Idempotency-Key`).
+ * Its transport is Idem's own fetch with the injected timers, so the library never retries,
+ * the base URL can point at a test server, and what happened on the wire reaches the pure
+ * transformer (`./transform.ts`) as it happened. A modification answered `received` is
+ * pending: it settles when its notification is stored (`./notifications.ts`), which the
+ * status lookup reads.
+ */
+import adyen from '@adyen/api-library';
+import type { Timers } from '../../ports/clock.js';
+import { sendExchange } from '../http/connector.js';
+import { metadataHeaders } from '../http/metadataHeaders.js';
+import type { HttpExchange } from '../http/transform.js';
+import type { GatewayCallContext, GatewayConnector, GatewayRequest, TransactionLogPage } from '../port.js';
+import { type NotificationLog, operationOfKey, statusFromNotifications, toGatewayRecord } from './notifications.js';
+import { toAdyenOutcome } from './transform.js';
+
+/** Adyen's Checkout API on its test platform, at the version whose published document Idem is checked against. */
+export const ADYEN_TEST_BASE_URL = 'https://checkout-test.adyen.com/v71';
+
+/** What {@link createAdyenConnector} needs. Secrets are taken here and never logged. */
+export interface AdyenConnectorOptions {
+  /** The gateway's name in `IDEM_GATEWAYS`, e.g. `adyen`. */
+  name: string;
+  /** Adyen API key (`X-API-Key`). */
+  apiKey: string;
+  merchantAccount: string;
+  /** Checkout base URL including the version, e.g. {@link ADYEN_TEST_BASE_URL} or a live prefix URL. */
+  baseUrl?: string | undefined;
+  /** Whole request budget; on expiry the outcome is `unknown`. */
+  timeoutMs: number;
+  timers: Timers;
+  /** Where the notifications this gateway sent are stored (the status lookup and the log read them). */
+  notifications: NotificationLog;
+  /** `returnUrl` Checkout requires on `/payments`; never used for a card paid with a stored token. */
+  returnUrl?: string;
+}
+
+type RequestOptions = adyen.Types.requestOptions.IRequest.Options & { wire?: { exchange?: HttpExchange; signal?: AbortSignal | undefined; headers?: Record<string, string> } };
+
+/**
+ * Creates the Adyen connector.
+ *
+ * @example
+ * const adyenGateway = createAdyenConnector({ name: 'adyen', apiKey, merchantAccount, timeoutMs: 5000, timers: systemTimers, notifications });
+ */
+export function createAdyenConnector(options: AdyenConnectorOptions): GatewayConnector {
+  const { name, merchantAccount, timeoutMs, timers, notifications } = options;
+  const baseUrl = (options.baseUrl ?? ADYEN_TEST_BASE_URL).replace(/\/+$/, '');
+  const returnUrl = options.returnUrl ?? 'https://idem.invalid/adyen/return';
+
+  const transport = {
+    async request(endpoint: string, json: string | Buffer, config: adyen.Config, _apiKeyRequired: boolean, requestOptions?: RequestOptions): Promise<string> {
+      const wire = requestOptions?.wire ?? {};
+      const headers: Record<string, string> = { ...wire.headers, 'content-type': 'application/json', 'x-api-key': config.apiKey ?? '' };
+      if (requestOptions?.idempotencyKey) headers['idempotency-key'] = requestOptions.idempotencyKey;
+      const exchange = await sendExchange(rebase(endpoint), { method: requestOptions?.method ?? 'POST', headers, body: typeof json === 'string' ? json : new Uint8Array(json) }, timeoutMs, timers, wire.signal);
+      wire.exchange = exchange;
+      if (exchange.kind === 'answer' && exchange.status >= 200 && exchange.status < 300) return JSON.stringify(exchange.body ?? {});
+      // The connector reads the exchange, not this error; the library only needs a rejection.
+      throw new Error(exchange.kind === 'answer' ? `adyen answered HTTP ${exchange.status}` : `adyen did not answer: ${exchange.reason}`);
+    },
+  };
+  const client = new adyen.Client(new adyen.Config({ apiKey: options.apiKey, environment: adyen.EnvironmentEnum.TEST }), transport);
+  const checkout = new adyen.CheckoutAPI(client);
+
+  /** The library's URL (its own version and host) moved onto `baseUrl`: `…/v72/payments` → `<baseUrl>/payments`. */
+  function rebase(endpoint: string): string {
+    const m = /^https?:\/\/[^/]+(?:\/checkout)?\/v\d+(\/.*)$/.exec(endpoint);
+    return `${baseUrl}${m ? m[1] : new URL(endpoint).pathname}`;
+  }
+
+  async function call(request: GatewayRequest, signal: AbortSignal | undefined, context: GatewayCallContext | undefined): Promise<HttpExchange> {
+    const wire: NonNullable<RequestOptions['wire']> = { signal, headers: context ? metadataHeaders(context.metadata, context.traceparent) : {} };
+    const opts: RequestOptions = { idempotencyKey: request.gatewayKey, wire };
+    const amount = { value: request.amount, currency: request.currency };
+    // Idem's gateway key is the Idempotency-Key and the reference, so notifications name it.
+    const reference = request.gatewayKey;
+    try {
+      if (request.operation === 'authorize') {
+        await checkout.PaymentsApi.payments(
+          {
+            amount,
+            merchantAccount,
+            reference,
+            paymentMethod: { type: adyen.Types.checkout.CardDetails.TypeEnum.Scheme, storedPaymentMethodId: request.token ?? '' },
+            shopperInteraction: adyen.Types.checkout.PaymentRequest.ShopperInteractionEnum.ContAuth,
+            recurringProcessingModel: adyen.Types.checkout.PaymentRequest.RecurringProcessingModelEnum.UnscheduledCardOnFile,
+            returnUrl,
+            // Idem captures in a step of its own, also for automatic capture (docs/payments.md).
+            additionalData: { manualCapture: 'true' },
+            metadata: { idem_payment_id: request.reference, idem_gateway_key: request.gatewayKey },
+          },
+          opts,
+        );
+      } else {
+        const psp = request.authorizationId ?? '';
+        const api = checkout.ModificationsApi;
+        if (request.operation === 'capture') await api.captureAuthorisedPayment(psp, { amount, merchantAccount, reference }, opts);
+        else if (request.operation === 'void') await api.cancelAuthorisedPaymentByPspReference(psp, { merchantAccount, reference }, opts);
+        else await api.refundCapturedPayment(psp, { amount, merchantAccount, reference }, opts);
+      }
+    } catch {
+      // Read below: the exchange says what happened (a library error before sending leaves none).
+    }
+    return wire.exchange ?? { kind: 'no_answer', sent: false, reason: 'adyen_library_refused_before_sending' };
+  }
+
+  return {
+    name,
+
+    async execute(request, signal, context) {
+      return toAdyenOutcome(request.operation, await call(request, signal, context));
+    },
+
+    /**
+     * Adyen has no lookup by reference for modifications: what it did is what its notifications
+     * said. None yet is "not found", and Idem re-sends under the same Idempotency-Key.
+     */
+    async status(key) {
+      const operation = operationOfKey(key);
+      if (operation === null) return { found: 'unknown', reason: 'not a gateway key Idem sends' };
+      try {
+        return statusFromNotifications(operation, await notifications.find(name, key));
+      } catch (err) {
+        return { found: 'unknown', reason: `notification store unreadable: ${err instanceof Error ? err.message : 'error'}` };
+      }
+    },
+
+    async transactions(sinceMs, cursor, limit): Promise<TransactionLogPage> {
+      try {
+        const rows = await notifications.page(name, cursor, sinceMs, limit);
+        const page: Extract<TransactionLogPage, { ok: true }> = { ok: true, records: [], rejected: [], nextCursor: rows.at(-1)?.id ?? cursor, hasMore: rows.length === limit };
+        for (const row of rows) {
+          const record = toGatewayRecord(row);
+          if (typeof record === 'string') page.rejected.push({ raw: row, reason: record });
+          else page.records.push({ record, raw: row });
+        }
+        return page;
+      } catch (err) {
+        return { ok: false, reason: `notification store unreadable: ${err instanceof Error ? err.message : 'error'}` };
+      }
+    },
+  };
+}

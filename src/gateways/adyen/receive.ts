@@ -1,0 +1,47 @@
+import { hasValidSignature, type NotificationLog, parseNotifications } from './notifications.js';
+
+/** One Adyen gateway as its notification endpoint knows it. Secrets stay here, never in an answer or a log line. */
+export interface AdyenNotificationTarget {
+  gateway: string;
+  hmacKey: string;
+  merchantAccount: string;
+  log: NotificationLog;
+  /** Which of these gateway keys name an attempt Idem recorded at this gateway. */
+  recordedKeys(gatewayKeys: readonly string[]): Promise<ReadonlySet<string>>;
+}
+
+/** What receiving one notification request came to, for the route to answer and log. */
+export type Received =
+  | { kind: 'accepted'; stored: number; duplicates: number; items: Array<{ pspReference: string; eventCode: string; success: boolean; merchantReference: string; recorded: boolean }> }
+  | { kind: 'malformed'; reason: string }
+  | { kind: 'bad_signature'; pspReference: string }
+  | { kind: 'other_account' };
+
+/**
+ * Receives one notification request (docs/gateways.md, "How notifications flow"): read, every
+ * item's HMAC verified, the merchant account checked — all before anything is written, so a
+ * request refused for any item changes nothing — then stored (duplicates kept once) before
+ * the caller acknowledges with `[accepted]`. A notification for a reference Idem never
+ * recorded is stored too and left to reconciliation (`recorded: false`); none moves money.
+ *
+ * @example
+ * const r = await receiveAdyenNotifications(target, body, Date.now());
+ * if (r.kind === 'accepted') reply.send('[accepted]');
+ */
+export async function receiveAdyenNotifications(target: AdyenNotificationTarget, body: unknown, now: number): Promise<Received> {
+  const parsed = parseNotifications(body);
+  if (!parsed.ok) return { kind: 'malformed', reason: parsed.reason };
+  for (const { item, signed } of parsed.items) {
+    if (!hasValidSignature(signed, target.hmacKey)) return { kind: 'bad_signature', pspReference: item.pspReference };
+  }
+  if (parsed.items.some(({ item }) => item.merchantAccount !== target.merchantAccount)) return { kind: 'other_account' };
+  const items = parsed.items.map(({ item }) => item);
+  const stored = await target.log.record(target.gateway, items, now);
+  const recorded = await target.recordedKeys(items.map((i) => i.merchantReference));
+  return {
+    kind: 'accepted',
+    stored,
+    duplicates: items.length - stored,
+    items: items.map((i) => ({ pspReference: i.pspReference, eventCode: i.eventCode, success: i.success, merchantReference: i.merchantReference, recorded: recorded.has(i.merchantReference) })),
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * How `idem serve` builds its Adyen gateways from `IDEM_GATEWAYS` (docs/gateways.md, "Adyen"):
+ * the credentials document `credentials_ref` points at, the connector, and the notification
+ * endpoint's target for each.
+ */
+import { ConfigError, type GatewayConfig } from '../../config/config.js';
+import type { Timers } from '../../ports/clock.js';
+import type { Secret } from '../credentials.js';
+import type { GatewayConnector } from '../port.js';
+import { createAdyenConnector } from './connector.js';
+import type { AdyenNotification, NotificationLog, StoredNotification } from './notifications.js';
+import type { AdyenNotificationTarget } from './receive.js';
+
+/** An Adyen gateway's secrets, as its credentials document holds them. */
+export interface AdyenCredentials {
+  apiKey: string;
+  hmacKey: string;
+  merchantAccount: string;
+}
+
+/**
+ * Reads the credentials document: JSON `{ "api_key", "hmac_key", "merchant_account" }` (the
+ * HMAC key in hex, as Adyen's Customer Area shows it). A problem names the gateway and the
+ * field, never a value.
+ */
+export function adyenCredentials(gateway: string, secret: Secret): AdyenCredentials {
+  const where = `gateway "${gateway}": the credentials for kind "adyen"`;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(secret.reveal());
+  } catch {
+    throw new ConfigError(`${where} must be a JSON object {"api_key","hmac_key","merchant_account"}`, 'GATEWAY_CREDENTIALS');
+  }
+  const field = (name: string, pattern: RegExp): string => {
+    const v = doc !== null && typeof doc === 'object' ? (doc as Record<string, unknown>)[name] : undefined;
+    if (typeof v !== 'string' || !pattern.test(v)) throw new ConfigError(`${where}: "${name}" is missing or malformed`, 'GATEWAY_CREDENTIALS');
+    return v;
+  };
+  return { apiKey: field('api_key', /^\S{8,}$/), hmacKey: field('hmac_key', /^([0-9a-fA-F]{2}){16,}$/), merchantAccount: field('merchant_account', /^\S{1,200}$/) };
+}
+
+/**
+ * The notification store, bound once the database is open: connectors are built before (a bad
+ * credential stops start-up before anything opens), their notifications are read after.
+ */
+export class BoundNotificationLog implements NotificationLog {
+  private target: NotificationLog | null = null;
+
+  bind(log: NotificationLog): void {
+    this.target = log;
+  }
+
+  private get log(): NotificationLog {
+    if (this.target === null) throw new Error('the notification store is not open');
+    return this.target;
+  }
+
+  record(gateway: string, items: readonly AdyenNotification[], receivedAt: number): Promise<number> {
+    return this.log.record(gateway, items, receivedAt);
+  }
+
+  find(gateway: string, reference: string): Promise<StoredNotification[]> {
+    return this.log.find(gateway, reference);
+  }
+
+  page(gateway: string, afterId: string | null, sinceMs: number, limit: number): Promise<StoredNotification[]> {
+    return this.log.page(gateway, afterId, sinceMs, limit);
+  }
+}
+
+/** Idem's Adyen gateways: their connectors and their notification endpoints, sharing one store. */
+export class AdyenGateways {
+  readonly log = new BoundNotificationLog();
+  private readonly credentials = new Map<string, AdyenCredentials>();
+
+  /** The connector for gateway `g` (kind `adyen`) with the secret its `credentials_ref` named. */
+  connector(g: GatewayConfig, secret: Secret, timers: Timers): GatewayConnector {
+    const c = adyenCredentials(g.name, secret);
+    this.credentials.set(g.name, c);
+    return createAdyenConnector({ name: g.name, apiKey: c.apiKey, merchantAccount: c.merchantAccount, baseUrl: g.baseUrl, timeoutMs: g.timeoutMs, timers, notifications: this.log });
+  }
+
+  /** Each Adyen gateway's notification target; `recordedKeys` tells which gateway keys are Idem's attempts at it. */
+  targets(recordedKeys: (gateway: string, keys: readonly string[]) => Promise<ReadonlySet<string>>): Map<string, AdyenNotificationTarget> {
+    return new Map(
+      [...this.credentials].map(([gateway, c]) => [gateway, { gateway, hmacKey: c.hmacKey, merchantAccount: c.merchantAccount, log: this.log, recordedKeys: (keys: readonly string[]) => recordedKeys(gateway, keys) }]),
+    );
+  }
+}
