@@ -76,6 +76,20 @@ export class Metrics {
     read('idem_shed_total', 'First requests refused 503 UNAVAILABLE at the concurrency limit, before any work', () => limit.state.shed, Counter);
   }
 
+  readonly passes = new Counter({
+    name: 'idem_pass_total',
+    help: 'Background passes (docs/architecture.md, "Background passes") by pass and outcome: more, worked, idle, failed, not_leased',
+    labelNames: ['pass', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly passDuration = new Histogram({
+    name: 'idem_pass_duration_seconds',
+    help: 'Background pass duration by pass',
+    labelNames: ['pass'] as const,
+    buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 2.5, 10],
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'idem_' });
   }
@@ -86,6 +100,11 @@ export class Metrics {
 
   recovery = (result: 'final' | 'pending' | 'busy' | 'failed'): void => {
     this.recoveries.inc({ result });
+  };
+
+  pass = (pass: string, outcome: string, seconds: number): void => {
+    this.passes.inc({ pass, outcome });
+    this.passDuration.observe({ pass }, seconds);
   };
 
   paymentRound = (write: RoundWrite): void => {
