@@ -4,7 +4,7 @@ import { pino, type DestinationStream, type LoggerOptions } from 'pino';
 import { buildApp } from './api/app.js';
 import { renderPaymentResult } from './api/render.js';
 import { redact, serverLimitsOf, type Config, type GatewayConfig } from './config/config.js';
-import type { Database } from './db/database.js';
+import { countingTransactions, type Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { openPglite } from './db/pglite.js';
 import { openPostgres } from './db/postgres.js';
@@ -139,7 +139,10 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
   // IDEM_PG_POOL_MAX is the instance's whole budget: a fifth of it (at most 4) goes to the
   // events pool when events run on PostgreSQL (docs/scale-out.md).
   const eventsPoolMax = overrides.events !== false && config.databaseUrl && !overrides.db && !overrides.store ? eventsPoolOf(config.pgPoolMax) : 0;
-  const db = overrides.db ?? (overrides.store ? null : config.databaseUrl ? openPostgres(config.databaseUrl, { max: config.pgPoolMax - eventsPoolMax }) : await openPglite(config.dataDir));
+  const metrics = new Metrics({ defaultMetrics: true });
+  const counted = (db: Database): Database => countingTransactions(db, () => metrics.dbTransactions++);
+  const opened = overrides.db ?? (overrides.store ? null : config.databaseUrl ? openPostgres(config.databaseUrl, { max: config.pgPoolMax - eventsPoolMax }) : await openPglite(config.dataDir));
+  const db = opened && counted(opened);
   const ownsDb = db !== null && !overrides.db;
   const closers: Array<() => Promise<unknown> | unknown> = [];
   try {
@@ -176,7 +179,6 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     // Background passes (docs/architecture.md): wake-ups over the same channel; metrics per pass.
     const signals = signalsOver(events, runtime.timers);
 
-    const metrics = new Metrics({ defaultMetrics: true });
     const passes = { idleMaxMs: config.idleMaxMs, observe: metrics.pass };
     // A request that wrote (every POST goes through the gate) wakes the event relay.
     let eventsWritten = (): void => {};
@@ -220,7 +222,8 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       logs: observationLogs,
       log,
       signals,
-      idleMaxMs: config.idleMaxMs,
+      // Idle, nothing here needs the others' answers: own traffic hurries it, a change of state anywhere wakes it.
+      idleMaxMs: 6 * config.idleMaxMs,
       observePass: metrics.pass,
       onChange: (c) => {
         metrics.gatewayStateChange(c);
@@ -249,7 +252,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     if (overrides.events !== false) {
       // Events move on a small pool of their own, so the relay, the deliveries and the stream
       // publishers never queue for a connection behind request traffic (docs/events.md).
-      const eventsDb = eventsPoolMax > 0 && db?.kind === 'postgres' ? openPostgres(config.databaseUrl!, { max: eventsPoolMax, applicationName: 'idem-events' }) : null;
+      const eventsDb = eventsPoolMax > 0 && db?.kind === 'postgres' ? counted(openPostgres(config.databaseUrl!, { max: eventsPoolMax, applicationName: 'idem-events' })) : null;
       if (eventsDb) closers.push(() => eventsDb.close());
       const eventStore = eventsDb ? new SqlStore(eventsDb) : store;
       const eventRelay = startEventRelay({ store: eventStore, runtime, intervalMs: config.eventsIntervalMs, log, tracer, ...passes });
@@ -267,7 +270,8 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
         laneSize: config.webhookLaneSize,
         sendTimeoutMs: config.webhookTimeoutMs,
         log,
-        idleMaxMs: config.idleMaxMs,
+        // New deliveries wake it (positioned events); the idle look only finds retries coming due.
+        idleMaxMs: 3 * config.idleMaxMs,
         observePass: metrics.pass,
       });
       eventRelay.onPositioned(() => deliveries.kick());
@@ -356,7 +360,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       tracer,
     });
     if (overrides.reconcile !== false && config.reconcileIntervalMs > 0) {
-      const loop = startReconcileLoop(reconciler, runtime, config.reconcileIntervalMs, app.log, { idleMaxMs: Math.max(config.reconcileIntervalMs, 6 * config.idleMaxMs), observe: metrics.pass });
+      const loop = startReconcileLoop(reconciler, runtime, config.reconcileIntervalMs, app.log, { idleMaxMs: Math.max(config.reconcileIntervalMs, 12 * config.idleMaxMs), observe: metrics.pass });
       closers.push(() => loop.stop());
     }
 

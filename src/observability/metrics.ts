@@ -76,6 +76,18 @@ export class Metrics {
     read('idem_shed_total', 'First requests refused 503 UNAVAILABLE at the concurrency limit, before any work', () => limit.state.shed, Counter);
   }
 
+  /** Transactions this instance ran on its database (src/db/database.ts `countingTransactions`). */
+  dbTransactions = 0;
+  readonly dbTransactionsTotal = new Counter({
+    name: 'idem_db_transactions_total',
+    help: 'Transactions this instance ran on its database (a statement on its own counts as one)',
+    registers: [this.registry],
+    collect: () => {
+      this.dbTransactionsTotal.reset();
+      this.dbTransactionsTotal.inc(this.dbTransactions);
+    },
+  });
+
   readonly passes = new Counter({
     name: 'idem_pass_total',
     help: 'Background passes (docs/architecture.md, "Background passes") by pass and outcome: more, worked, idle, failed, not_leased',
@@ -91,7 +103,9 @@ export class Metrics {
   });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
-    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'idem_' });
+    // The event-loop delay is sampled every 500 ms, not prom-client's 10 ms: a timer 100 times
+    // a second was most of what an idle instance cost (docs/architecture.md, "Background passes").
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'idem_', eventLoopMonitoringPrecision: 500 });
   }
 
   gate = (event: GateEvent): void => {

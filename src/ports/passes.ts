@@ -118,7 +118,7 @@ export function startPass(o: PassOptions): Pass {
     if (stopped) return;
     const wait = Math.round(jittered ? ms * (1 - jitter * runtime.random.float()) : ms);
     dueAt = runtime.clock.now() + wait;
-    cancelTimer = runtime.timers.after(wait, kick);
+    cancelTimer = runtime.timers.after(wait, tick);
   }
 
   /** One pass with its span and metric; resolves to the outcome, rejects with the pass's error. */
@@ -167,8 +167,16 @@ export function startPass(o: PassOptions): Pass {
     }
   }
 
+  /** The timer: a pass when due, keeping the backoff. */
+  function tick(): void {
+    if (stopped || running) return;
+    run();
+  }
+
+  /** A wake-up: work is likely, so the backoff starts over from `intervalMs`. */
   function kick(): void {
     if (stopped) return;
+    delayMs = o.intervalMs;
     if (running) {
       again = true;
       return;
