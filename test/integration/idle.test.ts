@@ -27,7 +27,7 @@ import { startWebhookReceiver, type WebhookReceiver } from '../support/webhookRe
 const SETTLE_MS = 30_000;
 const MEASURE_MS = 30_000;
 /** Starting embedded PGlite takes a while on a crowded machine. */
-const START_MS = scaled(120_000);
+const START_MS = scaled(240_000);
 /** USER_HZ: the unit of utime and stime in /proc/<pid>/stat on Linux. */
 const TICKS_PER_SECOND = 100;
 
