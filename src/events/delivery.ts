@@ -156,8 +156,8 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
     runtime,
     run: claimAndSend,
     intervalMs: o.intervalMs,
-    idleMaxMs: o.idleMaxMs ?? o.intervalMs,
-    ...(o.observePass ? { observe: o.observePass } : {}),
+    idleMaxMs: o.idleMaxMs,
+    observe: o.observePass,
     onError: (err) => o.log?.warn({ err: { message: (err as Error).message } }, 'webhook claim failed; will retry'),
   });
   const kick = passes.kick;

@@ -94,7 +94,7 @@ export function startStreamPublisher(o: StreamPublisherOptions): StreamPublisher
     intervalMs: o.intervalMs,
     // Holding the cursor, it must renew the lease before a third of it is gone.
     idleMaxMs: Math.min(o.idleMaxMs ?? o.intervalMs, o.leaseMs / 4),
-    ...(o.observePass ? { observe: o.observePass } : {}),
+    observe: o.observePass,
     onError: (err) => o.log?.warn({ publisher: o.name, err: { message: (err as Error).message } }, 'event publishing failed; will publish again'),
   });
   return {

@@ -60,10 +60,10 @@ export function startEventRelay(o: EventRelayOptions): EventRelay {
     runtime,
     run: position,
     intervalMs: o.intervalMs,
-    idleMaxMs: o.idleMaxMs ?? o.intervalMs,
+    idleMaxMs: o.idleMaxMs,
     minGapMs: o.intervalMs,
-    ...(o.tracer ? { tracer: o.tracer } : {}),
-    ...(o.observe ? { observe: o.observe } : {}),
+    tracer: o.tracer,
+    observe: o.observe,
     onError: (err) => o.log?.warn({ err: { message: (err as Error).message } }, 'event positioning failed; will retry'),
   });
 

@@ -30,7 +30,7 @@ export function startSweeper(options: {
     runtime,
     intervalMs,
     startNow: false,
-    ...(options.observe ? { observe: options.observe } : {}),
+    observe: options.observe,
     async run() {
       const started = runtime.clock.now();
       // A full batch: more may be due, after the pause the rate leaves.

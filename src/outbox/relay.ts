@@ -187,9 +187,9 @@ export function startRelay(o: RelayOptions): Relay {
     runtime,
     run: async ({ span }) => ((await runOnce(span)) > 0 ? 'worked' : 'idle'),
     intervalMs: o.intervalMs,
-    idleMaxMs: o.idleMaxMs ?? o.intervalMs,
+    idleMaxMs: o.idleMaxMs,
     tracer,
-    ...(o.observePass ? { observe: o.observePass } : {}),
+    observe: o.observePass,
     onError: (err) => o.log?.warn({ err: { message: (err as Error).message } }, 'relay pass failed; will retry'),
   });
 

@@ -71,7 +71,7 @@ export interface PassOptions {
   /** The delay after a pass that found work. */
   intervalMs: number;
   /** The longest delay idle passes back off to (default: `intervalMs`, no backoff). */
-  idleMaxMs?: number;
+  idleMaxMs?: number | undefined;
   /** Each delay is drawn from [1 − jitter, 1] × itself (default 0.2), so instances do not beat in step. */
   jitter?: number;
   /** Wake-ups: each call of the listener it is given runs a pass now. */
@@ -81,8 +81,8 @@ export interface PassOptions {
   minGapMs?: number;
   /** Run the first pass at once (default) or after `intervalMs`. */
   startNow?: boolean;
-  tracer?: Tracer;
-  observe?: PassObserver;
+  tracer?: Tracer | undefined;
+  observe?: PassObserver | undefined;
   onError(err: unknown): void;
 }
 

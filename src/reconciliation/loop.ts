@@ -29,9 +29,9 @@ export function startReconcileLoop(
     name: 'reconciliation',
     runtime,
     intervalMs,
-    idleMaxMs: options.idleMaxMs ?? intervalMs,
+    idleMaxMs: options.idleMaxMs,
     startNow: false,
-    ...(options.observe ? { observe: options.observe } : {}),
+    observe: options.observe,
     async run() {
       const r = await reconciler.runPass();
       for (const g of r.gateways) if (g.error !== null) log?.error({ gateway: g.gateway, error: g.error }, 'reconciliation pass: gateway log problem');

@@ -83,9 +83,9 @@ export class SharedHealth {
       name: 'resilience.shared_health',
       runtime: this.o.runtime,
       intervalMs: this.intervalMs,
-      idleMaxMs: this.o.idleMaxMs ?? this.intervalMs,
+      idleMaxMs: this.o.idleMaxMs,
       ...(signals ? { wake: (kick: () => void) => signals.on('health', kick) } : {}),
-      ...(this.o.observePass ? { observe: this.o.observePass } : {}),
+      observe: this.o.observePass,
       run: async () => {
         const announce = this.announce;
         this.announce = false;
