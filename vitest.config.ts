@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { scaled } from './test/support/timeScale.js';
 
 export default defineConfig({
   test: {
@@ -8,8 +9,9 @@ export default defineConfig({
     exclude: ['test/sim/**', '**/node_modules/**'],
     pool: 'forks',
     maxWorkers: 2,
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // Stretched by IDEM_TEST_TIME_SCALE (docs/testing.md, "Time").
+    testTimeout: scaled(60_000),
+    hookTimeout: scaled(60_000),
     reporters: ['default'],
   },
 });

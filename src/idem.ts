@@ -4,7 +4,7 @@ import { pino, type DestinationStream, type LoggerOptions } from 'pino';
 import { buildApp } from './api/app.js';
 import { renderPaymentResult } from './api/render.js';
 import { redact, serverLimitsOf, type Config, type GatewayConfig } from './config/config.js';
-import type { Database } from './db/database.js';
+import { countingTransactions, type Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { openPglite } from './db/pglite.js';
 import { openPostgres } from './db/postgres.js';
@@ -25,6 +25,7 @@ import { PgKeyEvents, notifyOver } from './store/pg/keyEvents.js';
 import { RedisFastPath } from './store/redis/fastPath.js';
 import { RedisKeyEvents } from './store/redis/keyEvents.js';
 import { ClusterKeyEvents } from './store/redis/clusterKeyEvents.js';
+import { signalsOver } from './store/signals.js';
 import { connectRedis, type RedisClient } from './store/redis/connect.js';
 import { SqlStore } from './store/sql/index.js';
 import type { Store } from './store/port.js';
@@ -147,7 +148,10 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
   const adyen = new AdyenGateways();
   const connectors = config.gateways.map((g) => overrides.connectors?.get(g.name) ?? connectorFor(g, runtime, simulators, config.simulatorRetentionMs, adyen));
   const eventsPoolMax = overrides.events !== false && config.databaseUrl && !overrides.db && !overrides.store ? eventsPoolOf(config.pgPoolMax) : 0;
-  const db = overrides.db ?? (overrides.store ? null : config.databaseUrl ? openPostgres(config.databaseUrl, { max: config.pgPoolMax - eventsPoolMax }) : await openPglite(config.dataDir));
+  const metrics = new Metrics({ defaultMetrics: true });
+  const counted = (db: Database): Database => countingTransactions(db, () => metrics.dbTransactions++);
+  const opened = overrides.db ?? (overrides.store ? null : config.databaseUrl ? openPostgres(config.databaseUrl, { max: config.pgPoolMax - eventsPoolMax }) : await openPglite(config.dataDir));
+  const db = opened && counted(opened);
   const ownsDb = db !== null && !overrides.db;
   const closers: Array<() => Promise<unknown> | unknown> = [];
   try {
@@ -181,8 +185,12 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       events = new LocalKeyEvents();
     }
     closers.push(() => events.close());
+    // Background passes (docs/architecture.md): wake-ups over the same channel; metrics per pass.
+    const signals = signalsOver(events, runtime.timers);
 
-    const metrics = new Metrics({ defaultMetrics: true });
+    const passes = { idleMaxMs: config.idleMaxMs, observe: metrics.pass };
+    // A request that wrote (every POST goes through the gate) wakes the event relay.
+    let eventsWritten = (): void => {};
     const store = overrides.store ?? new SqlStore(db!);
     adyen.log.bind(db ? new SqlNotificationLog(db) : new MemoryNotificationLog());
     const admission = concurrencyLimitFor(config.concurrencyLimit, config.concurrencyMax);
@@ -195,7 +203,10 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       holdTimeoutMs: config.holdTimeoutMs,
       leaseMs: config.leaseMs,
       keyTtlMs: config.keyTtlS * 1000,
-      observe: metrics.gate,
+      observe: (e) => {
+        metrics.gate(e);
+        if (e === 'executed') eventsWritten();
+      },
       tracer,
       ...(admission ? { admission } : {}),
     });
@@ -217,6 +228,10 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       instance: newId(runtime.random, 'inst', 12),
       logs: observationLogs,
       log,
+      signals,
+      // Idle, nothing here needs the others' answers: own traffic hurries it, a change of state anywhere wakes it.
+      idleMaxMs: 6 * config.idleMaxMs,
+      observePass: metrics.pass,
       onChange: (c) => {
         metrics.gatewayStateChange(c);
         log.warn({ gateway: c.gateway, operation: c.operation, from: c.from, to: c.to, why: c.why }, `gateway ${c.gateway} is ${c.to}`);
@@ -244,10 +259,11 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     if (overrides.events !== false) {
       // Events move on a small pool of their own, so the relay, the deliveries and the stream
       // publishers never queue for a connection behind request traffic (docs/events.md).
-      const eventsDb = eventsPoolMax > 0 && db?.kind === 'postgres' ? openPostgres(config.databaseUrl!, { max: eventsPoolMax, applicationName: 'idem-events' }) : null;
+      const eventsDb = eventsPoolMax > 0 && db?.kind === 'postgres' ? counted(openPostgres(config.databaseUrl!, { max: eventsPoolMax, applicationName: 'idem-events' })) : null;
       if (eventsDb) closers.push(() => eventsDb.close());
       const eventStore = eventsDb ? new SqlStore(eventsDb) : store;
-      const eventRelay = startEventRelay({ store: eventStore, runtime, intervalMs: config.eventsIntervalMs, log });
+      const eventRelay = startEventRelay({ store: eventStore, runtime, intervalMs: config.eventsIntervalMs, log, tracer, ...passes });
+      eventsWritten = eventRelay.kick;
       const http = overrides.webhookTransport ? null : webhookHttpTransport({ timeoutMs: config.webhookTimeoutMs, allowPrivate: config.webhookAllowPrivate, maxSocketsPerHost: config.webhookPerEndpoint });
       const deliveries = startDeliveryWorker({
         store: eventStore,
@@ -261,12 +277,15 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
         laneSize: config.webhookLaneSize,
         sendTimeoutMs: config.webhookTimeoutMs,
         log,
+        // New deliveries wake it (positioned events); the idle look only finds retries coming due.
+        idleMaxMs: 3 * config.idleMaxMs,
+        observePass: metrics.pass,
       });
       eventRelay.onPositioned(() => deliveries.kick());
       // NATS JetStream (IDEM_NATS_URL): every event, after commit, acked before the cursor moves.
       const sink = config.natsUrl ? connectNatsSink({ url: config.natsUrl, onStatus: (s) => log.info({ nats: s }, 'nats connection') }) : null;
       const nats = sink
-        ? startStreamPublisher({ store: eventStore, runtime, sink, name: 'nats', intervalMs: Math.max(config.eventsIntervalMs, 100), leaseMs: 15_000, log })
+        ? startStreamPublisher({ store: eventStore, runtime, sink, name: 'nats', intervalMs: Math.max(config.eventsIntervalMs, 100), leaseMs: 15_000, log, idleMaxMs: config.idleMaxMs, observePass: metrics.pass })
         : null;
       if (nats) eventRelay.onPositioned(() => nats.kick());
       closers.push(async () => {
@@ -331,13 +350,13 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     });
     closers.push(() => app.close());
     if (overrides.sweeper !== false) {
-      const stop = startSweeper({ store, runtime, intervalMs: config.sweepIntervalMs, ratePerSecond: config.sweepRatePerSecond, log: app.log });
+      const stop = startSweeper({ store, runtime, intervalMs: config.sweepIntervalMs, ratePerSecond: config.sweepRatePerSecond, log: app.log, observe: metrics.pass });
       closers.push(stop);
     }
 
     let relay: Relay | null = null;
     if (overrides.relay !== false) {
-      relay = startRelay({ store, gate, payments, runtime, intervalMs: config.relayIntervalMs, leaseMs: config.leaseMs, log: app.log, observe: metrics.recovery, tracer });
+      relay = startRelay({ store, gate, payments, runtime, intervalMs: config.relayIntervalMs, leaseMs: config.leaseMs, log: app.log, observe: metrics.recovery, tracer, idleMaxMs: config.idleMaxMs, observePass: metrics.pass });
       const r = relay;
       closers.push(() => r.stop());
     }
@@ -354,7 +373,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       tracer,
     });
     if (overrides.reconcile !== false && config.reconcileIntervalMs > 0) {
-      const loop = startReconcileLoop(reconciler, runtime, config.reconcileIntervalMs, app.log);
+      const loop = startReconcileLoop(reconciler, runtime, config.reconcileIntervalMs, app.log, { idleMaxMs: Math.max(config.reconcileIntervalMs, 12 * config.idleMaxMs), observe: metrics.pass });
       closers.push(() => loop.stop());
     }
 

@@ -36,3 +36,27 @@ export function isConnectionError(err: unknown): boolean {
   // connection it could not open within connectionTimeoutMillis (the server restarting).
   return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(e.message ?? '');
 }
+
+/**
+ * `db` with every transaction it runs counted: a statement on its own is one (autocommit), a
+ * `transaction()` is one however many statements it holds. Shown as
+ * `idem_db_transactions_total`: what an instance costs its database, idle or busy.
+ */
+export function countingTransactions(db: Database, counted: () => void): Database {
+  return {
+    kind: db.kind,
+    query(sql, params) {
+      counted();
+      return db.query(sql, params);
+    },
+    exec(sql) {
+      counted();
+      return db.exec(sql);
+    },
+    transaction(fn) {
+      counted();
+      return db.transaction(fn);
+    },
+    close: () => db.close(),
+  };
+}

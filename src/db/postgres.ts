@@ -20,6 +20,10 @@ export function openPostgres(connectionString: string, options: { max?: number; 
     application_name: options.applicationName ?? 'idem',
     // Also the longest a query waits for a free pooled connection under load before 503.
     connectionTimeoutMillis: 15_000,
+    // Longer than the longest idle backoff of a background pass (IDEM_IDLE_MAX_MS): an idle
+    // instance keeps its connections (and their prepared statements) instead of opening one
+    // for every look (docs/architecture.md, "Background passes").
+    idleTimeoutMillis: 120_000,
     types,
   });
   // An idle client losing its connection must not crash the process; the next query reports it.

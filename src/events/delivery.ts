@@ -1,7 +1,7 @@
 import type { Runtime } from '../ports/clock.js';
+import { startPass, type PassObserver, type PassOutcome } from '../ports/passes.js';
 import { newId } from '../ports/ids.js';
 import type { Store } from '../store/port.js';
-import { serialPasses } from './passes.js';
 import { decideAfterSend, deliveryHeaders, type DeliveryWork, type SendResult } from './webhooks.js';
 
 /**
@@ -17,8 +17,11 @@ export interface DeliveryWorkerOptions {
   store: Store;
   runtime: Runtime;
   transport: WebhookTransport;
-  /** How often to look for due deliveries when nothing wakes the worker. */
+  /** How often to look for due deliveries while there are some and nothing wakes the worker. */
   intervalMs: number;
+  /** How long an idle worker backs off to between looks (default: `intervalMs`); positioned events wake it. */
+  idleMaxMs?: number;
+  observePass?: PassObserver;
   /** Lease on a claimed delivery: longer than the transport's timeout. */
   leaseMs: number;
   /** Sends in flight at once, in all. */
@@ -64,10 +67,11 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
   let total = 0;
   let stopped = false;
 
-  /** One claim; true when it filled its batch (more may be due). */
-  async function claimAndSend(): Promise<boolean> {
+  /** One claim: 'more' when it filled its batch (more may be due). */
+  async function claimAndSend(): Promise<PassOutcome> {
     const room = maxInFlight - total;
-    if (room <= 0 || stopped) return false;
+    // Full: each send that ends wakes the worker.
+    if (room <= 0 || stopped) return 'worked';
     const claimedAt = runtime.clock.now();
     const work = await store.claimDeliveries(claimedAt, Math.min(room, 100), o.leaseMs, perEndpoint, new Map(inFlight), laneSize);
     const lanes = new Map<number, DeliveryWork[]>();
@@ -88,7 +92,7 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
         });
       sends.add(p);
     }
-    return lanes.size === Math.min(room, 100) && lanes.size > 0;
+    return lanes.size === 0 ? 'idle' : lanes.size === Math.min(room, 100) ? 'more' : 'worked';
   }
 
   /**
@@ -147,10 +151,16 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
     return outcome === 'delivered';
   }
 
-  const passes = serialPasses(claimAndSend, (err) => o.log?.warn({ err: { message: (err as Error).message } }, 'webhook claim failed; will retry'));
+  const passes = startPass({
+    name: 'events.deliveries',
+    runtime,
+    run: claimAndSend,
+    intervalMs: o.intervalMs,
+    idleMaxMs: o.idleMaxMs,
+    observe: o.observePass,
+    onError: (err) => o.log?.warn({ err: { message: (err as Error).message } }, 'webhook claim failed; will retry'),
+  });
   const kick = passes.kick;
-
-  const cancel = runtime.timers.every(o.intervalMs, kick);
 
   return {
     kick,
@@ -163,9 +173,7 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
     },
     async stop() {
       stopped = true;
-      passes.stop();
-      cancel();
-      await passes.current();
+      await passes.stop();
       await Promise.all([...sends]);
     },
   };

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { waitUntil } from '../../test/support/payments.js';
 import { seededRandom } from '../ports/seeded.js';
 import { MemoryStore } from '../store/memory/index.js';
 import type { Runtime } from '../ports/clock.js';
@@ -30,16 +31,18 @@ describe('the stream publisher', () => {
         stored.set(msgId, subject); // the broker keeps one copy per id
       },
     };
-    const publisher = startStreamPublisher({ store, runtime: manual(now), sink, name: 'test', intervalMs: 10, leaseMs: 1000, batch: 4 });
-    const settle = async () => {
-      for (let i = 0; i < 20; i++) {
+    const published = new Set<string>();
+    const publisher = startStreamPublisher({ store, runtime: manual(now), sink, name: 'test', intervalMs: 10, leaseMs: 1000, batch: 4, onPublished: (events) => events.forEach((e) => published.add(e.id)) });
+    // Rounds with failures (every third publish refused) until several were refused, then a
+    // healthy broker until the cursor moved past every event.
+    const kicking = (what: string, done: () => boolean) =>
+      waitUntil(what, () => {
         publisher.kick();
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    };
-    await settle();
+        return done();
+      }, 5_000, 5);
+    await kicking('the broker refused a few publishes', () => sent.length >= 12);
     failEvery = 0;
-    await settle();
+    await kicking('the cursor moved past every event', () => published.size === 10);
     await publisher.stop();
     expect([...stored.keys()].sort()).toEqual(Array.from({ length: 10 }, (_, i) => `evt_${i}`).sort());
     expect(sent.length).toBeGreaterThan(10); // republished after failures
@@ -48,8 +51,7 @@ describe('the stream publisher', () => {
     // The cursor is at the last event: a new publisher sends nothing again.
     const again: string[] = [];
     const next = startStreamPublisher({ store, runtime: manual(now), sink: { publish: async (_s, id) => void again.push(id) }, name: 'test', intervalMs: 10, leaseMs: 1000 });
-    next.kick();
-    await new Promise((r) => setTimeout(r, 20));
+    // Its first round runs at start; stop waits for it.
     await next.stop();
     expect(again).toEqual([]);
     expect(subjectOf({ merchantId: 'mer_x', type: 'payment.captured' })).toBe('idem.mer_x.payment.captured');

@@ -1,7 +1,7 @@
 import type { Runtime } from '../ports/clock.js';
+import { startPass, type PassObserver, type PassOutcome } from '../ports/passes.js';
 import type { Store } from '../store/port.js';
 import { eventView, type StoredEvent } from './model.js';
-import { serialPasses } from './passes.js';
 
 /**
  * Where a stream publisher sends events (NATS JetStream: src/outbound/nats.ts). `publish`
@@ -19,6 +19,9 @@ export interface StreamPublisherOptions {
   /** The cursor's name in `event_publishers`: one per sink. */
   name: string;
   intervalMs: number;
+  /** How long an idle publisher backs off to between looks (default: `intervalMs`); positioned events wake it. */
+  idleMaxMs?: number;
+  observePass?: PassObserver;
   /** Lease on the cursor: one instance publishes at a time. */
   leaseMs: number;
   /** Events published per round, all awaited before the cursor moves. */
@@ -54,23 +57,23 @@ export function startStreamPublisher(o: StreamPublisherOptions): StreamPublisher
   const { store, runtime } = o;
   const batch = o.batch ?? 256;
   let held: { position: number; fence: number; renewedAt: number } | null = null;
-  /** One round; true when it filled its batch (more may be waiting). */
-  async function publishRound(): Promise<boolean> {
+  /** One round: 'more' when it filled its batch (more may be waiting). */
+  async function publishRound(): Promise<PassOutcome> {
     const now = runtime.clock.now();
     if (!held) {
       const got = await store.claimPublisher(o.name, now, o.leaseMs);
-      if (!got) return false; // another instance publishes
+      if (!got) return 'idle'; // another instance publishes
       held = { ...got, renewedAt: now };
     }
     const events = await store.listFeed(null, held.position, batch);
     if (events.length === 0) {
       if (now - held.renewedAt > o.leaseMs / 3) await advance(held.position);
-      return false;
+      return 'idle';
     }
     await Promise.all(events.map((e) => o.sink.publish(subjectOf(e), e.id, JSON.stringify(eventView(e)))));
-    if (!(await advance(events.at(-1)!.position!))) return false;
+    if (!(await advance(events.at(-1)!.position!))) return 'idle';
     o.onPublished?.(events);
-    return events.length === batch;
+    return events.length === batch ? 'more' : 'worked';
   }
 
   async function advance(position: number): Promise<boolean> {
@@ -84,18 +87,20 @@ export function startStreamPublisher(o: StreamPublisherOptions): StreamPublisher
     return true;
   }
 
-  const passes = serialPasses(publishRound, (err) =>
-    o.log?.warn({ publisher: o.name, err: { message: (err as Error).message } }, 'event publishing failed; will publish again'),
-  );
-  const kick = passes.kick;
-
-  const cancel = runtime.timers.every(o.intervalMs, kick);
+  const passes = startPass({
+    name: `events.publisher.${o.name}`,
+    runtime,
+    run: publishRound,
+    intervalMs: o.intervalMs,
+    // Holding the cursor, it must renew the lease before a third of it is gone.
+    idleMaxMs: Math.min(o.idleMaxMs ?? o.intervalMs, o.leaseMs / 4),
+    observe: o.observePass,
+    onError: (err) => o.log?.warn({ publisher: o.name, err: { message: (err as Error).message } }, 'event publishing failed; will publish again'),
+  });
   return {
-    kick,
+    kick: passes.kick,
     async stop() {
-      passes.stop();
-      cancel();
-      await passes.current();
+      await passes.stop();
       // Let another instance take over at once.
       if (held) await store.advancePublisher(o.name, held.fence, held.position, runtime.clock.now()).catch(() => {});
     },

@@ -1,24 +1,31 @@
 import type { Runtime } from '../ports/clock.js';
+import { startPass, type PassObserver, type PassOutcome } from '../ports/passes.js';
+import type { Tracer } from '../ports/tracing.js';
 import type { Store } from '../store/port.js';
 
 export interface EventRelayOptions {
   store: Store;
   runtime: Runtime;
-  /** How often to look for committed events without a feed position. */
+  /** The shortest gap between passes while events keep coming. */
   intervalMs: number;
+  /** The longest an idle relay sleeps between looks when nothing wakes it (events written here wake it). */
+  idleMaxMs?: number;
   /** Events positioned per transaction. */
   batch?: number;
   log?: { warn(obj: object, msg: string): void };
+  tracer?: Tracer;
+  observe?: PassObserver;
 }
 
 export interface EventRelay {
   /** Called after every pass that positioned events (wakes the stream readers, the delivery worker). */
   onPositioned(listener: () => void): () => void;
+  /** Events were written: position them now (at most one pass per `intervalMs` under load). */
+  kick(): void;
   /** One pass until nothing is left; returns how many events it positioned. */
   runOnce(): Promise<number>;
   stop(): Promise<void>;
 }
-
 /**
  * Gives committed events their feed position, one pass at a time across every instance (the
  * store holds the feed head's lock until commit), fanning each out to its merchant's webhook
@@ -38,27 +45,26 @@ export function startEventRelay(o: EventRelayOptions): EventRelay {
   const { store, runtime } = o;
   const batch = o.batch ?? 500;
   const listeners = new Set<() => void>();
-  let pass: Promise<number> | null = null;
-  let stopped = false;
+  let stopping = false;
+  let positioned = 0;
 
-  async function runOnce(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const { positioned } = await store.transaction((tx) => tx.positionEvents(new Date(runtime.clock.now()), batch));
-      total += positioned;
-      if (positioned > 0) for (const l of listeners) l();
-      if (positioned < batch || stopped) return total;
-    }
+  async function position(): Promise<PassOutcome> {
+    const r = await store.transaction((tx) => tx.positionEvents(new Date(runtime.clock.now()), batch));
+    positioned += r.positioned;
+    if (r.positioned > 0) for (const l of listeners) l();
+    return r.positioned >= batch && !stopping ? 'more' : r.positioned > 0 ? 'worked' : 'idle';
   }
 
-  const cancel = runtime.timers.every(o.intervalMs, () => {
-    if (pass || stopped) return;
-    pass = runOnce()
-      .catch((err) => {
-        o.log?.warn({ err: { message: (err as Error).message } }, 'event positioning failed; will retry');
-        return 0;
-      })
-      .finally(() => (pass = null));
+  const pass = startPass({
+    name: 'events.relay',
+    runtime,
+    run: position,
+    intervalMs: o.intervalMs,
+    idleMaxMs: o.idleMaxMs,
+    minGapMs: o.intervalMs,
+    tracer: o.tracer,
+    observe: o.observe,
+    onError: (err) => o.log?.warn({ err: { message: (err as Error).message } }, 'event positioning failed; will retry'),
   });
 
   return {
@@ -66,11 +72,15 @@ export function startEventRelay(o: EventRelayOptions): EventRelay {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    runOnce,
+    kick: pass.kick,
+    async runOnce() {
+      const before = positioned;
+      while ((await pass.runOnce()) === 'more');
+      return positioned - before;
+    },
     async stop() {
-      stopped = true;
-      cancel();
-      await pass;
+      stopping = true;
+      await pass.stop();
     },
   };
 }

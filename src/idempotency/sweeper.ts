@@ -1,4 +1,5 @@
-import { sleep, type Runtime } from '../ports/clock.js';
+import type { Runtime } from '../ports/clock.js';
+import { startPass, type PassObserver } from '../ports/passes.js';
 import type { Store } from '../store/port.js';
 
 /** Keys a sweep deletes per statement. */
@@ -19,32 +20,24 @@ export function startSweeper(options: {
   ratePerSecond: number;
   batch?: number;
   log?: { warn(obj: object, msg: string): void };
+  observe?: PassObserver;
 }): () => void {
   const { store, runtime, intervalMs, ratePerSecond, batch = DEFAULT_BATCH, log } = options;
-  const { clock, timers } = runtime;
   // The time one batch is due at the rate; a batch that took longer is followed at once.
   const batchMs = (batch * 1000) / ratePerSecond;
-  const stopped = new AbortController();
-  let running = false;
-  const sweep = async () => {
-    if (running) return;
-    running = true;
-    try {
-      while (!stopped.signal.aborted) {
-        const started = clock.now();
-        if ((await store.sweepKeys(started, batch)) < batch) break;
-        // A full batch: more may be due, after the pause the rate leaves.
-        await sleep(timers, Math.max(0, batchMs - (clock.now() - started)), stopped.signal);
-      }
-    } catch (err) {
-      log?.warn({ err: { message: (err as Error).message } }, 'idempotency key sweep failed; will retry');
-    } finally {
-      running = false;
-    }
-  };
-  const stopTimer = timers.every(intervalMs, () => void sweep());
-  return () => {
-    stopTimer();
-    stopped.abort();
-  };
+  const pass = startPass({
+    name: 'idempotency.sweeper',
+    runtime,
+    intervalMs,
+    startNow: false,
+    observe: options.observe,
+    async run() {
+      const started = runtime.clock.now();
+      // A full batch: more may be due, after the pause the rate leaves.
+      if ((await store.sweepKeys(started, batch)) < batch) return 'worked';
+      return Math.max(0, batchMs - (runtime.clock.now() - started));
+    },
+    onError: (err) => log?.warn({ err: { message: (err as Error).message } }, 'idempotency key sweep failed; will retry'),
+  });
+  return () => void pass.stop();
 }

@@ -76,8 +76,36 @@ export class Metrics {
     read('idem_shed_total', 'First requests refused 503 UNAVAILABLE at the concurrency limit, before any work', () => limit.state.shed, Counter);
   }
 
+  /** Transactions this instance ran on its database (src/db/database.ts `countingTransactions`). */
+  dbTransactions = 0;
+  readonly dbTransactionsTotal = new Counter({
+    name: 'idem_db_transactions_total',
+    help: 'Transactions this instance ran on its database (a statement on its own counts as one)',
+    registers: [this.registry],
+    collect: () => {
+      this.dbTransactionsTotal.reset();
+      this.dbTransactionsTotal.inc(this.dbTransactions);
+    },
+  });
+
+  readonly passes = new Counter({
+    name: 'idem_pass_total',
+    help: 'Background passes (docs/architecture.md, "Background passes") by pass and outcome: more, worked, idle, failed, not_leased',
+    labelNames: ['pass', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly passDuration = new Histogram({
+    name: 'idem_pass_duration_seconds',
+    help: 'Background pass duration by pass',
+    labelNames: ['pass'] as const,
+    buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 2.5, 10],
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
-    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'idem_' });
+    // The event-loop delay is sampled every 500 ms, not prom-client's 10 ms: a timer 100 times
+    // a second was most of what an idle instance cost (docs/architecture.md, "Background passes").
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'idem_', eventLoopMonitoringPrecision: 500 });
   }
 
   gate = (event: GateEvent): void => {
@@ -86,6 +114,11 @@ export class Metrics {
 
   recovery = (result: 'final' | 'pending' | 'busy' | 'failed'): void => {
     this.recoveries.inc({ result });
+  };
+
+  pass = (pass: string, outcome: string, seconds: number): void => {
+    this.passes.inc({ pass, outcome });
+    this.passDuration.observe({ pass }, seconds);
   };
 
   paymentRound = (write: RoundWrite): void => {

@@ -4,6 +4,7 @@ import { FenceLostError } from '../idempotency/store.js';
 import { asPaymentRequestKind } from '../payments/result.js';
 import type { PaymentService } from '../payments/service.js';
 import type { Runtime } from '../ports/clock.js';
+import { startPass, type PassObserver } from '../ports/passes.js';
 import { NO_SPAN, noopTracer, type Span, type Tracer } from '../ports/tracing.js';
 import { exponentialBackoff } from '../resilience/backoff.js';
 import type { DueWork, Store } from '../store/port.js';
@@ -13,8 +14,10 @@ export interface RelayOptions {
   gate: Gate;
   payments: PaymentService;
   runtime: Runtime;
-  /** How often to look for due outbox rows. */
+  /** How often to look for due outbox rows while there are some. */
   intervalMs: number;
+  /** How long an idle relay backs off to between looks (default: `intervalMs`). */
+  idleMaxMs?: number;
   /** Lease on a claimed outbox row. */
   leaseMs: number;
   /** Rows claimed per pass, and how many run at once. */
@@ -27,6 +30,8 @@ export interface RelayOptions {
    * that opened the attempt (docs/metadata.md, "Traces"); `noopTracer` unless told.
    */
   tracer?: Tracer;
+  /** Each pass's outcome and duration (src/ports/passes.ts). */
+  observePass?: PassObserver;
 }
 
 type DueRow = DueWork;
@@ -53,7 +58,6 @@ export function startRelay(o: RelayOptions): Relay {
   const tracer = o.tracer ?? noopTracer;
   const batch = o.batch ?? 32;
   const concurrency = o.concurrency ?? 8;
-  let pass: Promise<number> | null = null;
   let stopped = false;
   // Between looks at a row whose outcome is still unknown (or whose run failed): 250 ms
   // doubling to 30 s, jittered over the upper half so rows that fell due together (after an
@@ -141,10 +145,10 @@ export function startRelay(o: RelayOptions): Relay {
     };
   }
 
-  async function runOnce(): Promise<number> {
+  async function runOnce(pass: Span): Promise<number> {
     const rows = await claimDue();
     if (rows.length === 0) return 0;
-    const pass = tracer.enabled ? tracer.start('outbox.relay_pass', { 'idem.outbox.rows': rows.length }) : NO_SPAN;
+    if (tracer.enabled) pass.set({ 'idem.outbox.rows': rows.length });
     let next = 0;
     const worker = async () => {
       while (next < rows.length && !stopped) {
@@ -169,11 +173,7 @@ export function startRelay(o: RelayOptions): Relay {
         }
       }
     };
-    try {
-      await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, worker));
-    } finally {
-      pass.end();
-    }
+    await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, worker));
     return rows.length;
   }
 
@@ -182,22 +182,22 @@ export function startRelay(o: RelayOptions): Relay {
     return pickMetadata({ merchant_id: row.merchant_id, payment_id: row.payment_id, idempotency_key: row.idempotency_key });
   }
 
-  const cancel = runtime.timers.every(o.intervalMs, () => {
-    if (pass || stopped) return;
-    pass = runOnce()
-      .catch((err) => {
-        o.log?.warn({ err: { message: (err as Error).message } }, 'relay pass failed; will retry');
-        return 0;
-      })
-      .finally(() => (pass = null));
+  const passes = startPass({
+    name: 'outbox.relay',
+    runtime,
+    run: async ({ span }) => ((await runOnce(span)) > 0 ? 'worked' : 'idle'),
+    intervalMs: o.intervalMs,
+    idleMaxMs: o.idleMaxMs,
+    tracer,
+    observe: o.observePass,
+    onError: (err) => o.log?.warn({ err: { message: (err as Error).message } }, 'relay pass failed; will retry'),
   });
 
   return {
-    runOnce,
+    runOnce: () => runOnce(NO_SPAN),
     async stop() {
       stopped = true;
-      cancel();
-      await pass;
+      await passes.stop();
     },
   };
 }

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { stepUntil } from '../../test/support/bounded.js';
 import { HealthBook, reasonClass, type GatewayObservation } from './book.js';
 
 const fail = (at: number, gateway = 'a'): GatewayObservation => ({ at, gateway, operation: 'authorize', outcome: 'not_processed', latencyMs: 5, reason: 'HTTP 503', first: true });
@@ -10,8 +11,8 @@ describe('HealthBook', () => {
     const book = new HealthBook();
     expect(book.route(['a', 'b'], 'authorize', 0, () => 0.5)).toEqual(['a', 'b']);
     let t = 0;
-    let change = null;
-    while (!change) change = book.observe(fail((t += 10)));
+    let change: ReturnType<HealthBook['observe']> = null;
+    stepUntil('a change of state after failures in a row', () => change !== null, () => (change = book.observe(fail((t += 10)))), 100);
     expect(change).toMatchObject({ gateway: 'a', operation: 'authorize', from: 'healthy', to: 'down' });
     expect(book.route(['a', 'b'], 'authorize', t + 1, () => 0.5)).toEqual(['b']);
     // The probe is due after 250 ms: one real payment tries `a` first, the next ones do not.
@@ -22,7 +23,7 @@ describe('HealthBook', () => {
   it('fails a "not processed" over at once when its gateway is down', () => {
     const book = new HealthBook();
     let t = 0;
-    while (book.state('a') !== 'down') book.observe(fail((t += 10)));
+    stepUntil('a is down after failures in a row', () => book.state('a') === 'down', () => book.observe(fail((t += 10))), 100);
     expect(book.adviseRetry('a', 'authorize', 'HTTP 503', 0, 'b', t)).toMatchObject({ kind: 'failover', to: 'b' });
     // Nowhere better to go: wait on it as long as it asks, within its retry budget.
     expect(book.adviseRetry('a', 'authorize', 'HTTP 503', 2000, null, t)).toMatchObject({ kind: 'retry', delayMs: 2000 });
@@ -31,11 +32,16 @@ describe('HealthBook', () => {
   it('never fails over to a gateway it knows to be down', () => {
     const book = new HealthBook();
     let t = 0;
-    while (book.state('a') !== 'down' || book.state('b') !== 'down') {
-      t += 10;
-      book.observe(fail(t, 'a'));
-      book.observe(fail(t, 'b'));
-    }
+    stepUntil(
+      'a and b are both down after failures in a row',
+      () => book.state('a') === 'down' && book.state('b') === 'down',
+      () => {
+        t += 10;
+        book.observe(fail(t, 'a'));
+        book.observe(fail(t, 'b'));
+      },
+      100,
+    );
     expect(book.adviseRetry('a', 'authorize', 'HTTP 503', 1000, 'b', t).kind).not.toBe('failover');
   });
 

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { stepUntil } from '../../test/support/bounded.js';
 import { seededRandom } from '../ports/seeded.js';
 import { RetryBudget } from './budget.js';
 import { RetrySensitivity } from './sensitivity.js';
@@ -27,14 +28,15 @@ describe('RetryBudget', () => {
     expect([1, 2, 3, 4].map(() => quiet.tryRetry(0))).toEqual([true, true, true, false]);
     const busy = new RetryBudget(0);
     for (let i = 0; i < 100; i++) busy.recordFirst(0);
-    let granted = 0;
-    while (busy.tryRetry(0)) granted++;
+    let refused = false;
+    const granted = stepUntil('the busy budget refuses a retry', () => refused, () => (refused = !busy.tryRetry(0)), 1_000) - 1;
     expect(granted).toBe(23);
   });
 
   it('refills as time passes', () => {
     const b = new RetryBudget(0);
-    while (b.tryRetry(0));
+    let refused = false;
+    stepUntil('the budget refuses a retry', () => refused, () => (refused = !b.tryRetry(0)), 1_000);
     expect(b.tryRetry(100)).toBe(false);
     expect(b.tryRetry(30_000)).toBe(true);
   });

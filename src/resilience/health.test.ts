@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { stepUntil } from '../../test/support/bounded.js';
 import { seededRandom } from '../ports/seeded.js';
 import type { Random } from '../ports/clock.js';
 import { BernoulliCusum } from './detector.js';
@@ -119,7 +120,7 @@ describe('GatewayHealth: breaker, probes and recovery', () => {
   function downAt(): { h: GatewayHealth; t: number } {
     const h = new GatewayHealth(0);
     let t = 0;
-    while (h.state !== 'down') h.observe({ at: (t += 10), outcome: 'not_processed', latencyMs: 5 });
+    stepUntil('the gateway is down after failures in a row', () => h.state === 'down', () => h.observe({ at: (t += 10), outcome: 'not_processed', latencyMs: 5 }), 100);
     return { h, t };
   }
 

@@ -1,4 +1,5 @@
 import type { Runtime } from '../ports/clock.js';
+import { startPass, type Pass, type PassObserver, type Signals } from '../ports/passes.js';
 import type { GatewayObservation, GatewayStateChange, HealthBook } from './book.js';
 
 /**
@@ -21,8 +22,16 @@ export interface SharedHealthOptions {
   instance: string;
   /** Tried in order: the first that answers is used (Redis, then PostgreSQL). */
   logs: readonly ObservationLog[];
-  /** How often to push this instance's answers and pull the others'. */
+  /** How often to push this instance's answers and pull the others' while there are some. */
   intervalMs?: number;
+  /** How long an idle instance backs off to between pulls (default: `intervalMs`). */
+  idleMaxMs?: number;
+  /**
+   * Wake-ups across instances: a change of state learned from this instance's own answers is
+   * announced (`health`) once pushed, and every instance pulls at once.
+   */
+  signals?: Signals;
+  observePass?: PassObserver;
   /** On start, learn from the last this many ms of everyone's traffic. */
   warmMs?: number;
   onChange?: (change: GatewayStateChange) => void;
@@ -42,8 +51,9 @@ export interface SharedHealthOptions {
 export class SharedHealth {
   private pending: GatewayObservation[] = [];
   private readonly cursors = new Map<ObservationLog, string | null>();
-  private stopTimer: () => void = () => {};
-  private beat: Promise<void> | null = null;
+  private pass: Pass | null = null;
+  /** A change of state learned from this instance's answers, not yet announced. */
+  private announce = false;
   private readonly intervalMs: number;
   private readonly warmMs: number;
   /** The log that answered last; null while none does. */
@@ -56,29 +66,48 @@ export class SharedHealth {
 
   /** Learns one of this instance's answers and queues it for the others. */
   record(ob: GatewayObservation): void {
-    this.learn(ob);
+    if (this.learn(ob) && this.o.signals) {
+      // Pushed at once and announced, so every instance routes on it within a round trip.
+      this.announce = true;
+      this.pass?.kick();
+    }
     if (this.o.logs.length > 0) this.pending.push(ob);
     if (this.pending.length > 10_000) this.pending.splice(0, this.pending.length - 10_000);
+    // Traffic again after a quiet spell: back on the short beat.
+    this.pass?.hurry();
   }
 
   start(): void {
-    this.stopTimer = this.o.runtime.timers.every(this.intervalMs, () => {
-      if (this.beat) return;
-      this.beat = this.sync().finally(() => (this.beat = null));
+    const signals = this.o.signals;
+    this.pass = startPass({
+      name: 'resilience.shared_health',
+      runtime: this.o.runtime,
+      intervalMs: this.intervalMs,
+      idleMaxMs: this.o.idleMaxMs,
+      ...(signals ? { wake: (kick: () => void) => signals.on('health', kick) } : {}),
+      observe: this.o.observePass,
+      run: async () => {
+        const announce = this.announce;
+        this.announce = false;
+        const moved = await this.sync();
+        if (announce && this.active) signals?.notify('health');
+        return moved > 0 ? 'worked' : 'idle';
+      },
+      onError: () => {},
     });
   }
 
   async stop(): Promise<void> {
-    this.stopTimer();
-    await this.beat;
+    await this.pass?.stop();
     await this.sync();
   }
 
-  /** One push and pull: this instance's answers out, everyone else's in. */
-  async sync(): Promise<void> {
+  /** One push and pull: this instance's answers out, everyone else's in. Returns how many entries moved either way. */
+  async sync(): Promise<number> {
     for (const log of this.o.logs) {
       try {
         const batch = this.pending;
+        let moved = batch.length;
         if (batch.length > 0) {
           this.pending = [];
           try {
@@ -91,22 +120,26 @@ export class SharedHealth {
         for (let pages = 0; pages < 20; pages++) {
           const { entries, cursor } = await log.read(this.cursors.get(log) ?? null, 500, this.warmMs);
           this.cursors.set(log, cursor);
+          moved += entries.length;
           for (const e of entries) if (e.instance !== this.o.instance) this.learn(e.observation);
           if (entries.length < 500) break;
         }
         if (this.active !== log) this.o.log?.warn({ log: log.name }, 'gateway health shared through this log');
         this.active = log;
-        return;
+        return moved;
       } catch (err) {
         if (this.active === log) this.o.log?.warn({ log: log.name, err: { message: (err as Error).message } }, 'gateway health log unreachable; trying the next');
         if (this.active === log) this.active = null;
       }
     }
+    return 0;
   }
 
-  private learn(ob: GatewayObservation): void {
+  /** True when the answer changed a gateway's state. */
+  private learn(ob: GatewayObservation): boolean {
     const change = this.o.book.observe(ob);
     if (change) this.o.onChange?.(change);
+    return change !== null && change !== undefined;
   }
 }
 

@@ -6,6 +6,7 @@ import type { Database } from '../../src/db/database.js';
 import type { PaymentRow } from '../../src/payments/rows.js';
 import { runBatch } from '../../src/store/portBatch.js';
 import { SqlStore } from '../../src/store/sql/index.js';
+import { waitUntil } from '../support/payments.js';
 import { createTestDatabase, postgresAvailable } from '../support/services.js';
 
 /**
@@ -59,11 +60,10 @@ describe.skipIf(!(await postgresAvailable()))('a batch statement on PostgreSQL',
     const probe = new pg.Client({ connectionString: database.url });
     await probe.connect();
     try {
-      for (let i = 0; i < 100; i++) {
+      await waitUntil('the batch waits on the key’s lock', async () => {
         const { rows } = await probe.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-        if (rows[0].n > 0) break;
-        await new Promise((r) => setTimeout(r, 20));
-      }
+        return rows[0].n > 0;
+      });
       await probe.query('BEGIN');
       const free = await probe.query(`SELECT id FROM payments WHERE id = 'pay_b' FOR UPDATE NOWAIT`);
       expect(free.rows).toEqual([{ id: 'pay_b' }]);

@@ -267,7 +267,7 @@ describe('standard transaction metadata, Request-Id and traces', () => {
     expect(recover.links.map((l) => l.context.spanId)).toEqual([originalGate.spanContext().spanId]);
     expect(recover.links[0]!.context.traceId).toBe(original.spanContext().traceId);
     const recoveryTrace = spans().filter((s) => s.spanContext().traceId === recover.spanContext().traceId);
-    const pass = recoveryTrace.find((s) => s.name === 'outbox.relay_pass')!;
+    const pass = recoveryTrace.find((s) => s.name === 'pass.outbox.relay')!;
     expectOneTree(pass, recoveryTrace);
     const gate = recoveryTrace.find((s) => s.name === 'idem.gate' && parentOf(s) === recover.spanContext().spanId)!;
     expect(gate.attributes['idem.gate.decision']).toBe('taken_over');

@@ -11,6 +11,8 @@ import { gatewayLogDifferences } from '../../src/ledger/gatewayLog.js';
 import { IDEM_BIN, startIdemServer, stopIdemServers, type IdemServer } from '../support/idemServer.js';
 import { redisServerInstalled, startRedisServer, type RedisServer } from '../support/redisServer.js';
 import { createTestDatabase, postgresAvailable, redisAvailable, REDIS_URL } from '../support/services.js';
+import { waitUntil } from '../support/payments.js';
+import { scaled } from '../support/timeScale.js';
 
 /**
  * The adaptive policy over real sockets (docs/resilience.md): two HTTP gateway simulators, two
@@ -129,7 +131,7 @@ describe.each([
     // gateway nobody learned was down would take every payment's first call (≥ 1.0).
     expect(callsToDead / answers.length).toBeLessThanOrEqual(0.2);
     // Both instances call it down: one learned it, the other was told through the shared log.
-    await new Promise((r) => setTimeout(r, 500));
+    await waitUntil('both instances report gw-a down', async () => (await Promise.all(servers.map((s) => gatewayState(s, 'gw-a')))).every((g) => g.state === 'down'), 5_000, 50);
     for (const s of servers) expect(await gatewayState(s, 'gw-a')).toMatchObject({ state: 'down', breaker: 'open' });
     // The operator's view of the same: `idem gateways` against either instance.
     const table = await idemCli(['gateways', '--url', servers[1]!.url, '--api-key', apiKey]);
@@ -139,7 +141,7 @@ describe.each([
 
     await setOutage(sims[0]!, false);
     // Probes find it healthy again (≤ 2 s apart); traffic ramps back within seconds.
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + scaled(15_000);
     let back = 0;
     while (Date.now() < deadline && back < 5) {
       const a = await pay(servers[back % 2]!);
@@ -147,7 +149,7 @@ describe.each([
       back = a.gateway === 'gw-a' ? back + 1 : 0;
       await new Promise((r) => setTimeout(r, 50));
     }
-    expect(back).toBe(5);
+    expect(back, 'payments in a row routed back to gw-a after the outage ended').toBe(5);
     for (const s of servers) expect((await gatewayState(s, 'gw-a')).state).not.toBe('down');
     // Each change of gw-a's state is one system event, though both instances learned it.
     const { rows } = await db.query<{ type: string }>(`SELECT type FROM payment_events WHERE payment_id IS NULL AND data->>'gateway' = 'gw-a' ORDER BY id`);

@@ -1,6 +1,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IdemProcess } from '../../src/cli/idemProcess.js';
+import { scaled } from './timeScale.js';
 
 /**
  * `idem serve` as a real child process (the built `dist/cli/main.js`), for tests where the
@@ -56,7 +57,8 @@ export async function startIdemServer(options: IdemServerOptions): Promise<IdemS
     env: { LOG_LEVEL: 'warn', IDEM_CONCURRENCY_LIMIT: 'off', ...options.env },
     args: options.args ?? [],
     cwd: ROOT,
-    ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
+    // 30 s unless told, stretched by IDEM_TEST_TIME_SCALE on a crowded machine (docs/testing.md, "Time").
+    startTimeoutMs: options.startTimeoutMs ?? scaled(30_000),
   });
   return {
     url: idem.url,

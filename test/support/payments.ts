@@ -2,6 +2,7 @@ import { expect } from 'vitest';
 import { IdemClient, IdemClientError, type CallMeta, type CreatePaymentParams } from '../../src/client/index.js';
 import type { SimulatorLogEntry } from '../../src/gateways/simulator/processor.js';
 import type { HttpAnswer, HttpClient } from './httpClient.js';
+import { scaled } from './timeScale.js';
 
 /** A `POST /v1/payments` body the simulator approves; manual capture, so one gateway call each. */
 export function paymentBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -88,12 +89,13 @@ export function count<T extends string | number>(values: T[]): Record<string, nu
   return out;
 }
 
-/** Resolves once `check` returns true, polling every `everyMs`; rejects after `timeoutMs`. */
+/** Resolves once `check` returns true, polling every `everyMs`; rejects after `timeoutMs` (scaled by IDEM_TEST_TIME_SCALE), naming what it waited for. */
 export async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 20): Promise<void> {
-  const end = Date.now() + timeoutMs;
+  const limit = scaled(timeoutMs);
+  const end = Date.now() + limit;
   for (;;) {
     if (await check()) return;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    if (Date.now() > end) throw new Error(`timed out after ${limit} ms waiting until ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
