@@ -132,8 +132,10 @@ export interface Config extends ServerLimits {
   authFailuresPerMinute: number;
   /** How long a resolved (or unknown) API key is remembered; a revoked key stops working within this. */
   authCacheMs: number;
-  /** When set, `/metrics` is served on this port only (not on the API port). */
+  /** When set, `/metrics` is served on this port of its own; unset: nowhere (never on the API port unless `metricsOnApi`). */
   metricsPort: number | undefined;
+  /** `IDEM_METRICS_PORT=api`: `/metrics`, unauthenticated, on the API port (local development). */
+  metricsOnApi: boolean;
   /** Events (docs/events.md): positioning and delivery interval, webhook limits, streams, NATS. */
   eventsIntervalMs: number;
   webhookAllowPrivate: boolean;
@@ -244,7 +246,9 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     natsUrl: nonEmpty(env.IDEM_NATS_URL),
     otlpEndpoint: otlpEndpoint(env),
     serviceName: nonEmpty(env.OTEL_SERVICE_NAME) ?? 'idem',
-    metricsPort: env.IDEM_METRICS_PORT === undefined || env.IDEM_METRICS_PORT.trim() === '' ? undefined : integer('IDEM_METRICS_PORT', env.IDEM_METRICS_PORT, 0, 0, 65_535),
+    metricsPort:
+      env.IDEM_METRICS_PORT === undefined || ['', 'api'].includes(env.IDEM_METRICS_PORT.trim()) ? undefined : integer('IDEM_METRICS_PORT', env.IDEM_METRICS_PORT, 0, 0, 65_535),
+    metricsOnApi: env.IDEM_METRICS_PORT?.trim() === 'api',
   };
 }
 
