@@ -164,8 +164,9 @@ export function finishDocument<T extends OpenApiDocument>(doc: T): T {
       summary: 'This API’s reference, browsable (served by Idem itself, no CDN)',
       security: [],
       responses: {
-        '200': { description: 'The reference page', content: { 'text/html': { schema: { type: 'string' } } } },
-        ...Object.fromEntries(Object.entries(answers({}, [], { public: true })).map(([k, v]) => [k, resolveProblemRef(v)])),
+        ...Object.fromEntries(
+          Object.entries(answers({ 200: { schema: Type.String(), description: 'The reference page', media: 'text/html' } }, [], { public: true })).map(([k, v]) => [k, documentAnswer(v)]),
+        ),
       },
     },
   };
@@ -173,7 +174,7 @@ export function finishDocument<T extends OpenApiDocument>(doc: T): T {
 }
 
 /** A route's answer as the document spells it (the generator does this for routes): header schemas, `$ref`s. */
-function resolveProblemRef(answer: unknown): unknown {
+function documentAnswer(answer: unknown): unknown {
   const a = answer as { headers?: Record<string, { description: string }> };
   const headers = Object.fromEntries(Object.entries(a.headers ?? {}).map(([name, { description, ...schema }]) => [name, { description, schema }]));
   return JSON.parse(JSON.stringify({ ...a, headers }).replace(/"\$ref":"(\w+)"/g, '"$ref":"#/components/schemas/$1"'));

@@ -36,7 +36,15 @@ beforeAll(async () => {
   const store = new MemoryStore();
   // No DNS in tests: example.com hosts are public addresses.
   const resolveHost = async (host: string) => (isIP(host) ? [host] : ['93.184.216.34']);
-  idem = await createIdem(loadConfig({ PORT: '0', IDEM_AUTH_FAILURES_PER_MINUTE: '3', IDEM_CONCURRENCY_LIMIT: 'off' }), { store, relay: false, sweeper: false, resolveHost });
+  // `slow` holds a request long enough to meet the limit of one request in progress (503);
+  // `hang` answers after its timeout, so the outcome is unknown (202).
+  const gateways = [
+    { name: 'sim-a', kind: 'simulator', priority: 0 },
+    { name: 'slow', kind: 'simulator', priority: 1, latency_ms: 3000 },
+    { name: 'hang', kind: 'simulator', priority: 2, latency_ms: 2000, timeout_ms: 100 },
+  ];
+  const config = loadConfig({ PORT: '0', IDEM_AUTH_FAILURES_PER_MINUTE: '3', IDEM_CONCURRENCY_LIMIT: '1', IDEM_GATEWAYS: JSON.stringify(gateways) });
+  idem = await createIdem(config, { store, relay: false, sweeper: false, resolveHost });
   merchant = await createMerchant(store, cryptoRandom, 'contract');
   base = await idem.listen();
   const res = await fetch(`${base}/openapi.json`);
@@ -153,4 +161,139 @@ export const limitIsANumber = () =>
     expect(result).toMatchObject({ status: 'partially_captured', captured: 1000, replayed: 'false', voided: 'voided' });
     expect(result.listed).toBeGreaterThanOrEqual(1);
   }, 90_000);
+});
+
+describe('every answer of a scripted flow is one the document describes', () => {
+  it('the validator is not blind: an undeclared status, media type, header or body shape is caught', () => {
+    const v = new ResponseValidator(doc as never);
+    const h = (o: Record<string, string>) => new Headers({ 'request-id': 'req_1', ...o });
+    const payment = JSON.stringify({ id: 'pay_1', object: 'payment' });
+    expect(v.check('GET', '/v1/payments/{id}', 418, h({ 'content-type': 'application/problem+json' }), '{}').problems).not.toEqual([]);
+    expect(v.check('GET', '/v1/payments/{id}', 404, h({ 'content-type': 'application/json' }), '{}').problems.join()).toContain('media type');
+    expect(v.check('GET', '/v1/payments/{id}', 200, h({ 'content-type': 'application/json' }), payment).problems.join()).toContain('body');
+    expect(v.check('GET', '/healthz', 200, h({ 'content-type': 'application/json', 'retry-after': '1' }), '{"status":"ok"}').problems.join()).toContain('retry-after');
+    expect(v.check('GET', '/healthz', 200, h({ 'content-type': 'application/json' }), '{"status":"ok"}').problems).toEqual([]);
+  });
+
+  it('sees 0 undocumented answers, across every error status a client can provoke', async () => {
+    const v = new ResponseValidator(doc as never);
+    const auth = { authorization: `Bearer ${merchant.apiKey}` };
+    let n = 0;
+    const key = (what: string) => `flow-${what}-${n++}`;
+    /** One request to `template` (its `{id}` filled in), checked against the document. */
+    const call = async (method: string, template: string, o: { id?: string; query?: string; key?: string; body?: unknown; headers?: Record<string, string> } = {}) => {
+      const url = `${base}${template.replace('{id}', o.id ?? '')}${o.query ? `?${o.query}` : ''}`;
+      const headers: Record<string, string> = { ...auth, ...(o.key !== undefined ? { 'idempotency-key': o.key } : {}), ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}), ...o.headers };
+      const res = await fetch(url, { method, headers, ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}) });
+      const text = await res.text();
+      const verdict = v.check(method, template, res.status, res.headers, text);
+      return { status: res.status, text, json: () => JSON.parse(text) as Record<string, any>, headers: res.headers, verdict };
+    };
+    const card = (token = 'tok_visa') => ({ type: 'card', token });
+    const manual = (extra: Record<string, unknown> = {}) => ({ amount: 2500, currency: 'EUR', capture_method: 'manual', payment_method: card(), ...extra });
+
+    for (const path of ['/healthz', '/readyz', '/openapi.json']) expect((await call('GET', path)).status).toBe(200);
+    expect((await call('GET', '/docs')).status).toBe(200);
+
+    // 401, 400: no key, no Idempotency-Key, a bad body — refused before the key is claimed.
+    expect((await call('POST', '/v1/payments', { key: key('p'), body: manual(), headers: { authorization: 'Bearer nope_123' } })).status).toBe(401);
+    expect((await call('POST', '/v1/payments', { body: manual() })).json().code).toBe('IDEM_KEY_MISSING');
+    const k1 = key('create');
+    for (const bad of [manual({ currency: 'XXX' }), manual({ gateway: 'nowhere' }), manual({ amount: '25' }), manual({ metadata: { ['k'.repeat(41)]: 'v' } })]) {
+      const refused = await call('POST', '/v1/payments', { key: k1, body: bad });
+      expect([refused.status, refused.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+    }
+    expect((await call('POST', '/v1/payments', { key: key('pan'), body: manual({ reference: '4111 1111 1111 1111' }) })).json().code).toBe('CARD_DATA_REFUSED');
+
+    // 201 with the key the refusals left unused; its replay is the same bytes; 422 for another body.
+    const created = await call('POST', '/v1/payments', { key: k1, body: manual() });
+    expect(created.status).toBe(201);
+    const id = created.json().id as string;
+    const replayed = await call('POST', '/v1/payments', { key: k1, body: manual() });
+    expect([replayed.status, replayed.headers.get('idempotent-replayed'), replayed.text]).toEqual([201, 'true', created.text]);
+    expect((await call('POST', '/v1/payments', { key: k1, body: manual({ amount: 2600 }) })).json().code).toBe('IDEM_KEY_REUSED');
+
+    // Capture, void, refund: 422 over the amount, 200, 409 in the wrong state, 404 for no payment.
+    expect((await call('POST', '/v1/payments/{id}/capture', { id, key: key('cap'), body: { amount: 9999 } })).json().code).toBe('AMOUNT_EXCEEDS_AVAILABLE');
+    expect((await call('POST', '/v1/payments/{id}/capture', { id, key: key('cap'), body: { amount: 1000 } })).status).toBe(200);
+    expect((await call('POST', '/v1/payments/{id}/void', { id, key: key('void') })).json().code).toBe('PAYMENT_INVALID_STATE');
+    expect((await call('POST', '/v1/payments/{id}/refunds', { id, key: key('ref'), body: { amount: 400, reason: 'returned' } })).status).toBe(200);
+    expect((await call('POST', '/v1/payments/{id}/refunds', { id, key: key('ref'), body: { amount: 5000 } })).status).toBe(422);
+    expect((await call('POST', '/v1/payments/{id}/capture', { id: 'pay_nothere', key: key('cap'), body: {} })).json().code).toBe('PAYMENT_NOT_FOUND');
+    const other = (await call('POST', '/v1/payments', { key: key('create'), body: manual() })).json().id as string;
+    expect((await call('POST', '/v1/payments/{id}/void', { id: other, key: key('void') })).json().status).toBe('voided');
+
+    // 402: declined, stored, replayed with the same bytes.
+    const kd = key('declined');
+    const declined = await call('POST', '/v1/payments', { key: kd, body: manual({ payment_method: card('tok_decline_insufficient_funds') }) });
+    expect([declined.status, declined.json().decline_code]).toEqual([402, 'insufficient_funds']);
+    expect((await call('POST', '/v1/payments', { key: kd, body: manual({ payment_method: card('tok_decline_insufficient_funds') }) })).text).toBe(declined.text);
+
+    // Reads, lists, a typed limit (digits only, 1–100).
+    expect((await call('GET', '/v1/payments/{id}', { id })).json().amount_refunded).toBe(400);
+    expect((await call('GET', '/v1/payments/{id}', { id: 'pay_nothere' })).status).toBe(404);
+    expect((await call('GET', '/v1/payments', { query: 'limit=2' })).json().data).toHaveLength(2);
+    for (const limit of ['abc', '0', '101', '2.5']) expect((await call('GET', '/v1/payments', { query: `limit=${limit}` })).status, limit).toBe(400);
+    expect((await call('GET', '/v1/payments/{id}/events', { id })).status).toBe(200);
+    await idem.events!.relay.runOnce();
+    const events = (await call('GET', '/v1/events', { query: 'limit=100' })).json().data as Array<{ id: string; type: string; data: { payment?: { id: string } } }>;
+    expect(events.find((e) => e.type === 'payment.partially_captured' && e.data.payment?.id === id)?.data.payment).toMatchObject({ object: 'payment', amount_captured: 1000 });
+    expect((await call('GET', '/v1/events/{id}', { id: events[0]!.id })).status).toBe(200);
+    expect((await call('GET', '/v1/events/{id}', { id: 'evt_nothere' })).status).toBe(404);
+    expect((await call('GET', '/v1/events', { query: 'starting_after=evt_nothere' })).status).toBe(404);
+
+    // The stream: its 200 is text/event-stream; read its first bytes, then hang up.
+    const aborter = new AbortController();
+    const stream = await fetch(`${base}/v1/events/stream`, { headers: auth, signal: aborter.signal });
+    const reader = stream.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    v.check('GET', '/v1/events/stream', stream.status, stream.headers, first);
+    expect(first).toContain('retry:');
+    aborter.abort();
+
+    // Webhook endpoints: 201 with the secret, reads, state changes, replay, delete, 404, 400.
+    const ep = await call('POST', '/v1/webhook_endpoints', { key: key('ep'), body: { url: 'https://hooks.example.com/idem' } });
+    expect([ep.status, typeof ep.json().secret]).toEqual([201, 'string']);
+    const epId = ep.json().id as string;
+    expect((await call('GET', '/v1/webhook_endpoints')).status).toBe(200);
+    expect((await call('GET', '/v1/webhook_endpoints/{id}', { id: epId })).json().secret).toBeUndefined();
+    for (const verb of ['disable', 'enable', 'rotate_secret']) expect((await call('POST', `/v1/webhook_endpoints/{id}/${verb}`, { id: epId, key: key(verb) })).status).toBe(200);
+    expect((await call('POST', '/v1/webhook_endpoints/{id}/replay', { id: epId, key: key('replay'), body: { from: '2020-01-01T00:00:00Z', to: '2030-01-01T00:00:00Z' } })).status).toBe(202);
+    expect((await call('DELETE', '/v1/webhook_endpoints/{id}', { id: epId })).status).toBe(200);
+    expect((await call('GET', '/v1/webhook_endpoints/{id}', { id: epId })).status).toBe(404);
+    expect((await call('POST', '/v1/webhook_endpoints', { key: key('ep'), body: { url: 'ftp://hooks.example.com' } })).json().code).toBe('WEBHOOK_URL_INVALID');
+
+    // Gateways, reconciliation cases.
+    expect((await call('GET', '/v1/gateways')).status).toBe(200);
+    expect((await call('GET', '/v1/reconciliation/cases', { query: 'status=open' })).status).toBe(200);
+    expect((await call('GET', '/v1/reconciliation/cases/{id}', { id: 'case_nothere' })).status).toBe(404);
+    expect((await call('POST', '/v1/reconciliation/cases/{id}/resolve', { id: 'case_nothere', key: key('case'), body: { resolution: 'done' } })).status).toBe(404);
+
+    // 202: the gateway's answer comes after its timeout, so the outcome is unknown.
+    const pending = await call('POST', '/v1/payments', { key: key('hang'), body: manual({ gateway: 'hang' }) });
+    expect(pending.status, pending.text).toBe(202);
+
+    // 503: one request in progress at most; a first request meeting the full limit is shed.
+    const held = call('POST', '/v1/payments', { key: key('slow'), body: manual({ gateway: 'slow' }) });
+    const inFlight = idem.metrics.registry.getSingleMetric('idem_concurrency_in_flight');
+    for (let i = 0; i < 200 && (await inFlight!.get()).values[0]?.value !== 1; i++) await new Promise((r) => setImmediate(r));
+    const shed = await call('POST', '/v1/payments', { key: key('shed'), body: manual() });
+    expect([shed.status, shed.json().code, shed.headers.get('retry-after')]).toEqual([503, 'UNAVAILABLE', '1']);
+    expect((await held).status).toBe(201);
+
+    // 429: the failed-authentication limit of this address (3 a minute, one used above), with Retry-After.
+    const answers: number[] = [];
+    for (let i = 0; i < 4; i++) answers.push((await call('GET', '/v1/payments', { headers: { authorization: 'Bearer wrong_key' } })).status);
+    expect(answers).toEqual([401, 401, 429, 429]);
+
+    const statuses = [...new Set(v.seen.map((c) => c.status))].sort();
+    expect(statuses).toEqual([200, 201, 202, 400, 401, 402, 404, 409, 422, 429, 503]);
+    expect(v.undocumented().map((c) => `${c.method} ${c.path} ${c.status}: ${c.problems.join('; ')}`)).toEqual([]);
+    // Every operation of the document was answered at least once.
+    const paths = doc.paths as Record<string, Record<string, unknown>>;
+    const operations = Object.entries(paths).flatMap(([path, item]) => Object.keys(item).map((m) => `${m.toUpperCase()} ${path}`));
+    const answered = new Set(v.seen.map((c) => `${c.method} ${c.path}`));
+    expect(operations.filter((o) => !answered.has(o))).toEqual([]);
+    console.log(`contract: ${v.seen.length} answers to ${operations.length} operations checked, ${v.undocumented().length} undocumented, statuses ${statuses.join(' ')}`);
+  }, 60_000);
 });

@@ -180,7 +180,7 @@ describe('receivers that misbehave never hold up other endpoints or payments', (
     // Payments were answered while the hanging receiver held its connections (the delivery worker runs apart).
     expect(hanging.size).toBeGreaterThan(0);
     await idem.events!.relay.runOnce();
-    const feed = (await idem.app.inject({ method: 'GET', url: '/v1/events?limit=100', headers: { authorization: `Bearer ${merchant.apiKey}` } })).json().data as Array<{ id: string; payment_id: string | null }>;
+    const feed = (await idem.app.inject({ method: 'GET', url: '/v1/events?limit=100', headers: { authorization: `Bearer ${merchant.apiKey}` } })).json().data as Array<{ id: string; type: string; payment_id: string | null }>;
     const paymentEvents = feed.filter((e) => e.payment_id !== null);
     const merchantFacing = paymentEvents.filter((e) => !e.type.startsWith('attempt.'));
     const named = paymentEvents.filter((e) => e.type === 'attempt.started' || e.type === 'payment.authorized');

@@ -6,6 +6,7 @@ import type { EventFeed } from '../../events/feed.js';
 import { eventView } from '../../events/model.js';
 import type { GatedHandler } from '../plugins/idempotency.js';
 import { answers } from '../openapi.js';
+import { REQUEST_ID_HEADER } from '../requestContext.js';
 import {
   CreateWebhookEndpointBody,
   DeletedWebhookEndpoint,
@@ -241,6 +242,8 @@ async function serveStream(
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
+    // Hijacked: the onSend hook that stamps every other answer does not run.
+    [REQUEST_ID_HEADER]: request.id,
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
