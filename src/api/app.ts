@@ -31,6 +31,7 @@ import type { HeapReport } from '../observability/heap.js';
 import type { GatewayView } from '../resilience/book.js';
 import { documentOptions, publicRoute } from './openapi.js';
 import { registerQueryIntegers } from './plugins/queryIntegers.js';
+import { serializerCompiler } from './render.js';
 import { NAMED_SCHEMAS } from './schemas.js';
 import { defaultServerLimits, type ServerLimits } from '../config/config.js';
 
@@ -91,6 +92,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    schemaController: { compilersFactory: { buildSerializer: (shared) => serializerCompiler(shared as Record<string, unknown>) } },
     // Every refusal is a problem document, including those made before a route is found: a URL
     // the router cannot decode, HTTP the parser cannot read, a missing Host (checked below).
     frameworkErrors: (err, request, reply) => sendProblem(request, reply, err),

@@ -22,6 +22,26 @@ export function serializerFor(schema: TSchema): (value: unknown) => string {
   return fastJson(schema as never, { schema: NAMED_SCHEMAS as never });
 }
 
+/**
+ * The app's serializers (fastify's `buildSerializer`, given the app's shared schemas): a
+ * reference to a named schema — what most routes answer — is compiled once per app; problem
+ * documents are sent as the strings `sendProblem` (src/api/problems.ts) makes, so they get no
+ * compiled serializer: one is declared per error status of every route, and compiling each
+ * would slow every start for nothing.
+ */
+export function serializerCompiler(shared: Record<string, unknown>): (route: { schema?: unknown; contentType?: string | undefined }) => (value: unknown) => string {
+  const byRef = new Map<string, (value: unknown) => string>();
+  const compile = (schema: unknown) => fastJson(schema as never, { schema: shared as never });
+  return ({ schema, contentType }) => {
+    if (contentType?.startsWith('application/problem+json')) return (value) => JSON.stringify(value);
+    const ref = (schema as { $ref?: unknown }).$ref;
+    if (typeof ref !== 'string' || Object.keys(schema as object).length !== 1) return compile(schema);
+    let json = byRef.get(ref);
+    if (!json) byRef.set(ref, (json = compile(schema)));
+    return json;
+  };
+}
+
 const paymentJson = serializerFor(Payment);
 const declinedJson = serializerFor(PaymentDeclinedProblem);
 

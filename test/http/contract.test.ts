@@ -199,10 +199,13 @@ describe('every answer of a scripted flow is one the document describes', () => 
     expect((await call('POST', '/v1/payments', { key: key('p'), body: manual(), headers: { authorization: 'Bearer nope_123' } })).status).toBe(401);
     expect((await call('POST', '/v1/payments', { body: manual() })).json().code).toBe('IDEM_KEY_MISSING');
     const k1 = key('create');
+    const details: string[] = [];
     for (const bad of [manual({ currency: 'XXX' }), manual({ gateway: 'nowhere' }), manual({ amount: '25' }), manual({ metadata: { ['k'.repeat(41)]: 'v' } })]) {
       const refused = await call('POST', '/v1/payments', { key: k1, body: bad });
       expect([refused.status, refused.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+      details.push(refused.json().detail as string);
     }
+    expect(details.slice(0, 2)).toEqual([expect.stringMatching(/^body\.currency .*one of \d+/), 'body.gateway "nowhere" is not configured (have: sim-a, slow, hang)']);
     expect((await call('POST', '/v1/payments', { key: key('pan'), body: manual({ reference: '4111 1111 1111 1111' }) })).json().code).toBe('CARD_DATA_REFUSED');
 
     // 201 with the key the refusals left unused; its replay is the same bytes; 422 for another body.
