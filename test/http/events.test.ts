@@ -200,3 +200,31 @@ describe('receivers that misbehave never hold up other endpoints or payments', (
     }, 10_000, 50);
   }, 60_000);
 });
+
+describe('what an endpoint gets, in SQL (PGlite)', () => {
+  it('without event_types: payment.* and the rest merchant-facing, no attempt.*; attempt types only when named; replays alike', async () => {
+    const idem = await createIdem(loadConfig({ IDEM_DATA_DIR: 'memory://', IDEM_WEBHOOK_ALLOW_PRIVATE: '1' }), { relay: false, sweeper: false });
+    try {
+      const m = await createMerchant(idem.store, cryptoRandom, 'subscriptions');
+      const post = (url: string, key: string, payload: unknown) =>
+        idem.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${m.apiKey}`, 'idempotency-key': key }, payload: payload as object });
+      // Port 9 (discard): nothing is delivered before the rows are counted.
+      const plain = (await post('/v1/webhook_endpoints', 'sub-plain', { url: 'http://127.0.0.1:9/plain' })).json().id as string;
+      const named = (await post('/v1/webhook_endpoints', 'sub-named', { url: 'http://127.0.0.1:9/named', event_types: ['attempt.started', 'attempt.succeeded'] })).json().id as string;
+      expect((await post('/v1/payments', 'sub-pay', { ...payment, capture_method: 'automatic' })).statusCode).toBe(201);
+      await idem.events!.relay.runOnce();
+      const types = async (endpoint: string) =>
+        (await idem.db!.query<{ type: string }>('SELECT e.type FROM webhook_deliveries d JOIN payment_events e ON e.event_id = d.event_id WHERE d.endpoint_id = $1 ORDER BY d.position', [endpoint])).rows.map((r) => r.type);
+      const all = (await idem.db!.query<{ type: string }>('SELECT type FROM payment_events WHERE merchant_id = $1 ORDER BY position', [m.id])).rows.map((r) => r.type);
+      const facing = all.filter((t) => !t.startsWith('attempt.'));
+      expect(facing).toContain('payment.captured');
+      expect(all.length).toBeGreaterThan(facing.length);
+      expect(await types(plain)).toEqual(facing);
+      expect(new Set(await types(named))).toEqual(new Set(['attempt.started', 'attempt.succeeded']));
+      const replay = await post(`/v1/webhook_endpoints/${plain}/replay`, 'sub-replay', { from: '2020-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' });
+      expect(replay.json()).toMatchObject({ queued: facing.length });
+    } finally {
+      await idem.close();
+    }
+  }, 60_000);
+});
