@@ -37,6 +37,7 @@ import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { IdemProcess } from '../src/cli/idemProcess.js';
 import { openPostgres } from '../src/db/postgres.js';
+import { EVENT_TYPES } from '../src/events/catalogue.js';
 import { createMerchant } from '../src/merchants/merchants.js';
 import { cryptoRandom } from '../src/ports/clock.js';
 import { SqlStore } from '../src/store/sql/index.js';
@@ -146,7 +147,8 @@ async function main(): Promise<void> {
         req.on('error', reject);
         req.end(data);
       });
-    const created = await post('/v1/webhook_endpoints', 'bench-endpoint', { url: receiverUrl }, withHooks.apiKey);
+    // Every type, named, attempt.* included: the load this bench has always measured.
+    const created = await post('/v1/webhook_endpoints', 'bench-endpoint', { url: receiverUrl, event_types: Object.keys(EVENT_TYPES) }, withHooks.apiKey);
     if (created !== 201) throw new Error(`could not create the endpoint: ${created}`);
     const payment = { amount: 1000, currency: 'EUR', capture_method: 'automatic', payment_method: { type: 'card', token: 'tok_visa' } };
 

@@ -2,7 +2,7 @@ import { Cluster } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { pino, type DestinationStream, type LoggerOptions } from 'pino';
 import { buildApp } from './api/app.js';
-import { renderPaymentResult } from './api/render.js';
+import { renderEndpointAnswer, renderPaymentResult } from './api/render.js';
 import { redact, serverLimitsOf, type Config, type GatewayConfig } from './config/config.js';
 import { countingTransactions, type Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
@@ -299,7 +299,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     }
     const eventApi = {
       feed: new EventFeed(store),
-      endpoints: new WebhookEndpoints({ store, runtime, resolve: overrides.resolveHost ?? resolveHost, allowPrivate: config.webhookAllowPrivate }),
+      endpoints: new WebhookEndpoints({ store, runtime, resolve: overrides.resolveHost ?? resolveHost, allowPrivate: config.webhookAllowPrivate, render: renderEndpointAnswer }),
       stream: {
         perMerchant: config.eventStreamsPerMerchant,
         heartbeatMs: config.eventStreamHeartbeatMs,
@@ -330,7 +330,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
         : {}),
       authFailures: { clock: runtime.clock, perMinute: config.authFailuresPerMinute },
       server: serverLimitsOf(config),
-      metricsOnApi: config.metricsPort === undefined,
+      metricsOnApi: config.metricsOnApi,
       ...(debugHeap ? { debugHeap } : {}),
       events: eventApi,
       reconciliation: { store, runtime },

@@ -1,4 +1,5 @@
 import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Socket } from 'node:net';
@@ -17,13 +18,13 @@ import { registerIdempotency } from './plugins/idempotency.js';
 import { PROBLEM_TYPE, sendProblem } from './problems.js';
 import { newRequestId, openRequestContext, REQUEST_ID_HEADER, registerRequestContext, RequestLogController, requestIdOf, requestLogger, stampRequestId } from './requestContext.js';
 import { noopTracer, type Tracer } from '../ports/tracing.js';
-import { registerGatewayRoutes } from './routes/gateways.js';
-import { registerHealthRoutes, type ReadinessProbe } from './routes/health.js';
+import { gatewaySchemas, registerGatewayRoutes } from './routes/gateways.js';
+import { healthSchemas, registerHealthRoutes, type ReadinessProbe } from './routes/health.js';
 import { registerPaymentRoutes } from './routes/payments.js';
 import { registerEventRoutes, type EventStreamOptions } from './routes/events.js';
 import type { EventFeed } from '../events/feed.js';
 import type { WebhookEndpoints } from '../events/endpoints.js';
-import { registerReconciliationRoutes } from './routes/reconciliation.js';
+import { reconciliationSchemas, registerReconciliationRoutes } from './routes/reconciliation.js';
 import { registerViewRoutes } from './routes/views.js';
 import { registerDashboard } from './routes/dashboard.js';
 import { registerGatewayNotificationRoutes } from './routes/gatewayNotifications.js';
@@ -32,7 +33,10 @@ import type { Store } from '../store/port.js';
 import type { Runtime } from '../ports/clock.js';
 import type { HeapReport } from '../observability/heap.js';
 import type { GatewayView } from '../resilience/book.js';
-import { Problem } from './schemas.js';
+import { documentOptions, publicRoute } from './openapi.js';
+import { registerQueryIntegers } from './plugins/queryIntegers.js';
+import { serializerCompiler } from './render.js';
+import { NAMED_SCHEMAS } from './schemas.js';
 import { defaultServerLimits, type ServerLimits } from '../config/config.js';
 
 export interface AppDeps {
@@ -68,7 +72,7 @@ export interface AppDeps {
   authFailures?: { clock: Clock; perMinute: number };
   /** Socket-level limits; absent: the defaults below. */
   server?: Partial<ServerLimits>;
-  /** False when `/metrics` is served on a port of its own (IDEM_METRICS_PORT). */
+  /** True only with `IDEM_METRICS_PORT=api`: `/metrics` (unauthenticated) on the API port; absent: not there. */
   metricsOnApi?: boolean;
   /** IDEM_DEBUG_HEAP=1: `GET /debug/heap` beside `/metrics` (src/observability/heap.ts); absent: no such route. */
   debugHeap?: () => HeapReport;
@@ -103,6 +107,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    schemaController: { compilersFactory: { buildSerializer: (shared) => serializerCompiler(shared as Record<string, unknown>) } },
     // Every refusal is a problem document, including those made before a route is found: a URL
     // the router cannot decode, HTTP the parser cannot read, a missing Host (checked below).
     frameworkErrors: (err, request, reply) => sendProblem(request, reply, err),
@@ -116,7 +121,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   app.server.maxConnections = limits.maxConnections;
-  app.addSchema(Problem);
+  for (const schema of [...Object.values(NAMED_SCHEMAS), ...healthSchemas(), ...gatewaySchemas(), ...reconciliationSchemas()]) app.addSchema(schema);
   const tracer = deps.tracer ?? noopTracer;
   const logging = deps.log.level !== 'silent'; // a silent logger gets no child loggers either
   registerRequestContext(app, tracer);
@@ -144,24 +149,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     );
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: { title: 'Idem', version: deps.version ?? '0.1.0', description: 'Exactly-once payment orchestration' },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
-      security: [{ apiKey: [] }],
-    },
-  });
+  await app.register(swagger, documentOptions(deps.version ?? '0.1.0'));
+  // The reference, served from the package's own files: no CDN, no validator badge.
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true, validatorUrl: null }, staticCSP: true });
 
   registerHealthRoutes(app, deps.probe);
-  if (deps.metricsOnApi !== false) {
+  if (deps.metricsOnApi === true) {
     app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
       reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
     );
     const debugHeap = deps.debugHeap;
     if (debugHeap) app.get('/debug/heap', { schema: { hide: true } }, async (_request, reply) => reply.header('cache-control', 'no-store').send(debugHeap()));
   }
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: publicRoute('getOpenApiDocument', 'This document (OpenAPI 3.1)') }, async () => app.swagger());
 
   await app.register(async (v1) => {
     v1.addHook('onRoute', (route) => {
@@ -171,6 +171,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Order: auth (reads one header) → per-merchant limit → card-number scan (URL, headers,
     // then the body as it is parsed) → the idempotency gate.
     const af = deps.authFailures;
+    registerQueryIntegers(v1);
     registerAuth(v1, deps.auth, {
       ...(af && af.perMinute > 0 ? { failures: new LocalLimiter(af.clock, { perSecond: af.perMinute / 60, burst: af.perMinute }) } : {}),
       ...(deps.operatorKey && deps.views ? { operator: { key: deps.operatorKey, merchantExists: (id: string) => deps.views!.store.merchantExists(id) } } : {}),

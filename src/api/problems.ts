@@ -13,7 +13,12 @@ export function toProblem(err: unknown): { problem: Problem; headers: Record<str
     const first = fe.validation[0];
     const where = fe.validationContext ?? 'request';
     const path = first?.instancePath ? `${where}${first.instancePath.replace(/\//g, '.')}` : where;
-    const extra = first?.keyword === 'additionalProperties' ? ` (unknown field "${(first.params as { additionalProperty?: string }).additionalProperty}")` : '';
+    const extra =
+      first?.keyword === 'additionalProperties'
+        ? ` (unknown field "${(first.params as { additionalProperty?: string }).additionalProperty}")`
+        : first?.keyword === 'enum'
+          ? enumHint((first.params as { allowedValues?: unknown[] }).allowedValues ?? [])
+          : '';
     return { problem: problem('VALIDATION_FAILED', maskCardNumbers(`${path} ${first?.message ?? 'is invalid'}${extra}`)), headers: {}, log: 'none' };
   }
   if (fe && typeof fe.code === 'string' && fe.code.startsWith('FST_ERR_CTP_')) {
@@ -35,6 +40,11 @@ export function toProblem(err: unknown): { problem: Problem; headers: Record<str
     return { problem: problem('UNAVAILABLE', 'the database cannot be reached; retry later'), headers: { 'retry-after': '1' }, log: 'warn' };
   }
   return { problem: problem('INTERNAL', 'an unexpected error occurred; it has been logged'), headers: {}, log: 'error' };
+}
+
+/** The values an enum allows, when few enough to say (currencies are many: the document lists them). */
+function enumHint(allowed: unknown[]): string {
+  return allowed.length <= 12 ? ` (${allowed.join(', ')})` : ` (one of ${allowed.length}; /openapi.json lists them)`;
 }
 
 /** Answers with the problem `err` maps to, naming the request (`request_id`, docs/metadata.md). */

@@ -46,3 +46,12 @@ describe('renderPaymentResult', () => {
     expect(renderPaymentResult({ request: 'capture', outcome: 'pending', payment: inFlight, declineCode: null })).toEqual({ status: 202, contentType: JSON_TYPE, body: JSON.stringify(inFlight) });
   });
 });
+
+describe('answers stored for replay go through the response schema', () => {
+  it('leaves out members the document does not name, keeps the order of the schema', () => {
+    const leaky = { internal_note: 'never sent', ...payment, fence: 7 } as PaymentView;
+    const body = renderPaymentResult({ request: 'create', outcome: 'final', payment: leaky, declineCode: null }).body;
+    expect(body).toBe(JSON.stringify(payment));
+    expect(body).not.toContain('internal_note');
+  });
+});

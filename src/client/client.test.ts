@@ -51,7 +51,7 @@ function harness(script: Scripted[], retry = { maxAttempts: 6, deadlineMs: 3_600
   return { client, sent, sleeps };
 }
 
-const create = { amount: 100, currency: 'EUR', capture_method: 'manual' as const, payment_method: { type: 'card' as const, token: 'tok_visa' } };
+const create = { amount: 100, currency: 'EUR' as const, capture_method: 'manual' as const, payment_method: { type: 'card' as const, token: 'tok_visa' } };
 const retryable = (s: Scripted) => s.kind === 'reset' || s.status >= 500 || s.status === 202 || (s.status === 409 && s.code === 'IDEM_IN_PROGRESS');
 
 const arbStep: fc.Arbitrary<Scripted> = fc.oneof(

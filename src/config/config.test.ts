@@ -83,6 +83,10 @@ describe('loadConfig: hardening settings', () => {
     });
     expect(loadConfig({ IDEM_GATEWAYS: '[{"name":"a","kind":"simulator"}]' }).gatewaysDefaulted).toBe(false);
     expect(loadConfig({ IDEM_METRICS_PORT: '9100' }).metricsPort).toBe(9100);
+    // `/metrics` is on no port of the API unless asked: its own port, or `api` (unauthenticated, for local use).
+    expect(loadConfig({})).toMatchObject({ metricsPort: undefined, metricsOnApi: false });
+    expect(loadConfig({ IDEM_METRICS_PORT: '9100' }).metricsOnApi).toBe(false);
+    expect(loadConfig({ IDEM_METRICS_PORT: 'api' })).toMatchObject({ metricsPort: undefined, metricsOnApi: true });
   });
 
   it('names a bad hardening setting in one line', () => {

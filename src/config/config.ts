@@ -146,8 +146,10 @@ export interface Config extends ServerLimits {
   authCacheMs: number;
   /** IDEM_OPERATOR_KEY: a bearer key that reads across merchants and never moves money (docs/dashboard.md); absent: none. */
   operatorKey: string | undefined;
-  /** When set, `/metrics` is served on this port only (not on the API port). */
+  /** When set, `/metrics` is served on this port of its own; unset: nowhere (never on the API port unless `metricsOnApi`). */
   metricsPort: number | undefined;
+  /** `IDEM_METRICS_PORT=api`: `/metrics`, unauthenticated, on the API port (local development). */
+  metricsOnApi: boolean;
   /** Events (docs/events.md): positioning and delivery interval, webhook limits, streams, NATS. */
   eventsIntervalMs: number;
   /** The longest an idle background pass sleeps between looks (docs/architecture.md, "Background passes"). */
@@ -262,7 +264,9 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     natsUrl: nonEmpty(env.IDEM_NATS_URL),
     otlpEndpoint: otlpEndpoint(env),
     serviceName: nonEmpty(env.OTEL_SERVICE_NAME) ?? 'idem',
-    metricsPort: env.IDEM_METRICS_PORT === undefined || env.IDEM_METRICS_PORT.trim() === '' ? undefined : integer('IDEM_METRICS_PORT', env.IDEM_METRICS_PORT, 0, 0, 65_535),
+    metricsPort:
+      env.IDEM_METRICS_PORT === undefined || ['', 'api'].includes(env.IDEM_METRICS_PORT.trim()) ? undefined : integer('IDEM_METRICS_PORT', env.IDEM_METRICS_PORT, 0, 0, 65_535),
+    metricsOnApi: env.IDEM_METRICS_PORT?.trim() === 'api',
   };
 }
 

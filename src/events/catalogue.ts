@@ -36,3 +36,16 @@ export type EventType = keyof typeof EVENT_TYPES;
 export function isEventType(t: string): t is EventType {
   return Object.hasOwn(EVENT_TYPES, t);
 }
+
+/**
+ * Whether an endpoint subscribed to `eventTypes` gets an event of `type`. Registered without
+ * `event_types` (null), an endpoint gets the merchant-facing events — `payment.*`,
+ * `reconciliation.*`, `webhook_endpoint.*` — and no `attempt.*` step: those come only when named
+ * (docs/events.md, "Webhook endpoints"). SQL stores say the same in their queries.
+ */
+export function subscribes(eventTypes: readonly string[] | null, type: string): boolean {
+  return eventTypes === null ? !type.startsWith(OPT_IN_PREFIX) : eventTypes.includes(type);
+}
+
+/** Event types an endpoint gets only by naming them. */
+export const OPT_IN_PREFIX = 'attempt.';

@@ -1,5 +1,6 @@
 import { IdemError } from '../errors/registry.js';
 import type { Claim, OperationResult } from '../idempotency/gate.js';
+import type { StoredResponse } from '../idempotency/store.js';
 import type { Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
 import type { Store, StoreOps } from '../store/port.js';
@@ -20,6 +21,10 @@ export interface EndpointView {
   previous_secret_expires_at?: string | null;
 }
 
+/** Which answer a webhook-endpoint POST stores: the endpoint, the endpoint with its secret, a replay. */
+export type EndpointAnswer = 'endpoint' | 'endpoint_with_secret' | 'replay';
+export type EndpointRenderer = (answer: EndpointAnswer, status: number, value: object) => StoredResponse;
+
 export interface WebhookEndpointsOptions {
   store: Store;
   runtime: Runtime;
@@ -27,6 +32,11 @@ export interface WebhookEndpointsOptions {
   resolve: (host: string) => Promise<string[]>;
   /** Endpoints on private and loopback addresses allowed (`IDEM_WEBHOOK_ALLOW_PRIVATE=1`). */
   allowPrivate: boolean;
+  /**
+   * Serializes each answer as stored for replay, through its route's response schema
+   * (`renderEndpointAnswer` in src/api/render.ts).
+   */
+  render: EndpointRenderer;
   /** How long a rotated-out secret still signs deliveries; 24 h unless told. */
   rotationOverlapMs?: number;
 }
@@ -66,7 +76,7 @@ export class WebhookEndpoints {
     const unknown = types?.find((t) => !isEventType(t));
     if (unknown !== undefined) throw new IdemError('VALIDATION_FAILED', `body.event_types: "${unknown}" is not an event type (docs/events.md)`);
     await this.checkUrl(body.url);
-    return this.answer(claim, 201, async (tx) => {
+    return this.answer(claim, 201, 'endpoint_with_secret', async (tx) => {
       if ((await tx.listEndpoints(merchantId)).length >= MAX_ENDPOINTS_PER_MERCHANT) {
         throw new IdemError('VALIDATION_FAILED', `a merchant may have at most ${MAX_ENDPOINTS_PER_MERCHANT} webhook endpoints`);
       }
@@ -94,7 +104,7 @@ export class WebhookEndpoints {
   }
 
   setStatus(merchantId: string, id: string, status: EndpointRow['status'], claim: Claim): Promise<OperationResult> {
-    return this.answer(claim, 200, async (tx) => {
+    return this.answer(claim, 200, 'endpoint', async (tx) => {
       const now = this.now();
       const r = await tx.setEndpointStatus(merchantId, id, status, status === 'disabled' ? 'disabled by the merchant' : null, now);
       if (!r) throw notFound(id);
@@ -113,7 +123,7 @@ export class WebhookEndpoints {
   }
 
   rotateSecret(merchantId: string, id: string, claim: Claim): Promise<OperationResult> {
-    return this.answer(claim, 200, async (tx) => {
+    return this.answer(claim, 200, 'endpoint_with_secret', async (tx) => {
       const now = this.now();
       const until = new Date(now.getTime() + (this.o.rotationOverlapMs ?? 86_400_000));
       const e = await tx.rotateEndpointSecret(merchantId, id, newSigningSecret(this.o.runtime.random), until, now);
@@ -129,7 +139,7 @@ export class WebhookEndpoints {
 
   replay(merchantId: string, id: string, from: Date, to: Date, claim: Claim): Promise<OperationResult> {
     if (!(from.getTime() < to.getTime())) throw new IdemError('VALIDATION_FAILED', 'body.from must be before body.to');
-    return this.answer(claim, 202, async (tx) => {
+    return this.answer(claim, 202, 'replay', async (tx) => {
       if (!(await tx.findEndpoint(merchantId, id))) throw notFound(id);
       const queued = await tx.replayDeliveries(merchantId, id, from, to, this.now(), MAX_REPLAY_EVENTS);
       return { object: 'webhook_replay', webhook_endpoint: id, from: from.toISOString(), to: to.toISOString(), queued, truncated: queued === MAX_REPLAY_EVENTS };
@@ -137,10 +147,10 @@ export class WebhookEndpoints {
   }
 
   /** Runs `write` fenced by the claim and stores its answer in the same transaction. */
-  private async answer(claim: Claim, status: number, write: (tx: StoreOps) => Promise<object>): Promise<OperationResult> {
+  private async answer(claim: Claim, status: number, kind: EndpointAnswer, write: (tx: StoreOps) => Promise<object>): Promise<OperationResult> {
     const response = await this.o.store.transaction(async (tx) => {
       await claim.guard(tx);
-      const r = { status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(await write(tx)) };
+      const r = this.o.render(kind, status, await write(tx));
       await claim.complete(tx, r);
       return r;
     });

@@ -8,7 +8,7 @@ import http from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Value } from 'typebox/value';
-import { Event, WebhookEndpoint } from '../../src/api/schemas.js';
+import { Event, NAMED_SCHEMAS, WebhookEndpoint } from '../../src/api/schemas.js';
 import { loadConfig } from '../../src/config/config.js';
 import { createIdem, type Idem } from '../../src/idem.js';
 import { createMerchant, type NewMerchant } from '../../src/merchants/merchants.js';
@@ -69,7 +69,7 @@ describe('event feed and webhook endpoints (API)', () => {
     await idem.events!.relay.runOnce();
     const all = (await get('/v1/events?limit=100')).json();
     expect(all.has_more).toBe(false);
-    for (const e of all.data) expect(Value.Check(Event, e)).toBe(true);
+    for (const e of all.data) expect(Value.Check(NAMED_SCHEMAS, Event, e)).toBe(true);
     expect(all.data.filter((e: { type: string }) => e.type === 'payment.created').map((e: { payment_id: string }) => e.payment_id)).toEqual(ids);
     const page1 = (await get('/v1/events?limit=2')).json();
     expect(page1).toMatchObject({ has_more: true });
@@ -89,7 +89,7 @@ describe('event feed and webhook endpoints (API)', () => {
     const created = await post('/v1/webhook_endpoints', 'ep-1', body);
     expect(created.statusCode, created.body).toBe(201);
     const ep = created.json();
-    expect(Value.Check(WebhookEndpoint, ep)).toBe(true);
+    expect(Value.Check(NAMED_SCHEMAS, WebhookEndpoint, ep)).toBe(true);
     expect(ep).toMatchObject({ object: 'webhook_endpoint', status: 'enabled', event_types: ['payment.authorized', 'payment.captured'], secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{32}$/) });
     expect((await post('/v1/webhook_endpoints', 'ep-1', body)).body).toBe(created.body);
     const listed = (await get('/v1/webhook_endpoints')).json();
@@ -119,12 +119,14 @@ describe('receivers that misbehave never hold up other endpoints or payments', (
   let idem: Idem;
   let merchant: NewMerchant;
   let good: WebhookReceiver;
+  let steps: WebhookReceiver;
   let bad: http.Server;
   let badUrl = '';
   const hanging = new Set<http.ServerResponse>();
 
   beforeAll(async () => {
     good = await startWebhookReceiver();
+    steps = await startWebhookReceiver();
     bad = http.createServer((req, res) => {
       req.resume();
       const path = req.url ?? '';
@@ -155,15 +157,19 @@ describe('receivers that misbehave never hold up other endpoints or payments', (
     for (const res of hanging) res.destroy();
     await idem?.close();
     await good?.close();
+    await steps?.close();
     await new Promise((r) => bad?.close(r));
   });
 
-  it('a hanging, a slow, a huge and a gone receiver: the good one gets every event, payments answer at once', async () => {
+  it('a hanging, a slow, a huge and a gone receiver: the good one gets every merchant-facing event (no attempt.* unless named), payments answer at once', async () => {
     const post = (url: string, key: string, payload: unknown) =>
       idem.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${merchant.apiKey}`, 'idempotency-key': key }, payload: payload as object });
     for (const kind of ['hang', 'slow', 'huge', 'gone']) expect((await post('/v1/webhook_endpoints', `ep-${kind}`, { url: `${badUrl}/${kind}` })).statusCode).toBe(201);
+    // `good` registered without event_types (the merchant-facing events), `steps` naming attempt types.
     const ok = await post('/v1/webhook_endpoints', 'ep-good', { url: good.url });
     good.secret = ok.json().secret;
+    const stepsEp = await post('/v1/webhook_endpoints', 'ep-steps', { url: steps.url, event_types: ['attempt.started', 'payment.authorized'] });
+    steps.secret = stepsEp.json().secret;
 
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) {
@@ -174,7 +180,7 @@ describe('receivers that misbehave never hold up other endpoints or payments', (
     // Payments were answered while the hanging receiver held its connections (the delivery worker runs apart).
     expect(hanging.size).toBeGreaterThan(0);
     await idem.events!.relay.runOnce();
-    const feed = (await idem.app.inject({ method: 'GET', url: '/v1/events?limit=100', headers: { authorization: `Bearer ${merchant.apiKey}` } })).json().data as Array<{ id: string; payment_id: string | null }>;
+    const feed = (await idem.app.inject({ method: 'GET', url: '/v1/events?limit=100', headers: { authorization: `Bearer ${merchant.apiKey}` } })).json().data as Array<{ id: string; type: string; payment_id: string | null }>;
     const paymentEvents = feed.filter((e) => e.payment_id !== null);
     // Driven, not timed: each round claims what is due and waits for every send it started
     // (a hanging receiver's until the 1 s timeout), so a busy machine makes a round slower but
@@ -185,12 +191,49 @@ describe('receivers that misbehave never hold up other endpoints or payments', (
         await idem.events!.deliveries.drain();
       }
     };
-    await rounds('the good receiver has every payment event', () => paymentEvents.every((e) => good.arrivals.some((a) => a.webhookId === e.id && a.status === 200)));
+    const merchantFacing = paymentEvents.filter((e) => !e.type.startsWith('attempt.'));
+    const named = paymentEvents.filter((e) => e.type === 'attempt.started' || e.type === 'payment.authorized');
+    expect(merchantFacing.length).toBeGreaterThan(0);
+    expect(merchantFacing.length).toBeLessThan(paymentEvents.length);
+    const received = (r: WebhookReceiver, e: { id: string }) => r.arrivals.some((a) => a.webhookId === e.id && a.status === 200);
+    await rounds('the good receiver has every merchant-facing payment event', () => merchantFacing.every((e) => received(good, e)));
+    await rounds('the steps receiver has every event of the two types it named', () => named.every((e) => received(steps, e)));
     expect(good.badSignatures).toBe(0);
+    // Deliveries are fanned out when events are positioned (above): none other was queued.
+    expect(good.arrivals.filter((a) => a.type.startsWith('attempt.'))).toEqual([]);
+    expect(new Set(steps.arrivals.map((a) => a.type))).toEqual(new Set(['attempt.started', 'payment.authorized']));
     // The 410 disabled its endpoint, with an event.
     await rounds('the gone endpoint is disabled', async () => {
       const list = (await idem.app.inject({ method: 'GET', url: '/v1/webhook_endpoints', headers: { authorization: `Bearer ${merchant.apiKey}` } })).json().data as Array<{ url: string; status: string }>;
       return list.find((e) => e.url.endsWith('/gone'))?.status === 'disabled';
     });
   }, scaled(120_000));
+});
+
+describe('what an endpoint gets, in SQL (PGlite)', () => {
+  it('without event_types: payment.* and the rest merchant-facing, no attempt.*; attempt types only when named; replays alike', async () => {
+    const idem = await createIdem(loadConfig({ IDEM_DATA_DIR: 'memory://', IDEM_WEBHOOK_ALLOW_PRIVATE: '1' }), { relay: false, sweeper: false });
+    try {
+      const m = await createMerchant(idem.store, cryptoRandom, 'subscriptions');
+      const post = (url: string, key: string, payload: unknown) =>
+        idem.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${m.apiKey}`, 'idempotency-key': key }, payload: payload as object });
+      // Port 9 (discard): nothing is delivered before the rows are counted.
+      const plain = (await post('/v1/webhook_endpoints', 'sub-plain', { url: 'http://127.0.0.1:9/plain' })).json().id as string;
+      const named = (await post('/v1/webhook_endpoints', 'sub-named', { url: 'http://127.0.0.1:9/named', event_types: ['attempt.started', 'attempt.succeeded'] })).json().id as string;
+      expect((await post('/v1/payments', 'sub-pay', { ...payment, capture_method: 'automatic' })).statusCode).toBe(201);
+      await idem.events!.relay.runOnce();
+      const types = async (endpoint: string) =>
+        (await idem.db!.query<{ type: string }>('SELECT e.type FROM webhook_deliveries d JOIN payment_events e ON e.event_id = d.event_id WHERE d.endpoint_id = $1 ORDER BY d.position', [endpoint])).rows.map((r) => r.type);
+      const all = (await idem.db!.query<{ type: string }>('SELECT type FROM payment_events WHERE merchant_id = $1 ORDER BY position', [m.id])).rows.map((r) => r.type);
+      const facing = all.filter((t) => !t.startsWith('attempt.'));
+      expect(facing).toContain('payment.captured');
+      expect(all.length).toBeGreaterThan(facing.length);
+      expect(await types(plain)).toEqual(facing);
+      expect(new Set(await types(named))).toEqual(new Set(['attempt.started', 'attempt.succeeded']));
+      const replay = await post(`/v1/webhook_endpoints/${plain}/replay`, 'sub-replay', { from: '2020-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' });
+      expect(replay.json()).toMatchObject({ queued: facing.length });
+    } finally {
+      await idem.close();
+    }
+  }, 60_000);
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
 import { Value } from 'typebox/value';
-import { Payment, Problem } from '../../src/api/schemas.js';
+import { NAMED_SCHEMAS, Payment, Problem } from '../../src/api/schemas.js';
 import { loadConfig } from '../../src/config/config.js';
 import { createIdem, type Idem } from '../../src/idem.js';
 import { createMerchant, type NewMerchant } from '../../src/merchants/merchants.js';
@@ -51,15 +51,15 @@ describe('HTTP API on MemoryStore', () => {
     const created = await post('/v1/payments', 'create-1', create);
     expect(created.statusCode, created.body).toBe(201);
     const createdBody = await expectReplay(created, '/v1/payments', 'create-1', create);
-    expect(Value.Errors(Payment, createdBody)).toEqual([]);
-    expect(Value.Check(Payment, createdBody)).toBe(true);
+    expect(Value.Errors(NAMED_SCHEMAS, Payment, createdBody)).toEqual([]);
+    expect(Value.Check(NAMED_SCHEMAS, Payment, createdBody)).toBe(true);
     expect(createdBody).toMatchObject({ status: 'authorized', amount_authorized: 2500 });
 
     const id = (createdBody as { id: string }).id;
     const captured = await post(`/v1/payments/${id}/capture`, 'capture-1', {});
     expect(captured.statusCode, captured.body).toBe(200);
     const capturedBody = await expectReplay(captured, `/v1/payments/${id}/capture`, 'capture-1', {});
-    expect(Value.Check(Payment, capturedBody)).toBe(true);
+    expect(Value.Check(NAMED_SCHEMAS, Payment, capturedBody)).toBe(true);
     expect(capturedBody).toMatchObject({ id, status: 'captured', amount_captured: 2500 });
   });
 

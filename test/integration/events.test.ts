@@ -14,6 +14,7 @@
  * in per-payment order of first arrival, duplicates only under the same webhook-id; the stream
  * saw exactly the feed, in order, with no gap and no repeat.
  */
+import { EVENT_TYPES } from '../../src/events/catalogue.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdemProcess } from '../../src/cli/idemProcess.js';
 import type { Database } from '../../src/db/database.js';
@@ -121,7 +122,8 @@ describe.skipIf(!ready)('events across a SIGKILL: webhooks, feed and stream', ()
   it('every event reaches the endpoint and the stream, in per-payment order, across a SIGKILL and restart', async () => {
     const created = await client.request('POST', `${idem!.url}/v1/webhook_endpoints`, {
       headers: { ...auth(), 'idempotency-key': 'endpoint-1' },
-      body: JSON.stringify({ url: receiver.url }),
+      // Every type, named: without `event_types` an endpoint gets no `attempt.*` (docs/events.md).
+      body: JSON.stringify({ url: receiver.url, event_types: Object.keys(EVENT_TYPES) }),
     });
     expect(created.status, created.text).toBe(201);
     const endpoint = JSON.parse(created.text) as { id: string; secret: string };

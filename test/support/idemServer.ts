@@ -54,7 +54,9 @@ export async function startIdemServer(options: IdemServerOptions): Promise<IdemS
     // Shedding off unless a test asks for it (test/integration/overload.test.ts does): the
     // other tests send bursts whose every request must run, from clients that do not wait out
     // a 503, on a machine busy enough to make the adaptive limit shed some of them.
-    env: { LOG_LEVEL: 'warn', IDEM_CONCURRENCY_LIMIT: 'off', ...options.env },
+    // `/metrics` on the API port, where these tests scrape it (by default it is on no port of
+    // the API: README, "Configuration").
+    env: { LOG_LEVEL: 'warn', IDEM_CONCURRENCY_LIMIT: 'off', IDEM_METRICS_PORT: 'api', ...options.env },
     args: options.args ?? [],
     cwd: ROOT,
     // 30 s unless told, stretched by IDEM_TEST_TIME_SCALE on a crowded machine (docs/testing.md, "Time").

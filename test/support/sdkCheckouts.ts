@@ -82,7 +82,7 @@ export async function runCheckouts(client: IdemClient, intents: Intent[], concur
     const [halfCapture, halfRefund] = partial[intent.index]!;
     const create = {
       amount: intent.amount,
-      currency: 'EUR',
+      currency: 'EUR' as const,
       capture_method: 'manual' as const,
       payment_method: { type: 'card' as const, token: intent.declined ? 'tok_decline_insufficient_funds' : 'tok_visa' },
       reference: `checkout-${seed}-${intent.index}`,

@@ -5,8 +5,9 @@ import type { WebhookEndpoints } from '../../events/endpoints.js';
 import type { EventFeed } from '../../events/feed.js';
 import { eventView } from '../../events/model.js';
 import type { GatedHandler } from '../plugins/idempotency.js';
+import { answers } from '../openapi.js';
+import { REQUEST_ID_HEADER } from '../requestContext.js';
 import {
-  AuthHeaders,
   CreateWebhookEndpointBody,
   DeletedWebhookEndpoint,
   EmptyBody,
@@ -21,8 +22,18 @@ import {
   WebhookEndpoint,
   WebhookEndpointList,
   WebhookEndpointParams,
-  problemResponses,
+  WebhookEndpointWithSecret,
+  ref,
 } from '../schemas.js';
+import { Type } from 'typebox';
+
+const endpoint = (description: string) => ({ schema: WebhookEndpoint, description });
+const NOT_FOUND = ['WEBHOOK_ENDPOINT_NOT_FOUND'] as const;
+/** The stream as the document shows it: `text/event-stream`, one event per `id:`/`event:`/`data:` block. */
+const EventStream = Type.String({
+  description: 'Server-Sent Events: `retry: 1000` first, then for each event `id: <event id>`, `event: <type>`, `data: <the Event as JSON>`; `: heartbeat` comments keep it open',
+  examples: ['retry: 1000\n\nid: evt_01hx2c3d4e\nevent: payment.captured\ndata: {"id":"evt_01hx2c3d4e","object":"event","type":"payment.captured",…}\n\n'],
+});
 
 export interface EventStreamOptions {
   /** Open streams per merchant on this instance. */
@@ -47,18 +58,31 @@ export function registerEventRoutes(app: FastifyInstance, feed: EventFeed, endpo
 
   r.get(
     '/v1/events',
-    { schema: { summary: 'The merchant’s events, oldest first', headers: AuthHeaders, querystring: EventListQuery, response: { 200: EventList, ...problemResponses } } },
-    async (request) =>
-      feed.list(request.merchantId, { startingAfter: request.query.starting_after, types: types(request.query.type), limit: Number(request.query.limit ?? 20) }),
+    {
+      schema: {
+        operationId: 'listEvents',
+        tags: ['events'],
+        summary: 'The merchant’s events, oldest first',
+        querystring: EventListQuery,
+        response: answers({ 200: { schema: EventList, description: 'A page of events' } }, ['EVENT_NOT_FOUND']),
+      },
+    },
+    async (request) => feed.list(request.merchantId, { startingAfter: request.query.starting_after, types: types(request.query.type), limit: request.query.limit ?? 20 }),
   );
 
   r.get(
     '/v1/events/stream',
     {
       schema: {
+        operationId: 'streamEvents',
+        tags: ['events'],
         summary: 'The same events as Server-Sent Events, resumable with Last-Event-ID',
-        headers: { ...AuthHeaders, properties: { ...AuthHeaders.properties, 'last-event-id': { type: 'string', maxLength: 100 } } },
+        headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ maxLength: 100, description: 'the last event id received: the stream resumes after it' })) }),
         querystring: EventStreamQuery,
+        response: answers({ 200: { schema: EventStream, description: 'The event stream, open until the client or the server closes it', media: 'text/event-stream' } }, [
+          'EVENT_NOT_FOUND',
+          'STREAM_LIMIT_REACHED',
+        ]),
       },
     },
     async (request, reply) => serveStream(request, reply, feed, stream, streams, request.query),
@@ -66,7 +90,7 @@ export function registerEventRoutes(app: FastifyInstance, feed: EventFeed, endpo
 
   r.get(
     '/v1/events/:id',
-    { schema: { summary: 'One event', headers: AuthHeaders, params: EventParams, response: { 200: Event, ...problemResponses } } },
+    { schema: { operationId: 'getEvent', tags: ['events'], summary: 'One event', params: EventParams, response: answers({ 200: { schema: Event, description: 'The event' } }, ['EVENT_NOT_FOUND']) } },
     async (request) => feed.get(request.merchantId, request.params.id),
   );
 
@@ -75,10 +99,12 @@ export function registerEventRoutes(app: FastifyInstance, feed: EventFeed, endpo
     {
       config: { operation: 'webhook_endpoint.create' },
       schema: {
+        operationId: 'createWebhookEndpoint',
+        tags: ['webhooks'],
         summary: 'Create a webhook endpoint; its signing secret is in this answer only',
         headers: PostHeaders,
-        body: CreateWebhookEndpointBody,
-        response: { 201: WebhookEndpoint, ...problemResponses },
+        body: ref(CreateWebhookEndpointBody),
+        response: answers({ 201: { schema: WebhookEndpointWithSecret, description: 'The endpoint with its signing secret' } }, ['WEBHOOK_URL_INVALID', 'WEBHOOK_URL_PRIVATE'], { gated: true }),
       },
     },
     (async (request) => endpoints.create(request.merchantId, request.body as CreateWebhookEndpointBody, request.claim)) satisfies GatedHandler as never,
@@ -86,19 +112,36 @@ export function registerEventRoutes(app: FastifyInstance, feed: EventFeed, endpo
 
   r.get(
     '/v1/webhook_endpoints',
-    { schema: { summary: 'The merchant’s webhook endpoints', headers: AuthHeaders, response: { 200: WebhookEndpointList, ...problemResponses } } },
+    {
+      schema: {
+        operationId: 'listWebhookEndpoints',
+        tags: ['webhooks'],
+        summary: 'The merchant’s webhook endpoints',
+        response: answers({ 200: { schema: WebhookEndpointList, description: 'Every endpoint (without secrets)' } }, []),
+      },
+    },
     async (request) => ({ object: 'list' as const, data: await endpoints.list(request.merchantId) }),
   );
 
   r.get(
     '/v1/webhook_endpoints/:id',
-    { schema: { summary: 'One webhook endpoint', headers: AuthHeaders, params: WebhookEndpointParams, response: { 200: WebhookEndpoint, ...problemResponses } } },
+    {
+      schema: { operationId: 'getWebhookEndpoint', tags: ['webhooks'], summary: 'One webhook endpoint', params: WebhookEndpointParams, response: answers({ 200: endpoint('The endpoint (without its secret)') }, [...NOT_FOUND]) },
+    },
     async (request) => endpoints.get(request.merchantId, request.params.id),
   );
 
   r.delete(
     '/v1/webhook_endpoints/:id',
-    { schema: { summary: 'Delete a webhook endpoint and its pending deliveries', headers: AuthHeaders, params: WebhookEndpointParams, response: { 200: DeletedWebhookEndpoint, ...problemResponses } } },
+    {
+      schema: {
+        operationId: 'deleteWebhookEndpoint',
+        tags: ['webhooks'],
+        summary: 'Delete a webhook endpoint and its pending deliveries',
+        params: WebhookEndpointParams,
+        response: answers({ 200: { schema: DeletedWebhookEndpoint, description: 'Deleted' } }, [...NOT_FOUND]),
+      },
+    },
     async (request) => endpoints.delete(request.merchantId, request.params.id),
   );
 
@@ -107,7 +150,15 @@ export function registerEventRoutes(app: FastifyInstance, feed: EventFeed, endpo
       `/v1/webhook_endpoints/:id/${verb}`,
       {
         config: { operation: `webhook_endpoint.${verb}` },
-        schema: { summary: `${verb[0]!.toUpperCase()}${verb.slice(1)} a webhook endpoint`, headers: PostHeaders, params: WebhookEndpointParams, body: EmptyBody, response: { 200: WebhookEndpoint, ...problemResponses } },
+        schema: {
+          operationId: `${verb}WebhookEndpoint`,
+          tags: ['webhooks'],
+          summary: `${verb[0]!.toUpperCase()}${verb.slice(1)} a webhook endpoint (no body needed)`,
+          headers: PostHeaders,
+          params: WebhookEndpointParams,
+          body: EmptyBody,
+          response: answers({ 200: endpoint(`The endpoint, ${status}`) }, [...NOT_FOUND], { gated: true }),
+        },
       },
       (async (request) => endpoints.setStatus(request.merchantId, (request.params as { id: string }).id, status, request.claim)) satisfies GatedHandler as never,
     );
@@ -118,11 +169,13 @@ export function registerEventRoutes(app: FastifyInstance, feed: EventFeed, endpo
     {
       config: { operation: 'webhook_endpoint.rotate_secret' },
       schema: {
-        summary: 'A new signing secret; the old one still signs (both signatures sent) for 24 hours',
+        operationId: 'rotateWebhookEndpointSecret',
+        tags: ['webhooks'],
+        summary: 'A new signing secret; the old one still signs (both signatures sent) for 24 hours (no body needed)',
         headers: PostHeaders,
         params: WebhookEndpointParams,
         body: EmptyBody,
-        response: { 200: WebhookEndpoint, ...problemResponses },
+        response: answers({ 200: { schema: WebhookEndpointWithSecret, description: 'The endpoint with its new secret' } }, [...NOT_FOUND], { gated: true }),
       },
     },
     (async (request) => endpoints.rotateSecret(request.merchantId, (request.params as { id: string }).id, request.claim)) satisfies GatedHandler as never,
@@ -133,11 +186,13 @@ export function registerEventRoutes(app: FastifyInstance, feed: EventFeed, endpo
     {
       config: { operation: 'webhook_endpoint.replay' },
       schema: {
+        operationId: 'replayWebhookEndpoint',
+        tags: ['webhooks'],
         summary: 'Send the events created in [from, to) to this endpoint again (same event ids)',
         headers: PostHeaders,
         params: WebhookEndpointParams,
-        body: ReplayBody,
-        response: { 202: ReplayAnswer, ...problemResponses },
+        body: ref(ReplayBody),
+        response: answers({ 202: { schema: ReplayAnswer, description: 'The deliveries queued' } }, [...NOT_FOUND], { gated: true }),
       },
     },
     (async (request) => {
@@ -187,6 +242,8 @@ async function serveStream(
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
+    // Hijacked: the onSend hook that stamps every other answer does not run.
+    [REQUEST_ID_HEADER]: request.id,
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',

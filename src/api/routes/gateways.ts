@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { Type } from 'typebox';
+import { Type, type TSchema } from 'typebox';
 import type { GatewayView } from '../../resilience/book.js';
+import { answers } from '../openapi.js';
 
 const State = Type.Union(['healthy', 'degraded', 'down', 'recovering'].map((s) => Type.Literal(s)));
 const Breaker = Type.Union(['closed', 'open', 'half_open'].map((s) => Type.Literal(s)));
@@ -36,7 +37,10 @@ export const Gateway = Type.Object(
   { $id: 'Gateway', description: 'A gateway as Idem has learned it from every instance\u2019s traffic (docs/resilience.md)' },
 );
 
-const GatewayList = Type.Object({ object: Type.Literal('list'), policy: Type.String(), data: Type.Array(Gateway) });
+const GatewayList = Type.Object({ object: Type.Literal('list'), policy: Type.String(), data: Type.Array(Type.Ref('Gateway')) }, { $id: 'GatewayList' });
+
+/** The named schemas of this route, registered on the app by src/api/app.ts. */
+export const gatewaySchemas = (): TSchema[] => [Gateway, GatewayList];
 
 /** The rows as the API shows them: times as ISO strings. */
 export function gatewayRows(views: GatewayView[]): unknown[] {
@@ -52,7 +56,14 @@ export function gatewayRows(views: GatewayView[]): unknown[] {
 export function registerGatewayRoutes(app: FastifyInstance, source: { policy: string; view(): GatewayView[] }): void {
   app.get(
     '/v1/gateways',
-    { schema: { summary: 'Every gateway with its learned state, success rate, latency, breaker and retry delay', response: { 200: GatewayList } } },
+    {
+      schema: {
+        operationId: 'listGateways',
+        tags: ['gateways'],
+        summary: 'Every gateway with its learned state, success rate, latency, breaker and retry delay',
+        response: answers({ 200: { schema: GatewayList, description: 'The routing policy and every gateway' } }, []),
+      },
+    },
     async () => ({ object: 'list' as const, policy: source.policy, data: gatewayRows(source.view()) }),
   );
 }

@@ -1,13 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { IdemError } from '../../errors/registry.js';
-import { isCurrency } from '../../payments/money.js';
 import type { PaymentRequestKind } from '../../payments/result.js';
 import type { PaymentService } from '../../payments/service.js';
 import type { GatewayRouter } from '../../gateways/router.js';
 import type { GatedHandler } from '../plugins/idempotency.js';
+import { answers } from '../openapi.js';
 import {
-  AuthHeaders,
   CaptureBody,
   CreatePaymentBody,
   RefundBody,
@@ -18,8 +17,23 @@ import {
   PaymentList,
   PaymentParams,
   PostHeaders,
-  problemResponses,
+  ref,
 } from '../schemas.js';
+
+const payment = (description: string) => ({ schema: Payment, description });
+const pending = { schema: Payment, description: 'The outcome is not known yet (a gateway timeout): the payment in flight. Not stored: send the same request with the same key again, or wait for its event' };
+const declined = 'PAYMENT_DECLINED' as const;
+
+/**
+ * Everything a create-payment body must be beyond its shape, checked before the key is
+ * claimed: with the schema (ISO 4217 currencies, lengths, no unknown fields) this is the whole
+ * of create-payment validation; a refusal leaves the key unused.
+ */
+function checkGateway(gateways: GatewayRouter, gateway: string | undefined): void {
+  if (gateway !== undefined && !gateways.has(gateway)) {
+    throw new IdemError('VALIDATION_FAILED', `body.gateway "${gateway}" is not configured (have: ${gateways.names.join(', ')})`);
+  }
+}
 
 /**
  * `/v1/payments` routes. Registered in a context that already has auth and the gate: each POST
@@ -33,18 +47,17 @@ export function registerPaymentRoutes(app: FastifyInstance, payments: PaymentSer
     {
       config: { operation: 'create' satisfies PaymentRequestKind },
       schema: {
+        operationId: 'createPayment',
+        tags: ['payments'],
         summary: 'Create a payment and authorize it (and capture it when capture_method is automatic)',
         headers: PostHeaders,
-        body: CreatePaymentBody,
-        response: { 201: Payment, 202: Payment, ...problemResponses },
+        body: ref(CreatePaymentBody),
+        response: answers({ 201: payment('The payment, authorized (or captured)'), 202: pending }, [declined], { gated: true }),
       },
+      preHandler: async (request) => checkGateway(gateways, (request.body as CreatePaymentBody).gateway),
     },
     (async (request) => {
       const body = request.body as CreatePaymentBody;
-      if (!isCurrency(body.currency)) throw new IdemError('VALIDATION_FAILED', `body.currency "${body.currency}" is not an ISO 4217 currency`);
-      if (body.gateway !== undefined && !gateways.has(body.gateway)) {
-        throw new IdemError('VALIDATION_FAILED', `body.gateway "${body.gateway}" is not configured (have: ${gateways.names.join(', ')})`);
-      }
       return payments.create(
         request.merchantId,
         request.idempotencyKey,
@@ -67,11 +80,13 @@ export function registerPaymentRoutes(app: FastifyInstance, payments: PaymentSer
     {
       config: { operation: 'capture' satisfies PaymentRequestKind },
       schema: {
+        operationId: 'capturePayment',
+        tags: ['payments'],
         summary: 'Capture all or part of an authorization',
         headers: PostHeaders,
         params: PaymentParams,
-        body: CaptureBody,
-        response: { 200: Payment, 202: Payment, ...problemResponses },
+        body: ref(CaptureBody),
+        response: answers({ 200: payment('The payment, captured'), 202: pending }, [declined, 'PAYMENT_NOT_FOUND', 'PAYMENT_INVALID_STATE', 'AMOUNT_EXCEEDS_AVAILABLE'], { gated: true }),
       },
     },
     (async (request) => {
@@ -86,11 +101,13 @@ export function registerPaymentRoutes(app: FastifyInstance, payments: PaymentSer
     {
       config: { operation: 'void' satisfies PaymentRequestKind },
       schema: {
-        summary: 'Cancel an uncaptured authorization',
+        operationId: 'voidPayment',
+        tags: ['payments'],
+        summary: 'Cancel an uncaptured authorization (no body needed)',
         headers: PostHeaders,
         params: PaymentParams,
         body: VoidBody,
-        response: { 200: Payment, 202: Payment, ...problemResponses },
+        response: answers({ 200: payment('The payment, voided'), 202: pending }, [declined, 'PAYMENT_NOT_FOUND', 'PAYMENT_INVALID_STATE'], { gated: true }),
       },
     },
     (async (request) => {
@@ -104,11 +121,13 @@ export function registerPaymentRoutes(app: FastifyInstance, payments: PaymentSer
     {
       config: { operation: 'refund' satisfies PaymentRequestKind },
       schema: {
+        operationId: 'refundPayment',
+        tags: ['payments'],
         summary: 'Refund all or part of a capture',
         headers: PostHeaders,
         params: PaymentParams,
-        body: RefundBody,
-        response: { 200: Payment, 202: Payment, ...problemResponses },
+        body: ref(RefundBody),
+        response: answers({ 200: payment('The payment, refunded'), 202: pending }, [declined, 'PAYMENT_NOT_FOUND', 'PAYMENT_INVALID_STATE', 'AMOUNT_EXCEEDS_AVAILABLE'], { gated: true }),
       },
     },
     (async (request) => {
@@ -120,7 +139,15 @@ export function registerPaymentRoutes(app: FastifyInstance, payments: PaymentSer
 
   r.get(
     '/v1/payments/:id',
-    { schema: { summary: 'A payment with its attempts', headers: AuthHeaders, params: PaymentParams, response: { 200: Payment, ...problemResponses } } },
+    {
+      schema: {
+        operationId: 'getPayment',
+        tags: ['payments'],
+        summary: 'A payment with its attempts',
+        params: PaymentParams,
+        response: answers({ 200: payment('The payment') }, ['PAYMENT_NOT_FOUND']),
+      },
+    },
     async (request) => {
       request.metadata.payment_id = request.params.id;
       return payments.get(request.merchantId, request.params.id);
@@ -129,16 +156,32 @@ export function registerPaymentRoutes(app: FastifyInstance, payments: PaymentSer
 
   r.get(
     '/v1/payments',
-    { schema: { summary: 'Payments, newest first', headers: AuthHeaders, querystring: ListQuery, response: { 200: PaymentList, ...problemResponses } } },
+    {
+      schema: {
+        operationId: 'listPayments',
+        tags: ['payments'],
+        summary: 'Payments, newest first',
+        querystring: ListQuery,
+        response: answers({ 200: { schema: PaymentList, description: 'A page of payments; `next_cursor` fetches the next' } }, []),
+      },
+    },
     async (request) => {
-      const page = await payments.list(request.merchantId, Number(request.query.limit ?? 20), request.query.cursor);
+      const page = await payments.list(request.merchantId, request.query.limit ?? 20, request.query.cursor);
       return { object: 'list' as const, ...page };
     },
   );
 
   r.get(
     '/v1/payments/:id/events',
-    { schema: { summary: "The payment's lifecycle timeline", headers: AuthHeaders, params: PaymentParams, response: { 200: PaymentEvents, ...problemResponses } } },
+    {
+      schema: {
+        operationId: 'listPaymentEvents',
+        tags: ['payments'],
+        summary: "The payment's lifecycle timeline",
+        params: PaymentParams,
+        response: answers({ 200: { schema: PaymentEvents, description: 'Every event of the payment, oldest first' } }, ['PAYMENT_NOT_FOUND']),
+      },
+    },
     async (request) => {
       request.metadata.payment_id = request.params.id;
       return { object: 'list' as const, data: await payments.events(request.merchantId, request.params.id) };

@@ -1,13 +1,14 @@
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from 'typebox';
+import { Type, type Static, type TSchema } from 'typebox';
 import { IdemError } from '../../errors/registry.js';
 import type { Runtime } from '../../ports/clock.js';
 import { CASE_CLASSES, CASE_STATUSES, CASE_TEAMS, type CaseRow } from '../../reconciliation/cases.js';
 import { resolveCaseIn } from '../../reconciliation/casework.js';
 import type { Store } from '../../store/port.js';
 import type { GatedHandler } from '../plugins/idempotency.js';
-import { JSON_TYPE } from '../render.js';
-import { AuthHeaders, PostHeaders, problemResponses } from '../schemas.js';
+import { JSON_TYPE, serializerFor } from '../render.js';
+import { answers } from '../openapi.js';
+import { PostHeaders, ref } from '../schemas.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -30,10 +31,16 @@ export const ReconciliationCase = Type.Object(
   { $id: 'ReconciliationCase', description: 'A discrepancy reconciliation could not settle alone (docs/reconciliation.md, "Cases")' },
 );
 
-const CaseList = Type.Object({ object: Type.Literal('list'), data: Type.Array(ReconciliationCase) });
+const CaseList = Type.Object({ object: Type.Literal('list'), data: Type.Array(Type.Ref('ReconciliationCase')) }, { $id: 'ReconciliationCaseList' });
 const CaseParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 const ListQuery = Type.Object({ status: Type.Optional(Type.Union(CASE_STATUSES.map((v) => Type.Literal(v)))) }, { additionalProperties: false });
-const ResolveBody = Type.Object({ resolution: Type.String({ minLength: 1, maxLength: 2000 }) }, { additionalProperties: false });
+/** The named schemas of these routes, registered on the app by src/api/app.ts. */
+export const reconciliationSchemas = (): TSchema[] => [ReconciliationCase, CaseList, ResolveBody];
+
+const ResolveBody = Type.Object(
+  { resolution: Type.String({ minLength: 1, maxLength: 2000 }) },
+  { additionalProperties: false, $id: 'ResolveCaseRequest', examples: [{ resolution: 'refunded by hand at the gateway, ticket 4411' }] },
+);
 
 /** A case as its merchant sees it. */
 export function caseView(c: CaseRow): Record<string, unknown> {
@@ -54,6 +61,9 @@ export function caseView(c: CaseRow): Record<string, unknown> {
   };
 }
 
+/** The resolve answer as stored for replay: through the route's response schema (src/api/render.ts). */
+const caseJson = serializerFor(ReconciliationCase);
+
 const notFound = (id: string) => new IdemError('CASE_NOT_FOUND', `no reconciliation case ${id}`, { extensions: { case_id: id } });
 
 /**
@@ -64,7 +74,15 @@ const notFound = (id: string) => new IdemError('CASE_NOT_FOUND', `no reconciliat
 export function registerReconciliationRoutes(app: FastifyInstance, store: Store, runtime: Runtime): void {
   app.get(
     '/v1/reconciliation/cases',
-    { schema: { summary: 'Reconciliation cases about this merchant\u2019s payments, oldest first', headers: AuthHeaders, querystring: ListQuery, response: { 200: CaseList, ...problemResponses } } },
+    {
+      schema: {
+        operationId: 'listReconciliationCases',
+        tags: ['reconciliation'],
+        summary: 'Reconciliation cases about this merchant\u2019s payments, oldest first',
+        querystring: ListQuery,
+        response: answers({ 200: { schema: CaseList, description: 'The cases' } }, []),
+      },
+    },
     async (request) => {
       const { status } = request.query as Static<typeof ListQuery>;
       // The operator key without Idem-Merchant sees every merchant's cases (docs/dashboard.md).
@@ -76,7 +94,15 @@ export function registerReconciliationRoutes(app: FastifyInstance, store: Store,
 
   app.get(
     '/v1/reconciliation/cases/:id',
-    { schema: { summary: 'One reconciliation case with its evidence', headers: AuthHeaders, params: CaseParams, response: { 200: ReconciliationCase, ...problemResponses } } },
+    {
+      schema: {
+        operationId: 'getReconciliationCase',
+        tags: ['reconciliation'],
+        summary: 'One reconciliation case with its evidence',
+        params: CaseParams,
+        response: answers({ 200: { schema: ReconciliationCase, description: 'The case' } }, ['CASE_NOT_FOUND']),
+      },
+    },
     async (request) => {
       const { id } = request.params as Static<typeof CaseParams>;
       const c = await store.findCase(id);
@@ -89,7 +115,15 @@ export function registerReconciliationRoutes(app: FastifyInstance, store: Store,
     '/v1/reconciliation/cases/:id/resolve',
     {
       config: { operation: 'resolve_case' },
-      schema: { summary: 'Resolve an open case', headers: PostHeaders, params: CaseParams, body: ResolveBody, response: { 200: ReconciliationCase, ...problemResponses } },
+      schema: {
+        operationId: 'resolveReconciliationCase',
+        tags: ['reconciliation'],
+        summary: 'Resolve an open case',
+        headers: PostHeaders,
+        params: CaseParams,
+        body: ref(ResolveBody),
+        response: answers({ 200: { schema: ReconciliationCase, description: 'The case, resolved' } }, ['CASE_NOT_FOUND', 'CASE_NOT_OPEN'], { gated: true }),
+      },
     },
     (async (request) => {
       const { id } = request.params as Static<typeof CaseParams>;
@@ -100,7 +134,7 @@ export function registerReconciliationRoutes(app: FastifyInstance, store: Store,
         const r = await resolveCaseIn(tx, id, resolution, runtime.clock.now(), request.merchantId);
         if (r === 'not_found') throw notFound(id);
         if (r === 'not_open') throw new IdemError('CASE_NOT_OPEN', `case ${id} is already resolved`, { extensions: { case_id: id } });
-        const stored = { status: 200, contentType: JSON_TYPE, body: JSON.stringify(caseView(r)) };
+        const stored = { status: 200, contentType: JSON_TYPE, body: caseJson(caseView(r)) };
         await claim.complete(tx, stored);
         return stored;
       });

@@ -45,7 +45,7 @@ export async function checkout(client: Client, seed: number, index: number): Pro
     const prefix = `demo-${seed}-${index}`;
     const create = {
       amount,
-      currency: 'EUR',
+      currency: 'EUR' as const,
       capture_method: automatic ? ('automatic' as const) : ('manual' as const),
       payment_method: { type: 'card' as const, token: declined ? 'tok_decline_insufficient_funds' : 'tok_visa' },
       reference: `order-${seed}-${index}`,

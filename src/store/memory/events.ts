@@ -1,3 +1,4 @@
+import { subscribes } from '../../events/catalogue.js';
 import type { NewPaymentEvent, NewSystemEvent, StoredEvent } from '../../events/model.js';
 import type { EventActivity, EventStore } from '../port.js';
 import { check, date, foreign, jsonb, ms, notNull, unique } from './engine.js';
@@ -87,7 +88,7 @@ export class MemoryEvents implements EventStore {
       const positioned: EventRecord = { ...e, position: ++head };
       this.s.events.set(e.id, positioned);
       for (const w of endpoints) {
-        if (w.merchantId !== e.merchant_id || (w.eventTypes !== null && !w.eventTypes.includes(e.type))) continue;
+        if (w.merchantId !== e.merchant_id || !subscribes(w.eventTypes, e.type)) continue;
         this.s.addDelivery(w.id, { event_id: e.event_id, position: head, payment_id: e.payment_id }, ms(now));
         deliveries++;
       }

@@ -1,3 +1,4 @@
+import { subscribes } from '../../events/catalogue.js';
 import { eventView } from '../../events/model.js';
 import type { DeliveryUpdate, DeliveryWork, EndpointRow } from '../../events/webhooks.js';
 import type { DeliveryRow, WebhookStore } from '../port.js';
@@ -202,7 +203,7 @@ export class MemoryWebhooks implements WebhookStore {
     const events = this.s.events
       .values()
       .filter((e) => e.merchant_id === merchantId && e.position !== null && e.created_at >= ms(from) && e.created_at < ms(to))
-      .filter((e) => w.eventTypes === null || w.eventTypes.includes(e.type))
+      .filter((e) => subscribes(w.eventTypes, e.type))
       .sort((a, b) => a.position! - b.position!)
       .slice(0, Math.max(0, limit));
     for (const e of events) {

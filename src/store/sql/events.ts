@@ -155,7 +155,7 @@ export class SqlEvents implements EventStore {
          INSERT INTO webhook_deliveries (endpoint_id, event_id, position, payment_id, next_attempt_at, created_at)
          SELECT w.id, p.event_id, p.position, p.payment_id, $3, $3
            FROM positioned p JOIN webhook_endpoints w
-             ON w.merchant_id = p.merchant_id AND w.status = 'enabled' AND (w.event_types IS NULL OR p.type = ANY (w.event_types))
+             ON w.merchant_id = p.merchant_id AND w.status = 'enabled' AND (w.event_types IS NULL AND p.type NOT LIKE 'attempt.%' OR p.type = ANY (w.event_types))
          RETURNING 1
        ), moved AS (
          UPDATE event_feed_head SET position = position + (SELECT count(*) FROM positioned) WHERE id = 1

@@ -292,7 +292,7 @@ export class SqlWebhooks implements WebhookStore {
          SELECT w.id, e.event_id, e.position, e.payment_id, $5, $5
            FROM webhook_endpoints w
            JOIN payment_events e ON e.merchant_id = w.merchant_id AND e.position IS NOT NULL
-                                AND (w.event_types IS NULL OR e.type = ANY (w.event_types))
+                                AND (w.event_types IS NULL AND e.type NOT LIKE 'attempt.%' OR e.type = ANY (w.event_types))
           WHERE w.id = $1 AND w.merchant_id = $2 AND e.created_at >= $3 AND e.created_at < $4
           ORDER BY e.position
           LIMIT $6
