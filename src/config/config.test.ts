@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseRedisUrl } from './config.js';
+import { ENV_SETTINGS } from './env.js';
 
 const fails = (env: Record<string, string>, flags = {}) => {
   try {
@@ -145,5 +146,26 @@ describe('IDEM_SIMULATOR_RETENTION_MS and IDEM_DEBUG_HEAP', () => {
     expect(loadConfig({}).debugHeap).toBe(false);
     expect(loadConfig({ IDEM_DEBUG_HEAP: 'yes' }).debugHeap).toBe(false);
     expect(loadConfig({ IDEM_DEBUG_HEAP: '1' }).debugHeap).toBe(true);
+  });
+});
+
+describe('the table of environment variables (src/config/env.ts)', () => {
+  it('names exactly what loadConfig reads, besides the client settings the HTTP commands read', () => {
+    const read = new Set<string>();
+    const recording = new Proxy({} as Record<string, string | undefined>, {
+      get(_, name) {
+        if (typeof name === 'string') read.add(name);
+        return undefined;
+      },
+    });
+    loadConfig(recording);
+    const table = ENV_SETTINGS.filter((s) => s.group !== 'client').map((s) => s.name);
+    expect([...read].sort()).toEqual([...table].sort());
+  });
+
+  it('has one row per name, each with an example', () => {
+    const names = ENV_SETTINGS.map((s) => s.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const s of ENV_SETTINGS) expect(s.example, s.name).not.toBe('');
   });
 });
