@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPglite } from '../../src/db/pglite.js';
 import { IDEM_BIN, startIdemServer } from '../support/idemServer.js';
+import { freePort } from '../support/redisServer.js';
 
 const run = promisify(execFile);
 
@@ -96,15 +96,6 @@ describe('idem command line', () => {
   });
 });
 
-/** A port nothing listens on: one the OS just gave out and took back. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 describe('idem payments and idem events tail, against a running instance', () => {
   const dir = mkdtempSync(join(tmpdir(), 'idem-cli-reads-'));
   let server: Awaited<ReturnType<typeof startIdemServer>>;
@@ -149,7 +140,7 @@ describe('idem payments and idem events tail, against a running instance', () =>
     expect(badKey.stderr).toMatch(/^idem: GET \/v1\/payments\?limit=20 answered 401: .+ \[AUTH_REQUIRED\]\n$/);
     const noKey = await idem(['events', 'tail', '--url', server.url]);
     expect(noKey.stderr).toBe('idem: --api-key (or IDEM_API_KEY) is required\n');
-    const closed = await closedPort();
+    const closed = await freePort(); // nothing listens there
     const away = await idem(['payments', 'list', '--url', `http://127.0.0.1:${closed}`, '--api-key', apiKey]);
     expect(away.code).toBe(1);
     expect(away.stderr).toBe(`idem: cannot reach http://127.0.0.1:${closed} (ECONNREFUSED)\n`);
