@@ -42,7 +42,7 @@ describe('idem command line', () => {
     expect(r.stderr).toMatch(/^idem: config: IDEM_LEASE_MS must be an integer/);
   });
 
-  it('migrates, creates a merchant and prints its key once', async () => {
+  it('migrates, creates a merchant and prints its key once', { timeout: 240_000 }, async () => {
     const dir = dataDir();
     const migrated = await idem(['migrate', '--data-dir', dir]);
     expect(migrated.code).toBe(0);
@@ -62,9 +62,10 @@ describe('idem command line', () => {
     }
   });
 
-  it('ledger verify: exit 0 on a clean ledger, 1 with each difference printed after tampering', async () => {
+  it('ledger verify: exit 0 on a clean ledger, 1 with each difference printed after tampering', { timeout: 300_000 }, async () => {
     const dir = dataDir();
-    const server = await startIdemServer({ env: {}, args: ['--data-dir', dir] });
+    // A first start migrates a new data folder: slow on a busy machine.
+    const server = await startIdemServer({ env: {}, args: ['--data-dir', dir], startTimeoutMs: 150_000 });
     let apiKey: string;
     try {
       apiKey = /API key, shown once: (sk_[0-9a-z]+)/.exec(server.output())![1]!;
@@ -96,6 +97,7 @@ describe('idem command line', () => {
   });
 });
 
+// Each case runs several node start-ups of the CLI: seconds each on a busy machine.
 describe('idem payments and idem events tail, against a running instance', () => {
   const dir = mkdtempSync(join(tmpdir(), 'idem-cli-reads-'));
   let server: Awaited<ReturnType<typeof startIdemServer>>;
@@ -118,7 +120,7 @@ describe('idem payments and idem events tail, against a running instance', () =>
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('payments list prints a table from --url and --api-key; payments get reads IDEM_URL and IDEM_API_KEY and prints JSON', async () => {
+  it('payments list prints a table from --url and --api-key; payments get reads IDEM_URL and IDEM_API_KEY and prints JSON', { timeout: 240_000 }, async () => {
     const list = await idem(['payments', 'list', '--url', server.url, '--api-key', apiKey]);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/^payment\s+status\s+amount/);
@@ -131,7 +133,7 @@ describe('idem payments and idem events tail, against a running instance', () =>
     expect(pretty.stdout).toMatch(/att_\w+\s+authorize\s+sim-a\s+1999\s+succeeded/);
   });
 
-  it('errors are one line with the stable code; an unreachable instance is named', async () => {
+  it('errors are one line with the stable code; an unreachable instance is named', { timeout: 240_000 }, async () => {
     const missing = await idem(['payments', 'get', 'pay_nope', '--url', server.url, '--api-key', apiKey]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^idem: GET \/v1\/payments\/pay_nope answered 404: .+ \[PAYMENT_NOT_FOUND\]\n$/);
@@ -146,7 +148,7 @@ describe('idem payments and idem events tail, against a running instance', () =>
     expect(away.stderr).toBe(`idem: cannot reach http://127.0.0.1:${closed} (ECONNREFUSED)\n`);
   });
 
-  it('events tail follows the stream: JSON lines with --json, one readable line per event otherwise', async () => {
+  it('events tail follows the stream: JSON lines with --json, one readable line per event otherwise', { timeout: 240_000 }, async () => {
     const json = await idem(['events', 'tail', '--json', '--count', '2', '--url', server.url, '--api-key', apiKey]);
     expect(json.code).toBe(0);
     const events = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; type: string; payment_id: string });

@@ -49,13 +49,22 @@ describe('idem --help and --version', () => {
     expect(commands).toEqual(expect.arrayContaining(['serve', 'migrate', 'payments list', 'payments get', 'events tail', 'ledger verify', 'reconcile', 'merchant keys rotate']));
   });
 
-  it('idem --version prints the version in package.json', async () => {
+  it('idem --version prints the version in package.json', { timeout: 120_000 }, async () => {
     const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     expect((await idem(['--version'])).trim()).toBe(version);
   });
 
-  it('the built binary prints the same help as the program', async () => {
-    for (const path of ['serve', 'merchant keys rotate', 'events tail']) expect(await idem([...path.split(' '), '--help']), path).toBe(helpOf(path));
+  it('every variable of the table is documented: README "Configuration", or docs/events.md for the event settings', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const events = readFileSync(new URL('../../docs/events.md', import.meta.url), 'utf8');
+    for (const s of ENV_SETTINGS) expect(readme.includes(`\`${s.name}\``) || events.includes(`| \`${s.name}\` |`), s.name).toBe(true);
+  });
+
+  // Node start-ups: seconds each on a busy machine, hence the timeouts.
+  it('the built binary prints the same help as the program', { timeout: 180_000 }, async () => {
+    const paths = ['serve', 'merchant keys rotate', 'events tail'];
+    const printed = await Promise.all(paths.map((path) => idem([...path.split(' '), '--help'])));
+    for (const [i, path] of paths.entries()) expect(printed[i], path).toBe(helpOf(path));
   });
 
   it("every command's --help lists the environment variables it reads, from the one table, with an example", () => {

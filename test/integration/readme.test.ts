@@ -65,9 +65,11 @@ function readmeBlocks(text: string): Block[] {
 function commandLines(body: string): string[] {
   const out: string[] = [];
   let pending = '';
+  let continued = false;
   for (const raw of body.split('\n')) {
-    pending += (pending === '' ? '' : pending.endsWith('\\') ? '' : '\n') + raw;
-    if (pending.endsWith('\\')) {
+    pending += (pending === '' || continued ? '' : '\n') + raw;
+    continued = pending.endsWith('\\');
+    if (continued) {
       pending = pending.slice(0, -1);
       continue;
     }
@@ -97,9 +99,14 @@ describe('the README, run from a fresh checkout layout', () => {
   let dir: string;
   /** Values the README leaves for the reader: its ports, keys and ids, the production URLs. */
   const fill = new Map<string | RegExp, string>();
+  /** Nothing of the runner's environment: a DATABASE_URL of its shell must not leak in. */
+  let baseEnv: Record<string, string>;
+  /** Each block is a new shell: what it exports lasts until its end. */
   let env: Record<string, string>;
   const servers: Array<{ child: ChildProcess; exited: Promise<void>; command: string; block: number }> = [];
   let currentBlock = -1;
+  /** Whether `npm run build` ran in place of `npm ci` already. */
+  let built = false;
   const cleanups: Array<() => Promise<void>> = [];
 
   beforeAll(async () => {
@@ -118,7 +125,7 @@ describe('the README, run from a fresh checkout layout', () => {
       ports.set(port, String(await freePort()));
       fill.set(new RegExp(`\\b${port}\\b`, 'g'), ports.get(port)!);
     }
-    env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir(), PORT: ports.get('8080')! };
+    baseEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir(), PORT: ports.get('8080')! };
   }, 60_000);
 
   afterAll(async () => {
@@ -182,7 +189,7 @@ describe('the README, run from a fresh checkout layout', () => {
       env = Object.fromEntries(stdout.split('\0').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
       return;
     }
-    if (/&$/.test(command) || /^(npm start|.*npm run idem -- serve)\b/.test(command)) return startServer(command);
+    if (/&$/.test(command) || /^(npm start|[\s\S]*npm run idem -- serve)\b/.test(command)) return startServer(command);
     let result: { stdout: string; stderr: string };
     try {
       result = await run('bash', ['-c', command], { cwd: dir, env, timeout: COMMAND_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 });
@@ -212,6 +219,7 @@ describe('the README, run from a fresh checkout layout', () => {
     }
     it(title, { timeout: 20 * 60_000 }, async () => {
       currentBlock = i;
+      env = { ...baseEnv };
       if (block.mark === 'run with PostgreSQL and Redis') {
         if (!(await postgresAvailable()) || !(await redisAvailable())) return;
         const db = await createTestDatabase('idem_readme');
@@ -234,16 +242,23 @@ describe('the README, run from a fresh checkout layout', () => {
         });
         writeFileSync(join(dir, 'gateways.json'), JSON.stringify([{ name: 'acquirer', kind: 'http', base_url: url }]));
       }
-      for (const command of block.commands) {
-        if (SKIPPED[command] !== undefined) {
-          if (command === 'npm ci') await runCommand('npm run build');
-          continue;
+      let passed = false;
+      try {
+        for (const command of block.commands) {
+          if (SKIPPED[command] !== undefined) {
+            if (command === 'npm ci' && !built) await runCommand('npm run build');
+            built = true;
+            continue;
+          }
+          await runCommand(filled(command));
         }
-        await runCommand(filled(command));
+        passed = true;
+      } finally {
+        // A block stops the servers it started, unless they stay up for a later one, which
+        // stops them; a block that failed stops them all, so the next finds its ports free.
+        if (block.mark.includes('; then stops') || !passed) await stopServers();
+        else if (!block.mark.includes('stays up')) await stopServers((b) => b === i);
       }
-      // A block stops the servers it started, unless they stay up for a later one, which stops them.
-      if (block.mark.includes('; then stops')) await stopServers();
-      else if (!block.mark.includes('stays up')) await stopServers((b) => b === i);
     });
   }
 });
