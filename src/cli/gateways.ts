@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { remoteApi, remoteOptions, type RemoteFlags } from './remote.js';
+import { table } from './table.js';
 
 interface GatewayRow {
   name: string;
@@ -27,9 +29,7 @@ export function gatewayTable(policy: string, rows: GatewayRow[]): string {
     String(g.evidence.answers),
     g.since,
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [`policy: ${policy}`, fmt(head), ...lines.map(fmt)].join('\n') + '\n';
+  return `policy: ${policy}\n${table([head, ...lines])}`;
 }
 
 /**
@@ -37,23 +37,11 @@ export function gatewayTable(policy: string, rows: GatewayRow[]): string {
  * (docs/resilience.md) and prints it as a table. Any instance answers for all of them: they
  * share what they learn.
  */
-export function registerGatewaysCommand(program: Command, fail: (err: Error) => never): void {
-  program
-    .command('gateways')
+export function registerGatewaysCommand(program: Command, fail: (err: unknown) => never): void {
+  remoteOptions(program.command('gateways'))
     .description("print every gateway's learned health, as a running instance sees it (GET /v1/gateways)")
-    .option('--url <url>', 'the instance (env IDEM_URL)', process.env.IDEM_URL ?? 'http://127.0.0.1:8080')
-    .option('--api-key <key>', 'an API key (env IDEM_API_KEY)', process.env.IDEM_API_KEY)
-    .action(async (flags: { url: string; apiKey?: string }) => {
-      if (!flags.apiKey) fail(new Error('--api-key (or IDEM_API_KEY) is required'));
-      const url = `${flags.url.replace(/\/+$/, '')}/v1/gateways`;
-      let res: Response;
-      try {
-        res = await fetch(url, { headers: { authorization: `Bearer ${flags.apiKey}` }, signal: AbortSignal.timeout(10_000) });
-      } catch (err) {
-        return fail(new Error(`cannot reach ${url} (${(err as Error).message})`));
-      }
-      if (!res.ok) fail(new Error(`${url} answered ${res.status}`));
-      const body = (await res.json()) as { policy: string; data: GatewayRow[] };
-      process.stdout.write(gatewayTable(body.policy, body.data));
+    .action(async (flags: RemoteFlags) => {
+      const body = await remoteApi(flags, fail).gateways.list().catch(fail);
+      process.stdout.write(gatewayTable(body.policy, body.data as GatewayRow[]));
     });
 }

@@ -14,15 +14,25 @@ import { fetchGatewayLog, verifyLedger } from '../ledger/verify.js';
 import { SqlStore } from '../store/sql/index.js';
 import { cryptoRandom } from '../ports/clock.js';
 import { urlForLog } from '../api/plugins/cardData.js';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ApiError } from './api.js';
+import { describeEnvironment } from './envHelp.js';
+import { registerEventsCommand } from './eventsTail.js';
 import { registerGatewaysCommand } from './gateways.js';
 import { registerKeyCommands } from './keys.js';
+import { registerPaymentsCommand } from './payments.js';
+import { commandProgress } from './progress.js';
 import { registerReconcileCommand } from './reconcile.js';
 
 /** How long `serve` lets in-flight requests finish after SIGTERM before it cuts their connections. */
 const STOP_GRACE_MS = 10_000;
 
-const program = new Command();
-program.name('idem').description('Payment orchestration that moves money exactly once').showHelpAfterError().enablePositionalOptions();
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** The `idem` command tree (exported for the test that runs every command's `--help`). */
+export const program = new Command();
+program.name('idem').description('Payment orchestration that moves money exactly once').version(version).showHelpAfterError().enablePositionalOptions();
 
 const portOption = () => new Option('--port <port>', 'port to listen on (env PORT, default 8080)');
 const dataDirOption = () => new Option('--data-dir <dir>', 'embedded database folder when DATABASE_URL is absent (default ./.idem)');
@@ -98,7 +108,8 @@ program
   .action(async (flags: { dataDir?: string }) => {
     const config = configOrExit(flags);
     await withDatabase(config, async (db) => {
-      const applied = await migrate(db);
+      const progress = commandProgress();
+      const applied = await migrate(db, undefined, progress.report).finally(progress.stop);
       process.stdout.write(applied.length ? `applied migrations ${applied.join(', ')}\n` : 'schema is up to date\n');
     });
   });
@@ -129,11 +140,15 @@ ledger
     await withDatabase(config, async (db) => {
       await migrate(db);
       const http = config.gateways.filter((g) => g.kind === 'http');
-      const logs = http.length === 0 ? null : (await Promise.all(http.map((g) => fetchGatewayLog(g.baseUrl!)))).flat();
-      const report = await verifyLedger(new SqlStore(db), logs);
+      const progress = commandProgress();
+      const report = await (async () => {
+        const logs = http.length === 0 ? null : (await Promise.all(http.map((g) => fetchGatewayLog(g.baseUrl!, progress.report)))).flat();
+        return verifyLedger(new SqlStore(db), logs, progress.report);
+      })().finally(progress.stop);
+      const compared = report.checked.gatewayOperations;
       const out = process.stdout;
       out.write(`checked ${report.checked.payments} payments, ${report.checked.entries} journal entries`);
-      out.write(logs === null ? ' (no HTTP gateway configured: gateway logs not compared)\n' : `, ${logs.length} gateway operations from ${http.map((g) => g.name).join(', ')}\n`);
+      out.write(compared === null ? ' (no HTTP gateway configured: gateway logs not compared)\n' : `, ${compared} gateway operations from ${http.map((g) => g.name).join(', ')}\n`);
       if (report.inFlight.length > 0) out.write(`${report.inFlight.length} payments still in flight (not compared with the gateways): ${report.inFlight.slice(0, 10).join(', ')}${report.inFlight.length > 10 ? ', …' : ''}\n`);
       for (const d of report.differences) out.write(`DIFFERENCE ${d}\n`);
       out.write(report.differences.length === 0 ? 'ledger verified: balanced and matching\n' : `${report.differences.length} differences\n`);
@@ -142,6 +157,8 @@ ledger
   });
 
 registerGatewaysCommand(program, fail);
+registerPaymentsCommand(program, fail);
+registerEventsCommand(program, fail);
 registerReconcileCommand(program, { configOrExit, withDatabase, fail });
 
 program
@@ -211,9 +228,13 @@ async function withDatabase(config: Config, fn: (db: Database) => Promise<void>)
 
 function fail(err: unknown): never {
   const prefix = err instanceof ConfigError ? 'idem: config: ' : 'idem: ';
-  const code = err instanceof ConfigError && err.code !== undefined ? ` [${err.code}]` : '';
+  const code = (err instanceof ConfigError || err instanceof ApiError) && err.code !== undefined ? ` [${err.code}]` : '';
   process.stderr.write(prefix + ((err as Error).message ?? String(err)) + code + '\n');
   process.exit(err instanceof ConfigError ? 2 : 1);
 }
 
-await program.parseAsync(process.argv);
+describeEnvironment(program);
+
+// Parsed only when run as `idem` (through npm's bin link or `node dist/cli/main.js`), not when
+// a test imports the command tree.
+if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) await program.parseAsync(process.argv);

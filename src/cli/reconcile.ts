@@ -14,6 +14,8 @@ import { CASE_STATUSES, type CaseRow, type CaseStatus } from '../reconciliation/
 import type { PassSummary, RemediationSummary } from '../reconciliation/reconciler.js';
 import { gatewayReport, reportCsv } from '../reconciliation/report.js';
 import { SqlStore } from '../store/sql/index.js';
+import { commandProgress } from './progress.js';
+import { table } from './table.js';
 
 interface Deps {
   configOrExit(flags: { dataDir?: string }): Config;
@@ -42,7 +44,10 @@ export function registerReconcileCommand(program: Command, deps: Deps): void {
         const names = reconciler.reconcilable();
         if (names.length === 0) deps.fail(new ConfigError('no HTTP gateway configured (IDEM_GATEWAYS): nothing to reconcile from this process; idem serve reconciles its in-process gateways itself'));
         if (flags.gateway !== undefined && !names.includes(flags.gateway)) deps.fail(new ConfigError(`--gateway: no HTTP gateway named ${flags.gateway} (have ${names.join(', ')})`));
-        const result = await reconciler.runPass(flags.gateway === undefined ? names : [flags.gateway], since === undefined ? {} : { since });
+        const progress = commandProgress();
+        const result = await reconciler
+          .runPass(flags.gateway === undefined ? names : [flags.gateway], { ...(since === undefined ? {} : { since }), onProgress: progress.report })
+          .finally(progress.stop);
         const open = await store.listCases({ status: 'open', ...(flags.gateway !== undefined ? { gateway: flags.gateway } : {}) });
         process.stdout.write(summaryTable(result.gateways, result.remediations, open));
         if (open.length > 0 || result.gateways.some((g) => g.error !== null)) process.exitCode = 1;
@@ -124,9 +129,4 @@ function casesTable(cases: readonly CaseRow[]): string {
     ['case', 'status', 'gateway', 'class', 'team', 'merchant', 'payment', 'action', 'why'],
     ...cases.map((c) => [c.id, c.status, c.gateway, c.class, c.team, c.merchant_id ?? '(none)', c.payment_id ?? '(none)', c.action, typeof c.evidence.why === 'string' ? c.evidence.why : '']),
   ]);
-}
-
-function table(rows: readonly string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
 }

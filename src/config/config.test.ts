@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseRedisUrl } from './config.js';
+import { ENV_SETTINGS } from './env.js';
 
 const fails = (env: Record<string, string>, flags = {}) => {
   try {
@@ -174,5 +175,26 @@ describe('loadConfig: the operator key', () => {
     expect(loadConfig({ IDEM_OPERATOR_KEY: 'op_0123456789abcdefghijklmnopqrstuv' }).operatorKey).toBe('op_0123456789abcdefghijklmnopqrstuv');
     expect(() => loadConfig({ IDEM_OPERATOR_KEY: 'short' })).toThrow(/IDEM_OPERATOR_KEY/);
     expect(() => loadConfig({ IDEM_OPERATOR_KEY: 'op 0123456789abcdefghijklmnopqrstuvwxyz' })).toThrow(/IDEM_OPERATOR_KEY/);
+  });
+});
+
+describe('the table of environment variables (src/config/env.ts)', () => {
+  it('names exactly what loadConfig reads, besides the client settings the HTTP commands read', () => {
+    const read = new Set<string>();
+    const recording = new Proxy({} as Record<string, string | undefined>, {
+      get(_, name) {
+        if (typeof name === 'string') read.add(name);
+        return undefined;
+      },
+    });
+    loadConfig(recording);
+    const table = ENV_SETTINGS.filter((s) => s.group !== 'client').map((s) => s.name);
+    expect([...read].sort()).toEqual([...table].sort());
+  });
+
+  it('has one row per name, each with an example', () => {
+    const names = ENV_SETTINGS.map((s) => s.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const s of ENV_SETTINGS) expect(s.example, s.name).not.toBe('');
   });
 });

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { OnProgress } from '../ports/progress.js';
 import type { Database } from './database.js';
 
 /** The folder of numbered `.sql` migrations shipped with Idem. */
@@ -28,9 +29,10 @@ const MIGRATION_LOCK = 7_341_001;
 /**
  * Applies pending migrations, each in its own transaction, under a transaction-scoped advisory
  * lock so two instances starting together apply each migration once. Refuses to run against a
- * schema newer than this build knows. Returns the versions it applied.
+ * schema newer than this build knows. Returns the versions it applied. `onProgress` hears of
+ * each migration before it runs (one may take long on a large database).
  */
-export async function migrate(db: Database, migrations = readMigrations()): Promise<number[]> {
+export async function migrate(db: Database, migrations = readMigrations(), onProgress?: OnProgress): Promise<number[]> {
   const latest = migrations.at(-1)?.version ?? 0;
   const applied: number[] = [];
   await db.transaction(async (tx) => {
@@ -40,7 +42,8 @@ export async function migrate(db: Database, migrations = readMigrations()): Prom
       name text NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now())`);
   });
-  for (const m of migrations) {
+  for (const [i, m] of migrations.entries()) {
+    onProgress?.({ phase: `migration ${m.name}`, done: i, total: migrations.length });
     const done = await db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
       const { rows } = await tx.query<{ max: number | null }>('SELECT max(version) AS max FROM idem_migrations');
@@ -58,5 +61,6 @@ export async function migrate(db: Database, migrations = readMigrations()): Prom
     });
     if (done) applied.push(m.version);
   }
+  onProgress?.({ phase: 'migrations', done: migrations.length, total: migrations.length });
   return applied;
 }

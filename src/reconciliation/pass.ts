@@ -17,6 +17,7 @@ import { pickMetadata } from '../events/metadata.js';
 import type { NewPaymentEvent } from '../events/model.js';
 import { canAdopt } from '../payments/states.js';
 import type { SettledMatch, Store, StoreOps } from '../store/port.js';
+import type { OnProgress } from '../ports/progress.js';
 import { inSpan, type Span, type Tracer } from '../ports/tracing.js';
 import { remediationKey } from './cases.js';
 import { openCase, type CaseworkContext, type ReconciliationLog } from './casework.js';
@@ -84,6 +85,7 @@ export class GatewayPass {
     window: { cursor: string | null; sinceAt: number; fence: number },
     summary: PassSummary,
     span: Span,
+    onProgress?: OnProgress,
   ): Promise<PassSummary> {
     const { store, runtime } = this.o;
 
@@ -101,6 +103,7 @@ export class GatewayPass {
         this.o.log?.error({ gateway, reason: r.reason }, 'reconciliation: malformed gateway record ignored');
       }
       summary.fetched += answer.records.length;
+      onProgress?.({ phase: `${gateway}: reading the log`, done: summary.fetched, total: null });
       summary.staged += await store.stageRecords(
         answer.records.map((r) => r.record),
         answer.records.map((r) => r.raw),
@@ -115,7 +118,7 @@ export class GatewayPass {
     }
     if (summary.rejected.length > 0 && summary.error === null) summary.error = `${summary.rejected.length} malformed record(s) ignored`;
 
-    await this.settle(gateway, summary, span);
+    await this.settle(gateway, summary, span, onProgress);
     await this.checkSettlementWindow(gateway, summary);
 
     const still = await store.closeReconcileWindow(gateway, window.fence, moved ? cursor : undefined, summary.error, runtime.clock.now());
@@ -124,7 +127,7 @@ export class GatewayPass {
   }
 
   /** Classifies the gateway's unsettled records and writes each verdict in its own transaction. */
-  private async settle(gateway: string, summary: PassSummary, span: Span): Promise<void> {
+  private async settle(gateway: string, summary: PassSummary, span: Span, onProgress?: OnProgress): Promise<void> {
     const { store } = this.o;
     const records = await store.unsettledRecords(gateway, 5_000);
     if (records.length === 0) return;
@@ -141,7 +144,9 @@ export class GatewayPass {
           ? undefined
           : { gateway, from: Math.min(...keyless.map((r) => r.at)) - windowMs, to: Math.max(...keyless.map((r) => r.at)) + windowMs },
     });
-    for (const { record, verdict, match } of classify(records, facts.payments, facts.attempts, this.o.matcher)) {
+    const classified = classify(records, facts.payments, facts.attempts, this.o.matcher);
+    for (const [i, { record, verdict, match }] of classified.entries()) {
+      if (i % 100 === 0) onProgress?.({ phase: `${gateway}: settling`, done: i, total: classified.length });
       if (verdict.kind === 'wait') {
         summary.verdicts.wait = (summary.verdicts.wait ?? 0) + 1;
         continue;

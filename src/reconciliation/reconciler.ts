@@ -21,6 +21,7 @@
  */
 import type { GatewayConnector } from '../gateways/port.js';
 import type { Runtime } from '../ports/clock.js';
+import type { OnProgress } from '../ports/progress.js';
 import { noopTracer, type Span, type Tracer } from '../ports/tracing.js';
 import type { Store } from '../store/port.js';
 import type { CaseRow } from './cases.js';
@@ -100,9 +101,10 @@ export class Reconciler {
   /**
    * One pass over `gateways` (default: every reconcilable one), then the due remediations.
    * `since` (ms) re-reads each log from that time instead of from its cursor (an audit or a
-   * repeat: records already staged are kept as they were).
+   * repeat: records already staged are kept as they were). `onProgress` hears of each page read
+   * and of the records settled (`idem reconcile` draws it).
    */
-  async runPass(gateways: readonly string[] = this.reconcilable(), options: { since?: number } = {}): Promise<{ gateways: PassSummary[]; remediations: RemediationSummary }> {
+  async runPass(gateways: readonly string[] = this.reconcilable(), options: { since?: number; onProgress?: OnProgress } = {}): Promise<{ gateways: PassSummary[]; remediations: RemediationSummary }> {
     const summaries: PassSummary[] = [];
     // Each gateway's pass is a span, open until the remediations run after the passes are
     // done, so a void sent for a record of that gateway is its child.
@@ -111,8 +113,9 @@ export class Reconciler {
       for (const g of gateways) {
         const span = this.tracer.start('reconciliation.pass', { gateway: g });
         spans.set(g, span);
-        summaries.push(await this.passOver(g, options.since, span));
+        summaries.push(await this.passOver(g, options.since, span, options.onProgress));
       }
+      options.onProgress?.({ phase: 'remediations', done: 0, total: null });
       const remediations = await this.remediations.runDue(50, (gateway) => spans.get(gateway));
       return { gateways: summaries, remediations };
     } catch (err) {
@@ -136,7 +139,7 @@ export class Reconciler {
     }
   }
 
-  private async passOver(gateway: string, since: number | undefined, span: Span): Promise<PassSummary> {
+  private async passOver(gateway: string, since: number | undefined, span: Span, onProgress?: OnProgress): Promise<PassSummary> {
     const { store, runtime } = this.o;
     const summary = emptySummary(gateway);
     const connector = this.o.gateways.connector(gateway);
@@ -155,7 +158,7 @@ export class Reconciler {
     const release = keepLease(runtime, this.leaseMs, () => store.renewReconcileWindow(gateway, window.fence, runtime.clock.now() + this.leaseMs));
     try {
       await this.learned?.load();
-      await this.pass.readWindow(gateway, connector, window, summary, span);
+      await this.pass.readWindow(gateway, connector, window, summary, span, onProgress);
       await this.learned?.save();
       return summary;
     } finally {

@@ -3,9 +3,10 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPglite } from '../../src/db/pglite.js';
 import { IDEM_BIN, startIdemServer } from '../support/idemServer.js';
+import { freePort } from '../support/redisServer.js';
 
 const run = promisify(execFile);
 
@@ -56,7 +57,7 @@ describe('idem command line', () => {
     expect(open.stdout + open.stderr).not.toContain('sk_test_never_printed');
   });
 
-  it('migrates, creates a merchant and prints its key once', async () => {
+  it('migrates, creates a merchant and prints its key once', { timeout: 240_000 }, async () => {
     const dir = dataDir();
     const migrated = await idem(['migrate', '--data-dir', dir]);
     expect(migrated.code).toBe(0);
@@ -76,9 +77,10 @@ describe('idem command line', () => {
     }
   });
 
-  it('ledger verify: exit 0 on a clean ledger, 1 with each difference printed after tampering', async () => {
+  it('ledger verify: exit 0 on a clean ledger, 1 with each difference printed after tampering', { timeout: 300_000 }, async () => {
     const dir = dataDir();
-    const server = await startIdemServer({ env: {}, args: ['--data-dir', dir] });
+    // A first start migrates a new data folder: slow on a busy machine.
+    const server = await startIdemServer({ env: {}, args: ['--data-dir', dir], startTimeoutMs: 150_000 });
     let apiKey: string;
     try {
       apiKey = /API key, shown once: (sk_[0-9a-z]+)/.exec(server.output())![1]!;
@@ -107,5 +109,71 @@ describe('idem command line', () => {
     expect(tampered.stdout).toMatch(/DIFFERENCE entry capture:att_\w+ of pay_\w+ does not balance \(sum 1\)/);
     expect(tampered.stdout).toMatch(/DIFFERENCE the books do not balance in EUR/);
     expect(tampered.stdout).toMatch(/DIFFERENCE pay_\w+ \(captured\): gateway_receivable is 1201, its state says 1200/);
+  });
+});
+
+// Each case runs several node start-ups of the CLI: seconds each on a busy machine.
+describe('idem payments and idem events tail, against a running instance', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'idem-cli-reads-'));
+  let server: Awaited<ReturnType<typeof startIdemServer>>;
+  let apiKey: string;
+  let paymentId: string;
+  beforeAll(async () => {
+    // A first start migrates a new data folder: slow on a busy machine.
+    server = await startIdemServer({ env: {}, args: ['--data-dir', dir], startTimeoutMs: 150_000 });
+    apiKey = /API key, shown once: (sk_[0-9a-z]+)/.exec(server.output())![1]!;
+    const res = await fetch(`${server.url}/v1/payments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'idempotency-key': 'cli-reads-1', 'content-type': 'application/json' },
+      body: JSON.stringify({ amount: 1999, currency: 'EUR', capture_method: 'automatic', reference: 'order-42', payment_method: { type: 'card', token: 'tok_visa' } }),
+    });
+    expect(res.status).toBe(201);
+    paymentId = ((await res.json()) as { id: string }).id;
+  }, 180_000);
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('payments list prints a table from --url and --api-key; payments get reads IDEM_URL and IDEM_API_KEY and prints JSON', { timeout: 240_000 }, async () => {
+    const list = await idem(['payments', 'list', '--url', server.url, '--api-key', apiKey]);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^payment\s+status\s+amount/);
+    expect(list.stdout).toMatch(new RegExp(`${paymentId}\\s+captured\\s+1999 EUR\\s+1999\\s+0\\s+sim-a\\s+\\S+\\s+order-42`));
+    const got = await idem(['payments', 'get', paymentId, '--json'], { IDEM_URL: server.url, IDEM_API_KEY: apiKey });
+    expect(got.code).toBe(0);
+    expect(JSON.parse(got.stdout)).toMatchObject({ id: paymentId, status: 'captured', amount_captured: 1999 });
+    const pretty = await idem(['payments', 'get', paymentId], { IDEM_URL: server.url, IDEM_API_KEY: apiKey });
+    expect(pretty.stdout).toMatch(/status:\s+captured/);
+    expect(pretty.stdout).toMatch(/att_\w+\s+authorize\s+sim-a\s+1999\s+succeeded/);
+  });
+
+  it('errors are one line with the stable code; an unreachable instance is named', { timeout: 240_000 }, async () => {
+    const missing = await idem(['payments', 'get', 'pay_nope', '--url', server.url, '--api-key', apiKey]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^idem: GET \/v1\/payments\/pay_nope answered 404: .+ \[PAYMENT_NOT_FOUND\]\n$/);
+    const badKey = await idem(['payments', 'list', '--url', server.url, '--api-key', 'sk_wrong']);
+    expect(badKey.code).toBe(1);
+    expect(badKey.stderr).toMatch(/^idem: GET \/v1\/payments\?limit=20 answered 401: .+ \[AUTH_REQUIRED\]\n$/);
+    const noKey = await idem(['events', 'tail', '--url', server.url]);
+    expect(noKey.stderr).toBe('idem: --api-key (or IDEM_API_KEY) is required\n');
+    const closed = await freePort(); // nothing listens there
+    const away = await idem(['payments', 'list', '--url', `http://127.0.0.1:${closed}`, '--api-key', apiKey]);
+    expect(away.code).toBe(1);
+    expect(away.stderr).toBe(`idem: cannot reach http://127.0.0.1:${closed} (ECONNREFUSED)\n`);
+  });
+
+  it('events tail follows the stream: JSON lines with --json, one readable line per event otherwise', { timeout: 240_000 }, async () => {
+    const json = await idem(['events', 'tail', '--json', '--count', '2', '--url', server.url, '--api-key', apiKey]);
+    expect(json.code).toBe(0);
+    const events = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; type: string; payment_id: string });
+    expect(events).toHaveLength(2);
+    expect(events[0]).toMatchObject({ type: 'payment.created', payment_id: paymentId });
+    const pretty = await idem(['events', 'tail', '--count', '1', '--starting-after', events[0]!.id, '--url', server.url, '--api-key', apiKey]);
+    expect(pretty.code).toBe(0);
+    expect(pretty.stdout).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3}\\s+${events[1]!.type.replace('.', '\\.')}\\s+${paymentId}\\s+.*${events[1]!.id}\\n$`));
+    const bad = await idem(['events', 'tail', '--type', 'no such', '--url', server.url, '--api-key', apiKey]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/\[VALIDATION_FAILED\]\n$/);
   });
 });

@@ -25,3 +25,17 @@ describe('migration 000003: the request kind of each idempotency key', () => {
     }
   });
 });
+
+describe('migration progress', () => {
+  it('reports each migration before it runs, then the end', async () => {
+    const db = await openPglite('memory://');
+    try {
+      const all = readMigrations();
+      const steps: Array<{ phase: string; done: number; total: number | null }> = [];
+      expect(await migrate(db, all, (s) => steps.push(s))).toEqual(all.map((m) => m.version));
+      expect(steps).toEqual([...all.map((m, i) => ({ phase: `migration ${m.name}`, done: i, total: all.length })), { phase: 'migrations', done: all.length, total: all.length }]);
+    } finally {
+      await db.close();
+    }
+  });
+});
