@@ -25,7 +25,7 @@ import { registerEventRoutes, type EventStreamOptions } from './routes/events.js
 import type { EventFeed } from '../events/feed.js';
 import type { WebhookEndpoints } from '../events/endpoints.js';
 import { reconciliationSchemas, registerReconciliationRoutes } from './routes/reconciliation.js';
-import { registerViewRoutes } from './routes/views.js';
+import { registerViewRoutes, viewSchemas } from './routes/views.js';
 import { registerDashboard } from './routes/dashboard.js';
 import { registerGatewayNotificationRoutes } from './routes/gatewayNotifications.js';
 import type { AdyenNotificationTarget } from '../gateways/adyen/receive.js';
@@ -121,7 +121,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   app.server.maxConnections = limits.maxConnections;
-  for (const schema of [...Object.values(NAMED_SCHEMAS), ...healthSchemas(), ...gatewaySchemas(), ...reconciliationSchemas()]) app.addSchema(schema);
+  for (const schema of [...Object.values(NAMED_SCHEMAS), ...healthSchemas(), ...gatewaySchemas(), ...reconciliationSchemas(), ...viewSchemas()]) app.addSchema(schema);
   const tracer = deps.tracer ?? noopTracer;
   const logging = deps.log.level !== 'silent'; // a silent logger gets no child loggers either
   registerRequestContext(app, tracer);

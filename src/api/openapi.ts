@@ -24,12 +24,17 @@ const REPLAYED = {
 const RETRY_AFTER = { 'Retry-After': header('Seconds to wait before sending the same request again', { type: 'string', pattern: '^[0-9]+$' }) };
 const WWW_AUTHENTICATE = { 'WWW-Authenticate': header('`Bearer realm="idem"`, with `error` when a key was sent') };
 
-/** Codes every authenticated route may answer: auth, bad input, the rate limit, the store. */
-const V1_CODES: ErrorCode[] = ['AUTH_REQUIRED', 'VALIDATION_FAILED', 'CARD_DATA_REFUSED', 'URL_TOO_LONG', 'RATE_LIMITED', 'INTERNAL', 'UNAVAILABLE'];
+/**
+ * Codes every authenticated route may answer: auth, bad input, the rate limit, the store, and
+ * the operator key's `Idem-Merchant` naming no merchant (docs/dashboard.md).
+ */
+const V1_CODES: ErrorCode[] = ['AUTH_REQUIRED', 'VALIDATION_FAILED', 'CARD_DATA_REFUSED', 'URL_TOO_LONG', 'RATE_LIMITED', 'INTERNAL', 'UNAVAILABLE', 'MERCHANT_NOT_FOUND'];
 /** Codes a public route may answer: a request that is not valid HTTP/1.1, a URL too long, a bug. */
 const PUBLIC_CODES: ErrorCode[] = ['VALIDATION_FAILED', 'URL_TOO_LONG', 'INTERNAL'];
 /** Codes the idempotency gate adds on every POST (docs/idempotency.md). */
 const GATE_CODES: ErrorCode[] = ['IDEM_KEY_MISSING', 'IDEM_KEY_INVALID', 'IDEM_IN_PROGRESS', 'IDEM_KEY_REUSED'];
+/** What every write (a gated POST, a DELETE) may answer the operator key, which only reads. */
+const WRITE_CODES: ErrorCode[] = ['OPERATOR_READ_ONLY'];
 
 export interface Answer {
   schema: TSchema;
@@ -41,6 +46,8 @@ export interface Answer {
 export interface AnswerOptions {
   /** A POST behind the idempotency gate: its key's codes, and `Idempotent-Replayed` on what it stores. */
   gated?: boolean;
+  /** A write that is not gated (a DELETE): the operator key is refused it. Implied by `gated`. */
+  writes?: boolean;
   /** A public route: no auth codes, no rate limit. */
   public?: boolean;
 }
@@ -62,7 +69,7 @@ export function answers(ok: Record<number, Answer>, codes: ErrorCode[], o: Answe
     const schema = typeof id === 'string' ? Type.Ref(id) : a.schema;
     response[status] = { description: a.description, headers, content: { [a.media ?? JSON_MEDIA]: { schema } } };
   }
-  const all = [...(o.public ? PUBLIC_CODES : V1_CODES), ...(o.gated ? GATE_CODES : []), ...codes];
+  const all = [...(o.public ? PUBLIC_CODES : V1_CODES), ...(o.gated ? GATE_CODES : []), ...(o.gated || o.writes ? WRITE_CODES : []), ...codes];
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of all) byStatus.set(errorCodes[code].status, [...(byStatus.get(errorCodes[code].status) ?? []), code]);
   for (const [status, list] of [...byStatus].sort(([a], [b]) => a - b)) {
@@ -98,7 +105,8 @@ export const TAGS = [
   { name: 'events', description: 'The event feed, its Server-Sent Events stream' },
   { name: 'webhooks', description: 'Webhook endpoints: where events are delivered, signed (Standard Webhooks)' },
   { name: 'reconciliation', description: 'Discrepancies reconciliation could not settle alone' },
-  { name: 'gateways', description: 'What Idem has learned of each gateway' },
+  { name: 'gateways', description: 'What Idem has learned of each gateway, and where a processor sends its notifications (HMAC-signed, no key)' },
+  { name: 'dashboard', description: 'Read-only views the dashboard draws: merchants, the overview, what surrounds one payment' },
   { name: 'health', description: 'Liveness, readiness and this document (no key needed)' },
 ];
 

@@ -271,17 +271,6 @@ export const PostHeaders = Type.Object({
   }),
 });
 
-/**
- * For routes that do not yet list their error statuses with `answers()` (src/api/openapi.ts):
- * any 4xx and 5xx as a problem document, with its real media type. Prefer `answers()`.
- */
-export const problemResponses = {
-  '4xx': { description: 'Refused: a problem document (docs/errors.md)', content: { 'application/problem+json': { schema: Type.Ref('Problem') } } },
-  '5xx': { description: 'Failed: a problem document (docs/errors.md)', content: { 'application/problem+json': { schema: Type.Ref('Problem') } } },
-};
-/** Authorization is declared once, as the document's bearer security scheme: no header parameter. */
-export const AuthHeaders = Type.Object({});
-
 export const EventList = Type.Object(
   {
     object: Type.Literal('list'),

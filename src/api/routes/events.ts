@@ -139,7 +139,7 @@ export function registerEventRoutes(app: FastifyInstance, feed: EventFeed, endpo
         tags: ['webhooks'],
         summary: 'Delete a webhook endpoint and its pending deliveries',
         params: WebhookEndpointParams,
-        response: answers({ 200: { schema: DeletedWebhookEndpoint, description: 'Deleted' } }, [...NOT_FOUND]),
+        response: answers({ 200: { schema: DeletedWebhookEndpoint, description: 'Deleted' } }, [...NOT_FOUND], { writes: true }),
       },
     },
     async (request) => endpoints.delete(request.merchantId, request.params.id),

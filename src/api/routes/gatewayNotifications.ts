@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { IdemError } from '../../errors/registry.js';
 import type { Clock } from '../../ports/clock.js';
 import { type AdyenNotificationTarget, receiveAdyenNotifications } from '../../gateways/adyen/receive.js';
-import { problemResponses } from '../schemas.js';
+import { answers } from '../openapi.js';
 
 /** Adyen's notification bodies are a few KiB; one with many items stays far below this. */
 export const NOTIFICATION_BODY_LIMIT = 64 * 1024;
@@ -32,12 +32,18 @@ export function registerGatewayNotificationRoutes(app: FastifyInstance, targets:
       bodyLimit: NOTIFICATION_BODY_LIMIT,
       schema: {
         operationId: 'receiveGatewayNotifications',
-        tags: ['Gateways'],
+        tags: ['gateways'],
         summary: 'Receive a processor notification (Adyen standard webhook), HMAC-verified, stored, then acknowledged',
         security: [],
         params: NotificationParams,
         body: NotificationRequest,
-        response: { 200: { description: 'Stored (or already stored): Adyen\u2019s expected acknowledgement', content: { 'text/plain': { schema: Type.Literal('[accepted]') } } }, ...problemResponses },
+        // Public (no bearer key, each item's HMAC is the proof) and not gated: the processor sends
+        // no Idempotency-Key and a duplicate changes nothing (docs/api.md, "The one POST without a key").
+        response: answers(
+          { 200: { schema: Type.Literal('[accepted]'), description: 'Stored (or already stored): Adyen\u2019s expected acknowledgement', media: 'text/plain' } },
+          ['CARD_DATA_REFUSED', 'NOTIFICATION_SIGNATURE_INVALID', 'GATEWAY_NOT_FOUND'],
+          { public: true },
+        ),
       },
     },
     async (request, reply) => {

@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { Type, type TSchema } from 'typebox';
 import { IdemError } from '../../errors/registry.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Clock } from '../../ports/clock.js';
 import type { DeliveryRow, Store } from '../../store/port.js';
-import { AuthHeaders, PaymentParams, WebhookEndpointParams, problemResponses } from '../schemas.js';
+import { answers } from '../openapi.js';
+import { PaymentParams, WebhookEndpointParams } from '../schemas.js';
 
 /**
  * Read-only views the dashboard draws (docs/dashboard.md): merchants (for the operator), the
@@ -23,7 +24,7 @@ const MerchantList = Type.Object(
   {
     object: Type.Literal('list'),
     viewer: Type.Union([Type.Literal('merchant'), Type.Literal('operator')], { description: 'who the key is: a merchant (reads and writes its own) or the operator (reads every merchant)' }),
-    data: Type.Array(Merchant),
+    data: Type.Array(Type.Ref('Merchant')),
   },
   { $id: 'MerchantList' },
 );
@@ -59,7 +60,7 @@ export const LedgerEntry = Type.Object(
   },
   { $id: 'LedgerEntry', description: 'One balanced journal entry (docs/payments.md, "Ledger")' },
 );
-const LedgerEntryList = Type.Object({ object: Type.Literal('list'), data: Type.Array(LedgerEntry) }, { $id: 'LedgerEntryList' });
+const LedgerEntryList = Type.Object({ object: Type.Literal('list'), data: Type.Array(Type.Ref('LedgerEntry')) }, { $id: 'LedgerEntryList' });
 
 export const WebhookDelivery = Type.Object(
   {
@@ -80,7 +81,7 @@ export const WebhookDelivery = Type.Object(
   },
   { $id: 'WebhookDelivery', description: 'One event queued for one endpoint, with what its sends got (docs/events.md)' },
 );
-const WebhookDeliveryList = Type.Object({ object: Type.Literal('list'), data: Type.Array(WebhookDelivery) }, { $id: 'WebhookDeliveryList' });
+const WebhookDeliveryList = Type.Object({ object: Type.Literal('list'), data: Type.Array(Type.Ref('WebhookDelivery')) }, { $id: 'WebhookDeliveryList' });
 
 export const GatewayRecord = Type.Object(
   {
@@ -101,9 +102,12 @@ export const GatewayRecord = Type.Object(
   },
   { $id: 'GatewayRecord', description: 'A record from the gateway\u2019s own log, as reconciliation read and settled it (docs/reconciliation.md)' },
 );
-const GatewayRecordList = Type.Object({ object: Type.Literal('list'), data: Type.Array(GatewayRecord) }, { $id: 'GatewayRecordList' });
+const GatewayRecordList = Type.Object({ object: Type.Literal('list'), data: Type.Array(Type.Ref('GatewayRecord')) }, { $id: 'GatewayRecordList' });
 
-const DeliveryQuery = Type.Object({ limit: Type.Optional(Type.String({ pattern: '^(100|[1-9][0-9]?)$', description: '1–100, default 50' })) }, { additionalProperties: false });
+/** The named schemas of these routes, registered on the app by src/api/app.ts. */
+export const viewSchemas = (): TSchema[] => [Merchant, MerchantList, Overview, LedgerEntry, LedgerEntryList, WebhookDelivery, WebhookDeliveryList, GatewayRecord, GatewayRecordList];
+
+const DeliveryQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'page size, 1–100, default 50' })) }, { additionalProperties: false });
 
 const HOUR_MS = 60 * 60_000;
 /** Gateway records are looked for from a minute before a payment's first attempt to a day after its last. */
@@ -153,10 +157,9 @@ export function registerViewRoutes(app: FastifyInstance, store: Store, clock: Cl
     {
       schema: {
         operationId: 'listMerchants',
-        tags: ['Dashboard'],
+        tags: ['dashboard'],
         summary: 'Merchants: every one for the operator key, only its own for a merchant key',
-        headers: AuthHeaders,
-        response: { 200: MerchantList, ...problemResponses },
+        response: answers({ 200: { schema: MerchantList, description: 'The merchants this key may read, and who the key is' } }, []),
       },
     },
     async (request) => {
@@ -170,10 +173,9 @@ export function registerViewRoutes(app: FastifyInstance, store: Store, clock: Cl
     {
       schema: {
         operationId: 'getOverview',
-        tags: ['Dashboard'],
+        tags: ['dashboard'],
         summary: 'The last hour per minute (payments by state, retries, failovers, remediations), open cases, this instance\u2019s idempotency counters',
-        headers: AuthHeaders,
-        response: { 200: Overview, ...problemResponses },
+        response: answers({ 200: { schema: Overview, description: 'The last hour, open cases and this instance\u2019s counters' } }, []),
       },
     },
     async (request) => {
@@ -205,11 +207,10 @@ export function registerViewRoutes(app: FastifyInstance, store: Store, clock: Cl
     {
       schema: {
         operationId: 'listPaymentLedgerEntries',
-        tags: ['Dashboard'],
+        tags: ['dashboard'],
         summary: 'The payment\u2019s journal entries, oldest first',
-        headers: AuthHeaders,
         params: PaymentParams,
-        response: { 200: LedgerEntryList, ...problemResponses },
+        response: answers({ 200: { schema: LedgerEntryList, description: 'The payment\u2019s journal entries' } }, ['PAYMENT_NOT_FOUND']),
       },
     },
     async (request) => {
@@ -223,17 +224,16 @@ export function registerViewRoutes(app: FastifyInstance, store: Store, clock: Cl
     {
       schema: {
         operationId: 'listPaymentWebhookDeliveries',
-        tags: ['Dashboard'],
+        tags: ['dashboard'],
         summary: 'Webhook deliveries of the payment\u2019s events, newest first',
-        headers: AuthHeaders,
         params: PaymentParams,
         querystring: DeliveryQuery,
-        response: { 200: WebhookDeliveryList, ...problemResponses },
+        response: answers({ 200: { schema: WebhookDeliveryList, description: 'The payment\u2019s webhook deliveries' } }, ['PAYMENT_NOT_FOUND']),
       },
     },
     async (request) => {
       const payment = await paymentOf(request, request.params.id);
-      const rows = await store.listDeliveries(request.merchantId, { paymentId: payment.id }, Number(request.query.limit ?? 50));
+      const rows = await store.listDeliveries(request.merchantId, { paymentId: payment.id }, request.query.limit ?? 50);
       return { object: 'list' as const, data: rows.map(deliveryView) };
     },
   );
@@ -243,11 +243,10 @@ export function registerViewRoutes(app: FastifyInstance, store: Store, clock: Cl
     {
       schema: {
         operationId: 'listPaymentGatewayRecords',
-        tags: ['Dashboard'],
+        tags: ['dashboard'],
         summary: 'The gateways\u2019 own records of the payment, as reconciliation read them',
-        headers: AuthHeaders,
         params: PaymentParams,
-        response: { 200: GatewayRecordList, ...problemResponses },
+        response: answers({ 200: { schema: GatewayRecordList, description: 'The gateways\u2019 records of the payment' } }, ['PAYMENT_NOT_FOUND']),
       },
     },
     async (request) => {
@@ -290,18 +289,17 @@ export function registerViewRoutes(app: FastifyInstance, store: Store, clock: Cl
     {
       schema: {
         operationId: 'listWebhookEndpointDeliveries',
-        tags: ['Dashboard'],
+        tags: ['dashboard'],
         summary: 'Deliveries to one webhook endpoint with the receiver\u2019s status codes and timings, newest first',
-        headers: AuthHeaders,
         params: WebhookEndpointParams,
         querystring: DeliveryQuery,
-        response: { 200: WebhookDeliveryList, ...problemResponses },
+        response: answers({ 200: { schema: WebhookDeliveryList, description: 'The endpoint\u2019s deliveries' } }, ['WEBHOOK_ENDPOINT_NOT_FOUND']),
       },
     },
     async (request) => {
       const { id } = request.params;
       if (!(await store.findEndpoint(request.merchantId, id))) throw new IdemError('WEBHOOK_ENDPOINT_NOT_FOUND', `no webhook endpoint ${id}`, { extensions: { webhook_endpoint_id: id } });
-      const rows = await store.listDeliveries(request.merchantId, { endpointId: id }, Number(request.query.limit ?? 50));
+      const rows = await store.listDeliveries(request.merchantId, { endpointId: id }, request.query.limit ?? 50);
       return { object: 'list' as const, data: rows.map(deliveryView) };
     },
   );
