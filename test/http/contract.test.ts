@@ -19,9 +19,11 @@ import { createIdem, type Idem } from '../../src/idem.js';
 import { createMerchant, type NewMerchant } from '../../src/merchants/merchants.js';
 import { cryptoRandom } from '../../src/ports/clock.js';
 import { MemoryStore } from '../../src/store/memory/index.js';
+import { AdyenFake, type NotificationItem } from '../support/adyenFake.js';
 import { ResponseValidator } from '../support/responseValidator.js';
 
 const run = promisify(execFile);
+const NOTIFICATIONS = '/v1/gateways/{name}/notifications';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** Under node_modules so the generated program resolves `openapi-fetch` from the project. */
 const SCRATCH = join(ROOT, 'node_modules', '.cache', 'idem-contract');
@@ -31,6 +33,9 @@ let base = '';
 let merchant: NewMerchant;
 let doc: Record<string, unknown>;
 let dir = '';
+/** Adyen's test double: the gateway whose notifications the flow sends (signed with its HMAC key). */
+const adyen = new AdyenFake();
+const OPERATOR_KEY = 'op_contract_0123456789abcdefghijklmnopqrstuvwxyz';
 
 beforeAll(async () => {
   const store = new MemoryStore();
@@ -42,8 +47,16 @@ beforeAll(async () => {
     { name: 'sim-a', kind: 'simulator', priority: 0 },
     { name: 'slow', kind: 'simulator', priority: 1, latency_ms: 3000 },
     { name: 'hang', kind: 'simulator', priority: 2, latency_ms: 2000, timeout_ms: 100 },
+    { name: 'adyen', kind: 'adyen', priority: 3, credentials_ref: 'env:IDEM_TEST_ADYEN_CREDENTIALS', base_url: await adyen.start(), timeout_ms: 2000 },
   ];
-  const config = loadConfig({ PORT: '0', IDEM_AUTH_FAILURES_PER_MINUTE: '3', IDEM_CONCURRENCY_LIMIT: '1', IDEM_GATEWAYS: JSON.stringify(gateways) });
+  process.env.IDEM_TEST_ADYEN_CREDENTIALS = JSON.stringify({ api_key: adyen.apiKey, hmac_key: adyen.hmacKey, merchant_account: adyen.merchantAccount });
+  const config = loadConfig({
+    PORT: '0',
+    IDEM_AUTH_FAILURES_PER_MINUTE: '3',
+    IDEM_CONCURRENCY_LIMIT: '1',
+    IDEM_GATEWAYS: JSON.stringify(gateways),
+    IDEM_OPERATOR_KEY: OPERATOR_KEY,
+  });
   idem = await createIdem(config, { store, relay: false, sweeper: false, resolveHost });
   merchant = await createMerchant(store, cryptoRandom, 'contract');
   base = await idem.listen();
@@ -56,6 +69,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await idem?.close();
+  await adyen.stop();
+  delete process.env.IDEM_TEST_ADYEN_CREDENTIALS;
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -75,15 +90,21 @@ describe('the served document', () => {
     expect({ errors: report.totals.errors, warnings: report.totals.warnings, said }).toEqual({ errors: 0, warnings: 0, said: [] });
   }, 60_000);
 
-  it('names every operation and schema, declares the key on every POST, and keeps the public routes public', () => {
+  it('names every operation and schema, declares the key on every merchant POST, and keeps the public routes public', () => {
     const paths = doc.paths as Record<string, Record<string, { operationId?: string; tags?: string[]; security?: unknown[]; parameters?: Array<{ in: string; name: string; required?: boolean }> }>>;
     const ops = Object.entries(paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ path, method, op })));
     expect(ops.length).toBeGreaterThanOrEqual(25);
     for (const { path, method, op } of ops) {
       expect(op.operationId, `${method} ${path}`).toMatch(/^[a-z][A-Za-z]+$/);
       expect(op.tags?.length, `${method} ${path}`).toBe(1);
-      if (method === 'post') expect(op.parameters?.find((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key')?.required, `${method} ${path}`).toBe(true);
+      const idempotencyKey = op.parameters?.find((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key');
+      // A processor's notification is the one POST without a key, and without a bearer key
+      // either (docs/api.md, "The one POST without a key"); every merchant POST needs it.
+      if (method === 'post' && path === NOTIFICATIONS) expect([op.security, idempotencyKey], path).toEqual([[], undefined]);
+      else if (method === 'post') expect(idempotencyKey?.required, `${method} ${path}`).toBe(true);
     }
+    const unkeyed = ops.filter((o) => o.method === 'post' && (o.op.security?.length === 0 || !o.op.parameters?.some((p) => p.name.toLowerCase() === 'idempotency-key')));
+    expect(unkeyed.map((o) => o.path)).toEqual([NOTIFICATIONS]);
     expect(new Set(ops.map((o) => o.op.operationId)).size).toBe(ops.length);
     for (const path of ['/healthz', '/readyz', '/openapi.json', '/docs']) expect(paths[path]!.get!.security, path).toEqual([]);
     expect(Object.keys((doc.components as { schemas: object }).schemas).filter((n) => !/^[A-Z][A-Za-z]+$/.test(n))).toEqual([]);
@@ -173,6 +194,9 @@ describe('every answer of a scripted flow is one the document describes', () => 
     expect(v.check('GET', '/v1/payments/{id}', 200, h({ 'content-type': 'application/json' }), payment).problems.join()).toContain('body');
     expect(v.check('GET', '/healthz', 200, h({ 'content-type': 'application/json', 'retry-after': '1' }), '{"status":"ok"}').problems.join()).toContain('retry-after');
     expect(v.check('GET', '/healthz', 200, h({ 'content-type': 'application/json' }), '{"status":"ok"}').problems).toEqual([]);
+    // A text body is checked too: the notification's acknowledgement is exactly `[accepted]`.
+    expect(v.check('POST', NOTIFICATIONS, 200, h({ 'content-type': 'text/plain; charset=utf-8' }), 'ok').problems.join()).toContain('body');
+    expect(v.check('POST', NOTIFICATIONS, 200, h({ 'content-type': 'text/plain; charset=utf-8' }), '[accepted]').problems).toEqual([]);
   });
 
   it('sees 0 undocumented answers, across every error status a client can provoke', async () => {
@@ -180,11 +204,13 @@ describe('every answer of a scripted flow is one the document describes', () => 
     const auth = { authorization: `Bearer ${merchant.apiKey}` };
     let n = 0;
     const key = (what: string) => `flow-${what}-${n++}`;
-    /** One request to `template` (its `{id}` filled in), checked against the document. */
-    const call = async (method: string, template: string, o: { id?: string; query?: string; key?: string; body?: unknown; headers?: Record<string, string> } = {}) => {
-      const url = `${base}${template.replace('{id}', o.id ?? '')}${o.query ? `?${o.query}` : ''}`;
-      const headers: Record<string, string> = { ...auth, ...(o.key !== undefined ? { 'idempotency-key': o.key } : {}), ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}), ...o.headers };
-      const res = await fetch(url, { method, headers, ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}) });
+    /** One request to `template` (its `{id}` or `{name}` filled in), checked against the document; `bearer: null` sends no key. */
+    const call = async (method: string, template: string, o: { id?: string; query?: string; key?: string; body?: unknown; headers?: Record<string, string>; bearer?: string | null } = {}) => {
+      const url = `${base}${template.replace(/\{(id|name)\}/, o.id ?? '')}${o.query ? `?${o.query}` : ''}`;
+      const bearer = o.bearer === undefined ? auth : o.bearer === null ? {} : { authorization: `Bearer ${o.bearer}` };
+      const encode = (body: unknown) => (typeof body === 'string' ? body : JSON.stringify(body));
+      const headers: Record<string, string> = { ...bearer, ...(o.key !== undefined ? { 'idempotency-key': o.key } : {}), ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}), ...o.headers };
+      const res = await fetch(url, { method, headers, ...(o.body !== undefined ? { body: encode(o.body) } : {}) });
       const text = await res.text();
       const verdict = v.check(method, template, res.status, res.headers, text);
       return { status: res.status, text, json: () => JSON.parse(text) as Record<string, any>, headers: res.headers, verdict };
@@ -205,7 +231,7 @@ describe('every answer of a scripted flow is one the document describes', () => 
       expect([refused.status, refused.json().code]).toEqual([400, 'VALIDATION_FAILED']);
       details.push(refused.json().detail as string);
     }
-    expect(details.slice(0, 2)).toEqual([expect.stringMatching(/^body\.currency .*one of \d+/), 'body.gateway "nowhere" is not configured (have: sim-a, slow, hang)']);
+    expect(details.slice(0, 2)).toEqual([expect.stringMatching(/^body\.currency .*one of \d+/), 'body.gateway "nowhere" is not configured (have: sim-a, slow, hang, adyen)']);
     expect((await call('POST', '/v1/payments', { key: key('pan'), body: manual({ reference: '4111 1111 1111 1111' }) })).json().code).toBe('CARD_DATA_REFUSED');
 
     // 201 with the key the refusals left unused; its replay is the same bytes; 422 for another body.
@@ -262,9 +288,48 @@ describe('every answer of a scripted flow is one the document describes', () => 
     expect((await call('GET', '/v1/webhook_endpoints/{id}', { id: epId })).json().secret).toBeUndefined();
     for (const verb of ['disable', 'enable', 'rotate_secret']) expect((await call('POST', `/v1/webhook_endpoints/{id}/${verb}`, { id: epId, key: key(verb) })).status).toBe(200);
     expect((await call('POST', '/v1/webhook_endpoints/{id}/replay', { id: epId, key: key('replay'), body: { from: '2020-01-01T00:00:00Z', to: '2030-01-01T00:00:00Z' } })).status).toBe(202);
+    // Its deliveries (the replay queued every event above), a typed limit.
+    expect((await call('GET', '/v1/webhook_endpoints/{id}/deliveries', { id: epId, query: 'limit=5' })).json().data).toHaveLength(5);
+    expect((await call('GET', '/v1/webhook_endpoints/{id}/deliveries', { id: epId, query: 'limit=500' })).json().code).toBe('VALIDATION_FAILED');
+    // The operator key reads and never writes: 403 before anything runs, the endpoint still there.
+    expect((await call('DELETE', '/v1/webhook_endpoints/{id}', { id: epId, bearer: OPERATOR_KEY, headers: { 'idem-merchant': merchant.id } })).json().code).toBe('OPERATOR_READ_ONLY');
     expect((await call('DELETE', '/v1/webhook_endpoints/{id}', { id: epId })).status).toBe(200);
     expect((await call('GET', '/v1/webhook_endpoints/{id}', { id: epId })).status).toBe(404);
+    expect((await call('GET', '/v1/webhook_endpoints/{id}/deliveries', { id: epId })).json().code).toBe('WEBHOOK_ENDPOINT_NOT_FOUND');
     expect((await call('POST', '/v1/webhook_endpoints', { key: key('ep'), body: { url: 'ftp://hooks.example.com' } })).json().code).toBe('WEBHOOK_URL_INVALID');
+
+    // The dashboard's reads: a payment's ledger, deliveries and gateway records (404 for none),
+    // merchants and the overview, as a merchant and as the operator.
+    for (const view of ['ledger', 'webhook_deliveries', 'gateway_records']) {
+      expect((await call('GET', `/v1/payments/{id}/${view}`, { id })).json().object, view).toBe('list');
+      expect((await call('GET', `/v1/payments/{id}/${view}`, { id: 'pay_nothere' })).json().code, view).toBe('PAYMENT_NOT_FOUND');
+    }
+    expect((await call('GET', '/v1/payments/{id}/ledger', { id })).json().data.length).toBeGreaterThanOrEqual(3);
+    expect((await call('GET', '/v1/merchants')).json()).toMatchObject({ viewer: 'merchant', data: [{ id: merchant.id, name: 'contract' }] });
+    expect((await call('GET', '/v1/merchants', { bearer: OPERATOR_KEY })).json().viewer).toBe('operator');
+    expect((await call('GET', '/v1/overview')).json()).toMatchObject({ object: 'overview', scope: 'merchant', window_minutes: 60 });
+    expect((await call('GET', '/v1/overview', { bearer: OPERATOR_KEY })).json().scope).toBe('all_merchants');
+    expect((await call('GET', '/v1/overview', { bearer: OPERATOR_KEY, headers: { 'idem-merchant': 'mer_nobody' } })).json().code).toBe('MERCHANT_NOT_FOUND');
+    expect((await call('POST', '/v1/payments', { key: key('op'), body: manual(), bearer: OPERATOR_KEY, headers: { 'idem-merchant': merchant.id } })).json().code).toBe('OPERATOR_READ_ONLY');
+
+    // A processor's notification: no bearer key, no Idempotency-Key; each item's HMAC is checked.
+    const item = adyen.signed({
+      pspReference: 'QFQTPCQ8HXSKGK82',
+      merchantAccountCode: adyen.merchantAccount,
+      merchantReference: 'pay_nobody.capture.1',
+      amount: { value: 100, currency: 'EUR' },
+      eventCode: 'CAPTURE',
+      eventDate: new Date().toISOString(),
+      success: 'true',
+      originalReference: 'ZZZZZZZZZZZZZZZZ',
+    });
+    const notification = (i: NotificationItem) => ({ live: 'false', notificationItems: [{ NotificationRequestItem: i }] });
+    const notify = (name: string, body: unknown) => call('POST', NOTIFICATIONS, { id: name, body, bearer: null });
+    expect((await notify('adyen', notification(item))).text).toBe('[accepted]');
+    expect((await notify('adyen', notification({ ...item, amount: { value: 99999, currency: 'EUR' } }))).json().code).toBe('NOTIFICATION_SIGNATURE_INVALID');
+    expect((await notify('adyen', { notificationItems: [{ NotificationRequestItem: { pspReference: 'X' } }] })).json().code).toBe('VALIDATION_FAILED');
+    expect((await notify('adyen', 'not json')).json().code).toBe('VALIDATION_FAILED');
+    expect((await notify('sim-a', notification(item))).json().code).toBe('GATEWAY_NOT_FOUND');
 
     // Gateways, reconciliation cases.
     expect((await call('GET', '/v1/gateways')).status).toBe(200);
@@ -284,13 +349,14 @@ describe('every answer of a scripted flow is one the document describes', () => 
     expect([shed.status, shed.json().code, shed.headers.get('retry-after')]).toEqual([503, 'UNAVAILABLE', '1']);
     expect((await held).status).toBe(201);
 
-    // 429: the failed-authentication limit of this address (3 a minute, one used above), with Retry-After.
+    // 429: the failed-authentication limit of this address (3 a minute, one used above, one here), with Retry-After.
+    expect((await call('GET', '/v1/merchants', { bearer: null })).json().code).toBe('AUTH_REQUIRED');
     const answers: number[] = [];
-    for (let i = 0; i < 4; i++) answers.push((await call('GET', '/v1/payments', { headers: { authorization: 'Bearer wrong_key' } })).status);
-    expect(answers).toEqual([401, 401, 429, 429]);
+    for (let i = 0; i < 3; i++) answers.push((await call('GET', '/v1/payments', { bearer: 'wrong_key' })).status);
+    expect(answers).toEqual([401, 429, 429]);
 
     const statuses = [...new Set(v.seen.map((c) => c.status))].sort();
-    expect(statuses).toEqual([200, 201, 202, 400, 401, 402, 404, 409, 422, 429, 503]);
+    expect(statuses).toEqual([200, 201, 202, 400, 401, 402, 403, 404, 409, 422, 429, 503]);
     expect(v.undocumented().map((c) => `${c.method} ${c.path} ${c.status}: ${c.problems.join('; ')}`)).toEqual([]);
     // Every operation of the document was answered at least once.
     const paths = doc.paths as Record<string, Record<string, unknown>>;

@@ -5,7 +5,8 @@ import addFormats from 'ajv-formats';
  * A response validator over an OpenAPI 3.1 document, standing where Prism's validating proxy
  * would: each answer a client received is looked up by operation (method and path template)
  * and status, and must match what the document says — an explicitly declared status (not only
- * `default`), a declared media type, a body valid against that media type's schema, and every
+ * `default`), a declared media type, a body valid against that media type's schema (JSON parsed,
+ * text as its string; an event stream's first bytes are not checked), and every
  * Idem header it carries (`Request-Id`, `Idempotent-Replayed`, `Retry-After`,
  * `WWW-Authenticate`) declared on that response.
  */
@@ -54,13 +55,16 @@ export class ResponseValidator {
       const media = (headers.get('content-type') ?? '').split(';', 1)[0]!.trim();
       const content = declared.content ?? {};
       if (!(media in content)) problems.push(`media type "${media}" is not declared (have ${Object.keys(content).join(', ') || 'none'})`);
-      else if (media.endsWith('json')) {
+      else if (media !== 'text/event-stream') {
+        // JSON bodies are parsed; a text body (`text/plain`, `text/html`) is checked as the string it is.
         const validate = this.ajv.getSchema(`openapi#/${pointer('paths', template, m, 'responses', key!, 'content', media, 'schema')}`);
-        let value: unknown;
-        try {
-          value = JSON.parse(body);
-        } catch {
-          problems.push('the body is not JSON');
+        let value: unknown = media.endsWith('json') ? undefined : body;
+        if (media.endsWith('json')) {
+          try {
+            value = JSON.parse(body);
+          } catch {
+            problems.push('the body is not JSON');
+          }
         }
         if (validate && value !== undefined && !validate(value)) problems.push(`body: ${this.ajv.errorsText(validate.errors)}`);
       }
