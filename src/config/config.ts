@@ -253,7 +253,9 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Flags
     authCacheMs: integer('IDEM_AUTH_CACHE_MS', env.IDEM_AUTH_CACHE_MS, 10_000, 0, 600_000),
     operatorKey: operatorKey(env.IDEM_OPERATOR_KEY),
     eventsIntervalMs: integer('IDEM_EVENTS_INTERVAL_MS', env.IDEM_EVENTS_INTERVAL_MS, 50, 5, 60_000),
-    idleMaxMs: integer('IDEM_IDLE_MAX_MS', env.IDEM_IDLE_MAX_MS, 10_000, 100, 600_000),
+    // Embedded, the data folder is locked to this one process, so every write wakes its pass in
+    // process and the idle look is only a safety net: it can be rarer (docs/architecture.md).
+    idleMaxMs: integer('IDEM_IDLE_MAX_MS', env.IDEM_IDLE_MAX_MS, databaseUrl === undefined ? 30_000 : 10_000, 100, 600_000),
     webhookAllowPrivate: env.IDEM_WEBHOOK_ALLOW_PRIVATE === '1',
     webhookTimeoutMs: integer('IDEM_WEBHOOK_TIMEOUT_MS', env.IDEM_WEBHOOK_TIMEOUT_MS, 10_000, 100, 60_000),
     webhookPerEndpoint: integer('IDEM_WEBHOOK_PER_ENDPOINT', env.IDEM_WEBHOOK_PER_ENDPOINT, 16, 1, 256),

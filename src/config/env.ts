@@ -54,7 +54,7 @@ export const ENV_SETTINGS: readonly EnvSetting[] = [
   { name: 'IDEM_MAX_REQUESTS_PER_SOCKET', group: 'server', about: 'requests on one connection (0: no limit; default 10000)', example: '10000' },
   { name: 'IDEM_AUTH_FAILURES_PER_MINUTE', group: 'server', about: 'failed authentications per address per minute (0: off; default 120)', example: '120' },
   { name: 'IDEM_AUTH_CACHE_MS', group: 'server', about: 'how long a resolved API key is remembered (default 10000)', example: '10000' },
-  { name: 'IDEM_IDLE_MAX_MS', group: 'server', about: 'longest an idle background pass sleeps between looks (default 10000)', example: '10000' },
+  { name: 'IDEM_IDLE_MAX_MS', group: 'server', about: 'longest an idle background pass sleeps between looks (default 10000; embedded 30000)', example: '10000' },
   { name: 'IDEM_EVENTS_INTERVAL_MS', group: 'server', about: 'event positioning and delivery interval (default 50)', example: '50' },
   { name: 'IDEM_WEBHOOK_ALLOW_PRIVATE', group: 'server', about: '1: allow webhook endpoints on private addresses', example: '1' },
   { name: 'IDEM_WEBHOOK_TIMEOUT_MS', group: 'server', about: 'webhook delivery timeout (default 10000)', example: '10000' },

@@ -1185,7 +1185,8 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         const q = await c.store.insertPayment(c.newPayment('pay_2'));
         for (const t of ['payment.created', 'attempt.started', 'payment.captured']) await c.store.insertEvent(c.event(p, t));
         await c.store.insertEvent(c.event(q, 'payment.created'));
-        expect(await position(c)).toMatchObject({ positioned: 4, deliveries: 5 });
+        // No event_types: the merchant-facing events only (attempt.* are opt-in by name, docs/events.md).
+        expect(await position(c)).toMatchObject({ positioned: 4, deliveries: 4 });
         // First round: the head of each (endpoint, payment) queue only.
         const first = await c.store.claimDeliveries(c.t(0), 100, 30_000, 10, new Map());
         expect(first.map((d) => [d.endpointId, JSON.parse(d.body).type, JSON.parse(d.body).payment_id]).sort()).toEqual(
@@ -1209,7 +1210,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect(await c.store.finishDelivery(again[0]!.id, d0.fence, { state: 'succeeded', nextAttemptAt: null, status: 200, error: null }, c.date(10))).toBe(false);
         expect(await c.store.finishDelivery(again[0]!.id, again[0]!.fence, { state: 'succeeded', nextAttemptAt: null, status: 200, error: null }, c.date(10))).toBe(true);
         const next = await c.store.claimDeliveries(c.t(10), 100, 30_000, 10, new Map());
-        expect(next.map((d) => JSON.parse(d.body).type)).toEqual(['attempt.started']);
+        expect(next.map((d) => JSON.parse(d.body).type)).toEqual(['payment.captured']);
         // A disabled endpoint's deliveries wait; deleting an endpoint deletes its deliveries.
         await c.store.setEndpointStatus(c.merchant, all.id, 'disabled', null, c.date(11));
         expect(await c.store.claimDeliveries(c.t(60_000), 100, 30_000, 10, new Map([[`we_cap_${c.n}`, 10]]))).toEqual([]);
@@ -1217,7 +1218,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
       });
 
       test('lanes: a payment\'s next due deliveries come with the first, in order; released ones are claimable at once', async (c) => {
-        const w = await c.store.insertEndpoint({ id: `we_1_${c.n}`, merchantId: c.merchant, url: 'https://a.example/h', eventTypes: null, status: 'enabled', secret: 'whsec_a', createdAt: c.date(0) });
+        const w = await c.store.insertEndpoint({ id: `we_1_${c.n}`, merchantId: c.merchant, url: 'https://a.example/h', eventTypes: ['payment.created', 'attempt.started', 'attempt.succeeded', 'payment.authorized'], status: 'enabled', secret: 'whsec_a', createdAt: c.date(0) });
         const p = await c.store.insertPayment(c.newPayment('pay_1'));
         const q = await c.store.insertPayment(c.newPayment('pay_2'));
         for (const t of ['payment.created', 'attempt.started', 'attempt.succeeded', 'payment.authorized']) await c.store.insertEvent(c.event(p, t));
