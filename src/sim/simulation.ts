@@ -51,7 +51,7 @@ export const defaultSchedule: ScheduleOptions = {
   faultWindowMs: 30_000,
   recoveryBoundMs: 180_000,
   reconciliationBoundMs: 20_000,
-  keylessRecords: 0.05,
+  keylessRecords: 0,
   plantAtGateways: 0.5,
   duplicateDelivery: true,
 };
