@@ -1,13 +1,15 @@
 /**
  * The Stripe connector over real sockets against the local Stripe fake: what the connector
  * contract does not cover — Stripe's idempotency semantics (a saved 500, a key reused with
- * other parameters, a key in use), rate limits, search lag, metadata, the reconciliation source.
+ * other parameters, a key in use), rate limits, search lag, metadata, the reconciliation source
+ * (voids included).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/config.js';
 import { Secret } from '../../src/gateways/credentials.js';
 import { type GatewayConnector, type GatewayRequest, gatewayKey } from '../../src/gateways/port.js';
 import { createStripeConnector, type StripeConnectorOptions } from '../../src/gateways/stripe/connector.js';
+import { toVoidRecords } from '../../src/gateways/stripe/transactions.js';
 import { systemClock } from '../../src/ports/clock.js';
 import { type StripeFake, startStripeFake } from '../support/stripeFake/server.js';
 
@@ -172,5 +174,41 @@ describe('Stripe connector on the local fake', () => {
     const next = await stripe.transactions!(since, cursor, 10);
     expect(next.ok && next.records.map((r) => [r.record.operation, r.record.amount])).toEqual([['authorize', 700]]);
     expect(await stripe.transactions!(since, 'garbage', 10)).toMatchObject({ ok: false });
+  });
+
+  it('reconciliation: a void (a canceled PaymentIntent) is a record under the void\'s gateway key, read from payment_intent.canceled events', async () => {
+    const { fake, stripe } = await setup();
+    const since = Date.now() - 1000;
+    const payment = 'pay_void';
+    const auth = await stripe.execute(authorize(payment, 2500));
+    const pi = auth.class === 'success' ? auth.authorizationId! : '';
+    const voidKey = gatewayKey(payment, 'void', 1);
+    expect(await stripe.execute({ operation: 'void', gatewayKey: voidKey, amount: 2500, currency: 'EUR', reference: payment, authorizationId: pi })).toMatchObject({ class: 'success' });
+
+    const page = await stripe.transactions!(since, null, 10);
+    expect(page).toMatchObject({ ok: true, rejected: [], hasMore: false });
+    if (!page.ok) return;
+    expect(page.records.map((r) => r.record)).toEqual(expect.arrayContaining([
+      expect.objectContaining({ operation: 'authorize', gatewayKey: gatewayKey(payment, 'authorize', 1), authorizationId: pi }),
+      expect.objectContaining({ id: expect.stringMatching(/^evt_/), gateway: 'stripe', operation: 'void', status: 'succeeded', amount: 2500, currency: 'EUR', gatewayKey: voidKey, authorizationId: pi, reference: payment }),
+    ]));
+    expect(page.records).toHaveLength(2);
+    expect(page.nextCursor).toMatch(/^bt:-;ch:ch_\w+;ev:evt_\w+$/);
+    expect(fake.requests().filter((r) => r.path === '/v1/events')).not.toHaveLength(0);
+    // Read forward: nothing new after the cursor; a cursor from before events were read starts its events at sinceMs.
+    expect(await stripe.transactions!(since, page.nextCursor, 10)).toMatchObject({ ok: true, records: [], hasMore: false });
+    const old = await stripe.transactions!(since, page.nextCursor!.replace(/;ev:.*$/, ''), 10);
+    expect(old.ok && old.records.map((r) => [r.record.operation, r.record.gatewayKey])).toEqual([['void', voidKey]]);
+  });
+
+  it('reconciliation: a cancel no request of Idem\'s made (Stripe\'s own, on expiry) is a keyless void; an unreadable event is rejected', () => {
+    const pi = { id: 'pi_expired', amount: 900, currency: 'eur', metadata: { idem_payment_id: 'pay_x' }, cancellation_reason: 'automatic' };
+    const read = toVoidRecords('stripe', [
+      { id: 'evt_1', object: 'event', type: 'payment_intent.canceled', created: 1_700_000_000, data: { object: pi }, request: { id: null, idempotency_key: null } },
+      { id: 'evt_2', object: 'event', type: 'payment_intent.canceled', created: 1_700_000_001, data: { object: { id: 'pi_broken' } }, request: null },
+      { id: 'evt_3', object: 'event', type: 'charge.succeeded', created: 1_700_000_002, data: { object: {} }, request: null },
+    ]);
+    expect(read.records.map((r) => r.record)).toEqual([{ id: 'evt_1', gateway: 'stripe', operation: 'void', status: 'succeeded', amount: 900, currency: 'EUR', at: 1_700_000_000_000, authorizationId: 'pi_expired', reference: 'pay_x' }]);
+    expect(read.rejected).toEqual([expect.objectContaining({ raw: expect.objectContaining({ id: 'evt_2' }) })]);
   });
 });

@@ -1,8 +1,9 @@
 /**
  * Stripe as a reconciliation source (docs/gateways.md, "Stripe: reconciliation"): its balance
  * transactions (captures and refunds, each source expanded; the gross amount is what the matcher
- * compares, the fee and net stay in the staged raw record) and its Charges (authorizations),
- * both read forward from one cursor. Voids move no money and make no Charge: lookups settle them.
+ * compares, the fee and net stay in the staged raw record), its Charges (authorizations) and its
+ * `payment_intent.canceled` events (voids, which move no money and make no Charge), all read
+ * forward from one cursor.
  */
 import type Stripe from 'stripe';
 import type { GatewayRecord } from '../../reconciliation/records.js';
@@ -11,17 +12,22 @@ import { describeOutcome, toStripeOutcome } from './transform.js';
 
 /** How many entries a first read (no cursor yet) walks back over at most to find the oldest since `sinceMs`. */
 const FIRST_READ_LIMIT = 10_000;
-/** Where each feed stands: the newest balance transaction and Charge already read (`-`: none yet). */
-const CURSOR = /^bt:(txn_[A-Za-z0-9_]+|-);ch:((?:ch|py)_[A-Za-z0-9_]+|-)$/;
+/**
+ * Where each feed stands: the newest balance transaction, Charge and cancel event already read
+ * (`-`: none yet). A cursor from before voids were read has no `ev:` part: its events start at `sinceMs`.
+ */
+const CURSOR = /^bt:(txn_[A-Za-z0-9_]+|-);ch:((?:ch|py)_[A-Za-z0-9_]+|-)(?:;ev:(evt_[A-Za-z0-9_]+|-))?$/;
+/** The one event type read: a PaymentIntent canceled (a void). */
+const CANCELED = 'payment_intent.canceled';
 
 type ListParams = { ending_before?: string; created?: { gte: number }; limit: number; expand?: string[] };
 type Lister<T> = (params: ListParams) => Stripe.ApiListPromise<T>;
 
 /**
- * One page of gateway `gateway`'s log, oldest first, from two of Stripe's lists read forward
- * side by side: balance transactions (captures, refunds: money that moved, with fees) and
- * Charges (authorizations, approved or declined). From `cursor`, or from `sinceMs` on a first
- * read; at most `limit` entries, shared between the two.
+ * One page of gateway `gateway`'s log, oldest first, from three of Stripe's lists read forward
+ * side by side: balance transactions (captures, refunds: money that moved, with fees), Charges
+ * (authorizations, approved or declined) and `payment_intent.canceled` events (voids). From
+ * `cursor`, or from `sinceMs` on a first read; about `limit` entries, a third from each list.
  */
 export async function readStripeTransactions(
   stripe: Stripe,
@@ -30,21 +36,23 @@ export async function readStripeTransactions(
   cursor: string | null,
   limit: number,
 ): Promise<TransactionLogPage> {
-  const at = cursor === null ? ['-', '-'] : CURSOR.exec(cursor)?.slice(1);
+  const at = cursor === null ? ['-', '-', '-'] : CURSOR.exec(cursor)?.slice(1);
   if (at === undefined) return { ok: false, reason: `stripe transaction cursor ${cursor} is not one this connector hands out` };
-  const half = Math.max(1, Math.ceil(limit / 2));
+  const share = Math.max(1, Math.ceil(limit / 3));
   try {
-    const moved = await readForward((p) => stripe.balanceTransactions.list({ ...p, expand: ['data.source', 'data.source.payment_intent'] }), sinceMs, at[0]!, half);
-    const charged = await readForward((p) => stripe.charges.list(p), sinceMs, at[1]!, half);
+    const moved = await readForward((p) => stripe.balanceTransactions.list({ ...p, expand: ['data.source', 'data.source.payment_intent'] }), sinceMs, at[0]!, share);
+    const charged = await readForward((p) => stripe.charges.list(p), sinceMs, at[1]!, share);
+    const canceled = await readForward((p) => stripe.events.list({ ...p, type: CANCELED }), sinceMs, at[2] ?? '-', share);
     const page = toStripeLogPage(gateway, moved.entries, null, false);
     const charges = toChargeRecords(gateway, charged.entries);
+    const voids = toVoidRecords(gateway, canceled.entries);
     if (!page.ok) return page;
     return {
       ok: true,
-      records: [...page.records, ...charges.records].sort((a, b) => a.record.at - b.record.at),
-      rejected: [...page.rejected, ...charges.rejected],
-      nextCursor: `bt:${moved.last};ch:${charged.last}`,
-      hasMore: moved.hasMore || charged.hasMore,
+      records: [...page.records, ...charges.records, ...voids.records].sort((a, b) => a.record.at - b.record.at),
+      rejected: [...page.rejected, ...charges.rejected, ...voids.rejected],
+      nextCursor: `bt:${moved.last};ch:${charged.last};ev:${canceled.last}`,
+      hasMore: moved.hasMore || charged.hasMore || canceled.hasMore,
     };
   } catch (error) {
     return { ok: false, reason: `stripe log: ${describeOutcome(toStripeOutcome('authorize', { kind: 'error', error }))}` };
@@ -98,6 +106,46 @@ export function toChargeRecords(gateway: string, charges: readonly unknown[]): {
         ...(metadata.idem_payment_id ? { reference: metadata.idem_payment_id } : {}),
       },
       raw: { id: c.id, amount: c.amount, currency: c.currency, status: c.status, payment_intent: paymentIntent ?? null },
+    });
+  }
+  return { records, rejected };
+}
+
+/**
+ * Pure: `payment_intent.canceled` events → void records. A cancel takes no metadata, so the
+ * void's gateway key is the `Idempotency-Key` Idem sent with it, which Stripe keeps on the event
+ * (`request.idempotency_key`); the PaymentIntent (the authorization id) and its
+ * `idem_payment_id` come from the event's snapshot of it. A cancel no request made (Stripe's
+ * own, when an authorization expires) has no key: it is matched by its authorization id, or not.
+ */
+export function toVoidRecords(gateway: string, events: readonly unknown[]): { records: Array<{ record: GatewayRecord; raw: unknown }>; rejected: Array<{ raw: unknown; reason: string }> } {
+  const records: Array<{ record: GatewayRecord; raw: unknown }> = [];
+  const rejected: Array<{ raw: unknown; reason: string }> = [];
+  for (const raw of events) {
+    const e = raw as Partial<Stripe.Event>;
+    if (e.type !== CANCELED) continue;
+    const pi = (e.data?.object ?? {}) as Partial<Stripe.PaymentIntent>;
+    const currency = typeof pi.currency === 'string' ? pi.currency.toUpperCase() : '';
+    if (typeof e.id !== 'string' || typeof e.created !== 'number' || typeof pi.id !== 'string' || typeof pi.amount !== 'number' || !/^[A-Z]{3}$/.test(currency)) {
+      rejected.push({ raw, reason: 'cancel event without an id, a time, or a PaymentIntent with an id, amount and currency' });
+      continue;
+    }
+    const metadata = (pi.metadata ?? {}) as Record<string, string>;
+    const key = e.request?.idempotency_key ?? undefined;
+    records.push({
+      record: {
+        id: e.id,
+        gateway,
+        operation: 'void',
+        status: 'succeeded',
+        amount: pi.amount,
+        currency,
+        at: e.created * 1000,
+        ...(key ? { gatewayKey: key } : {}),
+        authorizationId: pi.id,
+        ...(metadata.idem_payment_id ? { reference: metadata.idem_payment_id } : {}),
+      },
+      raw: { id: e.id, type: e.type, payment_intent: pi.id, amount: pi.amount, currency: pi.currency, cancellation_reason: pi.cancellation_reason ?? null, request: e.request ?? null },
     });
   }
   return { records, rejected };

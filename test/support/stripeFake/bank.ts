@@ -1,7 +1,9 @@
 /**
  * The Stripe fake's state and operations: PaymentIntents, Charges, Refunds and balance
  * transactions, shaped from Stripe's own example objects (test/fixtures/stripe/fixtures3.json,
- * MIT, Stripe Inc.), and the log of every operation executed (what I1 is checked against).
+ * MIT, Stripe Inc.), the `payment_intent.canceled` events of its cancels (shaped after Stripe's
+ * Event object: the fixtures hold no example of one), and the log of every operation executed
+ * (what I1 is checked against).
  */
 import { readFileSync } from 'node:fs';
 
@@ -46,6 +48,7 @@ export function createBank(now: () => number) {
   const charges = new Map<string, Obj>();
   const refunds = new Map<string, Obj>();
   const balance: Obj[] = [];
+  const events: Obj[] = [];
   const log: FakeLogEntry[] = [];
   /** When each object was written, for search lag. */
   const writtenAt = new Map<string, number>();
@@ -127,7 +130,14 @@ export function createBank(now: () => number) {
       if (pi.status !== 'requires_capture' && pi.status !== 'requires_payment_method') {
         return error(400, { type: 'invalid_request_error', code: 'payment_intent_unexpected_state', message: `You cannot cancel this PaymentIntent because it has a status of ${pi.status}.` });
       }
+      const before = pi.status;
       Object.assign(pi, { status: 'canceled', canceled_at: seconds(), cancellation_reason: 'requested_by_customer', amount_capturable: 0 });
+      // Stripe's Event: a snapshot of the object, and the request (with its Idempotency-Key) that caused it.
+      events.push({
+        id: id('evt'), object: 'event', api_version: null, created: seconds(), livemode: false, pending_webhooks: 0, type: 'payment_intent.canceled',
+        data: { object: structuredClone(pi), previous_attributes: { status: before, canceled_at: null, cancellation_reason: null } },
+        request: { id: id('req'), idempotency_key: key === '' ? null : key },
+      });
       record({ gatewayKey: key, operation: 'void', amount: pi.amount, currency: pi.currency, status: 'succeeded', objectId: pi.id });
       return { status: 200, body: pi };
     },
@@ -182,6 +192,11 @@ export function createBank(now: () => number) {
 
     charges(q: Obj): FakeAnswer {
       return listPage([...charges.values()], q, '/v1/charges');
+    },
+
+    /** Events of the one type the fake makes (`payment_intent.canceled`), filtered by `type` when asked. */
+    events(q: Obj): FakeAnswer {
+      return listPage(events.filter((e) => q.type === undefined || e.type === q.type), q, '/v1/events');
     },
   };
 }

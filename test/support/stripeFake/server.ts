@@ -1,7 +1,7 @@
 /**
  * A local Stripe on loopback, enough of its API for the `stripe` library as Idem uses it
  * (docs/gateways.md, "Stripe: the local fake"): PaymentIntents (create + confirm, capture,
- * cancel, retrieve, search), Refunds, Charges and balance transactions (lists). It keeps Stripe's idempotency
+ * cancel, retrieve, search), Refunds, Charges, balance transactions and events (lists). It keeps Stripe's idempotency
  * semantics — same key and same parameters: the first answer again (a saved 500 too); same key,
  * other parameters: 400 `idempotency_error`; a key still running: 409 — and takes faults on
  * command: answers lost after executing, 429, saved 500s, latency, outage (the port refuses
@@ -122,6 +122,7 @@ export async function startStripeFake(options: { secretKey?: string; now?: () =>
     if (url.pathname === '/v1/refunds') return bank.refundsOf(String(q.payment_intent ?? ''));
     if (url.pathname === '/v1/balance_transactions') return bank.balanceTransactions(q);
     if (url.pathname === '/v1/charges') return bank.charges(q);
+    if (url.pathname === '/v1/events') return bank.events(q);
     const m = /^\/v1\/payment_intents\/([^/]+)$/.exec(url.pathname);
     if (m !== null) return bank.retrieve(decodeURIComponent(m[1]!));
     return { status: 404, body: { error: { type: 'invalid_request_error', message: `Unrecognized request URL (GET: ${url.pathname})` } } };
