@@ -201,11 +201,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   return app;
 }
 
-/**
- * Answers what Node's HTTP parser refuses before Fastify sees a request (malformed syntax,
- * headers over 16 KiB, a request too slow to arrive) with a problem document, then closes the
- * connection: the stream cannot be trusted past a parse error.
- */
 /** True if the bytes the parser refused have no end of the request line within MAX_URL_LENGTH. */
 function requestLineTooLong(err: NodeJS.ErrnoException): boolean {
   const raw = (err as { rawPacket?: Buffer }).rawPacket;
@@ -214,6 +209,11 @@ function requestLineTooLong(err: NodeJS.ErrnoException): boolean {
   return end === -1 ? raw.length > MAX_URL_LENGTH : end > MAX_URL_LENGTH;
 }
 
+/**
+ * Answers what Node's HTTP parser refuses before Fastify sees a request (malformed syntax,
+ * headers over 16 KiB, a request too slow to arrive) with a problem document, then closes the
+ * connection: the stream cannot be trusted past a parse error.
+ */
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   if (socket.writable && err.code === 'HPE_HEADER_OVERFLOW' && requestLineTooLong(err)) {
