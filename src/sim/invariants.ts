@@ -5,6 +5,7 @@ import { isInFlight } from '../payments/states.js';
 import { REMEDIATION_KEY_PREFIX, remediationKey, type CaseRow, type RemediationRow } from '../reconciliation/cases.js';
 import type { PaymentView } from '../payments/view.js';
 import type { AnswerLog } from './clients.js';
+import { settlementLineId } from './settlement.js';
 import { SIM_EPOCH } from './world.js';
 
 /** One broken invariant: which (I1–I5) and what was seen. */
@@ -36,6 +37,12 @@ export interface RunFacts {
     remediations: RemediationRow[];
     cases: CaseRow[];
   };
+  /**
+   * `gateway id` of every log entry the processor lists without its key, as a settlement file
+   * does: the only records the scored matcher sees, so the only ones a `match_review` case may
+   * stand for (I7).
+   */
+  keylessEntries?: ReadonlySet<string>;
 }
 
 /**
@@ -49,9 +56,9 @@ export interface RunFacts {
  * - I4 per payment, the committed ledger entries are unique and give the balances its state
  *   implies, and the gateways' logs agree with its amounts;
  * - I5 no answer to one merchant names another merchant's payment;
- * - I7 every authorization at a gateway is a payment's own, or was voided by reconciliation
- *   under the key derived from it, or its void was refused and is a case; no remediation
- *   reached a payment's own authorization; every remediation ran to an end, once.
+ * - I7 every authorization at a gateway is a payment's own, or was remediated exactly once (see
+ *   {@link reconciliationDifferences}); no remediation reached a payment's own authorization;
+ *   every remediation ran to an end, once.
  */
 export function checkInvariants(f: RunFacts): Violation[] {
   const out: Violation[] = [];
@@ -104,26 +111,7 @@ export function checkInvariants(f: RunFacts): Violation[] {
     if (receivable !== want.gateway_receivable) v('I4', `${p.id} (${p.status}): gateway_receivable ${receivable}, state says ${want.gateway_receivable}`);
   }
 
-  if (f.reconciliation) {
-    const { owned, remediations, cases } = f.reconciliation;
-    const caseKeys = new Set(cases.map((c) => c.dedupe_key));
-    for (const [gateway, log] of f.gatewayLogs) {
-      const voided = new Set(log.filter((e) => e.operation === 'void' && e.status === 'succeeded').map((e) => `${e.idempotency_key} ${e.authorization_id}`));
-      const perKey = new Map<string, number>();
-      for (const e of log) {
-        if (e.idempotency_key.startsWith(REMEDIATION_KEY_PREFIX)) perKey.set(e.idempotency_key, (perKey.get(e.idempotency_key) ?? 0) + 1);
-        if (e.operation === 'void' && e.status === 'succeeded' && e.idempotency_key.startsWith(REMEDIATION_KEY_PREFIX) && owned.has(`${gateway} ${e.authorization_id}`)) {
-          v('I7', `${gateway}: remediation ${e.idempotency_key} voided ${e.authorization_id}, the authorization of payment ${e.reference}`);
-        }
-        if (e.operation !== 'authorize' || e.status !== 'succeeded' || owned.has(`${gateway} ${e.authorization_id}`)) continue;
-        const key = remediationKey(gateway, e.authorization_id!);
-        if (voided.has(`${key} ${e.authorization_id}`) || caseKeys.has(`${gateway}:${key}:remediation_failed`)) continue;
-        v('I7', `${gateway}: authorization ${e.authorization_id} (key ${e.idempotency_key}, reference ${e.reference}) is no payment's and was not voided within the reconciliation bound`);
-      }
-      for (const [key, n] of perKey) if (n > 1) v('I7', `${gateway}: remediation ${key} executed ${n} times`);
-    }
-    for (const r of remediations) if (r.state === 'pending') v('I7', `${r.gateway}: remediation ${r.gateway_key} still pending after the reconciliation bound`);
-  }
+  if (f.reconciliation) for (const d of reconciliationDifferences(f.gatewayLogs, f.reconciliation, f.keylessEntries ?? new Set())) v('I7', d);
 
   // I2 and I5 from the clients' answers.
   for (const [id, answers] of f.answers) {
@@ -149,6 +137,51 @@ export function checkInvariants(f: RunFacts): Violation[] {
       }
     }
   }
+  return out;
+}
+
+/**
+ * I7 over the processors' own logs once the reconciliation bound has passed (docs/testing.md,
+ * "Deterministic simulation"). Every succeeded authorization that no payment owns was handled
+ * exactly once, one of:
+ * - voided by reconciliation under the key derived from it (`remediationKey`);
+ * - its void refused by the gateway, and a `remediation_failed` case opened;
+ * - raised as a `match_review` case for its record, which only a record listed without its key
+ *   may be: the scored matcher could not tie it to one of Idem's operations with confidence,
+ *   and money never moves on a guess (docs/reconciliation.md, "Review rules").
+ * An adopted authorization is a payment's own. Neither voided nor raised, raised for review
+ * while it carried its key, or both voided and raised: each a violation. Also: no remediation
+ * void reached a payment's own authorization, none executed twice, none still pending.
+ */
+export function reconciliationDifferences(
+  gatewayLogs: ReadonlyMap<string, readonly SimulatorLogEntry[]>,
+  r: NonNullable<RunFacts['reconciliation']>,
+  keyless: ReadonlySet<string>,
+): string[] {
+  const out: string[] = [];
+  const caseKeys = new Set(r.cases.map((c) => c.dedupe_key));
+  for (const [gateway, log] of gatewayLogs) {
+    const voided = new Set(log.filter((e) => e.operation === 'void' && e.status === 'succeeded').map((e) => `${e.idempotency_key} ${e.authorization_id}`));
+    const perKey = new Map<string, number>();
+    for (const e of log) {
+      if (e.idempotency_key.startsWith(REMEDIATION_KEY_PREFIX)) perKey.set(e.idempotency_key, (perKey.get(e.idempotency_key) ?? 0) + 1);
+      if (e.operation === 'void' && e.status === 'succeeded' && e.idempotency_key.startsWith(REMEDIATION_KEY_PREFIX) && r.owned.has(`${gateway} ${e.authorization_id}`)) {
+        out.push(`${gateway}: remediation ${e.idempotency_key} voided ${e.authorization_id}, the authorization of payment ${e.reference}`);
+      }
+      if (e.operation !== 'authorize' || e.status !== 'succeeded' || r.owned.has(`${gateway} ${e.authorization_id}`)) continue;
+      const key = remediationKey(gateway, e.authorization_id!);
+      const what = `${gateway}: authorization ${e.authorization_id} (key ${e.idempotency_key}, reference ${e.reference}, listed ${keyless.has(`${gateway} ${e.id}`) ? 'without' : 'with'} its key)`;
+      const remediated = voided.has(`${key} ${e.authorization_id}`) || caseKeys.has(`${gateway}:${key}:remediation_failed`);
+      // A keyless entry's record is its settlement line (./settlement.ts).
+      const recordId = keyless.has(`${gateway} ${e.id}`) ? settlementLineId(e.id) : e.id;
+      const raised = caseKeys.has(`${gateway}:${recordId}:match_review`);
+      if (raised && !keyless.has(`${gateway} ${e.id}`)) out.push(`${what} went to match_review: a record with its key is matched exactly, never scored`);
+      else if (raised && remediated) out.push(`${what} was handled twice: remediated and raised as a match_review case`);
+      else if (!raised && !remediated) out.push(`${what} is no payment's and was neither voided, adopted nor raised as a case within the reconciliation bound`);
+    }
+    for (const [key, n] of perKey) if (n > 1) out.push(`${gateway}: remediation ${key} executed ${n} times`);
+  }
+  for (const x of r.remediations) if (x.state === 'pending') out.push(`${x.gateway}: remediation ${x.gateway_key} still pending after the reconciliation bound`);
   return out;
 }
 
