@@ -151,7 +151,8 @@ export function checkInvariants(f: RunFacts): Violation[] {
  *   and money never moves on a guess (docs/reconciliation.md, "Review rules").
  * An adopted authorization is a payment's own. Neither voided nor raised, raised for review
  * while it carried its key, or both voided and raised: each a violation. Also: no remediation
- * void reached a payment's own authorization, none executed twice, none still pending.
+ * void reached a payment's own authorization, none executed twice, none still pending, and
+ * none is itself raised as a case (with its key or without: it is reconciliation's own).
  */
 export function reconciliationDifferences(
   gatewayLogs: ReadonlyMap<string, readonly SimulatorLogEntry[]>,
@@ -164,7 +165,13 @@ export function reconciliationDifferences(
     const voided = new Set(log.filter((e) => e.operation === 'void' && e.status === 'succeeded').map((e) => `${e.idempotency_key} ${e.authorization_id}`));
     const perKey = new Map<string, number>();
     for (const e of log) {
-      if (e.idempotency_key.startsWith(REMEDIATION_KEY_PREFIX)) perKey.set(e.idempotency_key, (perKey.get(e.idempotency_key) ?? 0) + 1);
+      // A keyless entry's record is its settlement line (./settlement.ts).
+      const recordId = keyless.has(`${gateway} ${e.id}`) ? settlementLineId(e.id) : e.id;
+      if (e.idempotency_key.startsWith(REMEDIATION_KEY_PREFIX)) {
+        perKey.set(e.idempotency_key, (perKey.get(e.idempotency_key) ?? 0) + 1);
+        const named = r.cases.find((c) => c.dedupe_key.startsWith(`${gateway}:${recordId}:`));
+        if (named) out.push(`${gateway}: remediation ${e.idempotency_key}'s own ${e.operation} ${recordId} was raised as a ${named.class} case: handled twice`);
+      }
       if (e.operation === 'void' && e.status === 'succeeded' && e.idempotency_key.startsWith(REMEDIATION_KEY_PREFIX) && r.owned.has(`${gateway} ${e.authorization_id}`)) {
         out.push(`${gateway}: remediation ${e.idempotency_key} voided ${e.authorization_id}, the authorization of payment ${e.reference}`);
       }
@@ -172,8 +179,6 @@ export function reconciliationDifferences(
       const key = remediationKey(gateway, e.authorization_id!);
       const what = `${gateway}: authorization ${e.authorization_id} (key ${e.idempotency_key}, reference ${e.reference}, listed ${keyless.has(`${gateway} ${e.id}`) ? 'without' : 'with'} its key)`;
       const remediated = voided.has(`${key} ${e.authorization_id}`) || caseKeys.has(`${gateway}:${key}:remediation_failed`);
-      // A keyless entry's record is its settlement line (./settlement.ts).
-      const recordId = keyless.has(`${gateway} ${e.id}`) ? settlementLineId(e.id) : e.id;
       const raised = caseKeys.has(`${gateway}:${recordId}:match_review`);
       if (raised && !keyless.has(`${gateway} ${e.id}`)) out.push(`${what} went to match_review: a record with its key is matched exactly, never scored`);
       else if (raised && remediated) out.push(`${what} was handled twice: remediated and raised as a match_review case`);
