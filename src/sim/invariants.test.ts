@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import type { SimulatorLogEntry } from '../gateways/simulator/processor.js';
 import { remediationKey, type CaseRow, type RemediationRow } from '../reconciliation/cases.js';
-import { reconciliationDifferences } from './invariants.js';
+import type { PaymentView } from '../payments/view.js';
+import { checkInvariants, reconciliationDifferences } from './invariants.js';
 import { settlementLineId } from './settlement.js';
 
 const GW = 'sim-a';
@@ -114,5 +115,28 @@ describe('the simulator I7 check', () => {
     expect(check([own, wrong])).toEqual([expect.stringMatching(/voided auth_own, the authorization of payment/)]);
     expect(check([own, dup, voidOfDup, { ...voidOfDup, id: 'txn_void2' }])).toEqual([expect.stringMatching(/executed 2 times/)]);
     expect(check([own, dup, voidOfDup], { remediations: [remediation('auth_dup', 'pending')] })).toEqual([expect.stringMatching(/still pending/)]);
+  });
+});
+
+describe('the simulator gateway-log checks (I1, I4) beside I7', () => {
+  // A payment that failed in Idem, and an authorization for it made outside Idem.
+  const failed = { id: 'pay_x', amount: 1000, currency: 'EUR', status: 'failed', amount_authorized: 0, amount_captured: 0, amount_refunded: 0, amount_voided: 0, idempotency_key: 'k1' } as PaymentView;
+  const run = (o: { cases?: CaseRow[]; keyless?: string[] }) =>
+    checkInvariants({
+      payments: new Map([['mer_a', [failed]]]),
+      gatewayLogs: new Map([[GW, [dup]]]),
+      answers: new Map(),
+      journals: new Map(),
+      reconciliation: { owned: new Set(), remediations: [], cases: o.cases ?? [] },
+      keylessEntries: new Set((o.keyless ?? []).map((id) => `${GW} ${id}`)),
+    }).map((x) => x.invariant);
+
+  it('leave out a keyless authorization handed to a person as a match_review case, as they leave out a voided one', () => {
+    expect(run({ keyless: ['txn_dup'], cases: [caseOf(settlementLineId('txn_dup'), 'match_review')] })).toEqual([]);
+  });
+
+  it('count it when nothing handled it, or when its record carried its key', () => {
+    expect(run({ keyless: ['txn_dup'] }).sort()).toEqual(['I4', 'I7']);
+    expect(run({ cases: [caseOf('txn_dup', 'match_review')] }).sort()).toEqual(['I4', 'I7']);
   });
 });
