@@ -34,7 +34,7 @@ module.exports = {
       severity: 'error',
       from: { path: DOMAIN, pathNot: '\\.test\\.ts$' },
       to: {
-        path: '^src/(db|api|cli|sim|observability|config)/|^src/outbox/(?!store\\.ts$)|^src/idem\\.ts$|^src/store/(?!port)|^src/gateways/(?!(port|router|operations)\\.ts$)',
+        path: '^src/(db|api|cli|sim|observability|config|composition)/|^src/outbox/(?!store\\.ts$)|^src/idem\\.ts$|^src/store/(?!port)|^src/gateways/(?!(port|router|operations)\\.ts$)',
       },
     },
     {
