@@ -1,8 +1,9 @@
 import type { NewPaymentEvent, NewSystemEvent, StoredEvent } from './model.js';
 
 /*
- * The events' storage port (docs/architecture.md, "Ports"). Composed into `Store` (src/store/port.ts); adapters in
- * src/store/sql/events.ts and src/store/memory/events.ts.
+ * The events' storage port (docs/architecture.md, "Ports"), beside its rows. Composed into
+ * `Store` (src/store/port.ts); adapters in src/store/sql/events.ts and
+ * src/store/memory/events.ts.
  */
 
 /**

@@ -1,8 +1,9 @@
 import type { DeliveryUpdate, DeliveryWork, EndpointRow } from './webhooks.js';
 
 /*
- * The webhooks' storage port (docs/architecture.md, "Ports"). Composed into `Store` (src/store/port.ts); adapters in
- * src/store/sql/webhooks.ts and src/store/memory/webhooks.ts.
+ * The webhooks' storage port (docs/architecture.md, "Ports"), beside its rows. Composed into
+ * `Store` (src/store/port.ts); adapters in src/store/sql/webhooks.ts and
+ * src/store/memory/webhooks.ts.
  */
 
 /** Webhook endpoints and their deliveries (src/events/webhooks.ts holds the rules). */

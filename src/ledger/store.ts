@@ -1,8 +1,9 @@
 import type { BooksSummary, JournalEntry, LedgerEvent } from './ledger.js';
 
 /*
- * The ledger's storage port (docs/architecture.md, "Ports"). Composed into `Store` (src/store/port.ts); adapters in
- * src/store/sql/ledger.ts and src/store/memory/ledger.ts.
+ * The ledger's storage port (docs/architecture.md, "Ports"), beside its rows. Composed into
+ * `Store` (src/store/port.ts); adapters in src/store/sql/ledger.ts and
+ * src/store/memory/ledger.ts.
  */
 
 /** The double-entry journal (src/ledger/ledger.ts holds the pure postings). */

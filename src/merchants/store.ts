@@ -1,6 +1,7 @@
-/**
- * The merchants' storage port (docs/architecture.md, "Ports"). Composed into `Store` (src/store/port.ts); adapters in
- * src/store/sql/merchants.ts and src/store/memory/merchants.ts.
+/*
+ * The merchants' storage port (docs/architecture.md, "Ports"), beside its rows. Composed into
+ * `Store` (src/store/port.ts); adapters in src/store/sql/merchants.ts and
+ * src/store/memory/merchants.ts.
  */
 
 /** An API key as operators see it: its prefix and its life, never the key or its hash. */

@@ -1,7 +1,8 @@
 /*
- * The outbox relay's storage port (docs/architecture.md, "Ports"). Composed into `Store` (src/store/port.ts); adapters in
- * src/store/sql/outbox.ts and src/store/memory/outbox.ts. Attempts write their outbox rows
- * through `PaymentStore.insertAttempt` (src/payments/store.ts).
+ * The outbox relay's storage port (docs/architecture.md, "Ports"), beside its rows. Composed into
+ * `Store` (src/store/port.ts); adapters in src/store/sql/outbox.ts and
+ * src/store/memory/outbox.ts. Attempts write their outbox rows through
+ * `PaymentStore.insertAttempt` (src/payments/store.ts).
  */
 
 /** The outbox relay's leased, fenced work claims. */

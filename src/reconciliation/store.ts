@@ -7,8 +7,9 @@ import type { ModelCounts } from './match/model.js';
 import type { GatewayRecord, MatchEvidence } from './records.js';
 
 /*
- * Reconciliation's storage port (docs/architecture.md, "Ports"). Composed into `Store` (src/store/port.ts); adapters in
- * src/store/sql/reconciliation.ts and src/store/memory/reconciliation.ts.
+ * Reconciliation's storage port (docs/architecture.md, "Ports"), beside its rows. Composed into
+ * `Store` (src/store/port.ts); adapters in src/store/sql/reconciliation.ts and
+ * src/store/memory/reconciliation.ts.
  */
 
 /** A window of one gateway's log, leased to one reconciliation pass (`claimReconcileWindow`). */
@@ -135,4 +136,7 @@ export interface ReconciliationStore {
  * What reconciliation's transactions write beside its own rows: Idem's payments it adopts a
  * gateway's state into, their journal and the events that tell of it (docs/reconciliation.md).
  */
-export type ReconcileOps = ReconciliationStore & PaymentStore & Pick<LedgerStore, 'postEntry'> & Pick<EventStore, 'insertEvent' | 'insertSystemEvent'>;
+export type ReconcileOps = ReconciliationStore &
+  PaymentStore &
+  Pick<LedgerStore, 'postEntry'> &
+  Pick<EventStore, 'insertEvent' | 'insertSystemEvent'>;
