@@ -3,10 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type DestinationStream, type LoggerOptions } from 'pino';
 import { buildApp } from './api/app.js';
 import { renderEndpointAnswer, renderPaymentResult } from './api/render.js';
-import { serverLimitsOf, type Config } from './config/config.js';
+import { redact, serverLimitsOf, type Config } from './config/config.js';
 import { connectorFor } from './composition/connectors.js';
 import { eventsPoolOf, startEventWork, type EventWork } from './composition/eventWork.js';
-import { startGatewayHealth } from './composition/gatewayHealth.js';
 import { countingTransactions, type Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { openPglite } from './db/pglite.js';
@@ -40,9 +39,17 @@ import { LocalLimiter, RedisLimiter } from './api/plugins/rateLimit.js';
 import { PaymentService } from './payments/service.js';
 import { systemRuntime, type Runtime } from './ports/clock.js';
 import { newId } from './ports/ids.js';
+import { hash } from 'node:crypto';
+import { adaptivePolicy } from './resilience/adaptive.js';
 import { concurrencyLimitFor } from './resilience/concurrencyLimit.js';
+import { HealthBook } from './resilience/book.js';
+import { gatewayHealthReporter } from './resilience/healthEvents.js';
+import { staticPolicy, type RetryPolicy } from './resilience/policy.js';
+import { SharedHealth, type ObservationLog } from './resilience/shared.js';
+import { RedisObservationLog } from './store/redis/observations.js';
 import { startReconcileLoop } from './reconciliation/loop.js';
 import { Reconciler } from './reconciliation/reconciler.js';
+import { SqlObservationLog } from './store/sql/observations.js';
 import type { WebhookTransport } from './events/delivery.js';
 import { WebhookEndpoints } from './events/endpoints.js';
 import { EventFeed } from './events/feed.js';
@@ -197,8 +204,46 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     });
 
     const gateways = new GatewayRouter(config.gateways.map((g, i) => ({ name: g.name, priority: g.priority, connector: connectors[i]! })));
-    // Gateway health (docs/resilience.md): the model every instance learns, the policy asking it.
-    const { book, policy } = startGatewayHealth({ config, runtime, redis, db, store, metrics, log, signals, closers });
+    // Gateway health (docs/resilience.md): learned from every instance's answers through a
+    // shared log (Redis, else PostgreSQL; embedded and in-memory runs are one instance).
+    const book = new HealthBook({}, runtime.clock.now());
+    const observationLogs: ObservationLog[] = [];
+    // One stream per database: instances that share a database share what they learn.
+    if (redis) observationLogs.push(new RedisObservationLog(redis, runtime.clock, `idem:gateway-observations:${hash('sha256', redact(config.databaseUrl ?? config.dataDir)).slice(0, 16)}`));
+    if (db?.kind === 'postgres') observationLogs.push(new SqlObservationLog(db, runtime.clock));
+    // Each change is also a `gateway.*` event, written once however many instances learn it.
+    const healthEvents = gatewayHealthReporter({ store, runtime, log });
+    closers.push(() => healthEvents.settled());
+    const shared = new SharedHealth({
+      book,
+      runtime,
+      instance: newId(runtime.random, 'inst', 12),
+      logs: observationLogs,
+      log,
+      signals,
+      // Idle, nothing here needs the others' answers: own traffic hurries it, a change of state anywhere wakes it.
+      idleMaxMs: 6 * config.idleMaxMs,
+      observePass: metrics.pass,
+      onChange: (c) => {
+        metrics.gatewayStateChange(c);
+        log.warn({ gateway: c.gateway, operation: c.operation, from: c.from, to: c.to, why: c.why }, `gateway ${c.gateway} is ${c.to}`);
+        healthEvents.report(c);
+      },
+    });
+    if (observationLogs.length > 0) {
+      shared.start();
+      closers.push(() => shared.stop());
+    }
+    const basePolicy = config.resilience === 'adaptive' ? adaptivePolicy({ book, shared, clock: runtime.clock, random: runtime.random }) : staticPolicy();
+    const policy: RetryPolicy = {
+      ...basePolicy,
+      observe: (answer) => {
+        metrics.gatewayAnswer(answer);
+        // The static policy does not act on the model, but it is still learned and shown.
+        if (basePolicy.observe) basePolicy.observe(answer);
+        else shared.record(answer);
+      },
+    };
     const payments = new PaymentService({ store, gateways, runtime, policy, relayDelayMs: config.leaseMs, render: renderPaymentResult, log, tracer, observeRound: metrics.paymentRound });
     const auth = new MerchantAuth(store, runtime.clock, config.authCacheMs);
     // Events (docs/events.md): positioned after commit, fanned out to webhooks, streamed.
