@@ -6,9 +6,10 @@
  *
  * The domain folders (payments, idempotency, ledger, resilience, reconciliation, events,
  * merchants) decide; they reach storage, time, randomness and gateways only through ports
- * (src/ports/, src/store/port.ts, src/gateways/port.ts), never through a driver, a server
- * framework or an adapter. Their integration tests (`*.test.ts` beside them) may wire real
- * adapters. test/lint.test.ts plants a violation of each rule and checks that
+ * (src/ports/, their own `store.ts` beside their rows, src/gateways/port.ts), never through a
+ * driver, a server framework or an adapter. src/store/ holds the adapters and the composed
+ * `Store` (src/store/port.ts), which only the composition root and the outer ring see. Their
+ * integration tests (`*.test.ts` beside them) may wire real adapters. test/lint.test.ts plants a violation of each rule and checks that
  * this file refuses it.
  */
 const DOMAIN = '^src/(payments|idempotency|ledger|resilience|reconciliation|events|merchants)/';
@@ -29,12 +30,20 @@ module.exports = {
     {
       name: 'domain-imports-no-adapter',
       comment:
-        'The domain sees storage through src/store/port*.ts and gateways through src/gateways/port.ts; adapters (SQL, memory, Redis, HTTP, simulator) are wired by the composition root (src/idem.ts).',
+        'The domain sees storage through the ports of its folders (src/<domain>/store.ts, the outbox\'s src/outbox/store.ts) and gateways through src/gateways/port.ts; adapters (SQL, memory, Redis, HTTP, simulator) are wired by the composition root (src/idem.ts).',
       severity: 'error',
       from: { path: DOMAIN, pathNot: '\\.test\\.ts$' },
       to: {
-        path: '^src/(db|api|cli|sim|outbox|observability|config)/|^src/idem\\.ts$|^src/store/(?!port)|^src/gateways/(?!(port|router)\\.ts$)',
+        path: '^src/(db|api|cli|sim|observability|config|composition)/|^src/outbox/(?!store\\.ts$)|^src/idem\\.ts$|^src/store/(?!port)|^src/gateways/(?!(port|router|operations)\\.ts$)',
       },
+    },
+    {
+      name: 'domain-imports-no-store',
+      comment:
+        'Each domain owns its storage port beside its rows (src/payments/store.ts, src/idempotency/store.ts, …) and its consumers take the narrowest slice of it; src/store/ holds the adapters and the composed `Store`, which the domain never names (docs/architecture.md, "Ports").',
+      severity: 'error',
+      from: { path: '^src/(payments|idempotency|ledger|resilience|reconciliation|events|merchants|outbox)/', pathNot: '\\.test\\.ts$' },
+      to: { path: '^src/store/' },
     },
     {
       name: 'ports-import-nothing-inward',
@@ -60,10 +69,10 @@ module.exports = {
     },
     {
       name: 'no-circular',
-      comment: 'A cycle means two folders are one concern, or a port is missing.',
+      comment: 'A cycle means two folders are one concern, or a port is missing. Type-only imports count: a type cycle is the same knot.',
       severity: 'error',
       from: { path: '^src/' },
-      to: { circular: true, dependencyTypesNot: ['type-only'] },
+      to: { circular: true },
     },
   ],
   options: {

@@ -3,18 +3,16 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type DestinationStream, type LoggerOptions } from 'pino';
 import { buildApp } from './api/app.js';
 import { renderEndpointAnswer, renderPaymentResult } from './api/render.js';
-import { redact, serverLimitsOf, type Config, type GatewayConfig } from './config/config.js';
+import { redact, serverLimitsOf, type Config } from './config/config.js';
+import { connectorFor } from './composition/connectors.js';
+import { eventsPoolOf, startEventWork, type EventWork } from './composition/eventWork.js';
 import { countingTransactions, type Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { openPglite } from './db/pglite.js';
 import { openPostgres } from './db/postgres.js';
-import { resolveCredential } from './gateways/credentials.js';
-import { createHttpConnector } from './gateways/http/connector.js';
 import type { GatewayConnector } from './gateways/port.js';
 import { GatewayRouter } from './gateways/router.js';
-import { createSimulatorConnector } from './gateways/simulator/connector.js';
-import { createProcessor, type Processor } from './gateways/simulator/processor.js';
-import { createStripeConnector } from './gateways/stripe/connector.js';
+import type { Processor } from './gateways/simulator/processor.js';
 import { MemoryNotificationLog } from './gateways/adyen/memoryLog.js';
 import { AdyenGateways } from './gateways/adyen/wiring.js';
 import { SqlNotificationLog } from './store/sql/gatewayNotifications.js';
@@ -52,13 +50,12 @@ import { RedisObservationLog } from './store/redis/observations.js';
 import { startReconcileLoop } from './reconciliation/loop.js';
 import { Reconciler } from './reconciliation/reconciler.js';
 import { SqlObservationLog } from './store/sql/observations.js';
-import { startDeliveryWorker, type DeliveryWorker, type WebhookTransport } from './events/delivery.js';
+import type { WebhookTransport } from './events/delivery.js';
 import { WebhookEndpoints } from './events/endpoints.js';
 import { EventFeed } from './events/feed.js';
-import { startEventRelay, type EventRelay } from './events/relay.js';
-import { resolveHost, webhookHttpTransport } from './outbound/webhookHttp.js';
-import { connectNatsSink } from './outbound/nats.js';
-import { startStreamPublisher, type StreamPublisher } from './events/publisher.js';
+import { resolveHost } from './outbound/webhookHttp.js';
+
+export { eventsPoolOf } from './composition/eventWork.js';
 
 /** A running Idem: its parts, for the CLI, tests and benchmarks. */
 export interface Idem {
@@ -80,7 +77,7 @@ export interface Idem {
   /** The outbox relay and recovery; null when disabled. */
   relay: Relay | null;
   /** Event positioning and webhook delivery (docs/events.md); null when disabled. */
-  events: { relay: EventRelay; deliveries: DeliveryWorker; nats: StreamPublisher | null } | null;
+  events: EventWork | null;
   /** Where spans go: OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, the override, else `noopTracer`. */
   tracer: Tracer;
   /** Reconciliation against the gateways' logs (docs/reconciliation.md); its loop runs unless disabled. */
@@ -129,11 +126,6 @@ export interface IdemOverrides {
 const VERSION = '0.1.0';
 
 /** The composition root: opens the stores the config names, migrates, wires the core to HTTP. */
-/** Connections of the events pool (relay, webhook deliveries, stream publishers): a fifth of the instance's, 1 to 4. */
-export function eventsPoolOf(pgPoolMax: number): number {
-  return Math.min(4, Math.max(1, Math.floor(pgPoolMax / 5)));
-}
-
 export async function createIdem(config: Config, overrides: IdemOverrides = {}): Promise<Idem> {
   const runtime = overrides.runtime ?? systemRuntime;
   const log = overrides.logger
@@ -255,48 +247,9 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     const payments = new PaymentService({ store, gateways, runtime, policy, relayDelayMs: config.leaseMs, render: renderPaymentResult, log, tracer, observeRound: metrics.paymentRound });
     const auth = new MerchantAuth(store, runtime.clock, config.authCacheMs);
     // Events (docs/events.md): positioned after commit, fanned out to webhooks, streamed.
-    let eventWork: { relay: EventRelay; deliveries: DeliveryWorker; nats: StreamPublisher | null } | null = null;
-    if (overrides.events !== false) {
-      // Events move on a small pool of their own, so the relay, the deliveries and the stream
-      // publishers never queue for a connection behind request traffic (docs/events.md).
-      const eventsDb = eventsPoolMax > 0 && db?.kind === 'postgres' ? counted(openPostgres(config.databaseUrl!, { max: eventsPoolMax, applicationName: 'idem-events' })) : null;
-      if (eventsDb) closers.push(() => eventsDb.close());
-      const eventStore = eventsDb ? new SqlStore(eventsDb) : store;
-      const eventRelay = startEventRelay({ store: eventStore, runtime, intervalMs: config.eventsIntervalMs, log, tracer, ...passes });
-      eventsWritten = eventRelay.kick;
-      const http = overrides.webhookTransport ? null : webhookHttpTransport({ timeoutMs: config.webhookTimeoutMs, allowPrivate: config.webhookAllowPrivate, maxSocketsPerHost: config.webhookPerEndpoint });
-      const deliveries = startDeliveryWorker({
-        store: eventStore,
-        runtime,
-        transport: overrides.webhookTransport ?? http!,
-        intervalMs: Math.max(config.eventsIntervalMs, 200),
-        // A send outlives its lease only by a stuck write; a crashed instance's sends are taken over soon.
-        leaseMs: config.webhookTimeoutMs + 2_000,
-        perEndpoint: config.webhookPerEndpoint,
-        maxInFlight: config.webhookMaxInFlight,
-        laneSize: config.webhookLaneSize,
-        sendTimeoutMs: config.webhookTimeoutMs,
-        log,
-        // New deliveries wake it (positioned events); the idle look only finds retries coming due.
-        idleMaxMs: 3 * config.idleMaxMs,
-        observePass: metrics.pass,
-      });
-      eventRelay.onPositioned(() => deliveries.kick());
-      // NATS JetStream (IDEM_NATS_URL): every event, after commit, acked before the cursor moves.
-      const sink = config.natsUrl ? connectNatsSink({ url: config.natsUrl, onStatus: (s) => log.info({ nats: s }, 'nats connection') }) : null;
-      const nats = sink
-        ? startStreamPublisher({ store: eventStore, runtime, sink, name: 'nats', intervalMs: Math.max(config.eventsIntervalMs, 100), leaseMs: 15_000, log, idleMaxMs: config.idleMaxMs, observePass: metrics.pass })
-        : null;
-      if (nats) eventRelay.onPositioned(() => nats.kick());
-      closers.push(async () => {
-        await eventRelay.stop();
-        await deliveries.stop();
-        await nats?.stop();
-        await sink?.close();
-        http?.close();
-      });
-      eventWork = { relay: eventRelay, deliveries, nats };
-    }
+    const eventWork =
+      overrides.events === false ? null : startEventWork({ config, db, eventsPoolMax, counted, store, runtime, log, tracer, passes, webhookTransport: overrides.webhookTransport, closers });
+    if (eventWork) eventsWritten = eventWork.relay.kick;
     const eventApi = {
       feed: new EventFeed(store),
       endpoints: new WebhookEndpoints({ store, runtime, resolve: overrides.resolveHost ?? resolveHost, allowPrivate: config.webhookAllowPrivate, render: renderEndpointAnswer }),
@@ -434,25 +387,4 @@ export function reconcilerForCli(config: Config, store: Store, runtime: Runtime 
     },
   };
   return new Reconciler({ store, gateways, runtime, owner: newId(runtime.random, 'cli', 12), leaseMs: config.leaseMs, settlementWindowMs: config.settlementWindowMs });
-}
-
-/**
- * One gateway's connector, by `kind` (docs/gateways.md, "Adding a connector"). A real
- * processor's secret is read here, once, from `credentials_ref`; a bad or missing one stops
- * start-up with a `ConfigError` naming the gateway.
- */
-function connectorFor(g: GatewayConfig, runtime: Runtime, simulators: Map<string, Processor>, retentionMs: number, adyen = new AdyenGateways()): GatewayConnector {
-  if (g.kind === 'http') return createHttpConnector({ name: g.name, baseUrl: g.baseUrl!, timeoutMs: g.timeoutMs, timers: runtime.timers });
-  if (g.kind === 'stripe') {
-    return createStripeConnector({ name: g.name, secret: resolveCredential(g.name, g.credentialsRef!), baseUrl: g.baseUrl, timeoutMs: g.timeoutMs, clock: runtime.clock });
-  }
-  if (g.kind === 'adyen') return adyen.connector(g, resolveCredential(g.name, g.credentialsRef!), runtime.timers);
-  const processor = createProcessor({
-    clock: runtime.clock,
-    random: runtime.random,
-    faults: { latency: { minMs: g.latencyMs, maxMs: g.latencyMs }, declineRate: g.declineRate },
-    retentionMs,
-  });
-  simulators.set(g.name, processor);
-  return createSimulatorConnector({ name: g.name, processor, timers: runtime.timers, timeoutMs: g.timeoutMs });
 }

@@ -18,7 +18,7 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** A small tree: a port, an adapter, a domain file that imports `domainImport`. */
+/** A small tree: a domain's port, the composed store and its adapter, a domain file that takes a slice of its port. */
 function plant(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'idem-lint-'));
   dirs.push(dir);
@@ -27,10 +27,11 @@ function plant(files: Record<string, string>): string {
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'planted', type: 'module' }));
   const base: Record<string, string> = {
     'src/ports/clock.ts': 'export interface Clock { now(): number }\n',
-    'src/store/port.ts': "import type { Clock } from '../ports/clock.js';\nexport interface Store { clock: Clock }\n",
+    'src/payments/store.ts': "import type { Clock } from '../ports/clock.js';\nexport interface PaymentStore { clock: Clock }\n",
+    'src/store/port.ts': "import type { PaymentStore } from '../payments/store.js';\nexport interface Store extends PaymentStore { kind: string }\n",
     'src/store/sql/payments.ts': "import type { Store } from '../port.js';\nexport const sqlStore = {} as Store;\n",
     'src/db/database.ts': 'export interface Database { query(sql: string): Promise<unknown> }\n',
-    'src/payments/service.ts': "import type { Store } from '../store/port.js';\nexport function pay(s: Store) { return s.clock.now(); }\n",
+    'src/payments/service.ts': "import type { PaymentStore } from './store.js';\nexport function pay(s: Pick<PaymentStore, 'clock'>) { return s.clock.now(); }\n",
     'src/client/index.ts': "import { retry } from './retry.js';\nexport const client = { retry };\n",
     'src/client/retry.ts': 'export const retry = (status: number) => status >= 500;\n',
   };
@@ -74,6 +75,25 @@ describe('npm run lint: the layering rules', () => {
         'src/outbox/b.ts': "import { a } from './a.js';\nexport const b = (): unknown => a;\n",
       },
     ],
+    // Type-only imports count: a circle of types is the same knot (once store/port.ts ↔ store/portBatch.ts).
+    [
+      'no-circular',
+      {
+        'src/store/port.ts': "import type { BatchWrite } from './batch.js';\nexport interface Store { writeBatch(w: BatchWrite[]): Promise<boolean> }\n",
+        'src/store/batch.ts': "import type { Store } from './port.js';\nexport interface BatchWrite { into: Store }\n",
+      },
+    ],
+    [
+      'no-circular',
+      {
+        'src/gateways/port.ts': "import type { GatewayRecord } from '../reconciliation/records.js';\nexport type GatewayOperation = 'authorize';\nexport interface Log { records: GatewayRecord[] }\n",
+        'src/reconciliation/records.ts': "import type { GatewayOperation } from '../gateways/port.js';\nexport interface GatewayRecord { operation: GatewayOperation }\n",
+      },
+    ],
+    // The domain never names the composed store or anything else under src/store/, types included.
+    ['domain-imports-no-store', { 'src/payments/leak.ts': "import type { Store } from '../store/port.js';\nexport type S = Store;\n" }],
+    ['domain-imports-no-store', { 'src/idempotency/leak.ts': "import type { Store } from '../store/port.js';\nexport const sweep = (s: Store) => s.kind;\n" }],
+    ['domain-imports-no-store', { 'src/outbox/leak.ts': "import type { Store } from '../store/port.js';\nexport type S = Store;\n" }],
   ];
   for (const [rule, files] of planted) {
     it(`fails on a planted ${rule} (${Object.keys(files).join(', ')})`, async () => {

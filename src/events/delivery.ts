@@ -1,7 +1,9 @@
 import type { Runtime } from '../ports/clock.js';
 import { startPass, type PassObserver, type PassOutcome } from '../ports/passes.js';
 import { newId } from '../ports/ids.js';
-import type { Store } from '../store/port.js';
+import type { Transactional } from '../ports/transaction.js';
+import type { EventStore } from './store.js';
+import type { WebhookStore } from './webhookStore.js';
 import { decideAfterSend, deliveryHeaders, type DeliveryWork, type SendResult } from './webhooks.js';
 
 /**
@@ -14,7 +16,8 @@ export interface WebhookTransport {
 }
 
 export interface DeliveryWorkerOptions {
-  store: Store;
+  store: Pick<WebhookStore, 'claimDeliveries' | 'releaseDeliveries' | 'finishDelivery'> &
+    Transactional<Pick<WebhookStore, 'noteEndpointResult' | 'finishDelivery' | 'setEndpointStatus'> & Pick<EventStore, 'insertSystemEvent'>>;
   runtime: Runtime;
   transport: WebhookTransport;
   /** How often to look for due deliveries while there are some and nothing wakes the worker. */

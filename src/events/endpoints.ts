@@ -1,10 +1,12 @@
 import { IdemError } from '../errors/registry.js';
 import type { Claim, OperationResult } from '../idempotency/gate.js';
-import type { StoredResponse } from '../idempotency/store.js';
+import type { ClaimTx, StoredResponse } from '../idempotency/store.js';
 import type { Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
-import type { Store, StoreOps } from '../store/port.js';
+import type { Transactional } from '../ports/transaction.js';
 import { isEventType } from './catalogue.js';
+import type { EventStore } from './store.js';
+import type { WebhookStore } from './webhookStore.js';
 import { isPrivateAddress, newSigningSecret, urlProblem, type EndpointRow } from './webhooks.js';
 
 /** An endpoint as the API shows it; `secret` only in the answers that create or rotate it. */
@@ -25,8 +27,11 @@ export interface EndpointView {
 export type EndpointAnswer = 'endpoint' | 'endpoint_with_secret' | 'replay';
 export type EndpointRenderer = (answer: EndpointAnswer, status: number, value: object) => StoredResponse;
 
+/** What an endpoint write's transaction uses: the webhooks' port, system events, the claim's fence checks. */
+type EndpointOps = WebhookStore & Pick<EventStore, 'insertSystemEvent'> & ClaimTx;
+
 export interface WebhookEndpointsOptions {
-  store: Store;
+  store: WebhookStore & Transactional<EndpointOps>;
   runtime: Runtime;
   /** A host's addresses (DNS); an address literal resolves to itself. */
   resolve: (host: string) => Promise<string[]>;
@@ -147,7 +152,7 @@ export class WebhookEndpoints {
   }
 
   /** Runs `write` fenced by the claim and stores its answer in the same transaction. */
-  private async answer(claim: Claim, status: number, kind: EndpointAnswer, write: (tx: StoreOps) => Promise<object>): Promise<OperationResult> {
+  private async answer(claim: Claim, status: number, kind: EndpointAnswer, write: (tx: EndpointOps) => Promise<object>): Promise<OperationResult> {
     const response = await this.o.store.transaction(async (tx) => {
       await claim.guard(tx);
       const r = this.o.render(kind, status, await write(tx));

@@ -1,6 +1,6 @@
 import { IdemError } from '../errors/registry.js';
-import type { Store } from '../store/port.js';
 import { eventView, type EventView, type StoredEvent } from './model.js';
+import type { EventStore } from './store.js';
 
 /**
  * The merchant's event feed (docs/events.md, "Feed and stream"): positioned events, oldest
@@ -8,7 +8,7 @@ import { eventView, type EventView, type StoredEvent } from './model.js';
  * an event committed later by a slower transaction (positions are given after commit).
  */
 export class EventFeed {
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: Pick<EventStore, 'listFeed' | 'findEvent'>) {}
 
   async list(
     merchantId: string,

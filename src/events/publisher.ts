@@ -1,7 +1,7 @@
 import type { Runtime } from '../ports/clock.js';
 import { startPass, type PassObserver, type PassOutcome } from '../ports/passes.js';
-import type { Store } from '../store/port.js';
 import { eventView, type StoredEvent } from './model.js';
+import type { EventStore } from './store.js';
 
 /**
  * Where a stream publisher sends events (NATS JetStream: src/outbound/nats.ts). `publish`
@@ -13,7 +13,7 @@ export interface EventSink {
 }
 
 export interface StreamPublisherOptions {
-  store: Store;
+  store: Pick<EventStore, 'claimPublisher' | 'listFeed' | 'advancePublisher'>;
   runtime: Runtime;
   sink: EventSink;
   /** The cursor's name in `event_publishers`: one per sink. */

@@ -1,10 +1,11 @@
 import type { Runtime } from '../ports/clock.js';
 import { startPass, type PassObserver, type PassOutcome } from '../ports/passes.js';
 import type { Tracer } from '../ports/tracing.js';
-import type { Store } from '../store/port.js';
+import type { Transactional } from '../ports/transaction.js';
+import type { EventStore } from './store.js';
 
 export interface EventRelayOptions {
-  store: Store;
+  store: Transactional<Pick<EventStore, 'positionEvents'>>;
   runtime: Runtime;
   /** The shortest gap between passes while events keep coming. */
   intervalMs: number;

@@ -8,10 +8,9 @@ import type { GatewayRecord } from '../reconciliation/records.js';
 
 import type { TransactionMetadata } from '../events/metadata.js';
 
-/** Every operation a gateway executes, listed once: types, routes and schemas derive from it. */
-export const GATEWAY_OPERATIONS = ['authorize', 'capture', 'void', 'refund'] as const;
+import type { GatewayOperation } from './operations.js';
 
-export type GatewayOperation = (typeof GATEWAY_OPERATIONS)[number];
+export { GATEWAY_OPERATIONS, type GatewayOperation } from './operations.js';
 
 export interface GatewayRequest {
   operation: GatewayOperation;

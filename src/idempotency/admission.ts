@@ -2,9 +2,8 @@ import { IdemError } from '../errors/registry.js';
 import type { Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
 import type { ConcurrencyLimit, Slot } from '../resilience/concurrencyLimit.js';
-import type { Store } from '../store/port.js';
 import type { FastPath, LockResult } from './fastpath.js';
-import type { KeyRequest } from './store.js';
+import type { KeyRequest, KeyStore } from './store.js';
 
 /** Retry-After on a shed request: the least HTTP can say, so a client is back before any queue would have answered it. */
 export const SHED_RETRY_AFTER_S = 1;
@@ -20,7 +19,7 @@ export interface AdmissionSlot {
 /** What {@link Admission} needs from the gate it serves. */
 export interface AdmissionOptions {
   limit: Pick<ConcurrencyLimit, 'tryAcquire' | 'release' | 'full' | 'refuse'>;
-  store: Pick<Store, 'readKey'>;
+  store: Pick<KeyStore, 'readKey'>;
   fast: FastPath;
   runtime: Runtime;
   leaseMs: number;

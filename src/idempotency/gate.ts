@@ -1,5 +1,4 @@
 import { IdemError } from '../errors/registry.js';
-import type { Store, StoreOps } from '../store/port.js';
 import type { TransactionMetadata } from '../events/metadata.js';
 import type { Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
@@ -8,7 +7,7 @@ import type { ConcurrencyLimit } from '../resilience/concurrencyLimit.js';
 import { Admission, type AdmissionSlot } from './admission.js';
 import type { KeyEvents } from './events.js';
 import type { CachedResponse, FastPath, LockResult } from './fastpath.js';
-import { FenceLostError, type KeyRequest, type StoredResponse } from './store.js';
+import { FenceLostError, type ClaimTx, type KeyRequest, type KeyStore, type StoredResponse } from './store.js';
 
 /**
  * What the core knows of the request it serves (docs/metadata.md): the standard metadata so
@@ -36,13 +35,13 @@ export interface Claim {
   /** The request being served, for logs, spans and gateway headers; absent: none known. */
   readonly context?: RequestContext;
   /** Locks the key row, checks the fence, renews the lease. Call first in each transaction. */
-  guard(tx: StoreOps): Promise<void>;
+  guard(tx: ClaimTx): Promise<void>;
   /** Records the resource this execution created, so a takeover resumes it. */
-  bindResource(tx: StoreOps, resourceId: string): Promise<void>;
+  bindResource(tx: ClaimTx, resourceId: string): Promise<void>;
   /** Stores the final response in the transaction that makes the final business change. */
-  complete(tx: StoreOps, response: StoredResponse): Promise<void>;
+  complete(tx: ClaimTx, response: StoredResponse): Promise<void>;
   /**
-   * For a write that checks the fence itself, in one statement (`Store.openPayment`): `write`
+   * For a write that checks the fence itself, in one statement (`PaymentRounds.openPayment`): `write`
    * gets the key's fence and the lease to renew; its null answer means the fence was lost,
    * and this throws as `guard` would.
    */
@@ -76,7 +75,7 @@ export interface GateAnswer extends StoredResponse {
 export type GateEvent = 'executed' | 'replayed' | 'held' | 'reused' | 'hold_timeout' | 'taken_over' | 'fence_lost' | 'shed';
 
 export interface GateOptions {
-  store: Store;
+  store: Pick<KeyStore, 'claimKey' | 'readKey' | 'renewKey' | 'endKeyLease' | 'forgetKey'>;
   fast: FastPath;
   events: KeyEvents;
   runtime: Runtime;

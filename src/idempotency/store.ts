@@ -1,3 +1,4 @@
+import type { OutboxStore } from '../outbox/store.js';
 
 /** A response as stored for replay: status, content type and the exact bytes of the body. */
 export interface StoredResponse {
@@ -39,6 +40,36 @@ export interface KeyRow {
 export type ClaimResult =
   | { kind: 'owned'; fence: number; resourceId: string | null; takenOver: boolean }
   | { kind: 'existing'; row: KeyRow };
+
+/**
+ * Idempotency keys' storage port (docs/architecture.md, "Ports"): claims, fenced writes, expiry.
+ * Composed into `Store` (src/store/port.ts); adapters in src/store/sql/keys.ts and
+ * src/store/memory/keys.ts.
+ */
+export interface KeyStore {
+  /** Atomic claim: insert, take over an in-progress key whose lease ended (same fingerprint), or reset an expired completed key. */
+  claimKey(req: KeyRequest, now: number, leaseMs: number): Promise<ClaimResult>;
+  readKey(merchantId: string, key: string): Promise<KeyRow | null>;
+  /** Extends the lease if `fence` still holds the key in progress; false otherwise. */
+  renewKey(merchantId: string, key: string, fence: number, now: number, leaseMs: number): Promise<boolean>;
+  /** As `renewKey`, inside a transaction, locking the key until it ends. */
+  guardKey(merchantId: string, key: string, fence: number, now: number, leaseMs: number): Promise<boolean>;
+  bindKeyResource(merchantId: string, key: string, fence: number, resourceId: string): Promise<boolean>;
+  completeKey(merchantId: string, key: string, fence: number, response: StoredResponse, now: number, ttlMs: number): Promise<boolean>;
+  /** Deletes the in-progress key held by `fence` if it has no resource yet; false if it did not. */
+  forgetKey(merchantId: string, key: string, fence: number): Promise<boolean>;
+  /** Sets the lease of the in-progress key held by `fence` to end at `now`. */
+  endKeyLease(merchantId: string, key: string, fence: number, now: number): Promise<void>;
+  /** Deletes up to `limit` completed keys expired at `now`; returns how many. */
+  sweepKeys(now: number, limit: number): Promise<number>;
+}
+
+/**
+ * What a claim's fence checks need of the caller's transaction (`Claim` in ./gate.ts): the
+ * key's row for the gate's claims, the outbox row for the relay's detached claims
+ * (src/outbox/relay.ts). A transaction that runs under a claim offers both.
+ */
+export type ClaimTx = Pick<KeyStore, 'guardKey' | 'bindKeyResource' | 'completeKey'> & Pick<OutboxStore, 'guardWork'>;
 
 /**
  * A write carried a fence that is no longer the key's: another execution took the key over

@@ -1,6 +1,6 @@
 import type { Runtime } from '../ports/clock.js';
 import { startPass, type PassObserver } from '../ports/passes.js';
-import type { Store } from '../store/port.js';
+import type { KeyStore } from './store.js';
 
 /** Keys a sweep deletes per statement. */
 const DEFAULT_BATCH = 500;
@@ -13,7 +13,7 @@ const DEFAULT_BATCH = 500;
  * (docs/performance.md, "The key sweeper"). Returns a stop function.
  */
 export function startSweeper(options: {
-  store: Store;
+  store: Pick<KeyStore, 'sweepKeys'>;
   runtime: Runtime;
   intervalMs: number;
   /** Keys deleted per second at most while a backlog lasts. */

@@ -1,8 +1,8 @@
 import { isInFlight } from '../payments/states.js';
 import type { OnProgress } from '../ports/progress.js';
-import type { LedgerStore } from '../store/port.js';
 import { type GatewayLogEntry, gatewayLogDifferences } from './gatewayLog.js';
 import { expectedBalances } from './ledger.js';
+import type { LedgerStore } from './store.js';
 
 export type { GatewayLogEntry } from './gatewayLog.js';
 

@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
-import type { Store } from '../store/port.js';
+import type { Transactional } from '../ports/transaction.js';
+import type { MerchantStore } from './store.js';
 import type { Clock, Random } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
 
@@ -22,7 +23,7 @@ export function hashApiKey(apiKey: string): string {
  *   // the CLI and tests over a migrated SQL database:
  *   const { apiKey } = await createMerchant(new SqlStore(db), cryptoRandom, 'shop');
  */
-export async function createMerchant(store: Store, random: Random, name: string): Promise<NewMerchant> {
+export async function createMerchant(store: Transactional<Pick<MerchantStore, 'insertMerchant'>>, random: Random, name: string): Promise<NewMerchant> {
   const trimmed = name.trim();
   if (trimmed.length === 0 || trimmed.length > 200) throw new RangeError('merchant name must be 1-200 characters');
   const id = newId(random, 'mer', 20);
@@ -47,7 +48,7 @@ export class MerchantAuth {
   private readonly reading = new Map<string, Promise<string | null>>();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: Pick<MerchantStore, 'merchantForKeyHash'>,
     private readonly clock: Clock,
     private readonly ttlMs = 60_000,
     private readonly maxEntries = 10_000,

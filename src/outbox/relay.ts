@@ -1,16 +1,17 @@
 import { pickMetadata, type TransactionMetadata } from '../events/metadata.js';
 import type { Claim, Gate, RequestContext } from '../idempotency/gate.js';
-import { FenceLostError } from '../idempotency/store.js';
+import type { EventStore } from '../events/store.js';
+import { FenceLostError, type KeyStore } from '../idempotency/store.js';
 import { asPaymentRequestKind } from '../payments/result.js';
 import type { PaymentService } from '../payments/service.js';
 import type { Runtime } from '../ports/clock.js';
 import { startPass, type PassObserver } from '../ports/passes.js';
 import { NO_SPAN, noopTracer, type Span, type Tracer } from '../ports/tracing.js';
 import { exponentialBackoff } from '../resilience/backoff.js';
-import type { DueWork, Store } from '../store/port.js';
+import type { DueWork, OutboxStore } from './store.js';
 
 export interface RelayOptions {
-  store: Store;
+  store: Pick<OutboxStore, 'claimDueWork' | 'rescheduleWork'> & Pick<EventStore, 'listEvents'> & Pick<KeyStore, 'readKey'>;
   gate: Gate;
   payments: PaymentService;
   runtime: Runtime;

@@ -1,8 +1,7 @@
 import type { GatewayOperationStatus, GatewayOutcome, StatusUnknown } from '../gateways/port.js';
 import type { LedgerEvent } from '../ledger/ledger.js';
 import type { RetryPolicy } from '../resilience/policy.js';
-import type { PaymentChanges } from '../store/port.js';
-import type { AttemptRow, PaymentRow } from './rows.js';
+import type { AttemptRow, PaymentChanges, PaymentRow } from './rows.js';
 import type { PaymentStatus } from './states.js';
 
 /**

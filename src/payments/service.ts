@@ -1,5 +1,3 @@
-import type { NewAttempt, NewPayment, Opened, PaymentChanges, Store, StoreOps } from '../store/port.js';
-import { runBatch, type Snapshot } from '../store/portBatch.js';
 import type { StoredResponse } from '../idempotency/store.js';
 import { IdemError } from '../errors/registry.js';
 import { gatewayKey, type GatewayOperation, type GatewayOutcome } from '../gateways/port.js';
@@ -11,7 +9,9 @@ import { noopTracer, type Tracer } from '../ports/tracing.js';
 import { staticPolicy, type RetryPolicy } from '../resilience/policy.js';
 import { decideNext, isFinal, mayHaveExecuted, type DecisionFacts, type Step } from './decide.js';
 import { GatewayRound } from './gatewayRound.js';
-import { newAttemptRow, newPaymentRow, type AttemptRow, type PaymentRow } from './rows.js';
+import { runBatch, type Snapshot } from './batch.js';
+import { newAttemptRow, newPaymentRow, type AttemptRow, type NewAttempt, type NewPayment, type PaymentChanges, type PaymentRow } from './rows.js';
+import type { Opened, PaymentRounds, PaymentStore, RoundOps } from './store.js';
 import { attemptEvent, attemptStartedEvent, paymentEvent, paymentSnapshot } from './timeline.js';
 import type { PaymentRenderer, PaymentRequestKind } from './result.js';
 import { canTransition, type PaymentStatus } from './states.js';
@@ -20,6 +20,8 @@ import type { PaymentView } from './view.js';
 import { attemptMetadata, requestMetadata, type RequestMetadata } from './requestMetadata.js';
 import { decodeCursor, encodeCursor } from './listCursor.js';
 import { eventView, type EventView } from '../events/model.js';
+import type { EventStore } from '../events/store.js';
+import type { Transactional } from '../ports/transaction.js';
 
 export interface CreatePaymentInput {
   amount: number;
@@ -32,7 +34,8 @@ export interface CreatePaymentInput {
 }
 
 export interface PaymentServiceOptions {
-  store: Store;
+  /** The payments' port, the payment's events, and rounds that write across them. */
+  store: PaymentStore & Pick<EventStore, 'listEvents'> & PaymentRounds & Transactional<RoundOps>;
   gateways: GatewayRouter;
   runtime: Runtime;
   /** Tries, backoff and failover after "not processed" answers; `staticPolicy()` unless told. */
@@ -222,7 +225,7 @@ export class PaymentService {
 
       let step: Step = { kind: 'pending' };
       let next: Opened | null = null;
-      const writeRound = async (tx: StoreOps): Promise<StoredResponse | null> => {
+      const writeRound = async (tx: RoundOps): Promise<StoredResponse | null> => {
         await claim.guard(tx);
         const now = this.now();
         const current = await tx.findPayment(merchantId, paymentId, true);
@@ -275,8 +278,8 @@ export class PaymentService {
   }
 
   /** Records the gateway's answer on the attempt, with its timeline event. */
-  private async recordOutcome(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, outcome: GatewayOutcome, now: Date, meta: RequestMetadata): Promise<void> {
-    const attemptEvent = (t: StoreOps, pay: PaymentRow, a: AttemptRow, type: string, data: Record<string, unknown>, at: Date) =>
+  private async recordOutcome(tx: RoundOps, p: PaymentRow, attempt: AttemptRow, outcome: GatewayOutcome, now: Date, meta: RequestMetadata): Promise<void> {
+    const attemptEvent = (t: RoundOps, pay: PaymentRow, a: AttemptRow, type: string, data: Record<string, unknown>, at: Date) =>
       this.attemptEvent(t, pay, a, meta, type, data, at);
     switch (outcome.class) {
       case 'success':
@@ -299,7 +302,7 @@ export class PaymentService {
    * them (`DecisionFacts`), so only then are the tries counted: one read less on every other
    * answer.
    */
-  private async factsFor(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, outcome: GatewayOutcome): Promise<DecisionFacts> {
+  private async factsFor(tx: RoundOps, p: PaymentRow, attempt: AttemptRow, outcome: GatewayOutcome): Promise<DecisionFacts> {
     if (outcome.class !== 'not_processed') return { triesHere: 1, candidates: [] };
     return { triesHere: await tx.countAttempts(p.id, attempt.operation, attempt.gateway), candidates: this.o.gateways.candidates(p.preferred_gateway) };
   }
@@ -308,7 +311,7 @@ export class PaymentService {
    * Writes the decided step: the state change and its ledger entry, or the next attempt. Returns
    * the payment and the attempt it opened, as written, for the next round.
    */
-  private async apply(tx: StoreOps, p: PaymentRow, attempt: AttemptRow, step: Step, now: Date, meta: RequestMetadata): Promise<Opened | null> {
+  private async apply(tx: RoundOps, p: PaymentRow, attempt: AttemptRow, step: Step, now: Date, meta: RequestMetadata): Promise<Opened | null> {
     const open = async (payment: PaymentRow, operation: GatewayOperation, gateway: string, attemptNo: number, relayDelayMs?: number): Promise<Opened> => ({
       payment,
       attempt: await this.openAttempt(tx, payment, operation, attemptNo, gateway, attempt.amount, attempt.idempotency_key, now, meta, relayDelayMs),
@@ -352,7 +355,7 @@ export class PaymentService {
 
   /** Writes an attempt, its outbox row and its `attempt.started` event; the relay runs it if the caller does not. */
   private async openAttempt(
-    tx: StoreOps,
+    tx: RoundOps,
     payment: PaymentRow,
     operation: GatewayOperation,
     attemptNo: number,
@@ -381,7 +384,7 @@ export class PaymentService {
 
   /** Changes the payment's status (the state machine allowing) and writes its event; returns the new row. */
   private async transition(
-    tx: StoreOps,
+    tx: RoundOps,
     payment: PaymentRow,
     to: PaymentStatus,
     changes: PaymentChanges,
@@ -395,7 +398,7 @@ export class PaymentService {
   }
 
   /** Writes a timeline event about one attempt in the caller's transaction. */
-  private attemptEvent(tx: StoreOps, p: PaymentRow, a: AttemptRow, meta: RequestMetadata, type: string, data: Record<string, unknown>, now: Date): Promise<void> {
+  private attemptEvent(tx: RoundOps, p: PaymentRow, a: AttemptRow, meta: RequestMetadata, type: string, data: Record<string, unknown>, now: Date): Promise<void> {
     return tx.insertEvent(attemptEvent(this.o.runtime.random, p, a, meta, type, data, now));
   }
 

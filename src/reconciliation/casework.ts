@@ -4,10 +4,14 @@
  */
 import type { Random } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
-import type { StoreOps } from '../store/port.js';
+import type { EventStore } from '../events/store.js';
 import { teamFor, type CaseClass, type CaseRow } from './cases.js';
 import { recordReconciliationEvent } from './events.js';
 import type { GatewayRecord } from './records.js';
+import type { ReconciliationStore } from './store.js';
+
+/** Where a case's event goes, in the transaction that opens or resolves the case. */
+type CaseEvents = Pick<EventStore, 'insertEvent' | 'insertSystemEvent'>;
 
 /** Where reconciliation logs (pino's shape). */
 export interface ReconciliationLog {
@@ -25,7 +29,7 @@ export interface CaseworkContext {
 /** Opens a case (unless its dedupe key already has one) with its event; true if opened. */
 export async function openCase(
   ctx: CaseworkContext,
-  tx: StoreOps,
+  tx: Pick<ReconciliationStore, 'openCase'> & CaseEvents,
   r: GatewayRecord | null,
   cls: CaseClass,
   paymentId: string | null,
@@ -64,7 +68,7 @@ export async function openCase(
  * Resolves an open case inside `tx`, with its event; as merchant `merchantId` when given (a
  * case of another merchant, or of none, is then `not_found`).
  */
-export async function resolveCaseIn(tx: StoreOps, id: string, resolution: string, now: number, merchantId?: string): Promise<CaseRow | 'not_found' | 'not_open'> {
+export async function resolveCaseIn(tx: Pick<ReconciliationStore, 'findCase' | 'resolveCase'> & CaseEvents, id: string, resolution: string, now: number, merchantId?: string): Promise<CaseRow | 'not_found' | 'not_open'> {
   const c = await tx.findCase(id);
   if (!c || (merchantId !== undefined && c.merchant_id !== merchantId)) return 'not_found';
   const resolved = await tx.resolveCase(id, resolution, now);

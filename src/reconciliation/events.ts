@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { pickMetadata } from '../events/metadata.js';
-import type { StoreOps } from '../store/port.js';
+import type { EventStore } from '../events/store.js';
 
 /** The events reconciliation emits. */
 export const RECONCILIATION_EVENT_TYPES = [
@@ -35,7 +35,7 @@ export interface ReconciliationEvent {
  * here); it is written in the transaction that settles the record or moves the case, so a
  * repeated pass does not write it again.
  */
-export async function recordReconciliationEvent(tx: Pick<StoreOps, 'insertEvent' | 'insertSystemEvent'>, e: ReconciliationEvent, now: Date): Promise<void> {
+export async function recordReconciliationEvent(tx: Pick<EventStore, 'insertEvent' | 'insertSystemEvent'>, e: ReconciliationEvent, now: Date): Promise<void> {
   const id = 'evt_' + createHash('sha256').update(JSON.stringify([e.type, e.paymentId, e.merchantId, e.gateway, e.data, now.toISOString()])).digest('hex').slice(0, 24);
   const data = { gateway: e.gateway, ...e.data };
   const metadata = pickMetadata({ merchant_id: e.merchantId, payment_id: e.paymentId, gateway: e.gateway });

@@ -10,7 +10,7 @@
  *                                     └─ pass: load (A's, newer) → restore → learn → save
  */
 import type { Clock } from '../ports/clock.js';
-import type { ReconciliationStore } from '../store/port.js';
+import type { ReconciliationStore } from './store.js';
 import type { ReconciliationLog } from './casework.js';
 import type { LearningMatcher } from './loopMatcher.js';
 import { isModelCounts, type ModelCounts } from './match/model.js';

@@ -16,7 +16,8 @@ import { newId } from '../ports/ids.js';
 import { pickMetadata } from '../events/metadata.js';
 import type { NewPaymentEvent } from '../events/model.js';
 import { canAdopt } from '../payments/states.js';
-import type { SettledMatch, Store, StoreOps } from '../store/port.js';
+import type { Transactional } from '../ports/transaction.js';
+import type { ReconcileOps, ReconciliationStore, SettledMatch } from './store.js';
 import type { OnProgress } from '../ports/progress.js';
 import { inSpan, type Span, type Tracer } from '../ports/tracing.js';
 import { remediationKey } from './cases.js';
@@ -59,7 +60,7 @@ class MovedOn extends Error {
 }
 
 export interface GatewayPassOptions {
-  store: Store;
+  store: ReconciliationStore & Transactional<ReconcileOps>;
   runtime: Runtime;
   matcher: Matcher;
   /** The scored matcher's settings (its time window bounds the Idem attempts read for keyless records). */
@@ -171,7 +172,7 @@ export class GatewayPass {
   }
 
   /** Writes one verdict; false if another pass had already settled the record. */
-  private async apply(tx: StoreOps, r: GatewayRecord, v: Exclude<Verdict, { kind: 'wait' }>, match: SettledMatch | undefined, summary: PassSummary, span: Span): Promise<boolean> {
+  private async apply(tx: ReconcileOps, r: GatewayRecord, v: Exclude<Verdict, { kind: 'wait' }>, match: SettledMatch | undefined, summary: PassSummary, span: Span): Promise<boolean> {
     const now = this.o.runtime.clock.now();
     const at = new Date(now);
     const detail = 'why' in v ? v.why : v.kind === 'consistent' ? `${v.evidence.rule} → ${v.attemptId}` : null;
@@ -246,7 +247,7 @@ export class GatewayPass {
    * whose capture the gateway executed becomes `captured` / `partially_captured`. Each with
    * its ledger entry and events; the payment is re-read and re-checked under its lock.
    */
-  private async adopt(tx: StoreOps, r: GatewayRecord, v: Extract<Verdict, { kind: 'adopt' }>, at: Date): Promise<void> {
+  private async adopt(tx: ReconcileOps, r: GatewayRecord, v: Extract<Verdict, { kind: 'adopt' }>, at: Date): Promise<void> {
     const p = await tx.findPayment(v.merchantId, v.paymentId, true);
     if (!p) throw new MovedOn(`payment ${v.paymentId} is gone`);
     if (v.operation === 'authorize') {

@@ -23,7 +23,8 @@ import type { GatewayConnector } from '../gateways/port.js';
 import type { Runtime } from '../ports/clock.js';
 import type { OnProgress } from '../ports/progress.js';
 import { noopTracer, type Span, type Tracer } from '../ports/tracing.js';
-import type { Store } from '../store/port.js';
+import type { Transactional } from '../ports/transaction.js';
+import type { ReconcileOps, ReconciliationStore } from './store.js';
 import type { CaseRow } from './cases.js';
 import { resolveCaseIn, type ReconciliationLog } from './casework.js';
 import { LearnedModel } from './learned.js';
@@ -38,7 +39,7 @@ export type { RemediationSummary } from './remediations.js';
 export type { ReconciledGateways } from './remediations.js';
 
 export interface ReconcilerOptions {
-  store: Store;
+  store: ReconciliationStore & Transactional<ReconcileOps>;
   gateways: ReconciledGateways;
   runtime: Runtime;
   /** Who holds a window's lease (an instance id), for the operator. */

@@ -2,7 +2,7 @@
  * The two sides reconciliation compares (docs/reconciliation.md), as plain data: what a gateway
  * says it executed, and what Idem says it asked for. Amounts in integer minor units.
  */
-import type { GatewayOperation } from '../gateways/port.js';
+import type { GatewayOperation } from '../gateways/operations.js';
 
 /** One record from a gateway's own log (fetched incrementally and staged with its own id). */
 export interface GatewayRecord {

@@ -11,7 +11,8 @@ import type { GatewayConnector, GatewayOperation, GatewayOperationStatus, Gatewa
 import type { Runtime } from '../ports/clock.js';
 import { exponentialBackoff } from '../resilience/backoff.js';
 import { inSpan, type Span, type Tracer } from '../ports/tracing.js';
-import type { Store } from '../store/port.js';
+import type { Transactional } from '../ports/transaction.js';
+import type { ReconcileOps, ReconciliationStore } from './store.js';
 import type { RemediationRow } from './cases.js';
 import { openCase, type ReconciliationLog } from './casework.js';
 import { recordReconciliationEvent } from './events.js';
@@ -30,7 +31,7 @@ export interface RemediationSummary {
 }
 
 export interface RemediationRunnerOptions {
-  store: Store;
+  store: Pick<ReconciliationStore, 'claimDueRemediations' | 'guardRemediation' | 'finishRemediation'> & Transactional<ReconcileOps>;
   gateways: ReconciledGateways;
   runtime: Runtime;
   leaseMs: number;

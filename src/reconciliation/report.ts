@@ -3,7 +3,7 @@
  * reconciliation.md): what was read, what it meant, what was done, what is left for people —
  * as JSON, or as CSV with one line per finding for a settlement team's spreadsheet. Pure.
  */
-import type { StagedRecord } from '../store/port.js';
+import type { StagedRecord } from './store.js';
 import type { CaseRow, RemediationRow } from './cases.js';
 
 export interface GatewayReport {

@@ -5,9 +5,10 @@
  * the first one write the event and the rest write nothing.
  */
 import type { NewSystemEvent } from '../events/model.js';
+import type { EventStore } from '../events/store.js';
 import type { Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
-import type { Store } from '../store/port.js';
+import type { Transactional } from '../ports/transaction.js';
 import type { GatewayStateChange } from './book.js';
 import type { HealthState } from './health.js';
 
@@ -35,7 +36,7 @@ export function gatewayHealthEvent(change: GatewayStateChange, id: string): NewS
  * and operation (a change is written only after the one before it). A failed write is logged
  * and dropped: the model and routing do not depend on it.
  */
-export function gatewayHealthReporter(o: { store: Store; runtime: Runtime; log?: { warn(obj: object, msg: string): void } }): {
+export function gatewayHealthReporter(o: { store: Transactional<Pick<EventStore, 'reportGatewayHealth'>>; runtime: Runtime; log?: { warn(obj: object, msg: string): void } }): {
   report(change: GatewayStateChange): void;
   /** Resolves once every report made so far is written (or has failed). */
   settled(): Promise<void>;

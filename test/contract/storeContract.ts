@@ -3,8 +3,10 @@ import type { GatewayOperation } from '../../src/gateways/port.js';
 import type { KeyRequest } from '../../src/idempotency/store.js';
 import { StaleWriteError, type AttemptRow, type PaymentRow } from '../../src/payments/rows.js';
 import type { NewPaymentEvent } from '../../src/events/model.js';
-import type { NewPayment, Store, StoreOps } from '../../src/store/port.js';
-import { runBatch } from '../../src/store/portBatch.js';
+import { runBatch } from '../../src/payments/batch.js';
+import type { NewPayment } from '../../src/payments/rows.js';
+import type { RoundOps } from '../../src/payments/store.js';
+import type { Store } from '../../src/store/port.js';
 import type { GatewayRecord, MatchEvidence } from '../../src/reconciliation/records.js';
 
 export interface OpenedStore {
@@ -410,7 +412,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         return { fence: claim.fence, snapshot: { payment: o.payment, attempts: o.attempts! } };
       };
       /** The authorization answered: recorded, the payment authorized, its journal entry, a capture opened; the view as answered. */
-      const authorized = (c: Case, fence: number, capture: boolean) => async (tx: StoreOps) => {
+      const authorized = (c: Case, fence: number, capture: boolean) => async (tx: RoundOps) => {
         expect(await tx.guardKey(c.merchant, 'k', fence, c.t(10), LEASE)).toBe(true);
         const p = (await tx.findPayment(c.merchant, c.id('pay_1'), true))!;
         const [a] = (await tx.loadView(c.merchant, p.id))!.attempts;
@@ -496,7 +498,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         const { fence, snapshot } = await opened(c);
         const r = await runBatch(c.store, snapshot, async (tx) => {
           await authorized(c, fence, false)(tx);
-          return tx.listEvents(c.id('pay_1'));
+          return tx.listAttempts(c.id('pay_1'));
         });
         expect(r).toBeNull();
         await untouched(c);

@@ -4,7 +4,7 @@ import { migrate } from '../../src/db/migrate.js';
 import { openPostgres } from '../../src/db/postgres.js';
 import type { Database } from '../../src/db/database.js';
 import type { PaymentRow } from '../../src/payments/rows.js';
-import { runBatch } from '../../src/store/portBatch.js';
+import { runBatch } from '../../src/payments/batch.js';
 import { SqlStore } from '../../src/store/sql/index.js';
 import { waitUntil } from '../support/payments.js';
 import { createTestDatabase, postgresAvailable } from '../support/services.js';

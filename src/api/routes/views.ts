@@ -4,7 +4,8 @@ import { Type, type TSchema } from 'typebox';
 import { IdemError } from '../../errors/registry.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Clock } from '../../ports/clock.js';
-import type { DeliveryRow, Store } from '../../store/port.js';
+import type { DeliveryRow } from '../../events/webhookStore.js';
+import type { Store } from '../../store/port.js';
 import { answers } from '../openapi.js';
 import { PaymentParams, WebhookEndpointParams } from '../schemas.js';
 

@@ -1,6 +1,6 @@
 import { subscribes } from '../../events/catalogue.js';
 import type { NewPaymentEvent, NewSystemEvent, StoredEvent } from '../../events/model.js';
-import type { EventActivity, EventStore } from '../port.js';
+import type { EventActivity, EventStore } from '../../events/store.js';
 import { check, date, foreign, jsonb, ms, notNull, unique } from './engine.js';
 import type { EventRecord, MemoryState } from './state.js';
 

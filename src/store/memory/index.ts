@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { assembleOps, openPaymentInSteps, storeOpNames as opNames, type OpenPayment, type Opened, type Store, type StoreOps } from '../port.js';
-import { writeBatchInSteps, type BatchWrite } from '../portBatch.js';
+import { openPaymentInSteps, writeBatchInSteps } from '../../payments/batch.js';
+import type { BatchWrite, OpenPayment, Opened } from '../../payments/store.js';
+import { assembleOps, storeOpNames as opNames, type Store, type StoreOps } from '../port.js';
 import { MemoryConstraintError, Mutex } from './engine.js';
 import { MemoryKeys } from './keys.js';
 import { MemoryLedger } from './ledger.js';

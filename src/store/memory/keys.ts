@@ -1,5 +1,5 @@
 import { toKeyRow, type ClaimResult, type KeyRequest, type KeyRow, type StoredResponse } from '../../idempotency/store.js';
-import type { KeyStore } from '../port.js';
+import type { KeyStore } from '../../idempotency/store.js';
 import { check, cmp, foreign, int8, keyId, notNull } from './engine.js';
 import type { KeyRecord, MemoryState } from './state.js';
 

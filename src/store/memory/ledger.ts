@@ -1,5 +1,5 @@
 import { eventName, postingsFor, type BooksSummary, type JournalEntry, type LedgerEvent } from '../../ledger/ledger.js';
-import type { LedgerStore } from '../port.js';
+import type { LedgerStore } from '../../ledger/store.js';
 import { MemoryConstraintError, bytes, foreign, int8, ms, unique } from './engine.js';
 import type { EntryRecord, MemoryState } from './state.js';
 

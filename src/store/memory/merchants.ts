@@ -1,4 +1,4 @@
-import type { ApiKeyRow, MerchantStore } from '../port.js';
+import type { ApiKeyRow, MerchantStore } from '../../merchants/store.js';
 import { notNull, unique } from './engine.js';
 import type { MemoryState } from './state.js';
 

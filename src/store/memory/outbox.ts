@@ -1,4 +1,4 @@
-import type { DueWork, OutboxStore } from '../port.js';
+import type { DueWork, OutboxStore } from '../../outbox/store.js';
 import type { MemoryState, OutboxRecord } from './state.js';
 
 /**

@@ -1,7 +1,8 @@
 import type { GatewayOperation } from '../../gateways/port.js';
 import { attemptOrder, changedPayment, newPaymentRow, recordedAttempt, StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../../payments/rows.js';
 import type { PaymentView } from '../../payments/view.js';
-import type { AttemptResult, NewAttempt, NewPayment, PaymentChanges, PaymentStore } from '../port.js';
+import type { AttemptResult, NewAttempt, NewPayment, PaymentChanges } from '../../payments/rows.js';
+import type { PaymentStore } from '../../payments/store.js';
 import { MemoryConstraintError, check, cmp, foreign, int8, jsonb, ms, notNull, unique } from './engine.js';
 import type { AttemptRecord, MemoryState } from './state.js';
 

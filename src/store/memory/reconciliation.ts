@@ -2,7 +2,7 @@ import type { AttemptRow, PaymentRow } from '../../payments/rows.js';
 import type { CaseRow, CaseStatus, NewCase, NewRemediation, RemediationRow } from '../../reconciliation/cases.js';
 import type { ModelCounts } from '../../reconciliation/match/model.js';
 import type { GatewayRecord, MatchEvidence } from '../../reconciliation/records.js';
-import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, SettledMatch, StagedRecord, StoredMatchModel } from '../port.js';
+import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, SettledMatch, StagedRecord, StoredMatchModel } from '../../reconciliation/store.js';
 import { bytes, cmp, foreign, int8, jsonb } from './engine.js';
 import type { MemoryState } from './state.js';
 

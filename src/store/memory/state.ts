@@ -4,7 +4,7 @@ import type { TransactionMetadata } from '../../events/metadata.js';
 import type { EndpointRow } from '../../events/webhooks.js';
 import type { AttemptRow, PaymentRow } from '../../payments/rows.js';
 import type { CaseRow, RemediationRow } from '../../reconciliation/cases.js';
-import type { StagedRecord, StoredMatchModel } from '../port.js';
+import type { StagedRecord, StoredMatchModel } from '../../reconciliation/store.js';
 import { Table } from './engine.js';
 
 /** A stored key: the row every store maps with `toKeyRow`, its times as epoch milliseconds. */

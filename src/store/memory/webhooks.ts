@@ -1,14 +1,14 @@
 import { subscribes } from '../../events/catalogue.js';
 import { eventView } from '../../events/model.js';
 import type { DeliveryUpdate, DeliveryWork, EndpointRow } from '../../events/webhooks.js';
-import type { DeliveryRow, WebhookStore } from '../port.js';
+import type { DeliveryRow, WebhookStore } from '../../events/webhookStore.js';
 import { check, foreign, ms, notNull, unique } from './engine.js';
 import { toStored } from './events.js';
 import type { DeliveryRecord, MemoryState } from './state.js';
 
 const copy = (e: EndpointRow): EndpointRow => structuredClone(e);
 
-/** Webhook endpoints and deliveries on the in-memory tables (semantics in src/store/port.ts). */
+/** Webhook endpoints and deliveries on the in-memory tables (semantics in src/events/webhookStore.ts). */
 export class MemoryWebhooks implements WebhookStore {
   constructor(private readonly s: MemoryState) {}
 

@@ -1,6 +1,6 @@
 import type { Queryable } from '../../db/database.js';
 import { eventName } from '../../ledger/ledger.js';
-import type { BatchWrite } from '../portBatch.js';
+import type { BatchWrite } from '../../payments/store.js';
 import type { NewPaymentEvent } from '../../events/model.js';
 import { eventsJson, insertEventsSql } from './events.js';
 import { balancedPostings } from './ledger.js';
@@ -12,7 +12,7 @@ import { balancedPostings } from './ledger.js';
 const REFUSED = new Set(['IDM01', '23505', '40P01']);
 
 /**
- * `Store.writeBatch` as one statement (src/store/portBatch.ts): each write a data-modifying CTE
+ * `Store.writeBatch` as one statement (src/payments/batch.ts): each write a data-modifying CTE
  * that checks its own rows (the key's fence and state, the payment's version, the attempt
  * still open), and a last SELECT that makes `idem_expect` raise unless each wrote what it
  * must. A statement that raises writes nothing, so all of it lands or none: one round trip,

@@ -1,7 +1,7 @@
 import type { Queryable } from '../../db/database.js';
 import type { TransactionMetadata } from '../../events/metadata.js';
 import type { NewPaymentEvent, NewSystemEvent, StoredEvent } from '../../events/model.js';
-import type { EventActivity, EventStore } from '../port.js';
+import type { EventActivity, EventStore } from '../../events/store.js';
 
 interface EventSqlRow {
   event_id: string;

@@ -1,6 +1,6 @@
 import type { Database, Queryable } from '../../db/database.js';
-import { assembleOps, type OpenPayment, type Opened, type Store, type StoreOps } from '../port.js';
-import type { BatchWrite } from '../portBatch.js';
+import type { BatchWrite, OpenPayment, Opened } from '../../payments/store.js';
+import { assembleOps, type Store, type StoreOps } from '../port.js';
 import { writeBatch } from './batch.js';
 import { SqlKeys } from './keys.js';
 import { SqlLedger } from './ledger.js';

@@ -1,6 +1,6 @@
 import type { Queryable } from '../../db/database.js';
 import { toKeyRow, type ClaimResult, type KeyRequest, type KeyRow, type StoredResponse } from '../../idempotency/store.js';
-import type { KeyStore } from '../port.js';
+import type { KeyStore } from '../../idempotency/store.js';
 
 /**
  * Idempotency keys in SQL. Keys are the truth here: claims are atomic statements, every write

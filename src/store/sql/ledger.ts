@@ -1,6 +1,6 @@
 import type { Queryable } from '../../db/database.js';
 import { eventName, postingsFor, type Account, type BooksSummary, type JournalEntry, type LedgerEvent, type PaymentBooks, type Posting } from '../../ledger/ledger.js';
-import type { LedgerStore } from '../port.js';
+import type { LedgerStore } from '../../ledger/store.js';
 
 /** An entry's postings, the zero ones left out; throws unless they balance. */
 export function balancedPostings(paymentId: string, event: LedgerEvent): Posting[] {

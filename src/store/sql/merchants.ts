@@ -1,5 +1,5 @@
 import type { Queryable } from '../../db/database.js';
-import type { ApiKeyRow, MerchantStore } from '../port.js';
+import type { ApiKeyRow, MerchantStore } from '../../merchants/store.js';
 
 /** Merchants and their API keys in SQL: a key is stored as its sha256 hash with a short prefix to tell it apart. */
 export class SqlMerchants implements MerchantStore {

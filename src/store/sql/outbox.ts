@@ -1,5 +1,5 @@
 import type { Queryable } from '../../db/database.js';
-import type { DueWork, OutboxStore } from '../port.js';
+import type { DueWork, OutboxStore } from '../../outbox/store.js';
 
 /** The outbox relay's work claims in SQL: leased, fenced, `FOR UPDATE SKIP LOCKED`. */
 export class SqlOutbox implements OutboxStore {

@@ -2,7 +2,8 @@ import type { Queryable } from '../../db/database.js';
 import type { GatewayOperation } from '../../gateways/port.js';
 import { newAttemptRow, newPaymentRow, StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../../payments/rows.js';
 import type { PaymentView } from '../../payments/view.js';
-import type { AttemptResult, NewAttempt, NewPayment, OpenPayment, Opened, PaymentChanges, PaymentStore } from '../port.js';
+import type { AttemptResult, NewAttempt, NewPayment, PaymentChanges } from '../../payments/rows.js';
+import type { OpenPayment, Opened, PaymentStore } from '../../payments/store.js';
 
 /** Payments, attempts with their outbox rows, and views in SQL (events: ./events.ts). Every status change is compare-and-set. */
 export class SqlPayments implements PaymentStore {

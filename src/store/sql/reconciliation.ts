@@ -4,7 +4,7 @@ import type { AttemptRow, PaymentRow } from '../../payments/rows.js';
 import type { CaseRow, CaseStatus, NewCase, NewRemediation, RemediationRow } from '../../reconciliation/cases.js';
 import { evidencePairs, type ModelCounts } from '../../reconciliation/match/model.js';
 import type { GatewayRecord, MatchEvidence } from '../../reconciliation/records.js';
-import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, SettledMatch, StagedRecord, StoredMatchModel } from '../port.js';
+import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, SettledMatch, StagedRecord, StoredMatchModel } from '../../reconciliation/store.js';
 
 interface RecordSqlRow {
   gateway: string;

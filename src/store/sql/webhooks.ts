@@ -1,7 +1,7 @@
 import type { Queryable } from '../../db/database.js';
 import { eventView } from '../../events/model.js';
 import type { DeliveryUpdate, DeliveryWork, EndpointRow } from '../../events/webhooks.js';
-import type { DeliveryRow, WebhookStore } from '../port.js';
+import type { DeliveryRow, WebhookStore } from '../../events/webhookStore.js';
 
 interface DeliverySqlRow {
   id: string | number;

@@ -1,8 +1,6 @@
-import type { NewPaymentEvent } from '../events/model.js';
-import type { StoredResponse } from '../idempotency/store.js';
-import type { LedgerEvent } from '../ledger/ledger.js';
-import { attemptOrder, changedPayment, newAttemptRow, recordedAttempt, StaleWriteError, toView, type AttemptResult, type AttemptRow, type NewAttempt, type PaymentChanges, type PaymentRow } from '../payments/rows.js';
-import type { Store, StoreOps } from './port.js';
+import type { Transactional } from '../ports/transaction.js';
+import { attemptOrder, changedPayment, newAttemptRow, recordedAttempt, StaleWriteError, toView, type AttemptRow, type PaymentRow } from './rows.js';
+import type { BatchWrite, OpenPayment, Opened, PaymentRounds, RoundOps } from './store.js';
 
 /**
  * A round's writes sent together (docs/architecture.md, "Ports"). When a request has just
@@ -20,16 +18,6 @@ export interface Snapshot {
   attempts: AttemptRow[];
 }
 
-/** One write of a batch, each as the single operation of the same name does it. */
-export type BatchWrite =
-  | { op: 'guardKey'; merchantId: string; key: string; fence: number; now: number; leaseMs: number }
-  | { op: 'completeKey'; merchantId: string; key: string; fence: number; response: StoredResponse; now: number; ttlMs: number }
-  | { op: 'recordAttempt'; attempt: AttemptRow; result: AttemptResult; now: Date }
-  | { op: 'updatePayment'; current: PaymentRow; changes: PaymentChanges; now: Date }
-  | { op: 'postEntry'; paymentId: string; currency: string; event: LedgerEvent; now: Date }
-  | { op: 'insertAttempt'; attempt: NewAttempt; runAfter: Date }
-  | { op: 'insertEvent'; event: NewPaymentEvent };
-
 /** The work read or wrote something a batch can't answer from its snapshot. */
 class NotBatchable extends Error {
   override readonly name = 'NotBatchable';
@@ -42,7 +30,7 @@ class NotBatchable extends Error {
  * failed: nothing was written, so the caller runs `fn` as a transaction instead (which also
  * raises whatever `fn` threw, from what the database holds).
  */
-export async function runBatch<T>(store: Pick<Store, 'writeBatch'>, snapshot: Snapshot, fn: (tx: StoreOps) => Promise<T>): Promise<{ value: T; snapshot: Snapshot } | null> {
+export async function runBatch<T>(store: Pick<PaymentRounds, 'writeBatch'>, snapshot: Snapshot, fn: (tx: RoundOps) => Promise<T>): Promise<{ value: T; snapshot: Snapshot } | null> {
   const recorder = new BatchRecorder(snapshot);
   let value: T;
   try {
@@ -64,7 +52,7 @@ class BatchRecorder {
     this.snapshot = { payment: copyPayment(s.payment), attempts: s.attempts.map(copyAttempt) };
   }
 
-  ops(): StoreOps {
+  ops(): RoundOps {
     const s = this.snapshot;
     const own = (merchantId: string, id: string) => {
       if (id !== s.payment.id || merchantId !== s.payment.merchant_id) throw new NotBatchable(`payment ${id} is not the batch's`);
@@ -72,7 +60,7 @@ class BatchRecorder {
     const mine = (paymentId: string) => {
       if (paymentId !== s.payment.id) throw new NotBatchable(`payment ${paymentId} is not the batch's`);
     };
-    const answered: Partial<StoreOps> = {
+    const answered: Partial<RoundOps> = {
       guardKey: async (merchantId, key, fence, now, leaseMs) => {
         this.writes.push({ op: 'guardKey', merchantId, key, fence, now, leaseMs });
         return true;
@@ -132,11 +120,11 @@ class BatchRecorder {
     };
     return new Proxy(answered, {
       get: (target, name: string) =>
-        target[name as keyof StoreOps] ??
+        target[name as keyof RoundOps] ??
         (() => {
           throw new NotBatchable(`${name} is not answered in a batch`);
         }),
-    }) as StoreOps;
+    }) as RoundOps;
   }
 }
 
@@ -146,11 +134,11 @@ class BatchRefused extends Error {
 }
 
 /**
- * `Store.writeBatch` as one transaction of the single operations, in order: the stores without
+ * `PaymentRounds.writeBatch` as one transaction of the single operations, in order: the stores without
  * round trips (memory, the simulator's) and the reference for the one-statement SQL. False
  * when a check failed (nothing is then written).
  */
-export async function writeBatchInSteps(store: Pick<Store, 'transaction'>, writes: readonly BatchWrite[]): Promise<boolean> {
+export async function writeBatchInSteps(store: Transactional<RoundOps>, writes: readonly BatchWrite[]): Promise<boolean> {
   try {
     await store.transaction(async (tx) => {
       for (const w of writes) if (!(await writeOne(tx, w))) throw new BatchRefused();
@@ -162,7 +150,7 @@ export async function writeBatchInSteps(store: Pick<Store, 'transaction'>, write
   }
 }
 
-async function writeOne(tx: StoreOps, w: BatchWrite): Promise<boolean> {
+async function writeOne(tx: RoundOps, w: BatchWrite): Promise<boolean> {
   switch (w.op) {
     case 'guardKey':
       return tx.guardKey(w.merchantId, w.key, w.fence, w.now, w.leaseMs);
@@ -184,6 +172,20 @@ async function writeOne(tx: StoreOps, w: BatchWrite): Promise<boolean> {
       await tx.insertEvent(w.event);
       return true;
   }
+}
+
+/** {@link PaymentRounds.openPayment} as one transaction of the single operations, in the order the one statement writes. */
+export async function openPaymentInSteps(store: Transactional<RoundOps>, o: OpenPayment): Promise<Opened | null> {
+  return store.transaction(async (tx) => {
+    const { merchantId, key, fence, now, leaseMs } = o.key;
+    if (!(await tx.guardKey(merchantId, key, fence, now, leaseMs))) return null;
+    const payment = await tx.insertPayment(o.payment);
+    const attempt = await tx.insertAttempt(o.attempt, o.runAfter);
+    for (const e of o.events) await tx.insertEvent(e);
+    // The guard above holds the key's row until commit: the bind cannot miss it.
+    if (!(await tx.bindKeyResource(merchantId, key, fence, payment.id))) throw new Error(`key ${key} lost its fence inside a transaction`);
+    return { payment, attempt, attempts: [attempt] };
+  });
 }
 
 function copyPayment(p: PaymentRow): PaymentRow {
