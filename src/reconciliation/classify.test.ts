@@ -180,6 +180,15 @@ describe('classify', () => {
     });
   });
 
+  it('settles a keyless void of an authorization reconciliation voided as its own remediation, never a case', () => {
+    // A settlement line of the remediation's void: its own id, no key, the authorization kept.
+    const line: GatewayRecord = { id: 'stl_9', gateway: 'g', operation: 'void', status: 'succeeded', amount: 700, currency: 'EUR', at: 1, authorizationId: 'auth_orphan' };
+    expect(classify([line], [], [], exactMatcher)[0]!.verdict).toMatchObject({ kind: 'case', class: 'unrequested_operation' });
+    expect(classify([line], [], [], exactMatcher, new Set(['g\u0000auth_orphan']))[0]!.verdict).toEqual({ kind: 'own_remediation' });
+    // Only without a key: a void under someone else's key was made elsewhere, remediation or not.
+    expect(classify([{ ...line, gatewayKey: 'dashboard-void-1' }], [], [], exactMatcher, new Set(['g\u0000auth_orphan']))[0]!.verdict).toMatchObject({ kind: 'case' });
+  });
+
   it('opens a settlement case when the gateway executed Idem\u2019s operation for another amount or currency', () => {
     const p: PaymentFacts = { id: 'pay_1', merchant_id: 'm', status: 'authorized', currency: 'EUR', amount: 500, authorization_id: 'auth_1', amount_authorized: 500, amount_captured: 0, gateway: 'g' };
     const a: AttemptFacts = { id: 'att_1', payment_id: 'pay_1', operation: 'authorize', gateway: 'g', gateway_key: 'pay_1.authorize.1', amount: 500, status: 'succeeded', gateway_reference: 'txn_1', created_at: at };

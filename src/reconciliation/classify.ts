@@ -112,12 +112,25 @@ export function idemRecords(payments: readonly PaymentFacts[], attempts: readonl
  * classify([orphanAuthorization], [], [], exactMatcher)
  * // → [{ record, verdict: { kind: 'void', reason: 'orphaned_authorization', paymentId: null, … } }]
  */
-export function classify(records: readonly GatewayRecord[], payments: readonly PaymentFacts[], attempts: readonly AttemptFacts[], matcher: Matcher): Classified[] {
+export function classify(
+  records: readonly GatewayRecord[],
+  payments: readonly PaymentFacts[],
+  attempts: readonly AttemptFacts[],
+  matcher: Matcher,
+  /**
+   * `gateway authorization` (NUL-separated) of the authorizations reconciliation has a void
+   * remediation for: a keyless void record of one is that remediation seen without its key (a
+   * settlement line), never an operation made elsewhere.
+   */
+  remediated: ReadonlySet<string> = new Set(),
+): Classified[] {
+  const isOwn = (r: GatewayRecord) =>
+    isOwnRemediation(r) || (r.operation === 'void' && r.gatewayKey === undefined && r.authorizationId !== undefined && remediated.has(`${r.gateway}\u0000${r.authorizationId}`));
   const byId = new Map(payments.map((p) => [p.id, p]));
   const byAuthorization = new Map<string, PaymentFacts>();
   for (const p of payments) if (p.authorization_id !== null) byAuthorization.set(`${p.gateway}\u0000${p.authorization_id}`, p);
   const attemptsById = new Map(attempts.map((a) => [a.id, a]));
-  const ours = records.filter((r) => r.status === 'succeeded' && !isOwnRemediation(r));
+  const ours = records.filter((r) => r.status === 'succeeded' && !isOwn(r));
   const result = matcher.match(idemRecords(payments, attempts), ours);
   const matchOf = new Map(result.matches.flatMap((m) => m.gateway.map((g) => [g, m] as const)));
   // A matcher's "too close to call" is never guessed at, least of all voided: a person decides.
@@ -130,7 +143,7 @@ export function classify(records: readonly GatewayRecord[], payments: readonly P
   }
 
   return records.map((record) => {
-    if (isOwnRemediation(record)) return { record, verdict: { kind: 'own_remediation' } };
+    if (isOwn(record)) return { record, verdict: { kind: 'own_remediation' } };
     if (record.status !== 'succeeded') return { record, verdict: { kind: 'no_effect' } };
     const review = reviewOf.get(record);
     if (review !== undefined) return { record, verdict: reviewCase(record, review, `the ${matcher.name} matcher could not tell which of Idem's operations it is`) };

@@ -145,7 +145,13 @@ export class GatewayPass {
           ? undefined
           : { gateway, from: Math.min(...keyless.map((r) => r.at)) - windowMs, to: Math.max(...keyless.map((r) => r.at)) + windowMs },
     });
-    const classified = classify(records, facts.payments, facts.attempts, this.o.matcher);
+    // A keyless void of an authorization reconciliation voided is its own remediation, seen
+    // without its key: settled as such, never a case for an operation made elsewhere.
+    const bareVoids = records.filter((r) => r.operation === 'void' && r.gatewayKey === undefined && r.authorizationId !== undefined);
+    const remediated = new Set(
+      bareVoids.length === 0 ? [] : (await store.findRemediations(bareVoids.map((r) => remediationKey(gateway, r.authorizationId!)))).map((x) => `${x.gateway}\u0000${x.authorization_id}`),
+    );
+    const classified = classify(records, facts.payments, facts.attempts, this.o.matcher, remediated);
     for (const [i, { record, verdict, match }] of classified.entries()) {
       if (i % 100 === 0) onProgress?.({ phase: `${gateway}: settling`, done: i, total: classified.length });
       if (verdict.kind === 'wait') {

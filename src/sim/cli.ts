@@ -1,5 +1,5 @@
 /**
- * `npm run sim -- --seeds N [--from S] [--trace] [--no-duplicates] [--plant BUG]`: runs N schedules
+ * `npm run sim -- --seeds N [--from S] [--trace] [--no-duplicates] [--keyless RATE] [--plant BUG]`: runs N schedules
  * from seed S, prints progress and a summary; for each failing seed, the violated invariants,
  * the end of its trace and the command that replays exactly that run.
  */
@@ -14,10 +14,12 @@ interface Args {
   trace: boolean;
   duplicates: boolean;
   plant: PlantedBug | null;
+  /** Share of the processors' log entries listed without their key. */
+  keyless: number;
 }
 
 function parse(argv: string[]): Args {
-  const args: Args = { seeds: 100, from: 1, trace: false, duplicates: defaultSchedule.duplicateDelivery, plant: null };
+  const args: Args = { seeds: 100, from: 1, trace: false, duplicates: defaultSchedule.duplicateDelivery, plant: null, keyless: defaultSchedule.keylessRecords };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -30,19 +32,21 @@ function parse(argv: string[]): Args {
     else if (a === '--trace') args.trace = true;
     else if (a === '--duplicates') args.duplicates = true;
     else if (a === '--no-duplicates') args.duplicates = false;
+    else if (a === '--keyless') args.keyless = Number(value());
     else if (a === '--plant') {
       const bug = value();
       if (!(plantedBugs as readonly string[]).includes(bug)) throw new Error(`--plant takes one of ${plantedBugs.join(', ')}`);
       args.plant = bug as PlantedBug;
     } else throw new Error(`unknown argument ${a}`);
   }
+  if (!(args.keyless >= 0 && args.keyless <= 1)) throw new Error('--keyless takes a share in [0, 1]');
   if (!(Number.isInteger(args.seeds) && args.seeds > 0 && Number.isInteger(args.from))) throw new Error('--seeds and --from take integers');
   return args;
 }
 
 async function main(): Promise<number> {
   const args = parse(process.argv.slice(2));
-  const schedule: ScheduleOptions = { ...defaultSchedule, duplicateDelivery: args.duplicates, plant: args.plant };
+  const schedule: ScheduleOptions = { ...defaultSchedule, duplicateDelivery: args.duplicates, keylessRecords: args.keyless, plant: args.plant };
   const faults = new Map<string, number>();
   const violations = new Map<string, number>();
   const failed: number[] = [];
@@ -74,7 +78,8 @@ async function main(): Promise<number> {
         for (const v of r.violations.slice(0, 10)) console.log(`  ${v.invariant}: ${v.detail}`);
         console.log('  trace (lines naming what broke, with crashes, restarts, stalls and fast-path loss):');
         for (const line of traceFor(r.trace, r.violations)) console.log('    ' + line);
-        const extra = (args.duplicates ? ' --duplicates' : '') + (args.plant ? ` --plant ${args.plant}` : '');
+        const extra =
+          (args.duplicates ? ' --duplicates' : '') + (args.keyless !== defaultSchedule.keylessRecords ? ` --keyless ${args.keyless}` : '') + (args.plant ? ` --plant ${args.plant}` : '');
         console.log(`  replay: npm run sim -- --seeds 1 --from ${seed}${extra} --trace`);
       }
     }

@@ -5,6 +5,7 @@ import { isInFlight } from '../payments/states.js';
 import { REMEDIATION_KEY_PREFIX, remediationKey, type CaseRow, type RemediationRow } from '../reconciliation/cases.js';
 import type { PaymentView } from '../payments/view.js';
 import type { AnswerLog } from './clients.js';
+import { settlementLineId } from './settlement.js';
 import { SIM_EPOCH } from './world.js';
 
 /** One broken invariant: which (I1–I5) and what was seen. */
@@ -36,6 +37,12 @@ export interface RunFacts {
     remediations: RemediationRow[];
     cases: CaseRow[];
   };
+  /**
+   * `gateway id` of every log entry the processor lists without its key, as a settlement file
+   * does: the only records the scored matcher sees, so the only ones a `match_review` case may
+   * stand for (I7).
+   */
+  keylessEntries?: ReadonlySet<string>;
 }
 
 /**
@@ -49,9 +56,9 @@ export interface RunFacts {
  * - I4 per payment, the committed ledger entries are unique and give the balances its state
  *   implies, and the gateways' logs agree with its amounts;
  * - I5 no answer to one merchant names another merchant's payment;
- * - I7 every authorization at a gateway is a payment's own, or was voided by reconciliation
- *   under the key derived from it, or its void was refused and is a case; no remediation
- *   reached a payment's own authorization; every remediation ran to an end, once.
+ * - I7 every authorization at a gateway is a payment's own, or was remediated exactly once (see
+ *   {@link reconciliationDifferences}); no remediation reached a payment's own authorization;
+ *   every remediation ran to an end, once.
  */
 export function checkInvariants(f: RunFacts): Violation[] {
   const out: Violation[] = [];
@@ -68,8 +75,12 @@ export function checkInvariants(f: RunFacts): Violation[] {
     for (const [key, n] of byKey) if (n > 1) v('I1', `${merchantId} has ${n} payments for idempotency key ${key}`);
   }
 
-  // I1 and I4 from the processors' logs, held to the payments (src/ledger/gatewayLog.ts).
-  for (const d of gatewayLogDifferences(f.gatewayLogs, all)) v(d.invariant, d.detail);
+  // I1 and I4 from the processors' logs, held to the payments (src/ledger/gatewayLog.ts). An
+  // authorization no payment owns that reconciliation handed to a person (I7) is no payment's
+  // either: left out, as a voided one is there.
+  const handedOver = f.reconciliation ? raisedForReview(f.gatewayLogs, f.reconciliation, f.keylessEntries ?? new Set()) : new Set<string>();
+  const logs = new Map([...f.gatewayLogs].map(([g, log]) => [g, log.filter((e) => !handedOver.has(`${g} ${e.id}`))] as const));
+  for (const d of gatewayLogDifferences(logs, all)) v(d.invariant, d.detail);
   // I1 under Idem's own keys, whatever reconciliation repaired since: a remediation hides the
   // money, not the bug that made a second authorization.
   const ownAuthorizations = new Map<string, number>();
@@ -104,26 +115,7 @@ export function checkInvariants(f: RunFacts): Violation[] {
     if (receivable !== want.gateway_receivable) v('I4', `${p.id} (${p.status}): gateway_receivable ${receivable}, state says ${want.gateway_receivable}`);
   }
 
-  if (f.reconciliation) {
-    const { owned, remediations, cases } = f.reconciliation;
-    const caseKeys = new Set(cases.map((c) => c.dedupe_key));
-    for (const [gateway, log] of f.gatewayLogs) {
-      const voided = new Set(log.filter((e) => e.operation === 'void' && e.status === 'succeeded').map((e) => `${e.idempotency_key} ${e.authorization_id}`));
-      const perKey = new Map<string, number>();
-      for (const e of log) {
-        if (e.idempotency_key.startsWith(REMEDIATION_KEY_PREFIX)) perKey.set(e.idempotency_key, (perKey.get(e.idempotency_key) ?? 0) + 1);
-        if (e.operation === 'void' && e.status === 'succeeded' && e.idempotency_key.startsWith(REMEDIATION_KEY_PREFIX) && owned.has(`${gateway} ${e.authorization_id}`)) {
-          v('I7', `${gateway}: remediation ${e.idempotency_key} voided ${e.authorization_id}, the authorization of payment ${e.reference}`);
-        }
-        if (e.operation !== 'authorize' || e.status !== 'succeeded' || owned.has(`${gateway} ${e.authorization_id}`)) continue;
-        const key = remediationKey(gateway, e.authorization_id!);
-        if (voided.has(`${key} ${e.authorization_id}`) || caseKeys.has(`${gateway}:${key}:remediation_failed`)) continue;
-        v('I7', `${gateway}: authorization ${e.authorization_id} (key ${e.idempotency_key}, reference ${e.reference}) is no payment's and was not voided within the reconciliation bound`);
-      }
-      for (const [key, n] of perKey) if (n > 1) v('I7', `${gateway}: remediation ${key} executed ${n} times`);
-    }
-    for (const r of remediations) if (r.state === 'pending') v('I7', `${r.gateway}: remediation ${r.gateway_key} still pending after the reconciliation bound`);
-  }
+  if (f.reconciliation) for (const d of reconciliationDifferences(f.gatewayLogs, f.reconciliation, f.keylessEntries ?? new Set())) v('I7', d);
 
   // I2 and I5 from the clients' answers.
   for (const [id, answers] of f.answers) {
@@ -147,6 +139,73 @@ export function checkInvariants(f: RunFacts): Violation[] {
         const o = owner.get(m[0]);
         if (o !== undefined && o !== merchantId) v('I5', `${id}: answer ${a.status} names ${m[0]} of ${o}`);
       }
+    }
+  }
+  return out;
+}
+
+/**
+ * I7 over the processors' own logs once the reconciliation bound has passed (docs/testing.md,
+ * "Deterministic simulation"). Every succeeded authorization that no payment owns was handled
+ * exactly once, one of:
+ * - voided by reconciliation under the key derived from it (`remediationKey`);
+ * - its void refused by the gateway, and a `remediation_failed` case opened;
+ * - raised as a `match_review` case for its record, which only a record listed without its key
+ *   may be: the scored matcher could not tie it to one of Idem's operations with confidence,
+ *   and money never moves on a guess (docs/reconciliation.md, "Review rules").
+ * An adopted authorization is a payment's own. Neither voided nor raised, raised for review
+ * while it carried its key, or both voided and raised: each a violation. Also: no remediation
+ * void reached a payment's own authorization, none executed twice, none still pending, and
+ * none is itself raised as a case (with its key or without: it is reconciliation's own).
+ */
+export function reconciliationDifferences(
+  gatewayLogs: ReadonlyMap<string, readonly SimulatorLogEntry[]>,
+  r: NonNullable<RunFacts['reconciliation']>,
+  keyless: ReadonlySet<string>,
+): string[] {
+  const out: string[] = [];
+  const caseKeys = new Set(r.cases.map((c) => c.dedupe_key));
+  for (const [gateway, log] of gatewayLogs) {
+    const voided = new Set(log.filter((e) => e.operation === 'void' && e.status === 'succeeded').map((e) => `${e.idempotency_key} ${e.authorization_id}`));
+    const perKey = new Map<string, number>();
+    for (const e of log) {
+      // A keyless entry's record is its settlement line (./settlement.ts).
+      const recordId = keyless.has(`${gateway} ${e.id}`) ? settlementLineId(e.id) : e.id;
+      if (e.idempotency_key.startsWith(REMEDIATION_KEY_PREFIX)) {
+        perKey.set(e.idempotency_key, (perKey.get(e.idempotency_key) ?? 0) + 1);
+        const named = r.cases.find((c) => c.dedupe_key.startsWith(`${gateway}:${recordId}:`));
+        if (named) out.push(`${gateway}: remediation ${e.idempotency_key}'s own ${e.operation} ${recordId} was raised as a ${named.class} case: handled twice`);
+      }
+      if (e.operation === 'void' && e.status === 'succeeded' && e.idempotency_key.startsWith(REMEDIATION_KEY_PREFIX) && r.owned.has(`${gateway} ${e.authorization_id}`)) {
+        out.push(`${gateway}: remediation ${e.idempotency_key} voided ${e.authorization_id}, the authorization of payment ${e.reference}`);
+      }
+      if (e.operation !== 'authorize' || e.status !== 'succeeded' || r.owned.has(`${gateway} ${e.authorization_id}`)) continue;
+      const key = remediationKey(gateway, e.authorization_id!);
+      const what = `${gateway}: authorization ${e.authorization_id} (key ${e.idempotency_key}, reference ${e.reference}, listed ${keyless.has(`${gateway} ${e.id}`) ? 'without' : 'with'} its key)`;
+      const remediated = voided.has(`${key} ${e.authorization_id}`) || caseKeys.has(`${gateway}:${key}:remediation_failed`);
+      const raised = caseKeys.has(`${gateway}:${recordId}:match_review`);
+      if (raised && !keyless.has(`${gateway} ${e.id}`)) out.push(`${what} went to match_review: a record with its key is matched exactly, never scored`);
+      else if (raised && remediated) out.push(`${what} was handled twice: remediated and raised as a match_review case`);
+      else if (!raised && !remediated) out.push(`${what} is no payment's and was neither voided, adopted nor raised as a case within the reconciliation bound`);
+    }
+    for (const [key, n] of perKey) if (n > 1) out.push(`${gateway}: remediation ${key} executed ${n} times`);
+  }
+  for (const x of r.remediations) if (x.state === 'pending') out.push(`${x.gateway}: remediation ${x.gateway_key} still pending after the reconciliation bound`);
+  return out;
+}
+
+/**
+ * `gateway id` of the succeeded authorizations no payment owns that were listed without their
+ * key and raised as a `match_review` case for their record (its settlement line): money a
+ * person decides about, which I1 and I4 leave out as they leave out a voided one.
+ */
+function raisedForReview(gatewayLogs: ReadonlyMap<string, readonly SimulatorLogEntry[]>, r: NonNullable<RunFacts['reconciliation']>, keyless: ReadonlySet<string>): Set<string> {
+  const caseKeys = new Set(r.cases.map((c) => c.dedupe_key));
+  const out = new Set<string>();
+  for (const [gateway, log] of gatewayLogs) {
+    for (const e of log) {
+      if (e.operation !== 'authorize' || e.status !== 'succeeded' || r.owned.has(`${gateway} ${e.authorization_id}`) || !keyless.has(`${gateway} ${e.id}`)) continue;
+      if (caseKeys.has(`${gateway}:${settlementLineId(e.id)}:match_review`)) out.add(`${gateway} ${e.id}`);
     }
   }
   return out;

@@ -9,6 +9,7 @@ import { checkInvariants, reportedState, type Violation } from './invariants.js'
 import { isInFlight } from '../payments/states.js';
 import { calmNetwork, networkedProcessor, type NetworkFaults } from './network.js';
 import type { PlantedBug } from './planted.js';
+import { keylessEntries, settlementListing } from './settlement.js';
 import { SIM_EPOCH, World } from './world.js';
 
 /** The shape of one schedule. Small by default, so thousands run in minutes. */
@@ -28,7 +29,8 @@ export interface ScheduleOptions {
   reconciliationBoundMs: number;
   /**
    * Share of each processor's log entries read without their key (`keylessRecordRate`), as a
-   * settlement file lists them: reconciliation must match those by score (docs/reconciliation.md).
+   * settlement file lists them: reconciliation settles those by their ids where it can, else by
+   * score, and raises what it cannot call as a `match_review` case (docs/reconciliation.md).
    */
   keylessRecords: number;
   /** Chance that a run has operations planted straight at the gateways (a dashboard, a proxy, another integration). */
@@ -51,7 +53,7 @@ export const defaultSchedule: ScheduleOptions = {
   faultWindowMs: 30_000,
   recoveryBoundMs: 180_000,
   reconciliationBoundMs: 20_000,
-  keylessRecords: 0,
+  keylessRecords: 0.05,
   plantAtGateways: 0.5,
   duplicateDelivery: true,
 };
@@ -115,7 +117,7 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
       count('processor.outage_window');
     }
     processors.push(processor);
-    return { name, processor: networkedProcessor(world, processor, name, () => network, count, (key) => duplicatedKeys.add(key)) };
+    return { name, processor: networkedProcessor(world, settlementListing(processor), name, () => network, count, (key) => duplicatedKeys.add(key)) };
   });
 
   const store = new MemoryStore({ detectReentry: false });
@@ -245,6 +247,8 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
     scored: staged.filter((r) => r.matchEvidence?.rule === 'scored').length,
     review: cases.filter((c) => c.class === 'match_review').length,
   };
+  // Which entries the processors list without their key, read from their own listing (I7).
+  const keyless = new Set(gateways.flatMap((g, i) => keylessEntries(g.name, processors[i]!)));
   const violations = checkInvariants({
     payments,
     gatewayLogs: new Map(gateways.map((g, i) => [g.name, processors[i]!.log()])),
@@ -256,6 +260,7 @@ export async function runSchedule(seed: number, o: ScheduleOptions = defaultSche
       remediations: await store.listRemediations(null),
       cases,
     },
+    keylessEntries: keyless,
   });
   return { seed, violations, trace: world.trace, faults, events: world.events, requests: clients.requests, payments: scripts.length, reconciled };
 }

@@ -866,6 +866,22 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect((await c.store.listStagedRecords(g, c.t(15), c.t(25))).map((r) => r.id)).toEqual([r1.id]);
       });
 
+      test('one gateway operation is one staged record: its keyed and keyless views, in one batch or one after the other, stage once, the first kept', async (c) => {
+        const g = `gw${c.n}`;
+        const keyed = record(c, g, `v1_${c.n}`, { at: c.t(1) });
+        const { gatewayKey: _k, reference: _r, ...keyless } = keyed;
+        expect(await c.store.stageRecords([keyless, keyed], [{ view: 'file' }, { view: 'api' }], 1, c.t(2))).toBe(1);
+        expect(await c.store.stageRecords([keyed], [{ view: 'api' }], 2, c.t(3))).toBe(0);
+        const staged = (await c.store.listStagedRecords(g)).filter((r) => r.id === keyed.id);
+        expect(staged).toHaveLength(1);
+        expect(staged[0]!.gatewayKey).toBeUndefined();
+        // Settled once: a later view of the same operation can never bring a second decision.
+        expect(await c.store.settleRecord(g, keyed.id, 'void', null, c.t(4))).toBe(true);
+        expect(await c.store.stageRecords([keyed], [{}], 3, c.t(5))).toBe(0);
+        expect(await c.store.settleRecord(g, keyed.id, 'consistent', null, c.t(6))).toBe(false);
+        expect(await c.store.unsettledRecords(g, 10)).toEqual([]);
+      });
+
       test('keeps the merchant the gateway reported on a staged record, and none when it said none', async (c) => {
         const g = `gw${c.n}`;
         const told = record(c, g, `m1_${c.n}`, { at: c.t(1), merchantId: 'mer_told' });
