@@ -419,12 +419,16 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
 
 /**
  * A reconciler over `store` and the config's gateways outside this process, for `idem reconcile` run as
- * its own process (an in-process simulator's log lives in the `idem serve` that runs it).
+ * its own process (an in-process simulator's log lives in the `idem serve` that runs it). `db`
+ * is the database `store` is on: an Adyen gateway's log is the notifications stored there.
  */
-export function reconcilerForCli(config: Config, store: Store, runtime: Runtime = systemRuntime): Reconciler {
+export function reconcilerForCli(config: Config, store: Store, db: Database | null, runtime: Runtime = systemRuntime): Reconciler {
   const simulators = new Map<string, Processor>();
   const http = config.gateways.filter((g) => g.kind !== 'simulator');
-  const connectors = new Map(http.map((g) => [g.name, connectorFor(g, runtime, simulators, config.simulatorRetentionMs)]));
+  // An Adyen gateway's log is the notifications `idem serve` stored (docs/gateways.md): read here from the same database.
+  const adyen = new AdyenGateways();
+  adyen.log.bind(db ? new SqlNotificationLog(db) : new MemoryNotificationLog());
+  const connectors = new Map(http.map((g) => [g.name, connectorFor(g, runtime, simulators, config.simulatorRetentionMs, adyen)]));
   const gateways = {
     names: http.map((g) => g.name),
     connector(name: string): GatewayConnector {
