@@ -30,7 +30,7 @@ import { connectRedis, type RedisClient } from './store/redis/connect.js';
 import { SqlStore } from './store/sql/index.js';
 import type { Store } from './store/port.js';
 import { startSweeper } from './idempotency/sweeper.js';
-import { startRelay, type Relay } from './outbox/relay.js';
+import { RELAY_SIGNAL, startRelay, type Relay } from './outbox/relay.js';
 import { MerchantAuth } from './merchants/merchants.js';
 import { Metrics } from './observability/metrics.js';
 import { heapAfterGc } from './observability/heap.js';
@@ -338,7 +338,8 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       ...(config.operatorKey ? { operatorKey: config.operatorKey } : {}),
       notifications: {
         clock: runtime.clock,
-        targets: adyen.targets(async (gateway, keys) => new Set((await store.reconciliationFacts({ references: [], authorizationIds: [], gatewayKeys: keys })).attempts.filter((a) => a.gateway === gateway).map((a) => a.gateway_key))),
+        // A notification settles an open attempt at once: its row falls due, the relay wakes.
+        targets: adyen.targets(store, runtime.clock, () => signals.notify(RELAY_SIGNAL)),
       },
       gatewayHealth: { policy: policy.name, view: () => book.view(config.gateways.map((g) => g.name), runtime.clock.now()) },
       probe: {
@@ -356,7 +357,8 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
 
     let relay: Relay | null = null;
     if (overrides.relay !== false) {
-      relay = startRelay({ store, gate, payments, runtime, intervalMs: config.relayIntervalMs, leaseMs: config.leaseMs, log: app.log, observe: metrics.recovery, tracer, idleMaxMs: config.idleMaxMs, observePass: metrics.pass });
+      const wake = (listener: () => void) => signals.on(RELAY_SIGNAL, listener);
+      relay = startRelay({ store, gate, payments, runtime, intervalMs: config.relayIntervalMs, leaseMs: config.leaseMs, log: app.log, observe: metrics.recovery, tracer, idleMaxMs: config.idleMaxMs, observePass: metrics.pass, wake });
       const r = relay;
       closers.push(() => r.stop());
     }

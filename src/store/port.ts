@@ -205,6 +205,12 @@ export interface OutboxStore {
   rescheduleWork(id: number, fence: number, runAfter: number): Promise<void>;
   /** Extends the row's lease if `fence` still holds it; false otherwise. */
   guardWork(id: number, fence: number, leaseUntil: number): Promise<boolean>;
+  /**
+   * Makes the pending rows of `paymentIds` whose attempt is at `gateway` due at `now` (those due
+   * later only; leases untouched): news of their outcome came in (a processor's notification,
+   * docs/gateways.md). Returns how many rows it moved.
+   */
+  hastenWork(gateway: string, paymentIds: readonly string[], now: number): Promise<number>;
 }
 
 /** A window of one gateway's log, leased to one reconciliation pass (`claimReconcileWindow`). */
@@ -421,7 +427,7 @@ export const paymentOpNames = [
   'recordAttempt', 'loadView', 'listViews',
 ] as const satisfies ReadonlyArray<keyof PaymentStore>;
 export const ledgerOpNames = ['postEntry', 'listEntries', 'summarizeBooks'] as const satisfies ReadonlyArray<keyof LedgerStore>;
-export const outboxOpNames = ['claimDueWork', 'rescheduleWork', 'guardWork'] as const satisfies ReadonlyArray<keyof OutboxStore>;
+export const outboxOpNames = ['claimDueWork', 'rescheduleWork', 'guardWork', 'hastenWork'] as const satisfies ReadonlyArray<keyof OutboxStore>;
 export const eventOpNames = [
   'insertEvent', 'insertSystemEvent', 'reportGatewayHealth', 'listEvents', 'positionEvents', 'listFeed', 'eventActivity', 'findEvent', 'claimPublisher', 'advancePublisher',
 ] as const satisfies ReadonlyArray<keyof EventStore>;

@@ -168,3 +168,65 @@ describe('Adyen through Idem: received, then settled by notification', () => {
     for (const secret of [fake.hmacKey, fake.apiKey, String((item.additionalData as { hmacSignature: string }).hmacSignature)]) expect(logs).not.toContain(secret);
   });
 });
+
+// A notification wakes the relay: the attempt settles now, not at the relay's next scheduled
+// look. The relay is set to sleep ten minutes between looks and the attempt's row to fall due
+// only a minute after its `received` answer, so a settlement inside the wait proves the wake-up.
+describe('Adyen through Idem: a notification wakes the pass that settles its attempt', () => {
+  const fake = new AdyenFake();
+  let idem: Idem;
+  let store: MemoryStore;
+  let merchant: NewMerchant;
+  let base: string;
+
+  beforeAll(async () => {
+    const adyenUrl = await fake.start();
+    process.env.IDEM_TEST_ADYEN_CREDENTIALS_WAKE = JSON.stringify({ api_key: fake.apiKey, hmac_key: fake.hmacKey, merchant_account: fake.merchantAccount });
+    store = new MemoryStore();
+    const config = loadConfig({
+      IDEM_GATEWAYS: JSON.stringify([{ name: 'adyen', kind: 'adyen', credentials_ref: 'env:IDEM_TEST_ADYEN_CREDENTIALS_WAKE', base_url: adyenUrl, timeout_ms: 2000, priority: 0 }]),
+      IDEM_RELAY_INTERVAL_MS: '600000',
+      IDEM_IDLE_MAX_MS: '600000',
+      IDEM_LEASE_MS: '60000',
+      IDEM_RECONCILE_INTERVAL_MS: '0',
+      IDEM_RESILIENCE: 'static',
+      PORT: '0',
+      HOST: '127.0.0.1',
+    });
+    idem = await createIdem(config, { store, sweeper: false });
+    merchant = await createMerchant(store, cryptoRandom, 'adyen-wake');
+    base = await idem.listen();
+    fake.notifyTo(`${base}/v1/gateways/adyen/notifications`);
+  });
+  afterAll(async () => {
+    await idem?.close();
+    await fake.stop();
+    delete process.env.IDEM_TEST_ADYEN_CREDENTIALS_WAKE;
+  });
+
+  const post = async (path: string, key: string, body: unknown) => {
+    const res = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${merchant.apiKey}`, 'idempotency-key': key, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const relayPasses = async () => (await idem.metrics.passes.get()).values.filter((v) => v.labels.pass === 'outbox.relay').reduce((n, v) => n + v.value, 0);
+
+  it('the CAPTURE notification settles the capture within one relay pass, the capture sent once', async () => {
+    fake.notificationMode = 'auto';
+    const created = await post('/v1/payments', 'wake-create-1', { amount: 2500, currency: 'EUR', capture_method: 'manual', payment_method: { type: 'card', token: 'tok_visa' } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    fake.notificationMode = 'hold';
+    expect((await post(`/v1/payments/${id}/capture`, 'wake-capture-1', { amount: 2500 })).status).toBe(202);
+    // The relay's first pass (at start) is done and it sleeps: nothing moves the capture.
+    await waitUntil('the relay ran its first pass', async () => (await relayPasses()) >= 1);
+    const before = await relayPasses();
+    expect((await store.findPayment(merchant.id, id))!.status).toBe('capturing');
+    await fake.release();
+    await waitUntil('the capture is settled by its notification', async () => (await store.findPayment(merchant.id, id))!.status === 'captured');
+    // Woken, not scheduled: one pass (maybe two, a wake-up during a pass runs one more) settled it.
+    expect((await relayPasses()) - before).toBeGreaterThanOrEqual(1);
+    expect((await relayPasses()) - before).toBeLessThanOrEqual(2);
+    // Settled by the stored notification, not by a re-send: Adyen saw the capture once.
+    expect(fake.arrivals.filter((r) => r.key === `${id}.capture.1`)).toHaveLength(1);
+  });
+});

@@ -170,6 +170,11 @@ export function operationOfKey(reference: string): GatewayOperation | null {
   return m === null ? null : (m[1] as GatewayOperation);
 }
 
+/** The payment a gateway key of Idem's belongs to (`pay_x.capture.1` → `pay_x`), or null when the reference is not one of Idem's payment keys. */
+export function paymentOfKey(reference: string): string | null {
+  return GATEWAY_KEY.test(reference) ? reference.replace(/\.[a-z]+\.[0-9]+$/, '') : null;
+}
+
 /**
  * A stored notification as a record of the gateway's log for reconciliation, or the reason it
  * is not one (an event that is no operation Idem sends, such as a chargeback).

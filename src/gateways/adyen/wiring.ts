@@ -4,7 +4,8 @@
  * endpoint's target for each.
  */
 import { ConfigError, type GatewayConfig } from '../../config/config.js';
-import type { Timers } from '../../ports/clock.js';
+import type { Clock, Timers } from '../../ports/clock.js';
+import type { Store } from '../../store/port.js';
 import type { Secret } from '../credentials.js';
 import type { GatewayConnector } from '../port.js';
 import { createAdyenConnector } from './connector.js';
@@ -80,10 +81,31 @@ export class AdyenGateways {
     return createAdyenConnector({ name: g.name, apiKey: c.apiKey, merchantAccount: c.merchantAccount, baseUrl: g.baseUrl, timeoutMs: g.timeoutMs, timers, notifications: this.log });
   }
 
-  /** Each Adyen gateway's notification target; `recordedKeys` tells which gateway keys are Idem's attempts at it. */
-  targets(recordedKeys: (gateway: string, keys: readonly string[]) => Promise<ReadonlySet<string>>): Map<string, AdyenNotificationTarget> {
+  /**
+   * Each Adyen gateway's notification target: it tells which gateway keys are Idem's attempts
+   * at it (`recordedKeys`), and makes the open attempts of the payments a notification named
+   * due and wakes the relay (`wake`, then `wakeRelay`).
+   */
+  targets(store: Pick<Store, 'reconciliationFacts' | 'hastenWork'>, clock: Clock, wakeRelay: () => void): Map<string, AdyenNotificationTarget> {
+    const recordedKeys = async (gateway: string, keys: readonly string[]) =>
+      new Set((await store.reconciliationFacts({ references: [], authorizationIds: [], gatewayKeys: keys })).attempts.filter((a) => a.gateway === gateway).map((a) => a.gateway_key));
+    // Rows already due are picked up too: the relay may be asleep on a long idle timer.
+    const wake = async (gateway: string, paymentIds: readonly string[]) => {
+      await store.hastenWork(gateway, paymentIds, clock.now());
+      wakeRelay();
+    };
     return new Map(
-      [...this.credentials].map(([gateway, c]) => [gateway, { gateway, hmacKey: c.hmacKey, merchantAccount: c.merchantAccount, log: this.log, recordedKeys: (keys: readonly string[]) => recordedKeys(gateway, keys) }]),
+      [...this.credentials].map(([gateway, c]): [string, AdyenNotificationTarget] => [
+        gateway,
+        {
+          gateway,
+          hmacKey: c.hmacKey,
+          merchantAccount: c.merchantAccount,
+          log: this.log,
+          recordedKeys: (keys: readonly string[]) => recordedKeys(gateway, keys),
+          wake: (paymentIds: readonly string[]) => wake(gateway, paymentIds),
+        },
+      ]),
     );
   }
 }
