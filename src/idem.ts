@@ -18,6 +18,8 @@ import { createStripeConnector } from './gateways/stripe/connector.js';
 import { MemoryNotificationLog } from './gateways/adyen/memoryLog.js';
 import { AdyenGateways } from './gateways/adyen/wiring.js';
 import { SqlNotificationLog } from './store/sql/gatewayNotifications.js';
+import { MemorySettlementFileLog } from './gateways/adyen/settlementFiles.js';
+import { SqlSettlementFileLog } from './store/sql/gatewaySettlementFiles.js';
 import { LocalKeyEvents, type KeyEvents } from './idempotency/events.js';
 import { InProcessFastPath, type FastPath } from './idempotency/fastpath.js';
 import { Gate } from './idempotency/gate.js';
@@ -192,7 +194,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     // A request that wrote (every POST goes through the gate) wakes the event relay.
     let eventsWritten = (): void => {};
     const store = overrides.store ?? new SqlStore(db!);
-    adyen.log.bind(db ? new SqlNotificationLog(db) : new MemoryNotificationLog());
+    adyen.bind(db ? new SqlNotificationLog(db) : new MemoryNotificationLog(), db ? new SqlSettlementFileLog(db) : new MemorySettlementFileLog());
     const admission = concurrencyLimitFor(config.concurrencyLimit, config.concurrencyMax);
     if (admission) metrics.watchConcurrency(admission);
     const gate = new Gate({
@@ -429,7 +431,7 @@ export function reconcilerForCli(config: Config, store: Store, db: Database | nu
   const http = config.gateways.filter((g) => g.kind !== 'simulator');
   // An Adyen gateway's log is the notifications `idem serve` stored (docs/gateways.md): read here from the same database.
   const adyen = new AdyenGateways();
-  adyen.log.bind(db ? new SqlNotificationLog(db) : new MemoryNotificationLog());
+  adyen.bind(db ? new SqlNotificationLog(db) : new MemoryNotificationLog(), db ? new SqlSettlementFileLog(db) : new MemorySettlementFileLog());
   const connectors = new Map(http.map((g) => [g.name, connectorFor(g, runtime, simulators, config.simulatorRetentionMs, adyen)]));
   const gateways = {
     names: http.map((g) => g.name),
@@ -452,7 +454,7 @@ function connectorFor(g: GatewayConfig, runtime: Runtime, simulators: Map<string
   if (g.kind === 'stripe') {
     return createStripeConnector({ name: g.name, secret: resolveCredential(g.name, g.credentialsRef!), baseUrl: g.baseUrl, timeoutMs: g.timeoutMs, clock: runtime.clock });
   }
-  if (g.kind === 'adyen') return adyen.connector(g, resolveCredential(g.name, g.credentialsRef!), runtime.timers);
+  if (g.kind === 'adyen') return adyen.connector(g, resolveCredential(g.name, g.credentialsRef!), runtime.timers, runtime.clock);
   const processor = createProcessor({
     clock: runtime.clock,
     random: runtime.random,

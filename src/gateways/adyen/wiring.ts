@@ -11,6 +11,7 @@ import type { GatewayConnector } from '../port.js';
 import { createAdyenConnector } from './connector.js';
 import type { AdyenNotification, NotificationLog, StoredNotification } from './notifications.js';
 import type { AdyenNotificationTarget } from './receive.js';
+import type { SettlementFile, SettlementFileLog, StoredSettlementFile } from './settlementFiles.js';
 
 /** An Adyen gateway's secrets, as its credentials document holds them. */
 export interface AdyenCredentials {
@@ -69,16 +70,50 @@ export class BoundNotificationLog implements NotificationLog {
   }
 }
 
+/** The settlement report files read, bound once the database is open (as {@link BoundNotificationLog}). */
+export class BoundSettlementFileLog implements SettlementFileLog {
+  private target: SettlementFileLog | null = null;
+
+  bind(log: SettlementFileLog): void {
+    this.target = log;
+  }
+
+  private get log(): SettlementFileLog {
+    if (this.target === null) throw new Error('the settlement report store is not open');
+    return this.target;
+  }
+
+  seen(gateway: string, name: string, size: number, modifiedAt: number): Promise<boolean> {
+    return this.log.seen(gateway, name, size, modifiedAt);
+  }
+
+  add(gateway: string, file: SettlementFile, readAt: number): Promise<'new' | 'copy'> {
+    return this.log.add(gateway, file, readAt);
+  }
+
+  page(gateway: string, afterId: string | null, limit: number): Promise<StoredSettlementFile[]> {
+    return this.log.page(gateway, afterId, limit);
+  }
+}
+
 /** Idem's Adyen gateways: their connectors and their notification endpoints, sharing one store. */
 export class AdyenGateways {
   readonly log = new BoundNotificationLog();
+  readonly settlementFiles = new BoundSettlementFileLog();
   private readonly credentials = new Map<string, AdyenCredentials>();
 
+  /** Binds the stores the connectors read: the notifications and the settlement report files read. */
+  bind(notifications: NotificationLog, files: SettlementFileLog): void {
+    this.log.bind(notifications);
+    this.settlementFiles.bind(files);
+  }
+
   /** The connector for gateway `g` (kind `adyen`) with the secret its `credentials_ref` named. */
-  connector(g: GatewayConfig, secret: Secret, timers: Timers): GatewayConnector {
+  connector(g: GatewayConfig, secret: Secret, timers: Timers, clock: Clock): GatewayConnector {
     const c = adyenCredentials(g.name, secret);
     this.credentials.set(g.name, c);
-    return createAdyenConnector({ name: g.name, apiKey: c.apiKey, merchantAccount: c.merchantAccount, baseUrl: g.baseUrl, timeoutMs: g.timeoutMs, timers, notifications: this.log });
+    const settlementReports = g.settlementReportsDir === undefined ? undefined : { dir: g.settlementReportsDir, files: this.settlementFiles, clock };
+    return createAdyenConnector({ name: g.name, apiKey: c.apiKey, merchantAccount: c.merchantAccount, baseUrl: g.baseUrl, timeoutMs: g.timeoutMs, timers, notifications: this.log, settlementReports });
   }
 
   /**
