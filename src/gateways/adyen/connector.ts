@@ -75,6 +75,14 @@ export function createAdyenConnector(options: AdyenConnectorOptions): GatewayCon
     return `${baseUrl}${m ? m[1] : new URL(endpoint).pathname}`;
   }
 
+  /** Gateway key → the pspReference Adyen answered a modification with (bounded: the oldest go first). */
+  const modificationPsp = new Map<string, string>();
+  function remember(key: string, psp: string): void {
+    modificationPsp.delete(key);
+    modificationPsp.set(key, psp);
+    if (modificationPsp.size > 100_000) modificationPsp.delete(modificationPsp.keys().next().value!);
+  }
+
   async function call(request: GatewayRequest, signal: AbortSignal | undefined, context: GatewayCallContext | undefined): Promise<HttpExchange> {
     const wire: NonNullable<RequestOptions['wire']> = { signal, headers: context ? metadataHeaders(context.metadata, context.traceparent) : {} };
     const opts: RequestOptions = { idempotencyKey: request.gatewayKey, wire };
@@ -115,7 +123,12 @@ export function createAdyenConnector(options: AdyenConnectorOptions): GatewayCon
     name,
 
     async execute(request, signal, context) {
-      return toAdyenOutcome(request.operation, await call(request, signal, context));
+      const exchange = await call(request, signal, context);
+      // A modification's own pspReference, as Adyen answered `received`: its notification may
+      // name the payment's reference rather than the modification's (see `status`).
+      const psp = request.operation !== 'authorize' && exchange.kind === 'answer' && exchange.status >= 200 && exchange.status < 300 ? (exchange.body as { pspReference?: unknown } | null)?.pspReference : undefined;
+      if (typeof psp === 'string' && psp !== '') remember(request.gatewayKey, psp);
+      return toAdyenOutcome(request.operation, exchange);
     },
 
     /**
@@ -126,7 +139,14 @@ export function createAdyenConnector(options: AdyenConnectorOptions): GatewayCon
       const operation = operationOfKey(key);
       if (operation === null) return { found: 'unknown', reason: 'not a gateway key Idem sends' };
       try {
-        return statusFromNotifications(operation, await notifications.find(name, key));
+        const found = statusFromNotifications(operation, await notifications.find(name, key));
+        const psp = modificationPsp.get(key);
+        if (found.found || psp === undefined) return found;
+        // Adyen's Webhooks document calls `merchantReference` the payment's reference: a
+        // modification's notification may carry the authorisation's key there, and is then
+        // known by the pspReference Adyen answered the modification with (`originalReference`
+        // naming the payment). A re-send under the same key after a restart answers it again.
+        return statusFromNotifications(operation, await notifications.findByPsp(name, psp));
       } catch (err) {
         return { found: 'unknown', reason: `notification store unreadable: ${err instanceof Error ? err.message : 'error'}` };
       }

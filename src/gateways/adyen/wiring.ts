@@ -65,6 +65,10 @@ export class BoundNotificationLog implements NotificationLog {
     return this.log.find(gateway, reference);
   }
 
+  findByPsp(gateway: string, pspReference: string): Promise<StoredNotification[]> {
+    return this.log.findByPsp(gateway, pspReference);
+  }
+
   page(gateway: string, afterId: string | null, sinceMs: number, limit: number): Promise<StoredNotification[]> {
     return this.log.page(gateway, afterId, sinceMs, limit);
   }
