@@ -14,6 +14,8 @@ import { verifyLedger } from '../../src/ledger/verify.js';
 import { createMerchant, type NewMerchant } from '../../src/merchants/merchants.js';
 import { cryptoRandom } from '../../src/ports/clock.js';
 import { MemoryStore } from '../../src/store/memory/index.js';
+import type { Store } from '../../src/store/port.js';
+import { createTestDatabase, postgresAvailable } from '../support/services.js';
 import { AdyenFake, type NotificationItem } from '../support/adyenFake.js';
 import { waitUntil } from '../support/payments.js';
 
@@ -172,18 +174,23 @@ describe('Adyen through Idem: received, then settled by notification', () => {
 // A notification wakes the relay: the attempt settles now, not at the relay's next scheduled
 // look. The relay is set to sleep ten minutes between looks and the attempt's row to fall due
 // only a minute after its `received` answer, so a settlement inside the wait proves the wake-up.
-describe('Adyen through Idem: a notification wakes the pass that settles its attempt', () => {
+// On the in-memory store, and on PostgreSQL (its outbox UPDATE, and the wake-up over LISTEN/NOTIFY).
+const hasPostgres = await postgresAvailable();
+describe.each([['in memory'], ['on PostgreSQL']] as const)('Adyen through Idem (%s): a notification wakes the pass that settles its attempt', (where) => {
   const fake = new AdyenFake();
   let idem: Idem;
-  let store: MemoryStore;
+  let store: Store;
+  let database: Awaited<ReturnType<typeof createTestDatabase>> | null = null;
   let merchant: NewMerchant;
   let base: string;
 
   beforeAll(async () => {
+    if (where === 'on PostgreSQL' && !hasPostgres) return;
+    if (where === 'on PostgreSQL') database = await createTestDatabase('idem_adyen_wake');
     const adyenUrl = await fake.start();
     process.env.IDEM_TEST_ADYEN_CREDENTIALS_WAKE = JSON.stringify({ api_key: fake.apiKey, hmac_key: fake.hmacKey, merchant_account: fake.merchantAccount });
-    store = new MemoryStore();
     const config = loadConfig({
+      ...(database ? { DATABASE_URL: database.url } : {}),
       IDEM_GATEWAYS: JSON.stringify([{ name: 'adyen', kind: 'adyen', credentials_ref: 'env:IDEM_TEST_ADYEN_CREDENTIALS_WAKE', base_url: adyenUrl, timeout_ms: 2000, priority: 0 }]),
       IDEM_RELAY_INTERVAL_MS: '600000',
       IDEM_IDLE_MAX_MS: '600000',
@@ -193,7 +200,8 @@ describe('Adyen through Idem: a notification wakes the pass that settles its att
       PORT: '0',
       HOST: '127.0.0.1',
     });
-    idem = await createIdem(config, { store, sweeper: false });
+    idem = await createIdem(config, { ...(database ? {} : { store: new MemoryStore() }), sweeper: false });
+    store = idem.store;
     merchant = await createMerchant(store, cryptoRandom, 'adyen-wake');
     base = await idem.listen();
     fake.notifyTo(`${base}/v1/gateways/adyen/notifications`);
@@ -201,6 +209,7 @@ describe('Adyen through Idem: a notification wakes the pass that settles its att
   afterAll(async () => {
     await idem?.close();
     await fake.stop();
+    await database?.drop();
     delete process.env.IDEM_TEST_ADYEN_CREDENTIALS_WAKE;
   });
 
@@ -210,7 +219,7 @@ describe('Adyen through Idem: a notification wakes the pass that settles its att
   };
   const relayPasses = async () => (await idem.metrics.passes.get()).values.filter((v) => v.labels.pass === 'outbox.relay').reduce((n, v) => n + v.value, 0);
 
-  it('the CAPTURE notification settles the capture within one relay pass, the capture sent once', async () => {
+  it.skipIf(where === 'on PostgreSQL' && !hasPostgres)('the CAPTURE notification settles the capture within one relay pass, the capture sent once', { timeout: 60_000 }, async () => {
     fake.notificationMode = 'auto';
     const created = await post('/v1/payments', 'wake-create-1', { amount: 2500, currency: 'EUR', capture_method: 'manual', payment_method: { type: 'card', token: 'tok_visa' } });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
