@@ -16,6 +16,8 @@ import type { Processor } from './gateways/simulator/processor.js';
 import { MemoryNotificationLog } from './gateways/adyen/memoryLog.js';
 import { AdyenGateways } from './gateways/adyen/wiring.js';
 import { SqlNotificationLog } from './store/sql/gatewayNotifications.js';
+import { MemorySettlementFileLog } from './gateways/adyen/settlementFiles.js';
+import { SqlSettlementFileLog } from './store/sql/gatewaySettlementFiles.js';
 import { LocalKeyEvents, type KeyEvents } from './idempotency/events.js';
 import { InProcessFastPath, type FastPath } from './idempotency/fastpath.js';
 import { Gate } from './idempotency/gate.js';
@@ -28,7 +30,7 @@ import { connectRedis, type RedisClient } from './store/redis/connect.js';
 import { SqlStore } from './store/sql/index.js';
 import type { Store } from './store/port.js';
 import { startSweeper } from './idempotency/sweeper.js';
-import { startRelay, type Relay } from './outbox/relay.js';
+import { RELAY_SIGNAL, startRelay, type Relay } from './outbox/relay.js';
 import { MerchantAuth } from './merchants/merchants.js';
 import { Metrics } from './observability/metrics.js';
 import { heapAfterGc } from './observability/heap.js';
@@ -184,7 +186,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     // A request that wrote (every POST goes through the gate) wakes the event relay.
     let eventsWritten = (): void => {};
     const store = overrides.store ?? new SqlStore(db!);
-    adyen.log.bind(db ? new SqlNotificationLog(db) : new MemoryNotificationLog());
+    adyen.bind(db ? new SqlNotificationLog(db) : new MemoryNotificationLog(), db ? new SqlSettlementFileLog(db) : new MemorySettlementFileLog());
     const admission = concurrencyLimitFor(config.concurrencyLimit, config.concurrencyMax);
     if (admission) metrics.watchConcurrency(admission);
     const gate = new Gate({
@@ -291,7 +293,8 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       ...(config.operatorKey ? { operatorKey: config.operatorKey } : {}),
       notifications: {
         clock: runtime.clock,
-        targets: adyen.targets(async (gateway, keys) => new Set((await store.reconciliationFacts({ references: [], authorizationIds: [], gatewayKeys: keys })).attempts.filter((a) => a.gateway === gateway).map((a) => a.gateway_key))),
+        // A notification settles an open attempt at once: its row falls due, the relay wakes.
+        targets: adyen.targets(store, runtime.clock, () => signals.notify(RELAY_SIGNAL)),
       },
       gatewayHealth: { policy: policy.name, view: () => book.view(config.gateways.map((g) => g.name), runtime.clock.now()) },
       probe: {
@@ -309,7 +312,8 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
 
     let relay: Relay | null = null;
     if (overrides.relay !== false) {
-      relay = startRelay({ store, gate, payments, runtime, intervalMs: config.relayIntervalMs, leaseMs: config.leaseMs, log: app.log, observe: metrics.recovery, tracer, idleMaxMs: config.idleMaxMs, observePass: metrics.pass });
+      const wake = (listener: () => void) => signals.on(RELAY_SIGNAL, listener);
+      relay = startRelay({ store, gate, payments, runtime, intervalMs: config.relayIntervalMs, leaseMs: config.leaseMs, log: app.log, observe: metrics.recovery, tracer, idleMaxMs: config.idleMaxMs, observePass: metrics.pass, wake });
       const r = relay;
       closers.push(() => r.stop());
     }
@@ -372,12 +376,16 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
 
 /**
  * A reconciler over `store` and the config's gateways outside this process, for `idem reconcile` run as
- * its own process (an in-process simulator's log lives in the `idem serve` that runs it).
+ * its own process (an in-process simulator's log lives in the `idem serve` that runs it). `db`
+ * is the database `store` is on: an Adyen gateway's log is the notifications stored there.
  */
-export function reconcilerForCli(config: Config, store: Store, runtime: Runtime = systemRuntime): Reconciler {
+export function reconcilerForCli(config: Config, store: Store, db: Database | null, runtime: Runtime = systemRuntime): Reconciler {
   const simulators = new Map<string, Processor>();
   const http = config.gateways.filter((g) => g.kind !== 'simulator');
-  const connectors = new Map(http.map((g) => [g.name, connectorFor(g, runtime, simulators, config.simulatorRetentionMs)]));
+  // An Adyen gateway's log is the notifications `idem serve` stored (docs/gateways.md): read here from the same database.
+  const adyen = new AdyenGateways();
+  adyen.bind(db ? new SqlNotificationLog(db) : new MemoryNotificationLog(), db ? new SqlSettlementFileLog(db) : new MemorySettlementFileLog());
+  const connectors = new Map(http.map((g) => [g.name, connectorFor(g, runtime, simulators, config.simulatorRetentionMs, adyen)]));
   const gateways = {
     names: http.map((g) => g.name),
     connector(name: string): GatewayConnector {

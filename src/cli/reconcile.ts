@@ -1,5 +1,6 @@
 /**
- * `idem reconcile` (docs/reconciliation.md): one pass over the HTTP gateways' logs with a
+ * `idem reconcile` (docs/reconciliation.md): one pass over the logs of the gateways outside this
+ * process (`http`, `stripe`, `adyen`: its stored notifications and settlement reports) with a
  * summary table, exiting non-zero while any case is open or a log could not be read; `report`
  * (CSV or JSON per gateway), `cases` and `resolve` for the operator, who sees every case,
  * including those about records no merchant owns.
@@ -29,7 +30,7 @@ export function registerReconcileCommand(program: Command, deps: Deps): void {
     .command('reconcile')
     // `--gateway` after a subcommand is the subcommand's, not this command's.
     .enablePositionalOptions()
-    .description("one reconciliation pass over each HTTP gateway's log; prints what it found; exits 1 while any case is open")
+    .description("one reconciliation pass over the log of each gateway outside this process (http, stripe, adyen); prints what it found; exits 1 while any case is open")
     .option('--since <time>', 're-read the logs from this ISO 8601 time instead of from their cursors')
     .option('--gateway <name>', 'only this gateway')
     .option('--data-dir <dir>', 'embedded database folder when DATABASE_URL is absent (default ./.idem)')
@@ -40,10 +41,10 @@ export function registerReconcileCommand(program: Command, deps: Deps): void {
       await deps.withDatabase(config, async (db) => {
         await migrate(db);
         const store = new SqlStore(db);
-        const reconciler = reconcilerForCli(config, store);
+        const reconciler = reconcilerForCli(config, store, db);
         const names = reconciler.reconcilable();
-        if (names.length === 0) deps.fail(new ConfigError('no HTTP gateway configured (IDEM_GATEWAYS): nothing to reconcile from this process; idem serve reconciles its in-process gateways itself'));
-        if (flags.gateway !== undefined && !names.includes(flags.gateway)) deps.fail(new ConfigError(`--gateway: no HTTP gateway named ${flags.gateway} (have ${names.join(', ')})`));
+        if (names.length === 0) deps.fail(new ConfigError('no gateway outside this process configured (IDEM_GATEWAYS: kind http, stripe or adyen): nothing to reconcile from this process; idem serve reconciles its in-process gateways itself'));
+        if (flags.gateway !== undefined && !names.includes(flags.gateway)) deps.fail(new ConfigError(`--gateway: no gateway outside this process named ${flags.gateway} (have ${names.join(', ')})`));
         const progress = commandProgress();
         const result = await reconciler
           .runPass(flags.gateway === undefined ? names : [flags.gateway], { ...(since === undefined ? {} : { since }), onProgress: progress.report })
@@ -95,7 +96,7 @@ export function registerReconcileCommand(program: Command, deps: Deps): void {
       const config = deps.configOrExit(flags);
       await deps.withDatabase(config, async (db) => {
         await migrate(db);
-        const resolved = await reconcilerForCli(config, new SqlStore(db)).resolveCase(id, flags.resolution);
+        const resolved = await reconcilerForCli(config, new SqlStore(db), db).resolveCase(id, flags.resolution);
         if (!resolved) deps.fail(new Error(`no open case ${id}`));
         process.stdout.write(`resolved ${id}\n`);
       });

@@ -18,7 +18,7 @@ export function connectorFor(g: GatewayConfig, runtime: Runtime, simulators: Map
   if (g.kind === 'stripe') {
     return createStripeConnector({ name: g.name, secret: resolveCredential(g.name, g.credentialsRef!), baseUrl: g.baseUrl, timeoutMs: g.timeoutMs, clock: runtime.clock });
   }
-  if (g.kind === 'adyen') return adyen.connector(g, resolveCredential(g.name, g.credentialsRef!), runtime.timers);
+  if (g.kind === 'adyen') return adyen.connector(g, resolveCredential(g.name, g.credentialsRef!), runtime.timers, runtime.clock);
   const processor = createProcessor({
     clock: runtime.clock,
     random: runtime.random,

@@ -63,6 +63,13 @@ describe('loadConfig', () => {
     expect(fails({ IDEM_GATEWAYS: '[{"name":"st","kind":"stripe","credentials_ref":"env:K","base_url":"ftp://x"}]' })).toMatch(/base_url/);
   });
 
+  it('takes settlement_reports_dir for an adyen gateway only', () => {
+    const c = loadConfig({ IDEM_GATEWAYS: '[{"name":"ad","kind":"adyen","credentials_ref":"env:K","settlement_reports_dir":"/var/lib/idem/reports"}]' });
+    expect(c.gateways[0]).toMatchObject({ kind: 'adyen', settlementReportsDir: '/var/lib/idem/reports' });
+    expect(fails({ IDEM_GATEWAYS: '[{"name":"st","kind":"stripe","credentials_ref":"env:K","settlement_reports_dir":"/x"}]' })).toMatch(/settlement_reports_dir .*only for kind "adyen"/);
+    expect(fails({ IDEM_GATEWAYS: '[{"name":"ad","kind":"adyen","credentials_ref":"env:K","settlement_reports_dir":" "}]' })).toMatch(/settlement_reports_dir/);
+  });
+
   it('reads gateways inline with priorities', () => {
     const c = loadConfig({ IDEM_GATEWAYS: '[{"name":"b","kind":"http","base_url":"http://127.0.0.1:4011/","priority":2},{"name":"a","kind":"simulator","latency_ms":5}]' });
     expect(c.gateways).toEqual([

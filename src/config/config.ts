@@ -24,6 +24,11 @@ export interface GatewayConfig {
    * resolved by `src/gateways/credentials.ts` when Idem starts.
    */
   credentialsRef?: string;
+  /**
+   * For `adyen`: a folder where Adyen's Settlement details reports (CSV) are put; each file is
+   * read once into reconciliation (docs/gateways.md, "Settlement reports").
+   */
+  settlementReportsDir?: string;
   /** Lower goes first. */
   priority: number;
   /** For `http`: how long to wait for an answer before the outcome is unknown. */
@@ -316,9 +321,14 @@ function gateways(raw: string | undefined): GatewayConfig[] {
     if ((kind === 'stripe' || kind === 'adyen') && credentialsRef === undefined) {
       throw new ConfigError(`${where}.credentials_ref is required for kind "${kind}" (gateway "${name}")`);
     }
+    const reportsDir = g.settlement_reports_dir ?? g.settlementReportsDir;
+    if (reportsDir !== undefined && (kind !== 'adyen' || typeof reportsDir !== 'string' || reportsDir.trim() === '')) {
+      throw new ConfigError(`${where}.settlement_reports_dir must be a folder path, and only for kind "adyen"`);
+    }
     return {
       name,
       kind: kind as GatewayKind,
+      ...(typeof reportsDir === 'string' ? { settlementReportsDir: reportsDir } : {}),
       ...(typeof baseUrl === 'string' ? { baseUrl: baseUrl.replace(/\/+$/, '') } : {}),
       ...(typeof credentialsRef === 'string' ? { credentialsRef } : {}),
       priority: integer(`${where}.priority`, g.priority, i, 0, 1_000_000),

@@ -4,7 +4,7 @@ import type { EventStore } from '../events/store.js';
 import { FenceLostError, type KeyStore } from '../idempotency/store.js';
 import { asPaymentRequestKind } from '../payments/result.js';
 import type { PaymentService } from '../payments/service.js';
-import type { Runtime } from '../ports/clock.js';
+import type { Cancel, Runtime } from '../ports/clock.js';
 import { startPass, type PassObserver } from '../ports/passes.js';
 import { NO_SPAN, noopTracer, type Span, type Tracer } from '../ports/tracing.js';
 import { exponentialBackoff } from '../resilience/backoff.js';
@@ -33,7 +33,16 @@ export interface RelayOptions {
   tracer?: Tracer;
   /** Each pass's outcome and duration (src/ports/passes.ts). */
   observePass?: PassObserver;
+  /**
+   * Wake-ups: each runs a pass now (src/ports/passes.ts) — a processor's notification made an
+   * open attempt's row due (`Store.hastenWork`), so it is settled without waiting for the next
+   * scheduled look.
+   */
+  wake?: (listener: () => void) => Cancel;
 }
+
+/** The name the relay's wake-ups go by (`Signals.notify`). */
+export const RELAY_SIGNAL = 'outbox.relay';
 
 type DueRow = DueWork;
 
@@ -191,6 +200,7 @@ export function startRelay(o: RelayOptions): Relay {
     idleMaxMs: o.idleMaxMs,
     tracer,
     observe: o.observePass,
+    ...(o.wake ? { wake: o.wake } : {}),
     onError: (err) => o.log?.warn({ err: { message: (err as Error).message } }, 'relay pass failed; will retry'),
   });
 

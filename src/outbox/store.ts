@@ -18,6 +18,12 @@ export interface OutboxStore {
   rescheduleWork(id: number, fence: number, runAfter: number): Promise<void>;
   /** Extends the row's lease if `fence` still holds it; false otherwise. */
   guardWork(id: number, fence: number, leaseUntil: number): Promise<boolean>;
+  /**
+   * Makes the pending rows of `paymentIds` whose attempt is at `gateway` due at `now` (those due
+   * later only; leases untouched): news of their outcome came in (a processor's notification,
+   * docs/gateways.md). Returns how many rows it moved.
+   */
+  hastenWork(gateway: string, paymentIds: readonly string[], now: number): Promise<number>;
 }
 
 /** One claimed outbox row: the payment whose open attempt to run, and the lease's fence. */

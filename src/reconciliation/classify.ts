@@ -133,6 +133,11 @@ export function classify(
   const ours = records.filter((r) => r.status === 'succeeded' && !isOwn(r));
   const result = matcher.match(idemRecords(payments, attempts), ours);
   const matchOf = new Map(result.matches.flatMap((m) => m.gateway.map((g) => [g, m] as const)));
+  // The same operation in two of the gateway's reports (Adyen's notification and its settlement
+  // report line): a record whose id is `<gateway's operation id>:…` with the operation id, kind,
+  // key and amount of a matched record is that record's twin, not a second execution.
+  const twinKey = (g: GatewayRecord) => (g.id.includes(':') ? `${g.gateway}\u0000${g.id.slice(0, g.id.indexOf(':'))}\u0000${g.operation}\u0000${g.gatewayKey}\u0000${g.amount}\u0000${g.currency}` : null);
+  const twinOf = new Map(result.matches.flatMap((m) => m.gateway.map((g) => [twinKey(g), m] as const)).filter(([k]) => k !== null));
   // A matcher's "too close to call" is never guessed at, least of all voided: a person decides.
   const reviewOf = new Map(result.review.map((r) => [r.gateway, r.candidates] as const));
   // Authorizations a payment owns, and those Idem's own succeeded attempts obtained.
@@ -147,6 +152,8 @@ export function classify(
     if (record.status !== 'succeeded') return { record, verdict: { kind: 'no_effect' } };
     const review = reviewOf.get(record);
     if (review !== undefined) return { record, verdict: reviewCase(record, review, `the ${matcher.name} matcher could not tell which of Idem's operations it is`) };
+    const twin = matchOf.has(record) || twinKey(record) === null ? undefined : twinOf.get(twinKey(record));
+    if (twin !== undefined) return { record, verdict: twinVerdict(record, twin.idem, byId.get(twin.idem.paymentId)!, attemptsById.get(twin.idem.id)!), match: { attemptId: twin.idem.id, evidence: TWIN_EVIDENCE } };
     const m = matchOf.get(record);
     let verdict = m
       ? matchedVerdict(record, m.idem, m.gateway, m.evidence, byId.get(m.idem.paymentId)!, attemptsById.get(m.idem.id)!)
@@ -184,6 +191,17 @@ function reviewCase(record: GatewayRecord, candidates: ReadonlyArray<{ idem: Ide
     why: `${record.operation} ${record.id} of ${record.amount} ${record.currency}: ${why} (${candidates.length} candidate(s)${lead})`,
     candidates: candidates.map((c) => ({ attemptId: c.idem.id, paymentId: c.idem.paymentId, merchantId: c.idem.merchantId, evidence: c.evidence })),
   };
+}
+
+const TWIN_EVIDENCE: MatchEvidence = Object.freeze({ rule: 'transaction_id', probability: 1 });
+
+/**
+ * A record whose twin (the same operation as another of the gateway's reports has it) was
+ * matched: it agrees with what the twin settles, and never moves money itself (the twin does).
+ */
+function twinVerdict(r: GatewayRecord, idem: IdemRecord, p: PaymentFacts, a: AttemptFacts): Verdict {
+  const verdict = matchedVerdict(r, idem, [r], TWIN_EVIDENCE, p, a);
+  return verdict.kind === 'void' || verdict.kind === 'adopt' ? { kind: 'wait', why: `the same operation as another record of ${r.transactionId}, which decides` } : verdict;
 }
 
 /** A record of a void reconciliation itself sent (its derived gateway key). */

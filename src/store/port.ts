@@ -42,7 +42,7 @@ export const paymentOpNames = [
   'recordAttempt', 'loadView', 'listViews',
 ] as const satisfies ReadonlyArray<keyof PaymentStore>;
 export const ledgerOpNames = ['postEntry', 'listEntries', 'summarizeBooks'] as const satisfies ReadonlyArray<keyof LedgerStore>;
-export const outboxOpNames = ['claimDueWork', 'rescheduleWork', 'guardWork'] as const satisfies ReadonlyArray<keyof OutboxStore>;
+export const outboxOpNames = ['claimDueWork', 'rescheduleWork', 'guardWork', 'hastenWork'] as const satisfies ReadonlyArray<keyof OutboxStore>;
 export const eventOpNames = [
   'insertEvent', 'insertSystemEvent', 'reportGatewayHealth', 'listEvents', 'positionEvents', 'listFeed', 'eventActivity', 'findEvent', 'claimPublisher', 'advancePublisher',
 ] as const satisfies ReadonlyArray<keyof EventStore>;

@@ -14,6 +14,8 @@ import { verifyLedger } from '../../src/ledger/verify.js';
 import { createMerchant, type NewMerchant } from '../../src/merchants/merchants.js';
 import { cryptoRandom } from '../../src/ports/clock.js';
 import { MemoryStore } from '../../src/store/memory/index.js';
+import type { Store } from '../../src/store/port.js';
+import { createTestDatabase, postgresAvailable } from '../support/services.js';
 import { AdyenFake, type NotificationItem } from '../support/adyenFake.js';
 import { waitUntil } from '../support/payments.js';
 
@@ -166,5 +168,74 @@ describe('Adyen through Idem: received, then settled by notification', () => {
     expect(logs).toContain('notification refused: its HMAC signature does not verify');
     expect(logs).toContain('notification for no attempt Idem recorded');
     for (const secret of [fake.hmacKey, fake.apiKey, String((item.additionalData as { hmacSignature: string }).hmacSignature)]) expect(logs).not.toContain(secret);
+  });
+});
+
+// A notification wakes the relay: the attempt settles now, not at the relay's next scheduled
+// look. The relay is set to sleep ten minutes between looks and the attempt's row to fall due
+// only a minute after its `received` answer, so a settlement inside the wait proves the wake-up.
+// On the in-memory store, and on PostgreSQL (its outbox UPDATE, and the wake-up over LISTEN/NOTIFY).
+const hasPostgres = await postgresAvailable();
+describe.each([['in memory'], ['on PostgreSQL']] as const)('Adyen through Idem (%s): a notification wakes the pass that settles its attempt', (where) => {
+  const fake = new AdyenFake();
+  let idem: Idem;
+  let store: Store;
+  let database: Awaited<ReturnType<typeof createTestDatabase>> | null = null;
+  let merchant: NewMerchant;
+  let base: string;
+
+  beforeAll(async () => {
+    if (where === 'on PostgreSQL' && !hasPostgres) return;
+    if (where === 'on PostgreSQL') database = await createTestDatabase('idem_adyen_wake');
+    const adyenUrl = await fake.start();
+    process.env.IDEM_TEST_ADYEN_CREDENTIALS_WAKE = JSON.stringify({ api_key: fake.apiKey, hmac_key: fake.hmacKey, merchant_account: fake.merchantAccount });
+    const config = loadConfig({
+      ...(database ? { DATABASE_URL: database.url } : {}),
+      IDEM_GATEWAYS: JSON.stringify([{ name: 'adyen', kind: 'adyen', credentials_ref: 'env:IDEM_TEST_ADYEN_CREDENTIALS_WAKE', base_url: adyenUrl, timeout_ms: 2000, priority: 0 }]),
+      IDEM_RELAY_INTERVAL_MS: '600000',
+      IDEM_IDLE_MAX_MS: '600000',
+      IDEM_LEASE_MS: '60000',
+      IDEM_RECONCILE_INTERVAL_MS: '0',
+      IDEM_RESILIENCE: 'static',
+      PORT: '0',
+      HOST: '127.0.0.1',
+    });
+    idem = await createIdem(config, { ...(database ? {} : { store: new MemoryStore() }), sweeper: false });
+    store = idem.store;
+    merchant = await createMerchant(store, cryptoRandom, 'adyen-wake');
+    base = await idem.listen();
+    fake.notifyTo(`${base}/v1/gateways/adyen/notifications`);
+  });
+  afterAll(async () => {
+    await idem?.close();
+    await fake.stop();
+    await database?.drop();
+    delete process.env.IDEM_TEST_ADYEN_CREDENTIALS_WAKE;
+  });
+
+  const post = async (path: string, key: string, body: unknown) => {
+    const res = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${merchant.apiKey}`, 'idempotency-key': key, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const relayPasses = async () => (await idem.metrics.passes.get()).values.filter((v) => v.labels.pass === 'outbox.relay').reduce((n, v) => n + v.value, 0);
+
+  it.skipIf(where === 'on PostgreSQL' && !hasPostgres)('the CAPTURE notification settles the capture within one relay pass, the capture sent once', { timeout: 60_000 }, async () => {
+    fake.notificationMode = 'auto';
+    const created = await post('/v1/payments', 'wake-create-1', { amount: 2500, currency: 'EUR', capture_method: 'manual', payment_method: { type: 'card', token: 'tok_visa' } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    fake.notificationMode = 'hold';
+    expect((await post(`/v1/payments/${id}/capture`, 'wake-capture-1', { amount: 2500 })).status).toBe(202);
+    // The relay's first pass (at start) is done and it sleeps: nothing moves the capture.
+    await waitUntil('the relay ran its first pass', async () => (await relayPasses()) >= 1);
+    const before = await relayPasses();
+    expect((await store.findPayment(merchant.id, id))!.status).toBe('capturing');
+    await fake.release();
+    await waitUntil('the capture is settled by its notification', async () => (await store.findPayment(merchant.id, id))!.status === 'captured');
+    // Woken, not scheduled: one pass (maybe two, a wake-up during a pass runs one more) settled it.
+    expect((await relayPasses()) - before).toBeGreaterThanOrEqual(1);
+    expect((await relayPasses()) - before).toBeLessThanOrEqual(2);
+    // Settled by the stored notification, not by a re-send: Adyen saw the capture once.
+    expect(fake.arrivals.filter((r) => r.key === `${id}.capture.1`)).toHaveLength(1);
   });
 });

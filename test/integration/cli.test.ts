@@ -1,11 +1,16 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPglite } from '../../src/db/pglite.js';
+import { migrate } from '../../src/db/migrate.js';
+import { SETTLEMENT_COLUMNS } from '../../src/gateways/adyen/settlement.js';
+import { openPostgres } from '../../src/db/postgres.js';
+import { SqlNotificationLog } from '../../src/store/sql/gatewayNotifications.js';
 import { IDEM_BIN, startIdemServer } from '../support/idemServer.js';
+import { createTestDatabase, postgresAvailable } from '../support/services.js';
 import { freePort } from '../support/redisServer.js';
 
 const run = promisify(execFile);
@@ -175,5 +180,56 @@ describe('idem payments and idem events tail, against a running instance', () =>
     const bad = await idem(['events', 'tail', '--type', 'no such', '--url', server.url, '--api-key', apiKey]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/\[VALIDATION_FAILED\]\n$/);
+  });
+});
+
+// `idem reconcile` in a process of its own reads what `idem serve` stored: Adyen's notifications.
+describe.skipIf(!(await postgresAvailable()))('idem reconcile against PostgreSQL: an Adyen gateway\u2019s stored notifications', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  beforeAll(async () => {
+    database = await createTestDatabase('idem_cli_adyen');
+  });
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it('reads the notifications from the gateway_notifications table and the settlement reports from its folder: each unknown one opens a case, exit 1', { timeout: 120_000 }, async () => {
+    const db = openPostgres(database.url, { max: 2 });
+    try {
+      await migrate(db);
+      await new SqlNotificationLog(db).record(
+        'adyen',
+        [{ pspReference: 'QFQTPCQ8HXSKGK82', originalReference: '9913140798220028', merchantAccount: 'ShopECOM', merchantReference: 'pay_nobody.capture.1', eventCode: 'CAPTURE', success: true, amount: 1000, currency: 'EUR', eventDate: '2026-12-01T10:00:00+01:00', reason: null }],
+        Date.parse('2026-12-01T09:00:01Z'),
+      );
+    } finally {
+      await db.close();
+    }
+    // And a settlement report in the gateway's folder: one line Idem knows nothing of.
+    const reports = mkdtempSync(join(tmpdir(), 'idem-cli-reports-'));
+    const cells: Record<string, string> = { 'Merchant Account': 'ShopECOM', 'Psp Reference': 'ZZZZ000000000001', 'Merchant Reference': 'order-9', 'Creation Date': '2026-12-01 10:00:00', Type: 'Settled', 'Modification Reference': 'ZZZZ000000000002', 'Gross Currency': 'EUR', 'Gross Credit (GC)': '12.00', 'Net Currency': 'EUR', 'Net Credit (NC)': '11.60' };
+    writeFileSync(join(reports, 'settlement_detail_report_batch_7.csv'), `${SETTLEMENT_COLUMNS.join(',')}\n${SETTLEMENT_COLUMNS.map((c) => cells[c] ?? '').join(',')}\n`);
+    const env = {
+      DATABASE_URL: database.url,
+      IDEM_TEST_ADYEN: JSON.stringify({ api_key: 'test_api_key_1', hmac_key: '44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056', merchant_account: 'ShopECOM' }),
+      IDEM_GATEWAYS: JSON.stringify([{ name: 'adyen', kind: 'adyen', credentials_ref: 'env:IDEM_TEST_ADYEN', base_url: 'http://127.0.0.1:9/v71', settlement_reports_dir: reports }]),
+    };
+    try {
+      const r = await idem(['reconcile', '--gateway', 'adyen', '--since', '2026-11-30T00:00:00Z'], env);
+      expect(r.stderr).not.toMatch(/notification store is not open/);
+      expect(r.stdout).toMatch(/^adyen\s+2\s+2\s+0\s+/m); // fetched 2, new 2, rejected 0
+      expect(r.stdout).toMatch(/2 open case\(s\)/);
+      expect(r.stdout).toMatch(/unrequested_operation/);
+      expect(r.code).toBe(1);
+      expect(r.stdout + r.stderr).not.toContain('test_api_key_1');
+      // A second run reads nothing new from the cursor, the report copied under another name included.
+      copyFileSync(join(reports, 'settlement_detail_report_batch_7.csv'), join(reports, 'copy of batch 7.csv'));
+      const again = await idem(['reconcile', '--gateway', 'adyen'], env);
+      expect(again.stdout).toMatch(/^adyen\s+0\s+0\s+0\s+/m);
+      expect(again.stdout).toMatch(/2 open case\(s\)/);
+      expect(again.code).toBe(1);
+    } finally {
+      rmSync(reports, { recursive: true, force: true });
+    }
   });
 });

@@ -9,12 +9,13 @@
  * status lookup reads.
  */
 import adyen from '@adyen/api-library';
-import type { Timers } from '../../ports/clock.js';
+import type { Clock, Timers } from '../../ports/clock.js';
 import { sendExchange } from '../http/connector.js';
 import { metadataHeaders } from '../http/metadataHeaders.js';
 import type { HttpExchange } from '../http/transform.js';
 import type { GatewayCallContext, GatewayConnector, GatewayRequest, TransactionLogPage } from '../port.js';
 import { type NotificationLog, operationOfKey, statusFromNotifications, toGatewayRecord } from './notifications.js';
+import { scanSettlementReports, type SettlementFileLog } from './settlementFiles.js';
 import { toAdyenOutcome } from './transform.js';
 
 /** Adyen's Checkout API on its test platform, at the version whose published document Idem is checked against. */
@@ -36,6 +37,8 @@ export interface AdyenConnectorOptions {
   notifications: NotificationLog;
   /** `returnUrl` Checkout requires on `/payments`; never used for a card paid with a stored token. */
   returnUrl?: string;
+  /** A folder of Settlement details reports read into the log (./settlementFiles.ts), where the files read are kept, and the clock that dates them. */
+  settlementReports?: { dir: string; files: SettlementFileLog; clock: Clock } | undefined;
 }
 
 type RequestOptions = adyen.Types.requestOptions.IRequest.Options & { wire?: { exchange?: HttpExchange; signal?: AbortSignal | undefined; headers?: Record<string, string> } };
@@ -70,6 +73,14 @@ export function createAdyenConnector(options: AdyenConnectorOptions): GatewayCon
   function rebase(endpoint: string): string {
     const m = /^https?:\/\/[^/]+(?:\/checkout)?\/v\d+(\/.*)$/.exec(endpoint);
     return `${baseUrl}${m ? m[1] : new URL(endpoint).pathname}`;
+  }
+
+  /** Gateway key → the pspReference Adyen answered a modification with (bounded: the oldest go first). */
+  const modificationPsp = new Map<string, string>();
+  function remember(key: string, psp: string): void {
+    modificationPsp.delete(key);
+    modificationPsp.set(key, psp);
+    if (modificationPsp.size > 100_000) modificationPsp.delete(modificationPsp.keys().next().value!);
   }
 
   async function call(request: GatewayRequest, signal: AbortSignal | undefined, context: GatewayCallContext | undefined): Promise<HttpExchange> {
@@ -112,7 +123,12 @@ export function createAdyenConnector(options: AdyenConnectorOptions): GatewayCon
     name,
 
     async execute(request, signal, context) {
-      return toAdyenOutcome(request.operation, await call(request, signal, context));
+      const exchange = await call(request, signal, context);
+      // A modification's own pspReference, as Adyen answered `received`: its notification may
+      // name the payment's reference rather than the modification's (see `status`).
+      const psp = request.operation !== 'authorize' && exchange.kind === 'answer' && exchange.status >= 200 && exchange.status < 300 ? (exchange.body as { pspReference?: unknown } | null)?.pspReference : undefined;
+      if (typeof psp === 'string' && psp !== '') remember(request.gatewayKey, psp);
+      return toAdyenOutcome(request.operation, exchange);
     },
 
     /**
@@ -123,25 +139,63 @@ export function createAdyenConnector(options: AdyenConnectorOptions): GatewayCon
       const operation = operationOfKey(key);
       if (operation === null) return { found: 'unknown', reason: 'not a gateway key Idem sends' };
       try {
-        return statusFromNotifications(operation, await notifications.find(name, key));
+        const found = statusFromNotifications(operation, await notifications.find(name, key));
+        const psp = modificationPsp.get(key);
+        if (found.found || psp === undefined) return found;
+        // Adyen's Webhooks document calls `merchantReference` the payment's reference: a
+        // modification's notification may carry the authorisation's key there, and is then
+        // known by the pspReference Adyen answered the modification with (`originalReference`
+        // naming the payment). A re-send under the same key after a restart answers it again.
+        return statusFromNotifications(operation, await notifications.findByPsp(name, psp));
       } catch (err) {
         return { found: 'unknown', reason: `notification store unreadable: ${err instanceof Error ? err.message : 'error'}` };
       }
     },
 
+    /**
+     * The log for reconciliation: the stored notifications by row id, then the settlement
+     * report files by row id (the folder looked at when the notifications are read to the end).
+     * Cursor `n:<notification id>;s:<file id>` (a bare id, as handed out before reports, is the
+     * notifications' alone). `sinceMs` bounds the notifications; a report file is read once.
+     */
     async transactions(sinceMs, cursor, limit): Promise<TransactionLogPage> {
+      const at = parseCursor(cursor);
       try {
-        const rows = await notifications.page(name, cursor, sinceMs, limit);
-        const page: Extract<TransactionLogPage, { ok: true }> = { ok: true, records: [], rejected: [], nextCursor: rows.at(-1)?.id ?? cursor, hasMore: rows.length === limit };
+        const rows = await notifications.page(name, at.n, sinceMs, limit);
+        const n = rows.at(-1)?.id ?? at.n;
+        const page: Extract<TransactionLogPage, { ok: true }> = { ok: true, records: [], rejected: [], nextCursor: cursor, hasMore: rows.length === limit };
         for (const row of rows) {
           const record = toGatewayRecord(row);
           if (typeof record === 'string') page.rejected.push({ raw: row, reason: record });
           else page.records.push({ record, raw: row });
         }
+        let s = at.s;
+        const reports = options.settlementReports;
+        if (!page.hasMore && reports !== undefined) {
+          const scan = await scanSettlementReports(name, reports.dir, reports.files, reports.clock.now()).catch((err: NodeJS.ErrnoException) => ({ failed: [{ name: reports.dir, reason: err.code ?? err.message }] }));
+          for (const f of scan.failed) page.rejected.push({ raw: { settlement_report: f.name }, reason: `settlement report ${f.name} unreadable: ${f.reason}` });
+          // One file a page: a report's rows go to staging together.
+          const files = await reports.files.page(name, s, 2);
+          const file = files[0];
+          if (file !== undefined) {
+            for (const r of file.records) page.records.push({ record: r.record, raw: { source: 'adyen_settlement_report', file: file.name, sha256: file.sha256, gross: { amount: r.record.amount, currency: r.record.currency }, net: r.net } });
+            for (const r of file.rejected) page.rejected.push({ raw: { settlement_report: file.name, line: r.line }, reason: `settlement report ${file.name}: ${r.reason}` });
+            s = file.id;
+            page.hasMore = files.length > 1;
+          }
+        }
+        page.nextCursor = s === null ? n : `n:${n ?? ''};s:${s}`;
         return page;
       } catch (err) {
         return { ok: false, reason: `notification store unreadable: ${err instanceof Error ? err.message : 'error'}` };
       }
     },
   };
+}
+
+/** `n:<id>;s:<id>` (either part may be empty), or a bare notification row id as handed out before settlement reports. */
+function parseCursor(cursor: string | null): { n: string | null; s: string | null } {
+  if (cursor === null || /^\d+$/.test(cursor)) return { n: cursor, s: null };
+  const m = /^n:(\d*);s:(\d*)$/.exec(cursor);
+  return { n: m?.[1] || null, s: m?.[2] || null };
 }

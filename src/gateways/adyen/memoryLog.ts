@@ -25,6 +25,10 @@ export class MemoryNotificationLog implements NotificationLog {
     return this.rows.filter((r) => r.gateway === gateway && r.merchantReference === reference).map((r) => ({ ...r }));
   }
 
+  async findByPsp(gateway: string, pspReference: string): Promise<StoredNotification[]> {
+    return this.rows.filter((r) => r.gateway === gateway && r.pspReference === pspReference).map((r) => ({ ...r }));
+  }
+
   async page(gateway: string, afterId: string | null, sinceMs: number, limit: number): Promise<StoredNotification[]> {
     const after = afterId === null ? 0 : Number(afterId);
     return this.rows

@@ -45,6 +45,8 @@ export interface NotificationLog {
   record(gateway: string, items: readonly AdyenNotification[], receivedAt: number): Promise<number>;
   /** The notifications whose `merchantReference` is `reference`, oldest first. */
   find(gateway: string, reference: string): Promise<StoredNotification[]>;
+  /** The notifications whose `pspReference` is `pspReference` (one operation at Adyen), oldest first. */
+  findByPsp(gateway: string, pspReference: string): Promise<StoredNotification[]>;
   /** Up to `limit` notifications after row `afterId` (from the start when null) received at or after `sinceMs`, by id. */
   page(gateway: string, afterId: string | null, sinceMs: number, limit: number): Promise<StoredNotification[]>;
 }
@@ -170,6 +172,11 @@ export function operationOfKey(reference: string): GatewayOperation | null {
   return m === null ? null : (m[1] as GatewayOperation);
 }
 
+/** The payment a gateway key of Idem's belongs to (`pay_x.capture.1` → `pay_x`), or null when the reference is not one of Idem's payment keys. */
+export function paymentOfKey(reference: string): string | null {
+  return GATEWAY_KEY.test(reference) ? reference.replace(/\.[a-z]+\.[0-9]+$/, '') : null;
+}
+
 /**
  * A stored notification as a record of the gateway's log for reconciliation, or the reason it
  * is not one (an event that is no operation Idem sends, such as a chargeback).
@@ -191,7 +198,9 @@ export function toGatewayRecord(n: StoredNotification): GatewayRecord | string {
     // Idem sends its payment id as the reference elsewhere; here it is the key's first part.
     reference: GATEWAY_KEY.test(n.merchantReference) ? n.merchantReference.replace(/\.[a-z]+\.[0-9]+$/, '') : n.merchantReference,
   };
-  if (operationOfKey(n.merchantReference) !== null) record.gatewayKey = n.merchantReference;
+  // Only the key of this very operation: a modification's notification that carries the
+  // payment's own reference (its authorisation's key) is matched by its authorisation instead.
+  if (operationOfKey(n.merchantReference) === operation) record.gatewayKey = n.merchantReference;
   return record;
 }
 

@@ -1,4 +1,4 @@
-import { hasValidSignature, type NotificationLog, parseNotifications } from './notifications.js';
+import { hasValidSignature, type NotificationLog, parseNotifications, paymentOfKey } from './notifications.js';
 
 /** One Adyen gateway as its notification endpoint knows it. Secrets stay here, never in an answer or a log line. */
 export interface AdyenNotificationTarget {
@@ -8,6 +8,12 @@ export interface AdyenNotificationTarget {
   log: NotificationLog;
   /** Which of these gateway keys name an attempt Idem recorded at this gateway. */
   recordedKeys(gatewayKeys: readonly string[]): Promise<ReadonlySet<string>>;
+  /**
+   * News stored for these payments (the payment id of each Idem gateway key a notification
+   * named): their open attempts' rows fall due and the relay is woken, so the attempt is
+   * settled now rather than at its next scheduled look (docs/gateways.md).
+   */
+  wake?(paymentIds: readonly string[]): Promise<void>;
 }
 
 /** What receiving one notification request came to, for the route to answer and log. */
@@ -38,6 +44,9 @@ export async function receiveAdyenNotifications(target: AdyenNotificationTarget,
   const items = parsed.items.map(({ item }) => item);
   const stored = await target.log.record(target.gateway, items, now);
   const recorded = await target.recordedKeys(items.map((i) => i.merchantReference));
+  const paymentIds = [...new Set(items.map((i) => paymentOfKey(i.merchantReference)).filter((p) => p !== null))];
+  // Stored already: a wake-up that fails only leaves the attempt to its scheduled look.
+  if (paymentIds.length > 0) await target.wake?.(paymentIds).catch(() => {});
   return {
     kind: 'accepted',
     stored,

@@ -75,7 +75,8 @@ export function parseSettlementReport(gateway: string, csv: string): SettlementR
     }
     const key = get('Modification Merchant Reference');
     const record: GatewayRecord = {
-      id: `settlement:${modification || psp}:${type.operation}`,
+      // `<pspReference>:…` as a notification's record: the same operation reported twice (docs/reconciliation.md, "Twins").
+      id: `${modification || psp}:settlement:${type.operation}`,
       gateway,
       operation: type.operation,
       status: 'succeeded',

@@ -4,12 +4,14 @@
  * endpoint's target for each.
  */
 import { ConfigError, type GatewayConfig } from '../../config/config.js';
-import type { Timers } from '../../ports/clock.js';
+import type { Clock, Timers } from '../../ports/clock.js';
+import type { Store } from '../../store/port.js';
 import type { Secret } from '../credentials.js';
 import type { GatewayConnector } from '../port.js';
 import { createAdyenConnector } from './connector.js';
 import type { AdyenNotification, NotificationLog, StoredNotification } from './notifications.js';
 import type { AdyenNotificationTarget } from './receive.js';
+import type { SettlementFile, SettlementFileLog, StoredSettlementFile } from './settlementFiles.js';
 
 /** An Adyen gateway's secrets, as its credentials document holds them. */
 export interface AdyenCredentials {
@@ -63,27 +65,86 @@ export class BoundNotificationLog implements NotificationLog {
     return this.log.find(gateway, reference);
   }
 
+  findByPsp(gateway: string, pspReference: string): Promise<StoredNotification[]> {
+    return this.log.findByPsp(gateway, pspReference);
+  }
+
   page(gateway: string, afterId: string | null, sinceMs: number, limit: number): Promise<StoredNotification[]> {
     return this.log.page(gateway, afterId, sinceMs, limit);
+  }
+}
+
+/** The settlement report files read, bound once the database is open (as {@link BoundNotificationLog}). */
+export class BoundSettlementFileLog implements SettlementFileLog {
+  private target: SettlementFileLog | null = null;
+
+  bind(log: SettlementFileLog): void {
+    this.target = log;
+  }
+
+  private get log(): SettlementFileLog {
+    if (this.target === null) throw new Error('the settlement report store is not open');
+    return this.target;
+  }
+
+  seen(gateway: string, name: string, size: number, modifiedAt: number): Promise<boolean> {
+    return this.log.seen(gateway, name, size, modifiedAt);
+  }
+
+  add(gateway: string, file: SettlementFile, readAt: number): Promise<'new' | 'copy'> {
+    return this.log.add(gateway, file, readAt);
+  }
+
+  page(gateway: string, afterId: string | null, limit: number): Promise<StoredSettlementFile[]> {
+    return this.log.page(gateway, afterId, limit);
   }
 }
 
 /** Idem's Adyen gateways: their connectors and their notification endpoints, sharing one store. */
 export class AdyenGateways {
   readonly log = new BoundNotificationLog();
+  readonly settlementFiles = new BoundSettlementFileLog();
   private readonly credentials = new Map<string, AdyenCredentials>();
 
-  /** The connector for gateway `g` (kind `adyen`) with the secret its `credentials_ref` named. */
-  connector(g: GatewayConfig, secret: Secret, timers: Timers): GatewayConnector {
-    const c = adyenCredentials(g.name, secret);
-    this.credentials.set(g.name, c);
-    return createAdyenConnector({ name: g.name, apiKey: c.apiKey, merchantAccount: c.merchantAccount, baseUrl: g.baseUrl, timeoutMs: g.timeoutMs, timers, notifications: this.log });
+  /** Binds the stores the connectors read: the notifications and the settlement report files read. */
+  bind(notifications: NotificationLog, files: SettlementFileLog): void {
+    this.log.bind(notifications);
+    this.settlementFiles.bind(files);
   }
 
-  /** Each Adyen gateway's notification target; `recordedKeys` tells which gateway keys are Idem's attempts at it. */
-  targets(recordedKeys: (gateway: string, keys: readonly string[]) => Promise<ReadonlySet<string>>): Map<string, AdyenNotificationTarget> {
+  /** The connector for gateway `g` (kind `adyen`) with the secret its `credentials_ref` named. */
+  connector(g: GatewayConfig, secret: Secret, timers: Timers, clock: Clock): GatewayConnector {
+    const c = adyenCredentials(g.name, secret);
+    this.credentials.set(g.name, c);
+    const settlementReports = g.settlementReportsDir === undefined ? undefined : { dir: g.settlementReportsDir, files: this.settlementFiles, clock };
+    return createAdyenConnector({ name: g.name, apiKey: c.apiKey, merchantAccount: c.merchantAccount, baseUrl: g.baseUrl, timeoutMs: g.timeoutMs, timers, notifications: this.log, settlementReports });
+  }
+
+  /**
+   * Each Adyen gateway's notification target: it tells which gateway keys are Idem's attempts
+   * at it (`recordedKeys`), and makes the open attempts of the payments a notification named
+   * due and wakes the relay (`wake`, then `wakeRelay`).
+   */
+  targets(store: Pick<Store, 'reconciliationFacts' | 'hastenWork'>, clock: Clock, wakeRelay: () => void): Map<string, AdyenNotificationTarget> {
+    const recordedKeys = async (gateway: string, keys: readonly string[]) =>
+      new Set((await store.reconciliationFacts({ references: [], authorizationIds: [], gatewayKeys: keys })).attempts.filter((a) => a.gateway === gateway).map((a) => a.gateway_key));
+    // Rows already due are picked up too: the relay may be asleep on a long idle timer.
+    const wake = async (gateway: string, paymentIds: readonly string[]) => {
+      await store.hastenWork(gateway, paymentIds, clock.now());
+      wakeRelay();
+    };
     return new Map(
-      [...this.credentials].map(([gateway, c]) => [gateway, { gateway, hmacKey: c.hmacKey, merchantAccount: c.merchantAccount, log: this.log, recordedKeys: (keys: readonly string[]) => recordedKeys(gateway, keys) }]),
+      [...this.credentials].map(([gateway, c]): [string, AdyenNotificationTarget] => [
+        gateway,
+        {
+          gateway,
+          hmacKey: c.hmacKey,
+          merchantAccount: c.merchantAccount,
+          log: this.log,
+          recordedKeys: (keys: readonly string[]) => recordedKeys(gateway, keys),
+          wake: (paymentIds: readonly string[]) => wake(gateway, paymentIds),
+        },
+      ]),
     );
   }
 }

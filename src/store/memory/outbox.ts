@@ -37,4 +37,15 @@ export class MemoryOutbox implements OutboxStore {
     this.s.outbox.set(id, { ...o, lease_until: leaseUntil });
     return true;
   }
+
+  async hastenWork(gateway: string, paymentIds: readonly string[], now: number): Promise<number> {
+    const wanted = new Set(paymentIds);
+    let moved = 0;
+    for (const o of [...this.s.outbox.values()]) {
+      if (o.state !== 'pending' || o.run_after <= now || !wanted.has(o.payment_id) || this.s.attempts.get(o.attempt_id)?.gateway !== gateway) continue;
+      this.s.outbox.set(o.id, { ...o, run_after: now });
+      moved++;
+    }
+    return moved;
+  }
 }

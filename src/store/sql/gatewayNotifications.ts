@@ -46,6 +46,11 @@ export class SqlNotificationLog implements NotificationLog {
     return rows.map(toStored);
   }
 
+  async findByPsp(gateway: string, pspReference: string): Promise<StoredNotification[]> {
+    const { rows } = await this.db.query<Row>(`SELECT ${COLUMNS} FROM gateway_notifications WHERE gateway = $1 AND psp_reference = $2 ORDER BY id`, [gateway, pspReference]);
+    return rows.map(toStored);
+  }
+
   async page(gateway: string, afterId: string | null, sinceMs: number, limit: number): Promise<StoredNotification[]> {
     const { rows } = await this.db.query<Row>(
       `SELECT ${COLUMNS} FROM gateway_notifications WHERE gateway = $1 AND id > $2 AND received_at >= $3 ORDER BY id LIMIT $4`,

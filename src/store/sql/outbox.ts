@@ -42,4 +42,15 @@ export class SqlOutbox implements OutboxStore {
     const { rowCount } = await this.q.query(`UPDATE outbox SET lease_until = $3 WHERE id = $1 AND fence = $2`, [id, fence, new Date(leaseUntil)]);
     return rowCount === 1;
   }
+
+  async hastenWork(gateway: string, paymentIds: readonly string[], now: number): Promise<number> {
+    if (paymentIds.length === 0) return 0;
+    const { rowCount } = await this.q.query(
+      `UPDATE outbox o SET run_after = $3
+         FROM payment_attempts a
+        WHERE a.id = o.attempt_id AND a.gateway = $1 AND o.payment_id = ANY($2::text[]) AND o.state = 'pending' AND o.run_after > $3`,
+      [gateway, [...paymentIds], new Date(now)],
+    );
+    return rowCount;
+  }
 }
