@@ -193,10 +193,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     let eventsWritten = (): void => {};
     const store = overrides.store ?? new SqlStore(db!);
     adyen.log.bind(db ? new SqlNotificationLog(db) : new MemoryNotificationLog());
-    // On PostgreSQL the limit never goes under the requests' pool (docs/resilience.md, "Shedding
-    // overload"): a first request holds one connection at a time, and fewer in flight than there
-    // are connections is no queue of ours — a limit learned under a busy CPU had shrunk to 4–8 and
-    // halved the throughput at 50 connections.
+    // On PostgreSQL, never under the requests' pool (docs/resilience.md, "Shedding overload").
     const requestPool = config.databaseUrl && !overrides.store ? config.pgPoolMax - eventsPoolMax : undefined;
     const admission = concurrencyLimitFor(config.concurrencyLimit, config.concurrencyMax, requestPool);
     if (admission) metrics.watchConcurrency(admission);
