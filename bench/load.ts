@@ -143,8 +143,8 @@ export function clean(r: LoadResult): boolean {
 /**
  * The same load from clients that honour `Retry-After`, as Idem's own clients do: each of
  * `connections` clients is `idem/client` (docs/client.md) sending one `POST /v1/payments` at a
- * time; a response `shed` accepts is sent again with the same key after the seconds its
- * `Retry-After` asks (the SDK's backoff, floored by it), anything else ends that key and the
+ * time; a response `shed` accepts is sent again with the same key after the SDK's default
+ * backoff (jittered, capped, never shorter than its `Retry-After`), anything else ends that key and the
  * next one starts. Counted as `load` counts (only answers that arrive within `durationS`); a
  * request without an answer within 10 s is a timeout, as in autocannon.
  */
@@ -165,7 +165,9 @@ export async function politeLoad(spec: LoadSpec): Promise<LoadResult> {
       baseUrl: spec.url,
       apiKey,
       timeoutMs: 10_000,
-      retry: { maxAttempts: Infinity, deadlineMs: spec.durationS * 1000 + 15_000, baseMs: 1, capMs: 1 },
+      // The SDK's own backoff (docs/client.md, "Retries"): capped exponential with jitter,
+      // never shorter than Retry-After — what Idem's clients do, not a wait of exactly Retry-After.
+      retry: { maxAttempts: Infinity, deadlineMs: spec.durationS * 1000 + 15_000 },
       hooks: {
         beforeAttempt: () => (t0 = performance.now()),
         afterAttempt: (a) => {

@@ -187,7 +187,9 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     let eventsWritten = (): void => {};
     const store = overrides.store ?? new SqlStore(db!);
     adyen.bind(db ? new SqlNotificationLog(db) : new MemoryNotificationLog(), db ? new SqlSettlementFileLog(db) : new MemorySettlementFileLog());
-    const admission = concurrencyLimitFor(config.concurrencyLimit, config.concurrencyMax);
+    // On PostgreSQL, never under the requests' pool (docs/resilience.md, "Shedding overload").
+    const requestPool = config.databaseUrl && !overrides.store ? config.pgPoolMax - eventsPoolMax : undefined;
+    const admission = concurrencyLimitFor(config.concurrencyLimit, config.concurrencyMax, requestPool);
     if (admission) metrics.watchConcurrency(admission);
     const gate = new Gate({
       store,

@@ -37,6 +37,19 @@ const CLIENT_REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 const PROCESS_PREFIX = newId({ bytes: (n) => randomBytes(n), float: () => 0 }, 'req', 14);
 let counter = 0;
 
+/** One request shed at the concurrency limit (src/api/shed.ts) in this many gets a request log line. */
+export const SHED_LOG_EVERY = 100;
+
+/** The request log's sampling of sheds: the first of each run of SHED_LOG_EVERY is logged. */
+export class ShedSampler {
+  private seen = 0;
+
+  /** Counts one shed; true when this one gets its line. */
+  take(): boolean {
+    return this.seen++ % SHED_LOG_EVERY === 0;
+  }
+}
+
 /** A new request id, `req_` and 24 characters: 14 base-32, then 10 letters. */
 export function newRequestId(): string {
   let n = counter++;
@@ -71,15 +84,21 @@ function unboundMetadata(request: FastifyRequest): Record<string, unknown> {
 /**
  * fastify's request lines, one per request: no "incoming request" line, and a "request
  * completed" (or "request errored") line carrying the request and response as fastify's did
- * plus every metadata field known by then. Logged through `reply.log`, the request's first
+ * plus every metadata field known by then. Requests shed at the concurrency limit are the
+ * exception: one in SHED_LOG_EVERY gets its line (with `shed_logged_one_in`), since under
+ * overload they are most requests and `idem_shed_total` counts them all. Logged through `reply.log`, the request's first
  * logger, which has only `request_id` bound, so no field appears twice.
  */
 export class RequestLogController extends LogController {
+  /** A shed request (src/api/shed.ts) gets a line of its own one time in SHED_LOG_EVERY. */
+  private readonly sheds = new ShedSampler();
+
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return;
-    const line = { ...unboundMetadata(request), req: request, res: reply, responseTime: reply.elapsedTime };
+    if (request.shed === true && !this.sheds.take()) return;
+    const line = { ...unboundMetadata(request), req: request, res: reply, responseTime: reply.elapsedTime, ...(request.shed === true ? { shed_logged_one_in: SHED_LOG_EVERY } : {}) };
     if (error) reply.log.error({ ...line, err: error }, 'request errored');
     else reply.log.info(line, 'request completed');
   }

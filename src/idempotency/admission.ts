@@ -5,8 +5,28 @@ import type { ConcurrencyLimit, Slot } from '../resilience/concurrencyLimit.js';
 import type { FastPath, LockResult } from './fastpath.js';
 import type { KeyRequest, KeyStore } from './store.js';
 
-/** Retry-After on a shed request: the least HTTP can say, so a client is back before any queue would have answered it. */
-export const SHED_RETRY_AFTER_S = 1;
+/**
+ * Retry-After on a shed request, in seconds: one of these, drawn at random for each shed. One
+ * second is the least HTTP can say, so a client is back before any queue would have answered
+ * it; the spread keeps the clients shed in one burst from coming back in one burst (with a
+ * fixed `Retry-After: 1`, 1,500 clients returned on the second, ~0.85 s of a core spent
+ * shedding them again ahead of the admitted requests).
+ */
+export const SHED_RETRY_AFTER_S: readonly number[] = [1, 2, 3];
+
+/**
+ * The answer to a shed request: 503 `UNAVAILABLE` with `Retry-After`; nothing was done with its
+ * key. An {@link IdemError} like any other, marked so the HTTP layer can send its precomputed
+ * form and leave it out of the request log (docs/resilience.md, "What a shed costs").
+ */
+export class ShedError extends IdemError {
+  constructor(readonly retryAfterS: number) {
+    super('UNAVAILABLE', SHED_DETAIL, { headers: { 'retry-after': String(retryAfterS) } });
+  }
+}
+
+/** The detail of every shed answer: the same text each time, so the HTTP layer can build it once. */
+export const SHED_DETAIL = 'this instance is at its limit of requests in progress; nothing was done with this Idempotency-Key: send the same request again after Retry-After';
 
 /** Key rows read at once to tell a shed candidate from a replay or a duplicate (see `admit`). */
 const SHED_CHECKS = 2;
@@ -44,16 +64,17 @@ export class Admission {
    * the fast path knows nothing of (no replay cached, no lock held). Under overload most
    * requests come this way, and a shed that costs a fraction of a request's work is what keeps
    * the admitted ones from queueing behind the shed ones. Anything else — below the limit, a
-   * read slot free, a known key, Redis away — goes on to the gate as usual. Throws the shed
-   * answer (503 `UNAVAILABLE`, `Retry-After`).
+   * read slot free, a known key, Redis away — goes on to the gate as usual (null). Returns the
+   * shed answer's `Retry-After` in seconds, without building an error: the caller sends the
+   * answer (503 `UNAVAILABLE`) in the cheapest way it has.
    */
-  async screen(merchantId: string, key: string): Promise<void> {
+  async screen(merchantId: string, key: string): Promise<number | null> {
     const { limit, fast } = this.o;
-    if (!fast.known || !limit.full() || this.shedChecks < SHED_CHECKS) return;
-    if ((await fast.known(merchantId, key)) !== 'unknown') return;
+    if (!fast.known || !limit.full() || this.shedChecks < SHED_CHECKS) return null;
+    if ((await fast.known(merchantId, key)) !== 'unknown') return null;
     limit.refuse();
     this.o.observe('shed');
-    throw shedAnswer(key);
+    return this.retryAfterS();
   }
 
   /**
@@ -103,7 +124,13 @@ export class Admission {
     await this.o.letGo(req, lock === 'acquired' ? token : null);
     this.o.observe('shed');
     onShed();
-    throw shedAnswer(req.key);
+    throw new ShedError(this.retryAfterS());
+  }
+
+  /** One of SHED_RETRY_AFTER_S, from the runtime's randomness. */
+  private retryAfterS(): number {
+    const i = Math.floor(this.o.runtime.random.float() * SHED_RETRY_AFTER_S.length);
+    return SHED_RETRY_AFTER_S[Math.min(i, SHED_RETRY_AFTER_S.length - 1)]!;
   }
 
   /** The request did its work: its slot goes back with its latency, the limit's one sample. */
@@ -117,11 +144,4 @@ export class Admission {
     if (slot.held) this.o.limit.release(slot.held, this.o.runtime.clock.now(), false);
     slot.held = null;
   }
-}
-
-/** The answer to a shed request: nothing was done with its key. */
-function shedAnswer(key: string): IdemError {
-  return new IdemError('UNAVAILABLE', `this instance is at its limit of requests in progress; nothing was done with Idempotency-Key "${key}": retry it after Retry-After`, {
-    headers: { 'retry-after': String(SHED_RETRY_AFTER_S) },
-  });
 }

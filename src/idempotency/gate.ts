@@ -170,9 +170,12 @@ export class Gate {
     }
   }
 
-  /** Sheds a first request before its body is read, when it would be shed anyway (see {@link Admission.screen}). */
-  async screen(merchantId: string, key: string): Promise<void> {
-    await this.admission?.screen(merchantId, key);
+  /**
+   * Whether to shed a first request before its body is read, when it would be shed anyway (see
+   * {@link Admission.screen}): the shed answer's `Retry-After` in seconds, or null to go on.
+   */
+  screen(merchantId: string, key: string): Promise<number | null> | null {
+    return this.admission ? this.admission.screen(merchantId, key) : null;
   }
 
   private async pass(

@@ -113,6 +113,20 @@ describe('ConcurrencyLimit', () => {
     expect(r.shed).toBeGreaterThan(0);
   });
 
+  it('with a floor (the PostgreSQL pool of idem serve), a saturated server keeps the floor and sheds the rest', () => {
+    // Latency rises from the first request on (a CPU shared with other work): without the floor
+    // the limit falls toward the knee; with it, it falls to 16 and no further, and the rest are shed.
+    const floored = run(new ConcurrencyLimit({ ...adaptiveLimit(1_000, 16), initial: 200 }), { clients: 300, knee: 2, floorMs: 10, seconds: 20 });
+    const bare = run(new ConcurrencyLimit({ ...adaptiveLimit(), initial: 200 }), { clients: 300, knee: 2, floorMs: 10, seconds: 20 });
+    expect(Math.min(...floored.limits)).toBe(16);
+    expect(floored.final.limit).toBe(16);
+    expect(floored.shed).toBeGreaterThan(0);
+    expect(bare.final.limit).toBeLessThan(16);
+    expect(adaptiveLimit(1_000, 16)).toMatchObject({ initial: 20, min: 16 });
+    expect(adaptiveLimit(1_000, 40)).toMatchObject({ initial: 40, min: 40 });
+    expect(adaptiveLimit(10, 16)).toMatchObject({ initial: 10, min: 10 });
+  });
+
   it('a fixed limit never moves and sheds past it', () => {
     const limit = new ConcurrencyLimit(fixedLimit(3));
     const slots = [0, 1, 2].map(() => limit.tryAcquire(0));

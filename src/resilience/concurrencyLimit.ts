@@ -42,7 +42,7 @@
  * | prior | default | overridden |
  * |---|---|---|
  * | initial limit | 20 (the PostgreSQL pool: a first request holds one connection at a time) | from the first window (≥ 100 ms and 10 answers), 20 % of the way a window |
- * | min / max | 4 / 1,000 | never: bounds (`max` is `IDEM_CONCURRENCY_MAX`) |
+ * | min / max | 4 / 1,000; on PostgreSQL `min` is the requests' pool (16 by default) | never: bounds (`max` is `IDEM_CONCURRENCY_MAX`) |
  * | floor | the first window's mean | at once by any lower window or probe; upward only without shedding (30 s time constant) or by probes |
  * | tolerance | 2 × the floor | never: a stated trade-off between queueing and throughput |
  * | smoothing | 0.2 a window | never |
@@ -81,7 +81,7 @@ export class ConcurrencyLimit {
   /** A slot for one request, or null: refuse it now (shed). */
   tryAcquire(now: number): Slot | null {
     if (!this.o.fixed && this.probe === null && this.binding && this.lastMean !== null && now >= this.nextProbeAt) {
-      this.probe = { startedAt: now, cap: Math.max(this.o.min, Math.ceil(this.value * this.o.probeShare)), tally: new Tally(), before: new Tally() };
+      this.probe = { startedAt: now, cap: Math.max(this.o.probeMin, Math.ceil(this.value * this.o.probeShare)), tally: new Tally(), before: new Tally() };
     }
     if (this.probe !== null) this.endProbeIfDone(now);
     const cap = this.probe?.cap ?? Math.floor(this.value);
@@ -235,8 +235,10 @@ export interface ConcurrencyLimitOptions {
   minSamples: number;
   /** Time constant of the floor following latency upward. */
   floorRiseMs: number;
-  /** A probe admits this share of the limit, so its requests hardly queue. */
+  /** A probe admits this share of the limit, so its requests hardly queue… */
   probeShare: number;
+  /** …and no fewer than this many, whatever `min` (a floor at the pool size must not make the probe measure 16 deep). */
+  probeMin: number;
   /** Time between probes while the limit is binding… */
   probeEveryMs: number;
   /** …or after a probe that lowered the floor by more than 10 %. */
@@ -247,11 +249,14 @@ export interface ConcurrencyLimitOptions {
   fixed: boolean;
 }
 
-/** The adaptive limiter's defaults (the priors in the table above); `max` as configured. */
-export function adaptiveLimit(max = 1_000): ConcurrencyLimitOptions {
+/**
+ * The adaptive limiter's defaults (the priors in the table above); `max` as configured, `min`
+ * the floor the limit never goes under (`idem serve` on PostgreSQL: the pool the requests use).
+ */
+export function adaptiveLimit(max = 1_000, min = 4): ConcurrencyLimitOptions {
   return {
-    initial: Math.min(20, max),
-    min: Math.min(4, max),
+    initial: Math.min(Math.max(20, min), max),
+    min: Math.min(min, max),
     max,
     tolerance: 2,
     smoothing: 0.2,
@@ -259,6 +264,7 @@ export function adaptiveLimit(max = 1_000): ConcurrencyLimitOptions {
     minSamples: 10,
     floorRiseMs: 30_000,
     probeShare: 0.25,
+    probeMin: Math.min(4, max),
     probeEveryMs: 10_000,
     probeSoonMs: 1_000,
     probeMaxMs: 1_000,
@@ -279,7 +285,7 @@ function clamp(x: number, lo: number, hi: number): number {
  * The limit `IDEM_CONCURRENCY_LIMIT` asks for: `adaptive` (learned, at most `max`), a fixed
  * number, or `off` (null: nothing is shed).
  */
-export function concurrencyLimitFor(setting: 'adaptive' | 'off' | number, max: number): ConcurrencyLimit | null {
+export function concurrencyLimitFor(setting: 'adaptive' | 'off' | number, max: number, min?: number): ConcurrencyLimit | null {
   if (setting === 'off') return null;
-  return new ConcurrencyLimit(setting === 'adaptive' ? adaptiveLimit(max) : fixedLimit(setting));
+  return new ConcurrencyLimit(setting === 'adaptive' ? adaptiveLimit(max, min) : fixedLimit(setting));
 }

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IdemError } from '../../src/errors/registry.js';
+import { SHED_RETRY_AFTER_S, ShedError } from '../../src/idempotency/admission.js';
 import { LocalKeyEvents } from '../../src/idempotency/events.js';
 import { InProcessFastPath } from '../../src/idempotency/fastpath.js';
 import { Gate, type GateAnswer, type Operation } from '../../src/idempotency/gate.js';
@@ -91,7 +92,7 @@ async function scenario(limitN: number, actions: Action[]) {
       if (last.kind === 'replay' || last.kind === 'dup') violations.push(`${last.kind} of ${last.key} was shed`);
       if (claimed.has(last.key)) violations.push(`${last.key} was shed after its key was claimed`);
       if (inFlightBefore < limitN) violations.push(`${last.key} was shed with ${inFlightBefore} of ${limitN} in flight`);
-      if (settled.headers['retry-after'] !== '1') violations.push(`shed without Retry-After: 1`);
+      if (!(settled instanceof ShedError) || !SHED_RETRY_AFTER_S.map(String).includes(settled.headers['retry-after'] ?? '')) violations.push(`shed without a Retry-After of ${SHED_RETRY_AFTER_S.join(', ')}`);
       if ((await store.readKey('mer_1', last.key)) !== null) violations.push(`shed ${last.key} left a key row`);
     } else if ((last.kind === 'new' || last.kind === 'retry') && inFlightBefore >= limitN) {
       violations.push(`${last.key} was admitted with ${inFlightBefore} of ${limitN} in flight`);
@@ -182,23 +183,22 @@ describe('gate.screen: the shed decided before the body is read', () => {
     return { gate, limit, store, request, releaseReads, first, finish: () => finishFirst() };
   }
 
-  const shedError = async (p: Promise<unknown>) => {
-    const err = await p.then(
-      () => null,
-      (e: unknown) => e,
-    );
-    return err instanceof IdemError ? { code: err.code, retryAfter: err.headers['retry-after'] } : err;
+  /** What `screen` decided: shed (with a Retry-After from the set) or go on (null). */
+  const screened = async (p: Promise<number | null> | null) => {
+    const retryAfterS = await p;
+    if (retryAfterS === null) return null;
+    return SHED_RETRY_AFTER_S.includes(retryAfterS) ? 'shed' : `shed with Retry-After ${retryAfterS}`;
   };
 
   it('sheds an unknown key only once the limit is reached and every key-row read slot is busy; lets a known key through', async () => {
     const t = await atLimit(['known']);
     // Read slots free: the gate reads the key row instead (admit), so screen lets it pass.
-    expect(await shedError(t.gate.screen('mer_1', 'unknown-1'))).toBeNull();
+    expect(await screened(t.gate.screen('mer_1', 'unknown-1'))).toBeNull();
     // Two shed candidates hold both read slots.
     const waiting = [t.request('candidate-1', async () => ({ kind: 'final', response: { status: 201, contentType: 'application/json', body: '{}' } })), t.request('candidate-2', async () => ({ kind: 'final', response: { status: 201, contentType: 'application/json', body: '{}' } }))];
     await settle();
-    expect(await shedError(t.gate.screen('mer_1', 'unknown-2'))).toEqual({ code: 'UNAVAILABLE', retryAfter: '1' });
-        expect(await shedError(t.gate.screen('mer_1', 'known'))).toBeNull();
+    expect(await screened(t.gate.screen('mer_1', 'unknown-2'))).toBe('shed');
+    expect(await screened(t.gate.screen('mer_1', 'known'))).toBeNull();
     // The limit counts each refusal: the two candidates' (before their reads) and the screen's.
     expect(t.limit.state.shed).toBe(3);
     // Below the limit nothing is screened out.
@@ -207,7 +207,7 @@ describe('gate.screen: the shed decided before the body is read', () => {
     await t.first;
     await Promise.all(waiting);
     expect(t.limit.state.inFlight).toBe(0);
-    expect(await shedError(t.gate.screen('mer_1', 'unknown-3'))).toBeNull();
+    expect(await screened(t.gate.screen('mer_1', 'unknown-3'))).toBeNull();
     expect(await t.store.readKey('mer_1', 'unknown-2')).toBeNull();
   });
 });

@@ -1,8 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { fingerprint } from '../../idempotency/fingerprint.js';
-import type { Claim, Gate, OperationResult } from '../../idempotency/gate.js';
+import type { Claim, Gate, GateAnswer, OperationResult } from '../../idempotency/gate.js';
 import { isIdempotencyKey, parseIdempotencyKey } from '../../idempotency/key.js';
+import { ShedError } from '../../idempotency/admission.js';
 import { requestContext } from '../requestContext.js';
+import { sendShed } from '../shed.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -31,6 +33,7 @@ export type GatedHandler = (request: FastifyRequest, reply: FastifyReply) => Pro
 export function registerIdempotency(app: FastifyInstance, gate: Gate): void {
   app.decorateRequest('claim', null as unknown as Claim);
   app.decorateRequest('idempotencyKey', '');
+  app.decorateRequest('shed', false);
   app.addHook('onRoute', (route: RouteOptions) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     if (!methods.includes('POST')) return;
@@ -41,11 +44,17 @@ export function registerIdempotency(app: FastifyInstance, gate: Gate): void {
     route.preParsing = [
       // Past the concurrency limit, a first request is shed before its body is read (after
       // auth and the card-data checks of the URL and headers). A missing or bad key is left
-      // for preValidation to refuse with its own code.
-      async (request: FastifyRequest) => {
+      // for preValidation to refuse with its own code. The answer is sent from here, precomputed
+      // (src/api/shed.ts): the body is never read.
+      async (request: FastifyRequest, reply: FastifyReply) => {
+        if (!request.merchantId) return;
         const key = request.headers['idempotency-key'];
+        if (typeof key !== 'string' || !isIdempotencyKey(key)) return;
         const sent = request.raw.headersDistinct?.['idempotency-key'];
-        if (request.merchantId && typeof key === 'string' && (sent === undefined || sent.length === 1) && isIdempotencyKey(key)) await gate.screen(request.merchantId, key);
+        if (sent !== undefined && sent.length !== 1) return;
+        const screened = gate.screen(request.merchantId, key);
+        const retryAfterS = screened === null ? null : await screened;
+        if (retryAfterS !== null) sendShed(request, reply, retryAfterS);
       },
       ...preParsing,
     ];
@@ -67,21 +76,29 @@ export function registerIdempotency(app: FastifyInstance, gate: Gate): void {
     ];
     route.handler = async function gated(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
       const path = request.url.split('?', 1)[0]!;
-      const answer = await gate.execute(
-        {
-          merchantId: request.merchantId,
-          key: request.idempotencyKey,
-          method: 'POST',
-          path,
-          fingerprint: fingerprint('POST', path, request.body ?? null),
-          operation,
-        },
-        (claim) => {
-          request.claim = claim;
-          return handler.call(this, request, reply);
-        },
-        requestContext(request),
-      );
+      let answer: GateAnswer;
+      try {
+        answer = await gate.execute(
+          {
+            merchantId: request.merchantId,
+            key: request.idempotencyKey,
+            method: 'POST',
+            path,
+            fingerprint: fingerprint('POST', path, request.body ?? null),
+            operation,
+          },
+          (claim) => {
+            request.claim = claim;
+            return handler.call(this, request, reply);
+          },
+          requestContext(request),
+        );
+      } catch (err) {
+        // Shed in the gate (a read slot was free, or Redis could not tell): the same precomputed answer.
+        if (!(err instanceof ShedError)) throw err;
+        sendShed(request, reply, err.retryAfterS);
+        return reply;
+      }
       // A replayed creation names its payment only in the stored body, which starts with it.
       if (answer.replayed && request.metadata.payment_id === undefined) {
         const id = leadingPaymentId(answer.body);
