@@ -51,7 +51,8 @@ export interface DeliveryWorker {
  * The webhook delivery worker (docs/events.md, "Webhooks"). It claims due deliveries in lanes
  * (leased, fenced, per-payment order kept by the claim: a lane is a payment's next deliveries
  * to one endpoint), sends the lanes without waiting for each other and each lane's deliveries
- * one after another, and writes each result with the rule of `decideAfterSend`. Payments never wait for it: it runs
+ * one after another, and writes a lane's successes in one statement after it and each send not
+ * accepted with the rule of `decideAfterSend`. Payments never wait for it: it runs
  * apart from the pipeline, at most `perEndpoint` lanes to one endpoint and `maxInFlight` in
  * all, so a receiver that hangs holds its own slots until the transport's timeout and no
  * others.
@@ -98,30 +99,46 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
   /**
    * Sends a lane in order. It stops at the first delivery not accepted (its retry holds the
    * rest back), on stop, or when one more send might outlast the lease; what it did not send
-   * is released to be claimed again at once.
+   * is released to be claimed again at once. The lane's successes are written together, in one
+   * statement after the lane (docs/events.md, "Crashes": a crash before that write re-sends
+   * them, as retries with the same `webhook-id`).
    */
   async function sendLane(lane: DeliveryWork[], leaseUntil: number): Promise<void> {
-    const release = (rest: DeliveryWork[]) => (rest.length > 0 ? store.releaseDeliveries(rest.map((w) => ({ id: w.id, fence: w.fence }))) : undefined);
+    let delivered: Array<{ id: number; fence: number; status: number }> = [];
+    const writeDelivered = async () => {
+      if (delivered.length === 0) return;
+      const batch = delivered;
+      delivered = [];
+      const written = await store.succeedDeliveries(batch, new Date(runtime.clock.now()));
+      for (let i = 0; i < written.length; i++) o.observe?.('delivered');
+    };
+    let rest: DeliveryWork[] = [];
     for (let i = 0; i < lane.length; i++) {
-      if (i > 0 && (stopped || runtime.clock.now() + sendTimeoutMs >= leaseUntil)) return release(lane.slice(i));
-      if (!(await send(lane[i]!))) return release(lane.slice(i + 1));
+      if (i > 0 && (stopped || runtime.clock.now() + sendTimeoutMs >= leaseUntil)) {
+        rest = lane.slice(i);
+        break;
+      }
+      const w = lane[i]!;
+      const result = await o.transport.send(w.url, deliveryHeaders(w, runtime.clock.now()), w.body);
+      if (result.kind === 'answered' && result.status >= 200 && result.status < 300) {
+        delivered.push({ id: w.id, fence: w.fence, status: result.status });
+        continue;
+      }
+      // Not accepted: the successes before it are written first, then its retry.
+      await writeDelivered();
+      await notAccepted(w, result);
+      rest = lane.slice(i + 1);
+      break;
     }
+    await writeDelivered();
+    if (rest.length > 0) await store.releaseDeliveries(rest.map((w) => ({ id: w.id, fence: w.fence })));
   }
 
-  /** Sends one delivery and writes what came of it; true when it was delivered and written. */
-  async function send(w: DeliveryWork): Promise<boolean> {
-    const result = await o.transport.send(w.url, deliveryHeaders(w, runtime.clock.now()), w.body);
-    const ok = result.kind === 'answered' && result.status >= 200 && result.status < 300;
-    if (ok) {
-      // Delivered: one write, which also clears the endpoint's failing mark.
-      const now = new Date(runtime.clock.now());
-      if (!(await store.finishDelivery(w.id, w.fence, { state: 'succeeded', nextAttemptAt: null, status: (result as { status: number }).status, error: null }, now))) return false;
-      o.observe?.('delivered');
-      return true;
-    }
+  /** Writes a send the receiver did not accept, with the rule of `decideAfterSend`, in one transaction. */
+  async function notAccepted(w: DeliveryWork, result: SendResult): Promise<void> {
     const decision = await store.transaction(async (tx) => {
       const now = new Date(runtime.clock.now());
-      const failingSince = await tx.noteEndpointResult(w.endpointId, ok, now);
+      const failingSince = await tx.noteEndpointResult(w.endpointId, false, now);
       const d = decideAfterSend(result, w.attempts, now.getTime(), failingSince, runtime.random);
       if (!(await tx.finishDelivery(w.id, w.fence, d.update, now))) return null;
       if (d.endpoint === 'disable') {
@@ -139,16 +156,13 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
       }
       return d;
     });
-    if (!decision) return false;
-    const outcome = decision.endpoint === 'disable' ? 'disabled' : decision.update.state === 'succeeded' ? 'delivered' : decision.update.state === 'failed' ? 'failed' : 'retry';
+    if (!decision) return;
+    const outcome = decision.endpoint === 'disable' ? 'disabled' : decision.update.state === 'failed' ? 'failed' : 'retry';
     o.observe?.(outcome);
-    if (outcome !== 'delivered') {
-      o.log?.info(
-        { webhook_endpoint: w.endpointId, event_id: w.eventId, attempts: w.attempts + 1, status: decision.update.status, error: decision.update.error, next_attempt_at: decision.update.nextAttemptAt },
-        outcome === 'disabled' ? `webhook endpoint disabled: ${decision.reason}` : 'webhook delivery not accepted',
-      );
-    }
-    return outcome === 'delivered';
+    o.log?.info(
+      { webhook_endpoint: w.endpointId, event_id: w.eventId, attempts: w.attempts + 1, status: decision.update.status, error: decision.update.error, next_attempt_at: decision.update.nextAttemptAt },
+      outcome === 'disabled' ? `webhook endpoint disabled: ${decision.reason}` : 'webhook delivery not accepted',
+    );
   }
 
   const passes = startPass({
