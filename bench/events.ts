@@ -28,7 +28,7 @@
  * Environment: BENCH_PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
  * BENCH_REDIS_URL (default redis://127.0.0.1:6379), BENCH_NATS_SERVER (default
  * /usr/sbin/nats-server), BENCH_IDEM_ENV (settings for Idem besides the defaults, `K=V K=V`),
- * BENCH_IDEM_NODE_OPTIONS (NODE_OPTIONS for Idem, e.g.
+ * BENCH_IDEM_BIN (another build's dist/cli/main.js, to compare), BENCH_IDEM_NODE_OPTIONS (NODE_OPTIONS for Idem, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it under this load).
  */
 import { spawn } from 'node:child_process';
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
     await sleep(500); // nats-server starts in a few ms; its port is checked by the connection below
     idem = await IdemProcess.start({
-      bin: join(ROOT, 'dist', 'cli', 'main.js'),
+      bin: process.env.BENCH_IDEM_BIN ?? join(ROOT, 'dist', 'cli', 'main.js'),
       env: {
         LOG_LEVEL: 'warn',
         DATABASE_URL: dbUrl,
