@@ -31,8 +31,9 @@
  * Environment: BENCH_PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
  * BENCH_REDIS_URL (default redis://127.0.0.1:6379), BENCH_NATS_SERVER (default
  * /usr/sbin/nats-server), BENCH_IDEM_ENV (settings for Idem besides the defaults, `K=V K=V`),
- * BENCH_IDEM_BIN (another build's dist/cli/main.js, to compare), BENCH_IDEM_NODE_OPTIONS (NODE_OPTIONS for Idem, e.g.
- * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it under this load).
+ * BENCH_IDEM_BIN (another build's dist/cli/main.js, to compare), BENCH_IDEM_NODE_OPTIONS
+ * (NODE_OPTIONS for Idem; `--cpu-prof` is refused there, an `--import` of a module that starts
+ * `node:inspector`'s profiler and writes the profile on exit works).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
