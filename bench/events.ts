@@ -310,6 +310,9 @@ async function main(): Promise<void> {
       process.exitCode = 1;
       console.error(`Idem's output (last lines):\n${idem.output().slice(-3000)}`);
     }
+  } catch (err) {
+    process.exitCode = 1;
+    console.error(`${(err as Error).stack ?? String(err)}\nIdem's output (last lines):\n${idem?.output().slice(-3000) ?? ''}`);
   } finally {
     await idem?.stop();
     receiver.close();

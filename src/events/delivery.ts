@@ -166,8 +166,9 @@ export function startDeliveryWorker(o: DeliveryWorkerOptions): DeliveryWorker {
     };
     let rest: DeliveryWork[] = [];
     for (let i = 0; i < lane.length; i++) {
-      // Another send only while it fits in the lease (the first too: a lane may have waited for its slot).
-      if (stopped || runtime.clock.now() + sendTimeoutMs >= leaseUntil) {
+      // The next send only while it fits in the lease; the first while the lease lasts (a claim
+      // that took long under load must not release every lane it took unsent, again and again).
+      if (stopped || runtime.clock.now() + (i === 0 ? 0 : sendTimeoutMs) >= leaseUntil) {
         rest = lane.slice(i);
         break;
       }
