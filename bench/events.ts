@@ -1,35 +1,46 @@
 /**
- * Idem's events benchmark (docs/events.md, "Figures"): how fast committed events reach a
- * webhook receiver and NATS JetStream, and what webhooks cost the first request.
+ * Idem's events benchmark (docs/events.md, "Figures"): the capacity of the whole pipeline with
+ * webhooks and NATS JetStream on, event latency along it, and what webhooks cost the first
+ * request. One run, bounded (about three minutes), stopping by itself.
  *
- * 1. Paced: payments (automatic capture, 6 events each) sent at a steady rate for about
- *    `--rate` events/s; for every event, the time from its write (its `created_at`, taken by
- *    Idem's clock in the committing transaction) to its first arrival at a local receiver and
- *    at a JetStream subscriber: p50 / p99. Goal: p99 ≤ 250 ms at 500 events/s on loopback.
- * 2. Burst: `--burst` payments as fast as 32 connections go; events delivered per second to
- *    the receiver and to JetStream (first to last arrival).
- * 3. First request, webhooks on vs off: POST /v1/payments with a new key each time, for a
- *    merchant with a webhook endpoint (every event delivered) and for one with none, on the
- *    same server, alternated twice; the ratio on/off. Goal ≥ 0.9.
- *
- * 0. First a warm-up (`BENCH_EVENTS_WARMUP` payments, 300), drained, then `ANALYZE`: the
+ * 0. Warm-up (`BENCH_EVENTS_WARMUP` payments, 300, 16 at a time), drained, then `ANALYZE`: the
  *    state autovacuum leaves a running deployment in, not a database created a second ago.
+ * 1. Backlog drain: `--backlog` payments (500) made and delivered, then their events queued
+ *    again at once (`…/replay`): webhook events delivered per second while the queue drains.
+ * 2. First request, webhooks on vs off: POST /v1/payments with a new key each time, 32
+ *    connections, for a merchant with a webhook endpoint (every event delivered) and one with
+ *    none, on the same server, alternated twice; payments answered 201 per second, on/off.
+ *    Goal ≥ 0.9.
+ * 3. Capacity: the highest paced payment rate (automatic capture, 6 events each) at which the
+ *    API answers every payment (201, none shed, the last answer within 1 s of the last send) and
+ *    both deliveries keep up (neither backlog grows over the step: bench/eventsProbe.ts). Steps
+ *    of `--step` seconds, from the webhooks-on throughput of 2. down by 15 % until one holds
+ *    (or up by 15 % while they hold), then one step halfway between the last that held and the
+ *    first that did not; at most eight steps.
+ * 4. Latency at 25 %, 50 %, 70 % and 90 % of that capacity, `--seconds` each: for every event,
+ *    from its write (`created_at`, Idem's clock, in the committing transaction) to its first
+ *    arrival at a local receiver and at a JetStream subscriber, p50 / p99. Goal: p99 ≤ 250 ms
+ *    at 70 %, both.
  *
- * Idem runs as a child (`idem serve`, the built dist/) on a PostgreSQL database of its own,
- * with a private `nats-server -js`; this process generates load, receives webhooks and
- * subscribes to NATS.
+ * Idem runs as a child (`idem serve`, the built dist/, production defaults) on a PostgreSQL
+ * database of its own and Redis, with a private `nats-server -js` on a free port; this process
+ * generates load, receives webhooks and subscribes to NATS.
  *
- *   npm run bench:events -- [--rate 500] [--seconds 10] [--burst 1000] [--duration 10] [--json]
+ *   npm run bench:events -- [--seconds 8] [--step 6] [--duration 6] [--backlog 500] [--backlog-only] [--json]
  *
  * Environment: BENCH_PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
- * BENCH_NATS_SERVER (default /usr/sbin/nats-server), BENCH_IDEM_NODE_OPTIONS (NODE_OPTIONS for Idem).
+ * BENCH_REDIS_URL (default redis://127.0.0.1:6379), BENCH_NATS_SERVER (default
+ * /usr/sbin/nats-server), BENCH_IDEM_ENV (settings for Idem besides the defaults, `K=V K=V`),
+ * BENCH_IDEM_BIN (another build's dist/cli/main.js, to compare), BENCH_IDEM_NODE_OPTIONS
+ * (NODE_OPTIONS for Idem; `--cpu-prof` is refused there, an `--import` of a module that starts
+ * `node:inspector`'s profiler and writes the profile on exit works).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -41,26 +52,23 @@ import { EVENT_TYPES } from '../src/events/catalogue.js';
 import { createMerchant } from '../src/merchants/merchants.js';
 import { cryptoRandom } from '../src/ports/clock.js';
 import { SqlStore } from '../src/store/sql/index.js';
-import { clean, load, type LoadResult } from './load.js';
+import { Arrivals, EVENTS_PER_PAYMENT, pacedStep, postPolitely, poster, sleep, until, type Counters, type Step } from './eventsProbe.js';
+import { load, type LoadResult } from './load.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const { values: args } = parseArgs({
-  options: { rate: { type: 'string' }, seconds: { type: 'string' }, burst: { type: 'string' }, duration: { type: 'string' }, json: { type: 'boolean' } },
+  options: { seconds: { type: 'string' }, step: { type: 'string' }, duration: { type: 'string' }, backlog: { type: 'string' }, 'backlog-only': { type: 'boolean' }, json: { type: 'boolean' } },
 });
-const RATE = Number(args.rate ?? 500);
-const SECONDS = Number(args.seconds ?? 10);
-const BURST = Number(args.burst ?? 1000);
-const DURATION = Number(args.duration ?? 10);
-const EVENTS_PER_PAYMENT = 6;
+const SECONDS = Number(args.seconds ?? 8);
+const STEP = Number(args.step ?? 6);
+const DURATION = Number(args.duration ?? 6);
+const BACKLOG = Number(args.backlog ?? 500);
 const WARMUP = Number(process.env.BENCH_EVENTS_WARMUP ?? 300);
 const PG_ADMIN = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const NATS_BIN = process.env.BENCH_NATS_SERVER ?? '/usr/sbin/nats-server';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
+/** The most capacity steps (each `--step` s plus its drain). */
+const MAX_STEPS = 7;
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -68,18 +76,6 @@ async function freePort(): Promise<number> {
   const { port } = s.address() as AddressInfo;
   await new Promise((r) => s.close(r));
   return port;
-}
-
-/** First arrival per event id, and when. */
-class Arrivals {
-  readonly first = new Map<string, { at: number; createdAt: number }>();
-  note(body: string): void {
-    const e = JSON.parse(body) as { id: string; created_at: string };
-    if (!this.first.has(e.id)) this.first.set(e.id, { at: Date.now(), createdAt: Date.parse(e.created_at) });
-  }
-  since(t: number): Array<{ at: number; createdAt: number }> {
-    return [...this.first.values()].filter((a) => a.createdAt >= t);
-  }
 }
 
 async function main(): Promise<void> {
@@ -93,130 +89,134 @@ async function main(): Promise<void> {
   const nats = spawn(NATS_BIN, ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', natsDir], { stdio: 'ignore' });
   let idem: IdemProcess | undefined;
   const receiverHits = new Arrivals();
+  /** Every send's arrival time while `recording` (the backlog drain). */
+  const sends: number[] = [];
+  let recording = false;
   const natsHits = new Arrivals();
   const receiver = http.createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (c: string) => (body += c));
     req.on('end', () => {
+      if (recording) sends.push(Date.now());
       receiverHits.note(body);
       res.writeHead(204).end();
     });
   });
   receiver.keepAliveTimeout = 30_000;
+  const loadStart = loadavg()[0]!;
   try {
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
     await sleep(500); // nats-server starts in a few ms; its port is checked by the connection below
     idem = await IdemProcess.start({
-      bin: join(ROOT, 'dist', 'cli', 'main.js'),
+      bin: process.env.BENCH_IDEM_BIN ?? join(ROOT, 'dist', 'cli', 'main.js'),
       env: {
         LOG_LEVEL: 'warn',
         DATABASE_URL: dbUrl,
+        REDIS_URL: REDIS,
         IDEM_NATS_URL: `nats://127.0.0.1:${natsPort}`,
         IDEM_WEBHOOK_ALLOW_PRIVATE: '1',
         IDEM_GATEWAYS: JSON.stringify([{ name: 'sim', kind: 'simulator', latency_ms: 0 }]),
-        // e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile Idem under this load.
         ...(process.env.BENCH_IDEM_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_IDEM_NODE_OPTIONS } : {}),
+        // Settings to compare with the defaults, e.g. `IDEM_WEBHOOK_PER_ENDPOINT=32 IDEM_WEBHOOK_LANE=16`.
+        ...Object.fromEntries((process.env.BENCH_IDEM_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
       },
       args: [],
       cwd: ROOT,
+      maxOutputChars: 20_000,
     });
     const db = openPostgres(dbUrl, { max: 2 });
     const store = new SqlStore(db);
     const withHooks = await createMerchant(store, cryptoRandom, 'with-webhooks');
     const without = await createMerchant(store, cryptoRandom, 'without-webhooks');
     const nc = await connect({ servers: `nats://127.0.0.1:${natsPort}` });
-    const sub = nc.subscribe('idem.>');
+    // The merchant with the endpoint only: both deliveries carry the same events.
+    const sub = nc.subscribe(`idem.${withHooks.id}.>`);
     void (async () => {
       for await (const m of sub) natsHits.note(m.string());
     })();
     const base = idem.url;
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-    const post = (path: string, key: string, body: unknown, apiKey: string) =>
-      new Promise<number>((resolve, reject) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+    // Every type, named, attempt.* included: the load this bench has always measured.
+    const call = (path: string, key: string, body: unknown) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
         const data = JSON.stringify(body);
         const req = http.request(`${base}${path}`, {
           method: 'POST',
           agent,
-          headers: { authorization: `Bearer ${apiKey}`, 'idempotency-key': key, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+          headers: { authorization: `Bearer ${withHooks.apiKey}`, 'idempotency-key': key, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
         }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
         });
         req.on('error', reject);
         req.end(data);
       });
-    // Every type, named, attempt.* included: the load this bench has always measured.
-    const created = await post('/v1/webhook_endpoints', 'bench-endpoint', { url: receiverUrl, event_types: Object.keys(EVENT_TYPES) }, withHooks.apiKey);
-    if (created !== 201) throw new Error(`could not create the endpoint: ${created}`);
+    const created = await call('/v1/webhook_endpoints', 'bench-endpoint', { url: receiverUrl, event_types: Object.keys(EVENT_TYPES) });
+    if (created.status !== 201) throw new Error(`could not create the endpoint: ${created.status}`);
+    const endpointId = (JSON.parse(created.body) as { id: string }).id;
     const payment = { amount: 1000, currency: 'EUR', capture_method: 'automatic', payment_method: { type: 'card', token: 'tok_visa' } };
-
-    const waitFor = async (hits: Arrivals, n: number, since: number) => {
-      const end = Date.now() + 60_000;
-      while (hits.since(since).length < n && Date.now() < end) await sleep(50);
-      return hits.since(since);
+    const raw = poster(base, withHooks.apiKey, agent, payment);
+    const post = raw;
+    const counters: Counters = { webhook: receiverHits, nats: natsHits };
+    // Every event positioned, delivered to the endpoint and published (from the database).
+    const settled = async () => {
+      const { rows } = await db.query<{ pending: number; unpositioned: number; behind: number }>(
+        `SELECT (SELECT count(*) FROM webhook_deliveries WHERE state = 'pending')::int AS pending,
+                (SELECT count(*) FROM payment_events WHERE position IS NULL)::int AS unpositioned,
+                ((SELECT coalesce(max(position), 0) FROM payment_events) - (SELECT coalesce(max(position), 0) FROM event_publishers))::int AS behind`,
+      );
+      const r = rows[0]!;
+      return r.pending === 0 && r.unpositioned === 0 && r.behind <= 0;
     };
+    const log = (msg: string) => process.stderr.write(`[bench:events ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
     // 0. Warm-up: a running deployment has traffic in its tables and planner statistics on
-    // them (autovacuum analyzes within a minute or so); a database created a second ago has
-    // neither, and its first plans for the delivery queue assume it is empty. Send some
-    // payments, let their events drain, and analyze, as autovacuum would have.
-    const warmEvents = WARMUP * EVENTS_PER_PAYMENT;
-    const warmStart = Date.now();
-    await Promise.all(Array.from({ length: WARMUP }, (_, i) => post('/v1/payments', `warm-${i}`, payment, withHooks.apiKey)));
-    const warmed = await waitFor(receiverHits, warmEvents, warmStart);
-    if (warmed.length < warmEvents) throw new Error(`warm-up: ${warmed.length} of ${warmEvents} events delivered`);
-    await db.query('ANALYZE');
-    await sleep(1000);
-
-    // 1. Paced.
-    const perSecond = RATE / EVENTS_PER_PAYMENT;
-    const pacedStart = Date.now();
-    const sends: Array<Promise<number>> = [];
-    for (let i = 0; i < perSecond * SECONDS; i++) {
-      const due = pacedStart + (i * 1000) / perSecond;
-      if (due > Date.now()) await sleep(due - Date.now());
-      sends.push(post('/v1/payments', `paced-${i}`, payment, withHooks.apiKey));
-    }
-    const statuses = await Promise.all(sends);
-    const pacedEvents = statuses.length * EVENTS_PER_PAYMENT;
-    const pacedHooks = await waitFor(receiverHits, pacedEvents, pacedStart);
-    const pacedNats = await waitFor(natsHits, pacedEvents, pacedStart);
-    const lat = (xs: Array<{ at: number; createdAt: number }>) => xs.map((x) => x.at - x.createdAt);
-    const paced = {
-      payments: statuses.length,
-      non201: statuses.filter((s) => s !== 201).length,
-      events: pacedEvents,
-      eventsPerSecond: pacedEvents / ((Date.now() - pacedStart) / 1000 || 1),
-      webhook: { delivered: pacedHooks.length, p50Ms: pct(lat(pacedHooks), 50), p99Ms: pct(lat(pacedHooks), 99) },
-      nats: { delivered: pacedNats.length, p50Ms: pct(lat(pacedNats), 50), p99Ms: pct(lat(pacedNats), 99) },
-    };
-
-    // 2. Burst.
-    await sleep(1000);
-    const burstStart = Date.now();
+    // them; a database created a second ago has neither, and its first plans for the delivery
+    // queue assume it is empty. Send some payments, let their events drain, and analyze.
     let next = 0;
-    await Promise.all(
-      Array.from({ length: 32 }, async () => {
-        while (next < BURST) await post('/v1/payments', `burst-${next++}`, payment, withHooks.apiKey);
-      }),
-    );
-    const burstEvents = BURST * EVENTS_PER_PAYMENT;
-    const rateOf = (xs: Array<{ at: number }>) => {
-      const ats = xs.map((x) => x.at);
-      return xs.length / ((Math.max(...ats) - Math.min(...ats)) / 1000 || 1);
-    };
-    const burstHooks = await waitFor(receiverHits, burstEvents, burstStart);
-    const burstNats = await waitFor(natsHits, burstEvents, burstStart);
-    const burst = {
-      payments: BURST,
-      events: burstEvents,
-      webhook: { delivered: burstHooks.length, perSecond: rateOf(burstHooks), p99Ms: pct(lat(burstHooks), 99) },
-      nats: { delivered: burstNats.length, perSecond: rateOf(burstNats), p99Ms: pct(lat(burstNats), 99) },
-    };
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < WARMUP) await postPolitely(post, `warm-${next++}`);
+    }));
+    if (!(await until(settled, 60_000))) throw new Error(`warm-up: ${receiverHits.count}/${natsHits.count} events delivered (webhook/JetStream) in 60 s`);
+    await db.query('ANALYZE');
+    log(`warm-up: ${WARMUP} payments, every event delivered`);
 
-    // 3. First request, webhooks on vs off, alternated.
+    // 1. Backlog drain: `--backlog` payments made and delivered, then all their events queued
+    // again at once (`…/replay`, same ids) and a payment made to wake the worker: every send
+    // the receiver gets per second, from the first after the replay to the last.
+    const drain = { events: 0, perSecond: NaN };
+    if (BACKLOG > 0) {
+      const from = new Date(Date.now() - 1000).toISOString();
+      next = 0;
+      await Promise.all(Array.from({ length: 16 }, async () => {
+        while (next < BACKLOG) await postPolitely(post, `backlog-${next++}`);
+      }));
+      if (!(await until(settled, 60_000))) throw new Error('backlog: the payments\' events did not drain within 60 s');
+      const to = new Date(Date.now() + 1000).toISOString();
+      sends.length = 0;
+      recording = true;
+      const replayed = await call(`/v1/webhook_endpoints/${endpointId}/replay`, 'bench-replay', { from, to });
+      if (replayed.status !== 202) throw new Error(`could not replay: ${replayed.status} ${replayed.body}`);
+      await postPolitely(post, 'backlog-wake');
+      if (!(await until(settled, 120_000))) throw new Error(`backlog: ${sends.length} sends in 120 s`);
+      recording = false;
+      drain.events = sends.length;
+      drain.perSecond = sends.length / ((Math.max(...sends) - Math.min(...sends)) / 1000 || 1);
+      log(`backlog: ${JSON.parse(replayed.body).queued ?? '?'} events queued again, ${drain.events} sends at ${drain.perSecond.toFixed(0)}/s`);
+      if (args['backlog-only']) {
+        await nc.close();
+        await db.close();
+        agent.destroy();
+        return;
+      }
+    }
+
+    // 2. First request, webhooks on vs off, alternated. Payments answered 201 per second: a
+    // request the API shed (503, Retry-After) is not a payment.
     const firstRequest = async (apiKey: string, prefix: string): Promise<LoadResult> =>
       load({
         url: base,
@@ -227,36 +227,92 @@ async function main(): Promise<void> {
         body: JSON.stringify(payment),
         uniqueKeyPrefix: prefix,
         check: ({ status }) => (status === 201 ? null : `status ${status}`),
+        shed: ({ status }) => status === 503,
       });
-    await firstRequest(without.apiKey, `warm-${randomBytes(3).toString('hex')}-`);
     const runs: Array<{ on: boolean; r: LoadResult }> = [];
     for (const on of [false, true, false, true]) {
-      runs.push({ on, r: await firstRequest(on ? withHooks.apiKey : without.apiKey, `fr-${on}-${runs.length}-`) });
-      await sleep(2000); // let the deliveries of the "on" run drain before the next run
+      const r = await firstRequest(on ? withHooks.apiKey : without.apiKey, `fr-${on}-${runs.length}-`);
+      runs.push({ on, r });
+      log(`first request, webhooks ${on ? 'on' : 'off'}: ${(r.ok / r.durationS).toFixed(0)} payments/s (${r.shed} shed, ${r.wrong} wrong)`);
+      // The deliveries of an "on" run drain before the next run.
+      if (!(await until(settled, 90_000))) throw new Error('the first-request run\'s events did not drain within 90 s');
     }
-    const mean = (on: boolean) => runs.filter((x) => x.on === on).reduce((a, x) => a + x.r.rps, 0) / 2;
-    const first = { offRps: mean(false), onRps: mean(true), ratio: mean(true) / mean(false), clean: runs.every((x) => clean(x.r)) };
+    const perSecond = (on: boolean) => runs.filter((x) => x.on === on).reduce((a, x) => a + x.r.ok / x.r.durationS, 0) / 2;
+    const first = {
+      offPerSecond: perSecond(false),
+      onPerSecond: perSecond(true),
+      ratio: perSecond(true) / perSecond(false),
+      clean: runs.every((x) => x.r.errors === 0 && x.r.timeouts === 0 && x.r.wrong === 0 && x.r.ok > 0),
+      shed: runs.reduce((a, x) => a + x.r.shed, 0),
+    };
 
-    const out = { paced, burst, firstRequest: first, rate: RATE, seconds: SECONDS };
+    // 3. Capacity: down from the webhooks-on throughput until a step holds, then halfway back up.
+    const steps: Step[] = [];
+    let keys = 0;
+    const step = async (rate: number, seconds: number) => {
+      const s = await pacedStep(post, counters, rate, seconds, `p${keys++}-`, 60_000);
+      steps.push(s);
+      log(`${rate.toFixed(0)} payments/s: ${s.answered ? 'answered' : 'NOT answered'}, ${s.keptUp ? 'kept up' : 'fell behind'} (backlog webhook ${s.backlog.webhook.map((x) => x.toFixed(0)).join('→')}, JetStream ${s.backlog.nats.map((x) => x.toFixed(0)).join('→')}, ${s.shed} shed, drained in ${s.drainedMs} ms)`);
+      return s;
+    };
+    const holds = (s: Step) => s.answered && s.keptUp;
+    let rate = Math.max(5, Math.round(first.onPerSecond));
+    let failedAt = Infinity;
+    let capacity = 0;
+    for (let i = 0; i < MAX_STEPS - 1 && capacity === 0; i++) {
+      if (holds(await step(rate, STEP))) capacity = rate;
+      else {
+        failedAt = rate;
+        rate = Math.max(1, Math.floor(rate * 0.85));
+      }
+    }
+    // The first step held: up by 15 % while steps hold (a paced load may hold above what 32
+    // closed-loop connections reached).
+    for (let i = steps.length; i < MAX_STEPS && capacity > 0 && !Number.isFinite(failedAt); i++) {
+      const up = Math.ceil(capacity * 1.15);
+      if (holds(await step(up, STEP))) capacity = up;
+      else failedAt = up;
+    }
+    if (capacity > 0 && Number.isFinite(failedAt) && failedAt - capacity >= 4 && steps.length < MAX_STEPS + 1) {
+      const mid = Math.round((capacity + failedAt) / 2);
+      if (holds(await step(mid, STEP))) capacity = mid;
+    }
+    if (capacity === 0) throw new Error(`no rate held in ${MAX_STEPS - 1} steps down to ${rate} payments/s`);
+
+    // 4. Latency at fractions of the capacity.
+    const curve: Array<{ fraction: number; s: Step }> = [];
+    for (const fraction of [0.25, 0.5, 0.7, 0.9]) curve.push({ fraction, s: await step(Math.max(1, capacity * fraction), SECONDS) });
+    const at70 = curve.find((x) => x.fraction === 0.7)!.s;
+
+    const loadEnd = loadavg()[0]!;
+    const out = { drain, capacity: { paymentsPerSecond: capacity, eventsPerSecond: capacity * EVENTS_PER_PAYMENT }, curve, steps, firstRequest: first, loadAverage: [loadStart, loadEnd] };
     if (args.json) console.log(JSON.stringify(out, null, 2));
     else {
       const f = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : 'n/a');
-      console.log(`Paced ${f(paced.eventsPerSecond)} events/s for ${SECONDS} s (${paced.payments} payments, ${paced.events} events, ${paced.non201} not 201)`);
-      console.log(`  webhook   delivered ${paced.webhook.delivered}/${paced.events}  commit→first delivery p50 ${f(paced.webhook.p50Ms)} ms  p99 ${f(paced.webhook.p99Ms)} ms  (goal p99 ≤ 250)`);
-      console.log(`  JetStream delivered ${paced.nats.delivered}/${paced.events}  commit→first delivery p50 ${f(paced.nats.p50Ms)} ms  p99 ${f(paced.nats.p99Ms)} ms`);
-      console.log(`Burst ${BURST} payments (${burstEvents} events)`);
-      console.log(`  webhook   ${f(burst.webhook.perSecond)} events/s delivered (${burst.webhook.delivered}/${burstEvents})`);
-      console.log(`  JetStream ${f(burst.nats.perSecond)} events/s delivered (${burst.nats.delivered}/${burstEvents})`);
-      console.log(`First request (new key, automatic capture), 32 connections, ${DURATION} s × 2 each`);
-      console.log(`  webhooks off ${f(first.offRps)} req/s   on ${f(first.onRps)} req/s   ratio ${first.ratio.toFixed(2)} (goal ≥ 0.9)${first.clean ? '' : '   SOME RESPONSES WERE WRONG'}`);
+      console.log(`Load average ${loadStart.toFixed(1)} at the start, ${loadEnd.toFixed(1)} at the end (2 cores shared by Idem, PostgreSQL, Redis, NATS, this load and receiver${loadStart > 2.5 ? ', and others' : ''})`);
+      if (BACKLOG > 0) console.log(`Backlog drain: ${drain.events} webhook events queued at once (replay of ${BACKLOG} payments): ${drain.perSecond.toFixed(0)} events/s delivered`);
+      console.log(`Capacity: ${capacity} payments/s = ${capacity * EVENTS_PER_PAYMENT} events/s (API answers every payment, webhook and JetStream backlogs do not grow; ${steps.length - curve.length} steps of ${STEP} s)`);
+      console.log(`Latency, event write → first arrival, ${SECONDS} s at each rate (goal: p99 ≤ 250 ms at 70 %):`);
+      console.log('  of capacity  payments/s  events/s   webhook p50 / p99      JetStream p50 / p99    delivered');
+      for (const { fraction, s } of curve) {
+        console.log(
+          `  ${String(fraction * 100).padStart(3)} %        ${f(s.rate).padStart(5)}     ${f(s.rate * EVENTS_PER_PAYMENT).padStart(5)}     ${f(s.webhook.p50Ms).padStart(5)} / ${f(s.webhook.p99Ms).padStart(5)} ms      ${f(s.nats.p50Ms).padStart(5)} / ${f(s.nats.p99Ms).padStart(5)} ms     ${s.webhook.delivered}/${s.nats.delivered} of ${s.created * EVENTS_PER_PAYMENT}${holds(s) ? '' : '  (step did not hold)'}`,
+        );
+      }
+      console.log(`First request (new key, automatic capture), 32 connections, ${DURATION} s × 2 each: webhooks off ${f(first.offPerSecond)} payments/s, on ${f(first.onPerSecond)} payments/s, ratio ${first.ratio.toFixed(2)} (goal ≥ 0.9)${first.shed ? `, ${first.shed} shed (503) and sent again` : ''}${first.clean ? '' : '   SOME RESPONSES WERE WRONG'}`);
+      console.log(`Goals: webhook p99 at 70 % ${at70.webhook.p99Ms <= 250 ? 'met' : 'NOT met'}, JetStream p99 at 70 % ${at70.nats.p99Ms <= 250 ? 'met' : 'NOT met'}, ratio ${first.ratio >= 0.9 ? 'met' : 'NOT met'}`);
     }
     await nc.close();
     await db.close();
     agent.destroy();
-    if (!first.clean || paced.webhook.delivered < paced.events || paced.nats.delivered < paced.events) {
+    const lost = curve.some(({ s }) => s.webhook.delivered < s.created * EVENTS_PER_PAYMENT || s.nats.delivered < s.created * EVENTS_PER_PAYMENT);
+    if (!first.clean || lost) {
       process.exitCode = 1;
       console.error(`Idem's output (last lines):\n${idem.output().slice(-3000)}`);
     }
+  } catch (err) {
+    process.exitCode = 1;
+    console.error(`${(err as Error).stack ?? String(err)}\nIdem's output (last lines):\n${idem?.output().slice(-3000) ?? ''}`);
   } finally {
     await idem?.stop();
     receiver.close();

@@ -85,6 +85,46 @@ describe('the delivery worker sends lanes in order', () => {
     await w.stop();
   });
 
+  it('a lane\u2019s successes are one write after the lane; a write lost mid-lane re-sends them as retries with the same webhook-id', async () => {
+    const { runtime, now } = manualRuntime(Date.UTC(2030, 0, 1));
+    const store = await setup(5, now.t);
+    const writes: string[] = [];
+    let lose = true;
+    const watched = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop === 'succeedDeliveries') {
+          return async (...args: Parameters<MemoryStore['succeedDeliveries']>) => {
+            writes.push(`succeed×${args[0].length}`);
+            // The instance dies before the write lands: the leases stay.
+            if (lose) throw new Error('connection lost');
+            return target.succeedDeliveries(...args);
+          };
+        }
+        if (prop === 'finishDelivery') writes.push('finish');
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const sent: string[] = [];
+    const w = worker(watched, runtime, (body, headers) => {
+      sent.push(`${JSON.parse(body).id as string}@${headers['webhook-id']}`);
+      return { kind: 'answered', status: 204 };
+    });
+    await w.drain();
+    expect(writes).toEqual(['succeed×5']);
+    expect(sent).toHaveLength(5);
+    // Nothing is claimable while the lane's leases last; after they end, all five again, in order, same ids.
+    lose = false;
+    await w.drain();
+    expect(sent).toHaveLength(5);
+    now.t += 12_001;
+    await w.drain();
+    expect(sent.slice(5)).toEqual(sent.slice(0, 5));
+    expect(writes).toEqual(['succeed×5', 'succeed×5']);
+    const rows = await store.listDeliveries('mer_1', { paymentId: 'pay_1' }, 10);
+    expect(rows.map((r) => [r.state, r.attempts])).toEqual(Array.from({ length: 5 }, () => ['succeeded', 1]));
+    await w.stop();
+  });
+
   it('a lane stops when one more send would outlast its lease, and what it did not send is claimable at once', async () => {
     const { runtime, now } = manualRuntime(Date.UTC(2030, 0, 1));
     const store = await setup(4, now.t);

@@ -38,6 +38,12 @@ export interface WebhookStore {
    * success clears the endpoint's `failingSince` (in the same write: one round trip).
    */
   finishDelivery(id: number, fence: number, update: DeliveryUpdate, now: Date): Promise<boolean>;
+  /**
+   * Writes a lane's successes in one statement after the lane (docs/events.md, "Crashes"): each
+   * delivery `fence` still holds becomes `succeeded` with the receiver's status, its lease ends,
+   * and its endpoint stops failing. Returns the ids written (a stale fence is left out).
+   */
+  succeedDeliveries(leases: ReadonlyArray<{ id: number; fence: number; status: number }>, at: Date): Promise<number[]>;
   /** Notes a success (clears `failingSince`) or a failure (sets it if unset); returns `failingSince`. */
   noteEndpointResult(endpointId: string, ok: boolean, now: Date): Promise<Date | null>;
   /** Queues the endpoint's events created in [from, to) again (new deliveries, same event ids); returns how many. */

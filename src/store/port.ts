@@ -48,7 +48,7 @@ export const eventOpNames = [
 ] as const satisfies ReadonlyArray<keyof EventStore>;
 export const webhookOpNames = [
   'insertEndpoint', 'listEndpoints', 'findEndpoint', 'setEndpointStatus', 'rotateEndpointSecret', 'deleteEndpoint',
-  'claimDeliveries', 'releaseDeliveries', 'finishDelivery', 'noteEndpointResult', 'replayDeliveries', 'listDeliveries',
+  'claimDeliveries', 'releaseDeliveries', 'finishDelivery', 'succeedDeliveries', 'noteEndpointResult', 'replayDeliveries', 'listDeliveries',
 ] as const satisfies ReadonlyArray<keyof WebhookStore>;
 
 export const reconciliationOpNames = [

@@ -1265,6 +1265,36 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         void w;
       });
 
+      test('a lane\u2019s successes are written in one statement: fenced, the endpoint healthy, the queue moves on', async (c) => {
+        const w = await c.store.insertEndpoint({ id: `we_1_${c.n}`, merchantId: c.merchant, url: 'https://a.example/h', eventTypes: null, status: 'enabled', secret: 'whsec_a', createdAt: c.date(0) });
+        const p = await c.store.insertPayment(c.newPayment('pay_1'));
+        const q = await c.store.insertPayment(c.newPayment('pay_2'));
+        for (const t of ['payment.created', 'payment.authorized', 'payment.captured']) await c.store.insertEvent(c.event(p, t));
+        await c.store.insertEvent(c.event(q, 'payment.created'));
+        await position(c);
+        expect(await c.store.noteEndpointResult(w.id, false, c.date(0))).toEqual(c.date(0));
+        const got = await c.store.claimDeliveries(c.t(0), 100, 1000, 10, new Map(), 2);
+        const lane = got.filter((d) => d.paymentId === p.id);
+        const other = got.find((d) => d.paymentId === q.id)!;
+        expect(lane.map((d) => JSON.parse(d.body).type)).toEqual(['payment.created', 'payment.authorized']);
+        expect(await c.store.succeedDeliveries([], c.date(1))).toEqual([]);
+        // A stale fence is left out; the others are written, whatever lane they came from.
+        const written = await c.store.succeedDeliveries(
+          [...lane.map((d) => ({ id: d.id, fence: d.fence, status: 200 })), { id: other.id, fence: other.fence + 1_000, status: 204 }],
+          c.date(2),
+        );
+        expect(written.sort((a, b) => a - b)).toEqual(lane.map((d) => d.id).sort((a, b) => a - b));
+        expect(await c.store.succeedDeliveries([{ id: lane[0]!.id, fence: lane[0]!.fence, status: 200 }], c.date(3))).toEqual([]);
+        expect((await c.store.findEndpoint(c.merchant, w.id))!.failingSince).toBeNull();
+        const listed = await c.store.listDeliveries(c.merchant, { paymentId: p.id }, 10);
+        expect(listed.filter((d) => d.state === 'succeeded').map((d) => [d.attempts, d.lastStatus, d.completedAt])).toEqual([
+          [1, 200, c.date(2)],
+          [1, 200, c.date(2)],
+        ]);
+        // The payment's next event is first in its queue now; the stale one is still leased.
+        expect((await c.store.claimDeliveries(c.t(10), 100, 1000, 10, new Map(), 2)).map((d) => JSON.parse(d.body).type)).toEqual(['payment.captured']);
+      });
+
       test('no endpoint gets more than its room in one claim', async (c) => {
         const w = await c.store.insertEndpoint({ id: `we_1_${c.n}`, merchantId: c.merchant, url: 'https://a.example/h', eventTypes: null, status: 'enabled', secret: 'whsec_a', createdAt: c.date(0) });
         const v = await c.store.insertEndpoint({ id: `we_2_${c.n}`, merchantId: c.merchant, url: 'https://b.example/h', eventTypes: null, status: 'enabled', secret: 'whsec_b', createdAt: c.date(0) });

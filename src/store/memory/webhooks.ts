@@ -165,6 +165,14 @@ export class MemoryWebhooks implements WebhookStore {
     return true;
   }
 
+  async succeedDeliveries(leases: ReadonlyArray<{ id: number; fence: number; status: number }>, at: Date): Promise<number[]> {
+    const written: number[] = [];
+    for (const { id, fence, status } of leases) {
+      if (await this.finishDelivery(id, fence, { state: 'succeeded', nextAttemptAt: null, status, error: null }, at)) written.push(id);
+    }
+    return written;
+  }
+
   async noteEndpointResult(endpointId: string, ok: boolean, now: Date): Promise<Date | null> {
     const w = this.s.endpoints.get(endpointId);
     if (!w) return null;

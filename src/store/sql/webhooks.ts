@@ -246,6 +246,26 @@ export class SqlWebhooks implements WebhookStore {
     return rows[0]!.n === 1;
   }
 
+  async succeedDeliveries(leases: ReadonlyArray<{ id: number; fence: number; status: number }>, at: Date): Promise<number[]> {
+    if (leases.length === 0) return [];
+    const { rows } = await this.q.query<{ id: string | number }>(
+      `WITH done AS (
+         UPDATE webhook_deliveries d SET state = 'succeeded', attempts = d.attempts + 1, lease_until = NULL,
+                last_status = r.status, last_error = NULL, completed_at = $4
+           FROM unnest($1::bigint[], $2::bigint[], $3::int[]) AS r (id, fence, status)
+          WHERE d.id = r.id AND d.fence = r.fence AND d.state = 'pending' AND d.lease_until IS NOT NULL
+         RETURNING d.id, d.endpoint_id
+       ), healthy AS (
+         -- The endpoints are not failing (most lanes find nothing to change).
+         UPDATE webhook_endpoints w SET failing_since = NULL
+          WHERE w.id IN (SELECT endpoint_id FROM done) AND w.failing_since IS NOT NULL
+       )
+       SELECT id FROM done`,
+      [leases.map((l) => l.id), leases.map((l) => l.fence), leases.map((l) => l.status), at],
+    );
+    return rows.map((r) => Number(r.id));
+  }
+
   async noteEndpointResult(endpointId: string, ok: boolean, now: Date): Promise<Date | null> {
     if (ok) {
       // Most successes change nothing: then no row is written (or locked).
