@@ -45,13 +45,17 @@ import { hash } from 'node:crypto';
 import { adaptivePolicy } from './resilience/adaptive.js';
 import { concurrencyLimitFor } from './resilience/concurrencyLimit.js';
 import { HealthBook } from './resilience/book.js';
+import { defaultHealthPriors } from './resilience/health.js';
 import { gatewayHealthReporter } from './resilience/healthEvents.js';
 import { staticPolicy, type RetryPolicy } from './resilience/policy.js';
+import { SharedProbes, type ProbeLeaseStore } from './resilience/probes.js';
 import { SharedHealth, type ObservationLog } from './resilience/shared.js';
 import { RedisObservationLog } from './store/redis/observations.js';
+import { RedisProbeLeases } from './store/redis/probeLeases.js';
 import { startReconcileLoop } from './reconciliation/loop.js';
 import { Reconciler } from './reconciliation/reconciler.js';
 import { SqlObservationLog } from './store/sql/observations.js';
+import { SqlProbeLeases } from './store/sql/probeLeases.js';
 import { startDeliveryWorker, type DeliveryWorker, type WebhookTransport } from './events/delivery.js';
 import { WebhookEndpoints } from './events/endpoints.js';
 import { EventFeed } from './events/feed.js';
@@ -216,16 +220,23 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     // shared log (Redis, else PostgreSQL; embedded and in-memory runs are one instance).
     const book = new HealthBook({}, runtime.clock.now());
     const observationLogs: ObservationLog[] = [];
-    // One stream per database: instances that share a database share what they learn.
-    if (redis) observationLogs.push(new RedisObservationLog(redis, runtime.clock, `idem:gateway-observations:${hash('sha256', redact(config.databaseUrl ?? config.dataDir)).slice(0, 16)}`));
+    const probeLeases: ProbeLeaseStore[] = [];
+    // One stream (and one set of probe leases) per database: instances that share a database share what they learn.
+    const deployment = hash('sha256', redact(config.databaseUrl ?? config.dataDir)).slice(0, 16);
+    if (redis) observationLogs.push(new RedisObservationLog(redis, runtime.clock, `idem:gateway-observations:${deployment}`));
+    if (redis) probeLeases.push(new RedisProbeLeases(redis, `idem:probe-lease:${deployment}`));
     if (db?.kind === 'postgres') observationLogs.push(new SqlObservationLog(db, runtime.clock));
+    if (db?.kind === 'postgres') probeLeases.push(new SqlProbeLeases(db));
     // Each change is also a `gateway.*` event, written once however many instances learn it.
     const healthEvents = gatewayHealthReporter({ store, runtime, log });
     closers.push(() => healthEvents.settled());
+    const healthInstance = newId(runtime.random, 'inst', 12);
+    // Embedded and in-memory runs are one instance: each gateway's own probe pacing.
+    const probes = probeLeases.length > 0 ? new SharedProbes({ instance: healthInstance, stores: probeLeases, schedule: { minMs: defaultHealthPriors.probeMinMs, maxMs: defaultHealthPriors.probeMaxMs }, log }) : undefined;
     const shared = new SharedHealth({
       book,
       runtime,
-      instance: newId(runtime.random, 'inst', 12),
+      instance: healthInstance,
       logs: observationLogs,
       log,
       signals,
@@ -242,7 +253,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       shared.start();
       closers.push(() => shared.stop());
     }
-    const basePolicy = config.resilience === 'adaptive' ? adaptivePolicy({ book, shared, clock: runtime.clock, random: runtime.random }) : staticPolicy();
+    const basePolicy = config.resilience === 'adaptive' ? adaptivePolicy({ book, shared, probes, clock: runtime.clock, random: runtime.random }) : staticPolicy();
     const policy: RetryPolicy = {
       ...basePolicy,
       observe: (answer) => {

@@ -1,0 +1,39 @@
+import type { Queryable } from '../../db/database.js';
+import type { GatewayOperation } from '../../gateways/port.js';
+import type { ProbeClaim, ProbeLeaseStore, ProbeSchedule } from '../../resilience/probes.js';
+
+/**
+ * Probe leases in PostgreSQL (src/resilience/probes.ts), used when Redis is absent or down: one
+ * row per gateway × operation, taken by compare-and-set on its end (an upsert whose update
+ * applies only to a lease that has ended), so of two instances one gets the interval. The
+ * schedule's arithmetic is `nextProbeLease`'s; times are Idem's clock.
+ */
+export class SqlProbeLeases implements ProbeLeaseStore {
+  readonly name = 'postgres';
+
+  constructor(private readonly db: Queryable) {}
+
+  async claim(gateway: string, operation: GatewayOperation, holder: string, now: number, schedule: ProbeSchedule): Promise<ProbeClaim> {
+    const { rows } = await this.db.query<{ granted: boolean; lease_until: Date }>(
+      `WITH claimed AS (
+         INSERT INTO gateway_probe_leases AS l (gateway, operation, holder, lease_until, gap_ms)
+         VALUES ($1, $2, $3, $4::timestamptz + $5::int * interval '1 millisecond', $5::int)
+         ON CONFLICT (gateway, operation) DO UPDATE
+            SET holder = EXCLUDED.holder,
+                gap_ms = CASE WHEN $4::timestamptz > l.lease_until + $6::int * interval '1 millisecond' THEN $5::int ELSE LEAST($6::int, l.gap_ms * 2) END,
+                lease_until = $4::timestamptz
+                  + (CASE WHEN $4::timestamptz > l.lease_until + $6::int * interval '1 millisecond' THEN $5::int ELSE LEAST($6::int, l.gap_ms * 2) END) * interval '1 millisecond'
+          WHERE l.lease_until <= $4::timestamptz
+         RETURNING lease_until
+       )
+       SELECT true AS granted, lease_until FROM claimed
+       UNION ALL
+       SELECT false, lease_until FROM gateway_probe_leases
+        WHERE gateway = $1 AND operation = $2 AND NOT EXISTS (SELECT 1 FROM claimed)`,
+      [gateway, operation, holder, new Date(now), schedule.minMs, schedule.maxMs],
+    );
+    const r = rows[0];
+    // A row taken and released between the two reads: ask again at the next payment.
+    return r ? { granted: r.granted, until: r.lease_until.getTime() } : { granted: false, until: now };
+  }
+}
