@@ -24,6 +24,8 @@ export interface ProbeSchedule {
 export interface ProbeClaim {
   granted: boolean;
   until: number;
+  /** The lease's length (granted claims). */
+  gapMs?: number;
 }
 
 /** Where probe leases live: Redis, PostgreSQL, or this process. */
@@ -34,6 +36,11 @@ export interface ProbeLeaseStore {
    * (Idem's clock), for the next interval of the schedule; otherwise says when it ends.
    */
   claim(gateway: string, operation: GatewayOperation, holder: string, now: number, schedule: ProbeSchedule): Promise<ProbeClaim>;
+  /**
+   * Writes down a lease taken in an earlier store (Redis), so that if that store goes away the
+   * deployment goes on with the same lease and schedule here rather than start over.
+   */
+  note?(gateway: string, operation: GatewayOperation, holder: string, until: number, gapMs: number): Promise<void>;
 }
 
 /** The next lease of a schedule, given the last one's end and length (none: a first lease). */
@@ -54,7 +61,7 @@ export class LocalProbeLeases implements ProbeLeaseStore {
     if (last && now < last.until) return { granted: false, until: last.until };
     const next = nextProbeLease(last, now, schedule);
     this.leases.set(k, next);
-    return { granted: true, until: next.until };
+    return { granted: true, until: next.until, gapMs: next.gapMs };
   }
 }
 
@@ -102,9 +109,13 @@ export class SharedProbes {
   }
 
   private async ask(gateway: string, operation: GatewayOperation, now: number): Promise<ProbeClaim> {
-    for (const store of this.o.stores) {
+    for (const [i, store] of this.o.stores.entries()) {
       try {
         const answer = await store.claim(gateway, operation, this.o.instance, now, this.o.schedule);
+        // Once an interval, by the winner only: the fallback store carries the schedule on.
+        if (answer.granted && answer.gapMs !== undefined) {
+          for (const later of this.o.stores.slice(i + 1)) void later.note?.(gateway, operation, this.o.instance, answer.until, answer.gapMs).catch(() => {});
+        }
         if (this.active !== store) this.o.log?.warn({ store: store.name }, 'gateway probes leased through this store');
         this.active = store;
         return answer;

@@ -14,16 +14,16 @@ local maxMs = tonumber(ARGV[3])
 local last = redis.call('HMGET', KEYS[1], 'until', 'gap')
 local u = tonumber(last[1])
 local g = tonumber(last[2])
-if u and now < u then return {0, string.format('%.0f', u)} end
+if u and now < u then return {0, string.format('%.0f', u), '0'} end
 local gap = minMs
 if u and g and now <= u + maxMs then gap = math.min(maxMs, g * 2) end
 local nu = now + gap
 redis.call('HSET', KEYS[1], 'until', string.format('%.0f', nu), 'gap', string.format('%.0f', gap), 'holder', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], gap + maxMs + 60000)
-return {1, string.format('%.0f', nu)}
+return {1, string.format('%.0f', nu), string.format('%.0f', gap)}
 `;
 
-type WithClaim = RedisClient & { idemProbeClaim(key: string, now: number, minMs: number, maxMs: number, holder: string): Promise<[number, string]> };
+type WithClaim = RedisClient & { idemProbeClaim(key: string, now: number, minMs: number, maxMs: number, holder: string): Promise<[number, string, string]> };
 
 /** Probe leases on Redis (one server or a cluster: one key a lease). */
 export class RedisProbeLeases implements ProbeLeaseStore {
@@ -39,7 +39,7 @@ export class RedisProbeLeases implements ProbeLeaseStore {
 
   async claim(gateway: string, operation: GatewayOperation, holder: string, now: number, schedule: ProbeSchedule): Promise<ProbeClaim> {
     if (this.redis.status !== 'ready') throw new Error(`redis is ${this.redis.status}`);
-    const [granted, until] = await (this.redis as WithClaim).idemProbeClaim(`${this.prefix}:${gateway}:${operation}`, now, schedule.minMs, schedule.maxMs, holder);
-    return { granted: granted === 1, until: Number(until) };
+    const [granted, until, gapMs] = await (this.redis as WithClaim).idemProbeClaim(`${this.prefix}:${gateway}:${operation}`, now, schedule.minMs, schedule.maxMs, holder);
+    return granted === 1 ? { granted: true, until: Number(until), gapMs: Number(gapMs) } : { granted: false, until: Number(until) };
   }
 }
