@@ -190,7 +190,9 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     }
     closers.push(() => events.close());
     // Background passes (docs/architecture.md): wake-ups over the same channel; metrics per pass.
-    const signals = signalsOver(events, runtime.timers);
+    // Notices at most every 10 ms a name: the gateway-health pass announces each failure, so
+    // an outage is learned by every instance at once (docs/resilience.md).
+    const signals = signalsOver(events, runtime.timers, 10);
 
     const passes = { idleMaxMs: config.idleMaxMs, observe: metrics.pass };
     // A request that wrote (every POST goes through the gate) wakes the event relay.

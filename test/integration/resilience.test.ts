@@ -109,6 +109,7 @@ describe.each([
     let paying = true;
     const watch = (async () => {
       while (paying && routedAwayAt === null) {
+        // The moment the answer is back: any probe sent before it counts as a learning call.
         if ((await Promise.all(servers.map((s) => gatewayState(s, 'gw-a')))).every((g) => g.state === 'down')) routedAwayAt = Date.now();
         else await new Promise((r) => setTimeout(r, 5));
       }
@@ -143,7 +144,7 @@ describe.each([
     const seconds = (performance.now() - startedAt) / 1000;
     console.log(
       `outage: ${calls.length} calls reached the dead gateway for ${answers.length} payments (${(calls.length / answers.length).toFixed(3)} per payment; ${calls.length - lookups} sends, ${lookups} lookups; ` +
-        `${learning.length} before both instances routed away (${routedAwayAt === null ? 'never' : `${routedAwayAt - outageAt} ms`}), then ${probes.length} probes in ${routedAwayAt === null ? 0 : ((endedAt - routedAwayAt) / 1000).toFixed(1)} s at +${probes.map((p) => p.at - routedAwayAt!).join(', +')} ms; ` +
+        `${learning.length} before both instances routed away (${routedAwayAt === null ? 'never' : `${routedAwayAt - outageAt} ms`}: ${learning.map((c) => `${c.method === 'GET' ? 'L' : `S${c.metadata.attempt_no ?? ''}`}+${c.at - outageAt}`).join(' ')}), then ${probes.length} probes in ${routedAwayAt === null ? 0 : ((endedAt - routedAwayAt) / 1000).toFixed(1)} s at +${probes.map((p) => p.at - routedAwayAt!).join(', +')} ms; ` +
         `${seconds.toFixed(1)} s, ${(answers.length / seconds).toFixed(0)} payments/s; latency p50 ${took.sort((x, y) => x - y)[100]?.toFixed(0)} ms, p99 ${took[197]?.toFixed(0)} ms)`,
     );
 
