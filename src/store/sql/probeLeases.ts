@@ -6,7 +6,8 @@ import type { ProbeClaim, ProbeLeaseStore, ProbeSchedule } from '../../resilienc
  * Probe leases in PostgreSQL (src/resilience/probes.ts), used when Redis is absent or down: one
  * row per gateway × operation, taken by compare-and-set on its end (an upsert whose update
  * applies only to a lease that has ended), so of two instances one gets the interval. The
- * schedule's arithmetic is `nextProbeLease`'s; times are Idem's clock.
+ * schedule's arithmetic is `nextProbeLease`'s; times are Idem's clock. A lease taken on Redis
+ * is noted here too (`note`), so a fallback goes on with its schedule.
  */
 export class SqlProbeLeases implements ProbeLeaseStore {
   readonly name = 'postgres';
