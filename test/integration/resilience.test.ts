@@ -148,6 +148,8 @@ describe.each([
         `${seconds.toFixed(1)} s, ${(answers.length / seconds).toFixed(0)} payments/s; latency p50 ${took.sort((x, y) => x - y)[100]?.toFixed(0)} ms, p99 ${took[197]?.toFixed(0)} ms)`,
     );
 
+    const switches = servers.flatMap((s) => s.output().split('\n')).filter((l) => /probe lease store unreachable|gateway probes leased through/.test(l));
+    console.log(`probe lease stores: ${switches.map((l) => /"store":"(\w+)"/.exec(l)?.[1] ?? '?').join(', ')}`);
     expect(answers.every((a) => a.status === 201 && a.state === 'authorized')).toBe(true);
     expect(routedAwayAt, 'both instances reported gw-a down during the 200 payments').not.toBeNull();
     // Learning an outage costs a count of calls, not a share of the payments: the instances

@@ -38,8 +38,16 @@ export class RedisProbeLeases implements ProbeLeaseStore {
   }
 
   async claim(gateway: string, operation: GatewayOperation, holder: string, now: number, schedule: ProbeSchedule): Promise<ProbeClaim> {
+    // Away: the next store (PostgreSQL) holds the leases.
     if (this.redis.status !== 'ready') throw new Error(`redis is ${this.redis.status}`);
-    const [granted, until, gapMs] = await (this.redis as WithClaim).idemProbeClaim(`${this.prefix}:${gateway}:${operation}`, now, schedule.minMs, schedule.maxMs, holder);
-    return granted === 1 ? { granted: true, until: Number(until), gapMs: Number(gapMs) } : { granted: false, until: Number(until) };
+    try {
+      const [granted, until, gapMs] = await (this.redis as WithClaim).idemProbeClaim(`${this.prefix}:${gateway}:${operation}`, now, schedule.minMs, schedule.maxMs, holder);
+      return granted === 1 ? { granted: true, until: Number(until), gapMs: Number(gapMs) } : { granted: false, until: Number(until) };
+    } catch (err) {
+      // Connected but no answer in time: the script may have granted the lease, so no other
+      // store may grant this interval as well. No probe now; ask again a short interval on.
+      if (this.redis.status === 'ready') return { granted: false, until: now + schedule.minMs };
+      throw err;
+    }
   }
 }
