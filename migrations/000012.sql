@@ -1,4 +1,4 @@
--- (adyenrecon) Settlement reports read from an Adyen gateway's `settlement_reports_dir`
+-- Settlement reports read from an Adyen gateway's `settlement_reports_dir`
 -- (docs/gateways.md, "Settlement reports"): one row per report file read, remembered by name
 -- and SHA-256 so a file is read once and a copy under another name reads as nothing new (a
 -- copy is kept as a row with no records, so it is not opened again either). Its

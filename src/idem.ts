@@ -45,14 +45,18 @@ import { hash } from 'node:crypto';
 import { adaptivePolicy } from './resilience/adaptive.js';
 import { concurrencyLimitFor } from './resilience/concurrencyLimit.js';
 import { HealthBook } from './resilience/book.js';
+import { defaultHealthPriors } from './resilience/health.js';
 import { gatewayHealthReporter } from './resilience/healthEvents.js';
 import { staticPolicy, type RetryPolicy } from './resilience/policy.js';
+import { SharedProbes, type ProbeLeaseStore } from './resilience/probes.js';
 import { SharedHealth, type ObservationLog } from './resilience/shared.js';
 import { RedisObservationLog } from './store/redis/observations.js';
+import { RedisProbeLeases } from './store/redis/probeLeases.js';
 import { startReconcileLoop } from './reconciliation/loop.js';
 import { Reconciler } from './reconciliation/reconciler.js';
 import { SqlObservationLog } from './store/sql/observations.js';
 import type { WebhookTransport } from './events/delivery.js';
+import { SqlProbeLeases } from './store/sql/probeLeases.js';
 import { WebhookEndpoints } from './events/endpoints.js';
 import { EventFeed } from './events/feed.js';
 import { resolveHost } from './outbound/webhookHttp.js';
@@ -181,6 +185,9 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     closers.push(() => events.close());
     // Background passes (docs/architecture.md): wake-ups over the same channel; metrics per pass.
     const signals = signalsOver(events, runtime.timers);
+    // The gateway-health pass's notices go at most every 10 ms: it announces each failure, so an
+    // outage is learned by every instance at once (docs/resilience.md).
+    const healthSignals = signalsOver(events, runtime.timers, 10);
 
     const passes = { idleMaxMs: config.idleMaxMs, observe: metrics.pass };
     // A request that wrote (every POST goes through the gate) wakes the event relay.
@@ -212,19 +219,26 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
     // shared log (Redis, else PostgreSQL; embedded and in-memory runs are one instance).
     const book = new HealthBook({}, runtime.clock.now());
     const observationLogs: ObservationLog[] = [];
-    // One stream per database: instances that share a database share what they learn.
-    if (redis) observationLogs.push(new RedisObservationLog(redis, runtime.clock, `idem:gateway-observations:${hash('sha256', redact(config.databaseUrl ?? config.dataDir)).slice(0, 16)}`));
+    const probeLeases: ProbeLeaseStore[] = [];
+    // One stream (and one set of probe leases) per database: instances that share a database share what they learn.
+    const deployment = hash('sha256', redact(config.databaseUrl ?? config.dataDir)).slice(0, 16);
+    if (redis) observationLogs.push(new RedisObservationLog(redis, runtime.clock, `idem:gateway-observations:${deployment}`));
+    if (redis) probeLeases.push(new RedisProbeLeases(redis, `idem:probe-lease:${deployment}`));
     if (db?.kind === 'postgres') observationLogs.push(new SqlObservationLog(db, runtime.clock));
+    if (db?.kind === 'postgres') probeLeases.push(new SqlProbeLeases(db));
     // Each change is also a `gateway.*` event, written once however many instances learn it.
     const healthEvents = gatewayHealthReporter({ store, runtime, log });
     closers.push(() => healthEvents.settled());
+    const healthInstance = newId(runtime.random, 'inst', 12);
+    // Embedded and in-memory runs are one instance: each gateway's own probe pacing.
+    const probes = probeLeases.length > 0 ? new SharedProbes({ instance: healthInstance, stores: probeLeases, schedule: { minMs: defaultHealthPriors.probeMinMs, maxMs: defaultHealthPriors.probeMaxMs }, log }) : undefined;
     const shared = new SharedHealth({
       book,
       runtime,
-      instance: newId(runtime.random, 'inst', 12),
+      instance: healthInstance,
       logs: observationLogs,
       log,
-      signals,
+      signals: healthSignals,
       // Idle, nothing here needs the others' answers: own traffic hurries it, a change of state anywhere wakes it.
       idleMaxMs: 6 * config.idleMaxMs,
       observePass: metrics.pass,
@@ -238,7 +252,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       shared.start();
       closers.push(() => shared.stop());
     }
-    const basePolicy = config.resilience === 'adaptive' ? adaptivePolicy({ book, shared, clock: runtime.clock, random: runtime.random }) : staticPolicy();
+    const basePolicy = config.resilience === 'adaptive' ? adaptivePolicy({ book, shared, probes, clock: runtime.clock, random: runtime.random }) : staticPolicy();
     const policy: RetryPolicy = {
       ...basePolicy,
       observe: (answer) => {

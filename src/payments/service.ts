@@ -87,7 +87,9 @@ export class PaymentService {
       const id = newId(runtime.random, 'pay');
       const now = this.now();
       const candidates = gateways.candidates(input.gateway);
-      const gateway = (this.policy.route?.(candidates, 'authorize') ?? candidates)[0]!;
+      const routed = this.policy.route?.(candidates, 'authorize') ?? candidates;
+      // Awaited only when it is a promise (a probe lease asked for): no extra turn otherwise.
+      const gateway = (routed instanceof Promise ? await routed : routed)[0]!;
       const payment: NewPayment = {
         id,
         merchant_id: merchantId,

@@ -2,12 +2,15 @@ import type { GatewayOperation } from '../gateways/port.js';
 import type { Clock, Random } from '../ports/clock.js';
 import type { HealthBook } from './book.js';
 import { staticPolicy, type GatewayAnswer, type NotProcessed, type PolicyAdvice, type RetryPolicy } from './policy.js';
+import type { SharedProbes } from './probes.js';
 import type { SharedHealth } from './shared.js';
 
 export interface AdaptivePolicyOptions {
   book: HealthBook;
   /** Where answers are learned and shared; absent: this instance's book alone. */
   shared?: SharedHealth | undefined;
+  /** Probes of a down gateway leased across the deployment; absent: each gateway's own probe pacing. */
+  probes?: SharedProbes | undefined;
   clock: Clock;
   random: Random;
   /** A hard cap on tries at one gateway, whatever the model says (3 unless told). */
@@ -65,11 +68,26 @@ export function adaptivePolicy(o: AdaptivePolicyOptions): RetryPolicy {
       }
     },
 
-    route(candidates: readonly string[], operation: GatewayOperation): readonly string[] {
-      const routed = o.book.route(candidates, operation, now(), () => o.random.float());
+    route(candidates: readonly string[], operation: GatewayOperation): readonly string[] | Promise<readonly string[]> {
+      const at = now();
+      const probes = o.probes;
+      // With shared probes a down gateway is routed to only once its lease is won: the route
+      // without it is worked out first, and the payment waits for the claim (one round trip,
+      // at most once per interval and instance) only when a probe is due.
+      let due: string | null = null;
+      const probe = probes
+        ? (gateway: string, since: number) => {
+            if (due === null && probes.due(gateway, operation, since, at)) due = gateway;
+            return false;
+          }
+        : undefined;
+      const routed = o.book.route(candidates, operation, at, () => o.random.float(), probe);
       // Every gateway down and no probe due: the first candidate still gets the payment (it
       // answers "not processed" fast, and the payment fails over or fails as it would anyway).
-      return routed.length > 0 ? routed : candidates;
+      const order = routed.length > 0 ? routed : candidates;
+      const wanted: string | null = due;
+      if (!probes || wanted === null || routed.includes(wanted)) return order;
+      return probes.claim(wanted, operation, at).then((won) => (won ? [wanted, ...order] : order));
     },
 
     observe(answer: GatewayAnswer): void {

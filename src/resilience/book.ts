@@ -88,9 +88,11 @@ export class HealthBook {
    * The gateways a new first attempt may go to, best first: those in control in their given
    * (priority) order, then recovering ones that won their ramp draw, then degraded ones by
    * success rate; a down gateway only when its probe is due (it then goes first, so the probe
-   * is a real payment that fails over if the gateway is still down).
+   * is a real payment that fails over if the gateway is still down). `probe`, when given,
+   * decides instead of the gateway's own probe pacing whether a down gateway (down since the
+   * time it is handed) takes this payment — the deployment's shared probe lease (./probes.ts).
    */
-  route(candidates: readonly string[], operation: GatewayOperation, now: number, draw: () => number): string[] {
+  route(candidates: readonly string[], operation: GatewayOperation, now: number, draw: () => number, probe?: (gateway: string, since: number) => boolean): string[] {
     const probes: string[] = [];
     const healthy: string[] = [];
     const degraded: Array<{ name: string; rate: number }> = [];
@@ -112,7 +114,7 @@ export class HealthBook {
           degraded.push({ name, rate: m.successRate() });
           break;
         case 'down':
-          if (m.admit(now, draw())) probes.push(name);
+          if (probe ? probe(name, m.since) : m.admit(now, draw())) probes.push(name);
           break;
       }
     }

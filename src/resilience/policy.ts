@@ -43,8 +43,11 @@ export interface RetryPolicy {
    * `alternative` is `nextGateway`'s answer (null for a capture, void or refund).
    */
   advise?(answer: NotProcessed, triesHere: number, alternative: string | null): PolicyAdvice;
-  /** The order new authorizations try the candidates in (and which may be tried at all). */
-  route?(candidates: readonly string[], operation: GatewayOperation): readonly string[];
+  /**
+   * The order new authorizations try the candidates in (and which may be tried at all). A
+   * promise only when a probe lease is being asked for (once per interval and instance).
+   */
+  route?(candidates: readonly string[], operation: GatewayOperation): readonly string[] | Promise<readonly string[]>;
   /** Learns from one gateway answer (every send, on every instance). */
   observe?(answer: GatewayAnswer): void;
   /** True when the gateway is known to refuse everything, so a lookup would be refused too. */

@@ -66,8 +66,13 @@ export class SharedHealth {
 
   /** Learns one of this instance's answers and queues it for the others. */
   record(ob: GatewayObservation): void {
-    if (this.learn(ob) && this.o.signals) {
-      // Pushed at once and announced, so every instance routes on it within a round trip.
+    const wasDown = this.o.book.state(ob.gateway, ob.operation) === 'down';
+    const changed = this.learn(ob);
+    // A change of state, or a failure that may be the start of an outage, is pushed at once
+    // and announced, so every instance counts it within a round trip: the instances learn an
+    // outage from their failures together, not each from five of its own: what learning an
+    // outage costs is a bounded count of calls (docs/resilience.md, "Shared by every instance").
+    if (this.o.signals && (changed || (!wasDown && ob.outcome !== 'success' && ob.outcome !== 'decline'))) {
       this.announce = true;
       this.pass?.kick();
     }

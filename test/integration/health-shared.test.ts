@@ -8,6 +8,10 @@ import { HealthBook, type GatewayObservation } from '../../src/resilience/book.j
 import { SharedHealth, type ObservationLog } from '../../src/resilience/shared.js';
 import { RedisObservationLog } from '../../src/store/redis/observations.js';
 import { SqlObservationLog } from '../../src/store/sql/observations.js';
+import { SqlProbeLeases } from '../../src/store/sql/probeLeases.js';
+import { RedisProbeLeases } from '../../src/store/redis/probeLeases.js';
+import { SharedProbes } from '../../src/resilience/probes.js';
+import { waitUntil } from '../support/payments.js';
 import { startRedisServer, redisServerInstalled, type RedisServer } from '../support/redisServer.js';
 import { createTestDatabase, postgresAvailable } from '../support/services.js';
 
@@ -78,6 +82,35 @@ describe.skipIf(!pgUp || !redisOk)('gateway health shared between instances', ()
   it('through PostgreSQL when there is no Redis', async () => {
     const { b } = await learnsFromTheOther(() => [new SqlObservationLog(db, systemRuntime.clock)]);
     expect(b.shared.active?.name).toBe('postgres');
+  });
+
+  // Probe leases (src/resilience/probes.ts) on both real stores: of two instances asking at
+  // once one gets the interval; the interval doubles; a lease taken on Redis and noted in
+  // PostgreSQL goes on there with the same schedule.
+  const schedule = { minMs: 250, maxMs: 4000 };
+  for (const store of ['redis', 'postgres'] as const) {
+    it(`probe leases on ${store}: one instance an interval, the interval doubling`, async () => {
+      const leases = store === 'redis' ? new RedisProbeLeases(redis, `idem:probe-lease:test-${process.pid}`) : new SqlProbeLeases(db);
+      const t = Date.now();
+      const both = await Promise.all(['a', 'b'].map((holder) => leases.claim('sim-p', 'authorize', holder, t, schedule)));
+      expect(both.filter((c) => c.granted)).toEqual([{ granted: true, until: t + 250, gapMs: 250 }]);
+      expect(both.find((c) => !c.granted)).toEqual({ granted: false, until: t + 250 });
+      expect(await leases.claim('sim-p', 'authorize', 'b', t + 249, schedule)).toEqual({ granted: false, until: t + 250 });
+      expect(await leases.claim('sim-p', 'authorize', 'b', t + 250, schedule)).toEqual({ granted: true, until: t + 750, gapMs: 500 });
+      expect(await leases.claim('sim-p', 'authorize', 'a', t + 750, schedule)).toEqual({ granted: true, until: t + 1750, gapMs: 1000 });
+      // Nobody took it for 4 s after it ended: the next outage starts at 250 ms again.
+      expect(await leases.claim('sim-p', 'authorize', 'a', t + 1750 + 4001, schedule)).toEqual({ granted: true, until: t + 6001, gapMs: 250 });
+    });
+  }
+
+  it('a probe lease taken on Redis is noted in PostgreSQL, which goes on with its schedule', async () => {
+    const sql = new SqlProbeLeases(db);
+    const probes = new SharedProbes({ instance: 'a', stores: [new RedisProbeLeases(redis, `idem:probe-lease:note-${process.pid}`), sql], schedule });
+    const t = Date.now();
+    expect(await probes.claim('sim-q', 'authorize', t)).toBe(true);
+    expect(probes.active?.name).toBe('redis');
+    await waitUntil('the Redis lease noted in PostgreSQL', async () => (await sql.claim('sim-q', 'authorize', 'b', t + 1, schedule)).until === t + 250);
+    expect(await sql.claim('sim-q', 'authorize', 'b', t + 250, schedule)).toEqual({ granted: true, until: t + 750, gapMs: 500 });
   });
 
   it('falls back to PostgreSQL when Redis is killed, and keeps every answer it had queued', async () => {

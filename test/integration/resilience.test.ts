@@ -11,8 +11,9 @@ import { gatewayLogDifferences } from '../../src/ledger/gatewayLog.js';
 import { IDEM_BIN, startIdemServer, stopIdemServers, type IdemServer } from '../support/idemServer.js';
 import { redisServerInstalled, startRedisServer, type RedisServer } from '../support/redisServer.js';
 import { createTestDatabase, postgresAvailable, redisAvailable, REDIS_URL } from '../support/services.js';
-import { waitUntil } from '../support/payments.js';
 import { scaled } from '../support/timeScale.js';
+import { probeBoundViolations } from '../support/probeWindows.js';
+import { defaultHealthPriors } from '../../src/resilience/health.js';
 
 /**
  * The adaptive policy over real sockets (docs/resilience.md): two HTTP gateway simulators, two
@@ -100,11 +101,21 @@ describe.each([
     for (let i = 0; i < 10; i++) expect((await pay(servers[i % 2]!)).gateway).toBe('gw-a');
 
     await setOutage(sims[0]!, true);
-    const before = sims[0]!.processor.stats();
+    const outageAt = Date.now();
     const startedAt = performance.now();
-    // 200 payments from four clients (two an instance). Probes are paced in time (≤ 1 per 2 s
-    // an instance once settled), so their share of the calls falls as traffic rises; four
-    // clients rather than one keep the figure about the traffic, not the machine's speed.
+    // When every instance routes away from gw-a: both report it down (one learned it, the
+    // other through the shared log). Asked one request at a time while the payments run.
+    let routedAwayAt: number | null = null;
+    let paying = true;
+    const watch = (async () => {
+      while (paying && routedAwayAt === null) {
+        // The moment the answer is back: any probe sent before it counts as a learning call.
+        if ((await Promise.all(servers.map((s) => gatewayState(s, 'gw-a')))).every((g) => g.state === 'down')) routedAwayAt = Date.now();
+        else await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    // 200 payments from four clients (two an instance): enough traffic that both instances
+    // have payments in flight while the outage is learned.
     const answers: Awaited<ReturnType<typeof pay>>[] = [];
     let next = 0;
     const took: number[] = [];
@@ -119,19 +130,40 @@ describe.each([
         }
       }),
     );
-    const after = sims[0]!.processor.stats();
-    const callsToDead = after.received - before.received + (after.statusQueries - before.statusQueries);
-    console.log(`outage: ${callsToDead} calls reached the dead gateway for ${answers.length} payments (${(callsToDead / answers.length).toFixed(3)} per payment; ${after.received - before.received} sends, ${after.statusQueries - before.statusQueries} lookups, ${((performance.now() - startedAt) / 1000).toFixed(1)} s, ${(answers.length / ((performance.now() - startedAt) / 1000)).toFixed(0)} payments/s; latency p50 ${took.sort((x, y) => x - y)[100]?.toFixed(0)} ms, p99 ${took[197]?.toFixed(0)} ms)`);
+    const endedAt = Date.now();
+    paying = false;
+    await watch;
+    // The dark gateway's own log: every send (POST /v1/authorize) and lookup (GET /v1/operations/…)
+    // it received during the outage; its transaction-log reads (reconciliation) are not payment calls.
+    const calls = sims[0]!
+      .calls()
+      .filter((c) => c.at >= outageAt && c.at <= endedAt && (c.path === '/v1/authorize' || c.path.startsWith('/v1/operations/')));
+    const lookups = calls.filter((c) => c.method === 'GET').length;
+    const learning = routedAwayAt === null ? calls : calls.filter((c) => c.at <= routedAwayAt!);
+    const probes = routedAwayAt === null ? [] : calls.filter((c) => c.at > routedAwayAt!);
+    const seconds = (performance.now() - startedAt) / 1000;
+    console.log(
+      `outage: ${calls.length} calls reached the dead gateway for ${answers.length} payments (${(calls.length / answers.length).toFixed(3)} per payment; ${calls.length - lookups} sends, ${lookups} lookups; ` +
+        `${learning.length} before both instances routed away (${routedAwayAt === null ? 'never' : `${routedAwayAt - outageAt} ms`}: ${learning.map((c) => `${c.method === 'GET' ? 'L' : `S${c.metadata.attempt_no ?? ''}`}+${c.at - outageAt}`).join(' ')}), then ${probes.length} probes in ${routedAwayAt === null ? 0 : ((endedAt - routedAwayAt) / 1000).toFixed(1)} s at +${probes.map((p) => p.at - routedAwayAt!).join(', +')} ms; ` +
+        `${seconds.toFixed(1)} s, ${(answers.length / seconds).toFixed(0)} payments/s; latency p50 ${took.sort((x, y) => x - y)[100]?.toFixed(0)} ms, p99 ${took[197]?.toFixed(0)} ms)`,
+    );
 
+    const switches = servers.flatMap((s) => s.output().split('\n')).filter((l) => /probe lease store unreachable|gateway probes leased through/.test(l));
+    console.log(`probe lease stores: ${switches.map((l) => /"store":"(\w+)"/.exec(l)?.[1] ?? '?').join(', ')}`);
     expect(answers.every((a) => a.status === 201 && a.state === 'authorized')).toBe(true);
-    // Learning costs a number of calls, not a share of the payments: each instance trips on
-    // its own failed answers (≤ 6 in 1,000 seeds, docs/resilience.md) with up to two more of
-    // its clients' calls in flight, plus a lookup for each unknown outcome and the paced
-    // probes. Measured 0.12–0.17 a payment at 180–270 payments/s (24 and 34 calls); a
-    // gateway nobody learned was down would take every payment's first call (≥ 1.0).
-    expect(callsToDead / answers.length).toBeLessThanOrEqual(0.2);
+    expect(routedAwayAt, 'both instances reported gw-a down during the 200 payments').not.toBeNull();
+    // Learning an outage costs a count of calls, not a share of the payments: the instances
+    // count each other's failures as they happen (≈ 5 failed sends between them, each but the
+    // last followed by its lookup, plus the sends already in flight), not five each. The goal
+    // is 12 (issue 24); measured 10–13 in 12 runs (13 once, at 31 payments/s: two sends in
+    // flight when the model flipped), so the test holds 14 until fewer sends are in flight.
+    expect(learning.length, 'calls that reached gw-a before every instance routed away').toBeLessThanOrEqual(14);
+    // After that only the deployment's probes: sends (a known-down gateway gets no lookups),
+    // no denser than one leased schedule allows (test/support/probeWindows.ts).
+    expect(probes.every((c) => c.method === 'POST')).toBe(true);
+    expect(probeBoundViolations(probes.map((c) => c.at), routedAwayAt!, endedAt, { minMs: defaultHealthPriors.probeMinMs, maxMs: defaultHealthPriors.probeMaxMs, slackMs: 250 })).toEqual([]);
+    expect(calls.length / answers.length).toBeLessThanOrEqual(0.15);
     // Both instances call it down: one learned it, the other was told through the shared log.
-    await waitUntil('both instances report gw-a down', async () => (await Promise.all(servers.map((s) => gatewayState(s, 'gw-a')))).every((g) => g.state === 'down'), 5_000, 50);
     for (const s of servers) expect(await gatewayState(s, 'gw-a')).toMatchObject({ state: 'down', breaker: 'open' });
     // The operator's view of the same: `idem gateways` against either instance.
     const table = await idemCli(['gateways', '--url', servers[1]!.url, '--api-key', apiKey]);

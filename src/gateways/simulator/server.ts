@@ -56,6 +56,8 @@ export interface SimulatorServer {
 
 /** A call as the simulator received it. */
 export interface SimulatorCall {
+  /** When the request arrived, on the simulator's clock (ms). */
+  at: number;
   method: string;
   path: string;
   /** The gateway key (`Idempotency-Key`), for operations. */
@@ -160,6 +162,7 @@ export async function startSimulatorServer(options: SimulatorServerOptions = {})
     const key = request.headers['idempotency-key'];
     const traceparent = request.headers.traceparent;
     calls.push({
+      at: runtime.clock.now(),
       method: request.method,
       path: request.url,
       ...(typeof key === 'string' ? { idempotencyKey: key } : {}),
