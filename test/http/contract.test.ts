@@ -346,7 +346,8 @@ describe('every answer of a scripted flow is one the document describes', () => 
     const inFlight = idem.metrics.registry.getSingleMetric('idem_concurrency_in_flight');
     for (let i = 0; i < 200 && (await inFlight!.get()).values[0]?.value !== 1; i++) await new Promise((r) => setImmediate(r));
     const shed = await call('POST', '/v1/payments', { key: key('shed'), body: manual() });
-    expect([shed.status, shed.json().code, shed.headers.get('retry-after')]).toEqual([503, 'UNAVAILABLE', '1']);
+    expect([shed.status, shed.json().code]).toEqual([503, 'UNAVAILABLE']);
+    expect(['1', '2', '3']).toContain(shed.headers.get('retry-after'));
     expect((await held).status).toBe(201);
 
     // 429: the failed-authentication limit of this address (3 a minute, one used above, one here), with Retry-After.
