@@ -173,7 +173,7 @@ export async function createIdem(config: Config, overrides: IdemOverrides = {}):
       const client = await connectRedis(config.redis);
       redis = client;
       closers.push(() => client.disconnect());
-      fast = new RedisFastPath(client);
+      fast = new RedisFastPath(client, (what) => log.error({ what }, 'redis answers no longer match their commands; reconnecting (PostgreSQL answers meanwhile)'));
       events = client instanceof Cluster ? new ClusterKeyEvents(client) : await RedisKeyEvents.connect(client);
     } else if (db.kind === 'postgres' && config.databaseUrl) {
       fast = new InProcessFastPath(runtime.clock);
