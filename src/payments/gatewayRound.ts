@@ -73,10 +73,26 @@ export class GatewayRound {
     });
     if (outcome.class !== 'not_processed') return outcome;
     // A gateway the model knows to be down refuses lookups too: skip the call, as if refused.
-    const lookup =
-      !ambiguous && this.o.policy.isDown?.(attempt.gateway, attempt.operation)
-        ? { found: 'unknown' as const, refused: true as const, reason: `${attempt.gateway} is down (learned); lookup skipped` }
-        : await connector.status(attempt.gateway_key, signal, call);
+    if (!ambiguous && this.o.policy.isDown?.(attempt.gateway, attempt.operation)) {
+      const skipped = { found: 'unknown' as const, refused: true as const, reason: `${attempt.gateway} is down (learned); lookup skipped` };
+      return settleNotProcessed(outcome, skipped, { mayHaveExecuted: ambiguous, operation: attempt.operation, gatewayKey: attempt.gateway_key });
+    }
+    const askedAt = clock.now();
+    const lookup = await connector.status(attempt.gateway_key, signal, call);
+    // Refused as well: a second piece of evidence that the gateway serves nothing now, so a
+    // gateway that went dark is learned from fewer sends (docs/resilience.md).
+    if (lookup.found === 'unknown' && lookup.refused) {
+      this.o.policy.observe?.({
+        at: clock.now(),
+        gateway: attempt.gateway,
+        operation: attempt.operation,
+        outcome: 'not_processed',
+        latencyMs: clock.now() - askedAt,
+        reason: `lookup: ${lookup.reason}`,
+        first: false,
+        lookup: true,
+      });
+    }
     return settleNotProcessed(outcome, lookup, { mayHaveExecuted: ambiguous, operation: attempt.operation, gatewayKey: attempt.gateway_key });
   }
 

@@ -116,6 +116,66 @@ describe('GatewayHealth: detection on generated streams', () => {
   });
 });
 
+describe('GatewayHealth: lookups as evidence', () => {
+  it('learns a dark gateway from three sends when each is followed by its refused lookup (five sends alone)', () => {
+    const withLookups = new GatewayHealth(0);
+    let t = 0;
+    let sends = 0;
+    while (withLookups.state !== 'down' && sends < 10) {
+      sends++;
+      withLookups.observe({ at: (t += 10), outcome: 'not_processed', latencyMs: 5 });
+      if ((withLookups.state as HealthState) !== 'down') withLookups.observe({ at: (t += 2), outcome: 'not_processed', latencyMs: 2, lookup: true });
+    }
+    expect(sends).toBe(3);
+    const sendsOnly = new GatewayHealth(0);
+    let alone = 0;
+    while (sendsOnly.state !== 'down' && alone < 10) {
+      alone++;
+      sendsOnly.observe({ at: (t += 10), outcome: 'not_processed', latencyMs: 5 });
+    }
+    expect(alone).toBe(5);
+  });
+
+  it('takes an answered lookup for no evidence: 5 % blips whose lookups answer leave the model as blips alone do', () => {
+    const r = seededRandom(11);
+    const h = new GatewayHealth(0);
+    const ref = new GatewayHealth(0);
+    let t = 0;
+    for (let i = 0; i < 2_000; i++) {
+      const outcome = r.float() < 0.05 ? 'not_processed' : 'success';
+      t += 10;
+      h.observe({ at: t, outcome, latencyMs: 20 });
+      ref.observe({ at: t, outcome, latencyMs: 20 });
+      if (outcome !== 'success') expect(h.observe({ at: t, outcome: 'success', latencyMs: 3, lookup: true })).toBeNull();
+    }
+    expect(h.snapshot(t)).toEqual(ref.snapshot(t));
+  });
+
+  it('adds a refused lookup to the down evidence alone: latency, success rate, baselines and degradation are the sends\' ', () => {
+    const h = new GatewayHealth(0);
+    const ref = new GatewayHealth(0);
+    let t = 0;
+    for (let i = 0; i < 50; i++) {
+      t += 10;
+      h.observe({ at: t, outcome: 'success', latencyMs: 40 });
+      ref.observe({ at: t, outcome: 'success', latencyMs: 40 });
+    }
+    h.observe({ at: t, outcome: 'not_processed', latencyMs: 900, lookup: true });
+    const [a, b] = [h.snapshot(t), ref.snapshot(t)];
+    expect(a.evidence.failure_cusum).toBeGreaterThan(b.evidence.failure_cusum);
+    expect({ ...a, evidence: { ...a.evidence, failure_cusum: 0 } }).toEqual({ ...b, evidence: { ...b.evidence, failure_cusum: 0 } });
+  });
+
+  it('moves a recovering gateway back to down on a refused lookup', () => {
+    const h = new GatewayHealth(0);
+    let t = 0;
+    stepUntil('down', () => h.state === 'down', () => h.observe({ at: (t += 10), outcome: 'not_processed', latencyMs: 5 }), 100);
+    h.observe({ at: (t += 10), outcome: 'success', latencyMs: 5 });
+    expect(h.state).toBe('recovering');
+    expect(h.observe({ at: (t += 1), outcome: 'not_processed', latencyMs: 1, lookup: true })?.to).toBe('down');
+  });
+});
+
 describe('GatewayHealth: breaker, probes and recovery', () => {
   function downAt(): { h: GatewayHealth; t: number } {
     const h = new GatewayHealth(0);

@@ -26,6 +26,8 @@ export interface Observation {
   latencyMs: number;
   reason?: string | undefined;
   retryAfterMs?: number | undefined;
+  /** A lookup the gateway refused: evidence for `down` alone (src/resilience/policy.ts, GatewayAnswer). */
+  lookup?: true | undefined;
 }
 
 /**
@@ -146,6 +148,7 @@ export class GatewayHealth {
   /** Learns from one answer; returns the state change it caused, if any. */
   observe(o: Observation): StateChange | null {
     this.decayTo(o.at);
+    if (o.lookup) return this.observeLookup(o);
     this.addLatency(o.latencyMs);
     if (o.outcome === 'decline') return null;
     const failed = o.outcome !== 'success';
@@ -190,6 +193,27 @@ export class GatewayHealth {
           this.slow.reset();
           return this.moveTo('healthy', o.at, `${this.recoveredInARow} answers in a row succeeded`);
         }
+        return null;
+    }
+  }
+
+  /**
+   * A lookup refused (the gateway says it serves nothing now) is one more failure for the
+   * `down` detector, and nothing else: not an answer to a send, so no latency, success rate,
+   * baseline or degradation evidence. An answered lookup says nothing of how sends fare, so it
+   * is not evidence at all.
+   */
+  private observeLookup(o: Observation): StateChange | null {
+    if (o.outcome === 'success' || o.outcome === 'decline') return null;
+    const downAlarm = this.down.observe(true, this.baselineFail);
+    switch (this.stateNow) {
+      case 'healthy':
+      case 'degraded':
+        return downAlarm ? this.moveTo('down', o.at, `failure evidence ${this.down.statistic.toFixed(1)} ≥ ${this.p.downThreshold}`) : null;
+      case 'recovering':
+        this.recoveredInARow = 0;
+        return this.moveTo('down', o.at, `a lookup was refused while recovering (${o.reason ?? o.outcome})`);
+      case 'down':
         return null;
     }
   }

@@ -69,6 +69,12 @@ export interface GatewayAnswer {
   first: boolean;
   /** For a retry: the wait since the failure it follows. */
   retryDelayMs?: number | undefined;
+  /**
+   * A lookup that checked a "not processed" send and was refused too (docs/resilience.md):
+   * evidence that the gateway serves nothing now, which the `down` detector counts; not a send,
+   * so latency, success rate, baselines, degradation and the retry budget leave it out.
+   */
+  lookup?: true;
 }
 
 export interface StaticPolicyOptions {

@@ -20,6 +20,7 @@ import { PaymentService } from '../payments/service.js';
 import { seededRandom } from '../ports/seeded.js';
 import { adaptivePolicy } from '../resilience/adaptive.js';
 import { HealthBook } from '../resilience/book.js';
+import type { HealthState } from '../resilience/health.js';
 import { RetryBudget } from '../resilience/budget.js';
 import { staticPolicy, type RetryPolicy } from '../resilience/policy.js';
 import { MemoryStore } from '../store/memory/index.js';
@@ -217,6 +218,10 @@ async function runOnce(scenario: Scenario, policyName: PolicyName, seed: number)
   const settledBack = new Map<number, number>();
   const settledHealthy = new Map<number, number>();
   const base: RetryPolicy = policyName === 'adaptive' ? adaptivePolicy({ book, clock: world.clock, random: world.random }) : staticPolicy();
+  const noteChange = (before: HealthState, after: HealthState, g: GatewayName, t: number) => {
+    r.stateChanges++;
+    if ((after === 'degraded' || after === 'down') && before !== 'degraded' && before !== 'down' && !within(plan.faults[g], t, GRACE_MS)) r.falseAlarms++;
+  };
   const policy: RetryPolicy = {
     ...base,
     observe(answer) {
@@ -226,6 +231,12 @@ async function runOnce(scenario: Scenario, policyName: PolicyName, seed: number)
       else book.observe(answer); // the static policy is watched, not steered, by the model
       const after = book.state(answer.gateway);
       const g = answer.gateway as GatewayName;
+      if (answer.lookup) {
+        // A refused lookup teaches the model (counted above as a state change, if it made one)
+        // but is no send: not an answer, a retry or a first try of the columns below.
+        if (after !== before) noteChange(before, after, g, t);
+        return;
+      }
       r.answers++;
       if (answer.first) {
         r.firsts++;
@@ -235,10 +246,7 @@ async function runOnce(scenario: Scenario, policyName: PolicyName, seed: number)
         // A retry is charged when it is decided: its send, less the wait before it.
         budgetEvents.push({ gateway: g, at: answer.at - answer.latencyMs - (answer.retryDelayMs ?? 0), retry: true });
       }
-      if (after !== before) {
-        r.stateChanges++;
-        if ((after === 'degraded' || after === 'down') && before !== 'degraded' && before !== 'down' && !within(plan.faults[g], t, GRACE_MS)) r.falseAlarms++;
-      }
+      if (after !== before) noteChange(before, after, g, t);
       const d = plan.detect;
       if (d && g === d.gateway && t >= d.at && r.detectMs === null) {
         watchedAnswers++;
