@@ -218,3 +218,22 @@ describe('exactMatcher', () => {
     );
   });
 });
+
+describe('a record that names nothing', () => {
+  // An instance crashed between the gateway's answer and recording it: the attempt is pending,
+  // the payment owns no authorization yet, and the gateway lists the authorization on a line
+  // with neither key nor reference (a settlement file).
+  const payment: PaymentFacts = { id: 'pay_1', merchant_id: 'm', status: 'processing', currency: 'EUR', amount: 2_500, authorization_id: null, amount_authorized: 0, amount_captured: 0, gateway: 'g' };
+  const pending: AttemptFacts = { id: 'att_1', payment_id: 'pay_1', operation: 'authorize', gateway: 'g', gateway_key: 'pay_1.authorize.1', amount: 2_500, status: 'pending', gateway_reference: null, created_at: at };
+  const line: GatewayRecord = { id: 'stl_9', gateway: 'g', operation: 'authorize', status: 'succeeded', amount: 2_500, currency: 'EUR', at: 1_500, transactionId: 'stl_9', authorizationId: 'auth_9' };
+
+  it('is raised for a person when nothing matched it, never voided: its attempt may still be pending', () => {
+    const [c] = classify([line], [payment], [pending], exactMatcher);
+    expect(c!.verdict).toMatchObject({ kind: 'case', class: 'match_review', candidates: [] });
+  });
+
+  it('is voided as orphaned when it names a reference Idem never made', () => {
+    const [c] = classify([{ ...line, reference: 'order-elsewhere-1' }], [payment], [pending], exactMatcher);
+    expect(c!.verdict).toMatchObject({ kind: 'void', reason: 'orphaned_authorization', authorizationId: 'auth_9' });
+  });
+});

@@ -158,6 +158,13 @@ export function classify(
     let verdict = m
       ? matchedVerdict(record, m.idem, m.gateway, m.evidence, byId.get(m.idem.paymentId)!, attemptsById.get(m.idem.id)!)
       : unmatchedVerdict(record, byId, byAuthorization);
+    // A record that names nothing (no key, no reference: a settlement line) and matched nothing
+    // is no proof that nothing of Idem's made it: the attempt that did may be pending, its
+    // instance crashed between the gateway's answer and recording it. A person decides, as for
+    // a match too close to call; a record that names a reference Idem never made is orphaned.
+    if (m === undefined && verdict.kind === 'void' && record.gatewayKey === undefined && record.reference === undefined) {
+      verdict = reviewCase(record, [], `it names neither a key nor a reference, and nothing of Idem's matched it: ${verdict.why}`);
+    }
     // A scored match is likely, not certain: it settles what agrees and raises what does not,
     // but money moves (a void, an adoption) only on an exact key.
     if (m !== undefined && m.evidence.rule === 'scored' && (verdict.kind === 'void' || verdict.kind === 'adopt')) {

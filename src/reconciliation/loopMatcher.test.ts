@@ -122,14 +122,14 @@ describe('the loop matcher: exact, then scored for records that lost their keys'
     expect(seen.review).toBeGreaterThan(0);
   });
 
-  it('opens a review case for a bare authorization between two twin payments, where the exact matcher alone would void it as an orphan', () => {
+  it('opens a review case naming both twin payments for a bare authorization between them; the exact matcher alone raises it with no candidate, never voids it', () => {
     const payment = (id: string): PaymentFacts => ({ id, merchant_id: 'm', status: 'authorized', currency: 'EUR', amount: 2_500, authorization_id: `auth_${id}`, amount_authorized: 2_500, amount_captured: 0, gateway: 'g' });
     const attempt = (p: PaymentFacts, at: number): AttemptFacts => ({ id: `att_${p.id}`, payment_id: p.id, operation: 'authorize', gateway: 'g', gateway_key: `${p.id}.authorize.1`, amount: 2_500, status: 'succeeded', gateway_reference: null, created_at: new Date(at) });
     const [a, b] = [payment('pay_twin_a'), payment('pay_twin_b')];
     const bare: GatewayRecord = { id: 'stl_1', gateway: 'g', operation: 'authorize', status: 'succeeded', amount: 2_500, currency: 'EUR', at: T0 + 30_000, transactionId: 'stl_1', authorizationId: 'auth_from_a_file' };
     const attempts = [attempt(a, T0), attempt(b, T0 + 1_000)];
 
-    expect(classify([bare], [a, b], attempts, exactMatcher)[0]!.verdict).toMatchObject({ kind: 'void', reason: 'orphaned_authorization' });
+    expect(classify([bare], [a, b], attempts, exactMatcher)[0]!.verdict).toMatchObject({ kind: 'case', class: 'match_review', candidates: [] });
     const [c] = classify([bare], [a, b], attempts, exactThenScored());
     expect(c!.verdict).toMatchObject({ kind: 'case', class: 'match_review', merchantId: 'm', paymentId: null });
     expect(c!.verdict.kind === 'case' && c!.verdict.candidates!.map((x) => x.attemptId).sort()).toEqual(['att_pay_twin_a', 'att_pay_twin_b']);

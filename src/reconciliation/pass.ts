@@ -1,10 +1,12 @@
 /**
  * One reconciliation pass over one gateway's window (docs/reconciliation.md, "The loop"): read
  * the log's pages and stage their records, classify every record not yet settled against
- * Idem's side (./classify.ts), and write each verdict — with its remediation row, adoption,
- * case and events — in its own transaction, once; then the settlement-window check.
+ * Idem's side (./classify.ts), and write each verdict once: those that are only a verdict in
+ * one statement for the pass, each other — with its remediation row, adoption, case and
+ * events — in its own transaction; then the settlement-window check.
  *
- *   per record, one transaction:
+ *   verdicts that are only a verdict: one statement (settleRecords, verdict IS NULL per row)
+ *   every other record, one transaction:
  *     settleRecord (verdict IS NULL) ─  a late pass settling the same record finds it settled:
  *     + remediation row (unique key)     its transaction changes nothing
  *     + adoption (payment CAS) + case (unique dedupe key) + events
@@ -127,7 +129,7 @@ export class GatewayPass {
     return summary;
   }
 
-  /** Classifies the gateway's unsettled records and writes each verdict in its own transaction. */
+  /** Classifies the gateway's unsettled records and writes their verdicts (see the header). */
   private async settle(gateway: string, summary: PassSummary, span: Span, onProgress?: OnProgress): Promise<void> {
     const { store } = this.o;
     const records = await store.unsettledRecords(gateway, 5_000);
@@ -152,8 +154,26 @@ export class GatewayPass {
       bareVoids.length === 0 ? [] : (await store.findRemediations(bareVoids.map((r) => remediationKey(gateway, r.authorizationId!)))).map((x) => `${x.gateway}\u0000${x.authorization_id}`),
     );
     const classified = classify(records, facts.payments, facts.attempts, this.o.matcher, remediated);
+    // Verdicts that write nothing but themselves (most of them: Idem's own operations, seen
+    // as recorded) are settled in one statement; each of the others in its own transaction.
+    const alone = classified.filter(({ verdict }) => SETTLES_ALONE.has(verdict.kind));
+    if (alone.length > 0) {
+      const settled = new Set(
+        await store.settleRecords(
+          gateway,
+          alone.map(({ record, verdict, match }) => ({ recordId: record.id, verdict: verdict.kind, detail: verdictDetail(verdict), match: match ?? null })),
+          this.o.runtime.clock.now(),
+        ),
+      );
+      for (const { record, verdict, match } of alone) {
+        if (!settled.has(record.id)) continue;
+        summary.verdicts[verdict.kind] = (summary.verdicts[verdict.kind] ?? 0) + 1;
+        if (match !== undefined) summary.matched++;
+      }
+    }
     for (const [i, { record, verdict, match }] of classified.entries()) {
       if (i % 100 === 0) onProgress?.({ phase: `${gateway}: settling`, done: i, total: classified.length });
+      if (SETTLES_ALONE.has(verdict.kind)) continue;
       if (verdict.kind === 'wait') {
         summary.verdicts.wait = (summary.verdicts.wait ?? 0) + 1;
         continue;
@@ -175,8 +195,7 @@ export class GatewayPass {
   private async apply(tx: ReconcileOps, r: GatewayRecord, v: Exclude<Verdict, { kind: 'wait' }>, match: SettledMatch | undefined, summary: PassSummary, span: Span): Promise<boolean> {
     const now = this.o.runtime.clock.now();
     const at = new Date(now);
-    const detail = 'why' in v ? v.why : v.kind === 'consistent' ? `${v.evidence.rule} → ${v.attemptId}` : null;
-    if (!(await tx.settleRecord(r.gateway, r.id, v.kind, detail, now, match ?? null))) return false;
+    if (!(await tx.settleRecord(r.gateway, r.id, v.kind, verdictDetail(v), now, match ?? null))) return false;
     switch (v.kind) {
       case 'consistent':
       case 'no_effect':
@@ -317,6 +336,14 @@ export class GatewayPass {
       if (opened) summary.casesOpened++;
     }
   }
+}
+
+/** Verdicts whose whole write is the record's own: settled together (`settleRecords`). */
+const SETTLES_ALONE: ReadonlySet<Verdict['kind']> = new Set(['consistent', 'no_effect', 'own_remediation', 'known']);
+
+/** What a settled record says of its verdict: the reason, or for a match its rule and attempt. */
+function verdictDetail(v: Verdict): string | null {
+  return 'why' in v ? v.why : v.kind === 'consistent' ? `${v.evidence.rule} → ${v.attemptId}` : null;
 }
 
 function unique(values: ReadonlyArray<string | undefined>): string[] {

@@ -39,6 +39,14 @@ export interface SettledMatch {
 }
 
 /** Which of Idem's payments reconciliation reads for a set of gateway records. */
+/** A verdict that settles its record and writes nothing else (see `settleRecords`). */
+export interface RecordVerdict {
+  recordId: string;
+  verdict: string;
+  detail: string | null;
+  match: SettledMatch | null;
+}
+
 export interface FactsQuery {
   references: readonly string[];
   authorizationIds: readonly string[];
@@ -92,6 +100,11 @@ export interface ReconciliationStore {
   listStagedRecords(gateway: string | null, from?: number, to?: number): Promise<StagedRecord[]>;
   /** Settles a record once, with its match if it was matched: false if it was already settled. */
   settleRecord(gateway: string, recordId: string, verdict: string, detail: string | null, now: number, match?: SettledMatch | null): Promise<boolean>;
+  /**
+   * Settles many of a gateway's records in one write, each once: those already settled are left
+   * as they were. Returns the ids it settled. For verdicts that write nothing but themselves.
+   */
+  settleRecords(gateway: string, verdicts: readonly RecordVerdict[], now: number): Promise<string[]>;
   /**
    * Idem's side of a set of records: payments by id (`references`), by authorization id,
    * owning an attempt with one of `gatewayKeys` or (`attemptsAt`) an attempt at a gateway in a

@@ -53,7 +53,7 @@ export const webhookOpNames = [
 
 export const reconciliationOpNames = [
   'claimReconcileWindow', 'renewReconcileWindow', 'closeReconcileWindow', 'listReconcileCursors', 'stageRecords', 'unsettledRecords', 'listStagedRecords',
-  'settleRecord', 'reconciliationFacts', 'unseenSucceededAttempts', 'insertRemediation', 'findRemediations', 'listRemediations',
+  'settleRecord', 'settleRecords', 'reconciliationFacts', 'unseenSucceededAttempts', 'insertRemediation', 'findRemediations', 'listRemediations',
   'claimDueRemediations', 'finishRemediation', 'guardRemediation', 'openCase', 'listCases', 'findCase', 'resolveCase', 'loadMatchModel',
   'saveMatchModel',
 ] as const satisfies ReadonlyArray<keyof ReconciliationStore>;

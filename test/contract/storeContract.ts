@@ -951,6 +951,33 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect((await c.store.unseenSucceededAttempts(g, c.t(10), 10)).map((a) => a.id)).toEqual([a2.id]);
       });
 
+      test('settles many records in one write, each once, with their details and matches', async (c) => {
+        const g = `gw_many_${c.n}`;
+        const rs = [1, 2, 3].map((i) => record(c, g, `m${i}_${c.n}`, { at: c.t(i) }));
+        await c.store.stageRecords(rs, rs.map(() => ({})), 1, c.t(4));
+        expect(await c.store.settleRecord(g, rs[1]!.id, 'void', 'settled before', c.t(5))).toBe(true);
+        const evidence: MatchEvidence = { rule: 'gateway_key', probability: 1 };
+        const settled = await c.store.settleRecords(
+          g,
+          [
+            { recordId: rs[0]!.id, verdict: 'consistent', detail: 'gateway_key → att_1', match: { attemptId: 'att_1', evidence } },
+            { recordId: rs[1]!.id, verdict: 'known', detail: 'again', match: null },
+            { recordId: rs[2]!.id, verdict: 'no_effect', detail: null, match: null },
+          ],
+          c.t(6),
+        );
+        expect([...settled].sort()).toEqual([rs[0]!.id, rs[2]!.id].sort());
+        expect(await c.store.settleRecords(g, [{ recordId: rs[2]!.id, verdict: 'known', detail: 'twice', match: null }], c.t(7))).toEqual([]);
+        expect(await c.store.settleRecords(g, [], c.t(7))).toEqual([]);
+        const staged = await c.store.listStagedRecords(g);
+        expect(staged.map((r) => [r.id, r.verdict, r.verdictDetail, r.matchedAttemptId, r.matchEvidence])).toEqual([
+          [rs[0]!.id, 'consistent', 'gateway_key → att_1', 'att_1', evidence],
+          [rs[1]!.id, 'void', 'settled before', null, null],
+          [rs[2]!.id, 'no_effect', null, null, null],
+        ]);
+        expect(await c.store.unsettledRecords(g, 10)).toEqual([]);
+      });
+
       test("finds Idem's side by reference, by authorization and by attempt key, with every attempt", async (c) => {
         const p1 = await c.store.insertPayment(c.newPayment('pay_1'));
         const p2 = await c.store.insertPayment(c.newPayment('pay_2'));

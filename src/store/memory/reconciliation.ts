@@ -2,7 +2,7 @@ import type { AttemptRow, PaymentRow } from '../../payments/rows.js';
 import type { CaseRow, CaseStatus, NewCase, NewRemediation, RemediationRow } from '../../reconciliation/cases.js';
 import type { ModelCounts } from '../../reconciliation/match/model.js';
 import type { GatewayRecord, MatchEvidence } from '../../reconciliation/records.js';
-import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, SettledMatch, StagedRecord, StoredMatchModel } from '../../reconciliation/store.js';
+import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, RecordVerdict, SettledMatch, StagedRecord, StoredMatchModel } from '../../reconciliation/store.js';
 import { bytes, cmp, foreign, int8, jsonb } from './engine.js';
 import type { MemoryState } from './state.js';
 
@@ -87,6 +87,14 @@ export class MemoryReconciliation implements ReconciliationStore {
   }
 
   async settleRecord(gateway: string, recordId: string, verdict: string, detail: string | null, now: number, match: SettledMatch | null = null): Promise<boolean> {
+    return this.settleOne(gateway, recordId, verdict, detail, now, match);
+  }
+
+  async settleRecords(gateway: string, verdicts: readonly RecordVerdict[], now: number): Promise<string[]> {
+    return verdicts.filter((v) => this.settleOne(gateway, v.recordId, v.verdict, v.detail, now, v.match)).map((v) => v.recordId);
+  }
+
+  private settleOne(gateway: string, recordId: string, verdict: string, detail: string | null, now: number, match: SettledMatch | null): boolean {
     const id = `${gateway}\u0000${recordId}`;
     const r = this.s.reconRecords.get(id);
     if (!r || r.verdict !== null) return false;

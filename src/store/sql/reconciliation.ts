@@ -4,7 +4,7 @@ import type { AttemptRow, PaymentRow } from '../../payments/rows.js';
 import type { CaseRow, CaseStatus, NewCase, NewRemediation, RemediationRow } from '../../reconciliation/cases.js';
 import { evidencePairs, type ModelCounts } from '../../reconciliation/match/model.js';
 import type { GatewayRecord, MatchEvidence } from '../../reconciliation/records.js';
-import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, SettledMatch, StagedRecord, StoredMatchModel } from '../../reconciliation/store.js';
+import type { FactsQuery, ReconcileWindow, ReconciliationFacts, ReconciliationStore, RecordVerdict, SettledMatch, StagedRecord, StoredMatchModel } from '../../reconciliation/store.js';
 
 interface RecordSqlRow {
   gateway: string;
@@ -199,6 +199,27 @@ export class SqlReconciliation implements ReconciliationStore {
       [gateway, recordId, verdict, detail, new Date(now), match?.attemptId ?? null, match === null ? null : JSON.stringify(match.evidence)],
     );
     return rowCount === 1;
+  }
+
+  async settleRecords(gateway: string, verdicts: readonly RecordVerdict[], now: number): Promise<string[]> {
+    if (verdicts.length === 0) return [];
+    const { rows } = await this.q.query<{ record_id: string }>(
+      `UPDATE reconciliation_records r
+          SET verdict = u.verdict, verdict_detail = u.detail, settled_at = $2, matched_attempt_id = u.attempt_id, match_evidence = u.evidence::jsonb
+         FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u (record_id, verdict, detail, attempt_id, evidence)
+        WHERE r.gateway = $1 AND r.record_id = u.record_id AND r.verdict IS NULL
+        RETURNING r.record_id`,
+      [
+        gateway,
+        new Date(now),
+        verdicts.map((v) => v.recordId),
+        verdicts.map((v) => v.verdict),
+        verdicts.map((v) => v.detail),
+        verdicts.map((v) => v.match?.attemptId ?? null),
+        verdicts.map((v) => (v.match === null ? null : JSON.stringify(v.match.evidence))),
+      ],
+    );
+    return rows.map((r) => r.record_id);
   }
 
   async reconciliationFacts(q: FactsQuery): Promise<ReconciliationFacts> {
