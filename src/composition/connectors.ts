@@ -16,7 +16,14 @@ import type { Runtime } from '../ports/clock.js';
 export function connectorFor(g: GatewayConfig, runtime: Runtime, simulators: Map<string, Processor>, retentionMs: number, adyen = new AdyenGateways()): GatewayConnector {
   if (g.kind === 'http') return createHttpConnector({ name: g.name, baseUrl: g.baseUrl!, timeoutMs: g.timeoutMs, timers: runtime.timers });
   if (g.kind === 'stripe') {
-    return createStripeConnector({ name: g.name, secret: resolveCredential(g.name, g.credentialsRef!), baseUrl: g.baseUrl, timeoutMs: g.timeoutMs, clock: runtime.clock });
+    return createStripeConnector({
+      name: g.name,
+      secret: resolveCredential(g.name, g.credentialsRef!),
+      baseUrl: g.baseUrl,
+      timeoutMs: g.timeoutMs,
+      clock: runtime.clock,
+      ...(g.searchSettleMs !== undefined ? { searchSettleMs: g.searchSettleMs } : {}),
+    });
   }
   if (g.kind === 'adyen') return adyen.connector(g, resolveCredential(g.name, g.credentialsRef!), runtime.timers, runtime.clock);
   const processor = createProcessor({

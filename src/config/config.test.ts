@@ -63,6 +63,14 @@ describe('loadConfig', () => {
     expect(fails({ IDEM_GATEWAYS: '[{"name":"st","kind":"stripe","credentials_ref":"env:K","base_url":"ftp://x"}]' })).toMatch(/base_url/);
   });
 
+  it('takes search_settle_ms for a stripe gateway only', () => {
+    const c = loadConfig({ IDEM_GATEWAYS: '[{"name":"st","kind":"stripe","credentials_ref":"env:K","search_settle_ms":2000}]' });
+    expect(c.gateways[0]).toMatchObject({ searchSettleMs: 2000 });
+    expect(loadConfig({ IDEM_GATEWAYS: '[{"name":"st","kind":"stripe","credentials_ref":"env:K"}]' }).gateways[0]!.searchSettleMs).toBeUndefined();
+    expect(fails({ IDEM_GATEWAYS: '[{"name":"ad","kind":"adyen","credentials_ref":"env:K","search_settle_ms":2000}]' })).toMatch(/search_settle_ms is only for kind "stripe"/);
+    expect(fails({ IDEM_GATEWAYS: '[{"name":"st","kind":"stripe","credentials_ref":"env:K","search_settle_ms":-1}]' })).toMatch(/search_settle_ms must be an integer from 0/);
+  });
+
   it('takes settlement_reports_dir for an adyen gateway only', () => {
     const c = loadConfig({ IDEM_GATEWAYS: '[{"name":"ad","kind":"adyen","credentials_ref":"env:K","settlement_reports_dir":"/var/lib/idem/reports"}]' });
     expect(c.gateways[0]).toMatchObject({ kind: 'adyen', settlementReportsDir: '/var/lib/idem/reports' });

@@ -29,6 +29,12 @@ export interface GatewayConfig {
    * read once into reconciliation (docs/gateways.md, "Settlement reports").
    */
   settlementReportsDir?: string;
+  /**
+   * For `stripe`: how long (ms) after a key was sent a PaymentIntent search that finds nothing
+   * is believed (Stripe's search index lags writes, about a minute); until then the lookup says
+   * unknown. Default 60,000.
+   */
+  searchSettleMs?: number;
   /** Lower goes first. */
   priority: number;
   /** For `http`: how long to wait for an answer before the outcome is unknown. */
@@ -325,10 +331,13 @@ function gateways(raw: string | undefined): GatewayConfig[] {
     if (reportsDir !== undefined && (kind !== 'adyen' || typeof reportsDir !== 'string' || reportsDir.trim() === '')) {
       throw new ConfigError(`${where}.settlement_reports_dir must be a folder path, and only for kind "adyen"`);
     }
+    const searchSettle = g.search_settle_ms ?? g.searchSettleMs;
+    if (searchSettle !== undefined && kind !== 'stripe') throw new ConfigError(`${where}.search_settle_ms is only for kind "stripe"`);
     return {
       name,
       kind: kind as GatewayKind,
       ...(typeof reportsDir === 'string' ? { settlementReportsDir: reportsDir } : {}),
+      ...(searchSettle !== undefined ? { searchSettleMs: integer(`${where}.search_settle_ms`, searchSettle, 60_000, 0, 3_600_000) } : {}),
       ...(typeof baseUrl === 'string' ? { baseUrl: baseUrl.replace(/\/+$/, '') } : {}),
       ...(typeof credentialsRef === 'string' ? { credentialsRef } : {}),
       priority: integer(`${where}.priority`, g.priority, i, 0, 1_000_000),

@@ -37,7 +37,9 @@ describe('failover: Stripe (fake) primary, Adyen (fake) secondary', () => {
     store = new MemoryStore();
     const config = loadConfig({
       IDEM_GATEWAYS: JSON.stringify([
-        { name: 'stripe', kind: 'stripe', credentials_ref: 'env:IDEM_TEST_FAILOVER_STRIPE', base_url: stripe.url, timeout_ms: 3000, priority: 0 },
+        // The fake's search index does not lag: an authorization whose connection closed before
+        // the fake read it (Stripe going down) is believed not found after 2 s, not Stripe's 60 s.
+        { name: 'stripe', kind: 'stripe', credentials_ref: 'env:IDEM_TEST_FAILOVER_STRIPE', base_url: stripe.url, timeout_ms: 3000, search_settle_ms: 2000, priority: 0 },
         { name: 'adyen', kind: 'adyen', credentials_ref: 'env:IDEM_TEST_FAILOVER_ADYEN', base_url: adyenUrl, timeout_ms: 3000, priority: 1 },
       ]),
       IDEM_RELAY_INTERVAL_MS: '50',
@@ -117,6 +119,12 @@ describe('failover: Stripe (fake) primary, Adyen (fake) secondary', () => {
     ];
     for (const p of payments) {
       const mine = executed.filter((e) => e.key.startsWith(`${p.id}.`));
+      if (mine.filter((e) => e.operation === 'authorize').length !== 1) {
+        // Say how it happened: the payment's attempts as Idem recorded them, and what each log holds.
+        const attempts = (await store.listAttempts(p.id)).map((a) => `${a.attempt_no} ${a.operation} ${a.gateway} ${a.gateway_key} ${a.status}`);
+        const requests = stripe.requests().filter((r) => r.idempotencyKey?.startsWith(`${p.id}.`) ?? false);
+        console.error(`failover: ${p.id} authorized ${mine.filter((e) => e.operation === 'authorize').length} times`, { attempts, executed: mine, stripeRequests: requests });
+      }
       const sum = (op: string) => mine.filter((e) => e.operation === op).reduce((s, e) => s + e.amount, 0);
       expect({ id: p.id, authorizations: mine.filter((e) => e.operation === 'authorize').length, captured: sum('capture'), refunded: sum('refund') }).toEqual({
         id: p.id,

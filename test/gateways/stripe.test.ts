@@ -4,6 +4,8 @@
  * other parameters, a key in use), rate limits, search lag, metadata, the reconciliation source
  * (voids included).
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/config.js';
 import { Secret } from '../../src/gateways/credentials.js';
@@ -101,6 +103,22 @@ describe('Stripe connector on the local fake', () => {
     const [a, b] = await Promise.all([stripe.execute(request), stripe.execute(request)]);
     expect([a.class, b.class].sort()).toEqual(['success', 'unknown']);
     expect(fake.log()).toHaveLength(1);
+  });
+
+  it('the connection closes after the request arrived and Stripe then refuses connections: unknown, sent once', async () => {
+    // The failover test saw a double authorization from this: stripe-node tried again on its own
+    // after ECONNRESET, the second try was refused, and "refused" read as never sent.
+    let arrived = 0;
+    const server = createServer((req) => {
+      arrived += 1;
+      server.close();
+      req.socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const stripe = createStripeConnector({ name: 'stripe', secret: new Secret('sk_test_idemfake0000000000000000'), baseUrl: url, timeoutMs: 2_000, clock: systemClock });
+    const outcome = await stripe.execute(authorize('pay_closed'));
+    expect({ outcome, arrived }).toEqual({ outcome: { class: 'unknown', reason: 'stripe_connection_error_ECONNRESET' }, arrived: 1 });
   });
 
   it('429: not processed with Retry-After, nothing executed', async () => {

@@ -61,6 +61,7 @@ export function createStripeConnector(options: StripeConnectorOptions): GatewayC
     apiVersion: STRIPE_API_VERSION,
     // Idem's policy decides retries (docs/resilience.md); the library's own would hide answers.
     maxNetworkRetries: 0,
+    httpClient: oneSendPerCall(),
     timeout: timeoutMs,
     telemetry: false,
     ...hostOf(name, options.baseUrl),
@@ -119,6 +120,29 @@ export function createStripeConnector(options: StripeConnectorOptions): GatewayC
     transactions(sinceMs, cursor, limit) {
       return readStripeTransactions(stripe, name, sinceMs, cursor, limit);
     },
+  };
+}
+
+/**
+ * The library's HTTP client, made to send each request once. stripe-node tries a request again
+ * when its connection closed (ECONNRESET, EPIPE), even with `maxNetworkRetries: 0` (its
+ * `_shouldRetry`, stripe/stripe-node#1336), yet a connection can close after Stripe executed the
+ * request. Had Stripe gone down in between, that hidden second try answers "connection refused",
+ * which reads as never sent: an authorization that holds money would fail over to another
+ * gateway. The closed-connection error is passed on without its code (kept in `cause`, so the
+ * reason still names it): the library makes no second try and the answer is unknown.
+ */
+function oneSendPerCall(): NonNullable<Stripe.StripeConfig['httpClient']> {
+  const inner = Stripe.createNodeHttpClient();
+  const closed = Stripe.HttpClient.CONNECTION_CLOSED_ERROR_CODES;
+  return {
+    getClientName: () => inner.getClientName(),
+    makeRequest: (...args: Parameters<Stripe.HttpClient['makeRequest']>) =>
+      inner.makeRequest(...args).catch((error: unknown) => {
+        const code = (error as { code?: unknown } | null)?.code;
+        if (typeof code === 'string' && closed.includes(code)) throw new Error(`connection closed after the request was sent (${code})`, { cause: error });
+        throw error;
+      }),
   };
 }
 
