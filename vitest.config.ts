@@ -5,8 +5,9 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     // The simulation suite runs after this one (see vitest.sim.config.ts): it is CPU-bound, and
-    // beside the multi-process tests it would slow their servers down.
-    exclude: ['test/sim/**', '**/node_modules/**'],
+    // beside the multi-process tests it would slow their servers down. The idle test runs beside
+    // this suite in a process of its own (vitest.idle.config.ts, scripts/suites.mjs).
+    exclude: ['test/sim/**', 'test/integration/idle.test.ts', '**/node_modules/**'],
     pool: 'forks',
     maxWorkers: 2,
     // Stretched by IDEM_TEST_TIME_SCALE (docs/testing.md, "Time").
