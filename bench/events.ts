@@ -24,7 +24,8 @@
  *
  * Idem runs as a child (`idem serve`, the built dist/, production defaults) on a PostgreSQL
  * database of its own and Redis, with a private `nats-server -js` on a free port; this process
- * generates load, receives webhooks and subscribes to NATS.
+ * generates load and subscribes to NATS, and receives webhooks on a thread of its own
+ * (bench/webhookReceiver.ts: the merchant's server is not the load generator's event loop).
  *
  *   npm run bench:events -- [--seconds 8] [--step 6] [--duration 6] [--backlog 500] [--backlog-only] [--json]
  *
@@ -54,6 +55,7 @@ import { cryptoRandom } from '../src/ports/clock.js';
 import { SqlStore } from '../src/store/sql/index.js';
 import { Arrivals, EVENTS_PER_PAYMENT, pacedStep, postPolitely, poster, sleep, until, type Counters, type Step } from './eventsProbe.js';
 import { load, type LoadResult } from './load.js';
+import { WebhookReceiver } from './webhookReceiver.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const { values: args } = parseArgs({
@@ -93,21 +95,15 @@ async function main(): Promise<void> {
   const sends: number[] = [];
   let recording = false;
   const natsHits = new Arrivals();
-  const receiver = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (body += c));
-    req.on('end', () => {
-      if (recording) sends.push(Date.now());
-      receiverHits.note(body);
-      res.writeHead(204).end();
-    });
-  });
-  receiver.keepAliveTimeout = 30_000;
+  let receiver: WebhookReceiver | undefined;
   const loadStart = loadavg()[0]!;
   try {
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-    const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+    // The merchant's receiver on a thread of its own, not on the load generator's event loop.
+    receiver = await WebhookReceiver.start((a) => {
+      if (recording) sends.push(a.at);
+      receiverHits.noteArrival(a);
+    });
+    const receiverUrl = receiver.url;
     await sleep(500); // nats-server starts in a few ms; its port is checked by the connection below
     idem = await IdemProcess.start({
       bin: process.env.BENCH_IDEM_BIN ?? join(ROOT, 'dist', 'cli', 'main.js'),
@@ -315,7 +311,7 @@ async function main(): Promise<void> {
     console.error(`${(err as Error).stack ?? String(err)}\nIdem's output (last lines):\n${idem?.output().slice(-3000) ?? ''}`);
   } finally {
     await idem?.stop();
-    receiver.close();
+    await receiver?.close();
     if (nats.pid) process.kill(nats.pid, 'SIGKILL');
     rmSync(natsDir, { recursive: true, force: true });
     await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);

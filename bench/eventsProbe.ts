@@ -5,6 +5,7 @@
  * from its write to its first arrival.
  */
 import http from 'node:http';
+import type { Arrival } from './webhookReceiver.js';
 
 export const EVENTS_PER_PAYMENT = 6;
 
@@ -20,10 +21,13 @@ export class Arrivals {
   readonly first = new Map<string, { at: number; createdAt: number }>();
   note(body: string): void {
     const e = JSON.parse(body) as { id: string; created_at: string; payment_id?: string | null };
-    if (!e.payment_id || this.first.has(e.id)) return;
-    const createdAt = Date.parse(e.created_at);
-    this.first.set(e.id, { at: Date.now(), createdAt });
-    if (createdAt >= this.markAt) this.sinceMark++;
+    this.noteArrival({ id: e.id, at: Date.now(), createdAt: Date.parse(e.created_at), payment: Boolean(e.payment_id) });
+  }
+  /** An arrival stamped elsewhere (the receiver's thread, bench/webhookReceiver.ts). */
+  noteArrival(a: Arrival): void {
+    if (!a.payment || this.first.has(a.id)) return;
+    this.first.set(a.id, { at: a.at, createdAt: a.createdAt });
+    if (a.createdAt >= this.markAt) this.sinceMark++;
   }
   /** First arrivals of events written at or after `since` (see `mark`). */
   sinceMark = 0;
