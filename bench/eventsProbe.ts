@@ -5,6 +5,7 @@
  * from its write to its first arrival.
  */
 import http from 'node:http';
+import { deliveryHeaders } from '../src/events/webhooks.js';
 import type { Arrival } from './webhookReceiver.js';
 
 export const EVENTS_PER_PAYMENT = 6;
@@ -181,4 +182,40 @@ export async function pacedStep(post: Post, c: Counters, rate: number, seconds: 
     webhook: lat(c.webhook),
     nats: lat(c.nats),
   };
+}
+
+/**
+ * The floor of webhook delivery on this machine: signed event-sized POSTs from this process to
+ * `url` (the same receiver), through a keep-alive agent with Idem's defaults for one endpoint
+ * (16 sockets, 16 in flight) — the HTTP exchanges and signatures a delivery cannot do without,
+ * and none of its database work. Exchanges answered 2xx per second over `seconds`.
+ */
+export async function deliveryFloor(url: string, seconds: number): Promise<number> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  // An event-sized body (a payment.captured event is about 900 bytes) about no payment, so the
+  // receiver's arrivals do not count it.
+  const body = JSON.stringify({ id: 'evt_floor', type: 'payment.captured', created_at: new Date().toISOString(), payment_id: null, data: { pad: 'x'.repeat(780) } });
+  const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+  const end = performance.now() + seconds * 1000;
+  let ok = 0;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const headers = { ...deliveryHeaders({ eventId: `evt_floor_${ok}`, secrets: [secret], body }, Date.now()), 'content-length': String(Buffer.byteLength(body)) };
+      const req = http.request(url, { method: 'POST', agent, headers }, (res) => {
+        if (res.statusCode !== undefined && res.statusCode < 300) ok++;
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', () => resolve());
+      req.end(body);
+    });
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (performance.now() < end) await one();
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  agent.destroy();
+  return ok / elapsed;
 }
