@@ -192,7 +192,7 @@ export async function pacedStep(post: Post, c: Counters, rate: number, seconds: 
  */
 export async function deliveryFloor(url: string, seconds: number): Promise<number> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-  // An event-sized body (a payment's events are 717–1,003 bytes as sent; this one 889) about no
+  // An event-sized body (a payment's events are 717–1,003 bytes in the API's event view; this one 900) about no
   // payment, so the receiver's arrivals do not count it.
   const body = JSON.stringify({ id: 'evt_floor', type: 'payment.captured', created_at: new Date().toISOString(), payment_id: null, data: { pad: 'x'.repeat(780) } });
   const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
