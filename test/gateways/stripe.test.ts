@@ -105,20 +105,45 @@ describe('Stripe connector on the local fake', () => {
     expect(fake.log()).toHaveLength(1);
   });
 
-  it('the connection closes after the request arrived and Stripe then refuses connections: unknown, sent once', async () => {
-    // The failover test saw a double authorization from this: stripe-node tried again on its own
-    // after ECONNRESET, the second try was refused, and "refused" read as never sent.
+  /** A raw server that destroys the first request's connection, then does `then` (close itself, or answer). */
+  async function closesFirst(then: 'close' | 'answer'): Promise<{ url: string; arrived: () => number; keys: string[]; stop: () => void }> {
     let arrived = 0;
-    const server = createServer((req) => {
+    const keys: string[] = [];
+    const server = createServer((req, res) => {
       arrived += 1;
-      server.close();
-      req.socket.destroy();
+      keys.push(String(req.headers['idempotency-key']));
+      if (arrived === 1) {
+        if (then === 'close') server.close();
+        req.socket.destroy();
+        return;
+      }
+      // What Stripe replays under the key: the PaymentIntent the first request made.
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'pi_closed', object: 'payment_intent', status: 'requires_capture', amount: 1000, currency: 'eur', metadata: {} }));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const stripe = createStripeConnector({ name: 'stripe', secret: new Secret('sk_test_idemfake0000000000000000'), baseUrl: url, timeoutMs: 2_000, clock: systemClock });
-    const outcome = await stripe.execute(authorize('pay_closed'));
-    expect({ outcome, arrived }).toEqual({ outcome: { class: 'unknown', reason: 'stripe_connection_error_ECONNRESET' }, arrived: 1 });
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, arrived: () => arrived, keys, stop: () => server.close() };
+  }
+  const onRawServer = (url: string) =>
+    createStripeConnector({ name: 'stripe', secret: new Secret('sk_test_idemfake0000000000000000'), baseUrl: url, timeoutMs: 2_000, clock: systemClock });
+
+  it('the connection closes after the request arrived and Stripe then refuses connections: unknown, never "not processed"', async () => {
+    // The failover test saw a double authorization from this: stripe-node sent again on its own
+    // after ECONNRESET, the second send was refused, and "refused" read as never sent.
+    const raw = await closesFirst('close');
+    const outcome = await onRawServer(raw.url).execute(authorize('pay_closed'));
+    expect({ outcome, arrived: raw.arrived() }).toEqual({ outcome: { class: 'unknown', reason: 'stripe_connection_error_ECONNRESET' }, arrived: 1 });
+  });
+
+  it('the connection closes and Stripe is still there: sent once more under the same key, and that answer is the answer', async () => {
+    const raw = await closesFirst('answer');
+    const outcome = await onRawServer(raw.url).execute(authorize('pay_reset'));
+    raw.stop();
+    expect({ outcome, arrived: raw.arrived(), keys: raw.keys }).toEqual({
+      outcome: { class: 'success', transactionId: 'pi_closed', authorizationId: 'pi_closed' },
+      arrived: 2,
+      keys: [gatewayKey('pay_reset', 'authorize', 1), gatewayKey('pay_reset', 'authorize', 1)],
+    });
   });
 
   it('429: not processed with Retry-After, nothing executed', async () => {

@@ -61,7 +61,7 @@ export function createStripeConnector(options: StripeConnectorOptions): GatewayC
     apiVersion: STRIPE_API_VERSION,
     // Idem's policy decides retries (docs/resilience.md); the library's own would hide answers.
     maxNetworkRetries: 0,
-    httpClient: oneSendPerCall(),
+    httpClient: oneRetryAfterClose(clock),
     timeout: timeoutMs,
     telemetry: false,
     ...hostOf(name, options.baseUrl),
@@ -124,27 +124,49 @@ export function createStripeConnector(options: StripeConnectorOptions): GatewayC
 }
 
 /**
- * The library's HTTP client, made to send each request once. stripe-node tries a request again
- * when its connection closed (ECONNRESET, EPIPE), even with `maxNetworkRetries: 0` (its
- * `_shouldRetry`, stripe/stripe-node#1336), yet a connection can close after Stripe executed the
- * request. Had Stripe gone down in between, that hidden second try answers "connection refused",
- * which reads as never sent: an authorization that holds money would fail over to another
- * gateway. The closed-connection error is passed on without its code (kept in `cause`, so the
- * reason still names it): the library makes no second try and the answer is unknown.
+ * The library's HTTP client, with its one hidden retry made safe. stripe-node sends a request
+ * again when its connection closed (ECONNRESET, EPIPE), even with `maxNetworkRetries: 0` (its
+ * `_shouldRetry`, stripe/stripe-node#1336: usually a pooled socket the server had just closed),
+ * and reads whatever the second try got as the answer. But a connection can close after Stripe
+ * executed the request: had Stripe gone down in between, the second try's "connection refused"
+ * reads as never sent, and an authorization that holds money would fail over to another
+ * gateway. Here the second send is made by this client, under the same `Idempotency-Key`
+ * (Stripe replays the first execution, or runs the request once), within what is left of the
+ * timeout; an answer from it is the answer, and a failure of it is passed on without a
+ * connection code (the first error kept as `cause`), so the outcome is unknown — never "not
+ * processed" — and the library makes no try of its own.
  */
-function oneSendPerCall(): NonNullable<Stripe.StripeConfig['httpClient']> {
+function oneRetryAfterClose(clock: Clock): NonNullable<Stripe.StripeConfig['httpClient']> {
   const inner = Stripe.createNodeHttpClient();
   const closed = Stripe.HttpClient.CONNECTION_CLOSED_ERROR_CODES;
+  const codeOf = (error: unknown) => {
+    const code = (error as { code?: unknown } | null)?.code;
+    return typeof code === 'string' ? code : undefined;
+  };
   return {
     getClientName: () => inner.getClientName(),
-    makeRequest: (...args: Parameters<Stripe.HttpClient['makeRequest']>) =>
-      inner.makeRequest(...args).catch((error: unknown) => {
-        const code = (error as { code?: unknown } | null)?.code;
-        if (typeof code === 'string' && closed.includes(code)) throw new Error(`connection closed after the request was sent (${code})`, { cause: error });
-        throw error;
-      }),
+    async makeRequest(host, port, path, method, headers, requestData, protocol, timeout) {
+      const started = clock.now();
+      try {
+        return await inner.makeRequest(host, port, path, method, headers, requestData, protocol, timeout);
+      } catch (first) {
+        const code = codeOf(first);
+        if (code === undefined || !closed.includes(code)) throw first;
+        const closedError = (why: string) => new Error(`connection closed after the request was sent (${code}); ${why}`, { cause: first });
+        const left = timeout - (clock.now() - started);
+        if (left < MIN_RETRY_MS) throw closedError('no time left to send it again');
+        try {
+          return await inner.makeRequest(host, port, path, method, headers, requestData, protocol, left);
+        } catch (second) {
+          throw closedError(`sending it again failed (${codeOf(second) ?? 'error'})`);
+        }
+      }
+    },
   };
 }
+
+/** The least time left of a call's timeout for which a send after a closed connection is worth making. */
+const MIN_RETRY_MS = 250;
 
 function authorizeParams(request: GatewayRequest, metadata: Record<string, string>, captureMethod: 'manual' | 'automatic'): Stripe.PaymentIntentCreateParams {
   const token = request.token ?? '';
