@@ -104,6 +104,7 @@ describe('failover: Stripe (fake) primary, Adyen (fake) secondary', () => {
     expect(payments.filter((p) => p.status !== 'partially_refunded').map((p) => `${p.id} ${p.status}`)).toEqual([]);
     const byGateway: Record<string, number> = {};
     for (const p of payments) byGateway[p.gateway ?? 'none'] = (byGateway[p.gateway ?? 'none'] ?? 0) + 1;
+    console.log(`failover: authorized by ${JSON.stringify(byGateway)}`);
     // Stripe, first in the list, authorized some; how many depends on what the health model
     // learned from its lost answers and its outage (under a CPU hog, once, 20 of 300 were
     // Stripe's: the model kept new authorizations on Adyen outside the outage too — a loaded
