@@ -6,8 +6,8 @@ export default defineConfig({
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     // The simulation suite runs after this one (see vitest.sim.config.ts): it is CPU-bound, and
     // beside the multi-process tests it would slow their servers down. The idle test runs alone
-    // after this suite (vitest.idle.config.ts): beside it, it held a worker for two minutes of
-    // leaving an instance alone, and other load inflates the CPU time it measures.
+    // after this suite (vitest.idle.config.ts): in it, it held a worker for two minutes of
+    // leaving an instance alone, and beside it the CPU time it measures rose.
     exclude: ['test/sim/**', 'test/integration/idle.test.ts', '**/node_modules/**'],
     pool: 'forks',
     maxWorkers: 2,

@@ -2,8 +2,8 @@
  * An idle instance costs nothing (docs/architecture.md, "Background passes"): `idem serve` with
  * no traffic, after a first payment and its webhook, is left alone for a minute — 30 s to
  * settle, then 30 s measured: the CPU time of the child process (utime + stime from
- * /proc/<pid>/stat: the process's own CPU; other load on the machine inflates it, so `npm test`
- * runs this file alone, vitest.idle.config.ts)
+ * /proc/<pid>/stat: the process's own CPU; beside the main suite it rose, beside a CPU hog it did
+ * not, so `npm test` runs this file alone, vitest.idle.config.ts)
  * and the transactions it ran on its database (its `idem_db_transactions_total`, a count kept
  * by its pools; on PostgreSQL the server's own count for the database is printed beside it). Then one more payment: its webhook
  * must arrive within 250 ms — the relay is woken by the write, not found by a poll. On
