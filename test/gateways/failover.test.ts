@@ -125,14 +125,15 @@ describe('failover: Stripe (fake) primary, Adyen (fake) secondary', () => {
     ];
     for (const p of payments) {
       const mine = executed.filter((e) => e.key.startsWith(`${p.id}.`));
-      if (mine.filter((e) => e.operation === 'authorize').length !== 1) {
+      const authorizations = mine.filter((e) => e.operation === 'authorize').length;
+      if (authorizations !== 1) {
         // Say how it happened: the payment's attempts as Idem recorded them, and what each log holds.
         const attempts = (await store.listAttempts(p.id)).map((a) => `${a.attempt_no} ${a.operation} ${a.gateway} ${a.gateway_key} ${a.status}`);
         const requests = stripe.requests().filter((r) => r.idempotencyKey?.startsWith(`${p.id}.`) ?? false);
-        console.error(`failover: ${p.id} authorized ${mine.filter((e) => e.operation === 'authorize').length} times`, { attempts, executed: mine, stripeRequests: requests });
+        console.error(`failover: ${p.id} authorized ${authorizations} times`, { attempts, executed: mine, stripeRequests: requests });
       }
       const sum = (op: string) => mine.filter((e) => e.operation === op).reduce((s, e) => s + e.amount, 0);
-      expect({ id: p.id, authorizations: mine.filter((e) => e.operation === 'authorize').length, captured: sum('capture'), refunded: sum('refund') }).toEqual({
+      expect({ id: p.id, authorizations, captured: sum('capture'), refunded: sum('refund') }).toEqual({
         id: p.id,
         authorizations: 1,
         captured: p.amount_captured,
