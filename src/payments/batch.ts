@@ -38,7 +38,27 @@ export async function runBatch<T>(store: Pick<PaymentRounds, 'writeBatch'>, snap
   } catch {
     return null;
   }
+  // A detached claim's fence is its outbox row, which the round's own write closes: one
+  // statement can't update a row twice, so its rounds are transactions.
+  if (recorder.writes.some((w) => w.op === 'guardWork')) return null;
   if (!(await store.writeBatch(recorder.writes))) return null;
+  return { value, snapshot: recorder.snapshot };
+}
+
+/**
+ * Runs `fn` inside the caller's transaction over `snapshot`, the payment and its attempts as
+ * the transaction has just read (and locked) them: its reads are answered from the snapshot,
+ * its writes applied in order. The claim's guard already ran first in the transaction (it
+ * takes the key's lock before the payment's), so its recorded guard is not applied again.
+ * Whatever `fn` throws, or a write's failed check, is the transaction's error.
+ */
+export async function runInTransaction<T>(tx: RoundOps, snapshot: Snapshot, fn: (tx: RoundOps) => Promise<T>): Promise<{ value: T; snapshot: Snapshot }> {
+  const recorder = new BatchRecorder(snapshot);
+  const value = await fn(recorder.ops());
+  for (const w of recorder.writes) {
+    if (w.op === 'guardKey' || w.op === 'guardWork') continue;
+    if (!(await writeOne(tx, w))) throw new StaleWriteError(`a write of payment ${snapshot.payment.id}'s round found its row changed (${w.op})`);
+  }
   return { value, snapshot: recorder.snapshot };
 }
 
@@ -63,6 +83,10 @@ class BatchRecorder {
     const answered: Partial<RoundOps> = {
       guardKey: async (merchantId, key, fence, now, leaseMs) => {
         this.writes.push({ op: 'guardKey', merchantId, key, fence, now, leaseMs });
+        return true;
+      },
+      guardWork: async (id, fence, leaseUntil) => {
+        this.writes.push({ op: 'guardWork', id, fence, leaseUntil });
         return true;
       },
       completeKey: async (merchantId, key, fence, response, now, ttlMs) => {
@@ -154,6 +178,8 @@ async function writeOne(tx: RoundOps, w: BatchWrite): Promise<boolean> {
   switch (w.op) {
     case 'guardKey':
       return tx.guardKey(w.merchantId, w.key, w.fence, w.now, w.leaseMs);
+    case 'guardWork':
+      return tx.guardWork(w.id, w.fence, w.leaseUntil);
     case 'completeKey':
       return tx.completeKey(w.merchantId, w.key, w.fence, w.response, w.now, w.ttlMs);
     case 'recordAttempt':

@@ -9,7 +9,7 @@ import { noopTracer, type Tracer } from '../ports/tracing.js';
 import { staticPolicy, type RetryPolicy } from '../resilience/policy.js';
 import { decideNext, isFinal, mayHaveExecuted, type DecisionFacts, type Step } from './decide.js';
 import { GatewayRound } from './gatewayRound.js';
-import { runBatch, type Snapshot } from './batch.js';
+import { runBatch, runInTransaction, type Snapshot } from './batch.js';
 import { newAttemptRow, newPaymentRow, type AttemptRow, type NewAttempt, type NewPayment, type PaymentChanges, type PaymentRow } from './rows.js';
 import type { Opened, PaymentRounds, PaymentStore, RoundOps } from './store.js';
 import { attemptEvent, attemptStartedEvent, paymentEvent, paymentSnapshot } from './timeline.js';
@@ -251,8 +251,17 @@ export class PaymentService {
       // batch needs more, or finds the rows changed (then nothing of it was written).
       const batched = snapshot ? await runBatch(store, snapshot, writeRound) : null;
       this.o.observeRound?.(batched ? 'batch' : snapshot ? 'batch_refused' : 'transaction');
-      const answer = batched ? batched.value : await store.transaction(writeRound);
-      if (batched && next) next = { ...(next as Opened), attempts: batched.snapshot.attempts };
+      // Otherwise a transaction reads the round's snapshot under the locks, and writes the same way.
+      const written =
+        batched ??
+        (await store.transaction(async (tx) => {
+          await claim.guard(tx);
+          const current = await tx.findPayment(merchantId, paymentId, true);
+          if (!current) throw notFound(paymentId);
+          return runInTransaction(tx, { payment: current, attempts: await tx.listAttempts(paymentId) }, writeRound);
+        }));
+      const answer = written.value;
+      if (batched && next) next = { ...(next as Opened), attempts: written.snapshot.attempts };
       if (answer) return { kind: 'final', response: answer };
       const s = step as Step;
       if (s.kind === 'pending' || s.kind === 'defer') {

@@ -64,6 +64,7 @@ export interface PaymentRounds {
 /** One write of a batch, each as the single operation of the same name does it. */
 export type BatchWrite =
   | { op: 'guardKey'; merchantId: string; key: string; fence: number; now: number; leaseMs: number }
+  | { op: 'guardWork'; id: number; fence: number; leaseUntil: number }
   | { op: 'completeKey'; merchantId: string; key: string; fence: number; response: StoredResponse; now: number; ttlMs: number }
   | { op: 'recordAttempt'; attempt: AttemptRow; result: AttemptResult; now: Date }
   | { op: 'updatePayment'; current: PaymentRow; changes: PaymentChanges; now: Date }
