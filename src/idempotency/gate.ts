@@ -7,7 +7,7 @@ import type { ConcurrencyLimit } from '../resilience/concurrencyLimit.js';
 import { Admission, type AdmissionSlot } from './admission.js';
 import type { KeyEvents } from './events.js';
 import type { CachedResponse, FastPath, LockResult } from './fastpath.js';
-import { FenceLostError, type ClaimTx, type KeyRequest, type KeyStore, type StoredResponse } from './store.js';
+import { FenceLostError, type ClaimTx, type FenceWrite, type KeyRequest, type KeyStore, type StoredResponse } from './store.js';
 
 /**
  * What the core knows of the request it serves (docs/metadata.md): the standard metadata so
@@ -40,6 +40,14 @@ export interface Claim {
   bindResource(tx: ClaimTx, resourceId: string): Promise<void>;
   /** Stores the final response in the transaction that makes the final business change. */
   complete(tx: ClaimTx, response: StoredResponse): Promise<void>;
+  /**
+   * `guard` as a write of a round's plan, taken now (src/payments/round.ts); null when the
+   * fence can't be checked inside one statement with the round's writes (a detached claim's
+   * fence is the outbox row the round closes): its rounds are transactions that call `guard`.
+   */
+  guardWrite(): FenceWrite | null;
+  /** `complete` as a write of a round's plan; null when the claim stores no response. */
+  completeWrite(response: StoredResponse): FenceWrite | null;
   /**
    * For a write that checks the fence itself, in one statement (`PaymentRounds.openPayment`): `write`
    * gets the key's fence and the lease to renew; its null answer means the fence was lost,
@@ -318,6 +326,12 @@ export class Gate {
       complete: async (tx, response) => {
         if (!(await tx.completeKey(req.merchantId, req.key, fence, response, clock.now(), this.o.keyTtlMs))) throw lost();
         stored = response;
+      },
+      guardWrite: () => ({ op: 'guardKey', merchantId: req.merchantId, key: req.key, fence, now: clock.now(), leaseMs }),
+      completeWrite: (response) => {
+        // The operation answers final only once a plan carrying this write has committed.
+        stored = response;
+        return { op: 'completeKey', merchantId: req.merchantId, key: req.key, fence, response, now: clock.now(), ttlMs: this.o.keyTtlMs };
       },
     };
     try {

@@ -72,6 +72,15 @@ export interface KeyStore {
 export type ClaimTx = Pick<KeyStore, 'guardKey' | 'bindKeyResource' | 'completeKey'> & Pick<OutboxStore, 'guardWork'>;
 
 /**
+ * A claim's fence check or its completion as a write of a round's plan (src/payments/round.ts),
+ * done as the operation of the same name does it: `guardKey` renews the lease while `fence`
+ * holds the key in progress, `completeKey` stores the response and ends the lease.
+ */
+export type FenceWrite =
+  | { op: 'guardKey'; merchantId: string; key: string; fence: number; now: number; leaseMs: number }
+  | { op: 'completeKey'; merchantId: string; key: string; fence: number; response: StoredResponse; now: number; ttlMs: number };
+
+/**
  * A write carried a fence that is no longer the key's: another execution took the key over
  * after this one's lease ran out. The transaction that carried it must roll back.
  */

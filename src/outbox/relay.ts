@@ -148,6 +148,8 @@ export function startRelay(o: RelayOptions): Relay {
       },
       async bindResource() {},
       async complete() {},
+      guardWrite: () => null,
+      completeWrite: () => null,
       fenced() {
         // Its payment exists (resourceId above): nothing here opens one.
         throw new Error('a detached claim does not open payments');

@@ -6,8 +6,8 @@ import type { PaymentStatus } from './states.js';
 
 /**
  * The pure decision core of the pipeline (docs/payments.md, "The pipeline"): from a payment,
- * its attempt and the gateway's answer, which step comes next. No I/O: `PaymentService`
- * gathers the facts, asks, and writes the step in one fenced transaction.
+ * its attempt and the gateway's answer, which step comes next. No I/O: the round's planner
+ * (./round.ts) gathers the facts from its snapshot, asks, and turns the step into writes.
  */
 
 /** What a decision reads of the payment. */

@@ -1,18 +1,18 @@
-import type { StoredResponse } from '../idempotency/store.js';
 import { IdemError } from '../errors/registry.js';
-import { gatewayKey, type GatewayOperation, type GatewayOutcome } from '../gateways/port.js';
+import type { GatewayOperation } from '../gateways/port.js';
 import type { GatewayRouter } from '../gateways/router.js';
 import type { Claim, OperationResult } from '../idempotency/gate.js';
 import { sleep, type Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
 import { noopTracer, type Tracer } from '../ports/tracing.js';
 import { staticPolicy, type RetryPolicy } from '../resilience/policy.js';
-import { decideNext, isFinal, mayHaveExecuted, type DecisionFacts, type Step } from './decide.js';
+import { mayHaveExecuted } from './decide.js';
 import { GatewayRound } from './gatewayRound.js';
-import { runBatch, runInTransaction, type Snapshot } from './batch.js';
-import { newAttemptRow, newPaymentRow, type AttemptRow, type NewAttempt, type NewPayment, type PaymentChanges, type PaymentRow } from './rows.js';
+import { applyWrites } from './batch.js';
+import { newAttempt, planRound, type RoundContext, type Snapshot } from './round.js';
+import { newAttemptRow, newPaymentRow, StaleWriteError, type AttemptRow, type NewPayment, type PaymentChanges, type PaymentRow } from './rows.js';
 import type { Opened, PaymentRounds, PaymentStore, RoundOps } from './store.js';
-import { attemptEvent, attemptStartedEvent, paymentEvent, paymentSnapshot } from './timeline.js';
+import { attemptStartedEvent, paymentEvent, paymentSnapshot } from './timeline.js';
 import type { PaymentRenderer, PaymentRequestKind } from './result.js';
 import { canTransition, type PaymentStatus } from './states.js';
 import { invalidState, validateCapture, validateRefund, validateVoid, type ValidRequest } from './validate.js';
@@ -107,7 +107,7 @@ export class PaymentService {
         updated_at: now,
       };
       const row = newPaymentRow(payment);
-      const attempt = this.newAttempt(row, 'authorize', 1, gateway, input.amount, idempotencyKey, now);
+      const attempt = newAttempt(runtime.random, row, { operation: 'authorize', attemptNo: 1, gateway, amount: input.amount, idempotencyKey }, now);
       const events = [
         paymentEvent(runtime.random, row, null, meta, 'payment.created', { payment: paymentSnapshot(row) }, now),
         attemptStartedEvent(runtime.random, row, newAttemptRow(attempt), meta, now),
@@ -225,51 +225,46 @@ export class PaymentService {
       const outcome = await this.round.run(payment, attempt, { ambiguous: mayHaveExecuted(attempt, !resumed), signal: claim.signal, after, parent: claim.context?.span, metadata });
       resumed = false;
 
-      let step: Step = { kind: 'pending' };
-      let next: Opened | null = null;
-      const writeRound = async (tx: RoundOps): Promise<StoredResponse | null> => {
-        await claim.guard(tx);
-        const now = this.now();
-        const current = await tx.findPayment(merchantId, paymentId, true);
-        if (!current) throw notFound(paymentId);
-        await this.recordOutcome(tx, current, attempt, outcome, now, meta);
-        step = decideNext(current, attempt, outcome, await this.factsFor(tx, current, attempt, outcome), this.policy);
-        next = await this.apply(tx, current, attempt, step, now, meta);
-        if (!isFinal(step)) return null;
-        const payment = (await tx.loadView(merchantId, paymentId))!;
-        const response = this.o.render({
-          request: kind,
-          outcome: 'final',
-          payment,
-          declineCode: step.kind === 'decline' ? step.declineCode : null,
-          requestId: claim.context?.metadata.request_id,
-        });
-        await claim.complete(tx, response);
-        return response;
-      };
-      // The round as one batch read from what this request wrote; as a transaction when the
-      // batch needs more, or finds the rows changed (then nothing of it was written).
-      const batched = snapshot ? await runBatch(store, snapshot, writeRound) : null;
+      const context = (): RoundContext => ({
+        request: kind,
+        requestId: claim.context?.metadata.request_id,
+        meta,
+        now: this.now(),
+        policy: this.policy,
+        candidates: (preferred) => this.o.gateways.candidates(preferred),
+        random: runtime.random,
+        relayDelayMs: this.relayDelayMs,
+        render: this.o.render,
+        complete: (response) => claim.completeWrite(response),
+      });
+      // The round as one statement over what this request wrote; as a transaction that reads
+      // the rows under their locks when the request did not write them, the claim's fence
+      // can't be checked in the statement, or the statement found the rows changed (then
+      // nothing of it was written).
+      const guard = snapshot ? claim.guardWrite() : null;
+      const planned = snapshot && guard ? planRound(context(), snapshot, attempt, outcome) : null;
+      const batched = planned?.kind === 'plan' && (await store.writeBatch([guard!, ...planned.plan.writes])) ? planned.plan : null;
       this.o.observeRound?.(batched ? 'batch' : snapshot ? 'batch_refused' : 'transaction');
-      // Otherwise a transaction reads the round's snapshot under the locks, and writes the same way.
-      const written =
+      const plan =
         batched ??
         (await store.transaction(async (tx) => {
           await claim.guard(tx);
           const current = await tx.findPayment(merchantId, paymentId, true);
           if (!current) throw notFound(paymentId);
-          return runInTransaction(tx, { payment: current, attempts: await tx.listAttempts(paymentId) }, writeRound);
+          const fresh = planRound(context(), { payment: current, attempts: await tx.listAttempts(paymentId) }, attempt, outcome);
+          if (fresh.kind === 'stale') throw new StaleWriteError(fresh.reason);
+          await applyWrites(tx, fresh.plan.writes);
+          return fresh.plan;
         }));
-      const answer = written.value;
-      if (batched && next) next = { ...(next as Opened), attempts: written.snapshot.attempts };
-      if (answer) return { kind: 'final', response: answer };
-      const s = step as Step;
+      if (plan.response) return { kind: 'final', response: plan.response };
+      const s = plan.step;
       if (s.kind === 'pending' || s.kind === 'defer') {
         const payment = (await store.loadView(merchantId, paymentId))!;
         return { kind: 'pending', response: this.o.render({ request: kind, outcome: 'pending', payment, declineCode: null }) };
       }
-      // The next round's payment and attempt are the ones this round has just committed.
-      known = next ?? undefined;
+      // The next round's payment and attempt are the ones this round has just committed; after
+      // a transaction, without the snapshot (the next round reads the rows again).
+      known = plan.next === null ? undefined : batched ? { ...plan.next, attempts: plan.after.attempts } : plan.next;
       after = s.kind === 'retry' ? { retryDelayMs: s.backoffMs } : null;
       if (s.kind === 'retry') await sleep(runtime.timers, s.backoffMs, claim.signal);
       if (claim.signal.aborted) throw claim.signal.reason ?? new Error('lease lost');
@@ -288,82 +283,6 @@ export class PaymentService {
     return { kind: 'final', response };
   }
 
-  /** Records the gateway's answer on the attempt, with its timeline event. */
-  private async recordOutcome(tx: RoundOps, p: PaymentRow, attempt: AttemptRow, outcome: GatewayOutcome, now: Date, meta: RequestMetadata): Promise<void> {
-    const attemptEvent = (t: RoundOps, pay: PaymentRow, a: AttemptRow, type: string, data: Record<string, unknown>, at: Date) =>
-      this.attemptEvent(t, pay, a, meta, type, data, at);
-    switch (outcome.class) {
-      case 'success':
-        await tx.recordAttempt(attempt, { status: 'succeeded', gatewayReference: outcome.transactionId }, now);
-        return attemptEvent(tx, p, attempt, 'attempt.succeeded', { gateway_reference: outcome.transactionId }, now);
-      case 'decline':
-        await tx.recordAttempt(attempt, { status: 'declined', declineCode: outcome.declineCode }, now);
-        return attemptEvent(tx, p, attempt, 'attempt.declined', { decline_code: outcome.declineCode }, now);
-      case 'not_processed':
-        await tx.recordAttempt(attempt, { status: 'not_processed', error: outcome.reason }, now);
-        return attemptEvent(tx, p, attempt, 'attempt.not_processed', { reason: outcome.reason }, now);
-      case 'unknown':
-        await tx.recordAttempt(attempt, { status: 'unknown', error: outcome.reason }, now);
-        return attemptEvent(tx, p, attempt, 'attempt.unknown', { reason: outcome.reason }, now);
-    }
-  }
-
-  /**
-   * What the decision needs from the store and the router. Only a "not processed" answer reads
-   * them (`DecisionFacts`), so only then are the tries counted: one read less on every other
-   * answer.
-   */
-  private async factsFor(tx: RoundOps, p: PaymentRow, attempt: AttemptRow, outcome: GatewayOutcome): Promise<DecisionFacts> {
-    if (outcome.class !== 'not_processed') return { triesHere: 1, candidates: [] };
-    return { triesHere: await tx.countAttempts(p.id, attempt.operation, attempt.gateway), candidates: this.o.gateways.candidates(p.preferred_gateway) };
-  }
-
-  /**
-   * Writes the decided step: the state change and its ledger entry, or the next attempt. Returns
-   * the payment and the attempt it opened, as written, for the next round.
-   */
-  private async apply(tx: RoundOps, p: PaymentRow, attempt: AttemptRow, step: Step, now: Date, meta: RequestMetadata): Promise<Opened | null> {
-    const open = async (payment: PaymentRow, operation: GatewayOperation, gateway: string, attemptNo: number, relayDelayMs?: number): Promise<Opened> => ({
-      payment,
-      attempt: await this.openAttempt(tx, payment, operation, attemptNo, gateway, attempt.amount, attempt.idempotency_key, now, meta, relayDelayMs),
-    });
-    const by = { key: attempt.idempotency_key, attempt, meta };
-    switch (step.kind) {
-      case 'success': {
-        await tx.postEntry(p.id, p.currency, step.entry, now);
-        if (step.status !== null) {
-          await this.transition(tx, p, step.status, step.changes, now, by);
-          return null;
-        }
-        const authorized = await tx.updatePayment(p, step.changes, now);
-        return open(authorized, 'capture', attempt.gateway, (await tx.lastAttemptNo(p.id, 'capture')) + 1);
-      }
-      case 'decline':
-        await this.transition(tx, p, step.status, { decline_code: step.declineCode, amount_requested: null }, now, by);
-        return null;
-      case 'retry': {
-        const next = await open(p, attempt.operation, attempt.gateway, step.attemptNo);
-        await this.attemptEvent(tx, p, attempt, meta, 'attempt.retry_scheduled', { next_attempt_no: step.attemptNo, backoff_ms: step.backoffMs }, now);
-        return next;
-      }
-      case 'failover': {
-        const moved = await tx.updatePayment(p, { gateway: step.gateway }, now);
-        const next = await open(moved, attempt.operation, step.gateway, step.attemptNo);
-        await this.attemptEvent(tx, moved, attempt, meta, 'payment.failover', { from: attempt.gateway, to: step.gateway }, now);
-        return next;
-      }
-      case 'fail':
-        await this.transition(tx, p, 'failed', {}, now, by);
-        return null;
-      case 'defer':
-        await open(p, attempt.operation, attempt.gateway, step.attemptNo, step.afterMs);
-        await this.attemptEvent(tx, p, attempt, meta, 'attempt.deferred', { next_attempt_no: step.attemptNo }, now);
-        return null;
-      case 'pending':
-        return null;
-    }
-  }
-
   /** Writes an attempt, its outbox row and its `attempt.started` event; the relay runs it if the caller does not. */
   private async openAttempt(
     tx: RoundOps,
@@ -377,15 +296,9 @@ export class PaymentService {
     meta: RequestMetadata,
     relayDelayMs = this.relayDelayMs,
   ): Promise<AttemptRow> {
-    const attempt = await tx.insertAttempt(this.newAttempt(payment, operation, attemptNo, gateway, amount, idempotencyKey, now), this.runAfter(now, relayDelayMs));
+    const attempt = await tx.insertAttempt(newAttempt(this.o.runtime.random, payment, { operation, attemptNo, gateway, amount, idempotencyKey }, now), this.runAfter(now, relayDelayMs));
     await tx.insertEvent(attemptStartedEvent(this.o.runtime.random, payment, attempt, meta, now));
     return attempt;
-  }
-
-  /** A new attempt's row: its own id and gateway key (docs/payments.md). */
-  private newAttempt(payment: PaymentRow, operation: GatewayOperation, attemptNo: number, gateway: string, amount: number, idempotencyKey: string | null, now: Date): NewAttempt {
-    const id = newId(this.o.runtime.random, 'att');
-    return { id, payment_id: payment.id, operation, attempt_no: attemptNo, gateway, gateway_key: gatewayKey(payment.id, operation, attemptNo), amount, idempotency_key: idempotencyKey, created_at: now };
   }
 
   /** When the relay may run a new attempt's outbox row. */
@@ -406,11 +319,6 @@ export class PaymentService {
     const moved = await tx.updatePayment(payment, { ...changes, status: to }, now);
     await tx.insertEvent(paymentEvent(this.o.runtime.random, moved, by.attempt, { ...by.meta, ...(by.key !== null ? { idempotency_key: by.key } : {}) }, `payment.${to}`, { payment: paymentSnapshot(moved) }, now));
     return moved;
-  }
-
-  /** Writes a timeline event about one attempt in the caller's transaction. */
-  private attemptEvent(tx: RoundOps, p: PaymentRow, a: AttemptRow, meta: RequestMetadata, type: string, data: Record<string, unknown>, now: Date): Promise<void> {
-    return tx.insertEvent(attemptEvent(this.o.runtime.random, p, a, meta, type, data, now));
   }
 
   private now(): Date {

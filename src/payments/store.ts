@@ -1,7 +1,7 @@
 import type { NewPaymentEvent } from '../events/model.js';
 import type { EventStore } from '../events/store.js';
 import type { GatewayOperation } from '../gateways/port.js';
-import type { ClaimTx, StoredResponse } from '../idempotency/store.js';
+import type { ClaimTx, FenceWrite } from '../idempotency/store.js';
 import type { LedgerEvent } from '../ledger/ledger.js';
 import type { LedgerStore } from '../ledger/store.js';
 import type { AttemptResult, AttemptRow, NewAttempt, NewPayment, PaymentChanges, PaymentRow } from './rows.js';
@@ -61,11 +61,12 @@ export interface PaymentRounds {
   writeBatch(writes: readonly BatchWrite[]): Promise<boolean>;
 }
 
-/** One write of a batch, each as the single operation of the same name does it. */
+/**
+ * One write of a round's plan (src/payments/round.ts), each as the single operation of the same
+ * name does it: the claim's fence writes, then the payment's.
+ */
 export type BatchWrite =
-  | { op: 'guardKey'; merchantId: string; key: string; fence: number; now: number; leaseMs: number }
-  | { op: 'guardWork'; id: number; fence: number; leaseUntil: number }
-  | { op: 'completeKey'; merchantId: string; key: string; fence: number; response: StoredResponse; now: number; ttlMs: number }
+  | FenceWrite
   | { op: 'recordAttempt'; attempt: AttemptRow; result: AttemptResult; now: Date }
   | { op: 'updatePayment'; current: PaymentRow; changes: PaymentChanges; now: Date }
   | { op: 'postEntry'; paymentId: string; currency: string; event: LedgerEvent; now: Date }

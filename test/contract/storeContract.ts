@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewayOperation } from '../../src/gateways/port.js';
 import type { KeyRequest } from '../../src/idempotency/store.js';
-import { StaleWriteError, type AttemptRow, type PaymentRow } from '../../src/payments/rows.js';
+import { StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../../src/payments/rows.js';
 import type { NewPaymentEvent } from '../../src/events/model.js';
-import { runBatch } from '../../src/payments/batch.js';
+import { applyWrites } from '../../src/payments/batch.js';
+import { planRound, type RoundContext, type Snapshot } from '../../src/payments/round.js';
+import { seededRandom } from '../../src/ports/seeded.js';
+import { staticPolicy } from '../../src/resilience/policy.js';
 import type { NewPayment } from '../../src/payments/rows.js';
-import type { RoundOps } from '../../src/payments/store.js';
+import type { BatchWrite } from '../../src/payments/store.js';
 import type { Store } from '../../src/store/port.js';
 import type { GatewayRecord, MatchEvidence } from '../../src/reconciliation/records.js';
 
@@ -402,61 +405,67 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
 
     describe('a round as one batch (writeBatch)', () => {
       /** A claimed key and a payment opened under it, as the pipeline's first write leaves them. */
-      const opened = async (c: Case) => {
+      const opened = async (c: Case, captureMethod: 'automatic' | 'manual') => {
         const claim = c.owned(await c.store.claimKey(c.req('k'), c.t(0), LEASE));
-        const payment = c.newPayment('pay_1', { gateway: 'sim-a' });
+        const payment = c.newPayment('pay_1', { gateway: 'sim-a', capture_method: captureMethod });
         const attempt = c.newAttempt({ ...payment, version: 0 } as PaymentRow, 'authorize', 1);
         const key = { merchantId: c.merchant, key: 'k', fence: claim.fence, now: c.t(1), leaseMs: LEASE };
         const o = (await c.store.openPayment({ key, payment, attempt, runAfter: c.date(30_000), events: [c.event(payment, 'payment.created')] }))!;
         expect(o.attempts).toEqual([o.attempt]);
         return { fence: claim.fence, snapshot: { payment: o.payment, attempts: o.attempts! } };
       };
-      /** The authorization answered: recorded, the payment authorized, its journal entry, a capture opened; the view as answered. */
-      const authorized = (c: Case, fence: number, capture: boolean) => async (tx: RoundOps) => {
-        expect(await tx.guardKey(c.merchant, 'k', fence, c.t(10), LEASE)).toBe(true);
-        const p = (await tx.findPayment(c.merchant, c.id('pay_1'), true))!;
-        const [a] = (await tx.loadView(c.merchant, p.id))!.attempts;
-        const attempt = { ...c.newAttempt(p, 'authorize', 1), status: 'pending', gateway_reference: null, decline_code: null, completed_at: null } as AttemptRow;
-        expect(a!.id).toBe(attempt.id);
-        await tx.recordAttempt(attempt, { status: 'succeeded', gatewayReference: 'gw-ref-1' }, c.date(10));
-        await tx.insertEvent(c.event(p, 'attempt.succeeded', {}, 10));
-        await tx.postEntry(p.id, p.currency, { kind: 'authorize', amount: 1000 }, c.date(10));
-        const moved = await tx.updatePayment(p, { status: 'authorized', amount_authorized: 1000, authorization_id: 'gw-ref-1' }, c.date(10));
-        await tx.insertEvent(c.event(p, 'payment.authorized', {}, 10));
-        if (capture) {
-          const no = (await tx.lastAttemptNo(p.id, 'capture')) + 1;
-          await tx.insertAttempt({ ...c.newAttempt(moved, 'capture', no), created_at: c.date(10) }, c.date(40_000));
-          await tx.insertEvent(c.event(p, 'attempt.started', {}, 10));
-        } else {
-          expect(await tx.completeKey(c.merchant, 'k', fence, { status: 201, contentType: 'application/json', body: '{"ok":1}' }, c.t(10), TTL)).toBe(true);
-        }
-        return (await tx.loadView(c.merchant, p.id))!;
+      /**
+       * The authorization answered, planned as the pipeline plans it (src/payments/round.ts):
+       * recorded, the payment authorized with its journal entry, then a capture opened
+       * (automatic capture) or the key completed (manual); the claim's guard first, at 10 ms.
+       */
+      const authorized = (c: Case, fence: number, snapshot: Snapshot) => {
+        const context: RoundContext = {
+          request: 'create',
+          requestId: undefined,
+          meta: {},
+          now: c.date(10),
+          policy: staticPolicy(),
+          candidates: () => ['sim-a'],
+          // Each case's ids its own: the stores may be shared between cases.
+          random: seededRandom(1_000 + c.n),
+          relayDelayMs: 30_000,
+          render: (r) => ({ status: 201, contentType: 'application/json', body: JSON.stringify(r.payment) }),
+          complete: (response) => ({ op: 'completeKey', merchantId: c.merchant, key: 'k', fence, response, now: c.t(10), ttlMs: TTL }),
+        };
+        const planned = planRound(context, snapshot, snapshot.attempts[0]!, { class: 'success', transactionId: 'gw-ref-1' });
+        if (planned.kind !== 'plan') throw new Error(planned.reason);
+        const guard: BatchWrite = { op: 'guardKey', merchantId: c.merchant, key: 'k', fence, now: c.t(10), leaseMs: LEASE };
+        return { plan: planned.plan, writes: [guard, ...planned.plan.writes] };
       };
 
-      test('every write lands, and the reads answered from the snapshot are what the store then holds', async (c) => {
-        const { fence, snapshot } = await opened(c);
-        const r = await runBatch(c.store, snapshot, authorized(c, fence, true));
-        expect(r).not.toBeNull();
+      test('every write lands, and the plan’s picture of the rows is what the store then holds', async (c) => {
+        const { fence, snapshot } = await opened(c, 'automatic');
+        const { plan, writes } = authorized(c, fence, snapshot);
+        expect(await c.store.writeBatch(writes)).toBe(true);
         const id = c.id('pay_1');
-        expect(r!.value).toEqual(await c.store.loadView(c.merchant, id));
-        expect(r!.snapshot.payment).toEqual(await c.store.findPayment(c.merchant, id));
-        expect(r!.value.attempts.map((a) => [a.operation, a.status])).toEqual([['authorize', 'succeeded'], ['capture', 'pending']]);
-        expect(await c.store.findOpenAttempt(id)).toMatchObject({ operation: 'capture', attempt_no: 1 });
-        expect((await c.store.listEvents(id)).map((e) => [e.type, e.seq])).toEqual([
-          ['payment.created', 1], ['attempt.succeeded', 2], ['payment.authorized', 3], ['attempt.started', 4],
-        ]);
+        expect(plan.response).toBeNull();
+        expect(plan.next!.payment).toEqual(await c.store.findPayment(c.merchant, id));
+        expect(toView(plan.after.payment, plan.after.attempts)).toEqual(await c.store.loadView(c.merchant, id));
+        expect(plan.after.attempts.map((a) => [a.operation, a.status])).toEqual([['authorize', 'succeeded'], ['capture', 'pending']]);
+        expect(await c.store.findOpenAttempt(id)).toMatchObject(plan.next!.attempt);
+        expect((await c.store.listEvents(id)).map((e) => [e.type, e.seq])).toEqual([['payment.created', 1], ['attempt.succeeded', 2], ['attempt.started', 3]]);
         expect((await c.store.listEntries(id)).map((e) => e.event)).toEqual(['authorize']);
         expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ state: 'in_progress', leaseUntil: c.t(10 + LEASE) });
-        // The authorization's outbox row is done; the capture's is due at its runAfter.
-        expect((await c.store.claimDueWork(c.t(39_999), 10, LEASE)).filter((w) => w.payment_id === id)).toEqual([]);
-        expect((await c.store.claimDueWork(c.t(40_000), 10, LEASE)).filter((w) => w.payment_id === id)).toHaveLength(1);
+        // The authorization's outbox row is done; the capture's is due 30 s after the round.
+        expect((await c.store.claimDueWork(c.t(30_009), 10, LEASE)).filter((w) => w.payment_id === id)).toEqual([]);
+        expect((await c.store.claimDueWork(c.t(30_010), 10, LEASE)).filter((w) => w.payment_id === id)).toHaveLength(1);
       });
 
-      test('a final round completes the key with its response', async (c) => {
-        const { fence, snapshot } = await opened(c);
-        const r = await runBatch(c.store, snapshot, authorized(c, fence, false));
-        expect(r!.value).toEqual(await c.store.loadView(c.merchant, c.id('pay_1')));
-        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ state: 'completed', response: { status: 201, body: '{"ok":1}' } });
+      test('a final round completes the key with its response, the view as the store then holds it', async (c) => {
+        const { fence, snapshot } = await opened(c, 'manual');
+        const { plan, writes } = authorized(c, fence, snapshot);
+        expect(await c.store.writeBatch(writes)).toBe(true);
+        const view = await c.store.loadView(c.merchant, c.id('pay_1'));
+        expect(view).toMatchObject({ status: 'authorized', amount_authorized: 1000 });
+        expect(plan.response).toEqual({ status: 201, contentType: 'application/json', body: JSON.stringify(view) });
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ state: 'completed', response: plan.response });
+        expect((await c.store.listEvents(c.id('pay_1'))).map((e) => e.type)).toEqual(['payment.created', 'attempt.succeeded', 'payment.authorized']);
       });
 
       /** Nothing of the round was written: the payment, its attempt, events, journal and key as opened. */
@@ -469,39 +478,43 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
       };
 
       test('a lost fence writes nothing', async (c) => {
-        const { fence, snapshot } = await opened(c);
+        const { fence, snapshot } = await opened(c, 'manual');
         const second = c.owned(await c.store.claimKey(c.req('k'), c.t(LEASE + 2), LEASE));
-        expect(await runBatch(c.store, snapshot, authorized(c, fence, false))).toBeNull();
+        expect(await c.store.writeBatch(authorized(c, fence, snapshot).writes)).toBe(false);
         await untouched(c);
         expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ state: 'in_progress', fence: second.fence });
       });
 
       test('a payment changed since the snapshot writes nothing', async (c) => {
-        const { fence, snapshot } = await opened(c);
+        const { fence, snapshot } = await opened(c, 'manual');
         await c.store.updatePayment(snapshot.payment, { gateway: 'sim-b' }, c.date(5));
-        expect(await runBatch(c.store, snapshot, authorized(c, fence, false))).toBeNull();
+        expect(await c.store.writeBatch(authorized(c, fence, snapshot).writes)).toBe(false);
         await untouched(c, 1);
         expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ state: 'in_progress' });
       });
 
       test('an attempt recorded since the snapshot writes nothing', async (c) => {
-        const { fence, snapshot } = await opened(c);
+        const { fence, snapshot } = await opened(c, 'manual');
         await c.store.recordAttempt(snapshot.attempts[0]!, { status: 'declined', declineCode: 'do_not_honor' }, c.date(5));
-        // The snapshot still shows it pending, so the batch is sent; the store refuses it.
-        expect(await runBatch(c.store, snapshot, authorized(c, fence, false))).toBeNull();
+        // The snapshot still shows it pending, so the plan is sent; the store refuses it.
+        expect(await c.store.writeBatch(authorized(c, fence, snapshot).writes)).toBe(false);
         expect(await c.store.findPayment(c.merchant, c.id('pay_1'))).toMatchObject({ status: 'processing', version: 0 });
         expect(await c.store.listEntries(c.id('pay_1'))).toEqual([]);
         expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ state: 'in_progress' });
       });
 
-      test('a read the snapshot cannot answer sends nothing', async (c) => {
-        const { fence, snapshot } = await opened(c);
-        const r = await runBatch(c.store, snapshot, async (tx) => {
-          await authorized(c, fence, false)(tx);
-          return tx.listAttempts(c.id('pay_1'));
+      test('inside a transaction that read the snapshot, the same plan lands the same way', async (c) => {
+        const { fence, snapshot } = await opened(c, 'automatic');
+        const plan = await c.store.transaction(async (tx) => {
+          expect(await tx.guardKey(c.merchant, 'k', fence, c.t(10), LEASE)).toBe(true);
+          const read = { payment: (await tx.findPayment(c.merchant, c.id('pay_1'), true))!, attempts: await tx.listAttempts(c.id('pay_1')) };
+          expect(toView(read.payment, read.attempts)).toEqual(toView(snapshot.payment, snapshot.attempts));
+          const { plan } = authorized(c, fence, read);
+          await applyWrites(tx, plan.writes);
+          return plan;
         });
-        expect(r).toBeNull();
-        await untouched(c);
+        expect(toView(plan.after.payment, plan.after.attempts)).toEqual(await c.store.loadView(c.merchant, c.id('pay_1')));
+        expect((await c.store.listEvents(c.id('pay_1'))).map((e) => e.type)).toEqual(['payment.created', 'attempt.succeeded', 'attempt.started']);
       });
     });
 

@@ -3,8 +3,6 @@ import pg from 'pg';
 import { migrate } from '../../src/db/migrate.js';
 import { openPostgres } from '../../src/db/postgres.js';
 import type { Database } from '../../src/db/database.js';
-import type { PaymentRow } from '../../src/payments/rows.js';
-import { runBatch } from '../../src/payments/batch.js';
 import { SqlStore } from '../../src/store/sql/index.js';
 import { waitUntil } from '../support/payments.js';
 import { createTestDatabase, postgresAvailable } from '../support/services.js';
@@ -47,15 +45,15 @@ describe.skipIf(!(await postgresAvailable()))('a batch statement on PostgreSQL',
 
     await other.query('BEGIN');
     await other.query(`SELECT 1 FROM idempotency_keys WHERE merchant_id = 'mer_b' AND key = 'k' FOR UPDATE`);
-    const batch = runBatch(store, { payment: opened.payment, attempts: opened.attempts! }, async (tx) => {
-      await tx.guardKey('mer_b', 'k', claim.fence, t + 1, 30_000);
-      const p = (await tx.findPayment('mer_b', 'pay_b', true)) as PaymentRow;
-      await tx.recordAttempt(opened.attempt, { status: 'succeeded', gatewayReference: 'ref' }, new Date(t + 1));
-      await tx.postEntry(p.id, p.currency, { kind: 'authorize', amount: 1000 }, new Date(t + 1));
-      await tx.updatePayment(p, { status: 'authorized', amount_authorized: 1000, authorization_id: 'ref' }, new Date(t + 1));
-      await tx.completeKey('mer_b', 'k', claim.fence, { status: 201, contentType: 'application/json', body: '{}' }, t + 1, 3_600_000);
-      return 'done';
-    });
+    const now = new Date(t + 1);
+    const p = opened.payment;
+    const batch = store.writeBatch([
+      { op: 'guardKey', merchantId: 'mer_b', key: 'k', fence: claim.fence, now: t + 1, leaseMs: 30_000 },
+      { op: 'recordAttempt', attempt: opened.attempt, result: { status: 'succeeded', gatewayReference: 'ref' }, now },
+      { op: 'postEntry', paymentId: p.id, currency: p.currency, event: { kind: 'authorize', amount: 1000 }, now },
+      { op: 'updatePayment', current: p, changes: { status: 'authorized', amount_authorized: 1000, authorization_id: 'ref' }, now },
+      { op: 'completeKey', merchantId: 'mer_b', key: 'k', fence: claim.fence, response: { status: 201, contentType: 'application/json', body: '{}' }, now: t + 1, ttlMs: 3_600_000 },
+    ]);
     // The batch is waiting on the key: once it shows as waiting, the payment must still be free.
     const probe = new pg.Client({ connectionString: database.url });
     await probe.connect();
@@ -72,7 +70,7 @@ describe.skipIf(!(await postgresAvailable()))('a batch statement on PostgreSQL',
       await probe.end();
     }
     await other.query('COMMIT');
-    expect(await batch).toMatchObject({ value: 'done' });
+    expect(await batch).toBe(true);
     expect(await store.findPayment('mer_b', 'pay_b')).toMatchObject({ status: 'authorized', version: 1 });
     expect(await store.readKey('mer_b', 'k')).toMatchObject({ state: 'completed' });
   });

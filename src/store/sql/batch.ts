@@ -38,9 +38,6 @@ export async function writeBatch(q: Queryable, writes: readonly BatchWrite[]): P
            RETURNING 1`,
         );
         break;
-      case 'guardWork':
-        // Its outbox row is the one the round's recorded attempt closes (src/payments/batch.ts).
-        throw new Error("a detached claim's round is written in a transaction, not a batch");
       case 'completeKey':
         s.expectOne(
           `UPDATE idempotency_keys
