@@ -13,6 +13,8 @@ import type { NewPaymentEvent, NewSystemEvent, StoredEvent } from './model.js';
 export interface EventStore {
   /** A payment event; its `seq` is the payment's next (the caller holds the payment's row). */
   insertEvent(e: NewPaymentEvent): Promise<void>;
+  /** Payment events in order, together (one statement in SQL): each payment's numbered on from its last `seq`. */
+  insertEvents(events: readonly NewPaymentEvent[]): Promise<void>;
   /**
    * An event about no payment: a merchant's (webhook endpoint disabled, a reconciliation case)
    * or the system's (`merchantId` null: a gateway's health changed). Written in the caller's

@@ -1,3 +1,4 @@
+import type { NewPaymentEvent } from '../events/model.js';
 import { FenceLostError } from '../idempotency/store.js';
 import type { Transactional } from '../ports/transaction.js';
 import { StaleWriteError } from './rows.js';
@@ -22,14 +23,18 @@ export async function writeBatchInSteps(store: Transactional<RoundOps>, writes: 
 }
 
 /**
- * Writes a plan inside the caller's transaction. A write whose check fails throws, and the
- * transaction must roll back: `FenceLostError` for the key's, `StaleWriteError` for a row that
- * changed (the single operations throw it themselves).
+ * Writes a plan inside the caller's transaction: its writes in order, its events together
+ * after them (one statement in SQL; each payment's `seq` in the plan's order). A write whose
+ * check fails throws, and the transaction must roll back: `FenceLostError` for the key's,
+ * `StaleWriteError` for a row that changed (the single operations throw it themselves).
  */
 export async function applyWrites(tx: RoundOps, writes: readonly BatchWrite[]): Promise<void> {
+  const events: NewPaymentEvent[] = [];
   for (const w of writes) {
-    if (!(await writeOne(tx, w)) && (w.op === 'guardKey' || w.op === 'completeKey')) throw new FenceLostError(w.merchantId, w.key, w.fence);
+    if (w.op === 'insertEvent') events.push(w.event);
+    else if (!(await writeOne(tx, w)) && (w.op === 'guardKey' || w.op === 'completeKey')) throw new FenceLostError(w.merchantId, w.key, w.fence);
   }
+  if (events.length > 0) await tx.insertEvents(events);
 }
 
 /** One write as its single operation; false when a fence write found the fence gone. */
@@ -52,7 +57,7 @@ async function writeOne(tx: RoundOps, w: BatchWrite): Promise<boolean> {
       await tx.insertAttempt(w.attempt, w.runAfter);
       return true;
     case 'insertEvent':
-      await tx.insertEvent(w.event);
+      await tx.insertEvents([w.event]);
       return true;
   }
 }

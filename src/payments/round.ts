@@ -31,19 +31,23 @@ export interface Snapshot {
   attempts: AttemptRow[];
 }
 
-/** What a round's plan depends on besides the snapshot, the attempt and the answer. */
-export interface RoundContext {
-  /** The request being answered, and its id for the stored response. */
-  request: PaymentRequestKind;
-  requestId: string | undefined;
+/** What every plan depends on: the request's metadata, the time, the ids' source, the relay's delay. */
+export interface PlanContext {
   meta: RequestMetadata;
   now: Date;
-  policy: RetryPolicy;
-  /** The payment's gateways in the order to try them; asked only after a "not processed" answer. */
-  candidates: (preferred: string | null) => readonly string[];
   random: Random;
   /** How long a new attempt's outbox row waits for the relay (the inline call goes first). */
   relayDelayMs: number;
+}
+
+/** What a round's plan depends on besides the snapshot, the attempt and the answer. */
+export interface RoundContext extends PlanContext {
+  /** The request being answered, and its id for the stored response. */
+  request: PaymentRequestKind;
+  requestId: string | undefined;
+  policy: RetryPolicy;
+  /** The payment's gateways in the order to try them; asked only after a "not processed" answer. */
+  candidates: (preferred: string | null) => readonly string[];
   render: PaymentRenderer;
   /** The claim's completion as a write; null for a claim that stores no response (`Claim.completeWrite`). */
   complete: (response: StoredResponse) => FenceWrite | null;
@@ -93,6 +97,28 @@ export function planRound(c: RoundContext, snapshot: Snapshot, attempt: AttemptR
   const completion = c.complete(response);
   if (completion) w.writes.push(completion);
   return { kind: 'plan', plan: { writes: w.writes, step, next, after, response } };
+}
+
+/** A capture, void or refund accepted: the payment's new status and the amount asked for. */
+export interface Start {
+  operation: Exclude<GatewayOperation, 'authorize'>;
+  to: PaymentStatus;
+  amount: number;
+  idempotencyKey: string;
+}
+
+/**
+ * Plans the start of a capture, void or refund (validated by ./validate.ts): the payment moved
+ * to `start.to` with the amount asked for, and the operation's next attempt opened at the
+ * payment's gateway, with their events.
+ */
+export function planStart(c: PlanContext, snapshot: Snapshot, start: Start): { writes: BatchWrite[]; next: Opened; after: Snapshot } {
+  const w = new RoundWriter(snapshot);
+  const p = w.payment;
+  const moved = transition(c, w, p, start.to, { amount_requested: start.amount }, { key: start.idempotencyKey, attempt: null });
+  const spec = { operation: start.operation, attemptNo: w.lastAttemptNo(start.operation) + 1, gateway: p.gateway!, amount: start.amount, idempotencyKey: start.idempotencyKey };
+  const attempt = openAttempt(c, w, moved, spec, c.relayDelayMs);
+  return { writes: w.writes, next: { payment: moved, attempt }, after: { payment: w.payment, attempts: w.attempts } };
 }
 
 /** The attempt's result and its timeline event. */
@@ -169,18 +195,19 @@ export function newAttempt(random: Random, payment: Pick<PaymentRow, 'id'>, s: A
 }
 
 /** An attempt with its outbox row (the relay runs it if the caller does not) and its `attempt.started` event. */
-function openAttempt(c: RoundContext, w: RoundWriter, payment: PaymentRow, s: AttemptSpec, relayDelayMs: number): AttemptRow {
+function openAttempt(c: PlanContext, w: RoundWriter, payment: PaymentRow, s: AttemptSpec, relayDelayMs: number): AttemptRow {
   const attempt = w.insertAttempt(newAttempt(c.random, payment, s, c.now), new Date(c.now.getTime() + relayDelayMs));
   w.insertEvent(attemptStartedEvent(c.random, payment, attempt, c.meta, c.now));
   return attempt;
 }
 
 /** The payment's status changed (the state machine allowing), with its event. */
-function transition(c: RoundContext, w: RoundWriter, payment: PaymentRow, to: PaymentStatus, changes: PaymentChanges, by: { key: string | null; attempt: AttemptRow }): void {
+function transition(c: PlanContext, w: RoundWriter, payment: PaymentRow, to: PaymentStatus, changes: PaymentChanges, by: { key: string | null; attempt: AttemptRow | null }): PaymentRow {
   if (!canTransition(payment.status, to)) throw invalidState(payment, to);
   const moved = w.updatePayment({ ...changes, status: to }, c.now);
   const meta = { ...c.meta, ...(by.key !== null ? { idempotency_key: by.key } : {}) };
   w.insertEvent(paymentEvent(c.random, moved, by.attempt, meta, `payment.${to}`, { payment: paymentSnapshot(moved) }, c.now));
+  return moved;
 }
 
 /** A round's writes as they are planned, and the payment and attempts as they leave them. */

@@ -1,5 +1,4 @@
 import { IdemError } from '../errors/registry.js';
-import type { GatewayOperation } from '../gateways/port.js';
 import type { GatewayRouter } from '../gateways/router.js';
 import type { Claim, OperationResult } from '../idempotency/gate.js';
 import { sleep, type Runtime } from '../ports/clock.js';
@@ -9,13 +8,12 @@ import { staticPolicy, type RetryPolicy } from '../resilience/policy.js';
 import { mayHaveExecuted } from './decide.js';
 import { GatewayRound } from './gatewayRound.js';
 import { applyWrites } from './batch.js';
-import { newAttempt, planRound, type RoundContext, type Snapshot } from './round.js';
-import { newAttemptRow, newPaymentRow, StaleWriteError, type AttemptRow, type NewPayment, type PaymentChanges, type PaymentRow } from './rows.js';
+import { newAttempt, planRound, planStart, type RoundContext, type Snapshot } from './round.js';
+import { newAttemptRow, newPaymentRow, StaleWriteError, type NewPayment, type PaymentRow } from './rows.js';
 import type { Opened, PaymentRounds, PaymentStore, RoundOps } from './store.js';
 import { attemptStartedEvent, paymentEvent, paymentSnapshot } from './timeline.js';
 import type { PaymentRenderer, PaymentRequestKind } from './result.js';
-import { canTransition, type PaymentStatus } from './states.js';
-import { invalidState, validateCapture, validateRefund, validateVoid, type ValidRequest } from './validate.js';
+import { validateCapture, validateRefund, validateVoid, type ValidRequest } from './validate.js';
 import type { PaymentView } from './view.js';
 import { attemptMetadata, requestMetadata, type RequestMetadata } from './requestMetadata.js';
 import { decodeCursor, encodeCursor } from './listCursor.js';
@@ -179,17 +177,16 @@ export class PaymentService {
     if (claim.resourceId === null) {
       opened = await this.o.store.transaction(async (tx) => {
         await claim.guard(tx);
-        const now = this.now();
         const p = await tx.findPayment(merchantId, paymentId, true);
         if (!p) throw notFound(paymentId);
         const { to, amount } = validate(p);
-        const moved = await this.transition(tx, p, to, { amount_requested: amount }, now, { key: idempotencyKey, attempt: null, meta });
-        const attemptNo = (await tx.lastAttemptNo(p.id, kind)) + 1;
-        const attempt = await this.openAttempt(tx, moved, kind, attemptNo, p.gateway!, amount, idempotencyKey, now, meta);
-        await claim.bindResource(tx, p.id);
         // The payment is locked until commit: these are all its attempts, so the round after
         // the gateway call can be one batch.
-        return { payment: moved, attempt, attempts: await tx.listAttempts(p.id) };
+        const context = { meta, now: this.now(), random: this.o.runtime.random, relayDelayMs: this.relayDelayMs };
+        const plan = planStart(context, { payment: p, attempts: await tx.listAttempts(p.id) }, { operation: kind, to, amount, idempotencyKey });
+        await applyWrites(tx, plan.writes);
+        await claim.bindResource(tx, p.id);
+        return { ...plan.next, attempts: plan.after.attempts };
       });
     }
     return this.drive(merchantId, paymentId, kind, claim, meta, opened);
@@ -283,42 +280,9 @@ export class PaymentService {
     return { kind: 'final', response };
   }
 
-  /** Writes an attempt, its outbox row and its `attempt.started` event; the relay runs it if the caller does not. */
-  private async openAttempt(
-    tx: RoundOps,
-    payment: PaymentRow,
-    operation: GatewayOperation,
-    attemptNo: number,
-    gateway: string,
-    amount: number,
-    idempotencyKey: string | null,
-    now: Date,
-    meta: RequestMetadata,
-    relayDelayMs = this.relayDelayMs,
-  ): Promise<AttemptRow> {
-    const attempt = await tx.insertAttempt(newAttempt(this.o.runtime.random, payment, { operation, attemptNo, gateway, amount, idempotencyKey }, now), this.runAfter(now, relayDelayMs));
-    await tx.insertEvent(attemptStartedEvent(this.o.runtime.random, payment, attempt, meta, now));
-    return attempt;
-  }
-
   /** When the relay may run a new attempt's outbox row. */
   private runAfter(now: Date, relayDelayMs = this.relayDelayMs): Date {
     return new Date(now.getTime() + relayDelayMs);
-  }
-
-  /** Changes the payment's status (the state machine allowing) and writes its event; returns the new row. */
-  private async transition(
-    tx: RoundOps,
-    payment: PaymentRow,
-    to: PaymentStatus,
-    changes: PaymentChanges,
-    now: Date,
-    by: { key: string | null; attempt: AttemptRow | null; meta: RequestMetadata },
-  ): Promise<PaymentRow> {
-    if (!canTransition(payment.status, to)) throw invalidState(payment, to);
-    const moved = await tx.updatePayment(payment, { ...changes, status: to }, now);
-    await tx.insertEvent(paymentEvent(this.o.runtime.random, moved, by.attempt, { ...by.meta, ...(by.key !== null ? { idempotency_key: by.key } : {}) }, `payment.${to}`, { payment: paymentSnapshot(moved) }, now));
-    return moved;
   }
 
   private now(): Date {

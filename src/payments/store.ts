@@ -39,7 +39,7 @@ export interface PaymentStore {
  * payment and its attempts, the journal and the payment's events. The service's transactions, a batch
  * (src/payments/batch.ts) and the stepwise writes all run on these.
  */
-export type RoundOps = ClaimTx & PaymentStore & Pick<LedgerStore, 'postEntry'> & Pick<EventStore, 'insertEvent'>;
+export type RoundOps = ClaimTx & PaymentStore & Pick<LedgerStore, 'postEntry'> & Pick<EventStore, 'insertEvent' | 'insertEvents'>;
 
 /** A payment's writes that span its aggregates and go out together (docs/architecture.md, "Ports"). */
 export interface PaymentRounds {

@@ -44,7 +44,7 @@ export const paymentOpNames = [
 export const ledgerOpNames = ['postEntry', 'listEntries', 'summarizeBooks'] as const satisfies ReadonlyArray<keyof LedgerStore>;
 export const outboxOpNames = ['claimDueWork', 'rescheduleWork', 'guardWork', 'hastenWork'] as const satisfies ReadonlyArray<keyof OutboxStore>;
 export const eventOpNames = [
-  'insertEvent', 'insertSystemEvent', 'reportGatewayHealth', 'listEvents', 'positionEvents', 'listFeed', 'eventActivity', 'findEvent', 'claimPublisher', 'advancePublisher',
+  'insertEvent', 'insertEvents', 'insertSystemEvent', 'reportGatewayHealth', 'listEvents', 'positionEvents', 'listFeed', 'eventActivity', 'findEvent', 'claimPublisher', 'advancePublisher',
 ] as const satisfies ReadonlyArray<keyof EventStore>;
 export const webhookOpNames = [
   'insertEndpoint', 'listEndpoints', 'findEndpoint', 'setEndpointStatus', 'rotateEndpointSecret', 'deleteEndpoint',

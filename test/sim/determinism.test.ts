@@ -36,13 +36,13 @@ describe('npm run sim', () => {
   const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000 });
 
   it('prints a failing seed with its invariant, its trace and the command that replays exactly that run', () => {
-    const sweep = run('--seeds', '15', '--from', '195', '--plant', 'skip-fence');
+    const sweep = run('--seeds', '15', '--from', '440', '--plant', 'skip-fence');
     expect(sweep.status, sweep.stderr).toBe(1);
     const fail = /FAIL seed (\d+)\n((?: {2}I\d: .*\n)+)/.exec(sweep.stdout);
     expect(fail, sweep.stdout).not.toBeNull();
     const [, seed, violations] = fail!;
     expect(sweep.stdout).toContain('  trace (lines naming what broke');
-    expect(sweep.stdout).toMatch(/summary\n {2}seeds run: +15 \(195\.\.209\)\n {2}schedules\/second: +[\d.]+/);
+    expect(sweep.stdout).toMatch(/summary\n {2}seeds run: +15 \(440\.\.454\)\n {2}schedules\/second: +[\d.]+/);
     expect(sweep.stdout).toMatch(/faults injected: +crash=\d+ crash\.at_await=\d+/);
     const replay = new RegExp(`replay: npm run sim -- (--seeds 1 --from ${seed} (?:--duplicates )?--plant skip-fence --trace)`).exec(sweep.stdout);
     expect(replay, sweep.stdout).not.toBeNull();

@@ -55,6 +55,10 @@ export class MemoryEvents implements EventStore {
     this.s.lastSeq.set(e.paymentId, seq);
   }
 
+  async insertEvents(events: readonly NewPaymentEvent[]): Promise<void> {
+    for (const e of events) await this.insertEvent(e);
+  }
+
   async insertSystemEvent(e: NewSystemEvent): Promise<void> {
     this.insert(e, null, null);
   }

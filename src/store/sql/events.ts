@@ -32,45 +32,6 @@ export function toStoredEvent(r: EventSqlRow): StoredEvent {
 }
 
 /**
- * A transaction's payment events, written in one statement when something could see them: at
- * commit, or before a statement of the same transaction that names the events table or the
- * deliveries that reference it. One round trip for all of them instead of one each; the same
- * rows, ids and per-payment `seq` as one insert after another.
- */
-export class DeferredEvents {
-  private pending: NewPaymentEvent[] = [];
-  /** The transaction's statements, each preceded by the flush when it could see the events. */
-  readonly q: Queryable;
-
-  constructor(private readonly tx: Queryable) {
-    this.q = {
-      query: async (sql, params) => {
-        if (this.pending.length > 0 && /payment_events|webhook_deliveries/.test(sql)) await this.flush();
-        return tx.query(sql, params);
-      },
-      exec: async (sql) => {
-        await this.flush();
-        return tx.exec(sql);
-      },
-    };
-  }
-
-  add(e: NewPaymentEvent): void {
-    this.pending.push(e);
-  }
-
-  async flush(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const events = this.pending;
-    this.pending = [];
-    if (events.length === 1) return insertEvent(this.tx, events[0]!);
-    // The caller holds each payment's row (inserted or locked in this transaction), so no
-    // other transaction takes the same seq; the unique (payment_id, seq) would refuse it.
-    await this.tx.query(insertEventsSql('$1'), [eventsJson(events)]);
-  }
-}
-
-/**
  * Inserts the payment events of the JSON array parameter `param` (see {@link eventsJson}), each
  * payment's numbered on from its last `seq`, in the array's order.
  */
@@ -88,27 +49,19 @@ export function eventsJson(events: readonly NewPaymentEvent[]): string {
   return JSON.stringify(events.map((e) => ({ id: e.id, payment_id: e.paymentId, merchant_id: e.merchantId, type: e.type, data: e.data, metadata: e.metadata, created_at: e.createdAt.toISOString() })));
 }
 
-async function insertEvent(q: Queryable, e: NewPaymentEvent): Promise<void> {
-  // The caller holds the payment's row (inserted or locked in this transaction), so no other
-  // transaction takes the same seq; the unique (payment_id, seq) would refuse it if one did.
-  await q.query(
-    `INSERT INTO payment_events (event_id, payment_id, merchant_id, type, data, metadata, created_at, seq)
-     SELECT $1, $2, $3, $4, $5, $6, $7, coalesce(max(seq), 0) + 1 FROM payment_events WHERE payment_id = $2`,
-    [e.id, e.paymentId, e.merchantId, e.type, JSON.stringify(e.data), JSON.stringify(e.metadata), e.createdAt],
-  );
-}
-
 /** Events, their feed positions and webhook fan-out, and the publishers' cursors in SQL. */
 export class SqlEvents implements EventStore {
-  /** `deferred`: inside a transaction, payment events wait to be written together (see {@link DeferredEvents}). */
-  constructor(
-    private readonly q: Queryable,
-    private readonly deferred?: DeferredEvents,
-  ) {}
+  constructor(private readonly q: Queryable) {}
 
-  async insertEvent(e: NewPaymentEvent): Promise<void> {
-    if (this.deferred) return this.deferred.add(e);
-    return insertEvent(this.q, e);
+  insertEvent(e: NewPaymentEvent): Promise<void> {
+    return this.insertEvents([e]);
+  }
+
+  async insertEvents(events: readonly NewPaymentEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    // The caller holds each payment's row (inserted or locked in this transaction), so no
+    // other transaction takes the same seq; the unique (payment_id, seq) would refuse it.
+    await this.q.query(insertEventsSql('$1'), [eventsJson(events)]);
   }
 
   async insertSystemEvent(e: NewSystemEvent): Promise<void> {

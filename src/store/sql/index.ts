@@ -7,7 +7,7 @@ import { SqlLedger } from './ledger.js';
 import { SqlMerchants } from './merchants.js';
 import { SqlOutbox } from './outbox.js';
 import { SqlPayments } from './payments.js';
-import { DeferredEvents, SqlEvents } from './events.js';
+import { SqlEvents } from './events.js';
 import { SqlWebhooks } from './webhooks.js';
 import { SqlReconciliation } from './reconciliation.js';
 
@@ -18,14 +18,14 @@ import { SqlReconciliation } from './reconciliation.js';
  */
 
 /** The port's operations over one connection or one open transaction. */
-function sqlOps(q: Queryable, deferred?: DeferredEvents): StoreOps {
+function sqlOps(q: Queryable): StoreOps {
   return assembleOps({
     keys: new SqlKeys(q),
     merchants: new SqlMerchants(q),
     payments: new SqlPayments(q),
     ledger: new SqlLedger(q),
     outbox: new SqlOutbox(q),
-    events: new SqlEvents(q, deferred),
+    events: new SqlEvents(q),
     webhooks: new SqlWebhooks(q),
     reconciliation: new SqlReconciliation(q),
   });
@@ -50,13 +50,7 @@ export class SqlStore implements Store {
   }
 
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T> {
-    return this.db.transaction(async (tx) => {
-      // Payment events are written together, before commit (or before a statement that could see them).
-      const deferred = new DeferredEvents(tx);
-      const result = await fn(sqlOps(deferred.q, deferred));
-      await deferred.flush();
-      return result;
-    });
+    return this.db.transaction((tx) => fn(sqlOps(tx)));
   }
 
   openPayment(o: OpenPayment): Promise<Opened | null> {
