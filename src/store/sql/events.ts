@@ -1,4 +1,5 @@
 import type { Queryable } from '../../db/database.js';
+import { Statement } from './statement.js';
 import type { TransactionMetadata } from '../../events/metadata.js';
 import type { NewPaymentEvent, NewSystemEvent, StoredEvent } from '../../events/model.js';
 import type { EventActivity, EventStore } from '../../events/store.js';
@@ -32,21 +33,22 @@ export function toStoredEvent(r: EventSqlRow): StoredEvent {
 }
 
 /**
- * Inserts the payment events of the JSON array parameter `param` (see {@link eventsJson}), each
- * payment's numbered on from its last `seq`, in the array's order.
+ * Payment events in order (`EventStore.insertEvents`), each payment's numbered on from its last
+ * `seq`; returns the CTE, one row per event. The caller holds each payment's row (inserted or
+ * locked in its transaction), so no other transaction takes the same seq; the unique
+ * (payment_id, seq) would refuse it if one did.
  */
-export function insertEventsSql(param: string): string {
-  return `INSERT INTO payment_events (event_id, payment_id, merchant_id, type, data, metadata, created_at, seq)
-       SELECT x.e->>'id', x.e->>'payment_id', x.e->>'merchant_id', x.e->>'type', x.e->'data', x.e->'metadata', (x.e->>'created_at')::timestamptz,
-              coalesce((SELECT max(seq) FROM payment_events p WHERE p.payment_id = x.e->>'payment_id'), 0)
-                + row_number() OVER (PARTITION BY x.e->>'payment_id' ORDER BY x.n)
-         FROM jsonb_array_elements(${param}::jsonb) WITH ORDINALITY AS x (e, n)
-        ORDER BY x.n`;
-}
-
-/** Payment events as the parameter of {@link insertEventsSql}. */
-export function eventsJson(events: readonly NewPaymentEvent[]): string {
-  return JSON.stringify(events.map((e) => ({ id: e.id, payment_id: e.paymentId, merchant_id: e.merchantId, type: e.type, data: e.data, metadata: e.metadata, created_at: e.createdAt.toISOString() })));
+export function insertEventsWrite(s: Statement, events: readonly NewPaymentEvent[]): string {
+  const json = JSON.stringify(events.map((e) => ({ id: e.id, payment_id: e.paymentId, merchant_id: e.merchantId, type: e.type, data: e.data, metadata: e.metadata, created_at: e.createdAt.toISOString() })));
+  return s.cte(
+    `INSERT INTO payment_events (event_id, payment_id, merchant_id, type, data, metadata, created_at, seq)
+     SELECT x.e->>'id', x.e->>'payment_id', x.e->>'merchant_id', x.e->>'type', x.e->'data', x.e->'metadata', (x.e->>'created_at')::timestamptz,
+            coalesce((SELECT max(seq) FROM payment_events p WHERE p.payment_id = x.e->>'payment_id'), 0)
+              + row_number() OVER (PARTITION BY x.e->>'payment_id' ORDER BY x.n)
+       FROM jsonb_array_elements(${s.p(json)}::jsonb) WITH ORDINALITY AS x (e, n)
+      ORDER BY x.n
+     RETURNING 1`,
+  );
 }
 
 /** Events, their feed positions and webhook fan-out, and the publishers' cursors in SQL. */
@@ -59,9 +61,8 @@ export class SqlEvents implements EventStore {
 
   async insertEvents(events: readonly NewPaymentEvent[]): Promise<void> {
     if (events.length === 0) return;
-    // The caller holds each payment's row (inserted or locked in this transaction), so no
-    // other transaction takes the same seq; the unique (payment_id, seq) would refuse it.
-    await this.q.query(insertEventsSql('$1'), [eventsJson(events)]);
+    const s = new Statement();
+    await s.count(this.q, insertEventsWrite(s, events));
   }
 
   async insertSystemEvent(e: NewSystemEvent): Promise<void> {

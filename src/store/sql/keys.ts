@@ -1,6 +1,7 @@
 import type { Queryable } from '../../db/database.js';
 import { toKeyRow, type ClaimResult, type KeyRequest, type KeyRow, type StoredResponse } from '../../idempotency/store.js';
-import type { KeyStore } from '../../idempotency/store.js';
+import type { FenceWrite, KeyStore } from '../../idempotency/store.js';
+import { Statement } from './statement.js';
 
 /**
  * Idempotency keys in SQL. Keys are the truth here: claims are atomic statements, every write
@@ -60,12 +61,8 @@ export class SqlKeys implements KeyStore {
   }
 
   async renewKey(merchantId: string, key: string, fence: number, now: number, leaseMs: number): Promise<boolean> {
-    const { rowCount } = await this.q.query(
-      `UPDATE idempotency_keys SET lease_until = $4
-        WHERE merchant_id = $1 AND key = $2 AND fence = $3 AND state = 'in_progress'`,
-      [merchantId, key, fence, new Date(now + leaseMs)],
-    );
-    return rowCount === 1;
+    const s = new Statement();
+    return (await s.count(this.q, guardKeyWrite(s, { merchantId, key, fence, now, leaseMs }))) === 1;
   }
 
   /** The same statement as renewKey: inside a transaction its row lock lasts until the end. */
@@ -83,14 +80,8 @@ export class SqlKeys implements KeyStore {
   }
 
   async completeKey(merchantId: string, key: string, fence: number, response: StoredResponse, now: number, ttlMs: number): Promise<boolean> {
-    const { rowCount } = await this.q.query(
-      `UPDATE idempotency_keys
-          SET state = 'completed', response_status = $4, response_type = $5, response_body = $6,
-              completed_at = $7, expires_at = $8, lease_until = NULL
-        WHERE merchant_id = $1 AND key = $2 AND fence = $3 AND state = 'in_progress'`,
-      [merchantId, key, fence, response.status, response.contentType, response.body, new Date(now), new Date(now + ttlMs)],
-    );
-    return rowCount === 1;
+    const s = new Statement();
+    return (await s.count(this.q, completeKeyWrite(s, { merchantId, key, fence, response, now, ttlMs }))) === 1;
   }
 
   async forgetKey(merchantId: string, key: string, fence: number): Promise<boolean> {
@@ -121,4 +112,25 @@ export class SqlKeys implements KeyStore {
     );
     return rowCount;
   }
+}
+
+/** The lease renewed while `fence` holds the key in progress (`KeyStore.guardKey`); one row returned when it does. */
+export function guardKeyWrite(s: Statement, w: Omit<Extract<FenceWrite, { op: 'guardKey' }>, 'op'>): string {
+  return s.cte(
+    `UPDATE idempotency_keys SET lease_until = ${s.p(new Date(w.now + w.leaseMs))}
+      WHERE merchant_id = ${s.p(w.merchantId)} AND key = ${s.p(w.key)} AND fence = ${s.p(w.fence)} AND state = 'in_progress'
+     RETURNING 1`,
+  );
+}
+
+/** The response stored and the lease ended while `fence` holds the key in progress (`KeyStore.completeKey`); one row returned when it does. */
+export function completeKeyWrite(s: Statement, w: Omit<Extract<FenceWrite, { op: 'completeKey' }>, 'op'>): string {
+  return s.cte(
+    `UPDATE idempotency_keys
+        SET state = 'completed', response_status = ${s.p(w.response.status)}, response_type = ${s.p(w.response.contentType)},
+            response_body = ${s.p(w.response.body)}, completed_at = ${s.p(new Date(w.now))}, expires_at = ${s.p(new Date(w.now + w.ttlMs))},
+            lease_until = NULL
+      WHERE merchant_id = ${s.p(w.merchantId)} AND key = ${s.p(w.key)} AND fence = ${s.p(w.fence)} AND state = 'in_progress'
+     RETURNING 1`,
+  );
 }

@@ -1,6 +1,7 @@
 import type { Queryable } from '../../db/database.js';
 import { eventName, postingsFor, type Account, type BooksSummary, type JournalEntry, type LedgerEvent, type PaymentBooks, type Posting } from '../../ledger/ledger.js';
 import type { LedgerStore } from '../../ledger/store.js';
+import { Statement } from './statement.js';
 
 /** An entry's postings, the zero ones left out; throws unless they balance. */
 export function balancedPostings(paymentId: string, event: LedgerEvent): Posting[] {
@@ -18,16 +19,8 @@ export class SqlLedger implements LedgerStore {
    * the same movement twice fails the transaction instead of moving money twice in the books.
    */
   async postEntry(paymentId: string, currency: string, event: LedgerEvent, now: Date): Promise<void> {
-    const postings = balancedPostings(paymentId, event);
-    // One statement: the entry and its postings in one round trip.
-    await this.q.query(
-      `WITH entry AS (
-         INSERT INTO ledger_entries (payment_id, event, currency, created_at) VALUES ($1, $2, $3, $4) RETURNING id
-       )
-       INSERT INTO ledger_postings (entry_id, account, amount)
-       SELECT entry.id, p.account, p.amount FROM entry, unnest($5::text[], $6::bigint[]) AS p (account, amount)`,
-      [paymentId, eventName(event), currency, now, postings.map((p) => p.account), postings.map((p) => p.amount)],
-    );
+    const s = new Statement();
+    await s.count(this.q, postEntryWrite(s, paymentId, currency, event, now));
   }
 
   /** A payment's journal, oldest entry first, each entry's postings ordered by account. */
@@ -71,4 +64,19 @@ export class SqlLedger implements LedgerStore {
       payments,
     };
   }
+}
+
+/** A journal entry with its balanced postings (`LedgerStore.postEntry`), one statement; returns the entry's CTE (one row). */
+export function postEntryWrite(s: Statement, paymentId: string, currency: string, event: LedgerEvent, now: Date): string {
+  const postings = balancedPostings(paymentId, event);
+  const entry = s.cte(
+    `INSERT INTO ledger_entries (payment_id, event, currency, created_at)
+     VALUES (${s.p(paymentId)}, ${s.p(eventName(event))}, ${s.p(currency)}, ${s.p(now)}) RETURNING id`,
+  );
+  s.cte(
+    `INSERT INTO ledger_postings (entry_id, account, amount)
+     SELECT e.id, p.account, p.amount FROM ${entry} e, unnest(${s.p(postings.map((p) => p.account))}::text[], ${s.p(postings.map((p) => p.amount))}::bigint[]) AS p (account, amount)
+     RETURNING 1`,
+  );
+  return entry;
 }

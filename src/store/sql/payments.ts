@@ -4,6 +4,7 @@ import { newAttemptRow, newPaymentRow, StaleWriteError, toView, type AttemptRow,
 import type { PaymentView } from '../../payments/view.js';
 import type { AttemptResult, NewAttempt, NewPayment, PaymentChanges } from '../../payments/rows.js';
 import type { OpenPayment, Opened, PaymentStore } from '../../payments/store.js';
+import { Statement } from './statement.js';
 
 /** Payments, attempts with their outbox rows, and views in SQL (events: ./events.ts). Every status change is compare-and-set. */
 export class SqlPayments implements PaymentStore {
@@ -73,32 +74,16 @@ export class SqlPayments implements PaymentStore {
 
   /** Applies `changes` if the payment is still at `expected` status and version; else throws. */
   async updatePayment(current: PaymentRow, changes: PaymentChanges, now: Date): Promise<PaymentRow> {
-    const cols = Object.keys(changes) as Array<keyof typeof changes>;
-    const sets = cols.map((c, i) => `${c} = $${i + 4}`);
-    const { rows } = await this.q.query<PaymentRow>(
-      `UPDATE payments SET ${[...sets, `version = version + 1`, `updated_at = $3`].join(', ')}
-        WHERE id = $1 AND version = $2 RETURNING *`,
-      [current.id, current.version, now, ...cols.map((c) => changes[c])],
-    );
-    if (!rows[0]) throw new StaleWriteError(`payment ${current.id} changed under us (expected version ${current.version})`);
-    return rows[0];
+    const s = new Statement();
+    const [row] = await s.rows<PaymentRow>(this.q, updatePaymentWrite(s, current, changes, now));
+    if (!row) throw new StaleWriteError(`payment ${current.id} changed under us (expected version ${current.version})`);
+    return row;
   }
 
   /** Writes an attempt and its outbox row in one statement (one round trip); returns the attempt. */
   async insertAttempt(a: NewAttempt, runAfter: Date): Promise<AttemptRow> {
-    const { rows } = await this.q.query<AttemptRow>(
-      `WITH attempt AS (
-         INSERT INTO payment_attempts (id, payment_id, operation, attempt_no, gateway, gateway_key, amount, status, idempotency_key, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9)
-         RETURNING *
-       ), work AS (
-         INSERT INTO outbox (payment_id, attempt_id, kind, run_after, created_at)
-         SELECT payment_id, id, 'gateway_call', $10, created_at FROM attempt
-       )
-       SELECT * FROM attempt`,
-      [a.id, a.payment_id, a.operation, a.attempt_no, a.gateway, a.gateway_key, a.amount, a.idempotency_key, a.created_at, runAfter],
-    );
-    return rows[0]!;
+    const s = new Statement();
+    return (await s.rows<AttemptRow>(this.q, insertAttemptWrite(s, a, runAfter)))[0]!;
   }
 
   /** The attempt still waiting for a definitive gateway answer, if any. */
@@ -140,21 +125,8 @@ export class SqlPayments implements PaymentStore {
    * answer leaves the outbox row pending for recovery; any other closes it.
    */
   async recordAttempt(attempt: AttemptRow, result: AttemptResult, now: Date): Promise<void> {
-    const final = result.status !== 'unknown';
-    // One statement (one round trip): the outbox row changes only when the attempt did.
-    const { rows } = await this.q.query<{ n: number }>(
-      `WITH recorded AS (
-         UPDATE payment_attempts SET status = $2, gateway_reference = $3, decline_code = $4, error = $5, completed_at = $6
-          WHERE id = $1 AND status IN ('pending', 'unknown')
-          RETURNING id
-       ), work AS (
-         UPDATE outbox SET ${final ? `state = 'done', done_at = $7` : `tries = tries + 1, run_after = $7`}
-          WHERE attempt_id IN (SELECT id FROM recorded) AND state = 'pending'
-       )
-       SELECT count(*)::int AS n FROM recorded`,
-      [attempt.id, result.status, result.gatewayReference ?? null, result.declineCode ?? null, result.error ?? null, final ? now : null, now],
-    );
-    if (rows[0]?.n !== 1) throw new StaleWriteError(`attempt ${attempt.id} was already recorded`);
+    const s = new Statement();
+    if ((await s.count(this.q, recordAttemptWrite(s, attempt, result, now))) !== 1) throw new StaleWriteError(`attempt ${attempt.id} was already recorded`);
   }
 
   async loadView(merchantId: string, id: string): Promise<PaymentView | null> {
@@ -189,4 +161,51 @@ export class SqlPayments implements PaymentStore {
     );
     return payments.map((p) => toView(p, attempts.filter((a) => a.payment_id === p.id)));
   }
+}
+
+/** The payment's `changes` if it is still at `current.version` (`PaymentStore.updatePayment`); returns the CTE, the row as updated. */
+export function updatePaymentWrite(s: Statement, current: PaymentRow, changes: PaymentChanges, now: Date): string {
+  const sets = (Object.keys(changes) as Array<keyof PaymentChanges>).map((c) => `${c} = ${s.p(changes[c])}`);
+  return s.cte(
+    `UPDATE payments SET ${[...sets, 'version = version + 1', `updated_at = ${s.p(now)}`].join(', ')}
+      WHERE id = ${s.p(current.id)} AND version = ${s.p(current.version)}
+     RETURNING *`,
+  );
+}
+
+/** An attempt, pending, with its outbox row due at `runAfter` (`PaymentStore.insertAttempt`); returns the CTE, the attempt as inserted. */
+export function insertAttemptWrite(s: Statement, a: NewAttempt, runAfter: Date): string {
+  const attempt = s.cte(
+    `INSERT INTO payment_attempts (id, payment_id, operation, attempt_no, gateway, gateway_key, amount, status, idempotency_key, created_at)
+     VALUES (${[a.id, a.payment_id, a.operation, a.attempt_no, a.gateway, a.gateway_key, a.amount].map((v) => s.p(v)).join(', ')}, 'pending', ${s.p(a.idempotency_key)}, ${s.p(a.created_at)})
+     RETURNING *`,
+  );
+  s.cte(
+    `INSERT INTO outbox (payment_id, attempt_id, kind, run_after, created_at)
+     SELECT payment_id, id, 'gateway_call', ${s.p(runAfter)}, created_at FROM ${attempt}
+     RETURNING 1`,
+  );
+  return attempt;
+}
+
+/**
+ * A gateway answer recorded on an attempt still open (`PaymentStore.recordAttempt`): an
+ * `unknown` answer leaves its outbox row pending for recovery, any other closes it; the
+ * outbox row changes only when the attempt did. Returns the CTE, one row when recorded.
+ */
+export function recordAttemptWrite(s: Statement, attempt: AttemptRow, result: AttemptResult, now: Date): string {
+  const final = result.status !== 'unknown';
+  const recorded = s.cte(
+    `UPDATE payment_attempts SET status = ${s.p(result.status)}, gateway_reference = ${s.p(result.gatewayReference ?? null)},
+            decline_code = ${s.p(result.declineCode ?? null)}, error = ${s.p(result.error ?? null)}, completed_at = ${s.p(final ? now : null)}::timestamptz
+      WHERE id = ${s.p(attempt.id)} AND status IN ('pending', 'unknown')
+     RETURNING id`,
+  );
+  const at = s.p(now);
+  s.cte(
+    `UPDATE outbox SET ${final ? `state = 'done', done_at = ${at}` : `tries = tries + 1, run_after = ${at}`}
+      WHERE attempt_id IN (SELECT id FROM ${recorded}) AND state = 'pending'
+     RETURNING 1`,
+  );
+  return recorded;
 }
