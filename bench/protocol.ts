@@ -1,6 +1,6 @@
 /** What the benchmark's parent and its server children say to each other (see bench/server.ts). */
 
-export type ServerMode = 'idem' | 'redis-get' | 'pg-insert' | 'powertools';
+export type ServerMode = 'idem' | 'redis-get' | 'pg-insert' | 'powertools' | 'same-writes';
 
 /** What the child needs, passed in its environment. */
 export interface ServerEnv {

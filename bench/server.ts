@@ -12,6 +12,13 @@
  *   body under the same key is refused 422, as Idem refuses it).
  * - `pg-insert`: the first-request baseline: a bare fastify route doing one PostgreSQL INSERT
  *   (autocommit, so one commit) through a pg Pool as large as Idem's.
+ * - `same-writes`: the data model's floor (SPEC 19): a bare fastify route writing exactly the
+ *   rows a first request writes in Idem's schema — the key, the payment, its authorization
+ *   attempt and outbox row, two events; then the attempt's result, the outbox row closed, the
+ *   journal entry and its postings, the payment authorized, two events, the key completed with
+ *   the response — in the fewest statements a payment allows: one before the gateway call
+ *   (which must find the attempt committed) and one after, built from Idem's own statement
+ *   fragments (src/store/sql/). No gate, no Redis, no validation, no gateway.
  *
  * Protocol (IPC): child → `{ type: 'ready', url, ... }`; parent → `{ type: 'snapshot' }` →
  * child → `{ type: 'snapshot', cpu, counts }`; parent → `{ type: 'stop' }` → child closes and
@@ -27,10 +34,21 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { loadConfig } from '../src/config/config.js';
 import type { Database, Queryable } from '../src/db/database.js';
+import { migrate } from '../src/db/migrate.js';
 import { openPostgres } from '../src/db/postgres.js';
 import { createIdem } from '../src/idem.js';
 import { createMerchant } from '../src/merchants/merchants.js';
 import { cryptoRandom } from '../src/ports/clock.js';
+import { newId } from '../src/ports/ids.js';
+import { newAttempt } from '../src/payments/round.js';
+import { changedPayment, newAttemptRow, newPaymentRow, recordedAttempt, toView, type NewPayment, type PaymentRow } from '../src/payments/rows.js';
+import { paymentEvent, paymentSnapshot } from '../src/payments/timeline.js';
+import { SqlStore } from '../src/store/sql/index.js';
+import { insertEventsWrite } from '../src/store/sql/events.js';
+import { completeKeyWrite } from '../src/store/sql/keys.js';
+import { postEntryWrite } from '../src/store/sql/ledger.js';
+import { insertAttemptWrite, recordAttemptWrite, updatePaymentWrite } from '../src/store/sql/payments.js';
+import { Statement } from '../src/store/sql/statement.js';
 import { BASELINE_TABLE, POOL_MAX, type ParentMessage, type QueryCounts, type ServerEnv, type ServerMessage } from './protocol.js';
 
 function send(message: ServerMessage): void {
@@ -233,6 +251,65 @@ async function startPgInsert(env: ServerEnv): Promise<{ close: () => Promise<voi
   };
 }
 
+async function startSameWrites(env: ServerEnv): Promise<{ close: () => Promise<void>; counts: QueryCounts | null }> {
+  const db = openPostgres(env.BENCH_DATABASE_URL, { max: POOL_MAX });
+  // Idem's schema, as `idem serve` migrates it (idempotent: a migrated database is left as it is).
+  await migrate(db);
+  const merchant = await createMerchant(new SqlStore(db), cryptoRandom, 'bench-same-writes');
+  const app = Fastify({ logger: false });
+  app.post('/v1/payments', async (request, reply) => {
+    const key = String(request.headers['idempotency-key'] ?? randomBytes(12).toString('hex'));
+    const body = request.body as { amount: number; currency: string; payment_method: { token: string } };
+    const now = new Date();
+    const id = newId(cryptoRandom, 'pay');
+    const payment: NewPayment = {
+      id, merchant_id: merchant.id, amount: body.amount, currency: body.currency, capture_method: 'manual', status: 'processing', token: body.payment_method.token,
+      reference: null, metadata: {}, preferred_gateway: null, gateway: 'sim-a', idempotency_key: key, created_at: now, updated_at: now,
+    };
+    const row = newPaymentRow(payment);
+    const attempt = newAttempt(cryptoRandom, row, { operation: 'authorize', attemptNo: 1, gateway: 'sim-a', amount: body.amount, idempotencyKey: key }, now);
+    const event = (type: string, p: PaymentRow) => paymentEvent(cryptoRandom, p, newAttemptRow(attempt), {}, type, { payment: paymentSnapshot(p) }, now);
+
+    // Before the gateway call: the key (claimed, bound to the payment), the payment, its attempt and outbox row, two events.
+    const first = new Statement();
+    const claimed = first.cte(
+      `INSERT INTO idempotency_keys (merchant_id, key, fingerprint, method, path, state, fence, lease_until, created_at, operation, resource_id)
+       VALUES (${first.p(merchant.id)}, ${first.p(key)}, 'f', 'POST', '/v1/payments', 'in_progress', nextval('idempotency_fence_seq'), ${first.p(new Date(now.getTime() + 30_000))}, ${first.p(now)}, 'create', ${first.p(id)})
+       RETURNING fence`,
+    );
+    first.cte(
+      `INSERT INTO payments (id, merchant_id, amount, currency, capture_method, status, token, reference, metadata, preferred_gateway, gateway, idempotency_key, created_at, updated_at)
+       VALUES (${[id, merchant.id, payment.amount, payment.currency, 'manual', 'processing', payment.token, null, '{}', null, 'sim-a', key, now, now].map((v) => first.p(v)).join(', ')})
+       RETURNING 1`,
+    );
+    insertAttemptWrite(first, attempt, new Date(now.getTime() + 30_000));
+    insertEventsWrite(first, [event('payment.created', row), event('attempt.started', row)]);
+    // Every data-modifying CTE runs whatever the last SELECT reads.
+    const [{ fence }] = (await first.rows<{ fence: string }>(db, claimed)) as [{ fence: string }];
+
+    // After it: the result, the outbox row closed, the journal, the payment authorized, two events, the key completed.
+    const authorized = changedPayment(row, { status: 'authorized', amount_authorized: body.amount, amount_requested: null }, now);
+    const answer = JSON.stringify(toView(authorized, [recordedAttempt(newAttemptRow(attempt), { status: 'succeeded', gatewayReference: 'ref' }, now)]));
+    const second = new Statement();
+    recordAttemptWrite(second, newAttemptRow(attempt), { status: 'succeeded', gatewayReference: 'ref' }, now);
+    postEntryWrite(second, id, payment.currency, { kind: 'authorize', amount: body.amount }, now);
+    updatePaymentWrite(second, row, { status: 'authorized', amount_authorized: body.amount, amount_requested: null }, now);
+    insertEventsWrite(second, [event('attempt.succeeded', row), event('payment.authorized', authorized)]);
+    const done = completeKeyWrite(second, { merchantId: merchant.id, key, fence: Number(fence), response: { status: 201, contentType: 'application/json', body: answer }, now: now.getTime(), ttlMs: 86_400_000 });
+    if ((await second.count(db, done)) !== 1) throw new Error(`key ${key} was not completed`);
+    return reply.code(201).header('content-type', 'application/json; charset=utf-8').send(answer);
+  });
+  const url = await listenBare(app);
+  send({ type: 'ready', url });
+  return {
+    counts: null,
+    close: async () => {
+      await app.close();
+      await db.close();
+    },
+  };
+}
+
 async function main(): Promise<void> {
   if (!process.send) throw new Error('bench/server.js is forked by bench/idempotency.js; run that instead');
   const env = process.env as unknown as ServerEnv;
@@ -243,7 +320,9 @@ async function main(): Promise<void> {
         ? await startRedisGet(env)
         : env.BENCH_MODE === 'powertools'
           ? await startPowertools(env)
-          : await startPgInsert(env);
+          : env.BENCH_MODE === 'same-writes'
+            ? await startSameWrites(env)
+            : await startPgInsert(env);
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
