@@ -619,6 +619,7 @@ class Bench {
             connections: clients,
             uniqueKeyPrefix: `bench-${this.runId}-lat${ms}-${round}-`,
             check: firstRequestCheck,
+            shed: cleanShed,
           });
           await this.drain(idem.merchantId);
         } finally {
@@ -772,6 +773,7 @@ class Bench {
             body: PAYMENT_BODY,
             uniqueKeyPrefix: `bench-${this.runId}-x${n}-${round}-${i}-${tag}-`,
             check: firstRequestCheck,
+            shed: cleanShed,
           });
           const { warm, results, result, cpuMicros } = await this.loadSplit(servers, spec);
           const problems: string[] = [];
@@ -909,6 +911,7 @@ class Bench {
           body: PAYMENT_BODY,
           uniqueKeyPrefix: `bench-${this.runId}-sweep${expired}-`,
           check: firstRequestCheck,
+          shed: cleanShed,
         });
         await watch;
         await this.drain(idem.merchantId);
@@ -1042,6 +1045,14 @@ function describeFailures(r: LoadResult): string {
 
 const GOALS = { replayVsPowertools: 1.2, replay: 0.7, first: 0.12, firstVsSameWrites: 0.8, endToEnd: 0.08, latency: 0.8, growth: 0.9, instances: 0.9, sweepKeysPerSecond: 20_000, sweepP99: 1.2 };
 
+/**
+ * Answers admitted per second: the right answers (a shed, a clean 503 from Idem's default
+ * adaptive limit, is not a payment; a wrong answer fails the run).
+ */
+function admitted(m: Measurement): number {
+  return m.result.ok / m.result.durationS;
+}
+
 function median(values: number[]): number {
   const v = [...values].sort((a, b) => a - b);
   const mid = Math.floor(v.length / 2);
@@ -1060,13 +1071,14 @@ function report(bench: Bench): boolean {
     `\nIdem idempotency benchmark: ${o.connections} connections, ${o.durationS} s measured after a ${o.warmupS} s warm-up, loopback; ` +
       `${cpu.length} CPUs (${cpu[0]?.model.trim() ?? '?'}), Node ${process.version}\n`,
   );
-  const cols = ['', 'req/s', 'p50 ms', 'p99 ms', 'server CPU/req', 'PG CPU/req', 'other load'];
+  const cols = ['', 'req/s', 'shed', 'p50 ms', 'p99 ms', 'server CPU/req', 'PG CPU/req', 'other load'];
   if (o.diagnose) cols.push('SQL stmts/req', 'SQL round trips/req', 'SQL xacts/req', 'Redis cmds/req');
   // The overload row has a table of its own: its req/s and latencies mix answers and sheds.
   const rows = ms.filter((m) => !bench.overloadRuns.some((r) => r.m === m)).map((m) => {
     const row = [
       m.name,
-      fmt(m.result.rps, 0),
+      fmt(admitted(m), 0),
+      m.result.shed > 0 ? `${fmt((100 * m.result.shed) / Math.max(1, m.result.responses), 1)} %` : '-',
       fmt(m.result.latencyP50Ms, 0),
       fmt(m.result.latencyP99Ms, 0),
       `${fmt(m.serverCpuMicros, 0)} µs`,
@@ -1110,24 +1122,22 @@ function report(bench: Bench): boolean {
   const references: Record<string, number> = {};
   const ratio = (label: string, subject: Measurement | undefined, baseline: Measurement | undefined, goal: number) => {
     if (!subject || !baseline) return;
-    // Answers admitted per second: a shed (a clean 503) is not a payment.
-    const admitted = (m: Measurement) => m.result.ok / m.result.durationS;
     const value = admitted(subject) / admitted(baseline);
     ratios[label] = { ratio: value, goal, met: value >= goal };
     console.log(`${label}: ${fmt(value, 3)} (goal ≥ ${goal}) ${value >= goal ? 'met' : 'MISSED'}`);
   };
   console.log('');
   if (bench.replayRounds.length > 0) {
-    const per = bench.replayRounds.map((r) => r.idem.result.rps / r.peer.result.rps);
+    const per = bench.replayRounds.map((r) => admitted(r.idem) / admitted(r.peer));
     const value = median(per);
     ratios['replay / Powertools idempotency'] = { ratio: value, goal: GOALS.replayVsPowertools, met: value >= GOALS.replayVsPowertools };
     console.log(
       `replay / Powertools idempotency (median of ${per.length} alternating rounds: ${per.map((r) => fmt(r, 2)).join(', ')}): ${fmt(value, 3)} (goal ≥ ${GOALS.replayVsPowertools}) ${value >= GOALS.replayVsPowertools ? 'met' : 'MISSED'}`,
     );
-    const idemMedian = median(bench.replayRounds.map((r) => r.idem.result.rps));
+    const idemMedian = median(bench.replayRounds.map((r) => admitted(r.idem)));
     const get = byName('baseline: fastify + 1 Redis');
     if (get) {
-      const v = idemMedian / get.result.rps;
+      const v = idemMedian / admitted(get);
       ratios['replay / Redis GET'] = { ratio: v, goal: GOALS.replay, met: v >= GOALS.replay };
       console.log(`replay (median of rounds) / Redis GET: ${fmt(v, 3)} (goal ≥ ${GOALS.replay}) ${v >= GOALS.replay ? 'met' : 'MISSED'}`);
     }
@@ -1136,7 +1146,7 @@ function report(bench: Bench): boolean {
   ratio('first request / the same writes', byName('first'), byName('baseline: fastify + the same writes'), GOALS.firstVsSameWrites);
   ratio('end to end / PG INSERT', byName('end to end'), byName('baseline: fastify + 1 PG'), GOALS.endToEnd);
   if (bench.latencyRounds.length > 0) {
-    const per = bench.latencyRounds.map((r) => r.slow.result.rps / r.zero.result.rps);
+    const per = bench.latencyRounds.map((r) => admitted(r.slow) / admitted(r.zero));
     const value = median(per);
     ratios['first request: gateway 100 ms / 0 ms'] = { ratio: value, goal: GOALS.latency, met: value >= GOALS.latency };
     console.log(
@@ -1144,7 +1154,7 @@ function report(bench: Bench): boolean {
     );
   }
   if (bench.growthRounds.length > 0) {
-    const per = bench.growthRounds.map((r) => r.grown.result.rps / r.empty.result.rps);
+    const per = bench.growthRounds.map((r) => admitted(r.grown) / admitted(r.empty));
     const value = median(per);
     ratios['first request: grown / empty tables'] = { ratio: value, goal: GOALS.growth, met: value >= GOALS.growth };
     console.log(
@@ -1167,13 +1177,13 @@ function report(bench: Bench): boolean {
       ['2 instances / 1', (r: { one: Measurement; two: Measurement; three: Measurement }) => r.two],
       ['3 instances / 1', (r: { one: Measurement; two: Measurement; three: Measurement }) => r.three],
     ] as const) {
-      const per = bench.instanceRounds.map((r) => pick(r).result.rps / r.one.result.rps);
+      const per = bench.instanceRounds.map((r) => admitted(pick(r)) / admitted(r.one));
       const value = median(per);
       ratios[`first request: ${label}`] = { ratio: value, goal: GOALS.instances, met: value >= GOALS.instances };
       console.log(
         `first request, aggregate of ${label} instance (median of ${per.length} rounds: ${per.map((r) => fmt(r, 2)).join(', ')}): ${fmt(value, 3)} (goal ≥ ${GOALS.instances}) ${value >= GOALS.instances ? 'met' : 'MISSED'}`,
       );
-      const basePer = bench.instanceBaselineRounds.map((r) => pick(r).result.rps / r.one.result.rps);
+      const basePer = bench.instanceBaselineRounds.map((r) => admitted(pick(r)) / admitted(r.one));
       if (basePer.length > 0) {
         references[`bare INSERT route: ${label}`] = median(basePer);
         console.log(`  the bare INSERT route, aggregate of ${label.replace('instances', 'processes')} (median of ${basePer.length} rounds: ${basePer.map((r) => fmt(r, 2)).join(', ')}): ${fmt(median(basePer), 3)}`);
