@@ -131,8 +131,17 @@ async function startIdem(env: ServerEnv): Promise<{ close: () => Promise<void>; 
   };
 }
 
-async function listenBare(app: FastifyInstance): Promise<string> {
-  return app.listen({ host: '127.0.0.1', port: 0 });
+/** Listens on a free loopback port, tells the parent, and closes the route then its client on stop. */
+async function serveBare(app: FastifyInstance, counts: QueryCounts | null, closeClient: () => Promise<unknown> | void): Promise<{ close: () => Promise<void>; counts: QueryCounts | null }> {
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  send({ type: 'ready', url });
+  return {
+    counts,
+    close: async () => {
+      await app.close();
+      await closeClient();
+    },
+  };
 }
 
 async function startRedisGet(env: ServerEnv): Promise<{ close: () => Promise<void>; counts: QueryCounts | null }> {
@@ -149,15 +158,7 @@ async function startRedisGet(env: ServerEnv): Promise<{ close: () => Promise<voi
     if (value === null) return reply.code(500).send('missing');
     return reply.code(201).header('content-type', 'application/json; charset=utf-8').send(value);
   });
-  const url = await listenBare(app);
-  send({ type: 'ready', url });
-  return {
-    counts,
-    close: async () => {
-      await app.close();
-      redis.disconnect();
-    },
-  };
+  return serveBare(app, counts, () => redis.disconnect());
 }
 
 /** What the fix below needs of the `@redis/client` connection Powertools is given. */
@@ -218,15 +219,7 @@ async function startPowertools(env: ServerEnv): Promise<{ close: () => Promise<v
       throw err;
     }
   });
-  const url = await listenBare(app);
-  send({ type: 'ready', url });
-  return {
-    counts: null,
-    close: async () => {
-      await app.close();
-      await client.quit();
-    },
-  };
+  return serveBare(app, null, () => client.quit());
 }
 
 async function startPgInsert(env: ServerEnv): Promise<{ close: () => Promise<void>; counts: QueryCounts | null }> {
@@ -240,15 +233,7 @@ async function startPgInsert(env: ServerEnv): Promise<{ close: () => Promise<voi
     await pool.query(`INSERT INTO ${BASELINE_TABLE} (id, body) VALUES ($1, $2)`, [id, JSON.stringify(request.body)]);
     return reply.code(201).send({ id });
   });
-  const url = await listenBare(app);
-  send({ type: 'ready', url });
-  return {
-    counts,
-    close: async () => {
-      await app.close();
-      await pool.end();
-    },
-  };
+  return serveBare(app, counts, () => pool.end());
 }
 
 async function startSameWrites(env: ServerEnv): Promise<{ close: () => Promise<void>; counts: QueryCounts | null }> {
@@ -299,15 +284,7 @@ async function startSameWrites(env: ServerEnv): Promise<{ close: () => Promise<v
     if ((await second.count(db, done)) !== 1) throw new Error(`key ${key} was not completed`);
     return reply.code(201).header('content-type', 'application/json; charset=utf-8').send(answer);
   });
-  const url = await listenBare(app);
-  send({ type: 'ready', url });
-  return {
-    counts: null,
-    close: async () => {
-      await app.close();
-      await db.close();
-    },
-  };
+  return serveBare(app, null, () => db.close());
 }
 
 async function main(): Promise<void> {
