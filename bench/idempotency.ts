@@ -35,7 +35,8 @@
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
@@ -63,6 +64,8 @@ interface Options {
   growthRows: number;
   diagnose: boolean;
   cpuProf: boolean;
+  /** Idem with its logger off, as every run before SPEC 19 measured it; default: as `idem serve` logs. */
+  loggerOff: boolean;
   json: boolean;
   pgAdminUrl: string;
   redisUrl: string;
@@ -85,6 +88,7 @@ function options(): Options {
       only: { type: 'string' },
       diagnose: { type: 'boolean' },
       'cpu-prof': { type: 'boolean' },
+      'logger-off': { type: 'boolean' },
       json: { type: 'boolean' },
       'pg-pool-max': { type: 'string' },
       'redis-cluster': { type: 'boolean' },
@@ -113,6 +117,7 @@ function options(): Options {
     growthRows: int('--growth-rows / BENCH_GROWTH_ROWS', values['growth-rows'] ?? env.BENCH_GROWTH_ROWS, 5_000_000, 1, 100_000_000),
     diagnose: values.diagnose ?? false,
     cpuProf: values['cpu-prof'] ?? false,
+    loggerOff: values['logger-off'] ?? false,
     json: values.json ?? false,
     pgAdminUrl: env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
     redisUrl: env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -430,7 +435,9 @@ class Bench {
   }
 
   private async startIdem(label: string, extra: Partial<ServerEnv> = {}): Promise<Server & { apiKey: string; merchantId: string }> {
-    const server = await startServer('idem', this.serverEnv(extra), this.o, label);
+    // Each Idem server logs as `idem serve` does into a file of its own (removed when it stops).
+    const log = this.o.loggerOff ? {} : { BENCH_IDEM_LOG_FILE: join(tmpdir(), `idem-bench-${this.runId}-${label}-${process.hrtime.bigint()}.log`) };
+    const server = await startServer('idem', this.serverEnv({ ...log, ...extra }), this.o, label);
     if (!server.apiKey || !server.merchantId) throw new Error('idem server did not hand over a merchant');
     this.merchants.push(server.merchantId);
     return server as Server & { apiKey: string; merchantId: string };
@@ -1069,6 +1076,7 @@ function report(bench: Bench): boolean {
   const cpu = cpus();
   console.log(
     `\nIdem idempotency benchmark: ${o.connections} connections, ${o.durationS} s measured after a ${o.warmupS} s warm-up, loopback; ` +
+      `Idem ${o.loggerOff ? 'with its logger off (--logger-off)' : 'logging as idem serve does (LOG_LEVEL info, a line per request, to a file)'}; ` +
       `${cpu.length} CPUs (${cpu[0]?.model.trim() ?? '?'}), Node ${process.version}\n`,
   );
   const cols = ['', 'req/s', 'shed', 'p50 ms', 'p99 ms', 'server CPU/req', 'PG CPU/req', 'other load'];

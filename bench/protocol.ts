@@ -25,6 +25,8 @@ export interface ServerEnv {
   BENCH_PG_POOL_MAX?: string;
   /** `idem`: IDEM_CONCURRENCY_LIMIT (default: the config's, `adaptive`). */
   BENCH_CONCURRENCY_LIMIT?: string;
+  /** `idem`: log as `idem serve` does by default, into this file (absent: the logger off). */
+  BENCH_IDEM_LOG_FILE?: string;
   /** Count SQL statements, transactions and Redis commands (wrappers around the same clients). */
   BENCH_COUNT_QUERIES?: '1';
 }

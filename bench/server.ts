@@ -25,6 +25,9 @@
  * exits 0 (which is when `--cpu-prof` writes its profile).
  */
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { pino } from 'pino';
+import { serveLoggerOptions } from '../src/cli/serveLogger.js';
 import { IdempotencyConfig, IdempotencyValidationError, makeIdempotent, PERSISTENCE_ATTRIBUTE_KEY_MAPPINGS as ATTR } from '@aws-lambda-powertools/idempotency';
 import { CachePersistenceLayer } from '@aws-lambda-powertools/idempotency/cache';
 import type { IdempotencyRecord } from '@aws-lambda-powertools/idempotency/persistence';
@@ -113,7 +116,12 @@ async function startIdem(env: ServerEnv): Promise<{ close: () => Promise<void>; 
     counts = emptyCounts();
     db = counting(openPostgres(env.BENCH_DATABASE_URL, { max: config.pgPoolMax }), counts);
   }
-  const idem = await createIdem(config, { logger: false, ...(db ? { db } : {}) });
+  // As `idem serve` runs it: its logger at its default level, a line per request, written
+  // where a service's output goes (a file here, removed when the server stops); `--logger-off`
+  // measures without it.
+  const logFile = env.BENCH_IDEM_LOG_FILE;
+  const logging = logFile ? { logger: serveLoggerOptions(config, false), logDestination: pino.destination({ dest: logFile, sync: false }) } : { logger: false as const };
+  const idem = await createIdem(config, { ...logging, ...(db ? { db } : {}) });
   const url = await idem.listen();
   const merchant = await createMerchant(idem.store, cryptoRandom, 'bench');
   if (counts) {
@@ -127,6 +135,7 @@ async function startIdem(env: ServerEnv): Promise<{ close: () => Promise<void>; 
     close: async () => {
       await idem.close();
       await db?.close();
+      if (logFile) await rm(logFile, { force: true });
     },
   };
 }

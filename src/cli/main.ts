@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { pino } from 'pino';
 import { ConfigError, loadConfig, redact, type Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import { lockDataDir } from '../db/dataDirLock.js';
@@ -13,7 +12,7 @@ import { createMerchant } from '../merchants/merchants.js';
 import { fetchGatewayLog, verifyLedger } from '../ledger/verify.js';
 import { SqlStore } from '../store/sql/index.js';
 import { cryptoRandom } from '../ports/clock.js';
-import { urlForLog } from '../api/plugins/cardData.js';
+import { serveLoggerOptions } from './serveLogger.js';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ApiError } from './api.js';
@@ -55,18 +54,7 @@ program
     } catch (err) {
       fail(err);
     }
-    const idem = await createIdem(config, {
-      logger: {
-        level: config.logLevel,
-        // Readable on a terminal, JSON lines otherwise (docs/metadata.md, "Logs").
-        ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', singleLine: true } } } : {}),
-        serializers: {
-          req: (req: { method: string; url: string }) => ({ method: req.method, url: urlForLog(req) }),
-          res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode }),
-          err: pino.stdSerializers.err,
-        },
-      },
-    }).catch((err) => {
+    const idem = await createIdem(config, { logger: serveLoggerOptions(config, process.stdout.isTTY === true) }).catch((err) => {
       unlock();
       fail(err);
     });
