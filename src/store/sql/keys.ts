@@ -114,10 +114,15 @@ export class SqlKeys implements KeyStore {
   }
 }
 
-/** The lease renewed while `fence` holds the key in progress (`KeyStore.guardKey`); one row returned when it does. */
-export function guardKeyWrite(s: Statement, w: Omit<Extract<FenceWrite, { op: 'guardKey' }>, 'op'>): string {
+/**
+ * The lease renewed while `fence` holds the key in progress (`KeyStore.guardKey`), and the key
+ * bound to `resourceId` when given (the first write, `PaymentRounds.openPayment`); one row
+ * returned when it does.
+ */
+export function guardKeyWrite(s: Statement, w: Omit<Extract<FenceWrite, { op: 'guardKey' }>, 'op'>, resourceId?: string): string {
+  const bind = resourceId === undefined ? '' : `, resource_id = ${s.p(resourceId)}`;
   return s.cte(
-    `UPDATE idempotency_keys SET lease_until = ${s.p(new Date(w.now + w.leaseMs))}
+    `UPDATE idempotency_keys SET lease_until = ${s.p(new Date(w.now + w.leaseMs))}${bind}
       WHERE merchant_id = ${s.p(w.merchantId)} AND key = ${s.p(w.key)} AND fence = ${s.p(w.fence)} AND state = 'in_progress'
      RETURNING 1`,
   );

@@ -4,6 +4,8 @@ import { newAttemptRow, newPaymentRow, StaleWriteError, toView, type AttemptRow,
 import type { PaymentView } from '../../payments/view.js';
 import type { AttemptResult, NewAttempt, NewPayment, PaymentChanges } from '../../payments/rows.js';
 import type { OpenPayment, Opened, PaymentStore } from '../../payments/store.js';
+import { insertEventsWrite } from './events.js';
+import { guardKeyWrite } from './keys.js';
 import { Statement } from './statement.js';
 
 /** Payments, attempts with their outbox rows, and views in SQL (events: ./events.ts). Every status change is compare-and-set. */
@@ -11,55 +13,30 @@ export class SqlPayments implements PaymentStore {
   constructor(private readonly q: Queryable) {}
 
   async insertPayment(p: NewPayment): Promise<PaymentRow> {
-    const { rows } = await this.q.query<PaymentRow>(
-      `INSERT INTO payments (id, merchant_id, amount, currency, capture_method, status, token, reference, metadata,
-                             preferred_gateway, gateway, idempotency_key, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-       RETURNING *`,
-      [p.id, p.merchant_id, p.amount, p.currency, p.capture_method, p.status, p.token, p.reference,
-       JSON.stringify(p.metadata), p.preferred_gateway, p.gateway, p.idempotency_key, p.created_at, p.updated_at],
-    );
-    return rows[0]!;
+    const s = new Statement();
+    return (await s.rows<PaymentRow>(this.q, insertPaymentWrite(s, p)))[0]!;
   }
 
   /**
-   * `Store.openPayment` in one statement, so one round trip with no BEGIN or COMMIT: every
-   * insert reads from the fenced key update, so a lost fence writes nothing. The rows returned
-   * are the ones written (the same values; only the defaults are filled in here).
+   * `Store.openPayment` in one statement, so one round trip with no BEGIN or COMMIT, built from
+   * the single operations' fragments: the key's fence checked (its lease renewed and the
+   * payment bound to it), the payment, its attempt with the outbox row, its events. A lost
+   * fence makes `idem_expect` raise and the statement writes nothing. The rows returned are the
+   * ones written (the same values; only the defaults are filled in here).
    */
   async openPayment(o: OpenPayment): Promise<Opened | null> {
     const { payment: p, attempt: a, key: k } = o;
-    const events = o.events.map((e) => ({ id: e.id, type: e.type, data: e.data, metadata: e.metadata, created_at: e.createdAt.toISOString() }));
-    const { rows } = await this.q.query<{ n: number }>(
-      `WITH k AS (
-         UPDATE idempotency_keys SET lease_until = $4, resource_id = $5
-          WHERE merchant_id = $1 AND key = $2 AND fence = $3 AND state = 'in_progress'
-         RETURNING 1
-       ), p AS (
-         INSERT INTO payments (id, merchant_id, amount, currency, capture_method, status, token, reference, metadata,
-                               preferred_gateway, gateway, idempotency_key, created_at, updated_at)
-         SELECT $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 FROM k
-         RETURNING id, merchant_id
-       ), a AS (
-         INSERT INTO payment_attempts (id, payment_id, operation, attempt_no, gateway, gateway_key, amount, status, idempotency_key, created_at)
-         SELECT $19, p.id, $20, $21, $22, $23, $24, 'pending', $25, $26 FROM p
-         RETURNING id, payment_id, created_at
-       ), work AS (
-         INSERT INTO outbox (payment_id, attempt_id, kind, run_after, created_at)
-         SELECT payment_id, id, 'gateway_call', $27, created_at FROM a
-       ), ev AS (
-         INSERT INTO payment_events (event_id, payment_id, merchant_id, type, data, metadata, created_at, seq)
-         SELECT x.e->>'id', p.id, p.merchant_id, x.e->>'type', x.e->'data', x.e->'metadata', (x.e->>'created_at')::timestamptz, x.n
-           FROM p, jsonb_array_elements($28::jsonb) WITH ORDINALITY AS x (e, n)
-       )
-       SELECT count(*)::int AS n FROM a`,
-      [k.merchantId, k.key, k.fence, new Date(k.now + k.leaseMs), p.id,
-       p.merchant_id, p.amount, p.currency, p.capture_method, p.status, p.token, p.reference, JSON.stringify(p.metadata),
-       p.preferred_gateway, p.gateway, p.idempotency_key, p.created_at, p.updated_at,
-       a.id, a.operation, a.attempt_no, a.gateway, a.gateway_key, a.amount, a.idempotency_key, a.created_at, o.runAfter,
-       JSON.stringify(events)],
-    );
-    if (rows[0]!.n !== 1) return null;
+    const s = new Statement();
+    s.check(guardKeyWrite(s, k, p.id), 1);
+    s.check(insertPaymentWrite(s, p), 1);
+    s.check(insertAttemptWrite(s, a, o.runAfter), 1);
+    if (o.events.length > 0) s.check(insertEventsWrite(s, o.events), o.events.length);
+    try {
+      await s.all(this.q);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'IDM01') return null;
+      throw err;
+    }
     const attempt = newAttemptRow(a);
     return { payment: newPaymentRow(p), attempt, attempts: [attempt] };
   }
@@ -208,4 +185,15 @@ export function recordAttemptWrite(s: Statement, attempt: AttemptRow, result: At
      RETURNING 1`,
   );
   return recorded;
+}
+
+/** A new payment (`PaymentStore.insertPayment`); returns the CTE, the row as inserted. */
+export function insertPaymentWrite(s: Statement, p: NewPayment): string {
+  const values = [p.id, p.merchant_id, p.amount, p.currency, p.capture_method, p.status, p.token, p.reference, JSON.stringify(p.metadata), p.preferred_gateway, p.gateway, p.idempotency_key, p.created_at, p.updated_at];
+  return s.cte(
+    `INSERT INTO payments (id, merchant_id, amount, currency, capture_method, status, token, reference, metadata,
+                           preferred_gateway, gateway, idempotency_key, created_at, updated_at)
+     VALUES (${values.map((v) => s.p(v)).join(', ')})
+     RETURNING *`,
+  );
 }
