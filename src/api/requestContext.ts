@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { METADATA_FIELDS, type TransactionMetadata } from '../events/metadata.js';
-import type { RequestContext } from '../idempotency/gate.js';
+import type { RequestContext } from '../idempotency/claim.js';
 import { newId } from '../ports/ids.js';
 import { NO_SPAN, remoteSpan, type Span, type Tracer } from '../ports/tracing.js';
 

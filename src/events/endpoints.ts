@@ -1,5 +1,5 @@
 import { IdemError } from '../errors/registry.js';
-import type { Claim, OperationResult } from '../idempotency/gate.js';
+import type { Claim, OperationResult } from '../idempotency/claim.js';
 import type { ClaimTx, StoredResponse } from '../idempotency/store.js';
 import type { Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';

@@ -65,7 +65,7 @@ export interface KeyStore {
 }
 
 /**
- * What a claim's fence checks need of the caller's transaction (`Claim` in ./gate.ts): the
+ * What a claim's fence checks need of the caller's transaction (`Claim` in ./claim.ts): the
  * key's row for the gate's claims, the outbox row for the relay's detached claims
  * (src/outbox/relay.ts). A transaction that runs under a claim offers both.
  */

@@ -1,5 +1,6 @@
 import { pickMetadata, type TransactionMetadata } from '../events/metadata.js';
-import type { Claim, Gate, RequestContext } from '../idempotency/gate.js';
+import type { Claim, RequestContext } from '../idempotency/claim.js';
+import type { Gate } from '../idempotency/gate.js';
 import type { EventStore } from '../events/store.js';
 import { FenceLostError, type KeyStore } from '../idempotency/store.js';
 import { asPaymentRequestKind } from '../payments/result.js';

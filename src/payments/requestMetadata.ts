@@ -3,7 +3,7 @@
  * request adds to the events it writes, and the whole set for one gateway attempt.
  */
 import { pickMetadata, type TransactionMetadata } from '../events/metadata.js';
-import type { Claim } from '../idempotency/gate.js';
+import type { Claim } from '../idempotency/claim.js';
 import type { AttemptRow } from './rows.js';
 
 /**

@@ -1,6 +1,6 @@
 import { IdemError } from '../errors/registry.js';
 import type { GatewayRouter } from '../gateways/router.js';
-import type { Claim, OperationResult } from '../idempotency/gate.js';
+import type { Claim, OperationResult } from '../idempotency/claim.js';
 import { sleep, type Runtime } from '../ports/clock.js';
 import { newId } from '../ports/ids.js';
 import { noopTracer, type Tracer } from '../ports/tracing.js';

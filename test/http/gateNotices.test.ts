@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { KeyEvents } from '../../src/idempotency/events.js';
 import { InProcessFastPath } from '../../src/idempotency/fastpath.js';
-import { Gate, type Operation } from '../../src/idempotency/gate.js';
+import type { Operation } from '../../src/idempotency/claim.js';
+import { Gate } from '../../src/idempotency/gate.js';
 import { systemRuntime } from '../../src/ports/clock.js';
 import { MemoryStore } from '../../src/store/memory/index.js';
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { fingerprint } from '../../idempotency/fingerprint.js';
-import type { Claim, Gate, GateAnswer, OperationResult } from '../../idempotency/gate.js';
+import type { Claim, OperationResult } from '../../idempotency/claim.js';
+import type { Gate, GateAnswer } from '../../idempotency/gate.js';
 import { isIdempotencyKey, parseIdempotencyKey } from '../../idempotency/key.js';
 import { ShedError } from '../../idempotency/admission.js';
 import { requestContext } from '../requestContext.js';
