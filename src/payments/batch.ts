@@ -37,8 +37,8 @@ export async function applyWrites(tx: RoundOps, writes: readonly BatchWrite[]): 
   if (events.length > 0) await tx.insertEvents(events);
 }
 
-/** One write as its single operation; false when a fence write found the fence gone. */
-async function writeOne(tx: RoundOps, w: BatchWrite): Promise<boolean> {
+/** One write as its single operation (events go out together, above); false when a fence write found the fence gone. */
+async function writeOne(tx: RoundOps, w: Exclude<BatchWrite, { op: 'insertEvent' }>): Promise<boolean> {
   switch (w.op) {
     case 'guardKey':
       return tx.guardKey(w.merchantId, w.key, w.fence, w.now, w.leaseMs);
@@ -55,9 +55,6 @@ async function writeOne(tx: RoundOps, w: BatchWrite): Promise<boolean> {
       return true;
     case 'insertAttempt':
       await tx.insertAttempt(w.attempt, w.runAfter);
-      return true;
-    case 'insertEvent':
-      await tx.insertEvents([w.event]);
       return true;
   }
 }
