@@ -42,7 +42,7 @@ export interface EventStore {
    * every event, system ones included (`null`, for the publishers); optionally of some types.
    */
   listFeed(merchantId: string | null, afterPosition: number, limit: number, types?: readonly string[]): Promise<StoredEvent[]>;
-  /** How many events of each type each minute since `since` (ms), for one merchant or (null) all. */
+  /** How many positioned events (those the feed has) of each type each minute since `since` (ms), for one merchant or (null) all. */
   eventActivity(merchantId: string | null, since: number): Promise<EventActivity>;
   /** One of the merchant's events by id (positioned or not yet). */
   findEvent(merchantId: string, id: string): Promise<StoredEvent | null>;

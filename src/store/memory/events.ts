@@ -115,7 +115,7 @@ export class MemoryEvents implements EventStore {
   async eventActivity(merchantId: string | null, since: number): Promise<EventActivity> {
     const mine = this.s.events.values().filter((e) => merchantId === null || e.merchant_id === merchantId);
     const counts = new Map<string, { minute: number; type: string; count: number }>();
-    for (const e of mine.filter((e) => e.created_at >= since)) {
+    for (const e of mine.filter((e) => e.created_at >= since && e.position !== null)) {
       const minute = Math.floor(e.created_at / 60_000) * 60_000;
       const b = counts.get(`${minute} ${e.type}`) ?? { minute, type: e.type, count: 0 };
       b.count++;

@@ -138,7 +138,7 @@ export class SqlEvents implements EventStore {
   async eventActivity(merchantId: string | null, since: number): Promise<EventActivity> {
     const { rows } = await this.q.query<{ minute: string; type: string; n: number }>(
       `SELECT (floor(extract(epoch FROM created_at) / 60) * 60000)::bigint AS minute, type, count(*)::int AS n
-         FROM payment_events WHERE created_at >= $1 AND ($2::text IS NULL OR merchant_id = $2)
+         FROM payment_events WHERE created_at >= $1 AND position IS NOT NULL AND ($2::text IS NULL OR merchant_id = $2)
         GROUP BY 1, 2 ORDER BY 1, 2`,
       [new Date(since), merchantId],
     );
