@@ -170,7 +170,8 @@ describe('classify', () => {
     expect(classify([r], [p], [a], exactMatcher)[0]!.verdict.kind).toBe('wait');
     expect(classify([r], [p], [{ ...a, status: 'unknown' }], exactMatcher)[0]!.verdict.kind).toBe('wait');
     expect(classify([r], [{ ...p, status: 'failed' }], [a], exactMatcher)[0]!.verdict).toMatchObject({ kind: 'adopt', operation: 'authorize', attemptId: 'att_1', unrequested: false });
-    expect(classify([r], [{ ...p, status: 'declined' }], [a], exactMatcher)[0]!.verdict).toMatchObject({ kind: 'case', class: 'contradiction' });
+    // Declined at another gateway, the merchant answered so: the stray authorization is released.
+    expect(classify([r], [{ ...p, status: 'declined' }], [a], exactMatcher)[0]!.verdict).toMatchObject({ kind: 'void', reason: 'duplicate_authorization', paymentId: 'pay_1', authorizationId: 'auth_1' });
     // The pipeline moved on to another attempt that got the payment its authorization: the
     // gateway's execution of the first is a duplicate.
     expect(classify([r], [{ ...p, status: 'authorized', authorization_id: 'auth_2', amount_authorized: 500 }], [a], exactMatcher)[0]!.verdict).toMatchObject({

@@ -235,6 +235,12 @@ function matchedVerdict(r: GatewayRecord, idem: IdemRecord, parts: readonly Gate
       return { kind: 'void', reason: 'duplicate_authorization', paymentId: p.id, merchantId: p.merchant_id, authorizationId: r.authorizationId!, why: `attempt ${a.id} (${a.status} in Idem) authorized ${r.authorizationId}; the payment owns ${p.authorization_id}` };
     }
     if (isInFlight(p.status)) return { kind: 'wait', why: `payment ${p.id} is ${p.status}` };
+    // The merchant was answered "declined", final: an authorization one of its attempts got
+    // anyway (a request the network delivered twice after its answer said "not processed")
+    // holds the customer's money for a payment that will never take it.
+    if (p.status === 'declined') {
+      return { kind: 'void', reason: 'duplicate_authorization', paymentId: p.id, merchantId: p.merchant_id, authorizationId: r.authorizationId!, why: `attempt ${a.id} (${a.status} in Idem) authorized ${r.authorizationId}; the payment was declined` };
+    }
     if (p.status === 'failed' && r.currency === p.currency && r.amount === a.amount) {
       return { kind: 'adopt', operation: 'authorize', paymentId: p.id, merchantId: p.merchant_id, attemptId: a.id, unrequested: false, why: `attempt ${a.id} was ${a.status} in Idem; the gateway authorized ${r.authorizationId}` };
     }
