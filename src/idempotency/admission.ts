@@ -1,6 +1,5 @@
 import { IdemError } from '../errors/registry.js';
 import type { Runtime } from '../ports/clock.js';
-import { newId } from '../ports/ids.js';
 import type { ConcurrencyLimit, Slot } from '../resilience/concurrencyLimit.js';
 import type { FastPath, LockResult } from './fastpath.js';
 import type { KeyRequest, KeyStore } from './store.js';
@@ -87,24 +86,22 @@ export class Admission {
    * read by at most SHED_CHECKS requests at once, because those reads wait in the same
    * PostgreSQL pool as the admitted requests, and queueing them there is the overload itself.
    *
-   *   replay cache ── hit ─────────────────────────────────────► replay
-   *        └ miss ── limit: slot? ── yes ── lock ── claim ── run   (slot freed at the answer)
-   *                            └ no ── lock ── busy ───────────────► hold
+   *   replay cache + lock (one round trip) ── hit ──────────────────► replay
+   *        └ miss ── limit: slot? ── yes ── claim ── run   (slot freed at the answer)
+   *                            └ no ── lock busy ──────────────────► hold
    *                                     └ ours/none ── row (≤ SHED_CHECKS at once; all
    *                                          │          while Redis is away)?
    *                                          ├ exists ── claim ──► replay · hold · 422
    *                                          └ none, or no read ──► unlock, 503 + Retry-After
    *
-   * Returns null with a slot taken, or (no slot) the lock it tried, which stands for the
-   * gate's; `onShed` runs just before the shed answer is thrown.
+   * `lock`: how the gate's try at the key's lock went (`token`, when ours). Returns with a slot
+   * taken, or without one for a request to go on as usual (a duplicate to hold, a known key);
+   * `onShed` runs just before the shed answer is thrown.
    */
-  async admit(req: KeyRequest, slot: AdmissionSlot, onShed: () => void): Promise<{ lock: LockResult; token: string } | null> {
-    const { limit, store, runtime, fast } = this.o;
+  async admit(req: KeyRequest, slot: AdmissionSlot, lock: LockResult, token: string, onShed: () => void): Promise<void> {
+    const { limit, store, runtime } = this.o;
     slot.held = limit.tryAcquire(runtime.clock.now());
-    if (slot.held !== null) return null;
-    const token = newId(runtime.random, 'lock', 16);
-    const lock = await fast.tryLock(req.merchantId, req.key, token, this.o.leaseMs);
-    if (lock === 'busy') return { lock, token };
+    if (slot.held !== null || lock === 'busy') return;
     // A key already stored is a replay, a duplicate to hold or a reuse to refuse: answered as
     // usual. Only an unknown key is a first request. Past SHED_CHECKS reads at once, a key
     // known only to PostgreSQL (its cached answer lost with Redis) is shed too: its retry
@@ -113,7 +110,7 @@ export class Admission {
     if (lock === 'unavailable' || this.shedChecks < SHED_CHECKS) {
       this.shedChecks++;
       try {
-        if ((await store.readKey(req.merchantId, req.key)) !== null) return { lock, token };
+        if ((await store.readKey(req.merchantId, req.key)) !== null) return;
       } catch (err) {
         await this.o.letGo(req, lock === 'acquired' ? token : null);
         throw err;

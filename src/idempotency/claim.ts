@@ -1,6 +1,6 @@
 import type { TransactionMetadata } from '../events/metadata.js';
 import type { Span } from '../ports/tracing.js';
-import type { ClaimTx, FenceWrite, StoredResponse } from './store.js';
+import type { ClaimTx, FenceWrite, KeyRequest, StoredResponse } from './store.js';
 
 /*
  * What an operation behind the gate (./gate.ts) is handed and answers: the claim on its
@@ -19,12 +19,12 @@ export interface RequestContext {
 
 /**
  * What an operation behind the gate gets: its fence, the resource an earlier owner already
- * created (when it resumes one), and the three fenced writes it makes inside its own
- * transactions.
+ * created (when it resumes one), and the fenced writes it makes inside its own transactions.
  */
 export interface Claim {
   readonly merchantId: string;
   readonly key: string;
+  /** The key's fence; when the claim was left to the first write ({@link Claim.open}), known once it has committed. */
   readonly fence: number;
   /** Set when an earlier execution of this key got as far as creating its resource. */
   readonly resourceId: string | null;
@@ -47,11 +47,14 @@ export interface Claim {
   /** `complete` as a write of a round's plan; null when the claim stores no response. */
   completeWrite(response: StoredResponse): FenceWrite | null;
   /**
-   * For a write that checks the fence itself, in one statement (`PaymentRounds.openPayment`): `write`
-   * gets the key's fence and the lease to renew; its null answer means the fence was lost,
-   * and this throws as `guard` would.
+   * The first write of the resource, which checks the key itself in one statement
+   * (`PaymentRounds.openPayment`). `write` gets the key as {@link OpeningKey}: fenced, or — when
+   * the gate left the claim to this write (SPEC 4.4; `ExecuteOptions.claimInFirstWrite`) — the
+   * request to claim a new key for. Its null answer means the fence was lost (this throws as
+   * `guard` would) or the key already had a row (the gate then claims it the usual way). Make it
+   * before any other write of the claim: until it commits, a deferred claim has no fence.
    */
-  fenced<T>(write: (key: FencedKey) => Promise<T | null>): Promise<T>;
+  open<T extends { fence: number }>(write: (key: OpeningKey) => Promise<T | null>): Promise<T>;
 }
 
 /** What a self-fencing write needs of the claim: the key, its fence, and the lease to renew. */
@@ -62,6 +65,21 @@ export interface FencedKey {
   now: number;
   leaseMs: number;
 }
+
+/**
+ * A key the first write claims itself (SPEC 4.4): a new row for `claim`, in progress with a new
+ * fence, its lease until `now + leaseMs`; nothing is written when the key has a row already.
+ */
+export interface ClaimingKey {
+  merchantId: string;
+  key: string;
+  claim: KeyRequest;
+  now: number;
+  leaseMs: number;
+}
+
+/** The key a first write ({@link Claim.open}) writes under. */
+export type OpeningKey = FencedKey | ClaimingKey;
 
 /**
  * - `final`: `claim.complete` ran in a committed transaction; every later request replays it.

@@ -18,6 +18,11 @@ export type LockResult = 'acquired' | 'busy' | 'unavailable';
 export interface FastPath {
   getReplay(merchantId: string, key: string): Promise<CachedResponse | null>;
   tryLock(merchantId: string, key: string, token: string, ttlMs: number): Promise<LockResult>;
+  /**
+   * `getReplay`, and on a miss `tryLock`, in one round trip: the cached answer, or how the
+   * lock went. What a request meeting its key asks first.
+   */
+  replayOrLock(merchantId: string, key: string, token: string, ttlMs: number): Promise<CachedResponse | LockResult>;
   /** Caches the final response (if any) and releases the lock if `token` still holds it. */
   finish(merchantId: string, key: string, token: string | null, response: CachedResponse | null, ttlMs: number): Promise<void>;
   readonly healthy: boolean;
@@ -46,6 +51,10 @@ export class InProcessFastPath implements FastPath {
     if (held && held.until > now) return 'busy';
     this.locks.set(id, { token, until: now + ttlMs });
     return 'acquired';
+  }
+
+  replayOrLock(merchantId: string, key: string, token: string, ttlMs: number): Promise<LockResult> {
+    return this.tryLock(merchantId, key, token, ttlMs);
   }
 
   async finish(merchantId: string, key: string, token: string | null): Promise<void> {

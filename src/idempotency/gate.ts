@@ -39,8 +39,33 @@ export interface GateOptions {
   tracer?: Tracer;
 }
 
+/** How a route's operation meets its key. */
+export interface ExecuteOptions {
+  /**
+   * The operation's first write claims the key itself (SPEC 4.4, `Claim.open`): the gate does
+   * not claim a key it has not met in PostgreSQL, and a duplicate in flight is held all the same
+   * (the Redis lock, then the row the write commits). One round trip fewer for a first request.
+   * When the key already has a row, the write takes nothing and the gate claims it as usual.
+   */
+  claimInFirstWrite?: boolean;
+}
+
+/**
+ * The key a deferred claim's first write meant to claim has a row already: nothing was written.
+ * Seen only by the gate, which then claims the key the usual way.
+ */
+class KeyTakenError extends Error {
+  override readonly name = 'KeyTakenError';
+}
+
 /** How the gate decided, as its span records it (`idem.gate.decision`). */
 type GateDecision = 'claimed' | 'taken_over' | 'replayed' | 'busy' | 'reused' | 'in_progress' | 'shed' | 'failed';
+
+/** How a request enters: waiting on a live owner or answering null (`tryExecute`), claiming first or leaving the claim to the first write. */
+interface Mode {
+  wait: boolean;
+  deferClaim: boolean;
+}
 
 /** What `enter` notes for the decision span. */
 interface GateNote {
@@ -65,8 +90,8 @@ export class Gate {
   }
 
   /** `context`: the request being served; the operation's claim carries it, under the gate's span. */
-  async execute(req: KeyRequest, op: Operation, context?: RequestContext): Promise<GateAnswer> {
-    return (await this.traced(req, op, true, context))!;
+  async execute(req: KeyRequest, op: Operation, context?: RequestContext, how: ExecuteOptions = {}): Promise<GateAnswer> {
+    return (await this.traced(req, op, { wait: true, deferClaim: how.claimInFirstWrite === true }, context))!;
   }
 
   /**
@@ -74,20 +99,20 @@ export class Gate {
    * finish requests whose owner is gone without blocking on those still running.
    */
   tryExecute(req: KeyRequest, op: Operation, context?: RequestContext): Promise<GateAnswer | null> {
-    return this.traced(req, op, false, context);
+    return this.traced(req, op, { wait: false, deferClaim: false }, context);
   }
 
   /** One span per gate decision, when tracing: claimed (or taken over), held, replayed. */
-  private traced(req: KeyRequest, op: Operation, wait: boolean, context: RequestContext | undefined): Promise<GateAnswer | null> {
-    return this.o.tracer.enabled ? this.enterTraced(req, op, wait, context) : this.enter(req, op, wait, context, null);
+  private traced(req: KeyRequest, op: Operation, mode: Mode, context: RequestContext | undefined): Promise<GateAnswer | null> {
+    return this.o.tracer.enabled ? this.enterTraced(req, op, mode, context) : this.enter(req, op, mode, context, null);
   }
 
-  private async enterTraced(req: KeyRequest, op: Operation, wait: boolean, context: RequestContext | undefined): Promise<GateAnswer | null> {
+  private async enterTraced(req: KeyRequest, op: Operation, mode: Mode, context: RequestContext | undefined): Promise<GateAnswer | null> {
     const { tracer } = this.o;
     const span = tracer.start('idem.gate', { ...context?.metadata, idempotency_key: req.key, merchant_id: req.merchantId }, { parent: context?.span });
     const note: GateNote = { held: false, decision: 'claimed' };
     try {
-      const answer = await this.enter(req, op, wait, { metadata: context?.metadata ?? {}, span }, note);
+      const answer = await this.enter(req, op, mode, { metadata: context?.metadata ?? {}, span }, note);
       if (answer === null) note.decision = 'busy';
       else if (answer.replayed) note.decision = 'replayed';
       return answer;
@@ -101,13 +126,13 @@ export class Gate {
     }
   }
 
-  private async enter(req: KeyRequest, op: Operation, wait: boolean, context: RequestContext | undefined, note: GateNote | null): Promise<GateAnswer | null> {
+  private async enter(req: KeyRequest, op: Operation, mode: Mode, context: RequestContext | undefined, note: GateNote | null): Promise<GateAnswer | null> {
     const { admission } = this;
     // Recovery (tryExecute) finishes work already accepted: it is never shed.
-    if (!wait || !admission) return this.pass(req, op, wait, context, note, null);
+    if (!mode.wait || !admission) return this.pass(req, op, mode, context, note, null);
     const slot: AdmissionSlot = { held: null };
     try {
-      return await this.pass(req, op, wait, context, note, slot);
+      return await this.pass(req, op, mode, context, note, slot);
     } finally {
       admission.unslot(slot);
     }
@@ -124,7 +149,7 @@ export class Gate {
   private async pass(
     req: KeyRequest,
     op: Operation,
-    wait: boolean,
+    { wait, deferClaim }: Mode,
     context: RequestContext | undefined,
     note: GateNote | null,
     slot: AdmissionSlot | null,
@@ -138,54 +163,21 @@ export class Gate {
     // go straight to the claim: PostgreSQL decides.
     let skipLock = false;
     for (;;) {
-      const cached = await this.o.fast.getReplay(req.merchantId, req.key);
-      if (cached) return this.replay(req, cached);
-      // Past the limit, admit has already tried the lock: its result stands for this pass's.
-      let taken: { lock: LockResult; token: string } | null = null;
+      // The replay cache, and on a miss the lock, in one round trip (only the cache when a
+      // hold found no live owner: then PostgreSQL decides).
+      const token = skipLock ? null : newId(this.o.runtime.random, 'lock', 16);
+      const met = token === null ? await this.o.fast.getReplay(req.merchantId, req.key) : await this.o.fast.replayOrLock(req.merchantId, req.key, token, this.o.leaseMs);
+      if (met !== null && typeof met === 'object') return this.replay(req, met);
+      const lock: LockResult | null = met;
       if (!asked) {
+        // Asked once, on the first pass, where the lock was tried (skipLock is never set before).
         asked = true;
-        taken = await this.admission!.admit(req, slot!, () => {
+        await this.admission!.admit(req, slot!, lock ?? 'unavailable', token ?? '', () => {
           if (note) note.decision = 'shed';
         });
       }
-
-      let ours: string | null = null;
-      if (!skipLock) {
-        const token = taken?.token ?? newId(this.o.runtime.random, 'lock', 16);
-        const lock = taken?.lock ?? (await this.o.fast.tryLock(req.merchantId, req.key, token, this.o.leaseMs));
-        if (lock === 'busy') {
-          if (slot) this.admission!.unslot(slot);
-          if (!wait) return null;
-          if (!held) this.observe('held');
-          held = true;
-          if (note) note.held = true;
-          skipLock = (await this.hold(req, deadline)) === 'claim';
-          continue;
-        }
-        if (lock === 'acquired') ours = token;
-      }
-      skipLock = false;
-
-      let claim;
-      try {
-        claim = await this.o.store.claimKey(req, clock.now(), this.o.leaseMs);
-      } catch (err) {
-        await this.letGo(req, ours, null);
-        throw err;
-      }
-      if (claim.kind === 'existing') {
+      if (lock === 'busy') {
         if (slot) this.admission!.unslot(slot);
-        const { row } = claim;
-        if (row.fingerprint !== req.fingerprint) {
-          await this.letGo(req, ours, null);
-          throw this.reused(req, row.method, row.path);
-        }
-        if (row.response) {
-          const cachedRow = { ...row.response, fingerprint: row.fingerprint };
-          await this.letGo(req, ours, cachedRow, row.expiresAt, false);
-          return this.replay(req, cachedRow);
-        }
-        await this.letGo(req, ours, null);
         if (!wait) return null;
         if (!held) this.observe('held');
         held = true;
@@ -193,12 +185,47 @@ export class Gate {
         skipLock = (await this.hold(req, deadline)) === 'claim';
         continue;
       }
+      const ours = lock === 'acquired' ? token : null;
+      skipLock = false;
 
-      if (claim.resourceId !== null) {
-        this.observe('taken_over');
-        if (note) note.decision = 'taken_over';
+      // A first write that claims the key itself (SPEC 4.4) goes first, unless this request has
+      // met the key already (held, or its lease lost): then the key has a row to claim.
+      let answer: GateAnswer | 'lost' | 'taken' = deferClaim && !held ? await this.run(req, null, ours, op, context) : 'taken';
+      if (answer === 'taken') {
+        let claim;
+        try {
+          claim = await this.o.store.claimKey(req, clock.now(), this.o.leaseMs);
+        } catch (err) {
+          await this.letGo(req, ours, null);
+          throw err;
+        }
+        if (claim.kind === 'existing') {
+          if (slot) this.admission!.unslot(slot);
+          const { row } = claim;
+          if (row.fingerprint !== req.fingerprint) {
+            await this.letGo(req, ours, null);
+            throw this.reused(req, row.method, row.path);
+          }
+          if (row.response) {
+            const cachedRow = { ...row.response, fingerprint: row.fingerprint };
+            await this.letGo(req, ours, cachedRow, row.expiresAt, false);
+            return this.replay(req, cachedRow);
+          }
+          await this.letGo(req, ours, null);
+          if (!wait) return null;
+          if (!held) this.observe('held');
+          held = true;
+          if (note) note.held = true;
+          skipLock = (await this.hold(req, deadline)) === 'claim';
+          continue;
+        }
+        if (claim.resourceId !== null) {
+          this.observe('taken_over');
+          if (note) note.decision = 'taken_over';
+        }
+        answer = await this.run(req, { fence: claim.fence, resourceId: claim.resourceId }, ours, op, context);
+        if (answer === 'taken') throw new Error(`key ${req.key} claimed with fence ${claim.fence} yet taken`);
       }
-      const answer = await this.run(req, claim.fence, claim.resourceId, ours, op, context);
       if (answer !== 'lost') {
         // The one measured latency: a first request's, from admission to its answer.
         if (slot) this.admission!.answered(slot);
@@ -216,57 +243,71 @@ export class Gate {
   }
 
   /**
-   * Runs the operation as the key's owner, renewing the lease until it ends.
+   * Runs the operation as the key's owner, renewing the lease until it ends. `owner` null: the
+   * key is not claimed yet, and the operation's first write (`Claim.open`) claims it; 'taken'
+   * when that write found the key's row (nothing written, our Redis lock still held).
    *
    *   t0 claim(fence f) ─ op ─ tx(guard f … complete f) ─ commit ─ cache + notify + unlock
    *                  └ every lease/3: renew(f); refused → abort op (someone took over)
    */
   private async run(
     req: KeyRequest,
-    fence: number,
-    resourceId: string | null,
+    owner: { fence: number; resourceId: string | null } | null,
     lockToken: string | null,
     op: Operation,
     context: RequestContext | undefined,
-  ): Promise<GateAnswer | 'lost'> {
+  ): Promise<GateAnswer | 'lost' | 'taken'> {
     const { clock, timers } = this.o.runtime;
     const { store, leaseMs } = this.o;
+    const { merchantId, key } = req;
+    let fence = owner?.fence ?? null;
     const abort = new AbortController();
     const stopRenewing = timers.every(Math.max(1, Math.floor(leaseMs / 3)), () => {
-      store.renewKey(req.merchantId, req.key, fence, clock.now(), leaseMs).then(
-        (ok) => ok || abort.abort(new FenceLostError(req.merchantId, req.key, fence)),
+      const f = fence;
+      if (f === null) return; // the first write has not claimed the key yet: no lease to renew
+      store.renewKey(merchantId, key, f, clock.now(), leaseMs).then(
+        (ok) => ok || abort.abort(new FenceLostError(merchantId, key, f)),
         () => {}, // the store is unreachable: the next tick tries again, the fence keeps us safe
       );
     });
     let stored: StoredResponse | null = null;
-    const lost = () => new FenceLostError(req.merchantId, req.key, fence);
+    const owned = (): number => {
+      if (fence === null) throw new Error(`key ${key}: a write before the first write that claims it (Claim.open)`);
+      return fence;
+    };
+    const lost = () => new FenceLostError(merchantId, key, owned());
     const claim: Claim = {
-      merchantId: req.merchantId,
-      key: req.key,
-      fence,
-      resourceId,
+      merchantId,
+      key,
+      get fence() {
+        return owned();
+      },
+      resourceId: owner?.resourceId ?? null,
       signal: abort.signal,
       ...(context ? { context } : {}),
       guard: async (tx) => {
-        if (!(await tx.guardKey(req.merchantId, req.key, fence, clock.now(), leaseMs))) throw lost();
+        if (!(await tx.guardKey(merchantId, key, owned(), clock.now(), leaseMs))) throw lost();
       },
       bindResource: async (tx, id) => {
-        if (!(await tx.bindKeyResource(req.merchantId, req.key, fence, id))) throw lost();
+        if (!(await tx.bindKeyResource(merchantId, key, owned(), id))) throw lost();
       },
-      fenced: async (write) => {
-        const written = await write({ merchantId: req.merchantId, key: req.key, fence, now: clock.now(), leaseMs });
-        if (written === null) throw lost();
+      open: async (write) => {
+        const now = clock.now();
+        const claiming = fence === null;
+        const written = await write(fence === null ? { merchantId, key, claim: req, now, leaseMs } : { merchantId, key, fence, now, leaseMs });
+        if (written === null) throw claiming ? new KeyTakenError(`key ${key} has a row already`) : lost();
+        fence = written.fence;
         return written;
       },
       complete: async (tx, response) => {
-        if (!(await tx.completeKey(req.merchantId, req.key, fence, response, clock.now(), this.o.keyTtlMs))) throw lost();
+        if (!(await tx.completeKey(merchantId, key, owned(), response, clock.now(), this.o.keyTtlMs))) throw lost();
         stored = response;
       },
-      guardWrite: () => ({ op: 'guardKey', merchantId: req.merchantId, key: req.key, fence, now: clock.now(), leaseMs }),
+      guardWrite: () => ({ op: 'guardKey', merchantId, key, fence: owned(), now: clock.now(), leaseMs }),
       completeWrite: (response) => {
         // The operation answers final only once a plan carrying this write has committed.
         stored = response;
-        return { op: 'completeKey', merchantId: req.merchantId, key: req.key, fence, response, now: clock.now(), ttlMs: this.o.keyTtlMs };
+        return { op: 'completeKey', merchantId, key, fence: owned(), response, now: clock.now(), ttlMs: this.o.keyTtlMs };
       },
     };
     try {
@@ -279,16 +320,19 @@ export class Gate {
         return { ...result.response, replayed: false, result: 'final' };
       }
       this.observe('executed');
-      await store.endKeyLease(req.merchantId, req.key, fence, clock.now()).catch(() => {});
+      await store.endKeyLease(merchantId, key, owned(), clock.now()).catch(() => {});
       await this.letGo(req, lockToken, null, null, true);
       return { ...result.response, replayed: false, result: 'pending' };
     } catch (err) {
       stopRenewing();
+      // Nothing written, and our Redis lock kept: the caller claims the key's row.
+      if (err instanceof KeyTakenError) return 'taken';
       if (err instanceof FenceLostError || abort.signal.aborted) {
         await this.letGo(req, lockToken, null);
         return 'lost';
       }
-      await this.release(req, fence).catch(() => {});
+      // A claim left to the first write that failed before it committed holds nothing to release.
+      if (fence !== null) await this.release(req, fence).catch(() => {});
       await this.letGo(req, lockToken, null, null, true);
       throw err;
     }

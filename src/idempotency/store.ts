@@ -49,6 +49,12 @@ export type ClaimResult =
 export interface KeyStore {
   /** Atomic claim: insert, take over an in-progress key whose lease ended (same fingerprint), or reset an expired completed key. */
   claimKey(req: KeyRequest, now: number, leaseMs: number): Promise<ClaimResult>;
+  /**
+   * A new key claimed by the first write of its resource (SPEC 4.4, `ClaimingKey` in
+   * ./claim.ts): in progress with a new fence, its lease until `now + leaseMs`, bound to
+   * `resourceId`. Null when the key has a row, whatever its state (nothing written).
+   */
+  insertKey(req: KeyRequest, now: number, leaseMs: number, resourceId: string): Promise<number | null>;
   readKey(merchantId: string, key: string): Promise<KeyRow | null>;
   /** Extends the lease if `fence` still holds the key in progress; false otherwise. */
   renewKey(merchantId: string, key: string, fence: number, now: number, leaseMs: number): Promise<boolean>;

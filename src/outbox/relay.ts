@@ -151,7 +151,7 @@ export function startRelay(o: RelayOptions): Relay {
       async complete() {},
       guardWrite: () => null,
       completeWrite: () => null,
-      fenced() {
+      open() {
         // Its payment exists (resourceId above): nothing here opens one.
         throw new Error('a detached claim does not open payments');
       },

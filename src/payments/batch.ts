@@ -2,7 +2,7 @@ import type { NewPaymentEvent } from '../events/model.js';
 import { FenceLostError } from '../idempotency/store.js';
 import type { Transactional } from '../ports/transaction.js';
 import { StaleWriteError } from './rows.js';
-import type { BatchWrite, OpenPayment, Opened, RoundOps } from './store.js';
+import type { BatchWrite, OpenPayment, OpenedPayment, RoundOps } from './store.js';
 
 /*
  * A round's plan (./round.ts) written as its single operations, in order: inside a transaction
@@ -60,15 +60,24 @@ async function writeOne(tx: RoundOps, w: Exclude<BatchWrite, { op: 'insertEvent'
 }
 
 /** {@link PaymentRounds.openPayment} as one transaction of the single operations, in the order the one statement writes. */
-export async function openPaymentInSteps(store: Transactional<RoundOps>, o: OpenPayment): Promise<Opened | null> {
+export async function openPaymentInSteps(store: Transactional<RoundOps>, o: OpenPayment): Promise<OpenedPayment | null> {
   return store.transaction(async (tx) => {
-    const { merchantId, key, fence, now, leaseMs } = o.key;
-    if (!(await tx.guardKey(merchantId, key, fence, now, leaseMs))) return null;
+    const k = o.key;
+    let fence: number;
+    if ('fence' in k) {
+      if (!(await tx.guardKey(k.merchantId, k.key, k.fence, k.now, k.leaseMs))) return null;
+      fence = k.fence;
+    } else {
+      // Claimed here and bound to the payment at once (SPEC 4.4): no row, no claim.
+      const claimed = await tx.insertKey(k.claim, k.now, k.leaseMs, o.payment.id);
+      if (claimed === null) return null;
+      fence = claimed;
+    }
     const payment = await tx.insertPayment(o.payment);
     const attempt = await tx.insertAttempt(o.attempt, o.runAfter);
     for (const e of o.events) await tx.insertEvent(e);
     // The guard above holds the key's row until commit: the bind cannot miss it.
-    if (!(await tx.bindKeyResource(merchantId, key, fence, payment.id))) throw new Error(`key ${key} lost its fence inside a transaction`);
-    return { payment, attempt, attempts: [attempt] };
+    if ('fence' in k && !(await tx.bindKeyResource(k.merchantId, k.key, fence, payment.id))) throw new Error(`key ${k.key} lost its fence inside a transaction`);
+    return { fence, payment, attempt, attempts: [attempt] };
   });
 }

@@ -1,7 +1,8 @@
 import type { NewPaymentEvent } from '../events/model.js';
 import type { EventStore } from '../events/store.js';
 import type { GatewayOperation } from '../gateways/port.js';
-import type { ClaimTx, FenceWrite } from '../idempotency/store.js';
+import type { OpeningKey } from '../idempotency/claim.js';
+import type { ClaimTx, FenceWrite, KeyStore } from '../idempotency/store.js';
 import type { LedgerEvent } from '../ledger/ledger.js';
 import type { LedgerStore } from '../ledger/store.js';
 import type { AttemptResult, AttemptRow, NewAttempt, NewPayment, PaymentChanges, PaymentRow } from './rows.js';
@@ -35,23 +36,25 @@ export interface PaymentStore {
 }
 
 /**
- * What a payment round's transaction reads and writes: the claim's fence checks (`ClaimTx`), the
+ * What a payment round's transaction reads and writes: the claim's fence checks (`ClaimTx`) and
+ * a first write's claim (`insertKey`), the
  * payment and its attempts, the journal and the payment's events. The service's transactions, a batch
  * (src/payments/batch.ts) and the stepwise writes all run on these.
  */
-export type RoundOps = ClaimTx & PaymentStore & Pick<LedgerStore, 'postEntry'> & Pick<EventStore, 'insertEvent' | 'insertEvents'>;
+export type RoundOps = ClaimTx & Pick<KeyStore, 'insertKey'> & PaymentStore & Pick<LedgerStore, 'postEntry'> & Pick<EventStore, 'insertEvent' | 'insertEvents'>;
 
 /** A payment's writes that span its aggregates and go out together (docs/architecture.md, "Ports"). */
 export interface PaymentRounds {
   /**
    * A new payment's first write, atomic on its own (docs/architecture.md, "Ports"):
-   * the key's fence checked and its lease renewed, the payment, its first attempt with its
-   * outbox row, its first events, and the key bound to the payment. Returns the rows as
-   * written; null when the fence was lost (nothing written). PostgreSQL and PGlite do it in
+   * the key's fence checked and its lease renewed — or the key claimed, when the gate left the
+   * claim to this write (SPEC 4.4) — the payment, its first attempt with its outbox row, its
+   * first events, and the key bound to the payment. Returns the rows as written; null when the
+   * fence was lost or the key to claim has a row already (nothing written). PostgreSQL and PGlite do it in
    * one statement; `openPaymentInSteps` (src/payments/batch.ts) is the same write as a
    * transaction of the single operations.
    */
-  openPayment(o: OpenPayment): Promise<Opened | null>;
+  openPayment(o: OpenPayment): Promise<OpenedPayment | null>;
   /**
    * A round's writes together (src/payments/batch.ts, docs/architecture.md "Ports"): all of
    * them, or none when one's check fails (the key's fence, the payment's version, the attempt
@@ -75,8 +78,11 @@ export type BatchWrite =
 
 /** What {@link PaymentRounds.openPayment} writes. */
 export interface OpenPayment {
-  /** The key that owns the payment: its fence, and its lease renewed to `now + leaseMs`. */
-  key: { merchantId: string; key: string; fence: number; now: number; leaseMs: number };
+  /**
+   * The key that owns the payment: its fence, and its lease renewed to `now + leaseMs`; or the
+   * request to claim a new key for in the same write (SPEC 4.4).
+   */
+  key: OpeningKey;
   payment: NewPayment;
   attempt: NewAttempt;
   /** When the relay may run the attempt's outbox row (the inline call goes first). */
@@ -94,4 +100,9 @@ export interface Opened {
    * created): the next round can then be written as one batch (src/payments/batch.ts).
    */
   attempts?: AttemptRow[];
+}
+
+/** What {@link PaymentRounds.openPayment} wrote, and the key's fence it wrote under (new when it claimed the key). */
+export interface OpenedPayment extends Opened {
+  fence: number;
 }

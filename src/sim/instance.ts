@@ -244,6 +244,9 @@ export class SimInstance {
           if (req.operation === 'void') return this.payments.void(req.merchantId, req.key, id, claim);
           return this.payments.refund(req.merchantId, req.key, id, amount, claim);
         },
+        undefined,
+        // As the API's create route: its first write claims the key (SPEC 4.4).
+        { claimInFirstWrite: req.operation === 'create' },
       );
       return { status: answer.status, body: answer.body, replayed: answer.replayed };
     } catch (err) {
@@ -399,6 +402,10 @@ export class SimInstance {
       async tryLock(m, k, token, ttl) {
         await self.step(false, 'redis SET lock');
         return fast.tryLock(m, k, token, ttl);
+      },
+      async replayOrLock(m, k, token, ttl) {
+        await self.step(false, 'redis replay or lock');
+        return fast.getReplay(m, k) ?? fast.tryLock(m, k, token, ttl);
       },
       async finish(m, k, token, response, ttl) {
         await self.step(false, 'redis finish');

@@ -195,7 +195,7 @@ async function runOnce(scenario: Scenario, policyName: PolicyName, seed: number)
       const req = { merchantId: 'mer_bench', key, method: 'POST', path: '/v1/payments', fingerprint: fingerprint('POST', '/v1/payments', body), operation: 'create' };
       const send = (): void => {
         void gate
-          .execute(req, (claim) => payments.create('mer_bench', key, { amount: 1000, currency: 'EUR', captureMethod: 'manual', token: 'tok_visa' }, claim))
+          .execute(req, (claim) => payments.create('mer_bench', key, { amount: 1000, currency: 'EUR', captureMethod: 'manual', token: 'tok_visa' }, claim), undefined, { claimInFirstWrite: true })
           .then((answer) => {
             if (answer.result === 'pending') return void world.after(1000, send);
             latencies.push(world.now - sentAt);

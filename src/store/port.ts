@@ -34,7 +34,7 @@ export interface Store extends KeyStore, MerchantStore, PaymentStore, LedgerStor
 
 /** The operations of each aggregate, for the stores and wrappers that forward each one. */
 export const keyOpNames = [
-  'claimKey', 'readKey', 'renewKey', 'guardKey', 'bindKeyResource', 'completeKey', 'forgetKey', 'endKeyLease', 'sweepKeys',
+  'claimKey', 'insertKey', 'readKey', 'renewKey', 'guardKey', 'bindKeyResource', 'completeKey', 'forgetKey', 'endKeyLease', 'sweepKeys',
 ] as const satisfies ReadonlyArray<keyof KeyStore>;
 export const merchantOpNames = ['insertMerchant', 'merchantForKeyHash', 'countMerchants', 'merchantExists', 'listMerchants', 'listApiKeys', 'insertApiKey', 'revokeApiKeys'] as const satisfies ReadonlyArray<keyof MerchantStore>;
 export const paymentOpNames = [

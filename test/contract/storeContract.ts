@@ -401,6 +401,58 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect(await c.store.listEvents(payment.id)).toEqual([]);
         expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ resourceId: null, fence: second.fence });
       });
+
+      test('claims a new key itself (SPEC 4.4): the key in progress, bound to the payment, under a fence higher than any before', async (c) => {
+        const before = c.owned(await c.store.claimKey(c.req('other'), c.t(0), LEASE));
+        const payment = c.newPayment('pay_1');
+        const attempt = c.newAttempt({ ...payment, version: 0 } as PaymentRow, 'authorize', 1);
+        const key = { merchantId: c.merchant, key: 'k', claim: c.req('k'), now: c.t(5), leaseMs: LEASE };
+        const opened = await c.store.openPayment({ key, payment, attempt, runAfter: c.date(30_000), events: [c.event(payment, 'payment.created')] });
+        expect(opened).not.toBeNull();
+        expect(opened!.fence).toBeGreaterThan(before.fence);
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({
+          state: 'in_progress',
+          fence: opened!.fence,
+          resourceId: payment.id,
+          leaseUntil: c.t(5 + LEASE),
+          fingerprint: c.req('k').fingerprint,
+        });
+        expect(await c.store.findPayment(c.merchant, payment.id)).toEqual(opened!.payment);
+        // The fence it returned holds the key: the next round's guard passes with it.
+        expect(await c.store.guardKey(c.merchant, 'k', opened!.fence, c.t(6), LEASE)).toBe(true);
+      });
+
+      test('a key to claim that has a row already, in any state, writes nothing', async (c) => {
+        const held = c.owned(await c.store.claimKey(c.req('k'), c.t(0), LEASE));
+        const done = c.owned(await c.store.claimKey(c.req('done'), c.t(0), LEASE));
+        expect(await c.store.completeKey(c.merchant, 'done', done.fence, { status: 201, contentType: 'application/json', body: '{}' }, c.t(1), 1)).toBe(true);
+        // 'done' has expired by then and 'k' has lost its lease: claimKey would take both; the first write takes neither.
+        for (const name of ['k', 'done']) {
+          const payment = c.newPayment(`pay_${name}`);
+          const attempt = c.newAttempt({ ...payment, version: 0 } as PaymentRow, 'authorize', 1);
+          const key = { merchantId: c.merchant, key: name, claim: c.req(name), now: c.t(LEASE + 10), leaseMs: LEASE };
+          expect(await c.store.openPayment({ key, payment, attempt, runAfter: c.date(0), events: [c.event(payment, 'payment.created')] })).toBeNull();
+          expect(await c.store.findPayment(c.merchant, payment.id)).toBeNull();
+          expect(await c.store.listEvents(payment.id)).toEqual([]);
+        }
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ state: 'in_progress', fence: held.fence, resourceId: null });
+        expect(await c.store.readKey(c.merchant, 'done')).toMatchObject({ state: 'completed', fence: done.fence });
+      });
+
+      test('two first writes claiming one key at once: exactly one writes', async (c) => {
+        const write = (n: number) => {
+          const payment = c.newPayment(`pay_${n}`);
+          const attempt = c.newAttempt({ ...payment, version: 0 } as PaymentRow, 'authorize', 1);
+          const key = { merchantId: c.merchant, key: 'k', claim: c.req('k'), now: c.t(1), leaseMs: LEASE };
+          return c.store.openPayment({ key, payment, attempt, runAfter: c.date(0), events: [c.event(payment, 'payment.created')] });
+        };
+        const results = await Promise.all([1, 2, 3, 4].map(write));
+        const won = results.filter((r) => r !== null);
+        expect(won).toHaveLength(1);
+        expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ fence: won[0]!.fence, resourceId: won[0]!.payment.id });
+        const found = await Promise.all([1, 2, 3, 4].map((n) => c.store.findPayment(c.merchant, c.id(`pay_${n}`))));
+        expect(found.filter((p) => p !== null)).toHaveLength(1);
+      });
     });
 
     describe('a round as one batch (writeBatch)', () => {

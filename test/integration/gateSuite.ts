@@ -205,6 +205,37 @@ export function gateSuite(name: string, open: () => Promise<{ db: Database; redi
       expect(fresh.json().id).not.toBe(first.json().id);
     });
 
+    it('a new key is claimed by the payment\'s first write; a key whose row expired unswept is claimed the usual way and runs again', async (ctx) => {
+      if (skip()) return ctx.skip();
+      // Counts the gate's own claims (it calls the store it was given, this one).
+      const claimKey = idem.store.claimKey.bind(idem.store);
+      let claims = 0;
+      idem.store.claimKey = (...args) => (claims++, claimKey(...args));
+      ctx.onTestFinished(() => {
+        idem.store.claimKey = claimKey;
+      });
+      const first = await post('order-expired', body());
+      expect(first.statusCode).toBe(201);
+      expect(claims).toBe(0);
+      const merchant = (await env!.db.query<{ merchant_id: string }>('SELECT merchant_id FROM payments WHERE id = $1', [first.json().id])).rows[0]!.merchant_id;
+      const row = (await idem.store.readKey(merchant, 'order-expired'))!;
+      // Bound to its payment by the write that claimed it (SPEC 4.4): no separate binding.
+      expect(row).toMatchObject({ state: 'completed', resourceId: first.json().id });
+      skipped += 25 * 3600_000;
+      if (idem.redis) await idem.redis.del(replayKey(merchant, 'order-expired'));
+      // Expired but not swept: the first write finds the row and takes nothing; the claim takes the key.
+      const again = await post('order-expired', body({ amount: 3334 }));
+      expect(again.statusCode).toBe(201);
+      expect(again.headers['idempotent-replayed']).toBe('false');
+      expect(again.json().id).not.toBe(first.json().id);
+      expect(claims).toBe(1);
+      const now = (await idem.store.readKey(merchant, 'order-expired'))!;
+      expect(now).toMatchObject({ state: 'completed', resourceId: again.json().id });
+      expect(now.fence).toBeGreaterThan(row.fence);
+      const { rows } = await env!.db.query('SELECT amount FROM payments WHERE merchant_id = $1 AND idempotency_key = $2 ORDER BY amount', [merchant, 'order-expired']);
+      expect(rows.map((r) => Number(r.amount))).toEqual([1000, 3334]);
+    });
+
     it('refuses a write carrying a stale fence after a takeover (SQL level)', async (ctx) => {
       if (skip()) return ctx.skip();
       const store = new SqlStore(env!.db);

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { connectRedis, type RedisClient } from '../../src/store/redis/connect.js';
 import { RedisFastPath } from '../../src/store/redis/fastPath.js';
 import { parseRedisUrl } from '../../src/config/redisUrl.js';
-import { replayKey } from '../../src/store/redis/keys.js';
+import { lockKey, replayKey } from '../../src/store/redis/keys.js';
 import { REDIS_URL, redisAvailable } from '../support/services.js';
 import { waitUntil } from '../support/payments.js';
 
@@ -68,5 +68,30 @@ describe.skipIf(!ready)('the Redis fast path and answers out of line', () => {
     expect(await fast.getReplay(merchant, 'old')).toBeNull();
     expect(told).toEqual([]);
     expect(fast.healthy).toBe(true);
+  });
+
+  it('answers the replay, or else takes the lock, in one script; believes the replay only if it names its key', async () => {
+    const told: string[] = [];
+    const fast = new RedisFastPath(client, (what) => told.push(what));
+    await client.del(lockKey(merchant, 'rl'), replayKey(merchant, 'rl'));
+    expect(await fast.replayOrLock(merchant, 'rl', 'tok-1', 60_000)).toBe('acquired');
+    expect(await client.get(lockKey(merchant, 'rl'))).toBe('tok-1');
+    expect(await fast.replayOrLock(merchant, 'rl', 'tok-2', 60_000)).toBe('busy');
+    // Finished: the lock released, the answer cached; the next request gets the answer and takes no lock.
+    await fast.finish(merchant, 'rl', 'tok-1', answer('frl'), 60_000);
+    expect(await fast.replayOrLock(merchant, 'rl', 'tok-3', 60_000)).toEqual(answer('frl'));
+    expect(await client.get(lockKey(merchant, 'rl'))).toBeNull();
+    // An entry written before entries named their key: no replay, and the lock was not tried.
+    await client.set(replayKey(merchant, 'rl'), JSON.stringify({ f: 'fo', s: 200, t: 'application/json', b: '{}' }), 'PX', 60_000);
+    expect(await fast.replayOrLock(merchant, 'rl', 'tok-4', 60_000)).toBe('unavailable');
+    expect(told).toEqual([]);
+    // Another key's entry under this key's name: a miss, and the connection dialled again.
+    await fast.finish(merchant, 'b', null, answer('fb'), 60_000);
+    await client.set(replayKey(merchant, 'rl'), (await client.get(replayKey(merchant, 'b')))!, 'PX', 60_000);
+    expect(await fast.replayOrLock(merchant, 'rl', 'tok-5', 60_000)).toBe('unavailable');
+    expect(told).toHaveLength(1);
+    expect(told[0]).toContain('another key');
+    await waitUntil('the fast path healthy again', () => fast.healthy, 10_000, 20);
+    await client.del(lockKey(merchant, 'rl'), replayKey(merchant, 'rl'));
   });
 });

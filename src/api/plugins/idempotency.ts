@@ -15,6 +15,11 @@ declare module 'fastify' {
      * finish. Declared by the route, never read back from the URL.
      */
     operation?: string;
+    /**
+     * The handler's first write claims the key itself (SPEC 4.4, `ExecuteOptions` in
+     * src/idempotency/gate.ts): it must make that write (`Claim.open`) before any other.
+     */
+    claimInFirstWrite?: boolean;
   }
   interface FastifyRequest {
     /** The idempotency claim of a POST, set while its handler runs. */
@@ -40,6 +45,7 @@ export function registerIdempotency(app: FastifyInstance, gate: Gate): void {
     if (!methods.includes('POST')) return;
     const handler = route.handler as unknown as GatedHandler;
     const operation = route.config?.operation;
+    const how = { claimInFirstWrite: route.config?.claimInFirstWrite === true };
     const preValidation = route.preValidation ? [route.preValidation].flat() : [];
     const preParsing = route.preParsing ? [route.preParsing].flat() : [];
     route.preParsing = [
@@ -93,6 +99,7 @@ export function registerIdempotency(app: FastifyInstance, gate: Gate): void {
             return handler.call(this, request, reply);
           },
           requestContext(request),
+          how,
         );
       } catch (err) {
         // Shed in the gate (a read slot was free, or Redis could not tell): the same precomputed answer.

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { openPaymentInSteps, writeBatchInSteps } from '../../payments/batch.js';
-import type { BatchWrite, OpenPayment, Opened } from '../../payments/store.js';
+import type { BatchWrite, OpenPayment, OpenedPayment } from '../../payments/store.js';
 import { assembleOps, storeOpNames as opNames, type Store, type StoreOps } from '../port.js';
 import { MemoryConstraintError, Mutex } from './engine.js';
 import { MemoryKeys } from './keys.js';
@@ -69,7 +69,7 @@ export class MemoryStore implements Store {
     this.inside = options.detectReentry === false ? null : new AsyncLocalStorage<TxState>();
   }
 
-  openPayment(o: OpenPayment): Promise<Opened | null> {
+  openPayment(o: OpenPayment): Promise<OpenedPayment | null> {
     return openPaymentInSteps(this, o);
   }
 

@@ -22,26 +22,7 @@ export class MemoryKeys implements KeyStore {
     const id = keyId(req.merchantId, req.key);
     const k = this.s.keys.get(id);
     if (!k) {
-      const row: KeyRecord = {
-        merchant_id: req.merchantId,
-        key: req.key,
-        fingerprint: req.fingerprint,
-        method: req.method,
-        path: req.path,
-        operation: req.operation ?? null,
-        state: 'in_progress',
-        fence,
-        lease_until: now + leaseMs,
-        resource_id: null,
-        response_status: null,
-        response_type: null,
-        response_body: null,
-        created_at: now,
-        completed_at: null,
-        expires_at: null,
-      };
-      for (const c of ['fingerprint', 'method', 'path', 'key'] as const) notNull(c, row[c]);
-      this.s.keys.set(id, row);
+      this.s.keys.set(id, newKey(req, fence, now, leaseMs, null));
       return { kind: 'owned', fence, resourceId: null, takenOver: false };
     }
     const takeOver =
@@ -68,6 +49,15 @@ export class MemoryKeys implements KeyStore {
     };
     this.s.keys.set(id, row);
     return { kind: 'owned', fence, resourceId: row.resource_id, takenOver: row.resource_id !== null };
+  }
+
+  async insertKey(req: KeyRequest, now: number, leaseMs: number, resourceId: string): Promise<number | null> {
+    foreign(this.s.merchants.has(req.merchantId), 'idempotency_keys_merchant_id_fkey', `merchant ${req.merchantId}`);
+    const fence = this.s.nextFence();
+    const id = keyId(req.merchantId, req.key);
+    if (this.s.keys.has(id)) return null;
+    this.s.keys.set(id, newKey(req, fence, now, leaseMs, resourceId));
+    return fence;
   }
 
   async readKey(merchantId: string, key: string): Promise<KeyRow | null> {
@@ -134,4 +124,28 @@ export class MemoryKeys implements KeyStore {
     for (const k of expired) this.s.keys.delete(keyId(k.merchant_id, k.key));
     return expired.length;
   }
+}
+
+/** A key's row as a claim inserts it: in progress, held by `fence` until `now + leaseMs`. */
+function newKey(req: KeyRequest, fence: number, now: number, leaseMs: number, resourceId: string | null): KeyRecord {
+  const row: KeyRecord = {
+    merchant_id: req.merchantId,
+    key: req.key,
+    fingerprint: req.fingerprint,
+    method: req.method,
+    path: req.path,
+    operation: req.operation ?? null,
+    state: 'in_progress',
+    fence,
+    lease_until: now + leaseMs,
+    resource_id: resourceId,
+    response_status: null,
+    response_type: null,
+    response_body: null,
+    created_at: now,
+    completed_at: null,
+    expires_at: null,
+  };
+  for (const c of ['fingerprint', 'method', 'path', 'key'] as const) notNull(c, row[c]);
+  return row;
 }

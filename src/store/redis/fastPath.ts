@@ -3,6 +3,11 @@ import type { RedisClient } from './connect.js';
 import { lockKey, replayKey } from './keys.js';
 
 const UNLOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+/** The replay entry (KEYS[1]) as {1, entry}; else the lock (KEYS[2]) taken, {2}, or held by another, {3}. */
+const REPLAY_OR_LOCK = `local v = redis.call('get', KEYS[1])
+if v then return {1, v} end
+if redis.call('set', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return {2} end
+return {3}`;
 
 /** A replay entry as stored: the key it answers travels with it (`k`), so a reply can prove it. */
 interface ReplayEntry {
@@ -35,6 +40,7 @@ export class RedisFastPath implements FastPath {
     private readonly onMisaligned: (what: string) => void = () => {},
   ) {
     if (!('idemUnlock' in redis)) redis.defineCommand('idemUnlock', { numberOfKeys: 1, lua: UNLOCK });
+    if (!('idemReplayOrLock' in redis)) redis.defineCommand('idemReplayOrLock', { numberOfKeys: 2, lua: REPLAY_OR_LOCK });
     redis.on('ready', () => {
       this.redialling = false;
     });
@@ -52,7 +58,11 @@ export class RedisFastPath implements FastPath {
     } catch {
       return null;
     }
-    if (raw === null) return null;
+    return raw === null ? null : this.entry(raw, merchantId, key);
+  }
+
+  /** A replay entry read for the key, believed only if it names that key. */
+  private entry(raw: unknown, merchantId: string, key: string): CachedResponse | null {
     let v: ReplayEntry;
     try {
       v = JSON.parse(raw as string) as ReplayEntry;
@@ -67,6 +77,28 @@ export class RedisFastPath implements FastPath {
       return null;
     }
     return { fingerprint: v.f, status: v.s, contentType: v.t, body: v.b };
+  }
+
+  async replayOrLock(merchantId: string, key: string, token: string, ttlMs: number): Promise<CachedResponse | LockResult> {
+    if (!this.healthy) return 'unavailable';
+    let answer: unknown;
+    try {
+      const run = (this.redis as unknown as { idemReplayOrLock(r: string, l: string, t: string, ms: number): Promise<unknown> }).idemReplayOrLock;
+      answer = await run.call(this.redis, replayKey(merchantId, key), lockKey(merchantId, key), token, ttlMs);
+    } catch {
+      return 'unavailable';
+    }
+    const [kind, raw] = Array.isArray(answer) ? (answer as [unknown, unknown]) : [];
+    if (kind === 2) return 'acquired';
+    if (kind === 3) return 'busy';
+    if (kind === 1) {
+      const cached = this.entry(raw, merchantId, key);
+      // An entry from before entries named their key, or a misaligned reply: the lock was not
+      // tried; PostgreSQL answers (as with Redis away).
+      return cached ?? 'unavailable';
+    }
+    this.misaligned(`the replay-or-lock script for ${lockKey(merchantId, key)} answered ${JSON.stringify(answer)?.slice(0, 40)}`);
+    return 'unavailable';
   }
 
   async tryLock(merchantId: string, key: string, token: string, ttlMs: number): Promise<LockResult> {

@@ -1,5 +1,5 @@
 import type { Database, Queryable } from '../../db/database.js';
-import type { BatchWrite, OpenPayment, Opened } from '../../payments/store.js';
+import type { BatchWrite, OpenPayment, OpenedPayment } from '../../payments/store.js';
 import { assembleOps, type Store, type StoreOps } from '../port.js';
 import { writeBatch } from './batch.js';
 import { SqlKeys } from './keys.js';
@@ -53,7 +53,7 @@ export class SqlStore implements Store {
     return this.db.transaction((tx) => fn(sqlOps(tx)));
   }
 
-  openPayment(o: OpenPayment): Promise<Opened | null> {
+  openPayment(o: OpenPayment): Promise<OpenedPayment | null> {
     return new SqlPayments(this.db).openPayment(o);
   }
 

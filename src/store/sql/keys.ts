@@ -50,6 +50,12 @@ export class SqlKeys implements KeyStore {
     return { kind: 'existing', row };
   }
 
+  async insertKey(req: KeyRequest, now: number, leaseMs: number, resourceId: string): Promise<number | null> {
+    const s = new Statement();
+    const [row] = await s.rows<{ fence: string | number }>(this.q, insertKeyWrite(s, req, now, leaseMs, resourceId));
+    return row ? Number(row.fence) : null;
+  }
+
   async readKey(merchantId: string, key: string): Promise<KeyRow | null> {
     const { rows } = await this.q.query<Parameters<typeof toKeyRow>[0]>(
       `SELECT merchant_id, key, fingerprint, method, path, operation, state, fence, lease_until, resource_id,
@@ -112,6 +118,22 @@ export class SqlKeys implements KeyStore {
     );
     return rowCount;
   }
+}
+
+/**
+ * A new key claimed by its resource's first write (`KeyStore.insertKey`, SPEC 4.4): its fence
+ * returned, or no row when the key has one already. A concurrent insert of the same key makes
+ * this wait for that transaction's end, then take nothing.
+ */
+export function insertKeyWrite(s: Statement, req: KeyRequest, now: number, leaseMs: number, resourceId: string): string {
+  return s.cte(
+    `INSERT INTO idempotency_keys
+       (merchant_id, key, fingerprint, method, path, state, fence, lease_until, created_at, operation, resource_id)
+     VALUES (${s.p(req.merchantId)}, ${s.p(req.key)}, ${s.p(req.fingerprint)}, ${s.p(req.method)}, ${s.p(req.path)}, 'in_progress',
+             nextval('idempotency_fence_seq'), ${s.p(new Date(now + leaseMs))}, ${s.p(new Date(now))}, ${s.p(req.operation ?? null)}, ${s.p(resourceId)})
+     ON CONFLICT (merchant_id, key) DO NOTHING
+     RETURNING fence`,
+  );
 }
 
 /**

@@ -3,9 +3,9 @@ import type { GatewayOperation } from '../../gateways/port.js';
 import { newAttemptRow, newPaymentRow, StaleWriteError, toView, type AttemptRow, type PaymentRow } from '../../payments/rows.js';
 import type { PaymentView } from '../../payments/view.js';
 import type { AttemptResult, NewAttempt, NewPayment, PaymentChanges } from '../../payments/rows.js';
-import type { OpenPayment, Opened, PaymentStore } from '../../payments/store.js';
+import type { OpenPayment, OpenedPayment, PaymentStore } from '../../payments/store.js';
 import { insertEventsWrite } from './events.js';
-import { guardKeyWrite } from './keys.js';
+import { guardKeyWrite, insertKeyWrite } from './keys.js';
 import { Statement } from './statement.js';
 
 /** Payments, attempts with their outbox rows, and views in SQL (events: ./events.ts). Every status change is compare-and-set. */
@@ -20,25 +20,28 @@ export class SqlPayments implements PaymentStore {
   /**
    * `Store.openPayment` in one statement, so one round trip with no BEGIN or COMMIT, built from
    * the single operations' fragments: the key's fence checked (its lease renewed and the
-   * payment bound to it), the payment, its attempt with the outbox row, its events. A lost
-   * fence makes `idem_expect` raise and the statement writes nothing. The rows returned are the
-   * ones written (the same values; only the defaults are filled in here).
+   * payment bound to it) or, for a key this write claims (SPEC 4.4), the key's new row bound
+   * to the payment; the payment, its attempt with the outbox row, its events. A lost fence or
+   * a key that has a row already makes `idem_expect` raise and the statement writes nothing. The
+   * rows returned are the ones written (the same values; only the defaults are filled in here).
    */
-  async openPayment(o: OpenPayment): Promise<Opened | null> {
+  async openPayment(o: OpenPayment): Promise<OpenedPayment | null> {
     const { payment: p, attempt: a, key: k } = o;
     const s = new Statement();
-    s.check(guardKeyWrite(s, k, p.id), 1);
+    const key = 'fence' in k ? guardKeyWrite(s, k, p.id) : insertKeyWrite(s, k.claim, k.now, k.leaseMs, p.id);
+    s.check(key, 1);
     s.check(insertPaymentWrite(s, p), 1);
     s.check(insertAttemptWrite(s, a, o.runAfter), 1);
     if (o.events.length > 0) s.check(insertEventsWrite(s, o.events), o.events.length);
+    let fence: number;
     try {
-      await s.all(this.q);
+      fence = 'fence' in k ? (await s.all(this.q), k.fence) : Number(await s.all(this.q, { cte: key, column: 'fence' }));
     } catch (err) {
       if ((err as { code?: string }).code === 'IDM01') return null;
       throw err;
     }
     const attempt = newAttemptRow(a);
-    return { payment: newPaymentRow(p), attempt, attempts: [attempt] };
+    return { fence, payment: newPaymentRow(p), attempt, attempts: [attempt] };
   }
 
   async findPayment(merchantId: string, id: string, forUpdate = false): Promise<PaymentRow | null> {

@@ -49,10 +49,13 @@ export class Statement {
   /**
    * Runs the writes as one all-or-nothing statement: a last SELECT makes `idem_expect`
    * (migrations/000009.sql) raise unless every checked CTE returned its rows, and a statement
-   * that raises writes nothing.
+   * that raises writes nothing. `value`: a column of the one row a checked CTE returned
+   * (`{ cte, column }`), answered when the writes went through.
    */
-  async all(q: Queryable): Promise<void> {
+  async all(q: Queryable, value?: { cte: string; column: string }): Promise<unknown> {
     const ok = this.checks.map((c) => `(SELECT count(*) FROM ${c.name}) = ${c.rows}`).join(' AND ');
-    await q.query(`WITH ${this.ctes.join(',\n')}\nSELECT idem_expect(${ok || 'true'}) AS ok`, this.params);
+    const picked = value ? `, (SELECT ${value.column} FROM ${value.cte}) AS v` : '';
+    const { rows } = await q.query<{ v?: unknown }>(`WITH ${this.ctes.join(',\n')}\nSELECT idem_expect(${ok || 'true'}) AS ok${picked}`, this.params);
+    return rows[0]?.v;
   }
 }
