@@ -19,10 +19,14 @@
  * measurement, every response checked, and after every first-request run an exactly-once
  * audit of the database. Exits 1 if anything failed.
  *
- *   tsc -p bench/tsconfig.json && node dist-bench/bench/idempotency.js [--duration 10]
+ *   npm run build && tsc -p bench/tsconfig.json && node dist-bench/bench/idempotency.js [--duration 10]
  *     [--connections 50] [--warmup 3] [--rounds 3] [--rate n] [--growth-rows n] [--sweep-rows n]
  *     [--only replay|first|e2e|latency|growth|sweeper|instances|overload] [--diagnose] [--cpu-prof] [--json]
- *     [--pg-pool-max n] [--redis-cluster]
+ *     [--pg-pool-max n] [--redis-cluster] [--in-process] [--logger-off]
+ *
+ * Idem runs as `idem serve` (the built binary, its default logging into a file) unless
+ * --in-process (or --diagnose, --logger-off, which need it) forks the bench's own child with
+ * the same composition.
  *
  * Environment: BENCH_DURATION, BENCH_CONNECTIONS, BENCH_WARMUP, BENCH_ROUNDS, BENCH_RATE,
  * BENCH_GROWTH_ROWS, BENCH_SWEEP_ROWS, BENCH_PG_ADMIN_URL (default
@@ -32,9 +36,10 @@
  * connections, else what fits), BENCH_REDIS_CLUSTER=1 (the instances row on a private
  * three-node Redis Cluster: needs redis-server and redis-cli).
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,7 +52,7 @@ import { startRedisCluster, type RedisCluster } from '../test/support/redisClust
 import { openPostgres } from '../src/db/postgres.js';
 import { clean, load as autocannonLoad, politeLoad, type CheckedResponse, type LoadResult, type LoadSpec } from './load.js';
 import { machineCpuMicros, processCpuMicros } from './machine.js';
-import { BASELINE_TABLE, type ParentMessage, type QueryCounts, type ServerEnv, type ServerMessage, type ServerMode } from './protocol.js';
+import { BASELINE_TABLE, idemEnv, type ParentMessage, type QueryCounts, type ServerEnv, type ServerMessage, type ServerMode } from './protocol.js';
 
 interface Options {
   durationS: number;
@@ -66,6 +71,12 @@ interface Options {
   cpuProf: boolean;
   /** Idem with its logger off, as every run before SPEC 19 measured it; default: as `idem serve` logs. */
   loggerOff: boolean;
+  /**
+   * Idem as `createIdem` in a forked bench child (the same composition, logger and settings),
+   * which can count its statements (--diagnose) or run with its logger off; default: the built
+   * `idem serve` binary (dist/cli/main.js), as users run it.
+   */
+  inProcess: boolean;
   json: boolean;
   pgAdminUrl: string;
   redisUrl: string;
@@ -89,6 +100,7 @@ function options(): Options {
       diagnose: { type: 'boolean' },
       'cpu-prof': { type: 'boolean' },
       'logger-off': { type: 'boolean' },
+      'in-process': { type: 'boolean' },
       json: { type: 'boolean' },
       'pg-pool-max': { type: 'string' },
       'redis-cluster': { type: 'boolean' },
@@ -118,6 +130,8 @@ function options(): Options {
     diagnose: values.diagnose ?? false,
     cpuProf: values['cpu-prof'] ?? false,
     loggerOff: values['logger-off'] ?? false,
+    // Counting statements and a logger turned off need the bench's own child.
+    inProcess: (values['in-process'] ?? false) || (values.diagnose ?? false) || (values['logger-off'] ?? false),
     json: values.json ?? false,
     pgAdminUrl: env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
     redisUrl: env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -128,6 +142,8 @@ function options(): Options {
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const serverScript = fileURLToPath(new URL('./server.js', import.meta.url));
+/** The `idem` binary as `npm run build` makes it (package.json "bin"). */
+const idemCli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const profileDir = fileURLToPath(new URL('../profiles/', import.meta.url));
 
 /**
@@ -186,6 +202,54 @@ async function startServer(mode: ServerMode, env: Omit<ServerEnv, 'BENCH_MODE'>,
       ask({ type: 'stop' });
       const code = await exited;
       if (code !== 0) throw new Error(`${mode} server exited with code ${code}`);
+    },
+  };
+}
+
+/**
+ * `idem serve` as users run it (SPEC 19): the built binary in a process of its own, PostgreSQL
+ * and Redis from its environment, `--sandbox` for the simulated gateways, its default logging
+ * (LOG_LEVEL info, a line per request) on stdout into `logFile`. A merchant is made first with
+ * `idem merchant create`. CPU is read from `/proc` (Linux); it counts nothing (use --in-process
+ * with --diagnose).
+ */
+async function startIdemServe(env: Omit<ServerEnv, 'BENCH_MODE'>, o: Options, label: string, logFile: string): Promise<Server & { apiKey: string; merchantId: string }> {
+  const childEnv = { ...process.env, ...idemEnv(env) };
+  delete childEnv.LOG_LEVEL;
+  const made = execFileSync(process.execPath, [idemCli, 'merchant', 'create', `bench-${label}`], { env: childEnv, encoding: 'utf8' });
+  const merchantId = /^merchant (\S+)$/m.exec(made)?.[1];
+  const apiKey = /^api key (\S+)$/m.exec(made)?.[1];
+  if (!merchantId || !apiKey) throw new Error(`idem merchant create printed no merchant and key:\n${made}`);
+  const execArgv = o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${label}-${Date.now()}.cpuprofile`] : [];
+  // Its output straight into the file, as `idem serve > file` (no pipe through this process,
+  // which is the load generator); the address is read back from the file.
+  const out = openSync(logFile, 'w');
+  const child = spawn(process.execPath, [...execArgv, idemCli, 'serve', '--sandbox', '--host', '127.0.0.1', '--port', '0'], { env: childEnv, stdio: ['ignore', out, 'inherit'] });
+  closeSync(out);
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve((exitCode = code))));
+  let url: string | undefined;
+  for (const started = Date.now(); url === undefined; await new Promise((r) => setTimeout(r, 50))) {
+    const head = readFileSync(logFile, 'utf8');
+    url = /Idem listening on (http:\/\/\S+)/.exec(head)?.[1];
+    if (url === undefined && exitCode !== undefined) throw new Error(`idem serve exited (code ${exitCode}) before listening:\n${head}`);
+    if (url === undefined && Date.now() - started > 60_000) throw new Error(`idem serve did not listen within 60 s:\n${head}`);
+  }
+  const pid = child.pid!;
+  return {
+    url,
+    apiKey,
+    merchantId,
+    async snapshot() {
+      const cpuMicros = processCpuMicros(pid);
+      if (cpuMicros === null) throw new Error('the CPU of idem serve is read from /proc: Linux only');
+      return { cpuMicros, counts: null };
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      const code = await exited;
+      await rm(logFile, { force: true });
+      if (code !== 0) throw new Error(`idem serve exited with code ${code}`);
     },
   };
 }
@@ -436,7 +500,13 @@ class Bench {
 
   private async startIdem(label: string, extra: Partial<ServerEnv> = {}): Promise<Server & { apiKey: string; merchantId: string }> {
     // Each Idem server logs as `idem serve` does into a file of its own (removed when it stops).
-    const log = this.o.loggerOff ? {} : { BENCH_IDEM_LOG_FILE: join(tmpdir(), `idem-bench-${this.runId}-${label}-${process.hrtime.bigint()}.log`) };
+    const logFile = join(tmpdir(), `idem-bench-${this.runId}-${label}-${process.hrtime.bigint()}.log`);
+    if (!this.o.inProcess) {
+      const served = await startIdemServe(this.serverEnv(extra), this.o, label, logFile);
+      this.merchants.push(served.merchantId);
+      return served;
+    }
+    const log = this.o.loggerOff ? {} : { BENCH_IDEM_LOG_FILE: logFile };
     const server = await startServer('idem', this.serverEnv({ ...log, ...extra }), this.o, label);
     if (!server.apiKey || !server.merchantId) throw new Error('idem server did not hand over a merchant');
     this.merchants.push(server.merchantId);

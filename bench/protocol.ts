@@ -57,3 +57,20 @@ export const POOL_MAX = 20;
 
 /** The baseline's table, created by the parent before the child starts. */
 export const BASELINE_TABLE = 'bench_baseline_inserts';
+
+/**
+ * Idem's configuration for an `idem` server, from the bench's settings: what `idem serve`
+ * reads from its environment (the forked child passes it to `loadConfig`, the binary gets it
+ * as its environment).
+ */
+export function idemEnv(env: Omit<ServerEnv, 'BENCH_MODE'>): Record<string, string> {
+  const latency = Number(env.BENCH_GATEWAY_LATENCY_MS ?? 0);
+  return {
+    DATABASE_URL: env.BENCH_DATABASE_URL,
+    REDIS_URL: env.BENCH_REDIS_URL,
+    ...(latency > 0 ? { IDEM_GATEWAYS: JSON.stringify(['sim-a', 'sim-b'].map((name, priority) => ({ name, kind: 'simulator', priority, latency_ms: latency }))) } : {}),
+    ...(env.BENCH_SWEEP_INTERVAL_MS ? { IDEM_SWEEP_INTERVAL_MS: env.BENCH_SWEEP_INTERVAL_MS } : {}),
+    ...(env.BENCH_PG_POOL_MAX ? { IDEM_PG_POOL_MAX: env.BENCH_PG_POOL_MAX } : {}),
+    ...(env.BENCH_CONCURRENCY_LIMIT ? { IDEM_CONCURRENCY_LIMIT: env.BENCH_CONCURRENCY_LIMIT } : {}),
+  };
+}

@@ -2,8 +2,9 @@
  * The server under test, in a process of its own so the load generator never shares its event
  * loop. Forked by `bench/idempotency.ts` with one mode:
  *
- * - `idem`: Idem as `idem serve` composes it (PostgreSQL + Redis, in-process simulated gateway
- *   with zero latency, logger off), plus one merchant to send requests as.
+ * - `idem` (`--in-process`; by default the bench runs the `idem serve` binary instead): Idem as
+ *   `idem serve` composes it (PostgreSQL + Redis, in-process simulated gateway with zero
+ *   latency, its logger into a file or off), plus one merchant to send requests as.
  * - `redis-get`: the replay baseline: a bare fastify route doing one Redis GET and sending the
  *   value.
  * - `powertools`: the peer: AWS Powertools idempotency (`@aws-lambda-powertools/idempotency`
@@ -52,7 +53,7 @@ import { completeKeyWrite } from '../src/store/sql/keys.js';
 import { postEntryWrite } from '../src/store/sql/ledger.js';
 import { insertAttemptWrite, recordAttemptWrite, updatePaymentWrite } from '../src/store/sql/payments.js';
 import { Statement } from '../src/store/sql/statement.js';
-import { BASELINE_TABLE, POOL_MAX, type ParentMessage, type QueryCounts, type ServerEnv, type ServerMessage } from './protocol.js';
+import { BASELINE_TABLE, idemEnv, POOL_MAX, type ParentMessage, type QueryCounts, type ServerEnv, type ServerMessage } from './protocol.js';
 
 function send(message: ServerMessage): void {
   process.send!(message);
@@ -101,15 +102,7 @@ function countRedis(redis: Redis, counts: QueryCounts): void {
 }
 
 async function startIdem(env: ServerEnv): Promise<{ close: () => Promise<void>; counts: QueryCounts | null }> {
-  const latency = Number(env.BENCH_GATEWAY_LATENCY_MS ?? 0);
-  const gateways =
-    latency > 0
-      ? { IDEM_GATEWAYS: JSON.stringify(['sim-a', 'sim-b'].map((name, priority) => ({ name, kind: 'simulator', priority, latency_ms: latency }))) }
-      : {};
-  const sweep = env.BENCH_SWEEP_INTERVAL_MS ? { IDEM_SWEEP_INTERVAL_MS: env.BENCH_SWEEP_INTERVAL_MS } : {};
-  const pool = env.BENCH_PG_POOL_MAX ? { IDEM_PG_POOL_MAX: env.BENCH_PG_POOL_MAX } : {};
-  const shedding = env.BENCH_CONCURRENCY_LIMIT ? { IDEM_CONCURRENCY_LIMIT: env.BENCH_CONCURRENCY_LIMIT } : {};
-  const config = loadConfig({ DATABASE_URL: env.BENCH_DATABASE_URL, REDIS_URL: env.BENCH_REDIS_URL, ...gateways, ...sweep, ...pool, ...shedding }, { host: '127.0.0.1', port: 0 });
+  const config = loadConfig(idemEnv(env), { host: '127.0.0.1', port: 0 });
   let counts: QueryCounts | null = null;
   let db: Database | undefined;
   if (env.BENCH_COUNT_QUERIES === '1') {
