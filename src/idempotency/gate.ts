@@ -7,7 +7,7 @@ import { Admission, type AdmissionSlot } from './admission.js';
 import type { KeyEvents } from './events.js';
 import type { CachedResponse, FastPath, LockResult } from './fastpath.js';
 import type { Claim, Operation, OperationResult, RequestContext } from './claim.js';
-import { FenceLostError, type KeyRequest, type KeyStore, type StoredResponse } from './store.js';
+import { claimTakes, FenceLostError, type KeyRequest, type KeyStore, type StoredResponse } from './store.js';
 
 export interface GateAnswer extends StoredResponse {
   replayed: boolean;
@@ -162,6 +162,13 @@ export class Gate {
     // PostgreSQL shows no live owner (the holder died before claiming, or its lease ended),
     // go straight to the claim: PostgreSQL decides.
     let skipLock = false;
+    // Held as a duplicate: until the key changes, and then round the loop again.
+    const holdOn = async () => {
+      if (!held) this.observe('held');
+      held = true;
+      if (note) note.held = true;
+      skipLock = (await this.hold(req, deadline)) === 'claim';
+    };
     for (;;) {
       // The replay cache, and on a miss the lock, in one round trip (only the cache when a
       // hold found no live owner: then PostgreSQL decides).
@@ -179,10 +186,7 @@ export class Gate {
       if (lock === 'busy') {
         if (slot) this.admission!.unslot(slot);
         if (!wait) return null;
-        if (!held) this.observe('held');
-        held = true;
-        if (note) note.held = true;
-        skipLock = (await this.hold(req, deadline)) === 'claim';
+        await holdOn();
         continue;
       }
       const ours = lock === 'acquired' ? token : null;
@@ -213,10 +217,7 @@ export class Gate {
           }
           await this.letGo(req, ours, null);
           if (!wait) return null;
-          if (!held) this.observe('held');
-          held = true;
-          if (note) note.held = true;
-          skipLock = (await this.hold(req, deadline)) === 'claim';
+          await holdOn();
           continue;
         }
         if (claim.resourceId !== null) {
@@ -366,7 +367,8 @@ export class Gate {
       // or 422). Going back through the lock instead would make a crowd of duplicates take it
       // one at a time, the rest re-reading this row in a loop meanwhile.
       if (row?.state === 'completed' || (row && row.fingerprint !== req.fingerprint)) return 'claim';
-      if (row && row.leaseUntil !== null && row.leaseUntil <= now) return 'claim';
+      // The owner's lease has ended: the claim takes the key over.
+      if (row && claimTakes(row, req.fingerprint, now)) return 'claim';
       if (now >= deadline) {
         this.observe('hold_timeout');
         const leaseLeft = row?.leaseUntil ? row.leaseUntil - now : this.o.leaseMs;

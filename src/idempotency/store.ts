@@ -37,6 +37,18 @@ export interface KeyRow {
   expiresAt: number | null;
 }
 
+/**
+ * Whether a claim takes a key's existing row (docs/idempotency.md, "Claim"): an in-progress
+ * key whose lease has ended, for the same request (its owner died: take it over), or a completed
+ * key past its retention (the key is new again). Anything else the claim hands back as it is.
+ * The SQL claim states the same rule in its `WHERE` (src/store/sql/keys.ts); the memory store
+ * and the gate's hold read it here.
+ */
+export function claimTakes(row: Pick<KeyRow, 'state' | 'leaseUntil' | 'expiresAt' | 'fingerprint'>, fingerprint: string, now: number): boolean {
+  if (row.state === 'in_progress') return row.leaseUntil !== null && row.leaseUntil <= now && row.fingerprint === fingerprint;
+  return row.expiresAt !== null && row.expiresAt <= now;
+}
+
 export type ClaimResult =
   | { kind: 'owned'; fence: number; resourceId: string | null; takenOver: boolean }
   | { kind: 'existing'; row: KeyRow };

@@ -1,4 +1,4 @@
-import { toKeyRow, type ClaimResult, type KeyRequest, type KeyRow, type StoredResponse } from '../../idempotency/store.js';
+import { claimTakes, toKeyRow, type ClaimResult, type KeyRequest, type KeyRow, type StoredResponse } from '../../idempotency/store.js';
 import type { KeyStore } from '../../idempotency/store.js';
 import { check, cmp, foreign, int8, keyId, notNull } from './engine.js';
 import type { KeyRecord, MemoryState } from './state.js';
@@ -25,10 +25,8 @@ export class MemoryKeys implements KeyStore {
       this.s.keys.set(id, newKey(req, fence, now, leaseMs, null));
       return { kind: 'owned', fence, resourceId: null, takenOver: false };
     }
-    const takeOver =
-      (k.state === 'in_progress' && k.lease_until !== null && k.lease_until <= now && k.fingerprint === req.fingerprint) ||
-      (k.state === 'completed' && k.expires_at !== null && k.expires_at <= now);
-    if (!takeOver) return { kind: 'existing', row: toKeyRow(k) };
+    const existing = toKeyRow(k);
+    if (!claimTakes(existing, req.fingerprint, now)) return { kind: 'existing', row: existing };
     const completed = k.state === 'completed';
     const row: KeyRecord = {
       ...k,
