@@ -69,7 +69,7 @@ interface Options {
   growthRows: number;
   diagnose: boolean;
   cpuProf: boolean;
-  /** Idem with its logger off, as every run before SPEC 19 measured it; default: as `idem serve` logs. */
+  /** Idem with its logger off, as runs before 7 December measured it; default: as `idem serve` logs. */
   loggerOff: boolean;
   /**
    * Idem as `createIdem` in a forked bench child (the same composition, logger and settings),
@@ -207,7 +207,7 @@ async function startServer(mode: ServerMode, env: Omit<ServerEnv, 'BENCH_MODE'>,
 }
 
 /**
- * `idem serve` as users run it (SPEC 19): the built binary in a process of its own, PostgreSQL
+ * `idem serve` as users run it (docs/performance.md, "What is measured"): the built binary in a process of its own, PostgreSQL
  * and Redis from its environment, `--sandbox` for the simulated gateways, its default logging
  * (LOG_LEVEL info, a line per request) on stdout into `logFile`. A merchant is made first with
  * `idem merchant create`. CPU is read from `/proc` (Linux); it counts nothing (use --in-process
@@ -610,7 +610,7 @@ class Bench {
       await baseline.stop();
     }
 
-    // The data model's floor (SPEC 19): the rows a first request writes, in two statements.
+    // The data model's floor (docs/performance.md, "What is measured"): the rows a first request writes, in two statements.
     const sameWrites = await startServer('same-writes', this.serverEnv(), this.o, 'baseline-same-writes');
     try {
       await this.measure('baseline: fastify + the same writes', sameWrites, {

@@ -13,7 +13,7 @@
  *   body under the same key is refused 422, as Idem refuses it).
  * - `pg-insert`: the first-request baseline: a bare fastify route doing one PostgreSQL INSERT
  *   (autocommit, so one commit) through a pg Pool as large as Idem's.
- * - `same-writes`: the data model's floor (SPEC 19): a bare fastify route writing exactly the
+ * - `same-writes`: the data model's floor (docs/performance.md, "What is measured"): a bare fastify route writing exactly the
  *   rows a first request writes in Idem's schema — the key, the payment, its authorization
  *   attempt and outbox row, two events; then the attempt's result, the outbox row closed, the
  *   journal entry and its postings, the payment authorized, two events, the key completed with

@@ -49,7 +49,7 @@ export interface Claim {
   /**
    * The first write of the resource, which checks the key itself in one statement
    * (`PaymentRounds.openPayment`). `write` gets the key as {@link OpeningKey}: fenced, or — when
-   * the gate left the claim to this write (SPEC 4.4; `ExecuteOptions.claimInFirstWrite`) — the
+   * the gate left the claim to this write (docs/idempotency.md, claim step 5; `ExecuteOptions.claimInFirstWrite`) — the
    * request to claim a new key for. Its null answer means the fence was lost (this throws as
    * `guard` would) or the key already had a row (the gate then claims it the usual way). Make it
    * before any other write of the claim: until it commits, a deferred claim has no fence.
@@ -67,7 +67,7 @@ export interface FencedKey {
 }
 
 /**
- * A key the first write claims itself (SPEC 4.4): a new row for `claim`, in progress with a new
+ * A key the first write claims itself (docs/idempotency.md, claim step 5): a new row for `claim`, in progress with a new
  * fence, its lease until `now + leaseMs`; nothing is written when the key has a row already.
  */
 export interface ClaimingKey {

@@ -42,7 +42,7 @@ export interface GateOptions {
 /** How a route's operation meets its key. */
 export interface ExecuteOptions {
   /**
-   * The operation's first write claims the key itself (SPEC 4.4, `Claim.open`): the gate does
+   * The operation's first write claims the key itself (docs/idempotency.md, claim step 5, `Claim.open`): the gate does
    * not claim a key it has not met in PostgreSQL, and a duplicate in flight is held all the same
    * (the Redis lock, then the row the write commits). One round trip fewer for a first request.
    * When the key already has a row, the write takes nothing and the gate claims it as usual.
@@ -192,7 +192,7 @@ export class Gate {
       const ours = lock === 'acquired' ? token : null;
       skipLock = false;
 
-      // A first write that claims the key itself (SPEC 4.4) goes first, unless this request has
+      // A first write that claims the key itself (docs/idempotency.md, claim step 5) goes first, unless this request has
       // met the key already (held, or its lease lost): then the key has a row to claim.
       let answer: GateAnswer | 'lost' | 'taken' = deferClaim && !held ? await this.run(req, null, ours, op, context) : 'taken';
       if (answer === 'taken') {

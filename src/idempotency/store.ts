@@ -62,7 +62,7 @@ export interface KeyStore {
   /** Atomic claim: insert, take over an in-progress key whose lease ended (same fingerprint), or reset an expired completed key. */
   claimKey(req: KeyRequest, now: number, leaseMs: number): Promise<ClaimResult>;
   /**
-   * A new key claimed by the first write of its resource (SPEC 4.4, `ClaimingKey` in
+   * A new key claimed by the first write of its resource (docs/idempotency.md, claim step 5, `ClaimingKey` in
    * ./claim.ts): in progress with a new fence, its lease until `now + leaseMs`, bound to
    * `resourceId`. Null when the key has a row, whatever its state (nothing written).
    */

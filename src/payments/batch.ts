@@ -68,7 +68,7 @@ export async function openPaymentInSteps(store: Transactional<RoundOps>, o: Open
       if (!(await tx.guardKey(k.merchantId, k.key, k.fence, k.now, k.leaseMs))) return null;
       fence = k.fence;
     } else {
-      // Claimed here and bound to the payment at once (SPEC 4.4): no row, no claim.
+      // Claimed here and bound to the payment at once (docs/idempotency.md, claim step 5): no row, no claim.
       const claimed = await tx.insertKey(k.claim, k.now, k.leaseMs, o.payment.id);
       if (claimed === null) return null;
       fence = claimed;

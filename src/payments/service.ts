@@ -110,7 +110,7 @@ export class PaymentService {
         paymentEvent(runtime.random, row, null, meta, 'payment.created', { payment: paymentSnapshot(row) }, now),
         attemptStartedEvent(runtime.random, row, newAttemptRow(attempt), meta, now),
       ];
-      // One write, one round trip on SQL stores: the key's fence (or its claim, SPEC 4.4),
+      // One write, one round trip on SQL stores: the key's fence (or its claim, docs/idempotency.md, claim step 5),
       // payment, attempt, outbox, events, binding.
       opened = await claim.open((key) => store.openPayment({ key, payment, attempt, runAfter: this.runAfter(now), events }));
       paymentId = id;

@@ -48,7 +48,7 @@ export interface PaymentRounds {
   /**
    * A new payment's first write, atomic on its own (docs/architecture.md, "Ports"):
    * the key's fence checked and its lease renewed — or the key claimed, when the gate left the
-   * claim to this write (SPEC 4.4) — the payment, its first attempt with its outbox row, its
+   * claim to this write (docs/idempotency.md, claim step 5) — the payment, its first attempt with its outbox row, its
    * first events, and the key bound to the payment. Returns the rows as written; null when the
    * fence was lost or the key to claim has a row already (nothing written). PostgreSQL and PGlite do it in
    * one statement; `openPaymentInSteps` (src/payments/batch.ts) is the same write as a
@@ -80,7 +80,7 @@ export type BatchWrite =
 export interface OpenPayment {
   /**
    * The key that owns the payment: its fence, and its lease renewed to `now + leaseMs`; or the
-   * request to claim a new key for in the same write (SPEC 4.4).
+   * request to claim a new key for in the same write (docs/idempotency.md, claim step 5).
    */
   key: OpeningKey;
   payment: NewPayment;

@@ -245,7 +245,7 @@ export class SimInstance {
           return this.payments.refund(req.merchantId, req.key, id, amount, claim);
         },
         undefined,
-        // As the API's create route: its first write claims the key (SPEC 4.4).
+        // As the API's create route: its first write claims the key (docs/idempotency.md, claim step 5).
         { claimInFirstWrite: req.operation === 'create' },
       );
       return { status: answer.status, body: answer.body, replayed: answer.replayed };

@@ -402,7 +402,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore | nu
         expect(await c.store.readKey(c.merchant, 'k')).toMatchObject({ resourceId: null, fence: second.fence });
       });
 
-      test('claims a new key itself (SPEC 4.4): the key in progress, bound to the payment, under a fence higher than any before', async (c) => {
+      test('claims a new key itself (docs/idempotency.md, claim step 5): the key in progress, bound to the payment, under a fence higher than any before', async (c) => {
         const before = c.owned(await c.store.claimKey(c.req('other'), c.t(0), LEASE));
         const payment = c.newPayment('pay_1');
         const attempt = c.newAttempt({ ...payment, version: 0 } as PaymentRow, 'authorize', 1);

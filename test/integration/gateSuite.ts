@@ -219,7 +219,7 @@ export function gateSuite(name: string, open: () => Promise<{ db: Database; redi
       expect(claims).toBe(0);
       const merchant = (await env!.db.query<{ merchant_id: string }>('SELECT merchant_id FROM payments WHERE id = $1', [first.json().id])).rows[0]!.merchant_id;
       const row = (await idem.store.readKey(merchant, 'order-expired'))!;
-      // Bound to its payment by the write that claimed it (SPEC 4.4): no separate binding.
+      // Bound to its payment by the write that claimed it (docs/idempotency.md, claim step 5): no separate binding.
       expect(row).toMatchObject({ state: 'completed', resourceId: first.json().id });
       skipped += 25 * 3600_000;
       if (idem.redis) await idem.redis.del(replayKey(merchant, 'order-expired'));

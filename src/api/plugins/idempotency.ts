@@ -16,7 +16,7 @@ declare module 'fastify' {
      */
     operation?: string;
     /**
-     * The handler's first write claims the key itself (SPEC 4.4, `ExecuteOptions` in
+     * The handler's first write claims the key itself (docs/idempotency.md, claim step 5, `ExecuteOptions` in
      * src/idempotency/gate.ts): it must make that write (`Claim.open`) before any other.
      */
     claimInFirstWrite?: boolean;

@@ -121,7 +121,7 @@ export class SqlKeys implements KeyStore {
 }
 
 /**
- * A new key claimed by its resource's first write (`KeyStore.insertKey`, SPEC 4.4): its fence
+ * A new key claimed by its resource's first write (`KeyStore.insertKey`, docs/idempotency.md, claim step 5): its fence
  * returned, or no row when the key has one already. A concurrent insert of the same key makes
  * this wait for that transaction's end, then take nothing.
  */

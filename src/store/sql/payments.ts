@@ -20,7 +20,7 @@ export class SqlPayments implements PaymentStore {
   /**
    * `Store.openPayment` in one statement, so one round trip with no BEGIN or COMMIT, built from
    * the single operations' fragments: the key's fence checked (its lease renewed and the
-   * payment bound to it) or, for a key this write claims (SPEC 4.4), the key's new row bound
+   * payment bound to it) or, for a key this write claims (docs/idempotency.md, claim step 5), the key's new row bound
    * to the payment; the payment, its attempt with the outbox row, its events. A lost fence or
    * a key that has a row already makes `idem_expect` raise and the statement writes nothing. The
    * rows returned are the ones written (the same values; only the defaults are filled in here).
@@ -33,15 +33,16 @@ export class SqlPayments implements PaymentStore {
     s.check(insertPaymentWrite(s, p), 1);
     s.check(insertAttemptWrite(s, a, o.runAfter), 1);
     if (o.events.length > 0) s.check(insertEventsWrite(s, o.events), o.events.length);
-    let fence: number;
+    let claimed: unknown;
     try {
-      fence = 'fence' in k ? (await s.all(this.q), k.fence) : Number(await s.all(this.q, { cte: key, column: 'fence' }));
+      // A key claimed here answers its new fence; a fenced one keeps its own.
+      claimed = await s.all(this.q, 'fence' in k ? undefined : { cte: key, column: 'fence' });
     } catch (err) {
       if ((err as { code?: string }).code === 'IDM01') return null;
       throw err;
     }
     const attempt = newAttemptRow(a);
-    return { fence, payment: newPaymentRow(p), attempt, attempts: [attempt] };
+    return { fence: 'fence' in k ? k.fence : Number(claimed), payment: newPaymentRow(p), attempt, attempts: [attempt] };
   }
 
   async findPayment(merchantId: string, id: string, forUpdate = false): Promise<PaymentRow | null> {
